@@ -1,0 +1,441 @@
+//! The embedded store: one SQLite file under `CRAT_DATA_DIR`. Durable (WAL, synchronous
+//! writes), safe under concurrent requests (one connection behind a mutex, used on the
+//! blocking pool; SQLite serialises writers anyway and every call is short).
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use crate::domain::{
+    Build, BuildNumber, Email, JobName, JobSummary, LoginFailures, NewBuild, PackagePath, Session,
+};
+use crate::ports::{
+    BuildStore, IdCounters, LoginFailureStore, Page, SessionStore, StoreError, StoreResult,
+};
+
+/// Schema migrations, applied in order; the index is stored in `PRAGMA user_version`.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE builds (
+    id INTEGER PRIMARY KEY,
+    job_name TEXT NOT NULL,
+    build_number INTEGER NOT NULL,
+    build_user TEXT,
+    package_path TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (job_name, build_number)
+);
+CREATE INDEX builds_by_job ON builds (job_name, id);
+CREATE TABLE sessions (
+    email TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    is_admin INTEGER NOT NULL,
+    token_sha256 TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+CREATE TABLE login_failures (
+    key TEXT PRIMARY KEY,
+    count INTEGER NOT NULL,
+    window_start TEXT NOT NULL
+);
+"#];
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating when needed) `crat.db` in `data_dir` and brings its schema up to date.
+    pub fn open(data_dir: &Path) -> StoreResult<Self> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::Unavailable(format!("cannot create {}: {e}", data_dir.display()))
+        })?;
+        let conn = Connection::open(data_dir.join("crat.db")).map_err(unavailable)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+        )
+        .map_err(unavailable)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(unavailable)?;
+        migrate(&conn)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(|e| e.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+    }
+}
+
+fn migrate(conn: &Connection) -> StoreResult<()> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(unavailable)?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+        conn.execute_batch(&format!(
+            "BEGIN; {sql}; PRAGMA user_version = {}; COMMIT;",
+            i + 1
+        ))
+        .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
+fn unavailable(e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn parse_ts(field: &str, s: &str) -> StoreResult<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.to_utc())
+        .map_err(|e| StoreError::Corrupt(format!("{field} {s:?}: {e}")))
+}
+
+/// Row reading errors stay rusqlite errors so `query_map` can carry them; text fields are
+/// re-validated into domain types afterwards.
+struct RawBuild {
+    id: i64,
+    job_name: String,
+    build_number: i64,
+    build_user: Option<String>,
+    package_path: String,
+    created_at: String,
+}
+
+const BUILD_COLUMNS: &str = "id, job_name, build_number, build_user, package_path, created_at";
+
+fn raw_build(r: &Row<'_>) -> rusqlite::Result<RawBuild> {
+    Ok(RawBuild {
+        id: r.get(0)?,
+        job_name: r.get(1)?,
+        build_number: r.get(2)?,
+        build_user: r.get(3)?,
+        package_path: r.get(4)?,
+        created_at: r.get(5)?,
+    })
+}
+
+impl RawBuild {
+    fn into_build(self) -> StoreResult<Build> {
+        let corrupt = |e: crate::domain::FieldError| StoreError::Corrupt(format!("build {}: {e}", self.id));
+        Ok(Build {
+            id: self.id,
+            job_name: JobName::parse("job_name", &self.job_name).map_err(corrupt)?,
+            build_number: BuildNumber::from_stored(self.build_number),
+            build_user: self.build_user.clone(),
+            package_path: PackagePath::parse("package_path", &self.package_path).map_err(corrupt)?,
+            created_at: parse_ts("created_at", &self.created_at)?,
+        })
+    }
+}
+
+fn builds_from(rows: Vec<RawBuild>) -> StoreResult<Vec<Build>> {
+    rows.into_iter().map(RawBuild::into_build).collect()
+}
+
+fn next_id_in(conn: &Connection, sequence: &str) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "INSERT INTO counters (name, value) VALUES (?1, 1)
+         ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
+        [sequence],
+        |r| r.get(0),
+    )
+}
+
+#[async_trait]
+impl IdCounters for SqliteStore {
+    async fn next_id(&self, sequence: &str) -> StoreResult<i64> {
+        let sequence = sequence.to_owned();
+        self.with(move |c| next_id_in(c, &sequence).map_err(unavailable))
+            .await
+    }
+}
+
+#[async_trait]
+impl BuildStore for SqliteStore {
+    async fn insert_build(&self, new: &NewBuild, now: DateTime<Utc>) -> StoreResult<(Build, bool)> {
+        let new = new.clone();
+        self.with(move |c| {
+            let tx = c.transaction().map_err(unavailable)?;
+            let existing = tx
+                .query_row(
+                    &format!("SELECT {BUILD_COLUMNS} FROM builds WHERE job_name = ?1 AND build_number = ?2"),
+                    params![new.job_name.as_str(), new.build_number.get()],
+                    raw_build,
+                )
+                .optional()
+                .map_err(unavailable)?;
+            if let Some(raw) = existing {
+                return Ok((raw.into_build()?, false));
+            }
+            let id = next_id_in(&tx, "builds").map_err(unavailable)?;
+            let build = Build::new(id, &new, now);
+            tx.execute(
+                "INSERT INTO builds (id, job_name, build_number, build_user, package_path, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    build.id,
+                    build.job_name.as_str(),
+                    build.build_number.get(),
+                    build.build_user,
+                    build.package_path.as_str(),
+                    ts(build.created_at)
+                ],
+            )
+            .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)?;
+            Ok((build, true))
+        })
+        .await
+    }
+
+    async fn get_build(&self, id: i64) -> StoreResult<Option<Build>> {
+        self.with(move |c| {
+            c.query_row(
+                &format!("SELECT {BUILD_COLUMNS} FROM builds WHERE id = ?1"),
+                [id],
+                raw_build,
+            )
+            .optional()
+            .map_err(unavailable)?
+            .map(RawBuild::into_build)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn list_builds(
+        &self,
+        job: Option<&JobName>,
+        before_id: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Page<Build, i64>> {
+        let job = job.map(|j| j.as_str().to_owned());
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT {BUILD_COLUMNS} FROM builds
+                     WHERE (?1 IS NULL OR job_name = ?1) AND (?2 IS NULL OR id < ?2)
+                     ORDER BY id DESC LIMIT ?3"
+                ))
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map(params![job, before_id, limit as i64 + 1], raw_build)
+                .map_err(unavailable)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(unavailable)?;
+            Ok(Page::from_overfetch(builds_from(rows)?, limit, |b| b.id))
+        })
+        .await
+    }
+
+    async fn list_jobs(
+        &self,
+        after_name: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Page<JobSummary, String>> {
+        let after = after_name.map(str::to_owned);
+        self.with(move |c| {
+            // The latest build of a job is its highest build number.
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT {BUILD_COLUMNS} FROM builds b
+                     WHERE b.build_number = (SELECT MAX(build_number) FROM builds WHERE job_name = b.job_name)
+                       AND (?1 IS NULL OR b.job_name > ?1)
+                     ORDER BY b.job_name LIMIT ?2"
+                ))
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map(params![after, limit as i64 + 1], raw_build)
+                .map_err(unavailable)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(unavailable)?;
+            let jobs = builds_from(rows)?
+                .into_iter()
+                .map(|b| JobSummary { job_name: b.job_name.clone(), latest_build: b })
+                .collect();
+            Ok(Page::from_overfetch(jobs, limit, |j: &JobSummary| j.job_name.to_string()))
+        })
+        .await
+    }
+}
+
+struct RawSession {
+    email: String,
+    session_id: String,
+    is_admin: bool,
+    token_sha256: String,
+    created_at: String,
+    expires_at: String,
+}
+
+const SESSION_COLUMNS: &str = "email, session_id, is_admin, token_sha256, created_at, expires_at";
+
+fn raw_session(r: &Row<'_>) -> rusqlite::Result<RawSession> {
+    Ok(RawSession {
+        email: r.get(0)?,
+        session_id: r.get(1)?,
+        is_admin: r.get(2)?,
+        token_sha256: r.get(3)?,
+        created_at: r.get(4)?,
+        expires_at: r.get(5)?,
+    })
+}
+
+impl RawSession {
+    fn into_session(self) -> StoreResult<Session> {
+        Ok(Session {
+            email: Email::parse("email", &self.email)
+                .map_err(|e| StoreError::Corrupt(format!("session: {e}")))?,
+            session_id: self.session_id,
+            is_admin: self.is_admin,
+            token_sha256: self.token_sha256,
+            created_at: parse_ts("created_at", &self.created_at)?,
+            expires_at: parse_ts("expires_at", &self.expires_at)?,
+        })
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn put_session(&self, s: &Session) -> StoreResult<()> {
+        let s = s.clone();
+        self.with(move |c| {
+            c.execute(
+                &format!("INSERT OR REPLACE INTO sessions ({SESSION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+                params![
+                    s.email.as_str(),
+                    s.session_id,
+                    s.is_admin,
+                    s.token_sha256,
+                    ts(s.created_at),
+                    ts(s.expires_at)
+                ],
+            )
+            .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_session(&self, email: &Email) -> StoreResult<Option<Session>> {
+        let email = email.as_str().to_owned();
+        self.with(move |c| {
+            c.query_row(
+                &format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE email = ?1"),
+                [email],
+                raw_session,
+            )
+            .optional()
+            .map_err(unavailable)?
+            .map(RawSession::into_session)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn delete_session(&self, email: &Email) -> StoreResult<bool> {
+        let email = email.as_str().to_owned();
+        self.with(move |c| {
+            let n = c
+                .execute("DELETE FROM sessions WHERE email = ?1", [email])
+                .map_err(unavailable)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn list_sessions(&self, now: DateTime<Utc>) -> StoreResult<Vec<Session>> {
+        self.with(move |c| {
+            // Expired rows are dropped here: the embedded stand-in for DynamoDB's TTL.
+            c.execute("DELETE FROM sessions WHERE expires_at <= ?1", [ts(now)])
+                .map_err(unavailable)?;
+            let mut stmt = c
+                .prepare_cached(&format!("SELECT {SESSION_COLUMNS} FROM sessions ORDER BY email"))
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map([], raw_session)
+                .map_err(unavailable)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(unavailable)?;
+            let sessions = rows
+                .into_iter()
+                .map(RawSession::into_session)
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok(sessions.into_iter().filter(|s| s.is_live(now)).collect())
+        })
+        .await
+    }
+}
+
+fn read_failures(c: &Connection, key: &str) -> StoreResult<Option<LoginFailures>> {
+    let row: Option<(u32, String)> = c
+        .query_row(
+            "SELECT count, window_start FROM login_failures WHERE key = ?1",
+            [key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(unavailable)?;
+    row.map(|(count, start)| {
+        Ok(LoginFailures {
+            count,
+            window_start: parse_ts("window_start", &start)?,
+        })
+    })
+    .transpose()
+}
+
+#[async_trait]
+impl LoginFailureStore for SqliteStore {
+    async fn get_login_failures(&self, key: &str) -> StoreResult<Option<LoginFailures>> {
+        let key = key.to_owned();
+        self.with(move |c| read_failures(c, &key)).await
+    }
+
+    async fn record_login_failure(&self, key: &str, now: DateTime<Utc>) -> StoreResult<LoginFailures> {
+        let key = key.to_owned();
+        self.with(move |c| {
+            let tx = c.transaction().map_err(unavailable)?;
+            let next = LoginFailures::after_failure(read_failures(&tx, &key)?, now);
+            tx.execute(
+                "INSERT OR REPLACE INTO login_failures (key, count, window_start) VALUES (?1, ?2, ?3)",
+                params![key, next.count, ts(next.window_start)],
+            )
+            .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)?;
+            Ok(next)
+        })
+        .await
+    }
+
+    async fn clear_login_failures(&self, key: &str) -> StoreResult<()> {
+        let key = key.to_owned();
+        self.with(move |c| {
+            c.execute("DELETE FROM login_failures WHERE key = ?1", [key])
+                .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,90 @@
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::field::{FieldError, has_control};
+
+/// An email address, lower-cased. Deliberately simple: one `@`, a dotted domain,
+/// no spaces or control characters; mail delivery is the real check.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
+        let bad = || FieldError::new(field, "must be an email address such as dev@example.com");
+        let s = raw.trim();
+        if s.is_empty() || s.len() > 254 || has_control(s) || s.contains(char::is_whitespace) {
+            return Err(bad());
+        }
+        let (local, domain) = s.split_once('@').ok_or_else(bad)?;
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+        };
+        if local.is_empty()
+            || local.len() > 64
+            || domain.contains('@')
+            || local.contains(['<', '>', '"', ',', ';', '(', ')', '[', ']', '\\'])
+            || !domain.contains('.')
+            || !domain.split('.').all(label_ok)
+        {
+            return Err(bad());
+        }
+        Ok(Self(s.to_lowercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn domain(&self) -> &str {
+        self.0.rsplit_once('@').map(|(_, d)| d).unwrap_or("")
+    }
+
+    /// True when `allowed` is empty or holds this address's domain (exact, case-insensitive).
+    pub fn domain_allowed(&self, allowed: &[String]) -> bool {
+        allowed.is_empty()
+            || allowed
+                .iter()
+                .any(|d| d.trim().trim_start_matches('@').eq_ignore_ascii_case(self.domain()))
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_lowercases() {
+        assert_eq!(Email::parse("email", " Dev@Example.COM ").unwrap().as_str(), "dev@example.com");
+    }
+
+    #[test]
+    fn rejects_non_addresses() {
+        for bad in ["", "dev", "dev@", "@example.com", "dev@example", "a b@example.com",
+            "dev@exa_mple.com", "a@b@example.com", "dev@example.com\r\nBcc: x", "<a>@example.com",
+            "dev@-example.com", "dev@example..com"] {
+            let err = Email::parse("email", bad).unwrap_err();
+            assert_eq!(err.field, "email", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn domain_allow_list() {
+        let e = Email::parse("email", "dev@corp.example").unwrap();
+        assert!(e.domain_allowed(&[]));
+        assert!(e.domain_allowed(&["CORP.example".into()]));
+        assert!(e.domain_allowed(&["@corp.example".into()]));
+        assert!(!e.domain_allowed(&["other.example".into()]));
+        assert!(!e.domain_allowed(&["example".into()]));
+    }
+}

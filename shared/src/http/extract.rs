@@ -1,0 +1,90 @@
+use axum::body::Body;
+use axum::extract::{FromRequest, Request};
+use axum::http::header;
+use serde::de::DeserializeOwned;
+
+use crate::domain::FieldError;
+use crate::error::ApiError;
+
+/// Request bodies above this are refused with 413 (SPEC §3).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A JSON body: 415 unless `Content-Type: application/json`, 413 above 64 KiB,
+/// 400 naming the field when a value has the wrong shape.
+#[derive(Debug, Clone)]
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|mime| {
+                let mime = mime.trim().to_ascii_lowercase();
+                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+            });
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+            return Err(ApiError::TooLarge(MAX_BODY_BYTES));
+        }
+        let bytes = read_limited(req.into_body()).await?;
+        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if inner.is_syntax() || inner.is_eof() {
+                ApiError::Malformed(format!("body is not valid JSON: {inner}"))
+            } else if path == "." || path.is_empty() {
+                // Top-level problems: wrong type or a missing field serde names itself.
+                let msg = inner.to_string();
+                match msg.split('`').nth(1).filter(|_| msg.starts_with("missing field")) {
+                    Some(field) => ApiError::Invalid(FieldError::new(field, "is required")),
+                    None => ApiError::Malformed(format!("body: {}", strip_position(&msg))),
+                }
+            } else {
+                ApiError::Invalid(FieldError::new(path, strip_position(&inner.to_string())))
+            }
+        })?;
+        Ok(Self(value))
+    }
+}
+
+async fn read_limited(body: Body) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|e| {
+        let too_long = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+            || e.to_string().contains("length limit");
+        if too_long {
+            ApiError::TooLarge(MAX_BODY_BYTES)
+        } else {
+            ApiError::Malformed("the request body could not be read".into())
+        }
+    })
+}
+
+/// serde_json appends " at line 1 column 9"; the field name says more.
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_owned(),
+        None => msg.to_owned(),
+    }
+}
+
+/// Parses an integer id from a path segment: 400 naming the field unless positive.
+pub fn parse_id(field: &str, raw: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| ApiError::Invalid(FieldError::new(field, "must be a positive integer id")))
+}

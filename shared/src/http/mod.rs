@@ -1,0 +1,10 @@
+//! HTTP plumbing every router shares: extractors with our error body, list pages,
+//! request ids and tracing.
+
+mod extract;
+mod layers;
+mod page;
+
+pub use extract::{ApiJson, MAX_BODY_BYTES, parse_id};
+pub use layers::with_common_layers;
+pub use page::{ListResponse, PageParams};

@@ -1,0 +1,20 @@
+//! CRAT's one library crate: everything the function crates share.
+//!
+//! Layout: `domain` (types that parse, pure rules), `ports` (what varies between
+//! targets), `adapters` (embedded SQLite file and DynamoDB), `auth`, `http`
+//! (error body, extractors, layers), `config`, `telemetry`, `clock`, `state`.
+
+pub mod adapters;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod ports;
+pub mod services;
+pub mod state;
+pub mod telemetry;
+
+pub use error::ApiError;
+pub use state::AppState;

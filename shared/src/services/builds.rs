@@ -1,0 +1,20 @@
+use serde_json::Value;
+
+use crate::domain::{Build, NewBuild};
+use crate::error::ApiResult;
+use crate::state::AppState;
+
+/// Stores a build posted by Jenkins. Returns it and whether this call created it
+/// (a repeat of the same job and number returns the first one).
+#[tracing::instrument(skip_all)]
+pub async fn record_build(state: &AppState, body: &Value) -> ApiResult<(Build, bool)> {
+    let new = NewBuild::from_webhook(body)?;
+    let (build, created) = state.store.insert_build(&new, state.clock.now()).await?;
+    if created {
+        tracing::info!(build_id = build.id, job = %build.job_name, number = %build.build_number, "build recorded");
+    } else if build.package_path != new.package_path {
+        tracing::warn!(build_id = build.id, job = %build.job_name, number = %build.build_number,
+            "repeat webhook with a different PACKAGE_PATH; keeping the first");
+    }
+    Ok((build, created))
+}
