@@ -11,6 +11,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod lambda;
 pub mod ports;
 pub mod services;
 pub mod state;

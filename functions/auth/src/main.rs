@@ -1,1 +1,7 @@
-fn main(){}
+//! The auth Lambda: login, logout, me, sessions.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let state = shared::lambda::init_state().await?;
+    lambda_http::run(auth::router(state)).await
+}

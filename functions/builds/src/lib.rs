@@ -1,1 +1,149 @@
-pub fn x(){}
+//! The Jenkins webhook and the builds API (SPEC §3 "Builds").
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::Value;
+use shared::auth::AuthUser;
+use shared::config::Secret;
+use shared::domain::{Build, JobName, JobSummary};
+use shared::error::ApiResult;
+use shared::http::{ApiJson, ListResponse, PageParams, parse_id, query, with_common_layers};
+use shared::{ApiError, AppState};
+use subtle::ConstantTimeEq;
+use utoipa::OpenApi;
+
+/// This group's routes for the Lambda host, with the shared layers.
+pub fn router(state: AppState) -> Router {
+    with_common_layers(routes(state))
+}
+
+/// The bare routes, for a host that merges several groups and adds the layers once.
+pub fn routes(state: AppState) -> Router {
+    Router::new()
+            .route("/api/v1/builds", post(receive_build).get(list_builds))
+            .route("/api/v1/builds/{id}", get(get_build))
+            .route("/api/v1/jobs", get(list_jobs))
+        .with_state(state)
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(receive_build, list_builds, get_build, list_jobs),
+    components(schemas(Build, JobSummary, WebhookBuild, ListResponse<Build>, ListResponse<JobSummary>))
+)]
+pub struct ApiDoc;
+
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The body Jenkins posts (documentation only: the handler validates field by field).
+#[allow(non_snake_case, dead_code)]
+#[derive(utoipa::ToSchema)]
+struct WebhookBuild {
+    #[schema(example = "JenkinsUser")]
+    BUILD_USER: Option<String>,
+    #[schema(example = "CDN_CORE")]
+    JOB_NAME: String,
+    #[schema(example = "CDN/pass/20250613-master-27580974441fd35aa299d78a392aa4b59b018c27/el7")]
+    PACKAGE_PATH: String,
+    /// A positive integer, as a string or a number.
+    #[schema(example = "101")]
+    BUILD_NUMBER: String,
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+/// When `WEBHOOK_TOKEN` is set, the caller must send it in `X-CRAT-Token` or `?token=`.
+fn check_webhook_token(expected: Option<&Secret>, headers: &HeaderMap, uri: &Uri) -> ApiResult<()> {
+    let Some(expected) = expected else { return Ok(()) };
+    let given = match headers.get("x-crat-token") {
+        Some(v) => v.to_str().ok().map(str::to_owned),
+        None => query::<TokenQuery>(uri).ok().and_then(|q| q.token),
+    };
+    let ok = given.is_some_and(|g| bool::from(g.as_bytes().ct_eq(expected.expose().as_bytes())));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized(
+            "this webhook needs the token: send header X-CRAT-Token (or ?token=) with the value of WEBHOOK_TOKEN",
+        ))
+    }
+}
+
+/// Jenkins reports a build. Idempotent on (JOB_NAME, BUILD_NUMBER).
+#[utoipa::path(post, path = "/api/v1/builds", tag = "builds", request_body = WebhookBuild,
+    params(("token" = Option<String>, Query, description = "WEBHOOK_TOKEN, when not sent as X-CRAT-Token")),
+    responses(
+        (status = 201, description = "stored", body = Build),
+        (status = 200, description = "already stored: the same build", body = Build),
+        (status = 400, description = "a field is invalid (named in the error)", body = shared::error::ErrorBody),
+        (status = 401, description = "WEBHOOK_TOKEN is set and was not sent", body = shared::error::ErrorBody),
+        (status = 413, body = shared::error::ErrorBody), (status = 415, body = shared::error::ErrorBody)))]
+async fn receive_build(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<(StatusCode, Json<Build>)> {
+    check_webhook_token(state.config.webhook_token.as_ref(), &headers, &uri)?;
+    let (build, created) = shared::services::builds::record_build(&state, &body).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(build)))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct BuildFilter {
+    /// Only builds of this job.
+    job_name: Option<String>,
+}
+
+/// Builds, newest first.
+#[utoipa::path(get, path = "/api/v1/builds", tag = "builds", params(BuildFilter, PageParams),
+    security(("bearer" = [])),
+    responses((status = 200, body = ListResponse<Build>), (status = 400, body = shared::error::ErrorBody), (status = 401, body = shared::error::ErrorBody)))]
+async fn list_builds(State(state): State<AppState>, _user: AuthUser, uri: Uri) -> ApiResult<Json<ListResponse<Build>>> {
+    let filter: BuildFilter = query(&uri)?;
+    let page: PageParams = query(&uri)?;
+    let job = filter
+        .job_name
+        .filter(|j| !j.is_empty())
+        .map(|j| JobName::parse("job_name", &j))
+        .transpose()?;
+    let builds = state
+        .store
+        .list_builds(job.as_ref(), page.id_cursor()?, page.limit()?)
+        .await?;
+    Ok(Json(ListResponse::from_page(builds)))
+}
+
+/// One build.
+#[utoipa::path(get, path = "/api/v1/builds/{id}", tag = "builds", params(("id" = i64, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = Build), (status = 404, body = shared::error::ErrorBody)))]
+async fn get_build(State(state): State<AppState>, _user: AuthUser, Path(id): Path<String>) -> ApiResult<Json<Build>> {
+    let id = parse_id("id", &id)?;
+    let build = state
+        .store
+        .get_build(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no build with id {id}")))?;
+    Ok(Json(build))
+}
+
+/// Every job with its latest build, by name.
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "builds", params(PageParams),
+    security(("bearer" = [])),
+    responses((status = 200, body = ListResponse<JobSummary>)))]
+async fn list_jobs(State(state): State<AppState>, _user: AuthUser, uri: Uri) -> ApiResult<Json<ListResponse<JobSummary>>> {
+    let page: PageParams = query(&uri)?;
+    let jobs = state.store.list_jobs(page.cursor()?.as_deref(), page.limit()?).await?;
+    Ok(Json(ListResponse::from_page(jobs)))
+}

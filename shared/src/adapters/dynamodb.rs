@@ -46,7 +46,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext};
+use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
@@ -985,12 +985,16 @@ fn built<T>(result: Result<T, BuildError>) -> StoreResult<T> {
     result.map_err(|e| StoreError::Unavailable(format!("building a DynamoDB request: {e}")))
 }
 
-fn unavailable<E>(operation: &str, err: E) -> StoreError
+/// A failed call. For a service error only the error itself is kept (code, message and
+/// request id), not the raw HTTP response.
+fn unavailable<E, R>(operation: &str, err: SdkError<E, R>) -> StoreError
 where
-    E: std::error::Error,
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
 {
-    StoreError::Unavailable(format!(
-        "DynamoDB {operation}: {}",
-        DisplayErrorContext(&err)
-    ))
+    let detail = match err {
+        SdkError::ServiceError(context) => DisplayErrorContext(context.into_err()).to_string(),
+        other => DisplayErrorContext(other).to_string(),
+    };
+    StoreError::Unavailable(format!("DynamoDB {operation}: {detail}"))
 }

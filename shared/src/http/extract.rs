@@ -88,3 +88,9 @@ pub fn parse_id(field: &str, raw: &str) -> Result<i64, ApiError> {
         .filter(|n| *n > 0)
         .ok_or_else(|| ApiError::Invalid(FieldError::new(field, "must be a positive integer id")))
 }
+
+/// Parses the query string into `T`: 400 naming the parameter when a value has the wrong shape.
+pub fn query<T: DeserializeOwned>(uri: &axum::http::Uri) -> Result<T, ApiError> {
+    serde_urlencoded::from_str(uri.query().unwrap_or(""))
+        .map_err(|e| ApiError::Malformed(format!("query string: {e}")))
+}

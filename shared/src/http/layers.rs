@@ -2,7 +2,7 @@ use axum::Router;
 use axum::extract::Request;
 use axum::http::HeaderName;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::error::ApiError;
 
@@ -24,7 +24,8 @@ pub fn with_common_layers(router: Router) -> Router {
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("-");
                     tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
-                }))
+                })
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
         )
 }

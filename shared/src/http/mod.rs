@@ -5,6 +5,6 @@ mod extract;
 mod layers;
 mod page;
 
-pub use extract::{ApiJson, MAX_BODY_BYTES, parse_id};
+pub use extract::{ApiJson, MAX_BODY_BYTES, parse_id, query};
 pub use layers::with_common_layers;
 pub use page::{ListResponse, PageParams};
