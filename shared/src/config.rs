@@ -42,7 +42,10 @@ pub enum Host {
 pub enum StoreConfig {
     /// SQLite file in the data folder.
     Embedded,
-    DynamoDb { table: String, create_table: bool },
+    DynamoDb {
+        table: String,
+        create_table: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,16 +115,22 @@ impl Config {
 
     pub fn from_vars(host: Host, vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
         let get = |k: &str| vars.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
-        let number = |k: &'static str, default: u64, min: u64, max: u64| -> Result<u64, ConfigError> {
-            match get(k) {
-                None => Ok(default),
-                Some(v) => v
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| (min..=max).contains(n))
-                    .ok_or_else(|| err(k, format!("must be an integer from {min} to {max}, got {v:?}"))),
-            }
-        };
+        let number =
+            |k: &'static str, default: u64, min: u64, max: u64| -> Result<u64, ConfigError> {
+                match get(k) {
+                    None => Ok(default),
+                    Some(v) => v
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| (min..=max).contains(n))
+                        .ok_or_else(|| {
+                            err(
+                                k,
+                                format!("must be an integer from {min} to {max}, got {v:?}"),
+                            )
+                        }),
+                }
+            };
 
         let port = number("PORT", 8000, 0, 65535)? as u16;
         let debug = matches!(get("DEBUG"), Some("1" | "true" | "TRUE" | "yes"));
@@ -130,25 +139,38 @@ impl Config {
 
         let store = match (get("CRAT_STORE"), host) {
             (Some("embedded"), Host::Lambda) => {
-                return Err(err("CRAT_STORE", "must be dynamodb under Lambda (there is no local disk to keep)"));
+                return Err(err(
+                    "CRAT_STORE",
+                    "must be dynamodb under Lambda (there is no local disk to keep)",
+                ));
             }
             (Some("embedded"), _) | (None, Host::Embedded) => StoreConfig::Embedded,
             (Some("dynamodb"), _) | (None, Host::Lambda) => StoreConfig::DynamoDb {
                 table: get("DYNAMODB_TABLE")
-                    .ok_or_else(|| err("DYNAMODB_TABLE", "is required when CRAT_STORE=dynamodb: the table name"))?
+                    .ok_or_else(|| {
+                        err(
+                            "DYNAMODB_TABLE",
+                            "is required when CRAT_STORE=dynamodb: the table name",
+                        )
+                    })?
                     .to_owned(),
                 create_table: matches!(get("CRAT_CREATE_TABLE"), Some("1" | "true")),
             },
             (Some(other), _) => {
-                return Err(err("CRAT_STORE", format!("must be embedded or dynamodb, got {other:?}")));
+                return Err(err(
+                    "CRAT_STORE",
+                    format!("must be embedded or dynamodb, got {other:?}"),
+                ));
             }
         };
 
         let secret = |k: &'static str| get(k).map(Secret::new);
         let (jwt_secret, admin_password, generated_admin_password) = match host {
             Host::Lambda => (
-                secret("JWT_SECRET").ok_or_else(|| err("JWT_SECRET", "is required under Lambda"))?,
-                secret("ADMIN_PASSWD").ok_or_else(|| err("ADMIN_PASSWD", "is required under Lambda"))?,
+                secret("JWT_SECRET")
+                    .ok_or_else(|| err("JWT_SECRET", "is required under Lambda"))?,
+                secret("ADMIN_PASSWD")
+                    .ok_or_else(|| err("ADMIN_PASSWD", "is required under Lambda"))?,
                 false,
             ),
             Host::Embedded => {
@@ -164,7 +186,10 @@ impl Config {
             }
         };
         if jwt_secret.expose().len() < 32 {
-            return Err(err("JWT_SECRET", "must be at least 32 characters (e.g. `openssl rand -hex 32`)"));
+            return Err(err(
+                "JWT_SECRET",
+                "must be at least 32 characters (e.g. `openssl rand -hex 32`)",
+            ));
         }
 
         let smtp = match get("EMAIL_SEND_SERVER") {
@@ -176,7 +201,10 @@ impl Config {
                     Some("starttls") => SmtpSecurity::StartTls,
                     Some("plain") => SmtpSecurity::Plain,
                     Some(other) => {
-                        return Err(err("EMAIL_SEND_SECURITY", format!("must be tls, starttls or plain, got {other:?}")));
+                        return Err(err(
+                            "EMAIL_SEND_SECURITY",
+                            format!("must be tls, starttls or plain, got {other:?}"),
+                        ));
                     }
                     None => match port {
                         465 => SmtpSecurity::Tls,
@@ -188,7 +216,12 @@ impl Config {
                 let from = get("EMAIL_FROM")
                     .map(str::to_owned)
                     .or_else(|| username.contains('@').then(|| username.clone()))
-                    .ok_or_else(|| err("EMAIL_FROM", "is required when EMAIL_SEND_USERNAME is not an address"))?;
+                    .ok_or_else(|| {
+                        err(
+                            "EMAIL_FROM",
+                            "is required when EMAIL_SEND_USERNAME is not an address",
+                        )
+                    })?;
                 Some(SmtpConfig {
                     server: server.to_owned(),
                     port,
@@ -218,9 +251,18 @@ impl Config {
 }
 
 /// Reads `data_dir/file`, or writes a new random value there (owner-only) and says so.
-fn kept_or_generated(data_dir: &Path, file: &str, len: usize) -> Result<(Secret, bool), ConfigError> {
+fn kept_or_generated(
+    data_dir: &Path,
+    file: &str,
+    len: usize,
+) -> Result<(Secret, bool), ConfigError> {
     let path = data_dir.join(file);
-    let io = |e: std::io::Error| err("CRAT_DATA_DIR", format!("cannot use {}: {e}", path.display()));
+    let io = |e: std::io::Error| {
+        err(
+            "CRAT_DATA_DIR",
+            format!("cannot use {}: {e}", path.display()),
+        )
+    };
     if let Ok(existing) = std::fs::read_to_string(&path) {
         let existing = existing.trim();
         if !existing.is_empty() {
@@ -228,7 +270,11 @@ fn kept_or_generated(data_dir: &Path, file: &str, len: usize) -> Result<(Secret,
         }
     }
     std::fs::create_dir_all(data_dir).map_err(io)?;
-    let value: String = rand::rng().sample_iter(Alphanumeric).take(len).map(char::from).collect();
+    let value: String = rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect();
     write_private(&path, &value).map_err(io)?;
     Ok((Secret::new(value), true))
 }
@@ -253,7 +299,10 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -272,9 +321,14 @@ mod tests {
 
     #[test]
     fn lambda_names_the_missing_secret() {
-        let e = Config::from_vars(Host::Lambda, &vars(&[("DYNAMODB_TABLE", "t"), ("ADMIN_PASSWD", "x")])).unwrap_err();
+        let e = Config::from_vars(
+            Host::Lambda,
+            &vars(&[("DYNAMODB_TABLE", "t"), ("ADMIN_PASSWD", "x")]),
+        )
+        .unwrap_err();
         assert_eq!(e.var, "JWT_SECRET");
-        let e = Config::from_vars(Host::Lambda, &vars(&[("JWT_SECRET", &"k".repeat(32))])).unwrap_err();
+        let e =
+            Config::from_vars(Host::Lambda, &vars(&[("JWT_SECRET", &"k".repeat(32))])).unwrap_err();
         assert_eq!(e.var, "DYNAMODB_TABLE");
     }
 
@@ -283,20 +337,43 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().to_str().unwrap();
         let with = |extra: &[(&str, &str)]| {
-            let mut v = vars(&[("CRAT_DATA_DIR", d), ("EMAIL_SEND_SERVER", "127.0.0.1"), ("EMAIL_FROM", "crat@example.com")]);
+            let mut v = vars(&[
+                ("CRAT_DATA_DIR", d),
+                ("EMAIL_SEND_SERVER", "127.0.0.1"),
+                ("EMAIL_FROM", "crat@example.com"),
+            ]);
             v.extend(vars(extra));
             Config::from_vars(Host::Embedded, &v).map(|c| c.smtp.map(|s| s.security))
         };
         assert_eq!(with(&[]), Ok(Some(SmtpSecurity::Tls)));
-        assert_eq!(with(&[("EMAIL_SEND_SERVER_PORT", "587")]), Ok(Some(SmtpSecurity::StartTls)));
-        assert_eq!(with(&[("EMAIL_SEND_SERVER_PORT", "1025")]), Ok(Some(SmtpSecurity::Plain)));
-        assert_eq!(with(&[("EMAIL_SEND_SERVER_PORT", "1025"), ("EMAIL_SEND_SECURITY", "tls")]), Ok(Some(SmtpSecurity::Tls)));
-        assert_eq!(with(&[("EMAIL_SEND_SECURITY", "ssl")]).unwrap_err().var, "EMAIL_SEND_SECURITY");
+        assert_eq!(
+            with(&[("EMAIL_SEND_SERVER_PORT", "587")]),
+            Ok(Some(SmtpSecurity::StartTls))
+        );
+        assert_eq!(
+            with(&[("EMAIL_SEND_SERVER_PORT", "1025")]),
+            Ok(Some(SmtpSecurity::Plain))
+        );
+        assert_eq!(
+            with(&[
+                ("EMAIL_SEND_SERVER_PORT", "1025"),
+                ("EMAIL_SEND_SECURITY", "tls")
+            ]),
+            Ok(Some(SmtpSecurity::Tls))
+        );
+        assert_eq!(
+            with(&[("EMAIL_SEND_SECURITY", "ssl")]).unwrap_err().var,
+            "EMAIL_SEND_SECURITY"
+        );
     }
 
     #[test]
     fn bad_numbers_name_the_variable() {
-        let e = Config::from_vars(Host::Embedded, &vars(&[("PORT", "eighty"), ("CRAT_DATA_DIR", "/nonexistent")])).unwrap_err();
+        let e = Config::from_vars(
+            Host::Embedded,
+            &vars(&[("PORT", "eighty"), ("CRAT_DATA_DIR", "/nonexistent")]),
+        )
+        .unwrap_err();
         assert_eq!(e.var, "PORT");
     }
 }

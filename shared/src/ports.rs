@@ -75,8 +75,11 @@ pub trait SessionStore: Send + Sync {
 pub trait LoginFailureStore: Send + Sync {
     async fn get_login_failures(&self, key: &str) -> StoreResult<Option<LoginFailures>>;
     /// Counts one failure at `now` atomically and returns the record after it.
-    async fn record_login_failure(&self, key: &str, now: DateTime<Utc>)
-    -> StoreResult<LoginFailures>;
+    async fn record_login_failure(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<LoginFailures>;
     async fn clear_login_failures(&self, key: &str) -> StoreResult<()>;
 }
 

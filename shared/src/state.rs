@@ -29,7 +29,9 @@ impl AppState {
     /// Opens the configured store (creating the DynamoDB table when asked) with the system clock.
     pub async fn from_config(config: Config) -> Result<Self, StoreError> {
         let store: Arc<dyn Store> = match &config.store {
-            StoreConfig::Embedded => Arc::new(crate::adapters::SqliteStore::open(&config.data_dir)?),
+            StoreConfig::Embedded => {
+                Arc::new(crate::adapters::SqliteStore::open(&config.data_dir)?)
+            }
             StoreConfig::DynamoDb {
                 table,
                 create_table,

@@ -8,12 +8,18 @@ use crate::config::Host;
 pub fn init(host: Host, debug: bool) {
     let default = if debug { "debug" } else { "info" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new(format!("{default},aws_smithy_runtime=warn,aws_config=warn,hyper=warn,h2=warn,rustls=warn"))
+        EnvFilter::new(format!(
+            "{default},aws_smithy_runtime=warn,aws_config=warn,hyper=warn,h2=warn,rustls=warn"
+        ))
     });
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     // A second init (tests) is harmless: keep the first subscriber.
     let _ = match host {
-        Host::Lambda => builder.json().with_current_span(true).without_time().try_init(),
+        Host::Lambda => builder
+            .json()
+            .with_current_span(true)
+            .without_time()
+            .try_init(),
         Host::Embedded => builder.with_target(false).try_init(),
     };
 }

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! The conformance suite on the embedded SQLite store, plus its durability.
 
 mod conformance;
@@ -20,13 +21,28 @@ async fn builds_survive_reopening_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let id = {
         let store = SqliteStore::open(dir.path()).unwrap();
-        store.insert_build(&conformance::new_build("CDN_CORE", 101), conformance::t0()).await.unwrap().0.id
+        store
+            .insert_build(&conformance::new_build("CDN_CORE", 101), conformance::t0())
+            .await
+            .unwrap()
+            .0
+            .id
     };
     let reopened = SqliteStore::open(dir.path()).unwrap();
-    let got = reopened.get_build(id).await.unwrap().expect("build kept across reopen");
+    let got = reopened
+        .get_build(id)
+        .await
+        .unwrap()
+        .expect("build kept across reopen");
     assert_eq!(got.build_number.get(), 101);
-    let (again, created) = reopened.insert_build(&conformance::new_build("CDN_CORE", 101), conformance::t0()).await.unwrap();
+    let (again, created) = reopened
+        .insert_build(&conformance::new_build("CDN_CORE", 101), conformance::t0())
+        .await
+        .unwrap();
     assert!(!created);
     assert_eq!(again.id, id);
-    assert!(reopened.next_id("builds").await.unwrap() > id, "counters survive too");
+    assert!(
+        reopened.next_id("builds").await.unwrap() > id,
+        "counters survive too"
+    );
 }

@@ -22,11 +22,11 @@ pub fn router(state: AppState) -> Router {
 /// The bare routes, for a host that merges several groups and adds the layers once.
 pub fn routes(state: AppState) -> Router {
     Router::new()
-            .route("/api/v1/auth/login", post(login))
-            .route("/api/v1/auth/logout", post(logout))
-            .route("/api/v1/auth/me", get(me))
-            .route("/api/v1/auth/sessions", get(list_sessions))
-            .route("/api/v1/auth/sessions/{email}", delete(end_session))
+        .route("/api/v1/auth/login", post(login))
+        .route("/api/v1/auth/logout", post(logout))
+        .route("/api/v1/auth/me", get(me))
+        .route("/api/v1/auth/sessions", get(list_sessions))
+        .route("/api/v1/auth/sessions/{email}", delete(end_session))
         .with_state(state)
 }
 
@@ -49,7 +49,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         (status = 401, description = "wrong admin password", body = ErrorBody),
         (status = 403, description = "email domain not allowed", body = ErrorBody),
         (status = 429, description = "too many failed admin logins; see Retry-After", body = ErrorBody)))]
-async fn login(State(state): State<AppState>, ApiJson(req): ApiJson<LoginRequest>) -> ApiResult<Json<LoginResponse>> {
+async fn login(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> ApiResult<Json<LoginResponse>> {
     Ok(Json(shared::auth::login(&state, req).await?))
 }
 
@@ -83,7 +86,11 @@ async fn me(user: AuthUser) -> Json<Me> {
 /// Live sessions, by email (admin).
 #[utoipa::path(get, path = "/api/v1/auth/sessions", tag = "auth", params(PageParams), security(("bearer" = [])),
     responses((status = 200, body = ListResponse<SessionInfo>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-async fn list_sessions(State(state): State<AppState>, _admin: AdminUser, uri: Uri) -> ApiResult<Json<ListResponse<SessionInfo>>> {
+async fn list_sessions(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    uri: Uri,
+) -> ApiResult<Json<ListResponse<SessionInfo>>> {
     let page: PageParams = query(&uri)?;
     let (limit, after) = (page.limit()?, page.cursor()?);
     let rows: Vec<SessionInfo> = state
@@ -95,7 +102,11 @@ async fn list_sessions(State(state): State<AppState>, _admin: AdminUser, uri: Ur
         .take(limit + 1)
         .map(SessionInfo::from)
         .collect();
-    Ok(Json(ListResponse::from_page(Page::from_overfetch(rows, limit, |s| s.email.clone()))))
+    Ok(Json(ListResponse::from_page(Page::from_overfetch(
+        rows,
+        limit,
+        |s| s.email.clone(),
+    ))))
 }
 
 #[derive(Deserialize)]
@@ -107,7 +118,11 @@ struct EmailPath {
 #[utoipa::path(delete, path = "/api/v1/auth/sessions/{email}", tag = "auth", params(("email" = String, Path)),
     security(("bearer" = [])),
     responses((status = 204), (status = 404, description = "no live session for that email", body = ErrorBody), (status = 403, body = ErrorBody)))]
-async fn end_session(State(state): State<AppState>, AdminUser(admin): AdminUser, Path(path): Path<EmailPath>) -> ApiResult<StatusCode> {
+async fn end_session(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Path(path): Path<EmailPath>,
+) -> ApiResult<StatusCode> {
     let email = Email::parse("email", &path.email)?;
     if !state.store.delete_session(&email).await? {
         return Err(ApiError::NotFound(format!("{email} has no session")));

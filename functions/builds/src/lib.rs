@@ -23,9 +23,9 @@ pub fn router(state: AppState) -> Router {
 /// The bare routes, for a host that merges several groups and adds the layers once.
 pub fn routes(state: AppState) -> Router {
     Router::new()
-            .route("/api/v1/builds", post(receive_build).get(list_builds))
-            .route("/api/v1/builds/{id}", get(get_build))
-            .route("/api/v1/jobs", get(list_jobs))
+        .route("/api/v1/builds", post(receive_build).get(list_builds))
+        .route("/api/v1/builds/{id}", get(get_build))
+        .route("/api/v1/jobs", get(list_jobs))
         .with_state(state)
 }
 
@@ -62,7 +62,9 @@ struct TokenQuery {
 
 /// When `WEBHOOK_TOKEN` is set, the caller must send it in `X-CRAT-Token` or `?token=`.
 fn check_webhook_token(expected: Option<&Secret>, headers: &HeaderMap, uri: &Uri) -> ApiResult<()> {
-    let Some(expected) = expected else { return Ok(()) };
+    let Some(expected) = expected else {
+        return Ok(());
+    };
     let given = match headers.get("x-crat-token") {
         Some(v) => v.to_str().ok().map(str::to_owned),
         None => query::<TokenQuery>(uri).ok().and_then(|q| q.token),
@@ -94,7 +96,11 @@ async fn receive_build(
 ) -> ApiResult<(StatusCode, Json<Build>)> {
     check_webhook_token(state.config.webhook_token.as_ref(), &headers, &uri)?;
     let (build, created) = shared::services::builds::record_build(&state, &body).await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(build)))
 }
 
@@ -109,7 +115,11 @@ struct BuildFilter {
 #[utoipa::path(get, path = "/api/v1/builds", tag = "builds", params(BuildFilter, PageParams),
     security(("bearer" = [])),
     responses((status = 200, body = ListResponse<Build>), (status = 400, body = shared::error::ErrorBody), (status = 401, body = shared::error::ErrorBody)))]
-async fn list_builds(State(state): State<AppState>, _user: AuthUser, uri: Uri) -> ApiResult<Json<ListResponse<Build>>> {
+async fn list_builds(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    uri: Uri,
+) -> ApiResult<Json<ListResponse<Build>>> {
     let filter: BuildFilter = query(&uri)?;
     let page: PageParams = query(&uri)?;
     let job = filter
@@ -128,7 +138,11 @@ async fn list_builds(State(state): State<AppState>, _user: AuthUser, uri: Uri) -
 #[utoipa::path(get, path = "/api/v1/builds/{id}", tag = "builds", params(("id" = i64, Path)),
     security(("bearer" = [])),
     responses((status = 200, body = Build), (status = 404, body = shared::error::ErrorBody)))]
-async fn get_build(State(state): State<AppState>, _user: AuthUser, Path(id): Path<String>) -> ApiResult<Json<Build>> {
+async fn get_build(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Build>> {
     let id = parse_id("id", &id)?;
     let build = state
         .store
@@ -142,8 +156,15 @@ async fn get_build(State(state): State<AppState>, _user: AuthUser, Path(id): Pat
 #[utoipa::path(get, path = "/api/v1/jobs", tag = "builds", params(PageParams),
     security(("bearer" = [])),
     responses((status = 200, body = ListResponse<JobSummary>)))]
-async fn list_jobs(State(state): State<AppState>, _user: AuthUser, uri: Uri) -> ApiResult<Json<ListResponse<JobSummary>>> {
+async fn list_jobs(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    uri: Uri,
+) -> ApiResult<Json<ListResponse<JobSummary>>> {
     let page: PageParams = query(&uri)?;
-    let jobs = state.store.list_jobs(page.cursor()?.as_deref(), page.limit()?).await?;
+    let jobs = state
+        .store
+        .list_jobs(page.cursor()?.as_deref(), page.limit()?)
+        .await?;
     Ok(Json(ListResponse::from_page(jobs)))
 }

@@ -15,9 +15,10 @@ pub fn router() -> Router {
 
 pub fn routes() -> Router {
     let doc = openapi();
-    Router::new()
-        .route("/healthz", get(health))
-        .route("/api/v1/openapi.json", get(move || async move { Json(doc.clone()) }))
+    Router::new().route("/healthz", get(health)).route(
+        "/api/v1/openapi.json",
+        get(move || async move { Json(doc.clone()) }),
+    )
 }
 
 #[derive(Serialize)]
@@ -43,9 +44,15 @@ pub fn openapi() -> OpenApi {
         .description(Some("CDN Regression Automation Trigger: Jenkins webhook, builds, auth. Errors are {\"error\": {\"code\", \"message\"}}."))
         .build();
     let components = doc.components.get_or_insert_with(Default::default);
-    components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+    );
     let error_schema = <shared::error::ErrorBody as utoipa::PartialSchema>::schema();
     components.schemas.insert("ErrorBody".into(), error_schema);
-    components.schemas.insert("ErrorDetail".into(), <shared::error::ErrorDetail as utoipa::PartialSchema>::schema());
+    components.schemas.insert(
+        "ErrorDetail".into(),
+        <shared::error::ErrorDetail as utoipa::PartialSchema>::schema(),
+    );
     doc
 }

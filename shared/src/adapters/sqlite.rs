@@ -137,13 +137,15 @@ fn raw_build(r: &Row<'_>) -> rusqlite::Result<RawBuild> {
 
 impl RawBuild {
     fn into_build(self) -> StoreResult<Build> {
-        let corrupt = |e: crate::domain::FieldError| StoreError::Corrupt(format!("build {}: {e}", self.id));
+        let corrupt =
+            |e: crate::domain::FieldError| StoreError::Corrupt(format!("build {}: {e}", self.id));
         Ok(Build {
             id: self.id,
             job_name: JobName::parse("job_name", &self.job_name).map_err(corrupt)?,
             build_number: BuildNumber::from_stored(self.build_number),
             build_user: self.build_user.clone(),
-            package_path: PackagePath::parse("package_path", &self.package_path).map_err(corrupt)?,
+            package_path: PackagePath::parse("package_path", &self.package_path)
+                .map_err(corrupt)?,
             created_at: parse_ts("created_at", &self.created_at)?,
         })
     }
@@ -371,7 +373,9 @@ impl SessionStore for SqliteStore {
             c.execute("DELETE FROM sessions WHERE expires_at <= ?1", [ts(now)])
                 .map_err(unavailable)?;
             let mut stmt = c
-                .prepare_cached(&format!("SELECT {SESSION_COLUMNS} FROM sessions ORDER BY email"))
+                .prepare_cached(&format!(
+                    "SELECT {SESSION_COLUMNS} FROM sessions ORDER BY email"
+                ))
                 .map_err(unavailable)?;
             let rows = stmt
                 .query_map([], raw_session)
@@ -413,7 +417,11 @@ impl LoginFailureStore for SqliteStore {
         self.with(move |c| read_failures(c, &key)).await
     }
 
-    async fn record_login_failure(&self, key: &str, now: DateTime<Utc>) -> StoreResult<LoginFailures> {
+    async fn record_login_failure(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<LoginFailures> {
         let key = key.to_owned();
         self.with(move |c| {
             let tx = c.transaction().map_err(unavailable)?;

@@ -23,7 +23,8 @@ pub struct AuthUser {
 #[derive(Debug, Clone)]
 pub struct AdminUser(pub AuthUser);
 
-const MISSING: &str = "log in first: send Authorization: Bearer <token> from POST /api/v1/auth/login";
+const MISSING: &str =
+    "log in first: send Authorization: Bearer <token> from POST /api/v1/auth/login";
 const INVALID: &str = "the token is invalid; log in again";
 const EXPIRED: &str = "the session has expired; log in again";
 const REVOKED: &str = "the session has ended (logged out, replaced by a newer login, or ended by an admin); log in again";
@@ -39,23 +40,35 @@ impl FromRequestParts<AppState> for AuthUser {
         let token = header
             .to_str()
             .ok()
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(ApiError::Unauthorized(MISSING))?;
-        let claims = state.jwt.verify(token).map_err(|_| ApiError::Unauthorized(INVALID))?;
+        let claims = state
+            .jwt
+            .verify(token)
+            .map_err(|_| ApiError::Unauthorized(INVALID))?;
         let now = state.clock.now();
         if claims.exp <= now.timestamp() {
             return Err(ApiError::Unauthorized(EXPIRED));
         }
-        let email = Email::parse("sub", &claims.sub).map_err(|_| ApiError::Unauthorized(INVALID))?;
+        let email =
+            Email::parse("sub", &claims.sub).map_err(|_| ApiError::Unauthorized(INVALID))?;
         let session = state
             .store
             .get_session(&email)
             .await?
             .ok_or(ApiError::Unauthorized(REVOKED))?;
         let same_session = session.session_id == claims.sid
-            && bool::from(session.token_sha256.as_bytes().ct_eq(token_sha256(token).as_bytes()));
+            && bool::from(
+                session
+                    .token_sha256
+                    .as_bytes()
+                    .ct_eq(token_sha256(token).as_bytes()),
+            );
         if !same_session {
             return Err(ApiError::Unauthorized(REVOKED));
         }

@@ -54,7 +54,10 @@ pub async fn login(state: &AppState, req: LoginRequest) -> ApiResult<LoginRespon
     if !email.domain_allowed(&state.allowed_email_domains().await?) {
         return Err(ApiError::Forbidden {
             code: "email_domain_not_allowed",
-            message: format!("addresses at {} may not log in here; use your work address", email.domain()),
+            message: format!(
+                "addresses at {} may not log in here; use your work address",
+                email.domain()
+            ),
         });
     }
     let now = state.clock.now();

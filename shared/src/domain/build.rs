@@ -29,7 +29,10 @@ impl JobName {
             ));
         }
         if has_control(raw) {
-            return Err(FieldError::new(field, "must not contain control characters"));
+            return Err(FieldError::new(
+                field,
+                "must not contain control characters",
+            ));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -119,7 +122,11 @@ impl PackagePath {
         if path.split('/').any(|seg| seg == ".." || seg == ".") {
             return reject("must not contain '.' or '..' segments");
         }
-        if path.split('/').next().is_some_and(|first| first.contains(':')) {
+        if path
+            .split('/')
+            .next()
+            .is_some_and(|first| first.contains(':'))
+        {
             return reject("must not start with a scheme or drive letter");
         }
         Ok(Self(path.trim_end_matches('/').to_owned()))
@@ -168,7 +175,10 @@ impl NewBuild {
         let build_user = match string("BUILD_USER")?.map(str::trim) {
             None | Some("") => None,
             Some(u) if u.chars().count() > 200 => {
-                return Err(FieldError::new("BUILD_USER", "must be at most 200 characters"));
+                return Err(FieldError::new(
+                    "BUILD_USER",
+                    "must be at most 200 characters",
+                ));
             }
             Some(u) if has_control(u) => {
                 return Err(FieldError::new(
@@ -273,11 +283,17 @@ mod tests {
             (json!({"BUILD_NUMBER": 1.5}), "BUILD_NUMBER"),
             (json!({"BUILD_NUMBER": "1e3"}), "BUILD_NUMBER"),
             (json!({"BUILD_NUMBER": null}), "BUILD_NUMBER"),
-            (json!({"BUILD_NUMBER": "99999999999999999999"}), "BUILD_NUMBER"),
+            (
+                json!({"BUILD_NUMBER": "99999999999999999999"}),
+                "BUILD_NUMBER",
+            ),
             (json!({"PACKAGE_PATH": "/CDN/pass/el7"}), "PACKAGE_PATH"),
             (json!({"PACKAGE_PATH": "CDN/../etc"}), "PACKAGE_PATH"),
             (json!({"PACKAGE_PATH": ".."}), "PACKAGE_PATH"),
-            (json!({"PACKAGE_PATH": "http://evil.example/x"}), "PACKAGE_PATH"),
+            (
+                json!({"PACKAGE_PATH": "http://evil.example/x"}),
+                "PACKAGE_PATH",
+            ),
             (json!({"PACKAGE_PATH": "//evil.example/x"}), "PACKAGE_PATH"),
             (json!({"PACKAGE_PATH": "file:x"}), "PACKAGE_PATH"),
             (json!({"PACKAGE_PATH": "CDN\\pass"}), "PACKAGE_PATH"),
@@ -290,7 +306,10 @@ mod tests {
             let err = NewBuild::from_webhook(&webhook(override_.clone())).unwrap_err();
             assert_eq!(err.field, field, "case {override_}: {err}");
         }
-        assert_eq!(NewBuild::from_webhook(&json!([1])).unwrap_err().field, "body");
+        assert_eq!(
+            NewBuild::from_webhook(&json!([1])).unwrap_err().field,
+            "body"
+        );
     }
 
     #[test]

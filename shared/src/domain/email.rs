@@ -47,9 +47,11 @@ impl Email {
     /// True when `allowed` is empty or holds this address's domain (exact, case-insensitive).
     pub fn domain_allowed(&self, allowed: &[String]) -> bool {
         allowed.is_empty()
-            || allowed
-                .iter()
-                .any(|d| d.trim().trim_start_matches('@').eq_ignore_ascii_case(self.domain()))
+            || allowed.iter().any(|d| {
+                d.trim()
+                    .trim_start_matches('@')
+                    .eq_ignore_ascii_case(self.domain())
+            })
     }
 }
 
@@ -65,14 +67,28 @@ mod tests {
 
     #[test]
     fn parses_and_lowercases() {
-        assert_eq!(Email::parse("email", " Dev@Example.COM ").unwrap().as_str(), "dev@example.com");
+        assert_eq!(
+            Email::parse("email", " Dev@Example.COM ").unwrap().as_str(),
+            "dev@example.com"
+        );
     }
 
     #[test]
     fn rejects_non_addresses() {
-        for bad in ["", "dev", "dev@", "@example.com", "dev@example", "a b@example.com",
-            "dev@exa_mple.com", "a@b@example.com", "dev@example.com\r\nBcc: x", "<a>@example.com",
-            "dev@-example.com", "dev@example..com"] {
+        for bad in [
+            "",
+            "dev",
+            "dev@",
+            "@example.com",
+            "dev@example",
+            "a b@example.com",
+            "dev@exa_mple.com",
+            "a@b@example.com",
+            "dev@example.com\r\nBcc: x",
+            "<a>@example.com",
+            "dev@-example.com",
+            "dev@example..com",
+        ] {
             let err = Email::parse("email", bad).unwrap_err();
             assert_eq!(err.field, "email", "{bad:?}");
         }

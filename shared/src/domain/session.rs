@@ -93,7 +93,9 @@ mod tests {
 
     #[test]
     fn lockout_starts_at_the_limit_and_ends_with_the_window() {
-        let t0 = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().to_utc();
+        let t0 = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .to_utc();
         let mut f = None;
         for i in 1..MAX_LOGIN_FAILURES {
             f = Some(LoginFailures::after_failure(f, t0));

@@ -25,7 +25,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             .and_then(|v| v.split(';').next())
             .is_some_and(|mime| {
                 let mime = mime.trim().to_ascii_lowercase();
-                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+                mime == "application/json"
+                    || (mime.starts_with("application/") && mime.ends_with("+json"))
             });
         if !is_json {
             return Err(ApiError::UnsupportedMediaType);
@@ -48,7 +49,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             } else if path == "." || path.is_empty() {
                 // Top-level problems: wrong type or a missing field serde names itself.
                 let msg = inner.to_string();
-                match msg.split('`').nth(1).filter(|_| msg.starts_with("missing field")) {
+                match msg
+                    .split('`')
+                    .nth(1)
+                    .filter(|_| msg.starts_with("missing field"))
+                {
                     Some(field) => ApiError::Invalid(FieldError::new(field, "is required")),
                     None => ApiError::Malformed(format!("body: {}", strip_position(&msg))),
                 }
@@ -61,16 +66,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 }
 
 async fn read_limited(body: Body) -> Result<axum::body::Bytes, ApiError> {
-    axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|e| {
-        let too_long = std::error::Error::source(&e)
-            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-            || e.to_string().contains("length limit");
-        if too_long {
-            ApiError::TooLarge(MAX_BODY_BYTES)
-        } else {
-            ApiError::Malformed("the request body could not be read".into())
-        }
-    })
+    axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|e| {
+            let too_long = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+                || e.to_string().contains("length limit");
+            if too_long {
+                ApiError::TooLarge(MAX_BODY_BYTES)
+            } else {
+                ApiError::Malformed("the request body could not be read".into())
+            }
+        })
 }
 
 /// serde_json appends " at line 1 column 9"; the field name says more.

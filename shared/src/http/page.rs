@@ -51,7 +51,14 @@ impl PageParams {
     /// The cursor as an integer key (lists ordered by id).
     pub fn id_cursor(&self) -> Result<Option<i64>, FieldError> {
         self.cursor()?
-            .map(|c| c.parse::<i64>().map_err(|_| FieldError::new("cursor", "is not a next_cursor returned by this list; start again without it")))
+            .map(|c| {
+                c.parse::<i64>().map_err(|_| {
+                    FieldError::new(
+                        "cursor",
+                        "is not a next_cursor returned by this list; start again without it",
+                    )
+                })
+            })
             .transpose()
     }
 }
@@ -77,7 +84,10 @@ mod tests {
     use super::*;
 
     fn params(limit: Option<&str>, cursor: Option<&str>) -> PageParams {
-        PageParams { limit: limit.map(Into::into), cursor: cursor.map(Into::into) }
+        PageParams {
+            limit: limit.map(Into::into),
+            cursor: cursor.map(Into::into),
+        }
     }
 
     #[test]
@@ -91,11 +101,20 @@ mod tests {
 
     #[test]
     fn cursor_round_trips_and_rejects_garbage() {
-        let page = Page { items: vec![1], next: Some(42i64) };
+        let page = Page {
+            items: vec![1],
+            next: Some(42i64),
+        };
         let list = ListResponse::from_page(page);
         let p = params(None, list.next_cursor.as_deref());
         assert_eq!(p.id_cursor(), Ok(Some(42)));
-        assert_eq!(params(None, Some("!!")).cursor().unwrap_err().field, "cursor");
-        assert_eq!(params(None, Some("eA")).id_cursor().unwrap_err().field, "cursor");
+        assert_eq!(
+            params(None, Some("!!")).cursor().unwrap_err().field,
+            "cursor"
+        );
+        assert_eq!(
+            params(None, Some("eA")).id_cursor().unwrap_err().field,
+            "cursor"
+        );
     }
 }

@@ -9,7 +9,9 @@ use shared::domain::{Email, JobName, LoginFailures, MAX_LOGIN_FAILURES, NewBuild
 use shared::ports::Store;
 
 pub fn t0() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-25T10:00:00.123Z").unwrap().to_utc()
+    DateTime::parse_from_rfc3339("2026-11-25T10:00:00.123Z")
+        .unwrap()
+        .to_utc()
 }
 
 pub fn new_build(job: &str, number: i64) -> NewBuild {
@@ -47,11 +49,18 @@ pub async fn ids_are_sequential_per_sequence(store: Arc<dyn Store>) {
         got.push(h.await.unwrap());
     }
     got.sort();
-    assert_eq!(got, (3..23).collect::<Vec<_>>(), "concurrent ids must be distinct and gapless");
+    assert_eq!(
+        got,
+        (3..23).collect::<Vec<_>>(),
+        "concurrent ids must be distinct and gapless"
+    );
 }
 
 pub async fn build_round_trips(store: Arc<dyn Store>) {
-    let (b, created) = store.insert_build(&new_build("team/CDN_CORE", 101), t0()).await.unwrap();
+    let (b, created) = store
+        .insert_build(&new_build("team/CDN_CORE", 101), t0())
+        .await
+        .unwrap();
     assert!(created);
     assert!(b.id > 0);
     assert_eq!(b.created_at, t0());
@@ -63,14 +72,23 @@ pub async fn build_round_trips(store: Arc<dyn Store>) {
 }
 
 pub async fn repeat_insert_returns_the_first_build(store: Arc<dyn Store>) {
-    let (first, created) = store.insert_build(&new_build("CDN_CORE", 7), t0()).await.unwrap();
+    let (first, created) = store
+        .insert_build(&new_build("CDN_CORE", 7), t0())
+        .await
+        .unwrap();
     assert!(created);
     let mut changed = new_build("CDN_CORE", 7);
     changed.build_user = None;
-    let (again, created) = store.insert_build(&changed, t0() + TimeDelta::hours(1)).await.unwrap();
+    let (again, created) = store
+        .insert_build(&changed, t0() + TimeDelta::hours(1))
+        .await
+        .unwrap();
     assert!(!created);
     assert_eq!(again, first, "a repeat returns the stored build unchanged");
-    let (other, created) = store.insert_build(&new_build("CDN_EDGE", 7), t0()).await.unwrap();
+    let (other, created) = store
+        .insert_build(&new_build("CDN_EDGE", 7), t0())
+        .await
+        .unwrap();
     assert!(created, "the same number in another job is another build");
     assert_ne!(other.id, first.id);
 }
@@ -79,7 +97,11 @@ pub async fn concurrent_identical_inserts_create_one_build(store: Arc<dyn Store>
     let mut handles = Vec::new();
     for _ in 0..50 {
         let s = store.clone();
-        handles.push(tokio::spawn(async move { s.insert_build(&new_build("CDN_CORE", 101), t0()).await.unwrap() }));
+        handles.push(tokio::spawn(async move {
+            s.insert_build(&new_build("CDN_CORE", 101), t0())
+                .await
+                .unwrap()
+        }));
     }
     let mut created = 0;
     let mut ids = std::collections::BTreeSet::new();
@@ -102,7 +124,10 @@ pub async fn builds_list_newest_first_with_pages_and_job_filter(store: Arc<dyn S
     let all = store.list_builds(None, None, 200).await.unwrap();
     assert_eq!(all.items.len(), 10);
     assert_eq!(all.next, None);
-    assert!(all.items.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+    assert!(
+        all.items.windows(2).all(|w| w[0].id > w[1].id),
+        "newest first"
+    );
 
     let job = JobName::parse("job_name", "A").unwrap();
     let mut seen = Vec::new();
@@ -120,7 +145,10 @@ pub async fn builds_list_newest_first_with_pages_and_job_filter(store: Arc<dyn S
     let exact = store.list_builds(Some(&job), None, 5).await.unwrap();
     assert_eq!(exact.items.len(), 5);
     assert_eq!(exact.next, None, "no cursor when nothing follows");
-    let none = store.list_builds(Some(&JobName::parse("j", "C").unwrap()), None, 20).await.unwrap();
+    let none = store
+        .list_builds(Some(&JobName::parse("j", "C").unwrap()), None, 20)
+        .await
+        .unwrap();
     assert!(none.items.is_empty());
 }
 
@@ -129,7 +157,10 @@ pub async fn jobs_list_their_highest_build(store: Arc<dyn Store>) {
     store.insert_build(&new_build("A", 10), t0()).await.unwrap();
     // A lower number arriving later is not the latest.
     store.insert_build(&new_build("A", 9), t0()).await.unwrap();
-    store.insert_build(&new_build("C/x", 1), t0()).await.unwrap();
+    store
+        .insert_build(&new_build("C/x", 1), t0())
+        .await
+        .unwrap();
     let first = store.list_jobs(None, 2).await.unwrap();
     let names: Vec<_> = first.items.iter().map(|j| j.job_name.to_string()).collect();
     assert_eq!(names, ["A", "B"]);
@@ -142,41 +173,101 @@ pub async fn jobs_list_their_highest_build(store: Arc<dyn Store>) {
 
 pub async fn one_session_per_email(store: Arc<dyn Store>) {
     let later = t0() + TimeDelta::hours(24);
-    store.put_session(&session("dev@example.com", "s1", later)).await.unwrap();
-    store.put_session(&session("admin@example.com", "admin1", later)).await.unwrap();
-    store.put_session(&session("dev@example.com", "s2", later)).await.unwrap();
-    let got = store.get_session(&email("dev@example.com")).await.unwrap().unwrap();
-    assert_eq!(got.session_id, "s2", "a newer session replaces the older one");
+    store
+        .put_session(&session("dev@example.com", "s1", later))
+        .await
+        .unwrap();
+    store
+        .put_session(&session("admin@example.com", "admin1", later))
+        .await
+        .unwrap();
+    store
+        .put_session(&session("dev@example.com", "s2", later))
+        .await
+        .unwrap();
+    let got = store
+        .get_session(&email("dev@example.com"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        got.session_id, "s2",
+        "a newer session replaces the older one"
+    );
     assert_eq!(got, session("dev@example.com", "s2", later));
     let listed = store.list_sessions(t0()).await.unwrap();
     let emails: Vec<_> = listed.iter().map(|s| s.email.to_string()).collect();
     assert_eq!(emails, ["admin@example.com", "dev@example.com"]);
     assert!(listed[0].is_admin);
 
-    assert!(store.delete_session(&email("dev@example.com")).await.unwrap());
-    assert!(!store.delete_session(&email("dev@example.com")).await.unwrap());
-    assert_eq!(store.get_session(&email("dev@example.com")).await.unwrap(), None);
+    assert!(
+        store
+            .delete_session(&email("dev@example.com"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_session(&email("dev@example.com"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.get_session(&email("dev@example.com")).await.unwrap(),
+        None
+    );
 }
 
 pub async fn expired_sessions_are_not_listed(store: Arc<dyn Store>) {
-    store.put_session(&session("old@example.com", "s1", t0() + TimeDelta::minutes(1))).await.unwrap();
-    store.put_session(&session("new@example.com", "s2", t0() + TimeDelta::hours(1))).await.unwrap();
-    let listed = store.list_sessions(t0() + TimeDelta::minutes(2)).await.unwrap();
+    store
+        .put_session(&session(
+            "old@example.com",
+            "s1",
+            t0() + TimeDelta::minutes(1),
+        ))
+        .await
+        .unwrap();
+    store
+        .put_session(&session(
+            "new@example.com",
+            "s2",
+            t0() + TimeDelta::hours(1),
+        ))
+        .await
+        .unwrap();
+    let listed = store
+        .list_sessions(t0() + TimeDelta::minutes(2))
+        .await
+        .unwrap();
     let emails: Vec<_> = listed.iter().map(|s| s.email.to_string()).collect();
     assert_eq!(emails, ["new@example.com"]);
 }
 
 pub async fn login_failures_count_atomically_and_clear(store: Arc<dyn Store>) {
-    assert_eq!(store.get_login_failures("admin:a@example.com").await.unwrap(), None);
+    assert_eq!(
+        store
+            .get_login_failures("admin:a@example.com")
+            .await
+            .unwrap(),
+        None
+    );
     let mut handles = Vec::new();
     for _ in 0..20 {
         let s = store.clone();
-        handles.push(tokio::spawn(async move { s.record_login_failure("admin:a@example.com", t0()).await.unwrap() }));
+        handles.push(tokio::spawn(async move {
+            s.record_login_failure("admin:a@example.com", t0())
+                .await
+                .unwrap()
+        }));
     }
     for h in handles {
         h.await.unwrap();
     }
-    let f = store.get_login_failures("admin:a@example.com").await.unwrap().unwrap();
+    let f = store
+        .get_login_failures("admin:a@example.com")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(f.count, 20, "no failure lost under concurrency");
     assert_eq!(f.window_start, t0());
     assert!(LoginFailures::locked_for(Some(f), t0()).is_some());
@@ -184,11 +275,23 @@ pub async fn login_failures_count_atomically_and_clear(store: Arc<dyn Store>) {
 
     // A failure after the window starts a new one.
     let later = t0() + TimeDelta::hours(1);
-    let fresh = store.record_login_failure("admin:a@example.com", later).await.unwrap();
+    let fresh = store
+        .record_login_failure("admin:a@example.com", later)
+        .await
+        .unwrap();
     assert_eq!((fresh.count, fresh.window_start), (1, later));
 
-    store.clear_login_failures("admin:a@example.com").await.unwrap();
-    assert_eq!(store.get_login_failures("admin:a@example.com").await.unwrap(), None);
+    store
+        .clear_login_failures("admin:a@example.com")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_login_failures("admin:a@example.com")
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 /// Runs every check, each on a fresh store from `make_store`.
