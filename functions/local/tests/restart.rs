@@ -35,7 +35,11 @@ async fn start(data_dir: &std::path::Path) -> Server {
     let mut banner = Vec::new();
     let base = tokio::time::timeout(Duration::from_secs(30), async {
         loop {
-            let line = lines.next_line().await.unwrap().expect("crat exited before its banner");
+            let line = lines
+                .next_line()
+                .await
+                .unwrap()
+                .expect("crat exited before its banner");
             banner.push(line.clone());
             if let Some(url) = line.strip_prefix("CRAT is running at ") {
                 return url.replace("localhost", "127.0.0.1");
@@ -45,11 +49,17 @@ async fn start(data_dir: &std::path::Path) -> Server {
     .await
     .expect("banner within 30 s");
     // Read the rest of the banner (data folder, maybe the password) without blocking forever.
-    while let Ok(Ok(Some(line))) = tokio::time::timeout(Duration::from_millis(300), lines.next_line()).await {
+    while let Ok(Ok(Some(line))) =
+        tokio::time::timeout(Duration::from_millis(300), lines.next_line()).await
+    {
         banner.push(line);
     }
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Server { child, base, banner }
+    Server {
+        child,
+        base,
+        banner,
+    }
 }
 
 #[tokio::test]
@@ -62,16 +72,32 @@ async fn builds_and_sessions_survive_kill_and_restart() {
     let mut first = start(dir.path()).await;
     let banner = first.banner.join("\n");
     assert!(banner.contains("Data folder: "), "{banner}");
-    let password_line = first.banner.iter().find(|l| l.starts_with("Admin password")).expect("first start prints the admin password");
+    let password_line = first
+        .banner
+        .iter()
+        .find(|l| l.starts_with("Admin password"))
+        .expect("first start prints the admin password");
     let password = password_line.rsplit(": ").next().unwrap().to_owned();
     let kept = std::fs::read_to_string(dir.path().join("admin_password")).unwrap();
     assert_eq!(kept.trim(), password);
 
-    let created = client.post(format!("{}/api/v1/builds", first.base)).json(&body).send().await.unwrap();
+    let created = client
+        .post(format!("{}/api/v1/builds", first.base))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(created.status(), StatusCode::CREATED);
     let created: Value = created.json().await.unwrap();
-    let login: Value = client.post(format!("{}/api/v1/auth/login", first.base)).json(&json!({"email": "admin@example.com", "password": password}))
-        .send().await.unwrap().json().await.unwrap();
+    let login: Value = client
+        .post(format!("{}/api/v1/auth/login", first.base))
+        .json(&json!({"email": "admin@example.com", "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(login["user"]["is_admin"], true, "{login}");
     let token = login["token"].as_str().unwrap().to_owned();
 
@@ -79,13 +105,37 @@ async fn builds_and_sessions_survive_kill_and_restart() {
     first.child.wait().await.unwrap();
 
     let second = start(dir.path()).await;
-    assert!(!second.banner.iter().any(|l| l.starts_with("Admin password")), "printed once: {:?}", second.banner);
-    let repeat = client.post(format!("{}/api/v1/builds", second.base)).json(&body).send().await.unwrap();
+    assert!(
+        !second
+            .banner
+            .iter()
+            .any(|l| l.starts_with("Admin password")),
+        "printed once: {:?}",
+        second.banner
+    );
+    let repeat = client
+        .post(format!("{}/api/v1/builds", second.base))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(repeat.status(), StatusCode::OK);
     let repeat: Value = repeat.json().await.unwrap();
     assert_eq!(repeat["id"], created["id"]);
-    let list = client.get(format!("{}/api/v1/builds?job_name=CDN_CORE&limit=10", second.base)).bearer_auth(&token).send().await.unwrap();
-    assert_eq!(list.status(), StatusCode::OK, "the token and its session survive the restart");
+    let list = client
+        .get(format!(
+            "{}/api/v1/builds?job_name=CDN_CORE&limit=10",
+            second.base
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        list.status(),
+        StatusCode::OK,
+        "the token and its session survive the restart"
+    );
     let list: Value = list.json().await.unwrap();
     assert_eq!(list["items"], json!([created]));
 }

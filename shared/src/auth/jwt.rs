@@ -66,12 +66,23 @@ mod tests {
     }
 
     fn signed(alg: Algorithm, claims: &Value) -> String {
-        jsonwebtoken::encode(&Header::new(alg), claims, &EncodingKey::from_secret(SECRET.as_bytes())).unwrap()
+        jsonwebtoken::encode(
+            &Header::new(alg),
+            claims,
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap()
     }
 
     #[test]
     fn round_trip() {
-        let c = Claims { sub: "a@example.com".into(), adm: true, sid: "x".into(), iat: 1, exp: 2 };
+        let c = Claims {
+            sub: "a@example.com".into(),
+            adm: true,
+            sid: "x".into(),
+            iat: 1,
+            exp: 2,
+        };
         assert_eq!(keys().verify(&keys().sign(&c).unwrap()).unwrap(), c);
     }
 
@@ -88,11 +99,20 @@ mod tests {
         assert!(keys().verify(&none).is_err());
         let mut string_exp = claims();
         string_exp["exp"] = json!("4000000000");
-        assert!(keys().verify(&signed(Algorithm::HS256, &string_exp)).is_err());
+        assert!(
+            keys()
+                .verify(&signed(Algorithm::HS256, &string_exp))
+                .is_err()
+        );
         let mut no_exp = claims();
         no_exp.as_object_mut().unwrap().remove("exp");
         assert!(keys().verify(&signed(Algorithm::HS256, &no_exp)).is_err());
-        let other_key = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims(), &EncodingKey::from_secret(b"another-secret-another-secret-00")).unwrap();
+        let other_key = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims(),
+            &EncodingKey::from_secret(b"another-secret-another-secret-00"),
+        )
+        .unwrap();
         assert!(keys().verify(&other_key).is_err());
     }
 }
