@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 CARGO ?= cargo
 VENV := .venv
-LAMBDA_FUNCTIONS := builds auth meta
+LAMBDA_FUNCTIONS := builds auth test-items parameter-sets job-versions settings auto-sync meta
 
 .PHONY: help run test test-deps lint fmt build-lambdas clean
 
@@ -16,6 +16,7 @@ run: ## Build and start CRAT in the embedded mode on http://localhost:8000
 
 test: test-deps lint build-lambdas ## Install what the tests need, start their servers, run every test
 	scripts/with-test-services.sh $(CARGO) test --workspace --all-targets
+	scripts/walkthrough.sh
 
 test-deps: $(VENV)/.installed ## Python tools for the tests (moto, cargo-lambda) in .venv
 

@@ -21,7 +21,7 @@ trap cleanup EXIT INT TERM
 
 moto_port=$(free_port)
 # Start python itself (not a wrapper script) so $! is the server's own PID.
-"$venv/bin/python" -m moto.server -H 127.0.0.1 -p "$moto_port" >"$log_dir/moto.log" 2>&1 &
+"$venv/bin/python" scripts/moto_server.py 127.0.0.1 "$moto_port" >"$log_dir/moto.log" 2>&1 &
 pids+=("$!")
 for _ in $(seq 1 100); do
   curl -fsS "http://127.0.0.1:$moto_port/moto-api/" >/dev/null 2>&1 && break

@@ -4,7 +4,10 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Build, Email, JobName, JobSummary, LoginFailures, NewBuild, Session};
+use crate::domain::{
+    Build, Email, JobName, JobSelection, JobSummary, LoginFailures, NewBuild, ParameterSet,
+    ParameterSetVersion, Params, Session, Settings, TestItem, TestItemFields,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -52,6 +55,8 @@ pub trait BuildStore: Send + Sync {
         before_id: Option<i64>,
         limit: usize,
     ) -> StoreResult<Page<Build, i64>>;
+    /// The job's highest-numbered build.
+    async fn latest_build(&self, job: &JobName) -> StoreResult<Option<Build>>;
     /// Jobs by name, each with its highest-numbered build, names after `after_name`.
     async fn list_jobs(
         &self,
@@ -89,7 +94,119 @@ pub trait IdCounters: Send + Sync {
     async fn next_id(&self, sequence: &str) -> StoreResult<i64>;
 }
 
-/// Everything CRAT stores.
-pub trait Store: BuildStore + SessionStore + LoginFailureStore + IdCounters {}
+/// What a delete of a parameter set did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetDeletion {
+    Deleted,
+    NotFound,
+    /// The default set is never deleted.
+    IsDefault,
+    /// A test item refers to it.
+    InUse,
+}
 
-impl<T: BuildStore + SessionStore + LoginFailureStore + IdCounters> Store for T {}
+#[async_trait]
+pub trait ParameterSetStore: Send + Sync {
+    /// Creates version 1 of a set with a new id. The first set created while no default
+    /// exists becomes the default. `Conflict` when the name is taken.
+    async fn create_parameter_set(
+        &self,
+        name: &str,
+        description: &str,
+        params: &Params,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ParameterSet>;
+    async fn get_parameter_set(&self, id: i64) -> StoreResult<Option<ParameterSet>>;
+    async fn default_parameter_set(&self) -> StoreResult<Option<ParameterSet>>;
+    /// Sets by id, ascending, ids after `after_id`.
+    async fn list_parameter_sets(
+        &self,
+        after_id: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Page<ParameterSet, i64>>;
+    /// Writes `next` (its `version` one above the stored one) if the stored version is still
+    /// `next.version - 1`, keeping the stored version in the history. `None` when the set does
+    /// not exist; `Conflict` when the version moved meanwhile or the new name is taken.
+    /// `is_default` is not changed here.
+    async fn update_parameter_set(&self, next: &ParameterSet) -> StoreResult<Option<ParameterSet>>;
+    /// Makes `id` the one default set. `false` when it does not exist.
+    async fn set_default_parameter_set(&self, id: i64) -> StoreResult<bool>;
+    async fn delete_parameter_set(&self, id: i64) -> StoreResult<SetDeletion>;
+    /// Every version of the set, newest first, the current one included.
+    async fn list_parameter_set_versions(&self, id: i64) -> StoreResult<Vec<ParameterSetVersion>>;
+}
+
+#[async_trait]
+pub trait TestItemStore: Send + Sync {
+    /// `Conflict` when (name, job_name) is taken or the parameter set does not exist.
+    async fn create_test_item(
+        &self,
+        fields: &TestItemFields,
+        now: DateTime<Utc>,
+    ) -> StoreResult<TestItem>;
+    async fn get_test_item(&self, id: i64) -> StoreResult<Option<TestItem>>;
+    /// Items by id, ascending, ids after `after_id`.
+    async fn list_test_items(
+        &self,
+        after_id: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Page<TestItem, i64>>;
+    /// `None` when the item does not exist; `Conflict` as for create.
+    async fn update_test_item(
+        &self,
+        id: i64,
+        fields: &TestItemFields,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<TestItem>>;
+    async fn delete_test_item(&self, id: i64) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait JobSelectionStore: Send + Sync {
+    async fn get_job_selection(&self, job: &JobName) -> StoreResult<Option<JobSelection>>;
+    /// Every selection, by job name.
+    async fn list_job_selections(&self) -> StoreResult<Vec<JobSelection>>;
+    /// Saves the selection. With `only_if_build_id`, only while the stored selection still
+    /// points at that build (`Conflict` otherwise, also when none is stored).
+    async fn put_job_selection(
+        &self,
+        selection: &JobSelection,
+        only_if_build_id: Option<i64>,
+    ) -> StoreResult<()>;
+    async fn delete_job_selection(&self, job: &JobName) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait SettingsStore: Send + Sync {
+    /// The settings and their version; defaults and version 0 before the first save.
+    async fn get_settings(&self) -> StoreResult<(Settings, i64)>;
+    /// Saves if the stored version is still `expected_version`; returns the new version.
+    /// `Conflict` when someone saved meanwhile.
+    async fn put_settings(&self, settings: &Settings, expected_version: i64) -> StoreResult<i64>;
+}
+
+/// Everything CRAT stores.
+pub trait Store:
+    BuildStore
+    + SessionStore
+    + LoginFailureStore
+    + IdCounters
+    + ParameterSetStore
+    + TestItemStore
+    + JobSelectionStore
+    + SettingsStore
+{
+}
+
+impl<T> Store for T where
+    T: BuildStore
+        + SessionStore
+        + LoginFailureStore
+        + IdCounters
+        + ParameterSetStore
+        + TestItemStore
+        + JobSelectionStore
+        + SettingsStore
+{
+}

@@ -3,6 +3,7 @@ use std::sync::Arc;
 use crate::auth::JwtKeys;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, StoreConfig};
+use crate::domain::Settings;
 use crate::ports::{Store, StoreError};
 
 /// What every handler gets: configuration, the store, the clock, the signing keys.
@@ -46,8 +47,8 @@ impl AppState {
         Ok(Self::new(config, store, Arc::new(SystemClock)))
     }
 
-    /// Email domains allowed to log in; empty allows all. Read from settings once they exist.
-    pub async fn allowed_email_domains(&self) -> Result<Vec<String>, StoreError> {
-        Ok(Vec::new())
+    /// The current settings: read on every use, so a change applies without a restart.
+    pub async fn settings(&self) -> Result<Settings, StoreError> {
+        Ok(self.store.get_settings().await?.0)
     }
 }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use shared::auth::AuthUser;
 use shared::config::Secret;
-use shared::domain::{Build, JobName, JobSummary};
+use shared::domain::{Build, JobName, JobSummary, JobVersion};
 use shared::error::ApiResult;
 use shared::http::{ApiJson, ListResponse, PageParams, parse_id, query, with_common_layers};
 use shared::{ApiError, AppState};
@@ -32,7 +32,7 @@ pub fn routes(state: AppState) -> Router {
 #[derive(OpenApi)]
 #[openapi(
     paths(receive_build, list_builds, get_build, list_jobs),
-    components(schemas(Build, JobSummary, WebhookBuild, ListResponse<Build>, ListResponse<JobSummary>))
+    components(schemas(Build, JobOverview, WebhookBuild, ListResponse<Build>, ListResponse<JobOverview>))
 )]
 pub struct ApiDoc;
 
@@ -152,19 +152,54 @@ async fn get_build(
     Ok(Json(build))
 }
 
-/// Every job with its latest build, by name.
+/// A job, its newest build and its current selection.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct JobOverview {
+    #[schema(value_type = String)]
+    pub job_name: JobName,
+    pub latest_build: Build,
+    /// `null` when no build of the job is selected.
+    pub selection: Option<JobVersion>,
+}
+
+/// Every job with its latest build and its selection, by name.
 #[utoipa::path(get, path = "/api/v1/jobs", tag = "builds", params(PageParams),
     security(("bearer" = [])),
-    responses((status = 200, body = ListResponse<JobSummary>)))]
+    responses((status = 200, body = ListResponse<JobOverview>)))]
 async fn list_jobs(
     State(state): State<AppState>,
     _user: AuthUser,
     uri: Uri,
-) -> ApiResult<Json<ListResponse<JobSummary>>> {
+) -> ApiResult<Json<ListResponse<JobOverview>>> {
     let page: PageParams = query(&uri)?;
     let jobs = state
         .store
         .list_jobs(page.cursor()?.as_deref(), page.limit()?)
         .await?;
-    Ok(Json(ListResponse::from_page(jobs)))
+    let mut items = Vec::with_capacity(jobs.items.len());
+    for JobSummary {
+        job_name,
+        latest_build,
+    } in jobs.items
+    {
+        let selection = match state.store.get_job_selection(&job_name).await? {
+            None => None,
+            Some(s) if s.build_id == latest_build.id => {
+                Some(JobVersion::new(s, Some(latest_build.clone())))
+            }
+            Some(s) => {
+                let build = state.store.get_build(s.build_id).await?;
+                Some(JobVersion::new(s, build))
+            }
+        };
+        items.push(JobOverview {
+            job_name,
+            latest_build,
+            selection,
+        });
+    }
+    Ok(Json(ListResponse::from_page(shared::ports::Page {
+        items,
+        next: jobs.next,
+    })))
 }

@@ -11,15 +11,23 @@ pub fn app(state: AppState) -> Router {
         Router::new()
             .merge(meta::routes())
             .merge(builds::routes(state.clone()))
-            .merge(auth::routes(state)),
+            .merge(auth::routes(state.clone()))
+            .merge(test_items::routes(state.clone()))
+            .merge(parameter_sets::routes(state.clone()))
+            .merge(job_versions::routes(state.clone()))
+            .merge(settings::routes(state)),
     )
 }
 
 /// Serves `app` on `listener` until SIGINT or SIGTERM, then finishes in-flight requests.
+/// Also runs the schedules the cloud gives to EventBridge (auto-sync) on in-process timers.
 pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
+    let auto_sync = auto_sync::spawn_timer(state.clone());
+    let served = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown_signal())
-        .await
+        .await;
+    auto_sync.abort();
+    served
 }
 
 async fn shutdown_signal() {

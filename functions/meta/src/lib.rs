@@ -38,10 +38,14 @@ async fn health() -> Json<Health> {
 pub fn openapi() -> OpenApi {
     let mut doc = builds::openapi();
     doc.merge(auth::openapi());
+    doc.merge(test_items::openapi());
+    doc.merge(parameter_sets::openapi());
+    doc.merge(job_versions::openapi());
+    doc.merge(settings::openapi());
     doc.info = InfoBuilder::new()
         .title("CRAT API")
         .version(env!("CARGO_PKG_VERSION"))
-        .description(Some("CDN Regression Automation Trigger: Jenkins webhook, builds, auth. Errors are {\"error\": {\"code\", \"message\"}}."))
+        .description(Some("CDN Regression Automation Trigger: Jenkins webhook, builds, auth, test items, parameter sets, job versions, settings. Errors are {\"error\": {\"code\", \"message\"}}."))
         .build();
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(

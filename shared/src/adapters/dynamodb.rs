@@ -20,6 +20,14 @@
 //! | job | `JOB#<job_name>` | `JOB` | `JOBS` / job_name | | `job_name`, `latest_build_id`, `latest_build_number` |
 //! | session | `SESSION#<email>` | `SESSION` | `SESSIONS` / email | | `email`, `session_id`, `is_admin`, `token_sha256`, `created_at`, `expires_at`, `ttl` |
 //! | failed logins | `LOGINFAIL#<key>` | `LOGINFAIL` | | | `count` N, `window_start`, `ttl` (window end) |
+//! | parameter set | `PSET#<id>` | `PSET` | `PSETS` / id zero-padded | | `id`, `name`, `description`, `params_json` (S: the params object as JSON), `is_default` (BOOL), `version`, `created_at`, `updated_at`, `updated_by` (absent when none), `ref_count` (N: test items referring to it) |
+//! | parameter set version | `PSET#<id>` | `VERSION#<version zero-padded to 10>` | | | `parameter_set_id`, `version`, `name`, `description`, `params_json`, `updated_at`, `updated_by` |
+//! | set name guard | `PSETNAME#<name>` | `PSETNAME` | | | `set_id` |
+//! | default set pointer | `PSETDEFAULT` | `PSETDEFAULT` | | | `set_id` |
+//! | test item | `ITEM#<id>` | `ITEM` | `ITEMS` / id zero-padded | | `id`, `name`, `job_name`, `parameter_set_id` (absent when none), `description`, `enabled` (BOOL), `notify_emails` (L of S), `created_at`, `updated_at` |
+//! | test item guard | `ITEMKEY#<name>#<job_name>` | `ITEMKEY` | | | `item_id` |
+//! | job selection | `JOBSEL#<job_name>` | `JOBSEL` | `JOBSELS` / job_name | | `job_name`, `build_id`, `build_number`, `auto_sync`, `sync_on_new_build` (BOOL), `last_synced_at`, `updated_by`, `updated_at` |
+//! | settings | `SETTINGS` | `SETTINGS` | | | `settings_json` (S: the settings as JSON), `version` N |
 //!
 //! Timestamps are RFC 3339 UTC strings; numbers are N.
 //!
@@ -40,6 +48,42 @@
 //! - failed logins: read, then UpdateItem `ADD count :1` if `window_start` is unchanged,
 //!   or PutItem a new window if the old one (or none) is still there; retried on a lost
 //!   race.
+//! - latest build of a job: GetItem the job item, then its `latest_build_id`.
+//!
+//! Parameter sets, test items, job selections and settings (ids from the counters
+//! `parameter_sets` and `test_items`). Multi-item writes are TransactWriteItems; a
+//! cancellation is read position by position (which write's condition failed) to answer
+//! `Conflict` with what clashed, and a cancellation by a concurrent transaction only
+//! (`TransactionConflict`) is retried after a short random pause.
+//! - the default set: the pointer item is the truth; each set's `is_default` is a copy kept
+//!   in step by the same transactions. Since the default set can never be deleted, once a
+//!   set exists there is always exactly one default.
+//! - create a set: [Put name guard if `attribute_not_exists`, Put set, Put version 1, and,
+//!   when no pointer was seen, Put pointer if `attribute_not_exists`]. If only the pointer
+//!   clashed (a concurrent create became the default), it is tried again without it.
+//! - update a set: read it; [Update set (the fields, not `is_default` or `ref_count`) if
+//!   `version = :expected`, Put the new version's history item, and on a rename Delete the
+//!   old name guard and Put the new one if `attribute_not_exists`]. Every version, the
+//!   current one included, has a history item, so versions are one Query of the set's
+//!   partition (consistent), newest first; a set without its `PSET` item shows none.
+//! - set the default: read the pointer; [Update new set `is_default = true` if it exists,
+//!   Put pointer if it still names the old default, Update old set `is_default = false`].
+//! - delete a set: read it and the pointer (answer `IsDefault` / `InUse` / `NotFound`);
+//!   [Delete set if `version` is unchanged and `ref_count` is 0, ConditionCheck pointer
+//!   `set_id <> :id`, Delete name guard]; a cancellation reads again and answers anew. Its
+//!   history items are then removed with BatchWriteItem (left over only on a crash, and
+//!   then never shown).
+//! - create a test item: [Put (name, job) guard if `attribute_not_exists`, Put item, and
+//!   with a set, Update set `ADD ref_count :1` if it exists]. So a set with a reference
+//!   always exists, and a set is only deleted with `ref_count` 0.
+//! - update a test item: read it; [Put item if its name, job and set are still the ones
+//!   read, move the guard when (name, job) changed, and when the set changed `ADD
+//!   ref_count -1` on the old and `+1` (if it exists) on the new]. Delete likewise.
+//! - sets and items by id: Query GSI1 `PSETS` / `ITEMS` ascending, `GSI1SK > padded(after)`.
+//! - job selections: Get/Delete by job name; Put, if `build_id = :expected` for a
+//!   conditional move; all of them is Query GSI1 `JOBSELS` (by name).
+//! - settings: GetItem (none: defaults, version 0); PutItem with `version + 1` if
+//!   `attribute_not_exists(PK)` (expected 0) or `version = :expected`.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -49,17 +93,21 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, KeysAndAttributes, Projection, ProjectionType, Put, ReturnValue, ScalarAttributeType,
-    TableStatus, TimeToLiveSpecification, TimeToLiveStatus, TransactWriteItem,
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, DeleteRequest,
+    GlobalSecondaryIndex, KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType,
+    Put, ReturnValue, ScalarAttributeType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
+    TransactWriteItem, Update, WriteRequest,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::domain::{
-    Build, BuildNumber, Email, JobName, JobSummary, LoginFailures, NewBuild, PackagePath, Session,
+    Build, BuildNumber, Email, JobName, JobSelection, JobSummary, LoginFailures, NewBuild,
+    PackagePath, ParameterSet, ParameterSetVersion, Params, ServiceName, Session, Settings,
+    TestItem, TestItemFields,
 };
 use crate::ports::{
-    BuildStore, IdCounters, LoginFailureStore, Page, SessionStore, StoreError, StoreResult,
+    BuildStore, IdCounters, JobSelectionStore, LoginFailureStore, Page, ParameterSetStore,
+    SessionStore, SetDeletion, SettingsStore, StoreError, StoreResult, TestItemStore,
 };
 
 /// One global secondary index: string keys, projection ALL.
@@ -103,6 +151,23 @@ const BUILD_SEQUENCE: &str = "builds";
 const MAX_ATTEMPTS: usize = 10;
 /// BatchGetItem takes at most this many keys per call.
 const BATCH_GET_MAX: usize = 100;
+/// BatchWriteItem takes at most this many writes per call.
+const BATCH_WRITE_MAX: usize = 25;
+const PSET_SEQUENCE: &str = "parameter_sets";
+const ITEM_SEQUENCE: &str = "test_items";
+const PSET_SK: &str = "PSET";
+const PSETS: &str = "PSETS";
+const PSET_NAME_SK: &str = "PSETNAME";
+/// The default-set pointer's PK and SK.
+const PSET_DEFAULT: &str = "PSETDEFAULT";
+const VERSION_PREFIX: &str = "VERSION#";
+const ITEM_SK: &str = "ITEM";
+const ITEMS: &str = "ITEMS";
+const ITEM_KEY_SK: &str = "ITEMKEY";
+const JOB_SELECTION_SK: &str = "JOBSEL";
+const JOB_SELECTIONS: &str = "JOBSELS";
+/// The settings record's PK and SK.
+const SETTINGS: &str = "SETTINGS";
 
 /// The table's keys, indexes and TTL attribute.
 pub const fn table_schema() -> TableSchema {
@@ -639,6 +704,19 @@ impl BuildStore for DynamoStore {
         }
     }
 
+    async fn latest_build(&self, job: &JobName) -> StoreResult<Option<Build>> {
+        let Some(item) = self.get_item(job_pk(job.as_str()), "JOB").await? else {
+            return Ok(None);
+        };
+        let id = get_i64(&item, "latest_build_id")?;
+        match self.get_build(id).await? {
+            Some(build) => Ok(Some(build)),
+            None => Err(StoreError::Corrupt(format!(
+                "job {job} points at build {id}, which does not exist"
+            ))),
+        }
+    }
+
     async fn list_builds(
         &self,
         job: Option<&JobName>,
@@ -780,6 +858,1015 @@ impl LoginFailureStore for DynamoStore {
     }
 }
 
+// ---- transactions and the configuration records ---------------------------------------
+
+/// What one write of a transaction is, to tell its failed condition apart from the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// The record itself (set, item).
+    Main,
+    /// A parameter-set version (history) record.
+    History,
+    /// A uniqueness guard being removed.
+    OldGuard,
+    /// A uniqueness guard being taken.
+    NewGuard,
+    /// The default-set pointer.
+    Pointer,
+    /// A parameter set losing a reference or the default flag.
+    OldSet,
+    /// A parameter set gaining a reference or the default flag.
+    NewSet,
+}
+
+/// How a transaction ended, when DynamoDB answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TxOutcome {
+    Committed,
+    /// Cancelled: these writes' conditions failed.
+    ConditionFailed(Vec<Role>),
+    /// Cancelled only because another transaction touched the same items: retry.
+    Contended,
+}
+
+/// Expression attribute names and values of one request (sent only when non-empty).
+#[derive(Debug, Default)]
+struct Attrs {
+    names: HashMap<String, String>,
+    values: Item,
+}
+
+impl Attrs {
+    /// `#pk` names the partition key, for `attribute_exists(#pk)` and the like.
+    fn pk() -> Self {
+        Self::default().name("#pk", PK)
+    }
+
+    fn name(mut self, placeholder: &str, attribute: &str) -> Self {
+        self.names
+            .insert(placeholder.to_owned(), attribute.to_owned());
+        self
+    }
+
+    fn value(mut self, placeholder: &str, value: AttributeValue) -> Self {
+        self.values.insert(placeholder.to_owned(), value);
+        self
+    }
+
+    fn into_parts(self) -> (Option<HashMap<String, String>>, Option<Item>) {
+        (
+            (!self.names.is_empty()).then_some(self.names),
+            (!self.values.is_empty()).then_some(self.values),
+        )
+    }
+}
+
+fn tx_put(
+    table: &str,
+    item: Item,
+    condition: Option<&str>,
+    attrs: Attrs,
+) -> StoreResult<TransactWriteItem> {
+    let (names, values) = attrs.into_parts();
+    let put = built(
+        Put::builder()
+            .table_name(table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_owned))
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .build(),
+    )?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+fn tx_update(
+    table: &str,
+    item_key: Item,
+    update: &str,
+    condition: Option<&str>,
+    attrs: Attrs,
+) -> StoreResult<TransactWriteItem> {
+    let (names, values) = attrs.into_parts();
+    let op = built(
+        Update::builder()
+            .table_name(table)
+            .set_key(Some(item_key))
+            .update_expression(update)
+            .set_condition_expression(condition.map(str::to_owned))
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .build(),
+    )?;
+    Ok(TransactWriteItem::builder().update(op).build())
+}
+
+fn tx_delete(
+    table: &str,
+    item_key: Item,
+    condition: Option<&str>,
+    attrs: Attrs,
+) -> StoreResult<TransactWriteItem> {
+    let (names, values) = attrs.into_parts();
+    let op = built(
+        Delete::builder()
+            .table_name(table)
+            .set_key(Some(item_key))
+            .set_condition_expression(condition.map(str::to_owned))
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .build(),
+    )?;
+    Ok(TransactWriteItem::builder().delete(op).build())
+}
+
+fn tx_check(
+    table: &str,
+    item_key: Item,
+    condition: &str,
+    attrs: Attrs,
+) -> StoreResult<TransactWriteItem> {
+    let (names, values) = attrs.into_parts();
+    let op = built(
+        ConditionCheck::builder()
+            .table_name(table)
+            .set_key(Some(item_key))
+            .condition_expression(condition)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .build(),
+    )?;
+    Ok(TransactWriteItem::builder().condition_check(op).build())
+}
+
+/// Adds `delta` to a parameter set's reference count; the set must exist (an update of a
+/// missing key would create a stray item).
+fn tx_add_refs(table: &str, set_id: i64, delta: i64) -> StoreResult<TransactWriteItem> {
+    tx_update(
+        table,
+        key(pset_pk(set_id), PSET_SK),
+        "ADD #refs :delta",
+        Some("attribute_exists(#pk)"),
+        Attrs::pk()
+            .name("#refs", "ref_count")
+            .value(":delta", n(delta)),
+    )
+}
+
+/// A short random pause before retrying a contended transaction.
+async fn backoff(attempt: usize) {
+    let cap = 5u64 << attempt.min(6);
+    tokio::time::sleep(Duration::from_millis(rand::random_range(1..=cap))).await;
+}
+
+/// The condition "this test item still has the (name, job, set) we read", and its attributes.
+fn unchanged_item_condition(old: &TestItem) -> (String, Attrs) {
+    let mut attrs = Attrs::default()
+        .name("#name", "name")
+        .name("#job", "job_name")
+        .name("#set", "parameter_set_id")
+        .value(":old_name", s(old.name.as_str()))
+        .value(":old_job", s(old.job_name.as_str()));
+    let set = match old.parameter_set_id {
+        Some(id) => {
+            attrs = attrs.value(":old_set", n(id));
+            "#set = :old_set"
+        }
+        None => "attribute_not_exists(#set)",
+    };
+    (
+        format!("#name = :old_name AND #job = :old_job AND {set}"),
+        attrs,
+    )
+}
+
+/// What a failed test-item write means for the caller, unless it should be retried.
+fn test_item_conflict(roles: &[Role], fields: &TestItemFields) -> Option<StoreError> {
+    if roles.contains(&Role::NewGuard) {
+        return Some(StoreError::Conflict(format!(
+            "a test item named {} for job {} already exists",
+            fields.name, fields.job_name
+        )));
+    }
+    if roles.contains(&Role::NewSet) {
+        let id = fields.parameter_set_id.unwrap_or_default();
+        return Some(StoreError::Conflict(format!(
+            "parameter set {id} does not exist"
+        )));
+    }
+    if roles.contains(&Role::OldSet) {
+        return Some(StoreError::Corrupt(
+            "a test item refers to a parameter set that does not exist".to_owned(),
+        ));
+    }
+    None
+}
+
+impl DynamoStore {
+    /// Runs a transaction; a cancellation is an answer, not an error.
+    async fn transact(
+        &self,
+        what: &str,
+        ops: Vec<(Role, TransactWriteItem)>,
+    ) -> StoreResult<TxOutcome> {
+        let (roles, items): (Vec<Role>, Vec<TransactWriteItem>) = ops.into_iter().unzip();
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        let err = match result {
+            Ok(_) => return Ok(TxOutcome::Committed),
+            Err(e) => e,
+        };
+        let codes: Vec<&str> = match err.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code().unwrap_or("None"))
+                .collect(),
+            _ => return Err(unavailable(&format!("TransactWriteItems ({what})"), err)),
+        };
+        let failed: Vec<Role> = roles
+            .iter()
+            .zip(&codes)
+            .filter(|(_, code)| **code == "ConditionalCheckFailed")
+            .map(|(role, _)| *role)
+            .collect();
+        if !failed.is_empty() {
+            return Ok(TxOutcome::ConditionFailed(failed));
+        }
+        if codes.contains(&"TransactionConflict") {
+            return Ok(TxOutcome::Contended);
+        }
+        Err(unavailable(&format!("TransactWriteItems ({what})"), err))
+    }
+
+    /// Every item of one partition of the table (consistent), optionally with an SK prefix.
+    async fn query_partition(&self, pk: &str, sk_prefix: Option<&str>) -> StoreResult<Vec<Item>> {
+        let expression = match sk_prefix {
+            Some(_) => "#pk = :pk AND begins_with(#sk, :prefix)",
+            None => "#pk = :pk",
+        };
+        let mut rows = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression(expression)
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_values(":pk", s(pk))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take());
+            if let Some(prefix) = sk_prefix {
+                query = query
+                    .expression_attribute_names("#sk", SK)
+                    .expression_attribute_values(":prefix", s(prefix));
+            }
+            let out = query.send().await.map_err(|e| unavailable("Query", e))?;
+            rows.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(rows),
+            }
+        }
+    }
+
+    /// Deletes many items by primary key.
+    async fn batch_delete(&self, keys: Vec<Item>) -> StoreResult<()> {
+        for chunk in keys.chunks(BATCH_WRITE_MAX) {
+            let mut pending = chunk
+                .iter()
+                .map(|k| {
+                    let delete = built(DeleteRequest::builder().set_key(Some(k.clone())).build())?;
+                    Ok(WriteRequest::builder().delete_request(delete).build())
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            let mut attempt = 0u32;
+            while !pending.is_empty() {
+                if attempt > 0 {
+                    // Unprocessed items mean throttling: back off a little.
+                    tokio::time::sleep(Duration::from_millis(50 << attempt.min(6))).await;
+                }
+                attempt += 1;
+                if attempt > 20 {
+                    return Err(StoreError::Unavailable(
+                        "DynamoDB BatchWriteItem kept leaving items unprocessed".to_owned(),
+                    ));
+                }
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(|e| unavailable("BatchWriteItem", e))?;
+                pending = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+            }
+        }
+        Ok(())
+    }
+
+    // ---- parameter sets ----------------------------------------------------------------
+
+    /// The id the default-set pointer names, if any.
+    async fn default_set_id(&self) -> StoreResult<Option<i64>> {
+        match self.get_item(PSET_DEFAULT.to_owned(), PSET_DEFAULT).await? {
+            Some(item) => get_i64(&item, "set_id").map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The stored set and its reference count.
+    async fn parameter_set_with_refs(&self, id: i64) -> StoreResult<Option<(ParameterSet, i64)>> {
+        let Some(item) = self.get_item(pset_pk(id), PSET_SK).await? else {
+            return Ok(None);
+        };
+        let refs = match item.get("ref_count") {
+            None => 0,
+            Some(_) => get_i64(&item, "ref_count")?,
+        };
+        Ok(Some((pset_from_item(&item)?, refs)))
+    }
+
+    /// The writes that create `set` (version 1), taking the default pointer when asked.
+    fn create_set_ops(&self, set: &ParameterSet) -> StoreResult<Vec<(Role, TransactWriteItem)>> {
+        let table = &self.table;
+        let absent = Some("attribute_not_exists(#pk)");
+        let mut ops = vec![
+            (
+                Role::NewGuard,
+                tx_put(
+                    table,
+                    pset_name_item(&set.name, set.id),
+                    absent,
+                    Attrs::pk(),
+                )?,
+            ),
+            (
+                Role::Main,
+                tx_put(table, new_pset_item(set)?, absent, Attrs::pk())?,
+            ),
+            (
+                Role::History,
+                tx_put(table, pset_version_item(set)?, None, Attrs::default())?,
+            ),
+        ];
+        if set.is_default {
+            let mut pointer = key(PSET_DEFAULT.to_owned(), PSET_DEFAULT);
+            pointer.insert("set_id".to_owned(), n(set.id));
+            ops.push((Role::Pointer, tx_put(table, pointer, absent, Attrs::pk())?));
+        }
+        Ok(ops)
+    }
+
+    /// The writes that replace `stored` by `next` (same id, next version).
+    fn update_set_ops(
+        &self,
+        stored: &ParameterSet,
+        next: &ParameterSet,
+    ) -> StoreResult<Vec<(Role, TransactWriteItem)>> {
+        let table = &self.table;
+        let mut set = "SET #name = :name, #desc = :desc, #params = :params, \
+                       #version = :version, #updated_at = :updated_at"
+            .to_owned();
+        let mut attrs = Attrs::pk()
+            .name("#name", "name")
+            .name("#desc", "description")
+            .name("#params", "params_json")
+            .name("#version", "version")
+            .name("#updated_at", "updated_at")
+            .name("#by", "updated_by")
+            .value(":name", s(&next.name))
+            .value(":desc", s(&next.description))
+            .value(":params", s(&encode_json("params", &next.params)?))
+            .value(":version", n(next.version))
+            .value(":updated_at", s(&fmt_time(next.updated_at)))
+            .value(":expected", n(stored.version));
+        match &next.updated_by {
+            Some(by) => {
+                set.push_str(", #by = :by");
+                attrs = attrs.value(":by", s(by));
+            }
+            None => set.push_str(" REMOVE #by"),
+        }
+        let mut ops = vec![
+            (
+                Role::Main,
+                tx_update(
+                    table,
+                    key(pset_pk(next.id), PSET_SK),
+                    &set,
+                    Some("attribute_exists(#pk) AND #version = :expected"),
+                    attrs,
+                )?,
+            ),
+            (
+                Role::History,
+                tx_put(table, pset_version_item(next)?, None, Attrs::default())?,
+            ),
+        ];
+        if next.name != stored.name {
+            ops.push((
+                Role::OldGuard,
+                tx_delete(
+                    table,
+                    key(pset_name_pk(&stored.name), PSET_NAME_SK),
+                    None,
+                    Attrs::default(),
+                )?,
+            ));
+            ops.push((
+                Role::NewGuard,
+                tx_put(
+                    table,
+                    pset_name_item(&next.name, next.id),
+                    Some("attribute_not_exists(#pk)"),
+                    Attrs::pk(),
+                )?,
+            ));
+        }
+        Ok(ops)
+    }
+
+    /// One attempt at making `id` the default; `None` when it should be retried.
+    async fn try_set_default(&self, id: i64, heal: bool) -> StoreResult<Option<bool>> {
+        let table = &self.table;
+        let current = self.default_set_id().await?;
+        if current == Some(id) {
+            return Ok(Some(self.get_item(pset_pk(id), PSET_SK).await?.is_some()));
+        }
+        let flag = |set_id: i64, value: bool| {
+            tx_update(
+                table,
+                key(pset_pk(set_id), PSET_SK),
+                "SET #default = :value",
+                Some("attribute_exists(#pk)"),
+                Attrs::pk()
+                    .name("#default", "is_default")
+                    .value(":value", AttributeValue::Bool(value)),
+            )
+        };
+        let mut pointer = key(PSET_DEFAULT.to_owned(), PSET_DEFAULT);
+        pointer.insert("set_id".to_owned(), n(id));
+        let mut ops = vec![(Role::NewSet, flag(id, true)?)];
+        match current {
+            Some(old) => {
+                let attrs = Attrs::default()
+                    .name("#sid", "set_id")
+                    .value(":old", n(old));
+                ops.push((
+                    Role::Pointer,
+                    tx_put(table, pointer, Some("#sid = :old"), attrs)?,
+                ));
+                if !heal {
+                    ops.push((Role::OldSet, flag(old, false)?));
+                }
+            }
+            None => ops.push((
+                Role::Pointer,
+                tx_put(
+                    table,
+                    pointer,
+                    Some("attribute_not_exists(#pk)"),
+                    Attrs::pk(),
+                )?,
+            )),
+        }
+        match self.transact("set default parameter set", ops).await? {
+            TxOutcome::Committed => Ok(Some(true)),
+            TxOutcome::ConditionFailed(roles) if roles.contains(&Role::NewSet) => Ok(Some(false)),
+            TxOutcome::ConditionFailed(_) | TxOutcome::Contended => Ok(None),
+        }
+    }
+
+    /// Removes a deleted set's history; a failure leaves unreachable items only.
+    async fn delete_set_history(&self, id: i64) {
+        let result = async {
+            let rows = self
+                .query_partition(&pset_pk(id), Some(VERSION_PREFIX))
+                .await?;
+            let keys = rows
+                .iter()
+                .map(|row| Ok(key(get_s(row, PK)?.to_owned(), get_s(row, SK)?)))
+                .collect::<StoreResult<Vec<_>>>()?;
+            self.batch_delete(keys).await
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(set_id = id, error = %e, "could not delete a deleted parameter set's history");
+        }
+    }
+
+    // ---- test items --------------------------------------------------------------------
+
+    /// The writes that replace `old` by `next`, moving its guard and references.
+    fn update_item_ops(
+        &self,
+        old: &TestItem,
+        next: &TestItem,
+    ) -> StoreResult<Vec<(Role, TransactWriteItem)>> {
+        let table = &self.table;
+        let (condition, attrs) = unchanged_item_condition(old);
+        let mut ops = vec![(
+            Role::Main,
+            tx_put(table, test_item_item(next), Some(&condition), attrs)?,
+        )];
+        if (&old.name, &old.job_name) != (&next.name, &next.job_name) {
+            ops.push((
+                Role::OldGuard,
+                tx_delete(
+                    table,
+                    key(item_key_pk(old), ITEM_KEY_SK),
+                    None,
+                    Attrs::default(),
+                )?,
+            ));
+            ops.push((
+                Role::NewGuard,
+                tx_put(
+                    table,
+                    item_guard(next),
+                    Some("attribute_not_exists(#pk)"),
+                    Attrs::pk(),
+                )?,
+            ));
+        }
+        if old.parameter_set_id != next.parameter_set_id {
+            if let Some(set) = old.parameter_set_id {
+                ops.push((Role::OldSet, tx_add_refs(table, set, -1)?));
+            }
+            if let Some(set) = next.parameter_set_id {
+                ops.push((Role::NewSet, tx_add_refs(table, set, 1)?));
+            }
+        }
+        Ok(ops)
+    }
+}
+
+#[async_trait]
+impl ParameterSetStore for DynamoStore {
+    async fn create_parameter_set(
+        &self,
+        name: &str,
+        description: &str,
+        params: &Params,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ParameterSet> {
+        let id = self.next_id(PSET_SEQUENCE).await?;
+        let mut set = ParameterSet {
+            id,
+            name: name.to_owned(),
+            description: description.to_owned(),
+            params: params.clone(),
+            is_default: self.default_set_id().await?.is_none(),
+            version: 1,
+            created_at: now,
+            updated_at: now,
+            updated_by: Some(by.to_owned()),
+        };
+        for attempt in 0..MAX_ATTEMPTS {
+            let ops = self.create_set_ops(&set)?;
+            match self.transact("create parameter set", ops).await? {
+                TxOutcome::Committed => return Ok(set),
+                TxOutcome::ConditionFailed(roles) if roles.contains(&Role::NewGuard) => {
+                    return Err(StoreError::Conflict(format!(
+                        "a parameter set named {name:?} already exists"
+                    )));
+                }
+                // Another set became the default first: this one is an ordinary set.
+                TxOutcome::ConditionFailed(roles) if roles.contains(&Role::Pointer) => {
+                    set.is_default = false;
+                }
+                TxOutcome::ConditionFailed(_) => {
+                    return Err(StoreError::Conflict(format!(
+                        "parameter set id {id} is already taken"
+                    )));
+                }
+                TxOutcome::Contended => {
+                    backoff(attempt).await;
+                    set.is_default = self.default_set_id().await?.is_none();
+                }
+            }
+        }
+        Err(StoreError::Conflict(format!(
+            "parameter set {name:?} could not be stored under concurrent changes; try again"
+        )))
+    }
+
+    async fn get_parameter_set(&self, id: i64) -> StoreResult<Option<ParameterSet>> {
+        Ok(self.parameter_set_with_refs(id).await?.map(|(set, _)| set))
+    }
+
+    async fn default_parameter_set(&self) -> StoreResult<Option<ParameterSet>> {
+        let Some(id) = self.default_set_id().await? else {
+            return Ok(None);
+        };
+        match self.get_parameter_set(id).await? {
+            Some(set) => Ok(Some(set)),
+            None => Err(StoreError::Corrupt(format!(
+                "the default pointer names parameter set {id}, which does not exist"
+            ))),
+        }
+    }
+
+    async fn list_parameter_sets(
+        &self,
+        after_id: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Page<ParameterSet, i64>> {
+        let condition = after_id.map(|a| (">", padded(a)));
+        let rows = self
+            .query_index(GSI1, PSETS, condition, true, Some(limit.saturating_add(1)))
+            .await?;
+        let sets = rows
+            .iter()
+            .map(pset_from_item)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_overfetch(sets, limit, |set| set.id))
+    }
+
+    async fn update_parameter_set(&self, next: &ParameterSet) -> StoreResult<Option<ParameterSet>> {
+        let expected = next.version - 1;
+        for attempt in 0..MAX_ATTEMPTS {
+            let Some(stored) = self.get_parameter_set(next.id).await? else {
+                return Ok(None);
+            };
+            if stored.version != expected {
+                return Err(StoreError::Conflict(format!(
+                    "parameter set {} is at version {}, not {expected}: it changed meanwhile",
+                    next.id, stored.version
+                )));
+            }
+            let saved = ParameterSet {
+                is_default: stored.is_default,
+                created_at: stored.created_at,
+                ..next.clone()
+            };
+            let ops = self.update_set_ops(&stored, &saved)?;
+            match self.transact("update parameter set", ops).await? {
+                TxOutcome::Committed => return Ok(Some(saved)),
+                TxOutcome::ConditionFailed(roles) if roles.contains(&Role::NewGuard) => {
+                    return Err(StoreError::Conflict(format!(
+                        "a parameter set named {:?} already exists",
+                        next.name
+                    )));
+                }
+                // Deleted or changed meanwhile: the next read tells which.
+                TxOutcome::ConditionFailed(_) => {}
+                TxOutcome::Contended => backoff(attempt).await,
+            }
+        }
+        Err(StoreError::Conflict(format!(
+            "parameter set {} is being changed concurrently; try again",
+            next.id
+        )))
+    }
+
+    async fn set_default_parameter_set(&self, id: i64) -> StoreResult<bool> {
+        let mut heal = false;
+        for attempt in 0..MAX_ATTEMPTS {
+            if let Some(done) = self.try_set_default(id, heal).await? {
+                return Ok(done);
+            }
+            // If the old default vanished (a hand-edited store), move the pointer anyway.
+            if let Some(old) = self.default_set_id().await? {
+                heal = old != id && self.get_item(pset_pk(old), PSET_SK).await?.is_none();
+            }
+            backoff(attempt).await;
+        }
+        Err(StoreError::Conflict(
+            "the default parameter set is being changed concurrently; try again".to_owned(),
+        ))
+    }
+
+    async fn delete_parameter_set(&self, id: i64) -> StoreResult<SetDeletion> {
+        for attempt in 0..MAX_ATTEMPTS {
+            let Some((set, refs)) = self.parameter_set_with_refs(id).await? else {
+                return Ok(SetDeletion::NotFound);
+            };
+            if set.is_default || self.default_set_id().await? == Some(id) {
+                return Ok(SetDeletion::IsDefault);
+            }
+            if refs > 0 {
+                return Ok(SetDeletion::InUse);
+            }
+            let table = &self.table;
+            let delete_set = tx_delete(
+                table,
+                key(pset_pk(id), PSET_SK),
+                Some(
+                    "attribute_exists(#pk) AND #version = :version \
+                     AND (attribute_not_exists(#refs) OR #refs <= :zero)",
+                ),
+                Attrs::pk()
+                    .name("#version", "version")
+                    .name("#refs", "ref_count")
+                    .value(":version", n(set.version))
+                    .value(":zero", n(0)),
+            )?;
+            let not_default = tx_check(
+                table,
+                key(PSET_DEFAULT.to_owned(), PSET_DEFAULT),
+                "attribute_not_exists(#pk) OR #sid <> :id",
+                Attrs::pk().name("#sid", "set_id").value(":id", n(id)),
+            )?;
+            let guard = tx_delete(
+                table,
+                key(pset_name_pk(&set.name), PSET_NAME_SK),
+                None,
+                Attrs::default(),
+            )?;
+            let ops = vec![
+                (Role::Main, delete_set),
+                (Role::Pointer, not_default),
+                (Role::OldGuard, guard),
+            ];
+            match self.transact("delete parameter set", ops).await? {
+                TxOutcome::Committed => {
+                    self.delete_set_history(id).await;
+                    return Ok(SetDeletion::Deleted);
+                }
+                // A reference, the default flag or an update came in meanwhile: read again.
+                TxOutcome::ConditionFailed(_) => {}
+                TxOutcome::Contended => backoff(attempt).await,
+            }
+        }
+        Err(StoreError::Conflict(format!(
+            "parameter set {id} is being changed concurrently; try again"
+        )))
+    }
+
+    async fn list_parameter_set_versions(&self, id: i64) -> StoreResult<Vec<ParameterSetVersion>> {
+        let rows = self.query_partition(&pset_pk(id), None).await?;
+        let mut exists = false;
+        let mut versions = Vec::new();
+        for row in &rows {
+            let sk = get_s(row, SK)?;
+            if sk == PSET_SK {
+                exists = true;
+            } else if sk.starts_with(VERSION_PREFIX) {
+                versions.push(pset_version_from_item(row)?);
+            }
+        }
+        if !exists {
+            // History left behind by an interrupted delete is not shown.
+            return Ok(Vec::new());
+        }
+        versions.sort_by_key(|v| std::cmp::Reverse(v.version));
+        Ok(versions)
+    }
+}
+
+#[async_trait]
+impl TestItemStore for DynamoStore {
+    async fn create_test_item(
+        &self,
+        fields: &TestItemFields,
+        now: DateTime<Utc>,
+    ) -> StoreResult<TestItem> {
+        let id = self.next_id(ITEM_SEQUENCE).await?;
+        let item = test_item_from_fields(id, fields, now, now);
+        let table = &self.table;
+        let absent = Some("attribute_not_exists(#pk)");
+        let mut ops = vec![
+            (
+                Role::NewGuard,
+                tx_put(table, item_guard(&item), absent, Attrs::pk())?,
+            ),
+            (
+                Role::Main,
+                tx_put(table, test_item_item(&item), absent, Attrs::pk())?,
+            ),
+        ];
+        if let Some(set) = item.parameter_set_id {
+            ops.push((Role::NewSet, tx_add_refs(table, set, 1)?));
+        }
+        for attempt in 0..MAX_ATTEMPTS {
+            match self.transact("create test item", ops.clone()).await? {
+                TxOutcome::Committed => return Ok(item),
+                TxOutcome::ConditionFailed(roles) => {
+                    return Err(test_item_conflict(&roles, fields).unwrap_or_else(|| {
+                        StoreError::Conflict(format!("test item id {id} is already taken"))
+                    }));
+                }
+                TxOutcome::Contended => backoff(attempt).await,
+            }
+        }
+        Err(StoreError::Conflict(format!(
+            "test item {} for job {} could not be stored under concurrent changes; try again",
+            fields.name, fields.job_name
+        )))
+    }
+
+    async fn get_test_item(&self, id: i64) -> StoreResult<Option<TestItem>> {
+        match self.get_item(item_pk(id), ITEM_SK).await? {
+            Some(item) => test_item_from_item(&item).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn list_test_items(
+        &self,
+        after_id: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Page<TestItem, i64>> {
+        let condition = after_id.map(|a| (">", padded(a)));
+        let rows = self
+            .query_index(GSI1, ITEMS, condition, true, Some(limit.saturating_add(1)))
+            .await?;
+        let items = rows
+            .iter()
+            .map(test_item_from_item)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_overfetch(items, limit, |item| item.id))
+    }
+
+    async fn update_test_item(
+        &self,
+        id: i64,
+        fields: &TestItemFields,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<TestItem>> {
+        for attempt in 0..MAX_ATTEMPTS {
+            let Some(old) = self.get_test_item(id).await? else {
+                return Ok(None);
+            };
+            let next = test_item_from_fields(id, fields, old.created_at, now);
+            let ops = self.update_item_ops(&old, &next)?;
+            match self.transact("update test item", ops).await? {
+                TxOutcome::Committed => return Ok(Some(next)),
+                // Changed or deleted meanwhile: the next read tells which.
+                TxOutcome::ConditionFailed(roles) if roles.contains(&Role::Main) => {}
+                TxOutcome::ConditionFailed(roles) => {
+                    if let Some(e) = test_item_conflict(&roles, fields) {
+                        return Err(e);
+                    }
+                }
+                TxOutcome::Contended => backoff(attempt).await,
+            }
+        }
+        Err(StoreError::Conflict(format!(
+            "test item {id} is being changed concurrently; try again"
+        )))
+    }
+
+    async fn delete_test_item(&self, id: i64) -> StoreResult<bool> {
+        for attempt in 0..MAX_ATTEMPTS {
+            let Some(old) = self.get_test_item(id).await? else {
+                return Ok(false);
+            };
+            let table = &self.table;
+            let (condition, attrs) = unchanged_item_condition(&old);
+            let mut ops = vec![
+                (
+                    Role::Main,
+                    tx_delete(table, key(item_pk(id), ITEM_SK), Some(&condition), attrs)?,
+                ),
+                (
+                    Role::OldGuard,
+                    tx_delete(
+                        table,
+                        key(item_key_pk(&old), ITEM_KEY_SK),
+                        None,
+                        Attrs::default(),
+                    )?,
+                ),
+            ];
+            if let Some(set) = old.parameter_set_id {
+                ops.push((Role::OldSet, tx_add_refs(table, set, -1)?));
+            }
+            match self.transact("delete test item", ops).await? {
+                TxOutcome::Committed => return Ok(true),
+                TxOutcome::ConditionFailed(roles) if roles.contains(&Role::Main) => {}
+                TxOutcome::ConditionFailed(_) => {
+                    return Err(StoreError::Corrupt(format!(
+                        "test item {id} refers to a parameter set that does not exist"
+                    )));
+                }
+                TxOutcome::Contended => backoff(attempt).await,
+            }
+        }
+        Err(StoreError::Conflict(format!(
+            "test item {id} is being changed concurrently; try again"
+        )))
+    }
+}
+
+#[async_trait]
+impl JobSelectionStore for DynamoStore {
+    async fn get_job_selection(&self, job: &JobName) -> StoreResult<Option<JobSelection>> {
+        match self
+            .get_item(job_selection_pk(job), JOB_SELECTION_SK)
+            .await?
+        {
+            Some(item) => job_selection_from_item(&item).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn list_job_selections(&self) -> StoreResult<Vec<JobSelection>> {
+        let rows = self
+            .query_index(GSI1, JOB_SELECTIONS, None, true, None)
+            .await?;
+        rows.iter().map(job_selection_from_item).collect()
+    }
+
+    async fn put_job_selection(
+        &self,
+        selection: &JobSelection,
+        only_if_build_id: Option<i64>,
+    ) -> StoreResult<()> {
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(job_selection_item(selection)));
+        if let Some(expected) = only_if_build_id {
+            put = put
+                .condition_expression("#build = :expected")
+                .expression_attribute_names("#build", "build_id")
+                .expression_attribute_values(":expected", n(expected));
+        }
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::Conflict(format!(
+                    "the selection of job {} no longer points at build {}",
+                    selection.job_name,
+                    only_if_build_id.unwrap_or_default()
+                )))
+            }
+            Err(e) => Err(unavailable("PutItem (job selection)", e)),
+        }
+    }
+
+    async fn delete_job_selection(&self, job: &JobName) -> StoreResult<bool> {
+        Ok(self
+            .delete_item(job_selection_pk(job), JOB_SELECTION_SK)
+            .await?
+            .is_some())
+    }
+}
+
+#[async_trait]
+impl SettingsStore for DynamoStore {
+    async fn get_settings(&self) -> StoreResult<(Settings, i64)> {
+        match self.get_item(SETTINGS.to_owned(), SETTINGS).await? {
+            Some(item) => Ok((
+                decode_json(&item, "settings_json")?,
+                get_i64(&item, "version")?,
+            )),
+            None => Ok((Settings::default(), 0)),
+        }
+    }
+
+    async fn put_settings(&self, settings: &Settings, expected_version: i64) -> StoreResult<i64> {
+        let version = expected_version.saturating_add(1);
+        let mut item = key(SETTINGS.to_owned(), SETTINGS);
+        item.insert(
+            "settings_json".to_owned(),
+            s(&encode_json("settings", settings)?),
+        );
+        item.insert("version".to_owned(), n(version));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        let put = if expected_version == 0 {
+            put.condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", PK)
+        } else {
+            put.condition_expression("#version = :expected")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":expected", n(expected_version))
+        };
+        match put.send().await {
+            Ok(_) => Ok(version),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::Conflict(format!(
+                    "the settings are no longer at version {expected_version}: someone saved meanwhile"
+                )))
+            }
+            Err(e) => Err(unavailable("PutItem (settings)", e)),
+        }
+    }
+}
+
 // ---- keys ------------------------------------------------------------------------------
 
 fn key(pk: String, sk: &str) -> Item {
@@ -803,6 +1890,33 @@ fn session_pk(email: &Email) -> String {
 
 fn loginfail_pk(k: &str) -> String {
     format!("LOGINFAIL#{k}")
+}
+
+fn pset_pk(id: i64) -> String {
+    format!("PSET#{id}")
+}
+
+fn pset_name_pk(name: &str) -> String {
+    format!("PSETNAME#{name}")
+}
+
+/// A version's sort key; zero-padded so versions sort in order.
+fn pset_version_sk(version: i64) -> String {
+    format!("{VERSION_PREFIX}{version:010}")
+}
+
+fn item_pk(id: i64) -> String {
+    format!("ITEM#{id}")
+}
+
+/// The (name, job) guard of a test item. Service names never contain `#`, job names may:
+/// the name goes first so the key is unambiguous.
+fn item_key_pk(item: &TestItem) -> String {
+    format!("ITEMKEY#{}#{}", item.name, item.job_name)
+}
+
+fn job_selection_pk(job: &JobName) -> String {
+    format!("JOBSEL#{job}")
 }
 
 /// An id as a sort key that orders like the number (ids are positive).
@@ -887,6 +2001,209 @@ fn login_failures_from_item(item: &Item) -> StoreResult<LoginFailures> {
     Ok(LoginFailures {
         count: u32::try_from(count).map_err(|_| corrupt(item, "count", "is out of range"))?,
         window_start: get_time(item, "window_start")?,
+    })
+}
+
+/// The JSON text of a value stored as one string attribute.
+fn encode_json<T: serde::Serialize>(what: &str, value: &T) -> StoreResult<String> {
+    serde_json::to_string(value)
+        .map_err(|e| StoreError::Corrupt(format!("cannot encode {what} as JSON: {e}")))
+}
+
+fn decode_json<T: serde::de::DeserializeOwned>(item: &Item, name: &str) -> StoreResult<T> {
+    serde_json::from_str(get_s(item, name)?)
+        .map_err(|e| corrupt(item, name, &format!("is not valid JSON for it: {e}")))
+}
+
+fn get_opt_i64(item: &Item, name: &str) -> StoreResult<Option<i64>> {
+    match item.get(name) {
+        None | Some(AttributeValue::Null(_)) => Ok(None),
+        Some(_) => get_i64(item, name).map(Some),
+    }
+}
+
+/// A new set's item (reference count 0).
+fn new_pset_item(set: &ParameterSet) -> StoreResult<Item> {
+    let mut item = key(pset_pk(set.id), PSET_SK);
+    item.insert(GSI1.partition_key.to_owned(), s(PSETS));
+    item.insert(GSI1.sort_key.to_owned(), s(&padded(set.id)));
+    item.insert("id".to_owned(), n(set.id));
+    item.insert("name".to_owned(), s(&set.name));
+    item.insert("description".to_owned(), s(&set.description));
+    item.insert(
+        "params_json".to_owned(),
+        s(&encode_json("params", &set.params)?),
+    );
+    item.insert(
+        "is_default".to_owned(),
+        AttributeValue::Bool(set.is_default),
+    );
+    item.insert("version".to_owned(), n(set.version));
+    item.insert("created_at".to_owned(), s(&fmt_time(set.created_at)));
+    item.insert("updated_at".to_owned(), s(&fmt_time(set.updated_at)));
+    if let Some(by) = &set.updated_by {
+        item.insert("updated_by".to_owned(), s(by));
+    }
+    item.insert("ref_count".to_owned(), n(0));
+    Ok(item)
+}
+
+fn pset_from_item(item: &Item) -> StoreResult<ParameterSet> {
+    Ok(ParameterSet {
+        id: get_i64(item, "id")?,
+        name: get_s(item, "name")?.to_owned(),
+        description: get_s(item, "description")?.to_owned(),
+        params: decode_json(item, "params_json")?,
+        is_default: get_bool(item, "is_default")?,
+        version: get_i64(item, "version")?,
+        created_at: get_time(item, "created_at")?,
+        updated_at: get_time(item, "updated_at")?,
+        updated_by: get_opt_s(item, "updated_by")?.map(str::to_owned),
+    })
+}
+
+fn pset_name_item(name: &str, id: i64) -> Item {
+    let mut item = key(pset_name_pk(name), PSET_NAME_SK);
+    item.insert("set_id".to_owned(), n(id));
+    item
+}
+
+/// The history record of the set's current version.
+fn pset_version_item(set: &ParameterSet) -> StoreResult<Item> {
+    let mut item = key(pset_pk(set.id), &pset_version_sk(set.version));
+    item.insert("parameter_set_id".to_owned(), n(set.id));
+    item.insert("version".to_owned(), n(set.version));
+    item.insert("name".to_owned(), s(&set.name));
+    item.insert("description".to_owned(), s(&set.description));
+    item.insert(
+        "params_json".to_owned(),
+        s(&encode_json("params", &set.params)?),
+    );
+    item.insert("updated_at".to_owned(), s(&fmt_time(set.updated_at)));
+    if let Some(by) = &set.updated_by {
+        item.insert("updated_by".to_owned(), s(by));
+    }
+    Ok(item)
+}
+
+fn pset_version_from_item(item: &Item) -> StoreResult<ParameterSetVersion> {
+    Ok(ParameterSetVersion {
+        parameter_set_id: get_i64(item, "parameter_set_id")?,
+        version: get_i64(item, "version")?,
+        name: get_s(item, "name")?.to_owned(),
+        description: get_s(item, "description")?.to_owned(),
+        params: decode_json(item, "params_json")?,
+        updated_at: get_time(item, "updated_at")?,
+        updated_by: get_opt_s(item, "updated_by")?.map(str::to_owned),
+    })
+}
+
+fn test_item_from_fields(
+    id: i64,
+    fields: &TestItemFields,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+) -> TestItem {
+    TestItem {
+        id,
+        name: fields.name.clone(),
+        job_name: fields.job_name.clone(),
+        parameter_set_id: fields.parameter_set_id,
+        description: fields.description.clone(),
+        enabled: fields.enabled,
+        notify_emails: fields.notify_emails.clone(),
+        created_at,
+        updated_at,
+    }
+}
+
+fn test_item_item(t: &TestItem) -> Item {
+    let mut item = key(item_pk(t.id), ITEM_SK);
+    item.insert(GSI1.partition_key.to_owned(), s(ITEMS));
+    item.insert(GSI1.sort_key.to_owned(), s(&padded(t.id)));
+    item.insert("id".to_owned(), n(t.id));
+    item.insert("name".to_owned(), s(t.name.as_str()));
+    item.insert("job_name".to_owned(), s(t.job_name.as_str()));
+    if let Some(set) = t.parameter_set_id {
+        item.insert("parameter_set_id".to_owned(), n(set));
+    }
+    item.insert("description".to_owned(), s(&t.description));
+    item.insert("enabled".to_owned(), AttributeValue::Bool(t.enabled));
+    let emails = t.notify_emails.iter().map(|e| s(e.as_str())).collect();
+    item.insert("notify_emails".to_owned(), AttributeValue::L(emails));
+    item.insert("created_at".to_owned(), s(&fmt_time(t.created_at)));
+    item.insert("updated_at".to_owned(), s(&fmt_time(t.updated_at)));
+    item
+}
+
+fn test_item_from_item(item: &Item) -> StoreResult<TestItem> {
+    let emails = match item.get("notify_emails") {
+        None => Vec::new(),
+        Some(AttributeValue::L(list)) => list
+            .iter()
+            .map(|v| match v {
+                AttributeValue::S(raw) => Email::parse("notify_emails", raw)
+                    .map_err(|e| corrupt(item, "notify_emails", &e.to_string())),
+                _ => Err(corrupt(item, "notify_emails", "holds a non-string")),
+            })
+            .collect::<StoreResult<Vec<_>>>()?,
+        Some(_) => return Err(corrupt(item, "notify_emails", "is not a list")),
+    };
+    Ok(TestItem {
+        id: get_i64(item, "id")?,
+        name: ServiceName::parse("name", get_s(item, "name")?)
+            .map_err(|e| corrupt(item, "name", &e.to_string()))?,
+        job_name: job_name(get_s(item, "job_name")?)?,
+        parameter_set_id: get_opt_i64(item, "parameter_set_id")?,
+        description: get_s(item, "description")?.to_owned(),
+        enabled: get_bool(item, "enabled")?,
+        notify_emails: emails,
+        created_at: get_time(item, "created_at")?,
+        updated_at: get_time(item, "updated_at")?,
+    })
+}
+
+fn item_guard(t: &TestItem) -> Item {
+    let mut item = key(item_key_pk(t), ITEM_KEY_SK);
+    item.insert("item_id".to_owned(), n(t.id));
+    item
+}
+
+fn job_selection_item(sel: &JobSelection) -> Item {
+    let mut item = key(job_selection_pk(&sel.job_name), JOB_SELECTION_SK);
+    item.insert(GSI1.partition_key.to_owned(), s(JOB_SELECTIONS));
+    item.insert(GSI1.sort_key.to_owned(), s(sel.job_name.as_str()));
+    item.insert("job_name".to_owned(), s(sel.job_name.as_str()));
+    item.insert("build_id".to_owned(), n(sel.build_id));
+    item.insert("build_number".to_owned(), n(sel.build_number.get()));
+    item.insert("auto_sync".to_owned(), AttributeValue::Bool(sel.auto_sync));
+    item.insert(
+        "sync_on_new_build".to_owned(),
+        AttributeValue::Bool(sel.sync_on_new_build),
+    );
+    item.insert(
+        "last_synced_at".to_owned(),
+        s(&fmt_time(sel.last_synced_at)),
+    );
+    item.insert("updated_by".to_owned(), s(&sel.updated_by));
+    item.insert("updated_at".to_owned(), s(&fmt_time(sel.updated_at)));
+    item
+}
+
+fn job_selection_from_item(item: &Item) -> StoreResult<JobSelection> {
+    let build_number = get_i64(item, "build_number")?;
+    if build_number <= 0 {
+        return Err(corrupt(item, "build_number", "is not a positive integer"));
+    }
+    Ok(JobSelection {
+        job_name: job_name(get_s(item, "job_name")?)?,
+        build_id: get_i64(item, "build_id")?,
+        build_number: BuildNumber::from_stored(build_number),
+        auto_sync: get_bool(item, "auto_sync")?,
+        sync_on_new_build: get_bool(item, "sync_on_new_build")?,
+        last_synced_at: get_time(item, "last_synced_at")?,
+        updated_by: get_s(item, "updated_by")?.to_owned(),
+        updated_at: get_time(item, "updated_at")?,
     })
 }
 

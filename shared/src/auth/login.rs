@@ -51,7 +51,7 @@ fn failure_key(email: &Email) -> String {
 #[tracing::instrument(skip_all, fields(email = %req.email.trim()))]
 pub async fn login(state: &AppState, req: LoginRequest) -> ApiResult<LoginResponse> {
     let email = Email::parse("email", &req.email)?;
-    if !email.domain_allowed(&state.allowed_email_domains().await?) {
+    if !email.domain_allowed(&state.settings().await?.allowed_email_domains) {
         return Err(ApiError::Forbidden {
             code: "email_domain_not_allowed",
             message: format!(

@@ -1,11 +1,21 @@
 //! Types that parse, and the pure rules over them.
 
 pub mod build;
+pub mod config_values;
 pub mod email;
 pub mod field;
+pub mod job_version;
+pub mod parameter_set;
 pub mod session;
+pub mod settings;
+pub mod test_item;
 
 pub use build::{Build, BuildNumber, JobName, JobSummary, NewBuild, PackagePath};
+pub use config_values::{HttpUrl, ServiceName};
 pub use email::Email;
 pub use field::FieldError;
+pub use job_version::{JobSelection, JobVersion};
+pub use parameter_set::{ParameterSet, ParameterSetVersion, Params};
 pub use session::{LOGIN_WINDOW, LoginFailures, MAX_LOGIN_FAILURES, Session, SessionInfo};
+pub use settings::Settings;
+pub use test_item::{TestItem, TestItemFields};

@@ -16,5 +16,7 @@ pub async fn record_build(state: &AppState, body: &Value) -> ApiResult<(Build, b
         tracing::warn!(build_id = build.id, job = %build.job_name, number = %build.build_number,
             "repeat webhook with a different PACKAGE_PATH; keeping the first");
     }
+    // Also on repeats: a retry after a failure here still moves the selection (it is idempotent).
+    super::job_versions::follow_new_build(state, &build).await?;
     Ok((build, created))
 }

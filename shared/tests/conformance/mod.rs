@@ -1,6 +1,9 @@
 //! The store conformance suite: every adapter must pass all of it.
 //! Each check takes a fresh, empty store.
 
+mod config;
+pub use config::*;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -308,6 +311,14 @@ macro_rules! conformance_tests {
             one_session_per_email,
             expired_sessions_are_not_listed,
             login_failures_count_atomically_and_clear,
+            first_parameter_set_is_the_default_and_names_are_unique,
+            concurrent_first_sets_make_one_default,
+            updates_bump_version_and_keep_history,
+            default_and_in_use_sets_are_not_deleted,
+            test_items_round_trip_and_are_unique_per_job,
+            job_selections_save_conditionally,
+            latest_build_is_the_highest_number,
+            settings_default_then_versioned_saves,
         );
     };
     (@each $make_store:expr; $($name:ident),* $(,)?) => {

@@ -16,8 +16,11 @@ use crate::ports::{
     BuildStore, IdCounters, LoginFailureStore, Page, SessionStore, StoreError, StoreResult,
 };
 
+mod config;
+
 /// Schema migrations, applied in order; the index is stored in `PRAGMA user_version`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE builds (
     id INTEGER PRIMARY KEY,
@@ -42,7 +45,61 @@ CREATE TABLE login_failures (
     count INTEGER NOT NULL,
     window_start TEXT NOT NULL
 );
-"#];
+"#,
+    r#"
+CREATE TABLE parameter_sets (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    description TEXT NOT NULL,
+    params TEXT NOT NULL,
+    is_default INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    updated_by TEXT
+);
+-- At most one default, enforced by the file itself.
+CREATE UNIQUE INDEX parameter_sets_one_default ON parameter_sets (is_default) WHERE is_default = 1;
+-- Every version of every set, the current one included.
+CREATE TABLE parameter_set_versions (
+    set_id INTEGER NOT NULL REFERENCES parameter_sets (id) ON DELETE CASCADE,
+    version INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL,
+    params TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    updated_by TEXT,
+    PRIMARY KEY (set_id, version)
+);
+CREATE TABLE test_items (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    job_name TEXT NOT NULL,
+    parameter_set_id INTEGER REFERENCES parameter_sets (id) ON DELETE RESTRICT,
+    description TEXT NOT NULL,
+    enabled INTEGER NOT NULL,
+    notify_emails TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (name, job_name)
+);
+CREATE TABLE job_selections (
+    job_name TEXT PRIMARY KEY,
+    build_id INTEGER NOT NULL,
+    build_number INTEGER NOT NULL,
+    auto_sync INTEGER NOT NULL,
+    sync_on_new_build INTEGER NOT NULL,
+    last_synced_at TEXT NOT NULL,
+    updated_by TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE settings (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    json TEXT NOT NULL,
+    version INTEGER NOT NULL
+);
+"#,
+];
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -247,6 +304,22 @@ impl BuildStore for SqliteStore {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(unavailable)?;
             Ok(Page::from_overfetch(builds_from(rows)?, limit, |b| b.id))
+        })
+        .await
+    }
+
+    async fn latest_build(&self, job: &JobName) -> StoreResult<Option<Build>> {
+        let job = job.as_str().to_owned();
+        self.with(move |c| {
+            c.query_row(
+                &format!("SELECT {BUILD_COLUMNS} FROM builds WHERE job_name = ?1 ORDER BY build_number DESC LIMIT 1"),
+                [job],
+                raw_build,
+            )
+            .optional()
+            .map_err(unavailable)?
+            .map(RawBuild::into_build)
+            .transpose()
         })
         .await
     }

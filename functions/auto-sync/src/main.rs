@@ -1,0 +1,21 @@
+//! The auto-sync Lambda, invoked by an EventBridge schedule.
+
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let state = shared::lambda::init_state().await?;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let state = state.clone();
+        async move {
+            auto_sync::handle(&state, event.payload)
+                .await
+                .map_err(|e| Diagnostic {
+                    error_type: "Crat.AutoSyncFailed".into(),
+                    error_message: e.to_string(),
+                })
+        }
+    }))
+    .await
+}

@@ -1,0 +1,111 @@
+//! Job versions: the selected build of each job (SPEC §3 "Job versions").
+//! Job names contain `/`: in paths they are percent-encoded (`team%2FCDN_CORE`).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use shared::AppState;
+use shared::auth::{AdminUser, AuthUser};
+use shared::domain::{JobName, JobVersion};
+use shared::error::{ApiResult, ErrorBody};
+use shared::http::{ApiJson, ListResponse, with_common_layers};
+use shared::services::job_versions::{self, AutoSyncMove, AutoSyncReport, SelectInput};
+use utoipa::OpenApi;
+
+pub fn router(state: AppState) -> Router {
+    with_common_layers(routes(state))
+}
+
+pub fn routes(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/job-versions", put(select).get(list))
+        .route("/api/v1/job-versions/auto-sync", post(auto_sync))
+        .route("/api/v1/job-versions/{job_name}", get(one).delete(remove))
+        .route("/api/v1/job-versions/{job_name}/sync", post(sync_now))
+        .with_state(state)
+}
+
+#[derive(OpenApi)]
+#[openapi(paths(list, one, select, sync_now, remove, auto_sync),
+    components(schemas(JobVersion, SelectInput, AutoSyncReport, AutoSyncMove, ListResponse<JobVersion>)))]
+pub struct ApiDoc;
+
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// Every selection, by job name.
+#[utoipa::path(get, path = "/api/v1/job-versions", tag = "job-versions", security(("bearer" = [])),
+    responses((status = 200, body = ListResponse<JobVersion>), (status = 401, body = ErrorBody)))]
+async fn list(
+    State(state): State<AppState>,
+    _user: AuthUser,
+) -> ApiResult<Json<ListResponse<JobVersion>>> {
+    Ok(Json(ListResponse {
+        items: job_versions::list(&state).await?,
+        next_cursor: None,
+    }))
+}
+
+/// One job's selection, with the selected build.
+#[utoipa::path(get, path = "/api/v1/job-versions/{job_name}", tag = "job-versions", params(("job_name" = String, Path, description = "percent-encoded")),
+    security(("bearer" = [])), responses((status = 200, body = JobVersion), (status = 404, body = ErrorBody)))]
+async fn one(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Path(job): Path<String>,
+) -> ApiResult<Json<JobVersion>> {
+    let job = JobName::parse("job_name", &job)?;
+    Ok(Json(job_versions::get(&state, &job).await?))
+}
+
+/// Select a build of a job (it must belong to that job).
+#[utoipa::path(put, path = "/api/v1/job-versions", tag = "job-versions", request_body = SelectInput, security(("bearer" = [])),
+    responses((status = 200, body = JobVersion), (status = 400, body = ErrorBody), (status = 422, description = "no such build, or it belongs to another job", body = ErrorBody)))]
+async fn select(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(input): ApiJson<SelectInput>,
+) -> ApiResult<Json<JobVersion>> {
+    Ok(Json(
+        job_versions::select(&state, user.email.as_str(), input).await?,
+    ))
+}
+
+/// Select the job's newest build now.
+#[utoipa::path(post, path = "/api/v1/job-versions/{job_name}/sync", tag = "job-versions", params(("job_name" = String, Path)),
+    security(("bearer" = [])), responses((status = 200, body = JobVersion), (status = 422, description = "the job has no builds", body = ErrorBody)))]
+async fn sync_now(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(job): Path<String>,
+) -> ApiResult<Json<JobVersion>> {
+    let job = JobName::parse("job_name", &job)?;
+    Ok(Json(
+        job_versions::sync_now(&state, user.email.as_str(), &job).await?,
+    ))
+}
+
+/// Remove a job's selection (admin).
+#[utoipa::path(delete, path = "/api/v1/job-versions/{job_name}", tag = "job-versions", params(("job_name" = String, Path)),
+    security(("bearer" = [])), responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn remove(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(job): Path<String>,
+) -> ApiResult<StatusCode> {
+    let job = JobName::parse("job_name", &job)?;
+    job_versions::delete(&state, &job).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Run auto-sync now (admin; the schedule runs it hourly).
+#[utoipa::path(post, path = "/api/v1/job-versions/auto-sync", tag = "job-versions", security(("bearer" = [])),
+    responses((status = 200, body = AutoSyncReport), (status = 403, body = ErrorBody)))]
+async fn auto_sync(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+) -> ApiResult<Json<AutoSyncReport>> {
+    Ok(Json(job_versions::auto_sync(&state).await?))
+}

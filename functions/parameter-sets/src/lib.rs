@@ -1,0 +1,146 @@
+//! Parameter sets with their version history (SPEC §3 "Parameter sets").
+
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, Uri};
+use axum::routing::get;
+use axum::{Json, Router};
+use shared::auth::{AdminUser, AuthUser};
+use shared::domain::{ParameterSet, ParameterSetVersion};
+use shared::error::{ApiResult, ErrorBody};
+use shared::http::{ApiJson, ListResponse, PageParams, parse_id, query, with_common_layers};
+use shared::ports::Page;
+use shared::services::parameter_sets::{self, CreateParameterSet, UpdateParameterSet};
+use shared::{ApiError, AppState};
+use utoipa::OpenApi;
+
+pub fn router(state: AppState) -> Router {
+    with_common_layers(routes(state))
+}
+
+pub fn routes(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/parameter-sets", get(list).post(create))
+        .route(
+            "/api/v1/parameter-sets/{id}",
+            get(one).put(update).delete(remove),
+        )
+        .route("/api/v1/parameter-sets/{id}/versions", get(versions))
+        .with_state(state)
+}
+
+#[derive(OpenApi)]
+#[openapi(paths(list, one, create, update, remove, versions),
+    components(schemas(ParameterSet, ParameterSetVersion, CreateParameterSet, UpdateParameterSet, ListResponse<ParameterSet>, ListResponse<ParameterSetVersion>)))]
+pub struct ApiDoc;
+
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+fn not_found(id: i64) -> ApiError {
+    ApiError::NotFound(format!("no parameter set with id {id}"))
+}
+
+#[utoipa::path(get, path = "/api/v1/parameter-sets", tag = "parameter-sets", params(PageParams), security(("bearer" = [])),
+    responses((status = 200, body = ListResponse<ParameterSet>), (status = 401, body = ErrorBody)))]
+async fn list(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    uri: Uri,
+) -> ApiResult<Json<ListResponse<ParameterSet>>> {
+    let page: PageParams = query(&uri)?;
+    let sets = state
+        .store
+        .list_parameter_sets(page.id_cursor()?, page.limit()?)
+        .await?;
+    Ok(Json(ListResponse::from_page(sets)))
+}
+
+#[utoipa::path(get, path = "/api/v1/parameter-sets/{id}", tag = "parameter-sets", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = ParameterSet), (status = 404, body = ErrorBody)))]
+async fn one(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ParameterSet>> {
+    let id = parse_id("id", &id)?;
+    Ok(Json(
+        state
+            .store
+            .get_parameter_set(id)
+            .await?
+            .ok_or_else(|| not_found(id))?,
+    ))
+}
+
+/// Create a set (admin). The first set created becomes the default.
+#[utoipa::path(post, path = "/api/v1/parameter-sets", tag = "parameter-sets", request_body = CreateParameterSet, security(("bearer" = [])),
+    responses((status = 201, body = ParameterSet), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, description = "name taken", body = ErrorBody)))]
+async fn create(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ApiJson(input): ApiJson<CreateParameterSet>,
+) -> ApiResult<(StatusCode, Json<ParameterSet>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(parameter_sets::create(&state, admin.email.as_str(), input).await?),
+    ))
+}
+
+/// Change a set (admin): content changes bump `version` and keep the previous one; `is_default: true` moves the default here.
+#[utoipa::path(put, path = "/api/v1/parameter-sets/{id}", tag = "parameter-sets", params(("id" = i64, Path)), request_body = UpdateParameterSet,
+    security(("bearer" = [])),
+    responses((status = 200, body = ParameterSet), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn update(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<UpdateParameterSet>,
+) -> ApiResult<Json<ParameterSet>> {
+    let id = parse_id("id", &id)?;
+    Ok(Json(
+        parameter_sets::update(&state, admin.email.as_str(), id, input).await?,
+    ))
+}
+
+/// Delete a set (admin): never the default, never one a test item uses (409).
+#[utoipa::path(delete, path = "/api/v1/parameter-sets/{id}", tag = "parameter-sets", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn remove(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let id = parse_id("id", &id)?;
+    parameter_sets::delete(&state, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Every version of the set, newest first, the current one included.
+#[utoipa::path(get, path = "/api/v1/parameter-sets/{id}/versions", tag = "parameter-sets", params(("id" = i64, Path), PageParams),
+    security(("bearer" = [])),
+    responses((status = 200, body = ListResponse<ParameterSetVersion>), (status = 404, body = ErrorBody)))]
+async fn versions(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> ApiResult<Json<ListResponse<ParameterSetVersion>>> {
+    let id = parse_id("id", &id)?;
+    let page: PageParams = query(&uri)?;
+    let (limit, before) = (page.limit()?, page.id_cursor()?);
+    let versions = state.store.list_parameter_set_versions(id).await?;
+    if versions.is_empty() {
+        return Err(not_found(id));
+    }
+    let rows: Vec<_> = versions
+        .into_iter()
+        .filter(|v| before.is_none_or(|b| v.version < b))
+        .take(limit + 1)
+        .collect();
+    Ok(Json(ListResponse::from_page(Page::from_overfetch(
+        rows,
+        limit,
+        |v| v.version,
+    ))))
+}

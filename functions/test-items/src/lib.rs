@@ -1,0 +1,110 @@
+//! Test items: what can be deployed and tested (SPEC §3 "Test items").
+
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, Uri};
+use axum::routing::get;
+use axum::{Json, Router};
+use shared::auth::{AdminUser, AuthUser};
+use shared::domain::TestItem;
+use shared::error::{ApiResult, ErrorBody};
+use shared::http::{ApiJson, ListResponse, PageParams, parse_id, query, with_common_layers};
+use shared::services::test_items::{self, TestItemInput};
+use shared::{ApiError, AppState};
+use utoipa::OpenApi;
+
+pub fn router(state: AppState) -> Router {
+    with_common_layers(routes(state))
+}
+
+pub fn routes(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/test-items", get(list).post(create))
+        .route(
+            "/api/v1/test-items/{id}",
+            get(one).put(update).delete(remove),
+        )
+        .with_state(state)
+}
+
+#[derive(OpenApi)]
+#[openapi(paths(list, one, create, update, remove), components(schemas(TestItem, TestItemInput, ListResponse<TestItem>)))]
+pub struct ApiDoc;
+
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// Test items by id.
+#[utoipa::path(get, path = "/api/v1/test-items", tag = "test-items", params(PageParams), security(("bearer" = [])),
+    responses((status = 200, body = ListResponse<TestItem>), (status = 401, body = ErrorBody)))]
+async fn list(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    uri: Uri,
+) -> ApiResult<Json<ListResponse<TestItem>>> {
+    let page: PageParams = query(&uri)?;
+    let items = state
+        .store
+        .list_test_items(page.id_cursor()?, page.limit()?)
+        .await?;
+    Ok(Json(ListResponse::from_page(items)))
+}
+
+#[utoipa::path(get, path = "/api/v1/test-items/{id}", tag = "test-items", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = TestItem), (status = 404, body = ErrorBody)))]
+async fn one(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TestItem>> {
+    let id = parse_id("id", &id)?;
+    let item = state
+        .store
+        .get_test_item(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no test item with id {id}")))?;
+    Ok(Json(item))
+}
+
+/// Create a test item (admin). `name` + `job_name` are unique together.
+#[utoipa::path(post, path = "/api/v1/test-items", tag = "test-items", request_body = TestItemInput, security(("bearer" = [])),
+    responses((status = 201, body = TestItem), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn create(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    ApiJson(input): ApiJson<TestItemInput>,
+) -> ApiResult<(StatusCode, Json<TestItem>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(test_items::create(&state, input).await?),
+    ))
+}
+
+/// Replace a test item's fields (admin).
+#[utoipa::path(put, path = "/api/v1/test-items/{id}", tag = "test-items", params(("id" = i64, Path)), request_body = TestItemInput,
+    security(("bearer" = [])),
+    responses((status = 200, body = TestItem), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn update(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<TestItemInput>,
+) -> ApiResult<Json<TestItem>> {
+    let id = parse_id("id", &id)?;
+    Ok(Json(test_items::update(&state, id, input).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/test-items/{id}", tag = "test-items", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn remove(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let id = parse_id("id", &id)?;
+    if !state.store.delete_test_item(id).await? {
+        return Err(ApiError::NotFound(format!("no test item with id {id}")));
+    }
+    tracing::info!(id, "test item deleted");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,7 @@
+//! The test-items Lambda.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let state = shared::lambda::init_state().await?;
+    lambda_http::run(test_items::router(state)).await
+}

@@ -1,0 +1,256 @@
+//! Settings: typed, with defaults, changed by partial updates that are validated whole.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::Email;
+use super::config_values::{HttpUrl, parse_domain, parse_email_list, parse_text};
+use super::field::FieldError;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct Settings {
+    pub project_name: String,
+    /// Where packages are downloaded from: this + PACKAGE_PATH + "/".
+    #[schema(value_type = Option<String>)]
+    pub package_download_base_url: Option<HttpUrl>,
+    /// The team's test server (POST /api/deploy_and_test, GET /api/tasks/{id}).
+    #[schema(value_type = Option<String>)]
+    pub external_test_server_url: Option<HttpUrl>,
+    /// Optional base for links in mail.
+    #[schema(value_type = Option<String>)]
+    pub report_base_url: Option<HttpUrl>,
+    pub poll_interval_seconds: u32,
+    pub poll_request_timeout_seconds: u32,
+    pub max_monitor_seconds: u32,
+    pub auto_sync_interval_hours: u32,
+    /// Email domains allowed to log in; empty allows all.
+    pub allowed_email_domains: Vec<String>,
+    /// Copied on every result mail.
+    #[schema(value_type = Vec<String>)]
+    pub notify_cc: Vec<Email>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            project_name: "CRAT".into(),
+            package_download_base_url: None,
+            external_test_server_url: None,
+            report_base_url: None,
+            poll_interval_seconds: 60,
+            poll_request_timeout_seconds: 30,
+            max_monitor_seconds: 10_800,
+            auto_sync_interval_hours: 24,
+            allowed_email_domains: Vec::new(),
+            notify_cc: Vec::new(),
+        }
+    }
+}
+
+/// The keys a partial update may carry, for error messages.
+pub const SETTINGS_KEYS: &[&str] = &[
+    "project_name",
+    "package_download_base_url",
+    "external_test_server_url",
+    "report_base_url",
+    "poll_interval_seconds",
+    "poll_request_timeout_seconds",
+    "max_monitor_seconds",
+    "auto_sync_interval_hours",
+    "allowed_email_domains",
+    "notify_cc",
+];
+
+fn int_in(key: &str, v: &Value, min: u32, max: u32) -> Result<u32, FieldError> {
+    v.as_u64()
+        .filter(|n| (u64::from(min)..=u64::from(max)).contains(n))
+        .map(|n| n as u32)
+        .ok_or_else(|| FieldError::new(key, format!("must be an integer from {min} to {max}")))
+}
+
+fn optional_url(key: &str, v: &Value) -> Result<Option<HttpUrl>, FieldError> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) if s.trim().is_empty() => Ok(None),
+        Value::String(s) => HttpUrl::parse(key, s).map(Some),
+        _ => Err(FieldError::new(
+            key,
+            "must be an http(s) URL string, or null to clear it",
+        )),
+    }
+}
+
+fn string_list(key: &str, v: &Value) -> Result<Vec<String>, FieldError> {
+    v.as_array()
+        .and_then(|a| {
+            a.iter()
+                .map(|x| x.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+        })
+        .ok_or_else(|| FieldError::new(key, "must be a list of strings"))
+}
+
+impl Settings {
+    /// These settings with the keys of `patch` applied. Every key is checked; an unknown
+    /// key or a bad value is an error naming it, and nothing is applied.
+    pub fn patched(&self, patch: &Value) -> Result<Self, FieldError> {
+        let Some(obj) = patch.as_object() else {
+            return Err(FieldError::new(
+                "body",
+                "must be a JSON object of settings to change",
+            ));
+        };
+        let mut next = self.clone();
+        for (key, v) in obj {
+            let k = key.as_str();
+            match k {
+                "project_name" => {
+                    let s = v
+                        .as_str()
+                        .ok_or_else(|| FieldError::new(k, "must be a string"))?;
+                    let s = parse_text(k, s.trim(), 1, 100)?;
+                    if s.contains(['\n', '\t']) {
+                        return Err(FieldError::new(k, "must be one line"));
+                    }
+                    next.project_name = s;
+                }
+                "package_download_base_url" => next.package_download_base_url = optional_url(k, v)?,
+                "external_test_server_url" => next.external_test_server_url = optional_url(k, v)?,
+                "report_base_url" => next.report_base_url = optional_url(k, v)?,
+                "poll_interval_seconds" => next.poll_interval_seconds = int_in(k, v, 1, 3600)?,
+                "poll_request_timeout_seconds" => {
+                    next.poll_request_timeout_seconds = int_in(k, v, 1, 300)?
+                }
+                "max_monitor_seconds" => next.max_monitor_seconds = int_in(k, v, 60, 7 * 86_400)?,
+                "auto_sync_interval_hours" => {
+                    next.auto_sync_interval_hours = int_in(k, v, 1, 24 * 90)?
+                }
+                "allowed_email_domains" => {
+                    let list = string_list(k, v)?;
+                    let mut domains: Vec<String> = Vec::new();
+                    for (i, d) in list.iter().enumerate() {
+                        let d = parse_domain(&format!("{k}[{i}]"), d)?;
+                        if !domains.contains(&d) {
+                            domains.push(d);
+                        }
+                    }
+                    next.allowed_email_domains = domains;
+                }
+                "notify_cc" => next.notify_cc = parse_email_list(k, &string_list(k, v)?)?,
+                other => {
+                    return Err(FieldError::new(
+                        other,
+                        format!(
+                            "is not a setting; the settings are {}",
+                            SETTINGS_KEYS.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        if next.poll_request_timeout_seconds > next.max_monitor_seconds {
+            return Err(FieldError::new(
+                "poll_request_timeout_seconds",
+                "must not exceed max_monitor_seconds",
+            ));
+        }
+        Ok(next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn defaults_match_the_spec() {
+        let s = Settings::default();
+        assert_eq!(
+            (
+                s.poll_interval_seconds,
+                s.poll_request_timeout_seconds,
+                s.max_monitor_seconds,
+                s.auto_sync_interval_hours
+            ),
+            (60, 30, 10_800, 24)
+        );
+        assert_eq!(s.project_name, "CRAT");
+        // Stored settings missing newer keys read back with defaults.
+        let old: Settings = serde_json::from_value(json!({"project_name": "X"})).unwrap();
+        assert_eq!(old.poll_interval_seconds, 60);
+    }
+
+    #[test]
+    fn patch_applies_only_given_keys() {
+        let s = Settings::default()
+            .patched(&json!({"poll_interval_seconds": 5, "package_download_base_url": "http://127.0.0.1:8081/pkgs/",
+                "allowed_email_domains": ["Example.com", "@example.com"], "notify_cc": ["qa@example.com"]}))
+            .unwrap();
+        assert_eq!(s.poll_interval_seconds, 5);
+        assert_eq!(
+            s.package_download_base_url.as_ref().unwrap().as_str(),
+            "http://127.0.0.1:8081/pkgs"
+        );
+        assert_eq!(s.allowed_email_domains, ["example.com"]);
+        assert_eq!(s.max_monitor_seconds, 10_800);
+        let cleared = s
+            .patched(&json!({"package_download_base_url": null}))
+            .unwrap();
+        assert_eq!(cleared.package_download_base_url, None);
+    }
+
+    #[test]
+    fn every_bad_value_names_its_key() {
+        let cases = [
+            (json!({"poll_interval_seconds": 0}), "poll_interval_seconds"),
+            (
+                json!({"poll_interval_seconds": 3601}),
+                "poll_interval_seconds",
+            ),
+            (
+                json!({"poll_interval_seconds": "60"}),
+                "poll_interval_seconds",
+            ),
+            (
+                json!({"poll_request_timeout_seconds": 0}),
+                "poll_request_timeout_seconds",
+            ),
+            (json!({"max_monitor_seconds": 10}), "max_monitor_seconds"),
+            (
+                json!({"auto_sync_interval_hours": 0}),
+                "auto_sync_interval_hours",
+            ),
+            (
+                json!({"external_test_server_url": "ftp://x.example"}),
+                "external_test_server_url",
+            ),
+            (json!({"report_base_url": 5}), "report_base_url"),
+            (
+                json!({"package_download_base_url": "not a url"}),
+                "package_download_base_url",
+            ),
+            (json!({"project_name": ""}), "project_name"),
+            (
+                json!({"allowed_email_domains": ["nodot"]}),
+                "allowed_email_domains[0]",
+            ),
+            (
+                json!({"allowed_email_domains": "example.com"}),
+                "allowed_email_domains",
+            ),
+            (json!({"notify_cc": ["x"]}), "notify_cc[0]"),
+            (json!({"jwt_secret": "x"}), "jwt_secret"),
+            (json!([]), "body"),
+        ];
+        for (patch, field) in cases {
+            assert_eq!(
+                Settings::default().patched(&patch).unwrap_err().field,
+                field,
+                "{patch}"
+            );
+        }
+    }
+}

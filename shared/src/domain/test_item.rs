@@ -1,0 +1,37 @@
+//! Test items: what can be deployed and tested, for which job, with which parameters.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{Email, JobName, ServiceName};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TestItem {
+    pub id: i64,
+    /// Service name, e.g. `cds`: the package file's name starts with it.
+    #[schema(value_type = String, example = "cds")]
+    pub name: ServiceName,
+    #[schema(value_type = String, example = "CDN_CORE")]
+    pub job_name: JobName,
+    /// `null` means the default parameter set.
+    pub parameter_set_id: Option<i64>,
+    pub description: String,
+    pub enabled: bool,
+    /// Extra recipients of the result mail.
+    #[schema(value_type = Vec<String>)]
+    pub notify_emails: Vec<Email>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The writable fields of a test item, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestItemFields {
+    pub name: ServiceName,
+    pub job_name: JobName,
+    pub parameter_set_id: Option<i64>,
+    pub description: String,
+    pub enabled: bool,
+    pub notify_emails: Vec<Email>,
+}

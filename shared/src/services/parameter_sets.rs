@@ -1,0 +1,148 @@
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::domain::parameter_set::{parse_description, parse_set_name};
+use crate::domain::{ParameterSet, Params};
+use crate::error::{ApiError, ApiResult};
+use crate::ports::SetDeletion;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateParameterSet {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// A JSON object ≤ 16 KiB; `service_name`, `install_dir`, `upgrade_type` are type-checked.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub params: Option<Value>,
+}
+
+/// Every field optional; content changes bump the version.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateParameterSet {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub params: Option<Value>,
+    /// `true` makes this the default set (the previous default stops being it).
+    pub is_default: Option<bool>,
+}
+
+fn not_found(id: i64) -> ApiError {
+    ApiError::NotFound(format!("no parameter set with id {id}"))
+}
+
+fn name_taken(e: crate::ports::StoreError) -> ApiError {
+    match e {
+        crate::ports::StoreError::Conflict(message) => ApiError::Conflict {
+            code: "conflict",
+            message,
+            details: None,
+        },
+        other => other.into(),
+    }
+}
+
+#[tracing::instrument(skip_all, fields(by = %by))]
+pub async fn create(
+    state: &AppState,
+    by: &str,
+    input: CreateParameterSet,
+) -> ApiResult<ParameterSet> {
+    let name = parse_set_name(&input.name)?;
+    let description = parse_description(&input.description)?;
+    let params = Params::parse(
+        "params",
+        &input
+            .params
+            .unwrap_or_else(|| Value::Object(Default::default())),
+    )?;
+    let set = state
+        .store
+        .create_parameter_set(&name, &description, &params, by, state.clock.now())
+        .await
+        .map_err(name_taken)?;
+    tracing::info!(id = set.id, name = %set.name, is_default = set.is_default, "parameter set created");
+    Ok(set)
+}
+
+#[tracing::instrument(skip_all, fields(by = %by, id))]
+pub async fn update(
+    state: &AppState,
+    by: &str,
+    id: i64,
+    input: UpdateParameterSet,
+) -> ApiResult<ParameterSet> {
+    let current = state
+        .store
+        .get_parameter_set(id)
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    if input.is_default == Some(false) && current.is_default {
+        return Err(ApiError::Conflict {
+            code: "default_required",
+            message: "one set is always the default; make another set the default instead".into(),
+            details: None,
+        });
+    }
+    let mut next = current.clone();
+    if let Some(name) = &input.name {
+        next.name = parse_set_name(name)?;
+    }
+    if let Some(description) = &input.description {
+        next.description = parse_description(description)?;
+    }
+    if let Some(params) = &input.params {
+        next.params = Params::parse("params", params)?;
+    }
+    let content_changed =
+        input.name.is_some() || input.description.is_some() || input.params.is_some();
+    let mut stored = current;
+    if content_changed {
+        next.version += 1;
+        next.updated_at = state.clock.now();
+        next.updated_by = Some(by.to_owned());
+        stored = state
+            .store
+            .update_parameter_set(&next)
+            .await
+            .map_err(name_taken)?
+            .ok_or_else(|| not_found(id))?;
+        tracing::info!(version = stored.version, "parameter set updated");
+    }
+    if input.is_default == Some(true) && !stored.is_default {
+        if !state.store.set_default_parameter_set(id).await? {
+            return Err(not_found(id));
+        }
+        stored.is_default = true;
+        tracing::info!("parameter set is now the default");
+    }
+    Ok(stored)
+}
+
+pub async fn delete(state: &AppState, id: i64) -> ApiResult<()> {
+    match state.store.delete_parameter_set(id).await? {
+        SetDeletion::Deleted => {
+            tracing::info!(id, "parameter set deleted");
+            Ok(())
+        }
+        SetDeletion::NotFound => Err(not_found(id)),
+        SetDeletion::IsDefault => Err(ApiError::Conflict {
+            code: "parameter_set_is_default",
+            message:
+                "the default parameter set cannot be deleted; make another set the default first"
+                    .into(),
+            details: None,
+        }),
+        SetDeletion::InUse => Err(ApiError::Conflict {
+            code: "parameter_set_in_use",
+            message: "a test item uses this parameter set; change or delete those test items first"
+                .into(),
+            details: None,
+        }),
+    }
+}

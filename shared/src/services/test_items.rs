@@ -1,0 +1,74 @@
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::domain::FieldError;
+use crate::domain::config_values::{parse_email_list, parse_text};
+use crate::domain::{JobName, ServiceName, TestItem, TestItemFields};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// The body of POST and PUT (PUT replaces every field).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestItemInput {
+    /// Service name, e.g. `cds`: the package file's name starts with it.
+    pub name: String,
+    pub job_name: String,
+    /// `null` or absent: the default parameter set.
+    #[serde(default)]
+    pub parameter_set_id: Option<i64>,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub notify_emails: Vec<String>,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+async fn parse(state: &AppState, input: TestItemInput) -> ApiResult<TestItemFields> {
+    let fields = TestItemFields {
+        name: ServiceName::parse("name", &input.name)?,
+        job_name: JobName::parse("job_name", &input.job_name)?,
+        parameter_set_id: input.parameter_set_id,
+        description: parse_text("description", &input.description, 0, 2000)?,
+        enabled: input.enabled,
+        notify_emails: parse_email_list("notify_emails", &input.notify_emails)?,
+    };
+    if let Some(id) = fields.parameter_set_id
+        && state.store.get_parameter_set(id).await?.is_none()
+    {
+        return Err(FieldError::new(
+            "parameter_set_id",
+            format!(
+                "no parameter set with id {id}; create it first or leave this null for the default"
+            ),
+        )
+        .into());
+    }
+    Ok(fields)
+}
+
+pub async fn create(state: &AppState, input: TestItemInput) -> ApiResult<TestItem> {
+    let fields = parse(state, input).await?;
+    let item = state
+        .store
+        .create_test_item(&fields, state.clock.now())
+        .await?;
+    tracing::info!(id = item.id, name = %item.name, job = %item.job_name, "test item created");
+    Ok(item)
+}
+
+pub async fn update(state: &AppState, id: i64, input: TestItemInput) -> ApiResult<TestItem> {
+    let fields = parse(state, input).await?;
+    let item = state
+        .store
+        .update_test_item(id, &fields, state.clock.now())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no test item with id {id}")))?;
+    tracing::info!(id, "test item updated");
+    Ok(item)
+}
