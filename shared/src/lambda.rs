@@ -12,3 +12,12 @@ pub async fn init_state() -> Result<AppState, BoxError> {
     telemetry::init(Host::Lambda, config.debug);
     Ok(AppState::from_config(config).await?)
 }
+
+/// For the task functions: the state plus one HTTP client; packages go to /tmp.
+pub async fn init_task_deps() -> Result<crate::tasks::TaskDeps, BoxError> {
+    Ok(crate::tasks::TaskDeps {
+        state: init_state().await?,
+        http: crate::tasks::http_client(),
+        work_dir: std::env::temp_dir().join("crat"),
+    })
+}

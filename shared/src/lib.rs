@@ -15,7 +15,9 @@ pub mod lambda;
 pub mod ports;
 pub mod services;
 pub mod state;
+pub mod tasks;
 pub mod telemetry;
+pub mod workflow;
 
 pub use error::ApiError;
 pub use state::AppState;

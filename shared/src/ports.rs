@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{
     Build, Email, JobName, JobSelection, JobSummary, LoginFailures, NewBuild, ParameterSet,
-    ParameterSetVersion, Params, Session, Settings, TestItem, TestItemFields,
+    ParameterSetVersion, Params, Run, RunLock, RunStatus, Session, Settings, TestItem,
+    TestItemFields,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -186,6 +187,37 @@ pub trait SettingsStore: Send + Sync {
     async fn put_settings(&self, settings: &Settings, expected_version: i64) -> StoreResult<i64>;
 }
 
+#[async_trait]
+pub trait RunStore: Send + Sync {
+    /// Stores the new run and takes the run lock for it until `lease_until`, atomically.
+    /// When another run holds an unexpired lock, nothing is written and its lock is returned.
+    async fn create_run_with_lock(
+        &self,
+        run: &Run,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Result<(), RunLock>>;
+    async fn get_run(&self, id: i64) -> StoreResult<Option<Run>>;
+    /// Writes `run` if the stored revision is `run.revision - 1` (`Conflict` otherwise).
+    async fn update_run(&self, run: &Run) -> StoreResult<()>;
+    /// Runs newest first, optionally only those with `status`, ids below `before_id`.
+    async fn list_runs(
+        &self,
+        status: Option<RunStatus>,
+        before_id: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Page<Run, i64>>;
+    async fn list_runs_of_item(
+        &self,
+        test_item_id: i64,
+        before_id: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Page<Run, i64>>;
+    async fn get_run_lock(&self) -> StoreResult<Option<RunLock>>;
+    /// Releases the lock if `run_id` holds it; `true` when it did.
+    async fn release_run_lock(&self, run_id: i64) -> StoreResult<bool>;
+}
+
 /// Everything CRAT stores.
 pub trait Store:
     BuildStore
@@ -196,6 +228,7 @@ pub trait Store:
     + TestItemStore
     + JobSelectionStore
     + SettingsStore
+    + RunStore
 {
 }
 
@@ -208,5 +241,6 @@ impl<T> Store for T where
         + TestItemStore
         + JobSelectionStore
         + SettingsStore
+    + RunStore
 {
 }

@@ -5,6 +5,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, StoreConfig};
 use crate::domain::Settings;
 use crate::ports::{Store, StoreError};
+use crate::workflow::{NoWorkflow, WorkflowStarter};
 
 /// What every handler gets: configuration, the store, the clock, the signing keys.
 /// Built once per process (Lambda `main` or the local server).
@@ -14,6 +15,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub jwt: Arc<JwtKeys>,
+    /// Runs deploy-test executions: the embedded executor locally, Step Functions in the cloud.
+    pub workflow: Arc<dyn WorkflowStarter>,
 }
 
 impl AppState {
@@ -24,7 +27,13 @@ impl AppState {
             store,
             clock,
             jwt,
+            workflow: Arc::new(NoWorkflow),
         }
+    }
+
+    pub fn with_workflow(mut self, workflow: Arc<dyn WorkflowStarter>) -> Self {
+        self.workflow = workflow;
+        self
     }
 
     /// Opens the configured store (creating the DynamoDB table when asked) with the system clock.

@@ -42,10 +42,11 @@ pub fn openapi() -> OpenApi {
     doc.merge(parameter_sets::openapi());
     doc.merge(job_versions::openapi());
     doc.merge(settings::openapi());
+    doc.merge(deploy_runs::openapi());
     doc.info = InfoBuilder::new()
         .title("CRAT API")
         .version(env!("CARGO_PKG_VERSION"))
-        .description(Some("CDN Regression Automation Trigger: Jenkins webhook, builds, auth, test items, parameter sets, job versions, settings. Errors are {\"error\": {\"code\", \"message\"}}."))
+        .description(Some("CDN Regression Automation Trigger: Jenkins webhook, builds, auth, test items, parameter sets, job versions, settings, deploy-test runs. Errors are {\"error\": {\"code\", \"message\"}}."))
         .build();
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(

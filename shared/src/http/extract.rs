@@ -101,3 +101,23 @@ pub fn query<T: DeserializeOwned>(uri: &axum::http::Uri) -> Result<T, ApiError> 
     serde_urlencoded::from_str(uri.query().unwrap_or(""))
         .map_err(|e| ApiError::Malformed(format!("query string: {e}")))
 }
+
+/// `Option<ApiJson<T>>`: no body at all (no Content-Type, or an empty one) is `None`;
+/// anything else must be valid JSON as for [`ApiJson`].
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::OptionalFromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, ApiError> {
+        let empty = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() == "0");
+        let untyped = !req.headers().contains_key(header::CONTENT_TYPE);
+        let chunked = req.headers().contains_key(header::TRANSFER_ENCODING);
+        if empty || (untyped && !chunked) {
+            return Ok(None);
+        }
+        <Self as FromRequest<S>>::from_request(req, state).await.map(Some)
+    }
+}

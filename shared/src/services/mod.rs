@@ -3,5 +3,6 @@
 pub mod builds;
 pub mod job_versions;
 pub mod parameter_sets;
+pub mod runs;
 pub mod settings;
 pub mod test_items;

@@ -2,7 +2,9 @@
 //! Each check takes a fresh, empty store.
 
 mod config;
+mod runs;
 pub use config::*;
+pub use runs::*;
 
 use std::sync::Arc;
 
@@ -319,6 +321,10 @@ macro_rules! conformance_tests {
             job_selections_save_conditionally,
             latest_build_is_the_highest_number,
             settings_default_then_versioned_saves,
+            run_lock_admits_one_run_at_a_time,
+            concurrent_starts_have_one_winner,
+            runs_round_trip_and_update_by_revision,
+            runs_list_by_status_and_item,
         );
     };
     (@each $make_store:expr; $($name:ident),* $(,)?) => {

@@ -17,6 +17,7 @@ use crate::ports::{
 };
 
 mod config;
+mod runs;
 
 /// Schema migrations, applied in order; the index is stored in `PRAGMA user_version`.
 const MIGRATIONS: &[&str] = &[
@@ -97,6 +98,22 @@ CREATE TABLE settings (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     json TEXT NOT NULL,
     version INTEGER NOT NULL
+);
+"#,
+    r#"
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    test_item_id INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    json TEXT NOT NULL
+);
+CREATE INDEX runs_by_item ON runs (test_item_id, id);
+CREATE INDEX runs_by_status ON runs (status, id);
+CREATE TABLE run_lock (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    run_id INTEGER NOT NULL,
+    lease_until TEXT NOT NULL
 );
 "#,
 ];

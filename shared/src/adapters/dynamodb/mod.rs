@@ -28,6 +28,8 @@
 //! | test item guard | `ITEMKEY#<name>#<job_name>` | `ITEMKEY` | | | `item_id` |
 //! | job selection | `JOBSEL#<job_name>` | `JOBSEL` | `JOBSELS` / job_name | | `job_name`, `build_id`, `build_number`, `auto_sync`, `sync_on_new_build` (BOOL), `last_synced_at`, `updated_by`, `updated_at` |
 //! | settings | `SETTINGS` | `SETTINGS` | | | `settings_json` (S: the settings as JSON), `version` N |
+//! | run | `RUN#<id>` | `RUN` | `RUNS` / id zero-padded | `ITEMRUNS#<test_item_id>` / id zero-padded | `id`, `test_item_id`, `status` (S, for list filters), `revision` N, `run_json` (S: the whole run as JSON) |
+//! | run lock | `RUNLOCK` | `RUNLOCK` | | | `run_id` N, `lease_until` (S), `lease_until_ns` (N: epoch nanoseconds, for the condition), `ttl` (lease end, rounded up) |
 //!
 //! Timestamps are RFC 3339 UTC strings; numbers are N.
 //!
@@ -84,6 +86,22 @@
 //!   conditional move; all of them is Query GSI1 `JOBSELS` (by name).
 //! - settings: GetItem (none: defaults, version 0); PutItem with `version + 1` if
 //!   `attribute_not_exists(PK)` (expected 0) or `version = :expected`.
+//!
+//! Runs and the run lock (module `runs`; run ids come from the caller):
+//! - start a run: TransactWriteItems [Put lock if `attribute_not_exists(PK) OR
+//!   lease_until_ns <= :now_ns` (none, or its lease has ended), Put run if
+//!   `attribute_not_exists(PK)`]. Of many concurrent starts exactly one commits. When the
+//!   lock's condition failed, the lock is read (consistent) and returned as the holder;
+//!   if it is gone or ended meanwhile, the start is tried again. A run id already taken
+//!   is `Conflict`; `TransactionConflict` is retried after a short random pause.
+//! - update a run: PutItem if `revision = :prev` (`run.revision - 1`); a failed condition
+//!   (changed meanwhile, or no such run) is `Conflict`.
+//! - runs newest first: Query GSI1 `RUNS` (all) or GSI2 `ITEMRUNS#<item>` (one item),
+//!   descending, `GSI?SK < padded(before_id)` for the next page. With a status, a
+//!   FilterExpression `status = :s`, following pages until `limit + 1` matches or the end.
+//! - the lock: GetItem (consistent); release is DeleteItem if `run_id = :id` (false when
+//!   the condition fails: another run holds it, or none does). An expired lock is left in
+//!   place (and ignored) until the next start replaces it or TTL removes it.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -105,6 +123,8 @@ use crate::domain::{
     PackagePath, ParameterSet, ParameterSetVersion, Params, ServiceName, Session, Settings,
     TestItem, TestItemFields,
 };
+mod runs;
+
 use crate::ports::{
     BuildStore, IdCounters, JobSelectionStore, LoginFailureStore, Page, ParameterSetStore,
     SessionStore, SetDeletion, SettingsStore, StoreError, StoreResult, TestItemStore,
@@ -153,6 +173,8 @@ const MAX_ATTEMPTS: usize = 10;
 const BATCH_GET_MAX: usize = 100;
 /// BatchWriteItem takes at most this many writes per call.
 const BATCH_WRITE_MAX: usize = 25;
+/// The least rows a filtered query reads per page.
+const FILTERED_PAGE_MIN: usize = 50;
 const PSET_SEQUENCE: &str = "parameter_sets";
 const ITEM_SEQUENCE: &str = "test_items";
 const PSET_SK: &str = "PSET";
@@ -374,6 +396,21 @@ impl DynamoStore {
         forward: bool,
         want: Option<usize>,
     ) -> StoreResult<Vec<Item>> {
+        self.query_index_filtered(gsi, partition, sort_condition, forward, want, None)
+            .await
+    }
+
+    /// Like [`Self::query_index`], keeping only rows whose attribute `filter.0` equals
+    /// `filter.1` (a FilterExpression: pages are followed until `want` matches or the end).
+    async fn query_index_filtered(
+        &self,
+        gsi: GsiSchema,
+        partition: &str,
+        sort_condition: Option<(&str, String)>,
+        forward: bool,
+        want: Option<usize>,
+        filter: Option<(&str, AttributeValue)>,
+    ) -> StoreResult<Vec<Item>> {
         let mut expression = "#pk = :pk".to_owned();
         if let Some((op, _)) = &sort_condition {
             expression.push_str(&format!(" AND #sk {op} :sk"));
@@ -396,8 +433,18 @@ impl DynamoStore {
                     .expression_attribute_names("#sk", gsi.sort_key)
                     .expression_attribute_values(":sk", s(value));
             }
+            if let Some((attribute, value)) = &filter {
+                query = query
+                    .filter_expression("#f = :f")
+                    .expression_attribute_names("#f", *attribute)
+                    .expression_attribute_values(":f", value.clone());
+            }
             if let Some(want) = want {
-                let missing = want.saturating_sub(rows.len()).max(1);
+                let mut missing = want.saturating_sub(rows.len()).max(1);
+                if filter.is_some() {
+                    // The limit counts rows read, not rows kept: read a little ahead.
+                    missing = missing.max(FILTERED_PAGE_MIN);
+                }
                 query = query.limit(i32::try_from(missing).unwrap_or(i32::MAX));
             }
             let out = query.send().await.map_err(|e| unavailable("Query", e))?;
@@ -877,6 +924,8 @@ enum Role {
     OldSet,
     /// A parameter set gaining a reference or the default flag.
     NewSet,
+    /// The run lock.
+    Lock,
 }
 
 /// How a transaction ended, when DynamoDB answered.

@@ -1,0 +1,111 @@
+//! Deploy-test runs: trigger, list, detail, and the state machine execution behind a run
+//! (SPEC §3 "Deploy-test runs").
+
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, Uri};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use shared::auth::AuthUser;
+use shared::domain::{Run, RunStatus};
+use shared::error::{ApiResult, ErrorBody};
+use shared::http::{ApiJson, ListResponse, PageParams, parse_id, query, with_common_layers};
+use shared::services::runs::{self, TriggerInput};
+use shared::workflow::ExecutionView;
+use shared::{ApiError, AppState};
+use utoipa::OpenApi;
+
+pub fn router(state: AppState) -> Router {
+    with_common_layers(routes(state))
+}
+
+pub fn routes(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/test-items/{id}/deploy-test", post(trigger))
+        .route("/api/v1/test-items/{id}/deploy-runs", get(runs_of_item))
+        .route("/api/v1/deploy-test-runs", get(list))
+        .route("/api/v1/deploy-test-runs/{run_id}", get(one))
+        .route("/api/v1/deploy-test-runs/{run_id}/execution", get(execution))
+        .with_state(state)
+}
+
+#[derive(OpenApi)]
+#[openapi(paths(trigger, runs_of_item, list, one, execution),
+    components(schemas(Run, TriggerInput, ExecutionView, ListResponse<Run>)))]
+pub struct ApiDoc;
+
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+async fn find(state: &AppState, raw_id: &str) -> ApiResult<Run> {
+    let id = parse_id("run_id", raw_id)?;
+    state.store.get_run(id).await?.ok_or_else(|| ApiError::NotFound(format!("no run with id {id}")))
+}
+
+/// Start a deploy-test run of a test item. Without `build_info_id`, the job's selected build.
+#[utoipa::path(post, path = "/api/v1/test-items/{id}/deploy-test", tag = "runs", params(("id" = i64, Path)),
+    request_body(content = TriggerInput, description = "optional: an empty body or no body means the selected build"),
+    security(("bearer" = [])),
+    responses((status = 202, description = "started; the body is the new run", body = Run),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "another run is active (error.details.active_run)", body = ErrorBody),
+        (status = 422, description = "disabled item, no selected build, build of another job, settings incomplete", body = ErrorBody)))]
+async fn trigger(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>, body: Option<ApiJson<TriggerInput>>) -> ApiResult<(StatusCode, Json<Run>)> {
+    let id = parse_id("id", &id)?;
+    let input = body.map(|ApiJson(b)| b).unwrap_or_default();
+    let run = runs::trigger(&state, user.email.as_str(), id, input).await?;
+    Ok((StatusCode::ACCEPTED, Json(run)))
+}
+
+/// A test item's runs, newest first.
+#[utoipa::path(get, path = "/api/v1/test-items/{id}/deploy-runs", tag = "runs", params(("id" = i64, Path), PageParams),
+    security(("bearer" = [])), responses((status = 200, body = ListResponse<Run>), (status = 404, body = ErrorBody)))]
+async fn runs_of_item(State(state): State<AppState>, _user: AuthUser, Path(id): Path<String>, uri: Uri) -> ApiResult<Json<ListResponse<Run>>> {
+    let id = parse_id("id", &id)?;
+    if state.store.get_test_item(id).await?.is_none() {
+        return Err(ApiError::NotFound(format!("no test item with id {id}")));
+    }
+    let page: PageParams = query(&uri)?;
+    let runs = state.store.list_runs_of_item(id, page.id_cursor()?, page.limit()?).await?;
+    Ok(Json(ListResponse::from_page(runs)))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct RunFilter {
+    /// Only runs with this status, e.g. `MONITORING`.
+    status: Option<String>,
+}
+
+/// Runs, newest first.
+#[utoipa::path(get, path = "/api/v1/deploy-test-runs", tag = "runs", params(RunFilter, PageParams), security(("bearer" = [])),
+    responses((status = 200, body = ListResponse<Run>), (status = 400, body = ErrorBody)))]
+async fn list(State(state): State<AppState>, _user: AuthUser, uri: Uri) -> ApiResult<Json<ListResponse<Run>>> {
+    let filter: RunFilter = query(&uri)?;
+    let page: PageParams = query(&uri)?;
+    let status = filter.status.filter(|s| !s.is_empty()).map(|s| RunStatus::parse("status", &s)).transpose()?;
+    let runs = state.store.list_runs(status, page.id_cursor()?, page.limit()?).await?;
+    Ok(Json(ListResponse::from_page(runs)))
+}
+
+/// One run with its steps.
+#[utoipa::path(get, path = "/api/v1/deploy-test-runs/{run_id}", tag = "runs", params(("run_id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = Run), (status = 404, body = ErrorBody)))]
+async fn one(State(state): State<AppState>, _user: AuthUser, Path(id): Path<String>) -> ApiResult<Json<Run>> {
+    Ok(Json(find(&state, &id).await?))
+}
+
+/// The state machine execution of a run: current state and history (Step Functions event names).
+#[utoipa::path(get, path = "/api/v1/deploy-test-runs/{run_id}/execution", tag = "runs", params(("run_id" = i64, Path)),
+    security(("bearer" = [])), responses((status = 200, body = ExecutionView), (status = 404, body = ErrorBody)))]
+async fn execution(State(state): State<AppState>, _user: AuthUser, Path(id): Path<String>) -> ApiResult<Json<ExecutionView>> {
+    let run = find(&state, &id).await?;
+    let view = state
+        .workflow
+        .describe(&run.execution_id)
+        .await
+        .map_err(|e| ApiError::Internal(format!("describing {}: {e}", run.execution_id)))?
+        .ok_or_else(|| ApiError::NotFound(format!("run {} has no execution record", run.id)))?;
+    Ok(Json(view))
+}

@@ -1,0 +1,1 @@
+//! Download task (being written).

@@ -1,0 +1,274 @@
+//! Integrity checks: checksum sidecar files and the gzip + tar structure of a package.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::Path;
+
+use flate2::read::MultiGzDecoder;
+
+/// The digest a sidecar file carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DigestAlgorithm {
+    Sha256,
+    Md5,
+}
+
+impl DigestAlgorithm {
+    /// `"sha256"` or `"md5"`: the sidecar's extension and [`crate::fetch::FetchedPackage::verified_with`].
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sha256 => "sha256",
+            Self::Md5 => "md5",
+        }
+    }
+
+    /// Length of the digest in hex digits.
+    pub fn hex_len(self) -> usize {
+        match self {
+            Self::Sha256 => 64,
+            Self::Md5 => 32,
+        }
+    }
+
+    /// The sidecar's file name for package `file_name`: `<file>.sha256` / `<file>.md5`.
+    pub fn sidecar_name(self, file_name: &str) -> String {
+        format!("{file_name}.{}", self.name())
+    }
+}
+
+/// Reads the expected digest of `file_name` from a sidecar's text. Accepted lines:
+/// `HEX`, `HEX  name` / `HEX *name` (sha256sum / md5sum output) and
+/// `SHA256 (name) = HEX` / `MD5 (name) = HEX` (BSD style). When the sidecar lists several
+/// files the line naming `file_name` is used (a leading `./` or directory is ignored); a
+/// single line is used whatever name it gives. Returns the digest in lower case, or a
+/// phrase saying why the sidecar is unusable.
+pub fn parse_sidecar(text: &str, file_name: &str, algorithm: DigestAlgorithm) -> Result<String, String> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut entries: Vec<(String, Option<&str>)> = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let entry = parse_sidecar_line(line, algorithm)
+            .ok_or_else(|| format!("it does not hold a {}-digit {} digest", algorithm.hex_len(), algorithm.name()))?;
+        entries.push(entry);
+    }
+    let base = |n: &str| n.rsplit(['/', '\\']).next().unwrap_or(n).to_owned();
+    if let Some((hex, _)) = entries.iter().find(|(_, name)| name.is_some_and(|n| base(n) == file_name)) {
+        return Ok(hex.clone());
+    }
+    match entries.as_slice() {
+        [(hex, _)] => Ok(hex.clone()),
+        [] => Err("it is empty".to_owned()),
+        _ => Err(format!("it lists several digests but none for {file_name}")),
+    }
+}
+
+fn parse_sidecar_line(line: &str, algorithm: DigestAlgorithm) -> Option<(String, Option<&str>)> {
+    let is_digest = |s: &str| s.len() == algorithm.hex_len() && s.bytes().all(|b| b.is_ascii_hexdigit());
+    // BSD style: `SHA256 (name) = HEX`.
+    if let Some((left, hex)) = line.rsplit_once('=') {
+        let hex = hex.trim();
+        let left = left.trim();
+        if is_digest(hex)
+            && let Some(open) = left.find('(')
+            && left.ends_with(')')
+            && left[..open].trim().replace('-', "").eq_ignore_ascii_case(algorithm.name())
+        {
+            return Some((hex.to_ascii_lowercase(), Some(&left[open + 1..left.len() - 1])));
+        }
+    }
+    // GNU style: `HEX`, `HEX  name`, `HEX *name`.
+    let (hex, name) = match line.split_once(char::is_whitespace) {
+        Some((hex, rest)) => {
+            let name = rest.trim_start();
+            let name = name.strip_prefix('*').unwrap_or(name);
+            (hex, (!name.is_empty()).then_some(name))
+        }
+        None => (line, None),
+    };
+    let hex = hex.strip_prefix('\\').unwrap_or(hex); // sha256sum escapes odd names with a leading '\'
+    is_digest(hex).then(|| (hex.to_ascii_lowercase(), name))
+}
+
+/// What a successful structure check saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArchiveSummary {
+    /// Entries in the tar archive (files, folders, links...).
+    pub entries: u64,
+    /// Bytes of tar stream after decompression.
+    pub uncompressed_bytes: u64,
+}
+
+/// Why a package failed the structure check (phrases for a sentence about the file).
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("it is not a gzip file")]
+    NotGzip,
+    #[error("its gzip data is corrupt ({0})")]
+    Gzip(String),
+    #[error("the tar archive inside is unreadable ({0})")]
+    Tar(String),
+    #[error("the tar archive inside holds no entries")]
+    Empty,
+    #[error("it could not be read back from local storage ({0})")]
+    Io(io::ErrorKind),
+}
+
+/// Decompresses `path` (gzip, possibly multi-member) and walks the tar archive inside to
+/// its end, reading every entry's data, then reads the gzip stream to its end so its CRC
+/// and length trailer are checked too. Blocking: call it from `spawn_blocking`.
+/// Memory use is constant (a few buffers), whatever the package size.
+pub fn verify_archive(path: &Path) -> Result<ArchiveSummary, ArchiveError> {
+    let mut file = File::open(path).map_err(|e| ArchiveError::Io(e.kind()))?;
+    let mut magic = [0u8; 2];
+    match file.read_exact(&mut magic) {
+        Ok(()) if magic == [0x1f, 0x8b] => {}
+        Ok(()) => return Err(ArchiveError::NotGzip),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(ArchiveError::NotGzip),
+        Err(e) => return Err(ArchiveError::Io(e.kind())),
+    }
+    drop(file);
+    let file = File::open(path).map_err(|e| ArchiveError::Io(e.kind()))?;
+    let mut gz = Tracked { inner: MultiGzDecoder::new(BufReader::with_capacity(64 * 1024, file)), error: None, bytes: 0 };
+
+    let mut entries = 0u64;
+    let walked: io::Result<()> = (|| {
+        let mut archive = tar::Archive::new(&mut gz);
+        for entry in archive.entries()? {
+            let mut entry = entry?;
+            io::copy(&mut entry, &mut io::sink())?;
+            entries += 1;
+        }
+        // Past the end-of-archive blocks: padding and the gzip trailer (CRC32, ISIZE).
+        io::copy(&mut archive.into_inner(), &mut io::sink())?;
+        Ok(())
+    })();
+
+    if let Some(gzip_error) = gz.error.take() {
+        return Err(ArchiveError::Gzip(gzip_error));
+    }
+    if let Err(e) = walked {
+        return Err(ArchiveError::Tar(e.to_string()));
+    }
+    if entries == 0 {
+        return Err(ArchiveError::Empty);
+    }
+    Ok(ArchiveSummary { entries, uncompressed_bytes: gz.bytes })
+}
+
+/// A reader that remembers the first error of the reader it wraps, so a failure of the
+/// gzip layer can be told from a failure of the tar layer above it.
+struct Tracked<R> {
+    inner: R,
+    error: Option<String>,
+    bytes: u64,
+}
+
+impl<R: Read> Read for Tracked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.bytes += n as u64;
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
+            Err(e) => {
+                if self.error.is_none() {
+                    self.error = Some(match e.kind() {
+                        io::ErrorKind::UnexpectedEof => "the file ends too early".to_owned(),
+                        _ => e.to_string(),
+                    });
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    const SHA: &str = "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08";
+    const MD5: &str = "098f6bcd4621d373cade4e832627b4f6";
+
+    #[test]
+    fn sidecar_formats() {
+        let sha = DigestAlgorithm::Sha256;
+        let want = SHA.to_ascii_lowercase();
+        for text in [
+            format!("{SHA}"),
+            format!("{SHA}\n"),
+            format!("  {SHA}  cds-1.tar.gz\r\n"),
+            format!("{SHA} *cds-1.tar.gz"),
+            format!("{SHA}  ./dist/cds-1.tar.gz"),
+            format!("SHA256 (cds-1.tar.gz) = {SHA}"),
+            format!("SHA2-256 (cds-1.tar.gz) = {SHA}"),
+            format!("{SHA}  renamed.tar.gz"),
+            format!("# comment\n{}  other.tar.gz\n{SHA}  cds-1.tar.gz\n", "0".repeat(64)),
+        ] {
+            assert_eq!(parse_sidecar(&text, "cds-1.tar.gz", sha), Ok(want.clone()), "{text:?}");
+        }
+        assert_eq!(parse_sidecar(&format!("MD5 (cds-1.tar.gz) = {MD5}"), "cds-1.tar.gz", DigestAlgorithm::Md5), Ok(MD5.into()));
+        assert_eq!(parse_sidecar(MD5, "cds-1.tar.gz", DigestAlgorithm::Md5), Ok(MD5.into()));
+    }
+
+    #[test]
+    fn unusable_sidecars() {
+        let sha = DigestAlgorithm::Sha256;
+        assert!(parse_sidecar("", "f", sha).is_err());
+        assert!(parse_sidecar("not a digest", "f", sha).is_err());
+        assert!(parse_sidecar(MD5, "f", sha).is_err(), "an md5 digest in a .sha256 file");
+        assert!(parse_sidecar(&format!("MD5 (f) = {MD5}"), "f", sha).is_err());
+        assert!(parse_sidecar(&format!("{SHA}  a\n{SHA}  b"), "f", sha).is_err());
+        assert!(parse_sidecar(&format!("{}g", &SHA[..63]), "f", sha).is_err());
+    }
+
+    fn tar_gz(payload: &[u8]) -> Vec<u8> {
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(payload.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, "bin/app", payload).unwrap();
+        let tar = tar.into_inner().unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&tar).unwrap();
+        gz.finish().unwrap()
+    }
+
+    fn check(bytes: &[u8]) -> Result<ArchiveSummary, ArchiveError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.tar.gz");
+        std::fs::write(&path, bytes).unwrap();
+        verify_archive(&path)
+    }
+
+    #[test]
+    fn archive_checks() {
+        let good = tar_gz(&[7u8; 10_000]);
+        let summary = check(&good).unwrap();
+        assert_eq!(summary.entries, 1);
+        assert!(summary.uncompressed_bytes >= 10_000);
+
+        assert!(matches!(check(b"plain text"), Err(ArchiveError::NotGzip)));
+        assert!(matches!(check(b""), Err(ArchiveError::NotGzip)));
+        assert!(matches!(check(&good[..good.len() - 4]), Err(ArchiveError::Gzip(_))), "cut trailer");
+
+        let mut bad_crc = good.clone();
+        let n = bad_crc.len();
+        bad_crc[n - 8] ^= 0xff; // CRC32 in the trailer
+        assert!(matches!(check(&bad_crc), Err(ArchiveError::Gzip(_))));
+
+        let mut garbage = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        garbage.write_all(&[0x55u8; 4096]).unwrap();
+        assert!(matches!(check(&garbage.finish().unwrap()), Err(ArchiveError::Tar(_))));
+
+        let mut zeros = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        zeros.write_all(&[0u8; 4096]).unwrap();
+        assert!(matches!(check(&zeros.finish().unwrap()), Err(ArchiveError::Empty)));
+
+        let mut trailing = good.clone();
+        trailing.extend_from_slice(b"junk after the gzip member");
+        assert!(matches!(check(&trailing), Err(ArchiveError::Gzip(_))));
+    }
+}

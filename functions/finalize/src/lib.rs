@@ -1,0 +1,76 @@
+//! Task: the end of every path. Sets the terminal status (COMPLETED, or FAILED with the
+//! failing step and error), `finished_at`, and releases the run lock. Idempotent.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use shared::domain::RunStatus;
+use shared::tasks::{TaskDeps, TaskError, update_run};
+
+/// `failure` is the ASL Catch output `{"Error", "Cause"}`, or null on success.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct FinalizeInput {
+    pub run_id: i64,
+    #[serde(default)]
+    pub failure: Option<Value>,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct FinalizeOutput {
+    pub status: RunStatus,
+}
+
+/// The error name and a human message from a Catch output. Step Functions wraps a Lambda
+/// error's Cause as JSON `{"errorMessage", "errorType", ...}`; the embedded executor passes
+/// the message itself. Both are read.
+pub fn describe_failure(failure: &Value) -> (String, String) {
+    let error = failure["Error"].as_str().unwrap_or("Crat.Unknown").to_owned();
+    let cause = match &failure["Cause"] {
+        Value::String(s) => match serde_json::from_str::<Value>(s) {
+            Ok(v) if v["errorMessage"].is_string() => v["errorMessage"].as_str().unwrap_or_default().to_owned(),
+            _ => s.clone(),
+        },
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let cause = if cause.is_empty() { format!("the run failed ({error})") } else { cause };
+    (error, shared::tasks::excerpt(&cause))
+}
+
+#[tracing::instrument(skip_all, fields(run_id = input.run_id))]
+pub async fn handle(deps: &TaskDeps, input: FinalizeInput) -> Result<FinalizeOutput, TaskError> {
+    let state = &deps.state;
+    let failure = input.failure.as_ref().filter(|f| !f.is_null()).map(describe_failure);
+    let now = state.clock.now();
+    let run = match update_run(state, input.run_id, |run| {
+        run.finish(failure.as_ref().map(|(e, c)| (e.as_str(), c.as_str())), now);
+        Ok(())
+    })
+    .await
+    {
+        Ok(run) => Some(run),
+        // A run that is gone still must not keep the lock.
+        Err(e) if e.name == TaskError::RUN_ENDED => None,
+        Err(e) => return Err(e),
+    };
+    state.store.release_run_lock(input.run_id).await?;
+    let status = run.map(|r| r.status).unwrap_or(RunStatus::Failed);
+    tracing::info!(status = status.as_str(), "run finished; lock released");
+    Ok(FinalizeOutput { status })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn failures_from_both_hosts_read_the_same() {
+        let embedded = json!({"Error": "Crat.PackageNotFound", "Cause": "no cds-*.tar.gz in listing"});
+        let lambda = json!({"Error": "Crat.PackageNotFound",
+            "Cause": "{\"errorType\":\"Crat.PackageNotFound\",\"errorMessage\":\"no cds-*.tar.gz in listing\"}"});
+        assert_eq!(describe_failure(&embedded), describe_failure(&lambda));
+        assert_eq!(describe_failure(&embedded).1, "no cds-*.tar.gz in listing");
+        let bare = describe_failure(&json!({"Error": "States.Timeout"}));
+        assert_eq!(bare, ("States.Timeout".into(), "the run failed (States.Timeout)".into()));
+    }
+}

@@ -1,0 +1,251 @@
+//! Runs and the run lock on DynamoDB. The item design and access patterns are described
+//! with the rest of the table in the parent module.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+
+use super::{
+    Attrs, DynamoStore, GSI1, GSI2, GsiSchema, Item, MAX_ATTEMPTS, Role, TTL, TxOutcome, backoff,
+    corrupt, decode_json, encode_json, fmt_time, get_i64, get_time, key, n, padded, s, tx_put,
+    unavailable,
+};
+use crate::domain::{Run, RunLock, RunStatus};
+use crate::ports::{Page, RunStore, StoreError, StoreResult};
+
+const RUN_SK: &str = "RUN";
+const RUNS: &str = "RUNS";
+/// The run lock's PK and SK.
+const RUN_LOCK: &str = "RUNLOCK";
+
+fn run_pk(id: i64) -> String {
+    format!("RUN#{id}")
+}
+
+fn item_runs_pk(test_item_id: i64) -> String {
+    format!("ITEMRUNS#{test_item_id}")
+}
+
+/// Nanoseconds since the epoch, exact (the lock is held while `now < lease_until`).
+fn epoch_ns(t: DateTime<Utc>) -> AttributeValue {
+    let ns = i128::from(t.timestamp()) * 1_000_000_000 + i128::from(t.timestamp_subsec_nanos());
+    AttributeValue::N(ns.to_string())
+}
+
+/// Epoch seconds, rounded up, so TTL never removes a lock before its lease ends.
+fn ttl_seconds(t: DateTime<Utc>) -> i64 {
+    t.timestamp() + i64::from(t.timestamp_subsec_nanos() > 0)
+}
+
+fn run_item(run: &Run) -> StoreResult<Item> {
+    let mut item = key(run_pk(run.id), RUN_SK);
+    let pad = padded(run.id);
+    item.insert(GSI1.partition_key.to_owned(), s(RUNS));
+    item.insert(GSI1.sort_key.to_owned(), s(&pad));
+    item.insert(
+        GSI2.partition_key.to_owned(),
+        s(&item_runs_pk(run.test_item_id)),
+    );
+    item.insert(GSI2.sort_key.to_owned(), s(&pad));
+    item.insert("id".to_owned(), n(run.id));
+    item.insert("test_item_id".to_owned(), n(run.test_item_id));
+    item.insert("status".to_owned(), s(run.status.as_str()));
+    item.insert("revision".to_owned(), n(run.revision));
+    item.insert("run_json".to_owned(), s(&encode_json("run", run)?));
+    Ok(item)
+}
+
+fn run_from_item(item: &Item) -> StoreResult<Run> {
+    let run: Run = decode_json(item, "run_json")?;
+    if run.id != get_i64(item, "id")? {
+        return Err(corrupt(item, "run_json", "holds another run's id"));
+    }
+    Ok(run)
+}
+
+fn lock_item(run_id: i64, lease_until: DateTime<Utc>) -> Item {
+    let mut item = key(RUN_LOCK.to_owned(), RUN_LOCK);
+    item.insert("run_id".to_owned(), n(run_id));
+    item.insert("lease_until".to_owned(), s(&fmt_time(lease_until)));
+    item.insert("lease_until_ns".to_owned(), epoch_ns(lease_until));
+    item.insert(TTL.to_owned(), n(ttl_seconds(lease_until)));
+    item
+}
+
+fn lock_from_item(item: &Item) -> StoreResult<RunLock> {
+    Ok(RunLock {
+        run_id: get_i64(item, "run_id")?,
+        lease_until: get_time(item, "lease_until")?,
+    })
+}
+
+impl DynamoStore {
+    /// Runs newest first on one index partition, optionally of one status.
+    async fn list_runs_on(
+        &self,
+        gsi: GsiSchema,
+        partition: &str,
+        status: Option<RunStatus>,
+        before_id: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Page<Run, i64>> {
+        if before_id.is_some_and(|b| b <= 1) {
+            return Ok(Page {
+                items: Vec::new(),
+                next: None,
+            });
+        }
+        let condition = before_id.map(|b| ("<", padded(b)));
+        let filter = status.map(|st| ("status", s(st.as_str())));
+        let rows = self
+            .query_index_filtered(
+                gsi,
+                partition,
+                condition,
+                false,
+                Some(limit.saturating_add(1)),
+                filter,
+            )
+            .await?;
+        let runs = rows
+            .iter()
+            .map(run_from_item)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_overfetch(runs, limit, |r| r.id))
+    }
+}
+
+#[async_trait]
+impl RunStore for DynamoStore {
+    async fn create_run_with_lock(
+        &self,
+        run: &Run,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Result<(), RunLock>> {
+        let table = &self.table;
+        let lock = tx_put(
+            table,
+            lock_item(run.id, lease_until),
+            Some("attribute_not_exists(#pk) OR #lease <= :now"),
+            Attrs::pk()
+                .name("#lease", "lease_until_ns")
+                .value(":now", epoch_ns(now)),
+        )?;
+        let record = tx_put(
+            table,
+            run_item(run)?,
+            Some("attribute_not_exists(#pk)"),
+            Attrs::pk(),
+        )?;
+        let ops = vec![(Role::Lock, lock), (Role::Main, record)];
+        for attempt in 0..MAX_ATTEMPTS {
+            match self.transact("start run", ops.clone()).await? {
+                TxOutcome::Committed => return Ok(Ok(())),
+                TxOutcome::ConditionFailed(roles) if roles.contains(&Role::Lock) => {
+                    if let Some(held) = self.get_run_lock().await?
+                        && held.is_held(now)
+                    {
+                        return Ok(Err(held));
+                    }
+                    // Released or replaced meanwhile: try again.
+                }
+                TxOutcome::ConditionFailed(_) => {
+                    return Err(StoreError::Conflict(format!(
+                        "run id {} is already taken",
+                        run.id
+                    )));
+                }
+                TxOutcome::Contended => backoff(attempt).await,
+            }
+        }
+        Err(StoreError::Conflict(format!(
+            "run {} could not take the run lock under concurrent changes; try again",
+            run.id
+        )))
+    }
+
+    async fn get_run(&self, id: i64) -> StoreResult<Option<Run>> {
+        match self.get_item(run_pk(id), RUN_SK).await? {
+            Some(item) => run_from_item(&item).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn update_run(&self, run: &Run) -> StoreResult<()> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(run_item(run)?))
+            .condition_expression("#revision = :prev")
+            .expression_attribute_names("#revision", "revision")
+            .expression_attribute_values(":prev", n(run.revision.saturating_sub(1)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::Conflict(format!(
+                    "run {} is not at revision {} (changed meanwhile, or no such run)",
+                    run.id,
+                    run.revision.saturating_sub(1)
+                )))
+            }
+            Err(e) => Err(unavailable("PutItem (run)", e)),
+        }
+    }
+
+    async fn list_runs(
+        &self,
+        status: Option<RunStatus>,
+        before_id: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Page<Run, i64>> {
+        self.list_runs_on(GSI1, RUNS, status, before_id, limit)
+            .await
+    }
+
+    async fn list_runs_of_item(
+        &self,
+        test_item_id: i64,
+        before_id: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Page<Run, i64>> {
+        self.list_runs_on(GSI2, &item_runs_pk(test_item_id), None, before_id, limit)
+            .await
+    }
+
+    async fn get_run_lock(&self) -> StoreResult<Option<RunLock>> {
+        match self.get_item(RUN_LOCK.to_owned(), RUN_LOCK).await? {
+            Some(item) => lock_from_item(&item).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn release_run_lock(&self, run_id: i64) -> StoreResult<bool> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(RUN_LOCK.to_owned(), RUN_LOCK)))
+            .condition_expression("#rid = :id")
+            .expression_attribute_names("#rid", "run_id")
+            .expression_attribute_values(":id", n(run_id))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable("DeleteItem (run lock)", e)),
+        }
+    }
+}

@@ -1,0 +1,354 @@
+//! Deploy-test runs: the record a run keeps, its statuses and steps, and the pure rules
+//! that move them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+/// `PENDING → DOWNLOADING → DOWNLOADED → TESTING → MONITORING → COMPLETED`; any step may end
+/// in `FAILED`; a person may end it `CANCELLED`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RunStatus {
+    Pending,
+    Downloading,
+    Downloaded,
+    Testing,
+    Monitoring,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl RunStatus {
+    pub const ALL: [RunStatus; 8] = [
+        Self::Pending,
+        Self::Downloading,
+        Self::Downloaded,
+        Self::Testing,
+        Self::Monitoring,
+        Self::Completed,
+        Self::Failed,
+        Self::Cancelled,
+    ];
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Downloading => "DOWNLOADING",
+            Self::Downloaded => "DOWNLOADED",
+            Self::Testing => "TESTING",
+            Self::Monitoring => "MONITORING",
+            Self::Completed => "COMPLETED",
+            Self::Failed => "FAILED",
+            Self::Cancelled => "CANCELLED",
+        }
+    }
+
+    pub fn parse(field: &str, raw: &str) -> Result<Self, super::FieldError> {
+        Self::ALL.into_iter().find(|s| s.as_str().eq_ignore_ascii_case(raw.trim())).ok_or_else(|| {
+            super::FieldError::new(field, "must be one of PENDING, DOWNLOADING, DOWNLOADED, TESTING, MONITORING, COMPLETED, FAILED, CANCELLED")
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StepName {
+    Download,
+    Trigger,
+    Monitor,
+    Notify,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StepStatus {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Skipped,
+    Cancelled,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Step {
+    pub name: StepName,
+    pub status: StepStatus,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Step-specific facts: the external phase and last poll time for MONITOR, the file for DOWNLOAD, ...
+    #[schema(value_type = Object)]
+    pub details: Map<String, Value>,
+    pub error: Option<String>,
+}
+
+impl Step {
+    fn pending(name: StepName) -> Self {
+        Self { name, status: StepStatus::Pending, started_at: None, finished_at: None, details: Map::new(), error: None }
+    }
+}
+
+/// The build as it was when the run started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RunBuild {
+    pub job_name: String,
+    pub build_number: i64,
+    pub package_path: String,
+}
+
+/// Allure counts; every count is optional in the report, absent ones are 0 here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Summary {
+    pub passed: u64,
+    pub failed: u64,
+    pub broken: u64,
+    pub skipped: u64,
+    pub unknown: u64,
+    pub total: u64,
+    pub duration_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Run {
+    pub id: i64,
+    pub test_item_id: i64,
+    pub test_item_name: String,
+    pub build_info_id: i64,
+    pub build: RunBuild,
+    pub parameter_set_id: i64,
+    pub parameter_set_version: i64,
+    /// The parameters as they were when the run started.
+    #[schema(value_type = Object)]
+    pub params: Map<String, Value>,
+    pub triggered_by: String,
+    pub status: RunStatus,
+    pub task_id: Option<String>,
+    pub package_url: Option<String>,
+    pub package_size: Option<u64>,
+    pub package_sha256: Option<String>,
+    pub report_url: Option<String>,
+    pub summary: Option<Summary>,
+    pub error_message: Option<String>,
+    pub execution_id: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub steps: Vec<Step>,
+    /// Mail state (SENT/FAILED/SKIPPED); `null` until the run ends.
+    #[schema(value_type = Option<Object>)]
+    pub notification: Option<Value>,
+    /// Bumped by every write; writes are conditional on it (optimistic concurrency).
+    pub revision: i64,
+}
+
+/// The execution name of run `id` (unique per run, as Step Functions requires).
+pub fn execution_id_of(run_id: i64) -> String {
+    format!("run-{run_id}")
+}
+
+impl Run {
+    /// A new run: PENDING, every step PENDING.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: i64,
+        item: &super::TestItem,
+        build: &super::Build,
+        set: &super::ParameterSet,
+        triggered_by: &str,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id,
+            test_item_id: item.id,
+            test_item_name: item.name.to_string(),
+            build_info_id: build.id,
+            build: RunBuild {
+                job_name: build.job_name.to_string(),
+                build_number: build.build_number.get(),
+                package_path: build.package_path.as_str().to_owned(),
+            },
+            parameter_set_id: set.id,
+            parameter_set_version: set.version,
+            params: set.params.as_map().clone(),
+            triggered_by: triggered_by.to_owned(),
+            status: RunStatus::Pending,
+            task_id: None,
+            package_url: None,
+            package_size: None,
+            package_sha256: None,
+            report_url: None,
+            summary: None,
+            error_message: None,
+            execution_id: execution_id_of(id),
+            started_at: now,
+            finished_at: None,
+            steps: [StepName::Download, StepName::Trigger, StepName::Monitor, StepName::Notify].map(Step::pending).into(),
+            notification: None,
+            revision: 1,
+        }
+    }
+
+    pub fn step(&self, name: StepName) -> Option<&Step> {
+        self.steps.iter().find(|s| s.name == name)
+    }
+
+    pub fn step_mut(&mut self, name: StepName) -> &mut Step {
+        if let Some(i) = self.steps.iter().position(|s| s.name == name) {
+            &mut self.steps[i]
+        } else {
+            self.steps.push(Step::pending(name));
+            let last = self.steps.len() - 1;
+            &mut self.steps[last]
+        }
+    }
+
+    /// Marks a step running (again, on a retry) and moves the run to `status`.
+    pub fn begin_step(&mut self, name: StepName, status: RunStatus, now: DateTime<Utc>) {
+        self.status = status;
+        let step = self.step_mut(name);
+        if step.started_at.is_none() {
+            step.started_at = Some(now);
+        }
+        step.status = StepStatus::Running;
+        step.finished_at = None;
+        step.error = None;
+    }
+
+    pub fn finish_step(&mut self, name: StepName, status: StepStatus, error: Option<String>, now: DateTime<Utc>) {
+        let step = self.step_mut(name);
+        step.status = status;
+        step.finished_at = Some(now);
+        step.error = error;
+    }
+
+    /// The step that failed: the first one running or failed, else the first pending.
+    pub fn failing_step(&self) -> Option<StepName> {
+        self.steps
+            .iter()
+            .find(|s| matches!(s.status, StepStatus::Running | StepStatus::Failed))
+            .or_else(|| self.steps.iter().find(|s| s.status == StepStatus::Pending))
+            .map(|s| s.name)
+    }
+
+    /// Ends the run: `Failed` with the error on the failing step, or `Completed`; steps
+    /// that never ran become SKIPPED. A run already terminal (e.g. CANCELLED) is kept as it is.
+    pub fn finish(&mut self, failure: Option<(&str, &str)>, now: DateTime<Utc>) {
+        if self.status.is_terminal() {
+            return;
+        }
+        match failure {
+            Some((error, cause)) => {
+                let message = if cause.is_empty() { error.to_owned() } else { cause.to_owned() };
+                if let Some(step) = self.failing_step() {
+                    let s = self.step_mut(step);
+                    if s.status != StepStatus::Failed {
+                        s.status = StepStatus::Failed;
+                        s.finished_at = Some(now);
+                        s.error = Some(message.clone());
+                    }
+                    s.details.insert("error_name".into(), Value::from(error));
+                }
+                self.status = RunStatus::Failed;
+                self.error_message = Some(message);
+            }
+            None => self.status = RunStatus::Completed,
+        }
+        for s in &mut self.steps {
+            if s.status == StepStatus::Pending {
+                s.status = StepStatus::Skipped;
+            }
+        }
+        self.finished_at = Some(now);
+    }
+}
+
+/// The one-run-at-a-time lock: held by a run until its lease ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunLock {
+    pub run_id: i64,
+    pub lease_until: DateTime<Utc>,
+}
+
+impl RunLock {
+    pub fn is_held(&self, now: DateTime<Utc>) -> bool {
+        now < self.lease_until
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run() -> Run {
+        let t = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().to_utc();
+        Run {
+            id: 1,
+            test_item_id: 1,
+            test_item_name: "cds".into(),
+            build_info_id: 1,
+            build: RunBuild { job_name: "J".into(), build_number: 1, package_path: "p".into() },
+            parameter_set_id: 1,
+            parameter_set_version: 1,
+            params: Map::new(),
+            triggered_by: "dev@example.com".into(),
+            status: RunStatus::Pending,
+            task_id: None,
+            package_url: None,
+            package_size: None,
+            package_sha256: None,
+            report_url: None,
+            summary: None,
+            error_message: None,
+            execution_id: "run-1".into(),
+            started_at: t,
+            finished_at: None,
+            steps: [StepName::Download, StepName::Trigger, StepName::Monitor, StepName::Notify].map(Step::pending).into(),
+            notification: None,
+            revision: 1,
+        }
+    }
+
+    #[test]
+    fn statuses_round_trip_and_terminal_ones_are_known() {
+        for s in RunStatus::ALL {
+            assert_eq!(RunStatus::parse("status", s.as_str()).unwrap(), s);
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        assert!(RunStatus::parse("status", "done").is_err());
+        let terminal: Vec<_> = RunStatus::ALL.into_iter().filter(|s| s.is_terminal()).collect();
+        assert_eq!(terminal, [RunStatus::Completed, RunStatus::Failed, RunStatus::Cancelled]);
+    }
+
+    #[test]
+    fn failure_lands_on_the_running_step_and_skips_the_rest() {
+        let mut r = run();
+        let now = r.started_at;
+        r.begin_step(StepName::Download, RunStatus::Downloading, now);
+        r.finish_step(StepName::Download, StepStatus::Succeeded, None, now);
+        r.begin_step(StepName::Trigger, RunStatus::Testing, now);
+        r.finish(Some(("Crat.TestServerError", "the test server answered 500")), now);
+        assert_eq!(r.status, RunStatus::Failed);
+        assert_eq!(r.error_message.as_deref(), Some("the test server answered 500"));
+        let statuses: Vec<_> = r.steps.iter().map(|s| s.status).collect();
+        assert_eq!(statuses, [StepStatus::Succeeded, StepStatus::Failed, StepStatus::Skipped, StepStatus::Skipped]);
+        assert_eq!(r.step(StepName::Trigger).unwrap().details["error_name"], "Crat.TestServerError");
+    }
+
+    #[test]
+    fn finish_keeps_a_cancelled_run() {
+        let mut r = run();
+        r.status = RunStatus::Cancelled;
+        r.finish(None, r.started_at);
+        assert_eq!(r.status, RunStatus::Cancelled);
+        let mut ok = run();
+        ok.finish(None, ok.started_at);
+        assert_eq!(ok.status, RunStatus::Completed);
+        assert!(ok.finished_at.is_some());
+    }
+}

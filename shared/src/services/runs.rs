@@ -1,0 +1,129 @@
+//! Triggering deploy-test runs: one at a time, with a snapshot of build and parameters.
+
+use chrono::TimeDelta;
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+use crate::domain::{Build, Run, RunLock};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// Beyond `max_monitor_seconds`, how long the lock's lease allows for download and trigger.
+/// The lease only matters when a run's finalize never ran (a crash); then it frees the lock.
+pub const LEASE_MARGIN: TimeDelta = TimeDelta::hours(2);
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerInput {
+    /// The build to test; absent: the job's selected build.
+    pub build_info_id: Option<i64>,
+}
+
+fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::Unprocessable { code, message: message.into() }
+}
+
+async fn build_to_test(state: &AppState, job: &crate::domain::JobName, requested: Option<i64>) -> ApiResult<Build> {
+    let build = match requested {
+        Some(id) => state
+            .store
+            .get_build(id)
+            .await?
+            .ok_or_else(|| unprocessable("build_not_found", format!("build_info_id: no build with id {id}")))?,
+        None => {
+            let selection = state.store.get_job_selection(job).await?.ok_or_else(|| {
+                unprocessable("no_selected_build", format!("job {job} has no selected build; select one or pass build_info_id"))
+            })?;
+            state
+                .store
+                .get_build(selection.build_id)
+                .await?
+                .ok_or_else(|| unprocessable("build_not_found", format!("the selected build {} no longer exists", selection.build_id)))?
+        }
+    };
+    if &build.job_name != job {
+        return Err(unprocessable(
+            "build_not_in_job",
+            format!("build_info_id: build {} belongs to job {}, not {job}", build.id, build.job_name),
+        ));
+    }
+    Ok(build)
+}
+
+async fn busy(state: &AppState, lock: &RunLock) -> ApiResult<ApiError> {
+    let active = state.store.get_run(lock.run_id).await?;
+    let details = active.as_ref().map(|r| {
+        json!({"active_run": {"id": r.id, "test_item_id": r.test_item_id, "test_item_name": r.test_item_name,
+            "status": r.status, "triggered_by": r.triggered_by, "started_at": r.started_at}})
+    });
+    Ok(ApiError::Conflict {
+        code: "run_active",
+        message: match &active {
+            Some(r) => format!(
+                "run {} ({} for {}, {}) is active; one run at a time — wait for it or cancel it",
+                r.id,
+                r.test_item_name,
+                r.triggered_by,
+                r.status.as_str()
+            ),
+            None => format!("run {} is active; one run at a time", lock.run_id),
+        },
+        details,
+    })
+}
+
+/// Starts a run of test item `item_id`: 202 with the run, or 409 naming the active run.
+#[tracing::instrument(skip_all, fields(item_id, by = %by))]
+pub async fn trigger(state: &AppState, by: &str, item_id: i64, input: TriggerInput) -> ApiResult<Run> {
+    let item = state
+        .store
+        .get_test_item(item_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no test item with id {item_id}")))?;
+    if !item.enabled {
+        return Err(unprocessable("test_item_disabled", format!("test item {} is disabled; an admin can enable it", item.name)));
+    }
+    let build = build_to_test(state, &item.job_name, input.build_info_id).await?;
+    let set = match item.parameter_set_id {
+        Some(id) => state.store.get_parameter_set(id).await?,
+        None => state.store.default_parameter_set().await?,
+    }
+    .ok_or_else(|| unprocessable("no_parameter_set", "there is no parameter set to use; an admin creates one first"))?;
+    let settings = state.settings().await?;
+    for (key, value) in [
+        ("package_download_base_url", &settings.package_download_base_url),
+        ("external_test_server_url", &settings.external_test_server_url),
+    ] {
+        if value.is_none() {
+            return Err(unprocessable("settings_incomplete", format!("{key} is not set; an admin sets it in the settings")));
+        }
+    }
+
+    let lease = TimeDelta::seconds(i64::from(settings.max_monitor_seconds)) + LEASE_MARGIN;
+    let id = state.store.next_id("runs").await?;
+    let now = state.clock.now();
+    let run = Run::new(id, &item, &build, &set, by, now);
+    let mut attempt = state.store.create_run_with_lock(&run, now, now + lease).await?;
+    if let Err(lock) = &attempt {
+        // A lock held by a run that already ended (its finalize never released it): free it once.
+        let holder = state.store.get_run(lock.run_id).await?;
+        if holder.is_none_or(|r| r.status.is_terminal()) && state.store.release_run_lock(lock.run_id).await? {
+            tracing::warn!(stale_run = lock.run_id, "released a lock left by an ended run");
+            attempt = state.store.create_run_with_lock(&run, now, now + lease).await?;
+        }
+    }
+    if let Err(lock) = attempt {
+        return Err(busy(state, &lock).await?);
+    }
+    if let Err(e) = state.workflow.start(&run.execution_id, json!({"run_id": run.id, "failure": null})).await {
+        let mut failed = run.clone();
+        failed.finish(Some(("Crat.StartFailed", "the deploy-test workflow could not be started")), state.clock.now());
+        failed.revision += 1;
+        let _ = state.store.update_run(&failed).await;
+        let _ = state.store.release_run_lock(run.id).await;
+        return Err(ApiError::Internal(format!("starting execution {}: {e}", run.execution_id)));
+    }
+    tracing::info!(run_id = run.id, item = %item.name, build = build.id, "run started");
+    Ok(run)
+}

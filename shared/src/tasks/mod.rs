@@ -1,0 +1,46 @@
+//! What the deploy-test task functions share: their error type (whose names the ASL's
+//! Retry/Catch match), their dependencies, and the run-record update they all do.
+
+mod error;
+mod http;
+mod run_update;
+
+pub use error::TaskError;
+pub use http::http_client;
+pub use run_update::{ensure_live, note_step_error, update_run};
+
+use std::path::PathBuf;
+
+use crate::state::AppState;
+
+/// Built once per process (Lambda container or local server) and shared by every task.
+#[derive(Clone)]
+pub struct TaskDeps {
+    pub state: AppState,
+    /// One HTTP client for the package server and the test server (rustls, no proxies
+    /// from the environment, redirects only to the same host).
+    pub http: reqwest::Client,
+    /// Where packages are streamed for verification: the data folder locally, /tmp in Lambda.
+    pub work_dir: PathBuf,
+}
+
+/// The input every task takes: the run it works on (plus, for finalize, the failure).
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+pub struct RunRef {
+    pub run_id: i64,
+}
+
+/// At most 200 characters of an outside text, on one line, for messages and details.
+pub fn excerpt(text: &str) -> String {
+    let one_line: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).take(200).collect();
+    if text.chars().count() > 200 { format!("{one_line}…") } else { one_line }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn excerpt_is_one_bounded_line() {
+        assert_eq!(super::excerpt("a\nb"), "a b");
+        assert_eq!(super::excerpt(&"x".repeat(300)).chars().count(), 201);
+    }
+}
