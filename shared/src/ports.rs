@@ -229,6 +229,7 @@ pub trait Store:
     + JobSelectionStore
     + SettingsStore
     + RunStore
+    + statemachine::ExecutionStore
 {
 }
 
@@ -242,5 +243,6 @@ impl<T> Store for T where
         + JobSelectionStore
         + SettingsStore
     + RunStore
+    + statemachine::ExecutionStore
 {
 }

@@ -111,10 +111,12 @@ impl State {
 
     /// Every state this one can go to (Next, Choices' Next, Default, Catch Next).
     pub(crate) fn successors(&self) -> Vec<&str> {
-        let transition = |t: &Transition| match t {
-            Transition::Next(next) => vec![next.as_str()],
-            Transition::End => vec![],
-        };
+        fn transition(t: &Transition) -> Vec<&str> {
+            match t {
+                Transition::Next(next) => vec![next.as_str()],
+                Transition::End => vec![],
+            }
+        }
         match &self.kind {
             Kind::Task(task) => {
                 let mut next = transition(&task.transition);

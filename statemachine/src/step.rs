@@ -115,7 +115,7 @@ pub(crate) fn apply(record: &mut ExecutionRecord, step: Step, now: DateTime<Utc>
         let id = record.events.last().map_or(1, |last| last.id + 1);
         record.events.push(event.record(id, now));
     }
-    let mut stop = |record: &mut ExecutionRecord, status, error, cause| {
+    let stop = |record: &mut ExecutionRecord, status, error, cause| {
         record.status = status;
         record.error = error;
         record.cause = cause;
@@ -229,7 +229,7 @@ struct Run<'a> {
 type Decided = Result<Outcome, String>;
 
 impl Run<'_> {
-    fn effect(self, effect: Effect) -> Decided {
+    fn effect(mut self, effect: Effect) -> Decided {
         match (&self.state.kind, &self.cursor.pending, effect) {
             (Kind::Task(task), Pending::Run | Pending::RetryAt { .. }, Effect::Proceed) => self.schedule(task),
             (Kind::Task(task), Pending::Invoke { resource, .. }, Effect::TaskDone(result)) => match result {
@@ -419,3 +419,7 @@ impl Run<'_> {
 fn seconds_until(now: DateTime<Utc>, at: DateTime<Utc>) -> f64 {
     ((at - now).num_milliseconds().max(0) as f64) / 1000.0
 }
+
+#[cfg(test)]
+#[path = "step_tests.rs"]
+mod tests;

@@ -74,6 +74,10 @@ pub enum FetchError {
     #[error("The checksum file {url} could not be used: {reason}.")]
     BadSidecar { url: String, reason: String },
 
+    /// The HTTP client could not be built (TLS initialisation).
+    #[error("The HTTP client could not be set up: {reason}.")]
+    ClientSetup { reason: String },
+
     /// Local storage failed (folder not creatable, disk full...).
     #[error("The package could not be stored locally: {reason}.")]
     LocalStorage { path: String, reason: String },
@@ -101,6 +105,7 @@ impl FetchError {
             | Self::BadListing { .. }
             | Self::RedirectRefused { .. }
             | Self::TooManyRedirects { .. }
+            | Self::ClientSetup { .. }
             | Self::LocalStorage { .. } => TaskError::CONFIG,
         }
     }

@@ -455,7 +455,7 @@ mod tests {
 
     #[test]
     fn html_skips_parent_query_absolute_and_nested_links() {
-        let html = r#"<a href="../">../</a>
+        let html = r##"<a href="../">../</a>
 <a href="?C=M;O=A">Last modified</a>
 <a href="/etc/passwd">x</a>
 <a href="//evil.example/cds-9.tar.gz">x</a>
@@ -471,7 +471,7 @@ mod tests {
 <A HREF='cds-1.tar.gz' class=x>cds-1</A>
 <a class="f" href=cds-2.tgz>cds-2</a>
 <a data-href="no.tar.gz" href="cds-3.tar.gz">x</a>
-<a href="cds-&amp;-4.tar.gz">x</a>"#;
+<a href="cds-&amp;-4.tar.gz">x</a>"##;
         let l = parse_html(html);
         assert_eq!(names(&l), ["cds-1.tar.gz", "cds-2.tgz", "cds-3.tar.gz", "cds-&-4.tar.gz"]);
         assert!(l.directories.is_empty());

@@ -70,7 +70,7 @@ fn parse_sidecar_line(line: &str, algorithm: DigestAlgorithm) -> Option<(String,
         if is_digest(hex)
             && let Some(open) = left.find('(')
             && left.ends_with(')')
-            && left[..open].trim().replace('-', "").eq_ignore_ascii_case(algorithm.name())
+            && algorithm_label_matches(left[..open].trim(), algorithm)
         {
             return Some((hex.to_ascii_lowercase(), Some(&left[open + 1..left.len() - 1])));
         }
@@ -86,6 +86,15 @@ fn parse_sidecar_line(line: &str, algorithm: DigestAlgorithm) -> Option<(String,
     };
     let hex = hex.strip_prefix('\\').unwrap_or(hex); // sha256sum escapes odd names with a leading '\'
     is_digest(hex).then(|| (hex.to_ascii_lowercase(), name))
+}
+
+/// `SHA256`, `SHA-256`, `SHA2-256` / `MD5`, `MD-5`, any case.
+fn algorithm_label_matches(label: &str, algorithm: DigestAlgorithm) -> bool {
+    let label = label.to_ascii_lowercase().replace('-', "");
+    match algorithm {
+        DigestAlgorithm::Sha256 => label == "sha256" || label == "sha2256",
+        DigestAlgorithm::Md5 => label == "md5",
+    }
 }
 
 /// What a successful structure check saw.

@@ -1,9 +1,37 @@
 //! The embedded mode: every endpoint group's routes in one axum server, on the embedded
 //! store (or DynamoDB with `CRAT_STORE=dynamodb`). Not deployed.
 
+pub mod workflow;
+
 use axum::Router;
 use shared::AppState;
 use shared::http::with_common_layers;
+
+/// Adds the embedded workflow (executor + in-process tasks) to `state` and resumes the
+/// executions a previous process left running.
+pub async fn assemble(state: AppState, data_dir: &std::path::Path, time_scale: f64) -> anyhow::Result<AppState> {
+    let deps = shared::tasks::TaskDeps {
+        state: state.clone(),
+        http: shared::tasks::http_client(),
+        work_dir: data_dir.to_path_buf(),
+    };
+    let workflow = workflow::EmbeddedWorkflow::start(deps, time_scale).await?;
+    Ok(state.with_workflow(std::sync::Arc::new(workflow)))
+}
+
+/// `CRAT_TIME_SCALE`: multiplies the state machine's waits and retry intervals. 1 (default)
+/// in production; tests and demos use less so a poll loop takes seconds, not minutes.
+pub fn time_scale_from_env() -> anyhow::Result<f64> {
+    match std::env::var("CRAT_TIME_SCALE") {
+        Err(_) => Ok(1.0),
+        Ok(v) => v
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|s| *s > 0.0 && *s <= 1.0)
+            .ok_or_else(|| anyhow::anyhow!("configuration: CRAT_TIME_SCALE: must be a number in (0, 1], got {v:?}")),
+    }
+}
 
 /// Every router, merged, with the shared layers applied once.
 pub fn app(state: AppState) -> Router {
@@ -15,7 +43,8 @@ pub fn app(state: AppState) -> Router {
             .merge(test_items::routes(state.clone()))
             .merge(parameter_sets::routes(state.clone()))
             .merge(job_versions::routes(state.clone()))
-            .merge(settings::routes(state)),
+            .merge(settings::routes(state.clone()))
+            .merge(deploy_runs::routes(state)),
     )
 }
 

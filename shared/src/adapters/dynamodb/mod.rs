@@ -123,6 +123,7 @@ use crate::domain::{
     PackagePath, ParameterSet, ParameterSetVersion, Params, ServiceName, Session, Settings,
     TestItem, TestItemFields,
 };
+mod executions;
 mod runs;
 
 use crate::ports::{

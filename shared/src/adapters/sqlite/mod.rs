@@ -17,6 +17,7 @@ use crate::ports::{
 };
 
 mod config;
+mod executions;
 mod runs;
 
 /// Schema migrations, applied in order; the index is stored in `PRAGMA user_version`.
@@ -115,6 +116,14 @@ CREATE TABLE run_lock (
     run_id INTEGER NOT NULL,
     lease_until TEXT NOT NULL
 );
+"#,
+    r#"
+CREATE TABLE executions (
+    id TEXT PRIMARY KEY,
+    running INTEGER NOT NULL,
+    json TEXT NOT NULL
+);
+CREATE INDEX executions_running ON executions (running) WHERE running = 1;
 "#,
 ];
 

@@ -1,0 +1,79 @@
+//! The download Task function: runs [`fetch_package`] for a run and records the result
+//! on the run (DOWNLOADING → DOWNLOADED, the DOWNLOAD step, package url/size/sha256).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use shared::domain::{RunStatus, StepName, StepStatus};
+use shared::tasks::{RunRef, TaskDeps, TaskError, ensure_live, note_step_error, update_run};
+
+use crate::fetch::{PackageRequest, fetch_package};
+
+/// Packages larger than this are refused (a sanity bound, far above real packages).
+pub const MAX_PACKAGE_BYTES: u64 = 8 * 1024 * 1024 * 1024;
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct DownloadOutput {
+    pub package_url: String,
+    pub package_size: u64,
+    pub package_sha256: String,
+}
+
+#[tracing::instrument(skip_all, fields(run_id = input.run_id))]
+pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<DownloadOutput, TaskError> {
+    let state = &deps.state;
+    let now = state.clock.now();
+    let run = update_run(state, input.run_id, |run| {
+        ensure_live(run)?;
+        if run.package_sha256.is_none() {
+            run.begin_step(StepName::Download, RunStatus::Downloading, now);
+        }
+        Ok(())
+    })
+    .await?;
+    // Idempotent: a retried or resumed download of a verified package does nothing.
+    if let (Some(url), Some(size), Some(sha)) = (&run.package_url, run.package_size, &run.package_sha256) {
+        return Ok(DownloadOutput { package_url: url.clone(), package_size: size, package_sha256: sha.clone() });
+    }
+    let fail = |e: TaskError| note_step_error(state, input.run_id, StepName::Download, e);
+    let Some(base) = state.settings().await?.package_download_base_url else {
+        return Err(fail(TaskError::new(TaskError::CONFIG, "package_download_base_url is not set; an admin sets it in the settings")).await);
+    };
+    let base = match url::Url::parse(&format!("{base}/")) {
+        Ok(u) => u,
+        Err(_) => return Err(fail(TaskError::new(TaskError::CONFIG, "package_download_base_url is not a usable URL")).await),
+    };
+    let dest_dir = deps.work_dir.join("downloads").join(&run.execution_id);
+    let request = PackageRequest {
+        base_url: &base,
+        package_path: &run.build.package_path,
+        service_name: &run.test_item_name,
+        dest_dir: &dest_dir,
+        max_bytes: MAX_PACKAGE_BYTES,
+    };
+    let fetched = match fetch_package(&deps.http, &request).await {
+        Ok(p) => p,
+        Err(e) => return Err(fail(TaskError::new(e.error_name(), e.to_string())).await),
+    };
+    // The test server downloads the package itself; the copy here only proved it sound.
+    if let Err(e) = tokio::fs::remove_dir_all(&dest_dir).await {
+        tracing::warn!(error = %e, dir = %dest_dir.display(), "could not remove the verified download");
+    }
+    let done = state.clock.now();
+    update_run(state, input.run_id, |run| {
+        ensure_live(run)?;
+        run.package_url = Some(fetched.url.clone());
+        run.package_size = Some(fetched.size);
+        run.package_sha256 = Some(fetched.sha256.clone());
+        run.status = RunStatus::Downloaded;
+        run.finish_step(StepName::Download, StepStatus::Succeeded, None, done);
+        let details = &mut run.step_mut(StepName::Download).details;
+        details.insert("file_name".into(), Value::from(fetched.file_name.clone()));
+        details.insert("size".into(), Value::from(fetched.size));
+        details.insert("sha256".into(), Value::from(fetched.sha256.clone()));
+        details.insert("verified_with".into(), Value::from(fetched.verified_with.clone()));
+        Ok(())
+    })
+    .await?;
+    tracing::info!(file = %fetched.file_name, size = fetched.size, "package verified");
+    Ok(DownloadOutput { package_url: fetched.url, package_size: fetched.size, package_sha256: fetched.sha256 })
+}
