@@ -242,7 +242,7 @@ impl<T> Store for T where
         + TestItemStore
         + JobSelectionStore
         + SettingsStore
-    + RunStore
-    + statemachine::ExecutionStore
+        + RunStore
+        + statemachine::ExecutionStore
 {
 }

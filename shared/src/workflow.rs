@@ -51,7 +51,8 @@ pub trait WorkflowStarter: Send + Sync {
 /// The host has no workflow engine configured: every call says so.
 pub struct NoWorkflow;
 
-const NO_WORKFLOW: &str = "this host cannot run deploy-tests: set STATE_MACHINE_ARN (cloud) or use the local server";
+const NO_WORKFLOW: &str =
+    "this host cannot run deploy-tests: set STATE_MACHINE_ARN (cloud) or use the local server";
 
 #[async_trait]
 impl WorkflowStarter for NoWorkflow {

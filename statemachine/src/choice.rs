@@ -41,11 +41,18 @@ pub(crate) enum Operand {
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Test {
-    Compare { kind: Kind, op: Op, operand: Operand },
+    Compare {
+        kind: Kind,
+        op: Op,
+        operand: Operand,
+    },
     StringMatches(String),
     IsPresent(bool),
     IsNull(bool),
-    IsKind { kind: Kind, expected: bool },
+    IsKind {
+        kind: Kind,
+        expected: bool,
+    },
 }
 
 const KINDS: [(&str, Kind); 4] = [
@@ -71,7 +78,10 @@ fn comparison(name: &str) -> Option<(Kind, Op, bool)> {
     let (kind, rest) = KINDS
         .iter()
         .find_map(|(prefix, kind)| name.strip_prefix(prefix).map(|rest| (*kind, rest)))?;
-    let op = OPS.iter().find(|(suffix, _)| *suffix == rest).map(|(_, op)| *op)?;
+    let op = OPS
+        .iter()
+        .find(|(suffix, _)| *suffix == rest)
+        .map(|(_, op)| *op)?;
     if kind == Kind::Boolean && op != Op::Equals {
         return None;
     }
@@ -97,7 +107,11 @@ pub(crate) fn parse_rule(fields: &Fields, top_level: bool) -> Result<Rule, Defin
         .filter(|key| !structural.contains(&key.as_str()))
         .collect();
     if top_level != fields.has("Next") {
-        let message = if top_level { "is required" } else { "is only allowed on top-level choice rules" };
+        let message = if top_level {
+            "is required"
+        } else {
+            "is only allowed on top-level choice rules"
+        };
         return Err(fields.error("Next", message));
     }
     let [operator] = operators.as_slice() else {
@@ -117,9 +131,18 @@ pub(crate) fn parse_rule(fields: &Fields, top_level: bool) -> Result<Rule, Defin
             let rules = items
                 .iter()
                 .enumerate()
-                .map(|(i, item)| parse_rule(&Fields::new(item, format!("{}[{i}]", fields.at(operator)))?, false))
+                .map(|(i, item)| {
+                    parse_rule(
+                        &Fields::new(item, format!("{}[{i}]", fields.at(operator)))?,
+                        false,
+                    )
+                })
                 .collect::<Result<Vec<_>, _>>()?;
-            Some(if operator == "And" { Rule::And(rules) } else { Rule::Or(rules) })
+            Some(if operator == "And" {
+                Rule::And(rules)
+            } else {
+                Rule::Or(rules)
+            })
         }
         "Not" => Some(Rule::Not(Box::new(parse_rule(
             &Fields::new(value, fields.at(operator))?,
@@ -133,13 +156,19 @@ pub(crate) fn parse_rule(fields: &Fields, top_level: bool) -> Result<Rule, Defin
         }
         return Ok(rule);
     }
-    let variable = fields.path("Variable")?.ok_or_else(|| fields.error("Variable", "is required"))?;
+    let variable = fields
+        .path("Variable")?
+        .ok_or_else(|| fields.error("Variable", "is required"))?;
     let test = parse_test(fields, operator, value)?;
     Ok(Rule::Test { variable, test })
 }
 
 fn parse_test(fields: &Fields, operator: &str, value: &Value) -> Result<Test, DefinitionError> {
-    let boolean = || value.as_bool().ok_or_else(|| fields.error(operator, "must be true or false"));
+    let boolean = || {
+        value
+            .as_bool()
+            .ok_or_else(|| fields.error(operator, "must be true or false"))
+    };
     if operator == "IsPresent" {
         return Ok(Test::IsPresent(boolean()?));
     }
@@ -147,17 +176,27 @@ fn parse_test(fields: &Fields, operator: &str, value: &Value) -> Result<Test, De
         return Ok(Test::IsNull(boolean()?));
     }
     if let Some(kind) = type_test(operator) {
-        return Ok(Test::IsKind { kind, expected: boolean()? });
+        return Ok(Test::IsKind {
+            kind,
+            expected: boolean()?,
+        });
     }
     if operator == "StringMatches" {
-        let pattern = value.as_str().ok_or_else(|| fields.error(operator, "must be a string"))?;
+        let pattern = value
+            .as_str()
+            .ok_or_else(|| fields.error(operator, "must be a string"))?;
         return Ok(Test::StringMatches(pattern.to_string()));
     }
     let Some((kind, op, is_path)) = comparison(operator) else {
-        return Err(fields.error(operator, format!("unsupported Choice operator '{operator}'")));
+        return Err(fields.error(
+            operator,
+            format!("unsupported Choice operator '{operator}'"),
+        ));
     };
     let operand = if is_path {
-        let text = value.as_str().ok_or_else(|| fields.error(operator, "must be a path string"))?;
+        let text = value
+            .as_str()
+            .ok_or_else(|| fields.error(operator, "must be a path string"))?;
         Operand::Path(Path::parse(text).map_err(|e| fields.error(operator, e))?)
     } else {
         if !is_kind(kind, value) {
@@ -170,7 +209,9 @@ fn parse_test(fields: &Fields, operator: &str, value: &Value) -> Result<Test, De
 
 fn timestamp(value: &Value) -> Option<DateTime<Utc>> {
     let text = value.as_str()?;
-    DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 fn is_kind(kind: Kind, value: &Value) -> bool {
@@ -284,7 +325,10 @@ mod tests {
     use serde_json::json;
 
     fn rule(value: Value) -> Result<Rule, DefinitionError> {
-        parse_rule(&Fields::new(&value, "States.Check.Choices[0]").unwrap(), true)
+        parse_rule(
+            &Fields::new(&value, "States.Check.Choices[0]").unwrap(),
+            true,
+        )
     }
 
     fn eval(value: Value, input: Value) -> Result<bool, String> {
@@ -293,13 +337,50 @@ mod tests {
 
     #[test]
     fn comparisons_on_strings_numbers_booleans_and_timestamps() {
-        let input = json!({"s": "failed", "n": 5, "b": true, "t": "2024-01-02T00:00:00Z", "limit": 5});
-        assert!(eval(json!({"Variable": "$.s", "StringEquals": "failed", "Next": "X"}), input.clone()).unwrap());
-        assert!(!eval(json!({"Variable": "$.s", "StringEquals": "ok", "Next": "X"}), input.clone()).unwrap());
-        assert!(eval(json!({"Variable": "$.n", "NumericGreaterThanEquals": 5, "Next": "X"}), input.clone()).unwrap());
-        assert!(eval(json!({"Variable": "$.n", "NumericLessThan": 5.5, "Next": "X"}), input.clone()).unwrap());
-        assert!(eval(json!({"Variable": "$.n", "NumericEqualsPath": "$.limit", "Next": "X"}), input.clone()).unwrap());
-        assert!(eval(json!({"Variable": "$.b", "BooleanEquals": true, "Next": "X"}), input.clone()).unwrap());
+        let input =
+            json!({"s": "failed", "n": 5, "b": true, "t": "2024-01-02T00:00:00Z", "limit": 5});
+        assert!(
+            eval(
+                json!({"Variable": "$.s", "StringEquals": "failed", "Next": "X"}),
+                input.clone()
+            )
+            .unwrap()
+        );
+        assert!(
+            !eval(
+                json!({"Variable": "$.s", "StringEquals": "ok", "Next": "X"}),
+                input.clone()
+            )
+            .unwrap()
+        );
+        assert!(
+            eval(
+                json!({"Variable": "$.n", "NumericGreaterThanEquals": 5, "Next": "X"}),
+                input.clone()
+            )
+            .unwrap()
+        );
+        assert!(
+            eval(
+                json!({"Variable": "$.n", "NumericLessThan": 5.5, "Next": "X"}),
+                input.clone()
+            )
+            .unwrap()
+        );
+        assert!(
+            eval(
+                json!({"Variable": "$.n", "NumericEqualsPath": "$.limit", "Next": "X"}),
+                input.clone()
+            )
+            .unwrap()
+        );
+        assert!(
+            eval(
+                json!({"Variable": "$.b", "BooleanEquals": true, "Next": "X"}),
+                input.clone()
+            )
+            .unwrap()
+        );
         assert!(
             eval(json!({"Variable": "$.t", "TimestampLessThan": "2024-01-03T00:00:00+00:00", "Next": "X"}), input.clone())
                 .unwrap()
@@ -311,7 +392,13 @@ mod tests {
 
     #[test]
     fn wrong_type_does_not_match() {
-        assert!(!eval(json!({"Variable": "$.s", "NumericEquals": 1, "Next": "X"}), json!({"s": "1"})).unwrap());
+        assert!(
+            !eval(
+                json!({"Variable": "$.s", "NumericEquals": 1, "Next": "X"}),
+                json!({"s": "1"})
+            )
+            .unwrap()
+        );
     }
 
     #[test]
@@ -319,13 +406,29 @@ mod tests {
         let present = json!({"Variable": "$.x", "IsPresent": true, "Next": "X"});
         assert!(eval(present.clone(), json!({"x": null})).unwrap());
         assert!(!eval(present, json!({})).unwrap());
-        assert!(eval(json!({"Variable": "$.x", "IsNull": true, "Next": "X"}), json!({"x": null})).unwrap());
-        assert!(eval(json!({"Variable": "$.x", "IsNumeric": true, "Next": "X"}), json!({"x": 1})).unwrap());
+        assert!(
+            eval(
+                json!({"Variable": "$.x", "IsNull": true, "Next": "X"}),
+                json!({"x": null})
+            )
+            .unwrap()
+        );
+        assert!(
+            eval(
+                json!({"Variable": "$.x", "IsNumeric": true, "Next": "X"}),
+                json!({"x": 1})
+            )
+            .unwrap()
+        );
     }
 
     #[test]
     fn missing_variable_is_a_runtime_error() {
-        let err = eval(json!({"Variable": "$.x", "StringEquals": "a", "Next": "X"}), json!({})).unwrap_err();
+        let err = eval(
+            json!({"Variable": "$.x", "StringEquals": "a", "Next": "X"}),
+            json!({}),
+        )
+        .unwrap_err();
         assert!(err.contains("$.x"), "{err}");
     }
 
@@ -359,10 +462,17 @@ mod tests {
         assert!(err.to_string().contains("StringContains"), "{err}");
         assert!(rule(json!({"Variable": "$.x", "BooleanLessThan": true, "Next": "X"})).is_err());
         assert!(rule(json!({"Variable": "$.x", "NumericEquals": "5", "Next": "X"})).is_err());
-        assert!(rule(json!({"Variable": "$.x", "StringEquals": "a"})).is_err(), "top level needs Next");
-        assert!(rule(json!({"Variable": "$.x", "Next": "X"})).is_err(), "needs an operator");
         assert!(
-            rule(json!({"Not": {"Variable": "$.x", "IsNull": true, "Next": "Y"}, "Next": "X"})).is_err(),
+            rule(json!({"Variable": "$.x", "StringEquals": "a"})).is_err(),
+            "top level needs Next"
+        );
+        assert!(
+            rule(json!({"Variable": "$.x", "Next": "X"})).is_err(),
+            "needs an operator"
+        );
+        assert!(
+            rule(json!({"Not": {"Variable": "$.x", "IsNull": true, "Next": "Y"}, "Next": "X"}))
+                .is_err(),
             "nested rules have no Next"
         );
     }

@@ -22,12 +22,21 @@ pub struct Definition {
 impl Definition {
     /// Replaces each `${Var}` in the JSON text from `substitutions` (a missing one is an
     /// error naming it), then parses and checks the subset.
-    pub fn parse(json: &str, substitutions: &HashMap<String, String>) -> Result<Definition, DefinitionError> {
+    pub fn parse(
+        json: &str,
+        substitutions: &HashMap<String, String>,
+    ) -> Result<Definition, DefinitionError> {
         let text = substitution::substitute(json, substitutions)?;
-        let value: Value = serde_json::from_str(&text).map_err(|e| DefinitionError::Json(e.to_string()))?;
+        let value: Value =
+            serde_json::from_str(&text).map_err(|e| DefinitionError::Json(e.to_string()))?;
         let fields = Fields::new(&value, "definition")?;
-        fields.only(&["StartAt", "States", "Comment", "TimeoutSeconds", "Version"], "the top level")?;
-        let states_value = fields.get("States").ok_or_else(|| fields.error("States", "is required"))?;
+        fields.only(
+            &["StartAt", "States", "Comment", "TimeoutSeconds", "Version"],
+            "the top level",
+        )?;
+        let states_value = fields
+            .get("States")
+            .ok_or_else(|| fields.error("States", "is required"))?;
         let states_object = states_value
             .as_object()
             .filter(|states| !states.is_empty())
@@ -58,16 +67,26 @@ impl Definition {
         for (name, state) in &self.states {
             for next in state.successors() {
                 if !self.states.contains_key(next) {
-                    problems.push(format!("state '{name}' goes to '{next}', which is not a state"));
+                    problems.push(format!(
+                        "state '{name}' goes to '{next}', which is not a state"
+                    ));
                 }
             }
         }
         let reachable = self.reachable();
-        for name in self.states.keys().filter(|name| !reachable.contains(name.as_str())) {
-            problems.push(format!("state '{name}' is not reachable from StartAt '{}'", self.start_at));
+        for name in self
+            .states
+            .keys()
+            .filter(|name| !reachable.contains(name.as_str()))
+        {
+            problems.push(format!(
+                "state '{name}' is not reachable from StartAt '{}'",
+                self.start_at
+            ));
         }
         if !self.states.values().any(State::is_terminal) {
-            problems.push("no state ends the execution (Succeed, Fail or \"End\": true)".to_string());
+            problems
+                .push("no state ends the execution (Succeed, Fail or \"End\": true)".to_string());
         }
         problems
     }
@@ -76,7 +95,9 @@ impl Definition {
         let mut seen = BTreeSet::new();
         let mut queue = VecDeque::from([self.start_at.as_str()]);
         while let Some(name) = queue.pop_front() {
-            let Some(state) = self.states.get(name) else { continue };
+            let Some(state) = self.states.get(name) else {
+                continue;
+            };
             if seen.insert(name) {
                 queue.extend(state.successors());
             }

@@ -12,7 +12,10 @@ pub(crate) struct Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
-    pub(crate) fn new(value: &'a Value, location: impl Into<String>) -> Result<Self, DefinitionError> {
+    pub(crate) fn new(
+        value: &'a Value,
+        location: impl Into<String>,
+    ) -> Result<Self, DefinitionError> {
         let location = location.into();
         match value.as_object() {
             Some(object) => Ok(Fields { object, location }),
@@ -30,10 +33,17 @@ impl<'a> Fields<'a> {
 
     /// Refuses every field not in `allowed`: unknown fields are not silently ignored.
     pub(crate) fn only(&self, allowed: &[&str], what: &str) -> Result<(), DefinitionError> {
-        match self.object.keys().find(|key| !allowed.contains(&key.as_str())) {
+        match self
+            .object
+            .keys()
+            .find(|key| !allowed.contains(&key.as_str()))
+        {
             Some(key) => Err(self.error(
                 key,
-                format!("field '{key}' is not supported in {what} (supported: {})", allowed.join(", ")),
+                format!(
+                    "field '{key}' is not supported in {what} (supported: {})",
+                    allowed.join(", ")
+                ),
             )),
             None => Ok(()),
         }
@@ -96,11 +106,17 @@ impl<'a> Fields<'a> {
     }
 
     /// A path that may be absent (`default`), `null` (`None`) or a path.
-    pub(crate) fn nullable_path(&self, field: &str, default: Option<Path>) -> Result<Option<Path>, DefinitionError> {
+    pub(crate) fn nullable_path(
+        &self,
+        field: &str,
+        default: Option<Path>,
+    ) -> Result<Option<Path>, DefinitionError> {
         match self.object.get(field) {
             None => Ok(default),
             Some(Value::Null) => Ok(None),
-            Some(Value::String(text)) => Path::parse(text).map(Some).map_err(|e| self.error(field, e)),
+            Some(Value::String(text)) => Path::parse(text)
+                .map(Some)
+                .map_err(|e| self.error(field, e)),
             Some(_) => Err(self.error(field, "must be a path string or null")),
         }
     }
@@ -109,14 +125,19 @@ impl<'a> Fields<'a> {
     pub(crate) fn path(&self, field: &str) -> Result<Option<Path>, DefinitionError> {
         match self.string(field)? {
             None => Ok(None),
-            Some(text) => Path::parse(&text).map(Some).map_err(|e| self.error(field, e)),
+            Some(text) => Path::parse(&text)
+                .map(Some)
+                .map_err(|e| self.error(field, e)),
         }
     }
 
     /// ResultPath: like [`Fields::nullable_path`] with default `$`, and never into `$$`.
     pub(crate) fn result_path(&self) -> Result<Option<Path>, DefinitionError> {
         let path = self.nullable_path("ResultPath", Some(Path::root()))?;
-        if path.as_ref().is_some_and(|p| p.root == crate::path::Root::Context) {
+        if path
+            .as_ref()
+            .is_some_and(|p| p.root == crate::path::Root::Context)
+        {
             return Err(self.error("ResultPath", "cannot write into the context object '$$'"));
         }
         Ok(path)
@@ -125,9 +146,9 @@ impl<'a> Fields<'a> {
     pub(crate) fn template(&self, field: &str) -> Result<Option<Template>, DefinitionError> {
         match self.object.get(field) {
             None => Ok(None),
-            Some(value) => Template::parse(value)
-                .map(Some)
-                .map_err(|(at, message)| DefinitionError::invalid(format!("{}{at}", self.at(field)), message)),
+            Some(value) => Template::parse(value).map(Some).map_err(|(at, message)| {
+                DefinitionError::invalid(format!("{}{at}", self.at(field)), message)
+            }),
         }
     }
 }

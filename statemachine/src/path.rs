@@ -71,9 +71,17 @@ impl Path {
     }
 
     /// Like [`Path::get`], but a missing value is the `States.Runtime` message SFN gives.
-    pub(crate) fn require<'a>(&self, input: &'a Value, context: &'a Value) -> Result<&'a Value, String> {
-        self.get(input, context)
-            .ok_or_else(|| format!("Invalid path '{}': the path could not be found in the input", self.text))
+    pub(crate) fn require<'a>(
+        &self,
+        input: &'a Value,
+        context: &'a Value,
+    ) -> Result<&'a Value, String> {
+        self.get(input, context).ok_or_else(|| {
+            format!(
+                "Invalid path '{}': the path could not be found in the input",
+                self.text
+            )
+        })
     }
 }
 
@@ -120,7 +128,9 @@ fn parse_bracket(after: &str) -> Result<(Segment, &str), String> {
             "'[{index}]' is not supported (only [<index>] and ['name'])"
         ));
     }
-    let index = index.parse().map_err(|_| format!("index '{index}' is too large"))?;
+    let index = index
+        .parse()
+        .map_err(|_| format!("index '{index}' is too large"))?;
     Ok((Segment::Index(index), &after[close + 1..]))
 }
 
@@ -134,7 +144,11 @@ pub(crate) fn select(path: Option<&Path>, input: &Value, context: &Value) -> Res
 
 /// ResultPath: `None` (JSON `null`) keeps the input, `$` replaces it with the result,
 /// `$.a.b` writes the result there, creating objects on the way.
-pub(crate) fn apply_result_path(input: &Value, result_path: Option<&Path>, result: Value) -> Result<Value, String> {
+pub(crate) fn apply_result_path(
+    input: &Value,
+    result_path: Option<&Path>,
+    result: Value,
+) -> Result<Value, String> {
     let Some(path) = result_path else {
         return Ok(input.clone());
     };
@@ -227,7 +241,8 @@ fn parse_template(value: &Value, at: &str) -> Result<Template, (String, String)>
                             return Err((here, "a '.$' key needs a path string".into()));
                         };
                         if text.starts_with("States.") {
-                            let message = format!("intrinsic functions ('{text}') are not supported");
+                            let message =
+                                format!("intrinsic functions ('{text}') are not supported");
                             return Err((here, message));
                         }
                         let path = Path::parse(text).map_err(|e| (here, e))?;
@@ -280,33 +295,68 @@ mod tests {
 
     #[test]
     fn unsupported_path_syntax_is_refused() {
-        for bad in ["a.b", "$..a", "$.a[*]", "$.a[-1]", "$.a[0:2]", "$.a[?(@.b)]", "$.*", "$.a[", "$.", "$['a'"] {
+        for bad in [
+            "a.b",
+            "$..a",
+            "$.a[*]",
+            "$.a[-1]",
+            "$.a[0:2]",
+            "$.a[?(@.b)]",
+            "$.*",
+            "$.a[",
+            "$.",
+            "$['a'",
+        ] {
             assert!(Path::parse(bad).is_err(), "{bad} should be refused");
         }
     }
 
     #[test]
     fn missing_path_is_a_runtime_message_naming_the_path() {
-        let err = Path::parse("$.nope").unwrap().require(&json!({}), &json!({})).unwrap_err();
+        let err = Path::parse("$.nope")
+            .unwrap()
+            .require(&json!({}), &json!({}))
+            .unwrap_err();
         assert!(err.contains("$.nope"), "{err}");
     }
 
     #[test]
     fn input_and_output_path_null_give_empty_object() {
-        assert_eq!(select(None, &json!({"a": 1}), &json!({})).unwrap(), json!({}));
+        assert_eq!(
+            select(None, &json!({"a": 1}), &json!({})).unwrap(),
+            json!({})
+        );
         let path = Path::parse("$.a").unwrap();
-        assert_eq!(select(Some(&path), &json!({"a": 1}), &json!({})).unwrap(), json!(1));
+        assert_eq!(
+            select(Some(&path), &json!({"a": 1}), &json!({})).unwrap(),
+            json!(1)
+        );
     }
 
     #[test]
     fn result_path_replaces_merges_or_discards() {
         let input = json!({"keep": 1, "r": {"old": true}});
         let result = json!({"status": "ok"});
-        assert_eq!(apply_result_path(&input, Some(&Path::root()), result.clone()).unwrap(), result);
-        assert_eq!(apply_result_path(&input, None, result.clone()).unwrap(), input);
-        let merged = apply_result_path(&input, Some(&Path::parse("$.r.poll").unwrap()), result.clone()).unwrap();
-        assert_eq!(merged, json!({"keep": 1, "r": {"old": true, "poll": {"status": "ok"}}}));
-        let created = apply_result_path(&input, Some(&Path::parse("$.new.deep").unwrap()), json!(5)).unwrap();
+        assert_eq!(
+            apply_result_path(&input, Some(&Path::root()), result.clone()).unwrap(),
+            result
+        );
+        assert_eq!(
+            apply_result_path(&input, None, result.clone()).unwrap(),
+            input
+        );
+        let merged = apply_result_path(
+            &input,
+            Some(&Path::parse("$.r.poll").unwrap()),
+            result.clone(),
+        )
+        .unwrap();
+        assert_eq!(
+            merged,
+            json!({"keep": 1, "r": {"old": true, "poll": {"status": "ok"}}})
+        );
+        let created =
+            apply_result_path(&input, Some(&Path::parse("$.new.deep").unwrap()), json!(5)).unwrap();
         assert_eq!(created["new"], json!({"deep": 5}));
         assert_eq!(created["keep"], json!(1));
     }
@@ -315,7 +365,10 @@ mod tests {
     fn result_path_into_a_non_object_fails() {
         let path = Path::parse("$.keep.x").unwrap();
         assert!(apply_result_path(&json!({"keep": 1}), Some(&path), json!(2)).is_err());
-        assert!(apply_result_path(&json!("text"), Some(&Path::parse("$.x").unwrap()), json!(2)).is_err());
+        assert!(
+            apply_result_path(&json!("text"), Some(&Path::parse("$.x").unwrap()), json!(2))
+                .is_err()
+        );
     }
 
     #[test]
@@ -356,7 +409,8 @@ mod tests {
 
     #[test]
     fn templates_refuse_intrinsics_and_bad_paths() {
-        let (at, err) = Template::parse(&json!({"a": {"b.$": "States.Format('{}', $.x)"}})).unwrap_err();
+        let (at, err) =
+            Template::parse(&json!({"a": {"b.$": "States.Format('{}', $.x)"}})).unwrap_err();
         assert_eq!(at, ".a.b.$");
         assert!(err.contains("intrinsic"), "{err}");
         assert!(Template::parse(&json!({"a.$": 3})).is_err());

@@ -134,12 +134,21 @@ impl Executor {
     /// Persists a new execution (`ExecutionStarted`, StartAt entered) and drives it on a
     /// spawned task. An id that already exists returns the stored record unchanged.
     #[tracing::instrument(skip(self, input))]
-    pub async fn start(&self, execution_id: &str, input: Value) -> Result<ExecutionRecord, ExecutorError> {
+    pub async fn start(
+        &self,
+        execution_id: &str,
+        input: Value,
+    ) -> Result<ExecutionRecord, ExecutorError> {
         let _one_at_a_time = self.inner.starting.lock().await;
         if let Some(existing) = self.inner.load(execution_id).await? {
             return Ok(existing);
         }
-        let record = step::start(&self.inner.definition, execution_id, input, self.inner.now());
+        let record = step::start(
+            &self.inner.definition,
+            execution_id,
+            input,
+            self.inner.now(),
+        );
         self.inner.save(&record).await?;
         tracing::info!(state = record.current_state.as_deref(), "execution started");
         if record.is_running() {
@@ -153,7 +162,12 @@ impl Executor {
     /// invoked again (at-least-once); a wait sleeps only what is left of it.
     /// Returns how many executions it picked up.
     pub async fn resume_all(&self) -> Result<usize, ExecutorError> {
-        let running = self.inner.store.list_running_executions().await.map_err(ExecutorError::Store)?;
+        let running = self
+            .inner
+            .store
+            .list_running_executions()
+            .await
+            .map_err(ExecutorError::Store)?;
         let resumed = running
             .into_iter()
             .filter(|record| self.inner.spawn_driver(record.clone()))
@@ -172,7 +186,11 @@ impl Executor {
         error: Option<String>,
         cause: Option<String>,
     ) -> Result<ExecutionRecord, ExecutorError> {
-        let driver = self.inner.drivers().get(execution_id).map(|d| (d.slot.clone(), d.task.abort_handle()));
+        let driver = self
+            .inner
+            .drivers()
+            .get(execution_id)
+            .map(|d| (d.slot.clone(), d.task.abort_handle()));
         let Some((slot, task)) = driver else {
             let record = self
                 .inner
@@ -192,12 +210,19 @@ impl Executor {
         Ok(aborted)
     }
 
-    pub async fn describe(&self, execution_id: &str) -> Result<Option<ExecutionRecord>, ExecutorError> {
+    pub async fn describe(
+        &self,
+        execution_id: &str,
+    ) -> Result<Option<ExecutionRecord>, ExecutorError> {
         self.inner.load(execution_id).await
     }
 
     /// Waits until the execution is no longer RUNNING and returns it.
-    pub async fn wait_finished(&self, execution_id: &str, timeout: Duration) -> Result<ExecutionRecord, ExecutorError> {
+    pub async fn wait_finished(
+        &self,
+        execution_id: &str,
+        timeout: Duration,
+    ) -> Result<ExecutionRecord, ExecutorError> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let changed = self.inner.changed.notified();
@@ -239,15 +264,23 @@ impl Inner {
     fn drivers(&self) -> MutexGuard<'_, HashMap<String, Driver>> {
         // The map is only ever updated whole under the lock; a panic elsewhere cannot
         // leave it half-changed, so a poisoned lock is still usable.
-        self.drivers.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.drivers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     async fn load(&self, execution_id: &str) -> Result<Option<ExecutionRecord>, ExecutorError> {
-        self.store.load_execution(execution_id).await.map_err(ExecutorError::Store)
+        self.store
+            .load_execution(execution_id)
+            .await
+            .map_err(ExecutorError::Store)
     }
 
     async fn save(&self, record: &ExecutionRecord) -> Result<(), ExecutorError> {
-        self.store.save_execution(record).await.map_err(ExecutorError::Store)?;
+        self.store
+            .save_execution(record)
+            .await
+            .map_err(ExecutorError::Store)?;
         self.changed.notify_waiters();
         Ok(())
     }
@@ -286,7 +319,10 @@ impl Inner {
 
     fn forget(&self, execution_id: &str, slot: &Arc<Slot>) {
         let mut drivers = self.drivers();
-        if drivers.get(execution_id).is_some_and(|d| Arc::ptr_eq(&d.slot, slot)) {
+        if drivers
+            .get(execution_id)
+            .is_some_and(|d| Arc::ptr_eq(&d.slot, slot))
+        {
             drivers.remove(execution_id);
         }
     }
@@ -295,18 +331,23 @@ impl Inner {
     async fn drive(self: Arc<Self>, execution_id: String, slot: Arc<Slot>) {
         loop {
             let record = slot.record.lock().await.clone();
-            let Some(cursor) = record.cursor.clone().filter(|_| record.is_running()) else { break };
-            if slot.stopping.load(Ordering::SeqCst) {
+            if !record.is_running() || slot.stopping.load(Ordering::SeqCst) {
                 break;
             }
-            let performed = self.perform(&record, &cursor).await;
+            let performed = match &record.cursor {
+                Some(cursor) => self.perform(&record, cursor).await,
+                // A RUNNING record without a cursor cannot go on; the step fails it.
+                None => Performed::Effect(Effect::Proceed),
+            };
             let mut current = slot.record.lock().await;
             if !current.is_running() || slot.stopping.load(Ordering::SeqCst) {
                 break;
             }
             let now = self.now();
             let step = match performed {
-                Performed::Effect(effect) => step::step(&self.definition, &current, effect, &self.env(now)),
+                Performed::Effect(effect) => {
+                    step::step(&self.definition, &current, effect, &self.env(now))
+                }
                 Performed::MachineTimedOut => step::time_out(&self.definition),
             };
             let next = self.advance(&current, step, now);
@@ -353,7 +394,10 @@ impl Inner {
     async fn perform(&self, record: &ExecutionRecord, cursor: &Cursor) -> Performed {
         let deadline = self.definition.timeout_seconds.map(|seconds| {
             let timeout = scaled(seconds as f64, self.options.timeout_scale);
-            self.until(record.started_at + chrono::TimeDelta::from_std(timeout).unwrap_or(chrono::TimeDelta::MAX))
+            self.until(
+                record.started_at
+                    + chrono::TimeDelta::from_std(timeout).unwrap_or(chrono::TimeDelta::MAX),
+            )
         });
         if deadline == Some(Duration::ZERO) {
             return Performed::MachineTimedOut;
@@ -379,14 +423,19 @@ impl Inner {
                 let call = self.invoker.invoke(resource, input.clone());
                 let result = match step::task_timeout(&self.definition, cursor) {
                     None => call.await,
-                    Some(seconds) => tokio::time::timeout(scaled(seconds as f64, self.options.timeout_scale), call)
-                        .await
-                        .unwrap_or_else(|_| {
-                            Err(TaskFailure::new(
-                                step::TIMEOUT,
-                                format!("the task did not finish within its TimeoutSeconds ({seconds})"),
-                            ))
-                        }),
+                    Some(seconds) => tokio::time::timeout(
+                        scaled(seconds as f64, self.options.timeout_scale),
+                        call,
+                    )
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(TaskFailure::new(
+                            step::TIMEOUT,
+                            format!(
+                                "the task did not finish within its TimeoutSeconds ({seconds})"
+                            ),
+                        ))
+                    }),
                 };
                 Effect::TaskDone(result)
             }

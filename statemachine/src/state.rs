@@ -83,8 +83,14 @@ pub(crate) struct FailState {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Kind {
     Task(TaskState),
-    Choice { choices: Vec<ChoiceBranch>, default: Option<String> },
-    Wait { wait: WaitFor, transition: Transition },
+    Choice {
+        choices: Vec<ChoiceBranch>,
+        default: Option<String>,
+    },
+    Wait {
+        wait: WaitFor,
+        transition: Transition,
+    },
     Pass(PassState),
     Succeed,
     Fail(FailState),
@@ -153,12 +159,38 @@ pub(crate) fn parse_state(name: &str, value: &Value) -> Result<State, Definition
     let kind = fields.required_string("Type")?;
     let allowed: &[&str] = match kind.as_str() {
         "Task" => &[
-            "Resource", "Parameters", "ResultSelector", "ResultPath", "InputPath", "OutputPath",
-            "TimeoutSeconds", "Retry", "Catch", "Next", "End",
+            "Resource",
+            "Parameters",
+            "ResultSelector",
+            "ResultPath",
+            "InputPath",
+            "OutputPath",
+            "TimeoutSeconds",
+            "Retry",
+            "Catch",
+            "Next",
+            "End",
         ],
         "Choice" => &["Choices", "Default", "InputPath", "OutputPath"],
-        "Wait" => &["Seconds", "SecondsPath", "Timestamp", "TimestampPath", "InputPath", "OutputPath", "Next", "End"],
-        "Pass" => &["Result", "ResultPath", "Parameters", "InputPath", "OutputPath", "Next", "End"],
+        "Wait" => &[
+            "Seconds",
+            "SecondsPath",
+            "Timestamp",
+            "TimestampPath",
+            "InputPath",
+            "OutputPath",
+            "Next",
+            "End",
+        ],
+        "Pass" => &[
+            "Result",
+            "ResultPath",
+            "Parameters",
+            "InputPath",
+            "OutputPath",
+            "Next",
+            "End",
+        ],
         "Succeed" => &["InputPath", "OutputPath"],
         "Fail" => &["Error", "Cause", "ErrorPath", "CausePath"],
         other => {
@@ -226,16 +258,23 @@ fn list<T>(
     let Some(value) = fields.get(field) else {
         return Ok(Vec::new());
     };
-    let items = value.as_array().ok_or_else(|| fields.error(field, "must be an array"))?;
+    let items = value
+        .as_array()
+        .ok_or_else(|| fields.error(field, "must be an array"))?;
     let parsed = items
         .iter()
         .enumerate()
         .map(|(i, item)| parse(&Fields::new(item, format!("{}[{i}]", fields.at(field)))?))
         .collect::<Result<Vec<_>, _>>()?;
     for (i, item) in items.iter().enumerate() {
-        let catch_all = item["ErrorEquals"].as_array().is_some_and(|errors| errors.iter().any(|e| e == "States.ALL"));
+        let catch_all = item["ErrorEquals"]
+            .as_array()
+            .is_some_and(|errors| errors.iter().any(|e| e == "States.ALL"));
         if catch_all && i + 1 != items.len() {
-            return Err(fields.error(&format!("{field}[{i}]"), "States.ALL must be in the last entry"));
+            return Err(fields.error(
+                &format!("{field}[{i}]"),
+                "States.ALL must be in the last entry",
+            ));
         }
     }
     Ok(parsed)
@@ -258,11 +297,22 @@ fn error_equals(fields: &Fields) -> Result<Vec<String>, DefinitionError> {
 
 fn parse_retrier(fields: &Fields) -> Result<Retrier, DefinitionError> {
     fields.only(
-        &["ErrorEquals", "IntervalSeconds", "MaxAttempts", "BackoffRate", "MaxDelaySeconds", "JitterStrategy", "Comment"],
+        &[
+            "ErrorEquals",
+            "IntervalSeconds",
+            "MaxAttempts",
+            "BackoffRate",
+            "MaxDelaySeconds",
+            "JitterStrategy",
+            "Comment",
+        ],
         "a retrier",
     )?;
     if let Some(jitter) = fields.string("JitterStrategy")?.filter(|j| j != "NONE") {
-        return Err(fields.error("JitterStrategy", format!("'{jitter}' is not supported (only NONE)")));
+        return Err(fields.error(
+            "JitterStrategy",
+            format!("'{jitter}' is not supported (only NONE)"),
+        ));
     }
     let backoff_rate = fields.number("BackoffRate")?.unwrap_or(2.0);
     if backoff_rate < 1.0 {
@@ -278,7 +328,10 @@ fn parse_retrier(fields: &Fields) -> Result<Retrier, DefinitionError> {
 }
 
 fn parse_catcher(fields: &Fields) -> Result<Catcher, DefinitionError> {
-    fields.only(&["ErrorEquals", "Next", "ResultPath", "Comment"], "a catcher")?;
+    fields.only(
+        &["ErrorEquals", "Next", "ResultPath", "Comment"],
+        "a catcher",
+    )?;
     Ok(Catcher {
         errors: error_equals(fields)?,
         next: fields.required_string("Next")?,
@@ -316,12 +369,20 @@ fn parse_wait(fields: &Fields) -> Result<WaitFor, DefinitionError> {
         .collect();
     match given.as_slice() {
         ["Seconds"] => Ok(WaitFor::Seconds(fields.unsigned("Seconds")?.unwrap_or(0))),
-        ["SecondsPath"] => Ok(WaitFor::SecondsPath(fields.path("SecondsPath")?.unwrap_or_else(Path::root))),
-        ["TimestampPath"] => Ok(WaitFor::TimestampPath(fields.path("TimestampPath")?.unwrap_or_else(Path::root))),
+        ["SecondsPath"] => Ok(WaitFor::SecondsPath(
+            fields.path("SecondsPath")?.unwrap_or_else(Path::root),
+        )),
+        ["TimestampPath"] => Ok(WaitFor::TimestampPath(
+            fields.path("TimestampPath")?.unwrap_or_else(Path::root),
+        )),
         ["Timestamp"] => {
             let text = fields.required_string("Timestamp")?;
-            let at = DateTime::parse_from_rfc3339(&text)
-                .map_err(|e| fields.error("Timestamp", format!("'{text}' is not an RFC 3339 timestamp: {e}")))?;
+            let at = DateTime::parse_from_rfc3339(&text).map_err(|e| {
+                fields.error(
+                    "Timestamp",
+                    format!("'{text}' is not an RFC 3339 timestamp: {e}"),
+                )
+            })?;
             Ok(WaitFor::Timestamp(at.with_timezone(&Utc)))
         }
         _ => Err(DefinitionError::invalid(

@@ -37,9 +37,18 @@ pub(crate) enum Effect {
 pub(crate) enum Outcome {
     Continue(Cursor),
     Succeeded(Value),
-    Failed { error: Option<String>, cause: Option<String> },
-    TimedOut { error: String, cause: String },
-    Aborted { error: Option<String>, cause: Option<String> },
+    Failed {
+        error: Option<String>,
+        cause: Option<String>,
+    },
+    TimedOut {
+        error: String,
+        cause: String,
+    },
+    Aborted {
+        error: Option<String>,
+        cause: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -49,7 +58,12 @@ pub(crate) struct Step {
 }
 
 /// A new RUNNING record: `ExecutionStarted`, then StartAt entered.
-pub(crate) fn start(definition: &Definition, execution_id: &str, input: Value, now: DateTime<Utc>) -> ExecutionRecord {
+pub(crate) fn start(
+    definition: &Definition,
+    execution_id: &str,
+    input: Value,
+    now: DateTime<Utc>,
+) -> ExecutionRecord {
     let mut record = ExecutionRecord {
         execution_id: execution_id.to_string(),
         status: ExecutionStatus::Running,
@@ -70,7 +84,12 @@ pub(crate) fn start(definition: &Definition, execution_id: &str, input: Value, n
 }
 
 /// Decides what follows `effect` for a RUNNING record.
-pub(crate) fn step(definition: &Definition, record: &ExecutionRecord, effect: Effect, env: &StepEnv) -> Step {
+pub(crate) fn step(
+    definition: &Definition,
+    record: &ExecutionRecord,
+    effect: Effect,
+    env: &StepEnv,
+) -> Step {
     let mut events = Vec::new();
     let outcome = match &record.cursor {
         None => Err("the execution has no cursor to continue from".to_string()),
@@ -78,7 +97,15 @@ pub(crate) fn step(definition: &Definition, record: &ExecutionRecord, effect: Ef
             None => Err(format!("state '{}' does not exist", cursor.state)),
             Some(state) => {
                 let context = context(record, cursor, env);
-                Run { definition, state, cursor, context: &context, env, events: &mut events }.effect(effect)
+                Run {
+                    definition,
+                    state,
+                    cursor,
+                    context: &context,
+                    env,
+                    events: &mut events,
+                }
+                .effect(effect)
             }
         },
     };
@@ -97,7 +124,10 @@ pub(crate) fn time_out(definition: &Definition) -> Step {
     );
     Step {
         events: vec![NewEvent::new("ExecutionTimedOut").failure(TIMEOUT, &cause)],
-        outcome: Outcome::TimedOut { error: TIMEOUT.to_string(), cause },
+        outcome: Outcome::TimedOut {
+            error: TIMEOUT.to_string(),
+            cause,
+        },
     }
 }
 
@@ -106,7 +136,10 @@ pub(crate) fn abort(error: Option<String>, cause: Option<String>) -> Step {
     let mut event = NewEvent::new("ExecutionAborted");
     event.error = error.clone();
     event.cause = cause.clone();
-    Step { events: vec![event], outcome: Outcome::Aborted { error, cause } }
+    Step {
+        events: vec![event],
+        outcome: Outcome::Aborted { error, cause },
+    }
 }
 
 /// Records the step's events (numbered after the last one) and its outcome.
@@ -132,7 +165,9 @@ pub(crate) fn apply(record: &mut ExecutionRecord, step: Step, now: DateTime<Utc>
             stop(record, ExecutionStatus::Succeeded, None, None);
         }
         Outcome::Failed { error, cause } => stop(record, ExecutionStatus::Failed, error, cause),
-        Outcome::TimedOut { error, cause } => stop(record, ExecutionStatus::TimedOut, Some(error), Some(cause)),
+        Outcome::TimedOut { error, cause } => {
+            stop(record, ExecutionStatus::TimedOut, Some(error), Some(cause))
+        }
         Outcome::Aborted { error, cause } => stop(record, ExecutionStatus::Aborted, error, cause),
     }
 }
@@ -148,7 +183,9 @@ pub(crate) fn task_timeout(definition: &Definition, cursor: &Cursor) -> Option<u
 /// Adds the execution-level event for a terminal outcome.
 fn finish(mut events: Vec<NewEvent>, outcome: Outcome) -> Step {
     match &outcome {
-        Outcome::Succeeded(output) => events.push(NewEvent::new("ExecutionSucceeded").output(output.clone())),
+        Outcome::Succeeded(output) => {
+            events.push(NewEvent::new("ExecutionSucceeded").output(output.clone()))
+        }
         Outcome::Failed { error, cause } => {
             let mut event = NewEvent::new("ExecutionFailed");
             event.error = error.clone();
@@ -180,7 +217,13 @@ fn context(record: &ExecutionRecord, cursor: &Cursor, env: &StepEnv) -> Value {
 }
 
 /// Enters `name` with `input`: its `<Type>StateEntered` event and a fresh cursor.
-fn enter(definition: &Definition, name: &str, input: Value, now: DateTime<Utc>, events: &mut Vec<NewEvent>) -> Outcome {
+fn enter(
+    definition: &Definition,
+    name: &str,
+    input: Value,
+    now: DateTime<Utc>,
+    events: &mut Vec<NewEvent>,
+) -> Outcome {
     let Some(state) = definition.state(name) else {
         return Outcome::Failed {
             error: Some(RUNTIME.to_string()),
@@ -231,17 +274,27 @@ type Decided = Result<Outcome, String>;
 impl Run<'_> {
     fn effect(mut self, effect: Effect) -> Decided {
         match (&self.state.kind, &self.cursor.pending, effect) {
-            (Kind::Task(task), Pending::Run | Pending::RetryAt { .. }, Effect::Proceed) => self.schedule(task),
-            (Kind::Task(task), Pending::Invoke { resource, .. }, Effect::TaskDone(result)) => match result {
-                Ok(result) => self.task_succeeded(task, resource, result),
-                Err(failure) => self.task_failed(task, resource, failure),
-            },
+            (Kind::Task(task), Pending::Run | Pending::RetryAt { .. }, Effect::Proceed) => {
+                self.schedule(task)
+            }
+            (Kind::Task(task), Pending::Invoke { resource, .. }, Effect::TaskDone(result)) => {
+                match result {
+                    Ok(result) => self.task_succeeded(task, resource, result),
+                    Err(failure) => self.task_failed(task, resource, failure),
+                }
+            }
             (Kind::Wait { wait, .. }, Pending::Run, Effect::Proceed) => self.start_wait(wait),
             (Kind::Wait { transition, .. }, Pending::WaitUntil { .. }, Effect::Proceed) => {
-                let output = select(self.state.io.output.as_ref(), &self.effective_input()?, self.context)?;
+                let output = select(
+                    self.state.io.output.as_ref(),
+                    &self.effective_input()?,
+                    self.context,
+                )?;
                 Ok(self.leave(transition, output))
             }
-            (Kind::Choice { choices, default }, Pending::Run, Effect::Proceed) => self.choose(choices, default.as_deref()),
+            (Kind::Choice { choices, default }, Pending::Run, Effect::Proceed) => {
+                self.choose(choices, default.as_deref())
+            }
             (Kind::Pass(pass), Pending::Run, Effect::Proceed) => {
                 let input = self.effective_input()?;
                 let result = match (&pass.result, &pass.parameters) {
@@ -253,7 +306,11 @@ impl Run<'_> {
                 Ok(self.leave(&pass.transition, output))
             }
             (Kind::Succeed, Pending::Run, Effect::Proceed) => {
-                let output = select(self.state.io.output.as_ref(), &self.effective_input()?, self.context)?;
+                let output = select(
+                    self.state.io.output.as_ref(),
+                    &self.effective_input()?,
+                    self.context,
+                )?;
                 self.exited(output.clone());
                 Ok(Outcome::Succeeded(output))
             }
@@ -267,7 +324,11 @@ impl Run<'_> {
     }
 
     fn effective_input(&self) -> Result<Value, String> {
-        select(self.state.io.input.as_ref(), &self.cursor.input, self.context)
+        select(
+            self.state.io.input.as_ref(),
+            &self.cursor.input,
+            self.context,
+        )
     }
 
     /// ResultPath into the raw input, then OutputPath.
@@ -278,7 +339,8 @@ impl Run<'_> {
 
     fn exited(&mut self, output: Value) {
         let event = NewEvent::new(format!("{}StateExited", self.state.type_name()));
-        self.events.push(event.state(&self.cursor.state).output(output));
+        self.events
+            .push(event.state(&self.cursor.state).output(output));
     }
 
     /// `<Type>StateExited`, then the next state or the end of the execution.
@@ -286,7 +348,9 @@ impl Run<'_> {
         self.exited(output.clone());
         match transition {
             Transition::End => Outcome::Succeeded(output),
-            Transition::Next(next) => enter(self.definition, next, output, self.env.now, self.events),
+            Transition::Next(next) => {
+                enter(self.definition, next, output, self.env.now, self.events)
+            }
         }
     }
 
@@ -303,7 +367,10 @@ impl Run<'_> {
                 .input(input.clone()),
         );
         Ok(Outcome::Continue(Cursor {
-            pending: Pending::Invoke { resource: task.resource.clone(), input },
+            pending: Pending::Invoke {
+                resource: task.resource.clone(),
+                input,
+            },
             ..self.cursor.clone()
         }))
     }
@@ -324,7 +391,11 @@ impl Run<'_> {
     }
 
     fn task_failed(mut self, task: &TaskState, resource: &str, failure: TaskFailure) -> Decided {
-        let kind = if failure.error == TIMEOUT { "TaskTimedOut" } else { "TaskFailed" };
+        let kind = if failure.error == TIMEOUT {
+            "TaskTimedOut"
+        } else {
+            "TaskFailed"
+        };
         self.events.push(
             NewEvent::new(kind)
                 .state(&self.cursor.state)
@@ -333,7 +404,12 @@ impl Run<'_> {
         );
         // The first retrier whose ErrorEquals matches decides; once it is used up the
         // error goes to Catch (later retriers are not consulted, as in Step Functions).
-        if let Some((index, retrier)) = task.retry.iter().enumerate().find(|(_, r)| matches(&r.errors, &failure.error)) {
+        if let Some((index, retrier)) = task
+            .retry
+            .iter()
+            .enumerate()
+            .find(|(_, r)| matches(&r.errors, &failure.error))
+        {
             let used = self.cursor.retries.get(index).copied().unwrap_or(0);
             if used < retrier.max_attempts {
                 let mut retries = self.cursor.retries.clone();
@@ -347,14 +423,31 @@ impl Run<'_> {
                 }));
             }
         }
-        let Some(catcher) = task.catch.iter().find(|c| matches(&c.errors, &failure.error)) else {
-            return Ok(Outcome::Failed { error: Some(failure.error), cause: Some(failure.cause) });
+        let Some(catcher) = task
+            .catch
+            .iter()
+            .find(|c| matches(&c.errors, &failure.error))
+        else {
+            return Ok(Outcome::Failed {
+                error: Some(failure.error),
+                cause: Some(failure.cause),
+            });
         };
         let error_output = json!({"Error": failure.error, "Cause": failure.cause});
         // The catcher's ResultPath applies to the raw input; OutputPath does not apply.
-        let output = apply_result_path(&self.cursor.input, catcher.result_path.as_ref(), error_output)?;
+        let output = apply_result_path(
+            &self.cursor.input,
+            catcher.result_path.as_ref(),
+            error_output,
+        )?;
         self.exited(output.clone());
-        Ok(enter(self.definition, &catcher.next, output, self.env.now, self.events))
+        Ok(enter(
+            self.definition,
+            &catcher.next,
+            output,
+            self.env.now,
+            self.events,
+        ))
     }
 
     fn start_wait(self, wait: &WaitFor) -> Decided {
@@ -364,10 +457,12 @@ impl Run<'_> {
             WaitFor::Seconds(seconds) => *seconds as f64,
             WaitFor::SecondsPath(path) => {
                 let value = path.require(&input, self.context)?;
-                value
-                    .as_u64()
-                    .ok_or_else(|| format!("SecondsPath '{}' is {value}, not a non-negative integer", path.text()))?
-                    as f64
+                value.as_u64().ok_or_else(|| {
+                    format!(
+                        "SecondsPath '{}' is {value}, not a non-negative integer",
+                        path.text()
+                    )
+                })? as f64
             }
             WaitFor::Timestamp(at) => seconds_until(now, *at),
             WaitFor::TimestampPath(path) => {
@@ -375,12 +470,20 @@ impl Run<'_> {
                 let at = value
                     .as_str()
                     .and_then(|text| DateTime::parse_from_rfc3339(text).ok())
-                    .ok_or_else(|| format!("TimestampPath '{}' is {value}, not an RFC 3339 timestamp", path.text()))?;
+                    .ok_or_else(|| {
+                        format!(
+                            "TimestampPath '{}' is {value}, not an RFC 3339 timestamp",
+                            path.text()
+                        )
+                    })?;
                 seconds_until(now, at.with_timezone(&Utc))
             }
         };
         let until = now + scaled(seconds, self.env.wait_scale);
-        Ok(Outcome::Continue(Cursor { pending: Pending::WaitUntil { until }, ..self.cursor.clone() }))
+        Ok(Outcome::Continue(Cursor {
+            pending: Pending::WaitUntil { until },
+            ..self.cursor.clone()
+        }))
     }
 
     fn choose(self, choices: &[state::ChoiceBranch], default: Option<&str>) -> Decided {
@@ -395,7 +498,10 @@ impl Run<'_> {
         let Some(next) = next.or(default) else {
             return Ok(Outcome::Failed {
                 error: Some("States.NoChoiceMatched".to_string()),
-                cause: Some(format!("no choice rule of '{}' matched and it has no Default", self.cursor.state)),
+                cause: Some(format!(
+                    "no choice rule of '{}' matched and it has no Default",
+                    self.cursor.state
+                )),
             });
         };
         let output = select(self.state.io.output.as_ref(), &input, self.context)?;
@@ -407,11 +513,20 @@ impl Run<'_> {
             let Some(path) = path else { return Ok(None) };
             match path.require(&self.cursor.input, self.context)? {
                 Value::String(text) => Ok(Some(text.clone())),
-                other => Err(format!("{field} '{}' is {other}, not a string", path.text())),
+                other => Err(format!(
+                    "{field} '{}' is {other}, not a string",
+                    path.text()
+                )),
             }
         };
-        let error = fail.error.clone().or(from_path(&fail.error_path, "ErrorPath")?);
-        let cause = fail.cause.clone().or(from_path(&fail.cause_path, "CausePath")?);
+        let error = fail
+            .error
+            .clone()
+            .or(from_path(&fail.error_path, "ErrorPath")?);
+        let cause = fail
+            .cause
+            .clone()
+            .or(from_path(&fail.cause_path, "CausePath")?);
         Ok(Outcome::Failed { error, cause })
     }
 }

@@ -16,7 +16,12 @@ fn now() -> DateTime<Utc> {
 }
 
 fn env() -> StepEnv<'static> {
-    StepEnv { now: now(), wait_scale: 1.0, retry_scale: 1.0, state_machine_id: "sm" }
+    StepEnv {
+        now: now(),
+        wait_scale: 1.0,
+        retry_scale: 1.0,
+        state_machine_id: "sm",
+    }
 }
 
 /// Applies one step and returns the record and the new event types.
@@ -24,7 +29,10 @@ fn advance(definition: &Definition, record: &mut ExecutionRecord, effect: Effect
     let before = record.events.len();
     let step = step(definition, record, effect, &env());
     apply(record, step, now());
-    record.events[before..].iter().map(|e| e.r#type.clone()).collect()
+    record.events[before..]
+        .iter()
+        .map(|e| e.r#type.clone())
+        .collect()
 }
 
 fn fail(error: &str) -> Effect {
@@ -49,7 +57,10 @@ fn retry_definition(retry: Value, catch: Value) -> Definition {
 fn start_records_execution_started_and_enters_start_at() {
     let def = retry_definition(json!([]), json!([]));
     let record = start(&def, "e1", json!({"a": 1}), now());
-    assert_eq!(record.event_types(), ["ExecutionStarted", "TaskStateEntered"]);
+    assert_eq!(
+        record.event_types(),
+        ["ExecutionStarted", "TaskStateEntered"]
+    );
     assert_eq!(record.events[1].input, Some(json!({"a": 1})));
     assert_eq!(record.current_state.as_deref(), Some("Work"));
     assert_eq!(pending(&record), &Pending::Run);
@@ -65,26 +76,45 @@ fn retry_delays_grow_by_backoff_and_stop_at_max_delay() {
     advance(&def, &mut record, Effect::Proceed);
     let mut delays = Vec::new();
     for _ in 0..4 {
-        assert_eq!(advance(&def, &mut record, fail("Crat.Transient")), ["TaskFailed"]);
-        let Pending::RetryAt { until } = pending(&record) else { panic!("{:?}", pending(&record)) };
+        assert_eq!(
+            advance(&def, &mut record, fail("Crat.Transient")),
+            ["TaskFailed"]
+        );
+        let Pending::RetryAt { until } = pending(&record) else {
+            panic!("{:?}", pending(&record))
+        };
         delays.push((*until - now()).num_seconds());
-        assert_eq!(advance(&def, &mut record, Effect::Proceed), ["TaskScheduled"]);
+        assert_eq!(
+            advance(&def, &mut record, Effect::Proceed),
+            ["TaskScheduled"]
+        );
     }
     assert_eq!(delays, [2, 6, 10, 10]);
-    assert_eq!(advance(&def, &mut record, fail("Crat.Transient")), ["TaskFailed", "ExecutionFailed"]);
+    assert_eq!(
+        advance(&def, &mut record, fail("Crat.Transient")),
+        ["TaskFailed", "ExecutionFailed"]
+    );
     assert_eq!(record.status, ExecutionStatus::Failed);
     assert_eq!(record.error.as_deref(), Some("Crat.Transient"));
 }
 
 #[test]
 fn retry_scale_shrinks_the_delay() {
-    let def = retry_definition(json!([{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 4}]), json!([]));
+    let def = retry_definition(
+        json!([{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 4}]),
+        json!([]),
+    );
     let mut record = start(&def, "e1", json!({}), now());
     advance(&def, &mut record, Effect::Proceed);
-    let env = StepEnv { retry_scale: 0.001, ..env() };
+    let env = StepEnv {
+        retry_scale: 0.001,
+        ..env()
+    };
     let step = step(&def, &record, fail("X"), &env);
     apply(&mut record, step, now());
-    let Pending::RetryAt { until } = pending(&record) else { panic!() };
+    let Pending::RetryAt { until } = pending(&record) else {
+        panic!()
+    };
     assert_eq!((*until - now()).num_milliseconds(), 4);
 }
 
@@ -107,7 +137,10 @@ fn max_attempts_zero_goes_straight_to_catch_with_error_output() {
 
 #[test]
 fn task_failed_matches_everything_but_timeout() {
-    let def = retry_definition(json!([]), json!([{"ErrorEquals": ["States.TaskFailed"], "Next": "Caught"}]));
+    let def = retry_definition(
+        json!([]),
+        json!([{"ErrorEquals": ["States.TaskFailed"], "Next": "Caught"}]),
+    );
     let mut record = start(&def, "e1", json!({}), now());
     advance(&def, &mut record, Effect::Proceed);
     let types = advance(&def, &mut record, fail(TIMEOUT));
@@ -116,7 +149,10 @@ fn task_failed_matches_everything_but_timeout() {
 
     let mut record = start(&def, "e2", json!({}), now());
     advance(&def, &mut record, Effect::Proceed);
-    assert_eq!(advance(&def, &mut record, fail("Anything"))[0], "TaskFailed");
+    assert_eq!(
+        advance(&def, &mut record, fail("Anything"))[0],
+        "TaskFailed"
+    );
     assert_eq!(record.current_state.as_deref(), Some("Caught"));
 }
 
@@ -153,10 +189,16 @@ fn parameters_see_the_context_object_and_retry_count() {
     let mut record = start(&def, "e1", json!({"x": 5}), now());
     advance(&def, &mut record, Effect::Proceed);
     let scheduled = record.events.last().unwrap().input.clone().unwrap();
-    assert_eq!(scheduled, json!({"id": "e1", "state": "Work", "retry": 0, "sm": "sm", "input": 5}));
+    assert_eq!(
+        scheduled,
+        json!({"id": "e1", "state": "Work", "retry": 0, "sm": "sm", "input": 5})
+    );
     advance(&def, &mut record, fail("X"));
     advance(&def, &mut record, Effect::Proceed);
-    assert_eq!(record.events.last().unwrap().input.as_ref().unwrap()["retry"], json!(1));
+    assert_eq!(
+        record.events.last().unwrap().input.as_ref().unwrap()["retry"],
+        json!(1)
+    );
 }
 
 #[test]
@@ -171,8 +213,15 @@ fn task_result_goes_through_result_selector_result_path_and_output_path() {
     let mut record = start(&def, "e1", json!({"in": {"a": 1}}), now());
     advance(&def, &mut record, Effect::Proceed);
     assert_eq!(record.events.last().unwrap().input, Some(json!({"a": 1})));
-    let types = advance(&def, &mut record, Effect::TaskDone(Ok(json!({"status": 200, "noise": true}))));
-    assert_eq!(types, ["TaskSucceeded", "TaskStateExited", "ExecutionSucceeded"]);
+    let types = advance(
+        &def,
+        &mut record,
+        Effect::TaskDone(Ok(json!({"status": 200, "noise": true}))),
+    );
+    assert_eq!(
+        types,
+        ["TaskSucceeded", "TaskStateExited", "ExecutionSucceeded"]
+    );
     assert_eq!(record.output, Some(json!({"code": 200})));
 }
 
@@ -204,7 +253,10 @@ fn choice_without_match_or_default_fails() {
         }
     }));
     let mut record = start(&def, "e1", json!({"s": "y"}), now());
-    assert_eq!(advance(&def, &mut record, Effect::Proceed), ["ExecutionFailed"]);
+    assert_eq!(
+        advance(&def, &mut record, Effect::Proceed),
+        ["ExecutionFailed"]
+    );
     assert_eq!(record.error.as_deref(), Some("States.NoChoiceMatched"));
 }
 
@@ -219,9 +271,15 @@ fn pass_result_and_parameters() {
         }
     }));
     let mut record = start(&def, "e1", json!({"a": 0}), now());
-    assert_eq!(advance(&def, &mut record, Effect::Proceed), ["PassStateExited", "PassStateEntered"]);
+    assert_eq!(
+        advance(&def, &mut record, Effect::Proceed),
+        ["PassStateExited", "PassStateEntered"]
+    );
     advance(&def, &mut record, Effect::Proceed);
-    assert_eq!(record.events.last().unwrap().input, Some(json!({"a": 0, "p1": {"fixed": 1}})));
+    assert_eq!(
+        record.events.last().unwrap().input,
+        Some(json!({"a": 0, "p1": {"fixed": 1}}))
+    );
     advance(&def, &mut record, Effect::Proceed);
     assert_eq!(record.output, Some(json!({"got": 1})));
 }
@@ -232,22 +290,52 @@ fn wait_until_comes_from_seconds_or_timestamps_and_is_scaled() {
         "StartAt": "W",
         "States": {"W": {"Type": "Wait", "TimestampPath": "$.at", "OutputPath": "$.keep", "End": true}}
     }));
-    let mut record = start(&def, "e1", json!({"at": "2024-05-01T12:00:30Z", "keep": 1}), now());
+    let mut record = start(
+        &def,
+        "e1",
+        json!({"at": "2024-05-01T12:00:30Z", "keep": 1}),
+        now(),
+    );
     assert!(advance(&def, &mut record, Effect::Proceed).is_empty());
-    assert_eq!(pending(&record), &Pending::WaitUntil { until: now() + TimeDelta::seconds(30) });
-    assert_eq!(advance(&def, &mut record, Effect::Proceed), ["WaitStateExited", "ExecutionSucceeded"]);
+    assert_eq!(
+        pending(&record),
+        &Pending::WaitUntil {
+            until: now() + TimeDelta::seconds(30)
+        }
+    );
+    assert_eq!(
+        advance(&def, &mut record, Effect::Proceed),
+        ["WaitStateExited", "ExecutionSucceeded"]
+    );
     assert_eq!(record.output, Some(json!(1)));
 
-    let def = definition(json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 10, "End": true}}}));
+    let def = definition(
+        json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 10, "End": true}}}),
+    );
     let mut record = start(&def, "e2", json!({}), now());
-    let step = step(&def, &record, Effect::Proceed, &StepEnv { wait_scale: 0.01, ..env() });
+    let step = step(
+        &def,
+        &record,
+        Effect::Proceed,
+        &StepEnv {
+            wait_scale: 0.01,
+            ..env()
+        },
+    );
     apply(&mut record, step, now());
-    assert_eq!(pending(&record), &Pending::WaitUntil { until: now() + TimeDelta::milliseconds(100) });
+    assert_eq!(
+        pending(&record),
+        &Pending::WaitUntil {
+            until: now() + TimeDelta::milliseconds(100)
+        }
+    );
 }
 
 #[test]
 fn bad_seconds_path_value_is_a_runtime_error() {
-    let def = definition(json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "SecondsPath": "$.s", "End": true}}}));
+    let def = definition(
+        json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "SecondsPath": "$.s", "End": true}}}),
+    );
     let mut record = start(&def, "e1", json!({"s": "ten"}), now());
     advance(&def, &mut record, Effect::Proceed);
     assert_eq!(record.error.as_deref(), Some(RUNTIME));
@@ -259,9 +347,20 @@ fn fail_state_reads_error_and_cause_from_paths() {
         "StartAt": "F",
         "States": {"F": {"Type": "Fail", "ErrorPath": "$.e.Error", "CausePath": "$.e.Cause"}}
     }));
-    let mut record = start(&def, "e1", json!({"e": {"Error": "Crat.X", "Cause": "why"}}), now());
-    assert_eq!(advance(&def, &mut record, Effect::Proceed), ["ExecutionFailed"]);
-    assert_eq!((record.error.as_deref(), record.cause.as_deref()), (Some("Crat.X"), Some("why")));
+    let mut record = start(
+        &def,
+        "e1",
+        json!({"e": {"Error": "Crat.X", "Cause": "why"}}),
+        now(),
+    );
+    assert_eq!(
+        advance(&def, &mut record, Effect::Proceed),
+        ["ExecutionFailed"]
+    );
+    assert_eq!(
+        (record.error.as_deref(), record.cause.as_deref()),
+        (Some("Crat.X"), Some("why"))
+    );
     assert_eq!(record.current_state.as_deref(), Some("F"));
     assert!(record.cursor.is_none());
 }
@@ -278,7 +377,10 @@ fn time_out_and_abort_end_the_execution() {
     apply(&mut record, abort(Some("User.Stop".into()), None), now());
     assert_eq!(record.status, ExecutionStatus::Aborted);
     assert_eq!(record.error.as_deref(), Some("User.Stop"));
-    assert_eq!(record.events.iter().map(|e| e.id).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(
+        record.events.iter().map(|e| e.id).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
 }
 
 #[test]

@@ -29,7 +29,9 @@ impl MemoryExecutionStore {
     }
 
     fn records(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, String>>, String> {
-        self.records.lock().map_err(|_| "memory store lock poisoned".to_string())
+        self.records
+            .lock()
+            .map_err(|_| "memory store lock poisoned".to_string())
     }
 }
 
@@ -46,7 +48,10 @@ impl ExecutionStore for MemoryExecutionStore {
     }
 
     async fn load_execution(&self, execution_id: &str) -> Result<Option<ExecutionRecord>, String> {
-        self.records()?.get(execution_id).map(|json| decode(json)).transpose()
+        self.records()?
+            .get(execution_id)
+            .map(|json| decode(json))
+            .transpose()
     }
 
     async fn list_running_executions(&self) -> Result<Vec<ExecutionRecord>, String> {
@@ -58,7 +63,11 @@ impl ExecutionStore for MemoryExecutionStore {
                 running.push(record);
             }
         }
-        running.sort_by(|a, b| a.started_at.cmp(&b.started_at).then(a.execution_id.cmp(&b.execution_id)));
+        running.sort_by(|a, b| {
+            a.started_at
+                .cmp(&b.started_at)
+                .then(a.execution_id.cmp(&b.execution_id))
+        });
         Ok(running)
     }
 }

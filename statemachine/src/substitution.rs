@@ -6,12 +6,17 @@ use crate::error::DefinitionError;
 
 /// Every `${Name}` in `text` (name = letters, digits, `_`, `-`, `.`, `:`).
 pub(crate) fn vars(text: &str) -> BTreeSet<String> {
-    placeholders(text).map(|(_, name)| name.to_string()).collect()
+    placeholders(text)
+        .map(|(_, name)| name.to_string())
+        .collect()
 }
 
 /// Replaces each `${Name}` with its value, verbatim (as SAM does). A name without a
 /// value is an error naming it.
-pub(crate) fn substitute(text: &str, values: &HashMap<String, String>) -> Result<String, DefinitionError> {
+pub(crate) fn substitute(
+    text: &str,
+    values: &HashMap<String, String>,
+) -> Result<String, DefinitionError> {
     let mut out = String::with_capacity(text.len());
     let mut copied = 0;
     for (start, name) in placeholders(text) {
@@ -63,7 +68,11 @@ mod tests {
 
     #[test]
     fn missing_value_names_the_variable() {
-        let err = substitute("${A} ${B}", &HashMap::from([("A".to_string(), "a".to_string())])).unwrap_err();
+        let err = substitute(
+            "${A} ${B}",
+            &HashMap::from([("A".to_string(), "a".to_string())]),
+        )
+        .unwrap_err();
         assert_eq!(err, DefinitionError::MissingSubstitution("B".to_string()));
         assert!(err.to_string().contains("${B}"));
     }

@@ -40,7 +40,15 @@ fn deploy_test_definition_parses_and_lints_clean() {
 fn substitution_vars_lists_the_placeholders() {
     assert_eq!(
         Definition::substitution_vars(common::DEPLOY_TEST),
-        BTreeSet::from(["DownloadFunction", "TriggerFunction", "PollFunction", "FinalizeFunction"].map(String::from))
+        BTreeSet::from(
+            [
+                "DownloadFunction",
+                "TriggerFunction",
+                "PollFunction",
+                "FinalizeFunction"
+            ]
+            .map(String::from)
+        )
     );
 }
 
@@ -49,7 +57,10 @@ fn missing_substitution_is_refused_by_name() {
     let mut substitutions = common::substitutions();
     substitutions.remove("PollFunction");
     let err = Definition::parse(common::DEPLOY_TEST, &substitutions).unwrap_err();
-    assert_eq!(err, DefinitionError::MissingSubstitution("PollFunction".to_string()));
+    assert_eq!(
+        err,
+        DefinitionError::MissingSubstitution("PollFunction".to_string())
+    );
 }
 
 #[test]
@@ -62,11 +73,17 @@ fn map_and_parallel_states_are_refused() {
 
 #[test]
 fn unknown_fields_are_refused_naming_state_and_field() {
-    let err = refusal(with_state(json!({"Type": "Task", "Resource": "r", "HeartbeatSeconds": 5, "Next": "Done"})));
+    let err = refusal(with_state(
+        json!({"Type": "Task", "Resource": "r", "HeartbeatSeconds": 5, "Next": "Done"}),
+    ));
     assert!(err.starts_with("States.S.HeartbeatSeconds:"), "{err}");
-    let err = refusal(with_state(json!({"Type": "Pass", "Colour": "red", "Next": "Done"})));
+    let err = refusal(with_state(
+        json!({"Type": "Pass", "Colour": "red", "Next": "Done"}),
+    ));
     assert!(err.contains("States.S.Colour"), "{err}");
-    let err = refusal(json!({"StartAt": "S", "QueryLanguage": "JSONata", "States": {"S": {"Type": "Succeed"}}}));
+    let err = refusal(
+        json!({"StartAt": "S", "QueryLanguage": "JSONata", "States": {"S": {"Type": "Succeed"}}}),
+    );
     assert!(err.contains("QueryLanguage"), "{err}");
     let err = refusal(with_state(json!({
         "Type": "Task", "Resource": "r", "Next": "Done",
@@ -82,7 +99,10 @@ fn unknown_choice_operator_is_refused() {
         "Choices": [{"Variable": "$.x", "StringContains": "a", "Next": "Done"}],
         "Default": "Done"
     })));
-    assert!(err.contains("States.S.Choices[0].StringContains") && err.contains("unsupported"), "{err}");
+    assert!(
+        err.contains("States.S.Choices[0].StringContains") && err.contains("unsupported"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -91,14 +111,21 @@ fn intrinsic_functions_are_refused() {
         "Type": "Task", "Resource": "r", "Next": "Done",
         "Parameters": {"msg.$": "States.Format('run {}', $.run_id)"}
     })));
-    assert!(err.contains("States.S.Parameters.msg.$") && err.contains("intrinsic"), "{err}");
+    assert!(
+        err.contains("States.S.Parameters.msg.$") && err.contains("intrinsic"),
+        "{err}"
+    );
 }
 
 #[test]
 fn unsupported_paths_are_refused() {
-    let err = refusal(with_state(json!({"Type": "Pass", "InputPath": "$..a", "Next": "Done"})));
+    let err = refusal(with_state(
+        json!({"Type": "Pass", "InputPath": "$..a", "Next": "Done"}),
+    ));
     assert!(err.contains("States.S.InputPath"), "{err}");
-    let err = refusal(with_state(json!({"Type": "Pass", "ResultPath": "$$.Execution", "Next": "Done"})));
+    let err = refusal(with_state(
+        json!({"Type": "Pass", "ResultPath": "$$.Execution", "Next": "Done"}),
+    ));
     assert!(err.contains("States.S.ResultPath"), "{err}");
 }
 
@@ -118,9 +145,15 @@ fn malformed_states_are_refused() {
         json!({"Type": "Task", "Resource": "r", "Next": "Done", "TimeoutSeconds": 0}),
     ];
     for state in cases {
-        assert!(parse(with_state(state.clone())).is_err(), "{state} should be refused");
+        assert!(
+            parse(with_state(state.clone())).is_err(),
+            "{state} should be refused"
+        );
     }
-    assert!(matches!(Definition::parse("{not json", &HashMap::new()), Err(DefinitionError::Json(_))));
+    assert!(matches!(
+        Definition::parse("{not json", &HashMap::new()),
+        Err(DefinitionError::Json(_))
+    ));
 }
 
 #[test]
@@ -138,7 +171,10 @@ fn lint_reports_missing_targets() {
     for missing in ["'Nowhere'", "'Lost'", "'Gone'"] {
         assert!(problems.contains(missing), "{problems}");
     }
-    assert!(problems.contains("no state ends the execution"), "{problems}");
+    assert!(
+        problems.contains("no state ends the execution"),
+        "{problems}"
+    );
 }
 
 #[test]
@@ -148,7 +184,10 @@ fn lint_reports_unreachable_states_and_a_missing_start() {
         "States": {"A": {"Type": "Succeed"}, "Orphan": {"Type": "Pass", "End": true}}
     }))
     .unwrap();
-    assert_eq!(definition.lint(), ["state 'Orphan' is not reachable from StartAt 'A'"]);
+    assert_eq!(
+        definition.lint(),
+        ["state 'Orphan' is not reachable from StartAt 'A'"]
+    );
     let definition = parse(json!({"StartAt": "Z", "States": {"A": {"Type": "Succeed"}}})).unwrap();
     assert!(definition.lint().iter().any(|p| p.contains("StartAt 'Z'")));
 }

@@ -25,7 +25,10 @@ pub fn routes(state: AppState) -> Router {
         .route("/api/v1/test-items/{id}/deploy-runs", get(runs_of_item))
         .route("/api/v1/deploy-test-runs", get(list))
         .route("/api/v1/deploy-test-runs/{run_id}", get(one))
-        .route("/api/v1/deploy-test-runs/{run_id}/execution", get(execution))
+        .route(
+            "/api/v1/deploy-test-runs/{run_id}/execution",
+            get(execution),
+        )
         .with_state(state)
 }
 
@@ -40,7 +43,11 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 async fn find(state: &AppState, raw_id: &str) -> ApiResult<Run> {
     let id = parse_id("run_id", raw_id)?;
-    state.store.get_run(id).await?.ok_or_else(|| ApiError::NotFound(format!("no run with id {id}")))
+    state
+        .store
+        .get_run(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no run with id {id}")))
 }
 
 /// Start a deploy-test run of a test item. Without `build_info_id`, the job's selected build.
@@ -51,7 +58,12 @@ async fn find(state: &AppState, raw_id: &str) -> ApiResult<Run> {
         (status = 404, body = ErrorBody),
         (status = 409, description = "another run is active (error.details.active_run)", body = ErrorBody),
         (status = 422, description = "disabled item, no selected build, build of another job, settings incomplete", body = ErrorBody)))]
-async fn trigger(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>, body: Option<ApiJson<TriggerInput>>) -> ApiResult<(StatusCode, Json<Run>)> {
+async fn trigger(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    body: Option<ApiJson<TriggerInput>>,
+) -> ApiResult<(StatusCode, Json<Run>)> {
     let id = parse_id("id", &id)?;
     let input = body.map(|ApiJson(b)| b).unwrap_or_default();
     let run = runs::trigger(&state, user.email.as_str(), id, input).await?;
@@ -61,13 +73,21 @@ async fn trigger(State(state): State<AppState>, user: AuthUser, Path(id): Path<S
 /// A test item's runs, newest first.
 #[utoipa::path(get, path = "/api/v1/test-items/{id}/deploy-runs", tag = "runs", params(("id" = i64, Path), PageParams),
     security(("bearer" = [])), responses((status = 200, body = ListResponse<Run>), (status = 404, body = ErrorBody)))]
-async fn runs_of_item(State(state): State<AppState>, _user: AuthUser, Path(id): Path<String>, uri: Uri) -> ApiResult<Json<ListResponse<Run>>> {
+async fn runs_of_item(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> ApiResult<Json<ListResponse<Run>>> {
     let id = parse_id("id", &id)?;
     if state.store.get_test_item(id).await?.is_none() {
         return Err(ApiError::NotFound(format!("no test item with id {id}")));
     }
     let page: PageParams = query(&uri)?;
-    let runs = state.store.list_runs_of_item(id, page.id_cursor()?, page.limit()?).await?;
+    let runs = state
+        .store
+        .list_runs_of_item(id, page.id_cursor()?, page.limit()?)
+        .await?;
     Ok(Json(ListResponse::from_page(runs)))
 }
 
@@ -81,25 +101,44 @@ struct RunFilter {
 /// Runs, newest first.
 #[utoipa::path(get, path = "/api/v1/deploy-test-runs", tag = "runs", params(RunFilter, PageParams), security(("bearer" = [])),
     responses((status = 200, body = ListResponse<Run>), (status = 400, body = ErrorBody)))]
-async fn list(State(state): State<AppState>, _user: AuthUser, uri: Uri) -> ApiResult<Json<ListResponse<Run>>> {
+async fn list(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    uri: Uri,
+) -> ApiResult<Json<ListResponse<Run>>> {
     let filter: RunFilter = query(&uri)?;
     let page: PageParams = query(&uri)?;
-    let status = filter.status.filter(|s| !s.is_empty()).map(|s| RunStatus::parse("status", &s)).transpose()?;
-    let runs = state.store.list_runs(status, page.id_cursor()?, page.limit()?).await?;
+    let status = filter
+        .status
+        .filter(|s| !s.is_empty())
+        .map(|s| RunStatus::parse("status", &s))
+        .transpose()?;
+    let runs = state
+        .store
+        .list_runs(status, page.id_cursor()?, page.limit()?)
+        .await?;
     Ok(Json(ListResponse::from_page(runs)))
 }
 
 /// One run with its steps.
 #[utoipa::path(get, path = "/api/v1/deploy-test-runs/{run_id}", tag = "runs", params(("run_id" = i64, Path)), security(("bearer" = [])),
     responses((status = 200, body = Run), (status = 404, body = ErrorBody)))]
-async fn one(State(state): State<AppState>, _user: AuthUser, Path(id): Path<String>) -> ApiResult<Json<Run>> {
+async fn one(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Run>> {
     Ok(Json(find(&state, &id).await?))
 }
 
 /// The state machine execution of a run: current state and history (Step Functions event names).
 #[utoipa::path(get, path = "/api/v1/deploy-test-runs/{run_id}/execution", tag = "runs", params(("run_id" = i64, Path)),
     security(("bearer" = [])), responses((status = 200, body = ExecutionView), (status = 404, body = ErrorBody)))]
-async fn execution(State(state): State<AppState>, _user: AuthUser, Path(id): Path<String>) -> ApiResult<Json<ExecutionView>> {
+async fn execution(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ExecutionView>> {
     let run = find(&state, &id).await?;
     let view = state
         .workflow

@@ -24,7 +24,12 @@ pub enum FetchError {
 
     /// The listing has no file for the service.
     #[error("{}", no_match_message(.url, .service, .found, .directories))]
-    NoMatchingFile { url: String, service: String, found: Vec<String>, directories: Vec<String> },
+    NoMatchingFile {
+        url: String,
+        service: String,
+        found: Vec<String>,
+        directories: Vec<String>,
+    },
 
     /// The listing is neither nginx autoindex HTML nor JSON (or is too large).
     #[error("The answer from {url} is not a directory listing: {reason}.")]
@@ -54,11 +59,19 @@ pub enum FetchError {
 
     /// Larger than `max_bytes` (by the listing, `Content-Length`, or the bytes received).
     #[error("{}", too_large_message(.url, *.size, *.limit))]
-    TooLarge { url: String, size: Option<u64>, limit: u64 },
+    TooLarge {
+        url: String,
+        size: Option<u64>,
+        limit: u64,
+    },
 
     /// The body ended before `Content-Length` bytes, or differed from it.
     #[error("{}", truncated_message(.url, *.received, *.expected))]
-    Truncated { url: String, received: u64, expected: Option<u64> },
+    Truncated {
+        url: String,
+        received: u64,
+        expected: Option<u64>,
+    },
 
     /// Not gzip, corrupt gzip, unreadable or empty tar.
     #[error("The package {file_name} is damaged: {reason}.")]
@@ -68,7 +81,12 @@ pub enum FetchError {
     #[error(
         "The package {file_name} does not match its {algorithm} checksum file: expected {expected}, got {actual}."
     )]
-    DigestMismatch { file_name: String, algorithm: &'static str, expected: String, actual: String },
+    DigestMismatch {
+        file_name: String,
+        algorithm: &'static str,
+        expected: String,
+        actual: String,
+    },
 
     /// A listed sidecar could not be downloaded or read.
     #[error("The checksum file {url} could not be used: {reason}.")]
@@ -88,7 +106,9 @@ impl FetchError {
     /// `Crat.Transient`, `Crat.ConfigError`.
     pub fn error_name(&self) -> &'static str {
         match self {
-            Self::ListingNotFound { .. } | Self::NoMatchingFile { .. } => TaskError::PACKAGE_NOT_FOUND,
+            Self::ListingNotFound { .. } | Self::NoMatchingFile { .. } => {
+                TaskError::PACKAGE_NOT_FOUND
+            }
             Self::HttpStatus { status, .. } => match status {
                 404 | 410 => TaskError::PACKAGE_NOT_FOUND,
                 408 | 425 | 429 | 500..=599 => TaskError::TRANSIENT,
@@ -145,7 +165,12 @@ fn no_match_message(url: &str, service: &str, found: &[String], directories: &[S
 }
 
 fn name_list(names: &[String], suffix: &str) -> String {
-    let mut s = names.iter().take(MAX_NAMES_IN_MESSAGE).map(|n| format!("{n}{suffix}")).collect::<Vec<_>>().join(", ");
+    let mut s = names
+        .iter()
+        .take(MAX_NAMES_IN_MESSAGE)
+        .map(|n| format!("{n}{suffix}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     if names.len() > MAX_NAMES_IN_MESSAGE {
         let _ = write!(s, " and {} more", names.len() - MAX_NAMES_IN_MESSAGE);
     }
@@ -164,8 +189,15 @@ fn status_message(url: &str, status: u16) -> String {
 
 fn too_large_message(url: &str, size: Option<u64>, limit: u64) -> String {
     match size {
-        Some(size) => format!("The package {url} is {}, more than the limit of {}.", bytes(size), bytes(limit)),
-        None => format!("The package {url} is larger than the limit of {}; the download was stopped.", bytes(limit)),
+        Some(size) => format!(
+            "The package {url} is {}, more than the limit of {}.",
+            bytes(size),
+            bytes(limit)
+        ),
+        None => format!(
+            "The package {url} is larger than the limit of {}; the download was stopped.",
+            bytes(limit)
+        ),
     }
 }
 
@@ -193,7 +225,11 @@ pub(crate) fn bytes(n: u64) -> String {
     match unit {
         None => format!("{n} bytes"),
         Some(u) => {
-            let shown = if (value - value.round()).abs() < 0.05 { format!("{value:.0}") } else { format!("{value:.1}") };
+            let shown = if (value - value.round()).abs() < 0.05 {
+                format!("{value:.0}")
+            } else {
+                format!("{value:.1}")
+            };
             format!("{shown} {u} ({n} bytes)")
         }
     }
@@ -207,24 +243,106 @@ mod tests {
     fn names() {
         let url = || "http://h/x/".to_owned();
         let cases: Vec<(FetchError, &str)> = vec![
-            (FetchError::ListingNotFound { url: url() }, "Crat.PackageNotFound"),
             (
-                FetchError::NoMatchingFile { url: url(), service: "cds".into(), found: vec![], directories: vec![] },
+                FetchError::ListingNotFound { url: url() },
                 "Crat.PackageNotFound",
             ),
-            (FetchError::HttpStatus { url: url(), status: 404 }, "Crat.PackageNotFound"),
-            (FetchError::HttpStatus { url: url(), status: 500 }, "Crat.Transient"),
-            (FetchError::HttpStatus { url: url(), status: 503 }, "Crat.Transient"),
-            (FetchError::HttpStatus { url: url(), status: 429 }, "Crat.Transient"),
-            (FetchError::HttpStatus { url: url(), status: 403 }, "Crat.ConfigError"),
-            (FetchError::Unreachable { url: url(), reason: "refused" }, "Crat.Transient"),
+            (
+                FetchError::NoMatchingFile {
+                    url: url(),
+                    service: "cds".into(),
+                    found: vec![],
+                    directories: vec![],
+                },
+                "Crat.PackageNotFound",
+            ),
+            (
+                FetchError::HttpStatus {
+                    url: url(),
+                    status: 404,
+                },
+                "Crat.PackageNotFound",
+            ),
+            (
+                FetchError::HttpStatus {
+                    url: url(),
+                    status: 500,
+                },
+                "Crat.Transient",
+            ),
+            (
+                FetchError::HttpStatus {
+                    url: url(),
+                    status: 503,
+                },
+                "Crat.Transient",
+            ),
+            (
+                FetchError::HttpStatus {
+                    url: url(),
+                    status: 429,
+                },
+                "Crat.Transient",
+            ),
+            (
+                FetchError::HttpStatus {
+                    url: url(),
+                    status: 403,
+                },
+                "Crat.ConfigError",
+            ),
+            (
+                FetchError::Unreachable {
+                    url: url(),
+                    reason: "refused",
+                },
+                "Crat.Transient",
+            ),
             (FetchError::Timeout { url: url() }, "Crat.Transient"),
-            (FetchError::TooLarge { url: url(), size: None, limit: 1 }, "Crat.IntegrityError"),
-            (FetchError::Truncated { url: url(), received: 1, expected: Some(2) }, "Crat.IntegrityError"),
-            (FetchError::Corrupt { file_name: "f".into(), reason: "x".into() }, "Crat.IntegrityError"),
-            (FetchError::BadSidecar { url: url(), reason: "x".into() }, "Crat.IntegrityError"),
-            (FetchError::InvalidBaseUrl { url: url(), reason: "x".into() }, "Crat.ConfigError"),
-            (FetchError::RedirectRefused { url: url(), target: url() }, "Crat.ConfigError"),
+            (
+                FetchError::TooLarge {
+                    url: url(),
+                    size: None,
+                    limit: 1,
+                },
+                "Crat.IntegrityError",
+            ),
+            (
+                FetchError::Truncated {
+                    url: url(),
+                    received: 1,
+                    expected: Some(2),
+                },
+                "Crat.IntegrityError",
+            ),
+            (
+                FetchError::Corrupt {
+                    file_name: "f".into(),
+                    reason: "x".into(),
+                },
+                "Crat.IntegrityError",
+            ),
+            (
+                FetchError::BadSidecar {
+                    url: url(),
+                    reason: "x".into(),
+                },
+                "Crat.IntegrityError",
+            ),
+            (
+                FetchError::InvalidBaseUrl {
+                    url: url(),
+                    reason: "x".into(),
+                },
+                "Crat.ConfigError",
+            ),
+            (
+                FetchError::RedirectRefused {
+                    url: url(),
+                    target: url(),
+                },
+                "Crat.ConfigError",
+            ),
         ];
         for (e, name) in cases {
             assert_eq!(e.error_name(), name, "{e}");

@@ -106,7 +106,9 @@ pub fn try_http_client(timeout: Duration) -> Result<reqwest::Client, FetchError>
         .read_timeout(timeout)
         .user_agent(concat!("crat-download/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|_| FetchError::ClientSetup { reason: "TLS could not be initialised".to_owned() })
+        .map_err(|_| FetchError::ClientSetup {
+            reason: "TLS could not be initialised".to_owned(),
+        })
 }
 
 /// The redirect target refused by [`same_origin_redirects`] (found again in the error chain).
@@ -122,7 +124,10 @@ struct TooManyRedirects;
 
 fn same_origin_redirects() -> reqwest::redirect::Policy {
     reqwest::redirect::Policy::custom(|attempt| {
-        let same = attempt.previous().first().is_some_and(|first| same_origin(first, attempt.url()));
+        let same = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| same_origin(first, attempt.url()));
         if !same {
             let target = redacted(attempt.url());
             attempt.error(OffOriginRedirect { target })
@@ -135,7 +140,9 @@ fn same_origin_redirects() -> reqwest::redirect::Policy {
 }
 
 fn same_origin(a: &Url, b: &Url) -> bool {
-    a.scheme() == b.scheme() && a.host_str() == b.host_str() && a.port_or_known_default() == b.port_or_known_default()
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
 }
 
 /// The URL as shown in messages: without a password.
@@ -152,7 +159,10 @@ fn redacted(url: &Url) -> String {
 /// The listing URL: `base_url` + the encoded segments of `package_path` + `/`.
 /// Empty segments (doubled, leading or trailing `/`) are ignored; `.` and `..` are refused.
 pub fn listing_url(base_url: &Url, package_path: &str) -> Result<Url, FetchError> {
-    let invalid = |reason: &str| FetchError::InvalidBaseUrl { url: redacted(base_url), reason: reason.to_owned() };
+    let invalid = |reason: &str| FetchError::InvalidBaseUrl {
+        url: redacted(base_url),
+        reason: reason.to_owned(),
+    };
     if !matches!(base_url.scheme(), "http" | "https") {
         return Err(invalid("it must start with http:// or https://"));
     }
@@ -164,15 +174,24 @@ pub fn listing_url(base_url: &Url, package_path: &str) -> Result<Url, FetchError
     }
     let mut url = base_url.clone();
     url.set_fragment(None);
+    // Trailing slashes of the base (`/pkgs/`, even `/pkgs//`) all collapse into the one `/`.
+    let trailing_empty = base_url
+        .path_segments()
+        .map_or(0, |s| s.rev().take_while(|s| s.is_empty()).count());
     {
         let Ok(mut segments) = url.path_segments_mut() else {
             return Err(invalid("it has no path"));
         };
-        segments.pop_if_empty();
+        for _ in 0..trailing_empty {
+            segments.pop();
+        }
         for segment in package_path.split(['/', '\\']).filter(|s| !s.is_empty()) {
             if segment == "." || segment == ".." || segment.chars().any(char::is_control) {
                 return Err(FetchError::InvalidRequest {
-                    reason: format!("the package path \"{}\" is not a plain relative path", package_path.escape_debug()),
+                    reason: format!(
+                        "the package path \"{}\" is not a plain relative path",
+                        package_path.escape_debug()
+                    ),
                 });
             }
             segments.push(segment);
@@ -197,42 +216,63 @@ fn file_url(folder_url: &Url, name: &str) -> Url {
 /// Finds the package of `req.service_name` in the listing of `req.package_path`,
 /// downloads it to a new unique folder under `req.dest_dir` and verifies it.
 /// See the module documentation for the steps and [`FetchError`] for the failures.
-pub async fn fetch_package(client: &reqwest::Client, req: &PackageRequest<'_>) -> Result<FetchedPackage, FetchError> {
+pub async fn fetch_package(
+    client: &reqwest::Client,
+    req: &PackageRequest<'_>,
+) -> Result<FetchedPackage, FetchError> {
     let service = req.service_name;
     if service.is_empty() || !listing::is_plain_name(service) {
         return Err(FetchError::InvalidRequest {
-            reason: format!("the service name \"{}\" cannot start a file name", service.escape_debug()),
+            reason: format!(
+                "the service name \"{}\" cannot start a file name",
+                service.escape_debug()
+            ),
         });
     }
     let listing_url = listing_url(req.base_url, req.package_path)?;
     let (folder_url, listing) = fetch_listing(client, &listing_url).await?;
     tracing::debug!(url = %redacted(&folder_url), files = listing.files.len(), "package listing read");
 
-    let chosen = select::choose_package(&listing, service).cloned().ok_or_else(|| FetchError::NoMatchingFile {
-        url: redacted(&folder_url),
-        service: service.to_owned(),
-        found: listing.files.iter().map(|f| f.name.clone()).collect(),
-        directories: listing.directories.clone(),
-    })?;
+    let chosen = select::choose_package(&listing, service)
+        .cloned()
+        .ok_or_else(|| FetchError::NoMatchingFile {
+            url: redacted(&folder_url),
+            service: service.to_owned(),
+            found: listing.files.iter().map(|f| f.name.clone()).collect(),
+            directories: listing.directories.clone(),
+        })?;
     let package_url = file_url(&folder_url, &chosen.name);
     tracing::info!(url = %redacted(&package_url), size = ?chosen.size, "package chosen");
     if let Some(size) = chosen.size
         && size > req.max_bytes
     {
-        return Err(FetchError::TooLarge { url: redacted(&package_url), size: Some(size), limit: req.max_bytes });
+        return Err(FetchError::TooLarge {
+            url: redacted(&package_url),
+            size: Some(size),
+            limit: req.max_bytes,
+        });
     }
 
     let sidecar = sidecar_of(&listing, &chosen);
     let expected = match sidecar {
         Some(algorithm) => {
             let url = file_url(&folder_url, &algorithm.sidecar_name(&chosen.name));
-            Some((algorithm, fetch_sidecar(client, &url, &chosen.name, algorithm).await?))
+            Some((
+                algorithm,
+                fetch_sidecar(client, &url, &chosen.name, algorithm).await?,
+            ))
         }
         None => None,
     };
 
     let written = download(client, &package_url, &chosen.name, req, sidecar).await?;
-    let Written { work_dir, part_path, size, sha256, md5 } = written;
+    let Written {
+        work_dir,
+        part_path,
+        size,
+        sha256,
+        md5,
+    } = written;
     let cleanup = RemoveOnDrop(Some(work_dir.clone()));
 
     if let Some((algorithm, expected)) = &expected {
@@ -253,10 +293,18 @@ pub async fn fetch_package(client: &reqwest::Client, req: &PackageRequest<'_>) -
     let check_path = part_path.clone();
     let summary = tokio::task::spawn_blocking(move || verify::verify_archive(&check_path))
         .await
-        .map_err(|_| local_error(&part_path, "the archive check stopped unexpectedly".to_owned()))?
+        .map_err(|_| {
+            local_error(
+                &part_path,
+                "the archive check stopped unexpectedly".to_owned(),
+            )
+        })?
         .map_err(|e| match e {
             ArchiveError::Io(kind) => local_error(&part_path, kind.to_string()),
-            other => FetchError::Corrupt { file_name: chosen.name.clone(), reason: other.to_string() },
+            other => FetchError::Corrupt {
+                file_name: chosen.name.clone(),
+                reason: other.to_string(),
+            },
         })?;
 
     let final_path = work_dir.join(&chosen.name);
@@ -270,7 +318,12 @@ pub async fn fetch_package(client: &reqwest::Client, req: &PackageRequest<'_>) -
         Ok::<(), io::Error>(())
     })
     .await
-    .map_err(|_| local_error(&final_path, "the final rename stopped unexpectedly".to_owned()))?
+    .map_err(|_| {
+        local_error(
+            &final_path,
+            "the final rename stopped unexpectedly".to_owned(),
+        )
+    })?
     .map_err(|e| local_error(&final_path, e.kind().to_string()))?;
 
     cleanup.disarm();
@@ -301,14 +354,20 @@ fn sidecar_of(listing: &Listing, chosen: &ListingEntry) -> Option<DigestAlgorith
 }
 
 fn local_error(path: &Path, reason: String) -> FetchError {
-    FetchError::LocalStorage { path: path.display().to_string(), reason }
+    FetchError::LocalStorage {
+        path: path.display().to_string(),
+        reason,
+    }
 }
 
 /// Maps a request error (before or while reading the headers) to a `FetchError`.
 fn request_error(e: &reqwest::Error, url: &Url) -> FetchError {
     let shown = redacted(url);
     if let Some(off) = find_source::<OffOriginRedirect>(e) {
-        return FetchError::RedirectRefused { url: shown, target: off.target.clone() };
+        return FetchError::RedirectRefused {
+            url: shown,
+            target: off.target.clone(),
+        };
     }
     if find_source::<TooManyRedirects>(e).is_some() || e.is_redirect() {
         return FetchError::TooManyRedirects { url: shown };
@@ -317,7 +376,10 @@ fn request_error(e: &reqwest::Error, url: &Url) -> FetchError {
         return FetchError::Timeout { url: shown };
     }
     if e.is_builder() {
-        return FetchError::InvalidBaseUrl { url: shown, reason: "no request can be made to it".to_owned() };
+        return FetchError::InvalidBaseUrl {
+            url: shown,
+            reason: "no request can be made to it".to_owned(),
+        };
     }
     let reason = if e.is_connect() {
         match io_kind(e) {
@@ -326,7 +388,9 @@ fn request_error(e: &reqwest::Error, url: &Url) -> FetchError {
         }
     } else {
         match io_kind(e) {
-            Some(io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted) => "the connection was reset",
+            Some(io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted) => {
+                "the connection was reset"
+            }
             _ => "the connection failed",
         }
     };
@@ -339,15 +403,26 @@ fn body_error(e: &reqwest::Error, url: &Url, received: u64, expected: Option<u64
         return FetchError::Timeout { url: redacted(url) };
     }
     match io_kind(e) {
-        Some(io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted | io::ErrorKind::BrokenPipe) => {
-            FetchError::Unreachable { url: redacted(url), reason: "the connection was reset during the download" }
-        }
+        Some(
+            io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe,
+        ) => FetchError::Unreachable {
+            url: redacted(url),
+            reason: "the connection was reset during the download",
+        },
         // The server closed the connection before the announced length: truncated.
-        _ => FetchError::Truncated { url: redacted(url), received, expected },
+        _ => FetchError::Truncated {
+            url: redacted(url),
+            received,
+            expected,
+        },
     }
 }
 
-fn find_source<'e, T: std::error::Error + 'static>(e: &'e (dyn std::error::Error + 'static)) -> Option<&'e T> {
+fn find_source<'e, T: std::error::Error + 'static>(
+    e: &'e (dyn std::error::Error + 'static),
+) -> Option<&'e T> {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = current {
         if let Some(found) = err.downcast_ref::<T>() {
@@ -368,12 +443,19 @@ fn check_status(response: &reqwest::Response, url: &Url) -> Result<(), FetchErro
     if status.is_success() {
         Ok(())
     } else {
-        Err(FetchError::HttpStatus { url: redacted(url), status: status.as_u16() })
+        Err(FetchError::HttpStatus {
+            url: redacted(url),
+            status: status.as_u16(),
+        })
     }
 }
 
 /// GETs `url` (following same-origin redirects only).
-async fn get(client: &reqwest::Client, url: &Url, accept: &'static str) -> Result<reqwest::Response, FetchError> {
+async fn get(
+    client: &reqwest::Client,
+    url: &Url,
+    accept: &'static str,
+) -> Result<reqwest::Response, FetchError> {
     client
         .get(url.clone())
         .header(ACCEPT, HeaderValue::from_static(accept))
@@ -403,7 +485,14 @@ async fn read_capped(
                 body.extend_from_slice(&chunk);
             }
             Ok(None) => return Ok(body),
-            Err(e) => return Err(body_error(&e, url, body.len() as u64, response.content_length())),
+            Err(e) => {
+                return Err(body_error(
+                    &e,
+                    url,
+                    body.len() as u64,
+                    response.content_length(),
+                ));
+            }
         }
     }
 }
@@ -421,14 +510,27 @@ async fn fetch_listing(client: &reqwest::Client, url: &Url) -> Result<(Url, List
         // to the folder we asked for.
         folder_url = url.clone();
     }
-    let content_type = response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let body = read_capped(&mut response, url, MAX_LISTING_BYTES, || FetchError::BadListing {
-        url: redacted(url),
-        reason: format!("it is larger than {}", crate::error::bytes(MAX_LISTING_BYTES as u64)),
+    let content_type = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = read_capped(&mut response, url, MAX_LISTING_BYTES, || {
+        FetchError::BadListing {
+            url: redacted(url),
+            reason: format!(
+                "it is larger than {}",
+                crate::error::bytes(MAX_LISTING_BYTES as u64)
+            ),
+        }
     })
     .await?;
-    let listing = listing::parse_listing(content_type.as_deref(), &body)
-        .map_err(|e| FetchError::BadListing { url: redacted(url), reason: e.to_string() })?;
+    let listing = listing::parse_listing(content_type.as_deref(), &body).map_err(|e| {
+        FetchError::BadListing {
+            url: redacted(url),
+            reason: e.to_string(),
+        }
+    })?;
     Ok((folder_url, listing))
 }
 
@@ -439,15 +541,26 @@ async fn fetch_sidecar(
     file_name: &str,
     algorithm: DigestAlgorithm,
 ) -> Result<String, FetchError> {
-    let bad = |reason: String| FetchError::BadSidecar { url: redacted(url), reason };
+    let bad = |reason: String| FetchError::BadSidecar {
+        url: redacted(url),
+        reason,
+    };
     let mut response = get(client, url, "text/plain, */*;q=0.5").await?;
     match check_status(&response, url) {
         Ok(()) => {}
         Err(e) if e.is_transient() => return Err(e),
-        Err(_) => return Err(bad(format!("it is listed but the server answered HTTP {}", response.status().as_u16()))),
+        Err(_) => {
+            return Err(bad(format!(
+                "it is listed but the server answered HTTP {}",
+                response.status().as_u16()
+            )));
+        }
     }
     let body = read_capped(&mut response, url, MAX_SIDECAR_BYTES, || {
-        bad(format!("it is larger than {}", crate::error::bytes(MAX_SIDECAR_BYTES as u64)))
+        bad(format!(
+            "it is larger than {}",
+            crate::error::bytes(MAX_SIDECAR_BYTES as u64)
+        ))
     })
     .await?;
     let text = std::str::from_utf8(&body).map_err(|_| bad("it is not text".to_owned()))?;
@@ -488,7 +601,10 @@ fn create_unique_dir(dest_dir: &Path) -> io::Result<PathBuf> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     fs::create_dir_all(dest_dir)?;
     loop {
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let dir = dest_dir.join(format!("dl-{}-{nanos}-{n}", std::process::id()));
         match fs::create_dir(&dir) {
@@ -512,7 +628,11 @@ struct Digests {
 
 /// The blocking writer: hashes and writes each chunk; on `Finish` flushes and fsyncs.
 /// If the channel closes without `Finish` the download was abandoned: the file is removed.
-fn write_chunks<B: AsRef<[u8]>>(path: &Path, mut rx: mpsc::Receiver<Msg<B>>, with_md5: bool) -> io::Result<Digests> {
+fn write_chunks<B: AsRef<[u8]>>(
+    path: &Path,
+    mut rx: mpsc::Receiver<Msg<B>>,
+    with_md5: bool,
+) -> io::Result<Digests> {
     let file = fs::File::create_new(path)?;
     let mut out = BufWriter::with_capacity(256 * 1024, file);
     let mut sha256 = Sha256::new();
@@ -533,13 +653,20 @@ fn write_chunks<B: AsRef<[u8]>>(path: &Path, mut rx: mpsc::Receiver<Msg<B>>, wit
             None => {
                 drop(out);
                 let _ = fs::remove_file(path);
-                return Err(io::Error::new(io::ErrorKind::Interrupted, "download abandoned"));
+                return Err(io::Error::new(
+                    io::ErrorKind::Interrupted,
+                    "download abandoned",
+                ));
             }
         }
     }
     let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
     file.sync_all()?;
-    Ok(Digests { size, sha256: hex::encode(sha256.finalize()), md5: md5.map(|m| hex::encode(m.finalize())) })
+    Ok(Digests {
+        size,
+        sha256: hex::encode(sha256.finalize()),
+        md5: md5.map(|m| hex::encode(m.finalize())),
+    })
 }
 
 /// Streams `url` into `<unique dir>/<file_name>.part`.
@@ -550,20 +677,39 @@ async fn download(
     req: &PackageRequest<'_>,
     sidecar: Option<DigestAlgorithm>,
 ) -> Result<Written, FetchError> {
-    let mut response = get(client, url, "application/gzip, application/octet-stream, */*;q=0.5").await?;
+    let mut response = get(
+        client,
+        url,
+        "application/gzip, application/octet-stream, */*;q=0.5",
+    )
+    .await?;
     check_status(&response, url)?;
     let expected = response.content_length();
     if let Some(length) = expected
         && length > req.max_bytes
     {
-        return Err(FetchError::TooLarge { url: redacted(url), size: Some(length), limit: req.max_bytes });
+        return Err(FetchError::TooLarge {
+            url: redacted(url),
+            size: Some(length),
+            limit: req.max_bytes,
+        });
     }
 
     let dest_dir = req.dest_dir.to_path_buf();
     let work_dir = tokio::task::spawn_blocking(move || create_unique_dir(&dest_dir))
         .await
-        .map_err(|_| local_error(req.dest_dir, "the download folder could not be created".to_owned()))?
-        .map_err(|e| local_error(req.dest_dir, format!("the download folder could not be created ({})", e.kind())))?;
+        .map_err(|_| {
+            local_error(
+                req.dest_dir,
+                "the download folder could not be created".to_owned(),
+            )
+        })?
+        .map_err(|e| {
+            local_error(
+                req.dest_dir,
+                format!("the download folder could not be created ({})", e.kind()),
+            )
+        })?;
     let cleanup = RemoveOnDrop(Some(work_dir.clone()));
     let part_path = work_dir.join(format!("{file_name}.part"));
 
@@ -578,10 +724,18 @@ async fn download(
             Ok(Some(chunk)) => {
                 received += chunk.len() as u64;
                 if received > req.max_bytes {
-                    break Err(FetchError::TooLarge { url: redacted(url), size: None, limit: req.max_bytes });
+                    break Err(FetchError::TooLarge {
+                        url: redacted(url),
+                        size: None,
+                        limit: req.max_bytes,
+                    });
                 }
                 if expected.is_some_and(|length| received > length) {
-                    break Err(FetchError::Truncated { url: redacted(url), received, expected });
+                    break Err(FetchError::Truncated {
+                        url: redacted(url),
+                        received,
+                        expected,
+                    });
                 }
                 if tx.send(Msg::Data(chunk)).await.is_err() {
                     break Ok(()); // the writer failed: its error is collected below
@@ -602,14 +756,29 @@ async fn download(
     let digests = writer
         .await
         .map_err(|_| local_error(&part_path, "the writer stopped unexpectedly".to_owned()))?
-        .map_err(|e| local_error(&part_path, format!("writing the file failed ({})", e.kind())))?;
+        .map_err(|e| {
+            local_error(
+                &part_path,
+                format!("writing the file failed ({})", e.kind()),
+            )
+        })?;
     if let Some(length) = expected
         && digests.size != length
     {
-        return Err(FetchError::Truncated { url: redacted(url), received: digests.size, expected });
+        return Err(FetchError::Truncated {
+            url: redacted(url),
+            received: digests.size,
+            expected,
+        });
     }
     cleanup.disarm();
-    Ok(Written { work_dir, part_path, size: digests.size, sha256: digests.sha256, md5: digests.md5 })
+    Ok(Written {
+        work_dir,
+        part_path,
+        size: digests.size,
+        sha256: digests.sha256,
+        md5: digests.md5,
+    })
 }
 
 #[cfg(test)]
@@ -623,29 +792,71 @@ mod tests {
     #[test]
     fn listing_url_joins_with_one_slash() {
         let want = "http://h:8080/pkgs/CDN/pass/20250613-master-abc/el7/";
-        for b in ["http://h:8080/pkgs", "http://h:8080/pkgs/"] {
-            for p in ["CDN/pass/20250613-master-abc/el7", "/CDN/pass/20250613-master-abc/el7/", "CDN//pass/20250613-master-abc/el7"] {
-                assert_eq!(listing_url(&base(b), p).unwrap().as_str(), want, "{b} + {p}");
+        for b in [
+            "http://h:8080/pkgs",
+            "http://h:8080/pkgs/",
+            "http://h:8080/pkgs//",
+        ] {
+            for p in [
+                "CDN/pass/20250613-master-abc/el7",
+                "/CDN/pass/20250613-master-abc/el7/",
+                "CDN//pass/20250613-master-abc/el7",
+            ] {
+                assert_eq!(
+                    listing_url(&base(b), p).unwrap().as_str(),
+                    want,
+                    "{b} + {p}"
+                );
             }
         }
-        assert_eq!(listing_url(&base("https://h"), "a").unwrap().as_str(), "https://h/a/");
-        assert_eq!(listing_url(&base("https://h/#frag"), "a").unwrap().as_str(), "https://h/a/");
-        assert_eq!(listing_url(&base("https://h/x/"), "").unwrap().as_str(), "https://h/x/");
         assert_eq!(
-            listing_url(&base("http://h/p/"), "a b/100%/x#y?z").unwrap().as_str(),
+            listing_url(&base("https://h"), "a").unwrap().as_str(),
+            "https://h/a/"
+        );
+        assert_eq!(
+            listing_url(&base("https://h//"), "a").unwrap().as_str(),
+            "https://h/a/"
+        );
+        assert_eq!(
+            listing_url(&base("https://h//"), "").unwrap().as_str(),
+            "https://h/"
+        );
+        assert_eq!(
+            listing_url(&base("https://h/#frag"), "a").unwrap().as_str(),
+            "https://h/a/"
+        );
+        assert_eq!(
+            listing_url(&base("https://h/x/"), "").unwrap().as_str(),
+            "https://h/x/"
+        );
+        assert_eq!(
+            listing_url(&base("http://h/p/"), "a b/100%/x#y?z")
+                .unwrap()
+                .as_str(),
             "http://h/p/a%20b/100%25/x%23y%3Fz/"
         );
     }
 
     #[test]
     fn listing_url_refusals() {
-        for b in ["ftp://h/x", "file:///tmp/x", "mailto:a@b", "http://h/x?token=1"] {
+        for b in [
+            "ftp://h/x",
+            "file:///tmp/x",
+            "mailto:a@b",
+            "http://h/x?token=1",
+        ] {
             let e = listing_url(&base(b), "a").unwrap_err();
             assert_eq!(e.error_name(), "Crat.ConfigError", "{b}");
             assert!(matches!(e, FetchError::InvalidBaseUrl { .. }), "{b}");
         }
         for p in ["../x", "a/./b", "a/../../b", "a/\u{7}"] {
-            assert!(matches!(listing_url(&base("http://h/"), p), Err(FetchError::InvalidRequest { .. })), "{p}");
+            assert!(
+                matches!(
+                    listing_url(&base("http://h/"), p),
+                    Err(FetchError::InvalidRequest { .. })
+                ),
+                "{p}"
+            );
         }
         let e = listing_url(&base("ftp://user:secret@h/x"), "a").unwrap_err();
         assert!(!e.to_string().contains("secret"), "{e}");
@@ -654,8 +865,14 @@ mod tests {
     #[test]
     fn file_urls_are_encoded_under_the_folder() {
         let folder = base("http://h/p/el7/");
-        assert_eq!(file_url(&folder, "cds-1.0 final.tar.gz").as_str(), "http://h/p/el7/cds-1.0%20final.tar.gz");
-        assert_eq!(file_url(&folder, "a?b#c%.tgz").as_str(), "http://h/p/el7/a%3Fb%23c%25.tgz");
+        assert_eq!(
+            file_url(&folder, "cds-1.0 final.tar.gz").as_str(),
+            "http://h/p/el7/cds-1.0%20final.tar.gz"
+        );
+        assert_eq!(
+            file_url(&folder, "a?b#c%.tgz").as_str(),
+            "http://h/p/el7/a%3Fb%23c%25.tgz"
+        );
     }
 
     #[test]
@@ -663,6 +880,9 @@ mod tests {
         assert!(same_origin(&base("http://h/a"), &base("http://h:80/b")));
         assert!(!same_origin(&base("http://h/a"), &base("https://h/a")));
         assert!(!same_origin(&base("http://h:1/a"), &base("http://h:2/a")));
-        assert!(!same_origin(&base("http://127.0.0.1/a"), &base("http://localhost/a")));
+        assert!(!same_origin(
+            &base("http://127.0.0.1/a"),
+            &base("http://localhost/a")
+        ));
     }
 }

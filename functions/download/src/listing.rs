@@ -127,17 +127,23 @@ pub fn parse_html(body: &str) -> Listing {
         if !lower[start..].starts_with(|c: char| c.is_ascii_whitespace()) {
             continue; // <abbr>, <area>, ...
         }
-        let Some(tag_len) = lower[start..].find('>') else { break };
+        let Some(tag_len) = lower[start..].find('>') else {
+            break;
+        };
         let tag = &body[start..start + tag_len];
         let after_tag = start + tag_len + 1;
         pos = after_tag;
-        let Some(href) = attribute(tag, "href") else { continue };
+        let Some(href) = attribute(tag, "href") else {
+            continue;
+        };
         // The rest of the line after `</a>` carries the date and the size.
         let rest = match lower[after_tag..].find("</a>") {
             Some(close) => {
                 let rest_start = after_tag + close + 4;
                 pos = rest_start;
-                let rest_len = body[rest_start..].find(['\n', '\r', '<']).unwrap_or(body.len() - rest_start);
+                let rest_len = body[rest_start..]
+                    .find(['\n', '\r', '<'])
+                    .unwrap_or(body.len() - rest_start);
                 &body[rest_start..rest_start + rest_len]
             }
             None => "",
@@ -183,7 +189,11 @@ fn classify_href(raw: &str) -> Href {
     if !is_plain_name(&name) {
         return Href::Skip("not a plain name");
     }
-    if is_dir { Href::Directory(name) } else { Href::File(name) }
+    if is_dir {
+        Href::Directory(name)
+    } else {
+        Href::File(name)
+    }
 }
 
 /// A name that can only mean an entry of this folder and a file name on disk.
@@ -197,10 +207,14 @@ pub(crate) fn is_plain_name(name: &str) -> bool {
 
 /// `scheme:` at the start (RFC 3986: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) ":").
 fn has_scheme(href: &str) -> bool {
-    let Some(colon) = href.find(':') else { return false };
+    let Some(colon) = href.find(':') else {
+        return false;
+    };
     let scheme = &href[..colon];
     scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
 }
 
 /// The value of attribute `name` in the inside of a start tag (`<a` and `>` excluded).
@@ -212,7 +226,8 @@ fn attribute(tag: &str, name: &str) -> Option<String> {
             i += 1;
         }
         let name_start = i;
-        while i < bytes.len() && !bytes[i].is_ascii_whitespace() && !matches!(bytes[i], b'=' | b'/') {
+        while i < bytes.len() && !bytes[i].is_ascii_whitespace() && !matches!(bytes[i], b'=' | b'/')
+        {
             i += 1;
         }
         let attr = &tag[name_start..i];
@@ -232,7 +247,9 @@ fn attribute(tag: &str, name: &str) -> Option<String> {
         let value = match bytes.get(i) {
             Some(&q @ (b'"' | b'\'')) => {
                 let value_start = i + 1;
-                let len = tag[value_start..].find(q as char).unwrap_or(tag.len() - value_start);
+                let len = tag[value_start..]
+                    .find(q as char)
+                    .unwrap_or(tag.len() - value_start);
                 i = value_start + len + 1;
                 &tag[value_start..value_start + len]
             }
@@ -343,7 +360,12 @@ pub(crate) fn parse_http_date(s: &str) -> Option<i64> {
     let [_, day, month, year, time, ..] = words.as_slice() else {
         return None;
     };
-    unix_time(year.parse().ok()?, month_number(month)?, day.parse().ok()?, parse_clock(time)?)
+    unix_time(
+        year.parse().ok()?,
+        month_number(month)?,
+        day.parse().ok()?,
+        parse_clock(time)?,
+    )
 }
 
 fn parse_clock(time: &str) -> Option<i64> {
@@ -354,13 +376,19 @@ fn parse_clock(time: &str) -> Option<i64> {
         Some(s) => s.parse().ok()?,
         None => 0,
     };
-    ((0..24).contains(&h) && (0..60).contains(&m) && (0..=60).contains(&s)).then_some(h * 3600 + m * 60 + s)
+    ((0..24).contains(&h) && (0..60).contains(&m) && (0..=60).contains(&s))
+        .then_some(h * 3600 + m * 60 + s)
 }
 
 fn month_number(name: &str) -> Option<u32> {
-    const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
     let lower = name.to_ascii_lowercase();
-    MONTHS.iter().position(|m| *m == lower).and_then(|i| u32::try_from(i + 1).ok())
+    MONTHS
+        .iter()
+        .position(|m| *m == lower)
+        .and_then(|i| u32::try_from(i + 1).ok())
 }
 
 /// Seconds since the epoch for a UTC civil date and a time of day in seconds.
@@ -410,7 +438,10 @@ pub fn natural_cmp(a: &str, b: &str) -> Ordering {
 }
 
 fn split_run(s: &[u8], digits: bool) -> (&[u8], &[u8]) {
-    let len = s.iter().position(|b| b.is_ascii_digit() != digits).unwrap_or(s.len());
+    let len = s
+        .iter()
+        .position(|b| b.is_ascii_digit() != digits)
+        .unwrap_or(s.len());
     s.split_at(len)
 }
 
@@ -473,13 +504,24 @@ mod tests {
 <a data-href="no.tar.gz" href="cds-3.tar.gz">x</a>
 <a href="cds-&amp;-4.tar.gz">x</a>"##;
         let l = parse_html(html);
-        assert_eq!(names(&l), ["cds-1.tar.gz", "cds-2.tgz", "cds-3.tar.gz", "cds-&-4.tar.gz"]);
+        assert_eq!(
+            names(&l),
+            [
+                "cds-1.tar.gz",
+                "cds-2.tgz",
+                "cds-3.tar.gz",
+                "cds-&-4.tar.gz"
+            ]
+        );
         assert!(l.directories.is_empty());
     }
 
     #[test]
     fn html_with_no_links_is_an_empty_listing() {
-        assert_eq!(parse_html("<html><body>nothing</body></html>"), Listing::default());
+        assert_eq!(
+            parse_html("<html><body>nothing</body></html>"),
+            Listing::default()
+        );
         assert_eq!(parse_html(""), Listing::default());
         // Unterminated markup does not panic.
         assert!(parse_html("<a href=\"x.tar.gz").files.is_empty());
@@ -499,16 +541,32 @@ mod tests {
         assert_eq!(names(&l), ["cds-1.0 final.tar.gz", "plain.tgz"]);
         assert_eq!(l.files[0].size, Some(123));
         assert_eq!(l.files[0].mtime, Some(1_795_630_190));
-        assert_eq!(l.files[1], ListingEntry { name: "plain.tgz".into(), mtime: None, size: None });
+        assert_eq!(
+            l.files[1],
+            ListingEntry {
+                name: "plain.tgz".into(),
+                mtime: None,
+                size: None
+            }
+        );
         assert_eq!(l.directories, ["el7"]);
     }
 
     #[test]
     fn format_detection() {
-        assert_eq!(detect_format(Some("application/json"), b"<html>"), ListingFormat::Json);
-        assert_eq!(detect_format(Some("text/html"), b"  \r\n[]"), ListingFormat::Json);
+        assert_eq!(
+            detect_format(Some("application/json"), b"<html>"),
+            ListingFormat::Json
+        );
+        assert_eq!(
+            detect_format(Some("text/html"), b"  \r\n[]"),
+            ListingFormat::Json
+        );
         assert_eq!(detect_format(None, b"\n{\"a\":1}"), ListingFormat::Json);
-        assert_eq!(detect_format(Some("text/html; charset=utf-8"), b"<html>"), ListingFormat::Html);
+        assert_eq!(
+            detect_format(Some("text/html; charset=utf-8"), b"<html>"),
+            ListingFormat::Html
+        );
         assert_eq!(detect_format(None, b""), ListingFormat::Html);
         assert!(parse_listing(Some("application/json"), b"<html>").is_err());
         assert!(parse_listing(None, b"{\"name\": \"x\"}").is_err());
@@ -516,14 +574,26 @@ mod tests {
 
     #[test]
     fn decoding_helpers() {
-        assert_eq!(percent_decode("a%20b%2fc%zz%4"), Some("a b/c%zz%4".to_owned()));
+        assert_eq!(
+            percent_decode("a%20b%2fc%zz%4"),
+            Some("a b/c%zz%4".to_owned())
+        );
         assert_eq!(percent_decode("%C3%A9"), Some("é".to_owned()));
         assert_eq!(percent_decode("%FF"), None);
-        assert_eq!(decode_html_entities("a&amp;b&lt;&#65;&#x42;&bogus;&"), "a&b<AB&bogus;&");
+        assert_eq!(
+            decode_html_entities("a&amp;b&lt;&#65;&#x42;&bogus;&"),
+            "a&b<AB&bogus;&"
+        );
         assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
-        assert_eq!(parse_http_date("Sat, 29 Feb 2020 12:00:00 GMT"), Some(1_582_977_600));
+        assert_eq!(
+            parse_http_date("Sat, 29 Feb 2020 12:00:00 GMT"),
+            Some(1_582_977_600)
+        );
         assert_eq!(parse_http_date("garbage"), None);
-        assert_eq!(parse_listing_date("2025-06-13", "10:01"), Some(1_749_808_860));
+        assert_eq!(
+            parse_listing_date("2025-06-13", "10:01"),
+            Some(1_749_808_860)
+        );
         assert_eq!(parse_listing_date("13-Foo-2025", "10:01"), None);
         assert_eq!(parse_listing_date("13-Jun-2025", "25:01"), None);
     }
@@ -536,13 +606,20 @@ mod tests {
         assert_eq!(natural_cmp("-1.2", "-1.2.1"), Less);
         assert_eq!(natural_cmp("-1.10-el7", "-1.9-el8"), Greater);
         assert_eq!(natural_cmp("-20250613", "-20250612"), Greater);
-        assert_eq!(natural_cmp("v007", "v7"), "v007".cmp("v7"), "numerically equal: byte order");
+        assert_eq!(
+            natural_cmp("v007", "v7"),
+            "v007".cmp("v7"),
+            "numerically equal: byte order"
+        );
         assert_eq!(natural_cmp("v007", "v8"), Less);
         assert_eq!(natural_cmp("a1", "ab"), Less, "a number sorts before text");
         assert_eq!(natural_cmp("x", "x"), Equal);
         assert_eq!(natural_cmp("", "a"), Less);
         assert_eq!(
-            natural_cmp("99999999999999999999999999999", "100000000000000000000000000000"),
+            natural_cmp(
+                "99999999999999999999999999999",
+                "100000000000000000000000000000"
+            ),
             Less,
             "numbers longer than u64 compare correctly"
         );

@@ -34,7 +34,8 @@ pub fn package_version<'n>(name: &'n str, service: &str) -> Option<&'n str> {
     }
     let ext_len = PACKAGE_EXTENSIONS.iter().find_map(|ext| {
         let n = name.len();
-        (n >= ext.len() && name.as_bytes()[n - ext.len()..].eq_ignore_ascii_case(ext.as_bytes())).then_some(ext.len())
+        (n >= ext.len() && name.as_bytes()[n - ext.len()..].eq_ignore_ascii_case(ext.as_bytes()))
+            .then_some(ext.len())
     })?;
     // The extension must not overlap the service name (`cds.tar` + `.tar.gz`...).
     let end = name.len() - ext_len;
@@ -48,7 +49,11 @@ pub fn is_package_of(name: &str, service: &str) -> bool {
 
 /// Orders two candidates of the same service: higher version, then newer, then name.
 pub fn compare_candidates(a: &ListingEntry, b: &ListingEntry, service: &str) -> Ordering {
-    let version = |e: &ListingEntry| package_version(&e.name, service).unwrap_or_default().to_owned();
+    let version = |e: &ListingEntry| {
+        package_version(&e.name, service)
+            .unwrap_or_default()
+            .to_owned()
+    };
     natural_cmp(&version(a), &version(b))
         .then_with(|| a.mtime.cmp(&b.mtime))
         .then_with(|| natural_cmp(&a.name, &b.name))
@@ -68,16 +73,30 @@ mod tests {
     use super::*;
 
     fn entry(name: &str, mtime: Option<i64>) -> ListingEntry {
-        ListingEntry { name: name.to_owned(), mtime, size: None }
+        ListingEntry {
+            name: name.to_owned(),
+            mtime,
+            size: None,
+        }
     }
 
     fn listing(names: &[(&str, Option<i64>)]) -> Listing {
-        Listing { files: names.iter().map(|(n, t)| entry(n, *t)).collect(), directories: vec![] }
+        Listing {
+            files: names.iter().map(|(n, t)| entry(n, *t)).collect(),
+            directories: vec![],
+        }
     }
 
     #[test]
     fn separator_rule() {
-        for yes in ["cds-1.tar.gz", "cds_1.tgz", "cds.tar.gz", "cds.tgz", "cds-1.TAR.GZ", "cds-x.y-el7.tar.gz"] {
+        for yes in [
+            "cds-1.tar.gz",
+            "cds_1.tgz",
+            "cds.tar.gz",
+            "cds.tgz",
+            "cds-1.TAR.GZ",
+            "cds-x.y-el7.tar.gz",
+        ] {
             assert!(is_package_of(yes, "cds"), "{yes}");
         }
         for no in [
@@ -94,8 +113,14 @@ mod tests {
         ] {
             assert!(!is_package_of(no, "cds"), "{no}");
         }
-        assert!(!is_package_of("cds.tar.gz", "cds.tar"), "extension may not overlap the service name");
-        assert!(!is_package_of("-1.tar.gz", ""), "an empty service matches nothing");
+        assert!(
+            !is_package_of("cds.tar.gz", "cds.tar"),
+            "extension may not overlap the service name"
+        );
+        assert!(
+            !is_package_of("-1.tar.gz", ""),
+            "an empty service matches nothing"
+        );
         assert_eq!(package_version("cds-1.2.10.tar.gz", "cds"), Some("-1.2.10"));
         assert_eq!(package_version("cds.tgz", "cds"), Some(""));
     }
@@ -121,7 +146,10 @@ mod tests {
         // Same version and time: the choice does not depend on listing order.
         let a = listing(&[("cds-1.0.tgz", None), ("cds-1.0.tar.gz", None)]);
         let b = listing(&[("cds-1.0.tar.gz", None), ("cds-1.0.tgz", None)]);
-        assert_eq!(choose_package(&a, "cds").unwrap().name, choose_package(&b, "cds").unwrap().name);
+        assert_eq!(
+            choose_package(&a, "cds").unwrap().name,
+            choose_package(&b, "cds").unwrap().name
+        );
     }
 
     #[test]

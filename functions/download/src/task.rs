@@ -31,16 +31,32 @@ pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<DownloadOutput, Ta
     })
     .await?;
     // Idempotent: a retried or resumed download of a verified package does nothing.
-    if let (Some(url), Some(size), Some(sha)) = (&run.package_url, run.package_size, &run.package_sha256) {
-        return Ok(DownloadOutput { package_url: url.clone(), package_size: size, package_sha256: sha.clone() });
+    if let (Some(url), Some(size), Some(sha)) =
+        (&run.package_url, run.package_size, &run.package_sha256)
+    {
+        return Ok(DownloadOutput {
+            package_url: url.clone(),
+            package_size: size,
+            package_sha256: sha.clone(),
+        });
     }
     let fail = |e: TaskError| note_step_error(state, input.run_id, StepName::Download, e);
     let Some(base) = state.settings().await?.package_download_base_url else {
-        return Err(fail(TaskError::new(TaskError::CONFIG, "package_download_base_url is not set; an admin sets it in the settings")).await);
+        return Err(fail(TaskError::new(
+            TaskError::CONFIG,
+            "package_download_base_url is not set; an admin sets it in the settings",
+        ))
+        .await);
     };
     let base = match url::Url::parse(&format!("{base}/")) {
         Ok(u) => u,
-        Err(_) => return Err(fail(TaskError::new(TaskError::CONFIG, "package_download_base_url is not a usable URL")).await),
+        Err(_) => {
+            return Err(fail(TaskError::new(
+                TaskError::CONFIG,
+                "package_download_base_url is not a usable URL",
+            ))
+            .await);
+        }
     };
     let dest_dir = deps.work_dir.join("downloads").join(&run.execution_id);
     let request = PackageRequest {
@@ -70,10 +86,17 @@ pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<DownloadOutput, Ta
         details.insert("file_name".into(), Value::from(fetched.file_name.clone()));
         details.insert("size".into(), Value::from(fetched.size));
         details.insert("sha256".into(), Value::from(fetched.sha256.clone()));
-        details.insert("verified_with".into(), Value::from(fetched.verified_with.clone()));
+        details.insert(
+            "verified_with".into(),
+            Value::from(fetched.verified_with.clone()),
+        );
         Ok(())
     })
     .await?;
     tracing::info!(file = %fetched.file_name, size = fetched.size, "package verified");
-    Ok(DownloadOutput { package_url: fetched.url, package_size: fetched.size, package_sha256: fetched.sha256 })
+    Ok(DownloadOutput {
+        package_url: fetched.url,
+        package_size: fetched.size,
+        package_sha256: fetched.sha256,
+    })
 }

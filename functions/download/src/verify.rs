@@ -42,16 +42,32 @@ impl DigestAlgorithm {
 /// files the line naming `file_name` is used (a leading `./` or directory is ignored); a
 /// single line is used whatever name it gives. Returns the digest in lower case, or a
 /// phrase saying why the sidecar is unusable.
-pub fn parse_sidecar(text: &str, file_name: &str, algorithm: DigestAlgorithm) -> Result<String, String> {
+pub fn parse_sidecar(
+    text: &str,
+    file_name: &str,
+    algorithm: DigestAlgorithm,
+) -> Result<String, String> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut entries: Vec<(String, Option<&str>)> = Vec::new();
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
-        let entry = parse_sidecar_line(line, algorithm)
-            .ok_or_else(|| format!("it does not hold a {}-digit {} digest", algorithm.hex_len(), algorithm.name()))?;
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let entry = parse_sidecar_line(line, algorithm).ok_or_else(|| {
+            format!(
+                "it does not hold a {}-digit {} digest",
+                algorithm.hex_len(),
+                algorithm.name()
+            )
+        })?;
         entries.push(entry);
     }
     let base = |n: &str| n.rsplit(['/', '\\']).next().unwrap_or(n).to_owned();
-    if let Some((hex, _)) = entries.iter().find(|(_, name)| name.is_some_and(|n| base(n) == file_name)) {
+    if let Some((hex, _)) = entries
+        .iter()
+        .find(|(_, name)| name.is_some_and(|n| base(n) == file_name))
+    {
         return Ok(hex.clone());
     }
     match entries.as_slice() {
@@ -62,7 +78,8 @@ pub fn parse_sidecar(text: &str, file_name: &str, algorithm: DigestAlgorithm) ->
 }
 
 fn parse_sidecar_line(line: &str, algorithm: DigestAlgorithm) -> Option<(String, Option<&str>)> {
-    let is_digest = |s: &str| s.len() == algorithm.hex_len() && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let is_digest =
+        |s: &str| s.len() == algorithm.hex_len() && s.bytes().all(|b| b.is_ascii_hexdigit());
     // BSD style: `SHA256 (name) = HEX`.
     if let Some((left, hex)) = line.rsplit_once('=') {
         let hex = hex.trim();
@@ -72,7 +89,10 @@ fn parse_sidecar_line(line: &str, algorithm: DigestAlgorithm) -> Option<(String,
             && left.ends_with(')')
             && algorithm_label_matches(left[..open].trim(), algorithm)
         {
-            return Some((hex.to_ascii_lowercase(), Some(&left[open + 1..left.len() - 1])));
+            return Some((
+                hex.to_ascii_lowercase(),
+                Some(&left[open + 1..left.len() - 1]),
+            ));
         }
     }
     // GNU style: `HEX`, `HEX  name`, `HEX *name`.
@@ -136,7 +156,11 @@ pub fn verify_archive(path: &Path) -> Result<ArchiveSummary, ArchiveError> {
     }
     drop(file);
     let file = File::open(path).map_err(|e| ArchiveError::Io(e.kind()))?;
-    let mut gz = Tracked { inner: MultiGzDecoder::new(BufReader::with_capacity(64 * 1024, file)), error: None, bytes: 0 };
+    let mut gz = Tracked {
+        inner: MultiGzDecoder::new(BufReader::with_capacity(64 * 1024, file)),
+        error: None,
+        bytes: 0,
+    };
 
     let mut entries = 0u64;
     let walked: io::Result<()> = (|| {
@@ -160,7 +184,10 @@ pub fn verify_archive(path: &Path) -> Result<ArchiveSummary, ArchiveError> {
     if entries == 0 {
         return Err(ArchiveError::Empty);
     }
-    Ok(ArchiveSummary { entries, uncompressed_bytes: gz.bytes })
+    Ok(ArchiveSummary {
+        entries,
+        uncompressed_bytes: gz.bytes,
+    })
 }
 
 /// A reader that remembers the first error of the reader it wraps, so a failure of the
@@ -205,7 +232,7 @@ mod tests {
         let sha = DigestAlgorithm::Sha256;
         let want = SHA.to_ascii_lowercase();
         for text in [
-            format!("{SHA}"),
+            SHA.to_owned(),
             format!("{SHA}\n"),
             format!("  {SHA}  cds-1.tar.gz\r\n"),
             format!("{SHA} *cds-1.tar.gz"),
@@ -213,12 +240,29 @@ mod tests {
             format!("SHA256 (cds-1.tar.gz) = {SHA}"),
             format!("SHA2-256 (cds-1.tar.gz) = {SHA}"),
             format!("{SHA}  renamed.tar.gz"),
-            format!("# comment\n{}  other.tar.gz\n{SHA}  cds-1.tar.gz\n", "0".repeat(64)),
+            format!(
+                "# comment\n{}  other.tar.gz\n{SHA}  cds-1.tar.gz\n",
+                "0".repeat(64)
+            ),
         ] {
-            assert_eq!(parse_sidecar(&text, "cds-1.tar.gz", sha), Ok(want.clone()), "{text:?}");
+            assert_eq!(
+                parse_sidecar(&text, "cds-1.tar.gz", sha),
+                Ok(want.clone()),
+                "{text:?}"
+            );
         }
-        assert_eq!(parse_sidecar(&format!("MD5 (cds-1.tar.gz) = {MD5}"), "cds-1.tar.gz", DigestAlgorithm::Md5), Ok(MD5.into()));
-        assert_eq!(parse_sidecar(MD5, "cds-1.tar.gz", DigestAlgorithm::Md5), Ok(MD5.into()));
+        assert_eq!(
+            parse_sidecar(
+                &format!("MD5 (cds-1.tar.gz) = {MD5}"),
+                "cds-1.tar.gz",
+                DigestAlgorithm::Md5
+            ),
+            Ok(MD5.into())
+        );
+        assert_eq!(
+            parse_sidecar(MD5, "cds-1.tar.gz", DigestAlgorithm::Md5),
+            Ok(MD5.into())
+        );
     }
 
     #[test]
@@ -226,7 +270,10 @@ mod tests {
         let sha = DigestAlgorithm::Sha256;
         assert!(parse_sidecar("", "f", sha).is_err());
         assert!(parse_sidecar("not a digest", "f", sha).is_err());
-        assert!(parse_sidecar(MD5, "f", sha).is_err(), "an md5 digest in a .sha256 file");
+        assert!(
+            parse_sidecar(MD5, "f", sha).is_err(),
+            "an md5 digest in a .sha256 file"
+        );
         assert!(parse_sidecar(&format!("MD5 (f) = {MD5}"), "f", sha).is_err());
         assert!(parse_sidecar(&format!("{SHA}  a\n{SHA}  b"), "f", sha).is_err());
         assert!(parse_sidecar(&format!("{}g", &SHA[..63]), "f", sha).is_err());
@@ -261,7 +308,10 @@ mod tests {
 
         assert!(matches!(check(b"plain text"), Err(ArchiveError::NotGzip)));
         assert!(matches!(check(b""), Err(ArchiveError::NotGzip)));
-        assert!(matches!(check(&good[..good.len() - 4]), Err(ArchiveError::Gzip(_))), "cut trailer");
+        assert!(
+            matches!(check(&good[..good.len() - 4]), Err(ArchiveError::Gzip(_))),
+            "cut trailer"
+        );
 
         let mut bad_crc = good.clone();
         let n = bad_crc.len();
@@ -270,11 +320,17 @@ mod tests {
 
         let mut garbage = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         garbage.write_all(&[0x55u8; 4096]).unwrap();
-        assert!(matches!(check(&garbage.finish().unwrap()), Err(ArchiveError::Tar(_))));
+        assert!(matches!(
+            check(&garbage.finish().unwrap()),
+            Err(ArchiveError::Tar(_))
+        ));
 
         let mut zeros = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         zeros.write_all(&[0u8; 4096]).unwrap();
-        assert!(matches!(check(&zeros.finish().unwrap()), Err(ArchiveError::Empty)));
+        assert!(matches!(
+            check(&zeros.finish().unwrap()),
+            Err(ArchiveError::Empty)
+        ));
 
         let mut trailing = good.clone();
         trailing.extend_from_slice(b"junk after the gzip member");

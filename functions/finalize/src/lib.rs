@@ -23,23 +23,36 @@ pub struct FinalizeOutput {
 /// error's Cause as JSON `{"errorMessage", "errorType", ...}`; the embedded executor passes
 /// the message itself. Both are read.
 pub fn describe_failure(failure: &Value) -> (String, String) {
-    let error = failure["Error"].as_str().unwrap_or("Crat.Unknown").to_owned();
+    let error = failure["Error"]
+        .as_str()
+        .unwrap_or("Crat.Unknown")
+        .to_owned();
     let cause = match &failure["Cause"] {
         Value::String(s) => match serde_json::from_str::<Value>(s) {
-            Ok(v) if v["errorMessage"].is_string() => v["errorMessage"].as_str().unwrap_or_default().to_owned(),
+            Ok(v) if v["errorMessage"].is_string() => {
+                v["errorMessage"].as_str().unwrap_or_default().to_owned()
+            }
             _ => s.clone(),
         },
         Value::Null => String::new(),
         other => other.to_string(),
     };
-    let cause = if cause.is_empty() { format!("the run failed ({error})") } else { cause };
-    (error, shared::tasks::excerpt(&cause))
+    let cause = if cause.is_empty() {
+        format!("the run failed ({error})")
+    } else {
+        cause
+    };
+    (error, shared::tasks::bounded(&cause, 2000))
 }
 
 #[tracing::instrument(skip_all, fields(run_id = input.run_id))]
 pub async fn handle(deps: &TaskDeps, input: FinalizeInput) -> Result<FinalizeOutput, TaskError> {
     let state = &deps.state;
-    let failure = input.failure.as_ref().filter(|f| !f.is_null()).map(describe_failure);
+    let failure = input
+        .failure
+        .as_ref()
+        .filter(|f| !f.is_null())
+        .map(describe_failure);
     let now = state.clock.now();
     let run = match update_run(state, input.run_id, |run| {
         run.finish(failure.as_ref().map(|(e, c)| (e.as_str(), c.as_str())), now);
@@ -65,12 +78,19 @@ mod tests {
 
     #[test]
     fn failures_from_both_hosts_read_the_same() {
-        let embedded = json!({"Error": "Crat.PackageNotFound", "Cause": "no cds-*.tar.gz in listing"});
+        let embedded =
+            json!({"Error": "Crat.PackageNotFound", "Cause": "no cds-*.tar.gz in listing"});
         let lambda = json!({"Error": "Crat.PackageNotFound",
             "Cause": "{\"errorType\":\"Crat.PackageNotFound\",\"errorMessage\":\"no cds-*.tar.gz in listing\"}"});
         assert_eq!(describe_failure(&embedded), describe_failure(&lambda));
         assert_eq!(describe_failure(&embedded).1, "no cds-*.tar.gz in listing");
         let bare = describe_failure(&json!({"Error": "States.Timeout"}));
-        assert_eq!(bare, ("States.Timeout".into(), "the run failed (States.Timeout)".into()));
+        assert_eq!(
+            bare,
+            (
+                "States.Timeout".into(),
+                "the run failed (States.Timeout)".into()
+            )
+        );
     }
 }

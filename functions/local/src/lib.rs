@@ -9,7 +9,11 @@ use shared::http::with_common_layers;
 
 /// Adds the embedded workflow (executor + in-process tasks) to `state` and resumes the
 /// executions a previous process left running.
-pub async fn assemble(state: AppState, data_dir: &std::path::Path, time_scale: f64) -> anyhow::Result<AppState> {
+pub async fn assemble(
+    state: AppState,
+    data_dir: &std::path::Path,
+    time_scale: f64,
+) -> anyhow::Result<AppState> {
     let deps = shared::tasks::TaskDeps {
         state: state.clone(),
         http: shared::tasks::http_client(),
@@ -29,7 +33,11 @@ pub fn time_scale_from_env() -> anyhow::Result<f64> {
             .parse::<f64>()
             .ok()
             .filter(|s| *s > 0.0 && *s <= 1.0)
-            .ok_or_else(|| anyhow::anyhow!("configuration: CRAT_TIME_SCALE: must be a number in (0, 1], got {v:?}")),
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "configuration: CRAT_TIME_SCALE: must be a number in (0, 1], got {v:?}"
+                )
+            }),
     }
 }
 

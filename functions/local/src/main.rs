@@ -8,14 +8,17 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::from_env(Host::Embedded)?;
     telemetry::init(Host::Embedded, config.debug);
     if config.webhook_token.is_none() {
-        tracing::warn!("WEBHOOK_TOKEN is not set: anyone who can reach this server can post builds");
+        tracing::warn!(
+            "WEBHOOK_TOKEN is not set: anyone who can reach this server can post builds"
+        );
     }
     let bind = std::env::var("CRAT_BIND").unwrap_or_else(|_| "0.0.0.0".into());
     let time_scale = local::time_scale_from_env()?;
     let listener = tokio::net::TcpListener::bind((bind.as_str(), config.port)).await?;
     let port = listener.local_addr()?.port();
 
-    let data_dir = std::path::absolute(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
+    let data_dir =
+        std::path::absolute(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
     let store_line = match &config.store {
         StoreConfig::Embedded => format!("Data folder: {}", data_dir.display()),
         StoreConfig::DynamoDb { table, .. } => format!("Store: DynamoDB table {table}"),
@@ -27,7 +30,8 @@ async fn main() -> anyhow::Result<()> {
             config.admin_password.expose()
         )
     });
-    let state = local::assemble(AppState::from_config(config).await?, &data_dir, time_scale).await?;
+    let state =
+        local::assemble(AppState::from_config(config).await?, &data_dir, time_scale).await?;
     println!("CRAT is running at http://localhost:{port}");
     println!("{store_line}");
     if let Some(line) = password_line {

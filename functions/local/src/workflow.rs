@@ -10,7 +10,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use shared::tasks::{TaskDeps, TaskError};
 use shared::workflow::{ExecutionEvent, ExecutionView, WorkflowStarter};
-use statemachine::{Definition, ExecutionRecord, Executor, ExecutorOptions, TaskFailure, TaskInvoker};
+use statemachine::{
+    Definition, ExecutionRecord, Executor, ExecutorOptions, TaskFailure, TaskInvoker,
+};
 
 /// The one definition, as deployed to Step Functions.
 pub const DEFINITION: &str = include_str!("../../../statemachine/deploy_test.asl.json");
@@ -25,7 +27,10 @@ pub const LOCAL_RESOURCES: &[(&str, &str)] = &[
 ];
 
 pub fn substitutions() -> HashMap<String, String> {
-    LOCAL_RESOURCES.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    LOCAL_RESOURCES
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 pub fn definition() -> Result<Definition, statemachine::DefinitionError> {
@@ -45,7 +50,9 @@ where
 {
     let input: I = serde_json::from_value(input)
         .map_err(|e| TaskFailure::new("States.Runtime", format!("task input does not fit: {e}")))?;
-    let output = f(input).await.map_err(|e| TaskFailure::new(e.name, e.message))?;
+    let output = f(input)
+        .await
+        .map_err(|e| TaskFailure::new(e.name, e.message))?;
     serde_json::to_value(output).map_err(|e| TaskFailure::new("States.Runtime", e.to_string()))
 }
 
@@ -58,7 +65,10 @@ impl TaskInvoker for LocalTasks {
             "local:trigger" => call(input, |i| trigger::handle(d, i)).await,
             "local:poll" => call(input, |i| poll::handle(d, i)).await,
             "local:finalize" => call(input, |i| finalize::handle(d, i)).await,
-            other => Err(TaskFailure::new("States.Runtime", format!("no local task for resource {other}"))),
+            other => Err(TaskFailure::new(
+                "States.Runtime",
+                format!("no local task for resource {other}"),
+            )),
         }
     }
 }
@@ -74,10 +84,21 @@ impl EmbeddedWorkflow {
     pub async fn start(deps: TaskDeps, time_scale: f64) -> anyhow::Result<Self> {
         let definition = Arc::new(definition()?);
         let problems = definition.lint();
-        anyhow::ensure!(problems.is_empty(), "the deploy-test definition has problems: {problems:?}");
+        anyhow::ensure!(
+            problems.is_empty(),
+            "the deploy-test definition has problems: {problems:?}"
+        );
         let store: Arc<dyn statemachine::ExecutionStore> = deps.state.store.clone();
-        let options = ExecutorOptions { state_machine_id: "crat-deploy-test".into(), ..ExecutorOptions::scaled(time_scale) };
-        let executor = Arc::new(Executor::new(definition, Arc::new(LocalTasks { deps }), store, options));
+        let options = ExecutorOptions {
+            state_machine_id: "crat-deploy-test".into(),
+            ..ExecutorOptions::scaled(time_scale)
+        };
+        let executor = Arc::new(Executor::new(
+            definition,
+            Arc::new(LocalTasks { deps }),
+            store,
+            options,
+        ));
         let resumed = executor.resume_all().await?;
         if resumed > 0 {
             tracing::info!(resumed, "resumed running executions");
@@ -113,16 +134,29 @@ pub fn view(record: ExecutionRecord) -> ExecutionView {
 #[async_trait]
 impl WorkflowStarter for EmbeddedWorkflow {
     async fn start(&self, execution_id: &str, input: Value) -> Result<(), String> {
-        self.executor.start(execution_id, input).await.map(|_| ()).map_err(|e| e.to_string())
+        self.executor
+            .start(execution_id, input)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     async fn describe(&self, execution_id: &str) -> Result<Option<ExecutionView>, String> {
-        Ok(self.executor.describe(execution_id).await.map_err(|e| e.to_string())?.map(view))
+        Ok(self
+            .executor
+            .describe(execution_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .map(view))
     }
 
     async fn stop(&self, execution_id: &str, cause: &str) -> Result<(), String> {
         self.executor
-            .stop(execution_id, Some("Crat.Cancelled".into()), Some(cause.into()))
+            .stop(
+                execution_id,
+                Some("Crat.Cancelled".into()),
+                Some(cause.into()),
+            )
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())

@@ -37,7 +37,9 @@ pub struct PollOutput {
 #[derive(Debug, PartialEq)]
 enum Answer {
     Phase(String),
-    Completed { report_url: Option<String> },
+    Completed {
+        report_url: Option<String>,
+    },
     Failed(String),
     /// Could not get a usable answer this time.
     Trouble(String),
@@ -51,13 +53,21 @@ fn read_answer(status: reqwest::StatusCode, body: &str) -> Answer {
         return Answer::Trouble("the test server's answer is not JSON".into());
     };
     match v["status"].as_str() {
-        Some("completed") => Answer::Completed { report_url: v["report_url"].as_str().map(str::to_owned) },
+        Some("completed") => Answer::Completed {
+            report_url: v["report_url"].as_str().map(str::to_owned),
+        },
         Some("failed") => Answer::Failed(
-            v["error"].as_str().map(|e| excerpt(e)).unwrap_or_else(|| "no error text given".into()),
+            v["error"]
+                .as_str()
+                .map(|e| excerpt(e))
+                .unwrap_or_else(|| "no error text given".into()),
         ),
         Some(p @ ("pending" | "running:deploy" | "running:test")) => Answer::Phase(p.to_owned()),
         Some(p) if p.starts_with("running") => Answer::Phase(excerpt(p)),
-        Some(other) => Answer::Trouble(format!("the test server reported an unknown status {:?}", excerpt(other))),
+        Some(other) => Answer::Trouble(format!(
+            "the test server reported an unknown status {:?}",
+            excerpt(other)
+        )),
         None => Answer::Trouble("the test server's answer has no status".into()),
     }
 }
@@ -80,7 +90,10 @@ pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<PollOutput, TaskEr
     let settings = state.settings().await?;
     let poll_interval_seconds = settings.poll_interval_seconds;
     let Some(server) = settings.external_test_server_url else {
-        return Err(TaskError::new(TaskError::CONFIG, "external_test_server_url is not set; an admin sets it in the settings"));
+        return Err(TaskError::new(
+            TaskError::CONFIG,
+            "external_test_server_url is not set; an admin sets it in the settings",
+        ));
     };
     let max_monitor = TimeDelta::seconds(i64::from(settings.max_monitor_seconds));
     let now = state.clock.now();
@@ -89,12 +102,17 @@ pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<PollOutput, TaskEr
         ensure_live(run)?;
         if run.status != RunStatus::Monitoring {
             run.begin_step(StepName::Monitor, RunStatus::Monitoring, now);
-            run.step_mut(StepName::Monitor).details.insert("deadline".into(), Value::from(fmt(now + max_monitor)));
+            run.step_mut(StepName::Monitor)
+                .details
+                .insert("deadline".into(), Value::from(fmt(now + max_monitor)));
         }
         Ok(())
     })
     .await?;
-    let task_id = run.task_id.clone().ok_or_else(|| TaskError::new(TaskError::TEST_SERVER, "the run has no task id to poll"))?;
+    let task_id = run
+        .task_id
+        .clone()
+        .ok_or_else(|| TaskError::new(TaskError::TEST_SERVER, "the run has no task id to poll"))?;
     let deadline = run
         .step(StepName::Monitor)
         .and_then(|s| s.details.get("deadline"))
@@ -113,31 +131,53 @@ pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<PollOutput, TaskEr
                 Err(_) => Answer::Trouble("the test server's answer was cut off".into()),
             }
         }
-        Err(e) if e.is_timeout() => Answer::Trouble(format!("the test server did not answer within {} s", timeout.as_secs())),
+        Err(e) if e.is_timeout() => Answer::Trouble(format!(
+            "the test server did not answer within {} s",
+            timeout.as_secs()
+        )),
         Err(_) => Answer::Trouble("cannot reach the test server".into()),
     };
 
     let polled_at = state.clock.now();
     let past_deadline = polled_at >= deadline;
-    let mut output = PollOutput { outcome: Outcome::Running, phase: None, error: None, poll_interval_seconds };
+    let mut output = PollOutput {
+        outcome: Outcome::Running,
+        phase: None,
+        error: None,
+        poll_interval_seconds,
+    };
     update_run(state, input.run_id, |run| {
         ensure_live(run)?;
         let step = run.step_mut(StepName::Monitor);
-        step.details.insert("last_poll_at".into(), Value::from(fmt(polled_at)));
-        let polls = step.details.get("polls").and_then(Value::as_u64).unwrap_or(0) + 1;
+        step.details
+            .insert("last_poll_at".into(), Value::from(fmt(polled_at)));
+        let polls = step
+            .details
+            .get("polls")
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+            + 1;
         step.details.insert("polls".into(), Value::from(polls));
-        output = PollOutput { outcome: Outcome::Running, phase: None, error: None, poll_interval_seconds };
+        output = PollOutput {
+            outcome: Outcome::Running,
+            phase: None,
+            error: None,
+            poll_interval_seconds,
+        };
         match &answer {
             Answer::Phase(phase) => {
-                step.details.insert("phase".into(), Value::from(phase.clone()));
+                step.details
+                    .insert("phase".into(), Value::from(phase.clone()));
                 step.details.remove("last_error");
                 output.phase = Some(phase.clone());
             }
             Answer::Trouble(why) => {
-                step.details.insert("last_error".into(), Value::from(why.clone()));
+                step.details
+                    .insert("last_error".into(), Value::from(why.clone()));
             }
             Answer::Completed { report_url } => {
-                step.details.insert("phase".into(), Value::from("completed"));
+                step.details
+                    .insert("phase".into(), Value::from("completed"));
                 step.details.remove("last_error");
                 output.outcome = Outcome::Completed;
                 output.phase = Some("completed".into());
@@ -145,7 +185,8 @@ pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<PollOutput, TaskEr
                     Some(u) if same_host(u, server.as_str()) => run.report_url = Some(u.clone()),
                     Some(u) => {
                         let step = run.step_mut(StepName::Monitor);
-                        step.details.insert("report_url_refused".into(), Value::from(excerpt(u)));
+                        step.details
+                            .insert("report_url_refused".into(), Value::from(excerpt(u)));
                     }
                     None => {}
                 }
@@ -155,7 +196,12 @@ pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<PollOutput, TaskEr
             Answer::Failed(why) => {
                 step.details.insert("phase".into(), Value::from("failed"));
                 let message = format!("the test server reports the run failed: {why}");
-                run.finish_step(StepName::Monitor, StepStatus::Failed, Some(message.clone()), polled_at);
+                run.finish_step(
+                    StepName::Monitor,
+                    StepStatus::Failed,
+                    Some(message.clone()),
+                    polled_at,
+                );
                 output.outcome = Outcome::Failed;
                 output.phase = Some("failed".into());
                 output.error = Some(message);
@@ -163,12 +209,27 @@ pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<PollOutput, TaskEr
             }
         }
         if past_deadline {
-            let last = run.step(StepName::Monitor).and_then(|s| s.details.get("last_error")).and_then(Value::as_str).map(str::to_owned);
+            let last = run
+                .step(StepName::Monitor)
+                .and_then(|s| s.details.get("last_error"))
+                .and_then(Value::as_str)
+                .map(str::to_owned);
             let message = match last {
-                Some(last) => format!("no result from the test server within {} s (last problem: {last})", max_monitor.num_seconds()),
-                None => format!("no result from the test server within {} s", max_monitor.num_seconds()),
+                Some(last) => format!(
+                    "no result from the test server within {} s (last problem: {last})",
+                    max_monitor.num_seconds()
+                ),
+                None => format!(
+                    "no result from the test server within {} s",
+                    max_monitor.num_seconds()
+                ),
             };
-            run.finish_step(StepName::Monitor, StepStatus::Failed, Some(message.clone()), polled_at);
+            run.finish_step(
+                StepName::Monitor,
+                StepStatus::Failed,
+                Some(message.clone()),
+                polled_at,
+            );
             output.outcome = Outcome::Deadline;
             output.error = Some(message);
         }
@@ -191,24 +252,53 @@ mod tests {
     #[test]
     fn answers_are_read_strictly() {
         let ok = StatusCode::OK;
-        assert_eq!(read_answer(ok, r#"{"status":"running:test"}"#), Answer::Phase("running:test".into()));
-        assert_eq!(read_answer(ok, r#"{"status":"pending"}"#), Answer::Phase("pending".into()));
+        assert_eq!(
+            read_answer(ok, r#"{"status":"running:test"}"#),
+            Answer::Phase("running:test".into())
+        );
+        assert_eq!(
+            read_answer(ok, r#"{"status":"pending"}"#),
+            Answer::Phase("pending".into())
+        );
         assert_eq!(
             read_answer(ok, r#"{"status":"completed","report_url":"http://h/r/"}"#),
-            Answer::Completed { report_url: Some("http://h/r/".into()) }
+            Answer::Completed {
+                report_url: Some("http://h/r/".into())
+            }
         );
-        assert_eq!(read_answer(ok, r#"{"status":"failed","error":"deploy failed"}"#), Answer::Failed("deploy failed".into()));
+        assert_eq!(
+            read_answer(ok, r#"{"status":"failed","error":"deploy failed"}"#),
+            Answer::Failed("deploy failed".into())
+        );
         assert!(matches!(read_answer(ok, "<html>"), Answer::Trouble(_)));
-        assert!(matches!(read_answer(ok, r#"{"status":"exploded"}"#), Answer::Trouble(_)));
-        assert!(matches!(read_answer(ok, r#"{"state":"completed"}"#), Answer::Trouble(_)));
-        assert!(matches!(read_answer(StatusCode::BAD_GATEWAY, "{}"), Answer::Trouble(_)));
+        assert!(matches!(
+            read_answer(ok, r#"{"status":"exploded"}"#),
+            Answer::Trouble(_)
+        ));
+        assert!(matches!(
+            read_answer(ok, r#"{"state":"completed"}"#),
+            Answer::Trouble(_)
+        ));
+        assert!(matches!(
+            read_answer(StatusCode::BAD_GATEWAY, "{}"),
+            Answer::Trouble(_)
+        ));
     }
 
     #[test]
     fn report_links_must_stay_on_the_test_server() {
-        assert!(same_host("http://127.0.0.1:9000/reports/1/", "http://127.0.0.1:9000"));
-        assert!(!same_host("http://127.0.0.1:9001/reports/1/", "http://127.0.0.1:9000"));
-        assert!(!same_host("http://169.254.169.254/latest/", "http://127.0.0.1:9000"));
+        assert!(same_host(
+            "http://127.0.0.1:9000/reports/1/",
+            "http://127.0.0.1:9000"
+        ));
+        assert!(!same_host(
+            "http://127.0.0.1:9001/reports/1/",
+            "http://127.0.0.1:9000"
+        ));
+        assert!(!same_host(
+            "http://169.254.169.254/latest/",
+            "http://127.0.0.1:9000"
+        ));
         assert!(!same_host("file:///etc/passwd", "http://127.0.0.1:9000"));
     }
 }

@@ -17,7 +17,9 @@ pub use email::Email;
 pub use field::FieldError;
 pub use job_version::{JobSelection, JobVersion};
 pub use parameter_set::{ParameterSet, ParameterSetVersion, Params};
-pub use run::{Run, RunBuild, RunLock, RunStatus, Step, StepName, StepStatus, Summary, execution_id_of};
+pub use run::{
+    Run, RunBuild, RunLock, RunStatus, Step, StepName, StepStatus, Summary, execution_id_of,
+};
 pub use session::{LOGIN_WINDOW, LoginFailures, MAX_LOGIN_FAILURES, Session, SessionInfo};
 pub use settings::Settings;
 pub use test_item::{TestItem, TestItemFields};

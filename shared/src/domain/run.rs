@@ -91,7 +91,14 @@ pub struct Step {
 
 impl Step {
     fn pending(name: StepName) -> Self {
-        Self { name, status: StepStatus::Pending, started_at: None, finished_at: None, details: Map::new(), error: None }
+        Self {
+            name,
+            status: StepStatus::Pending,
+            started_at: None,
+            finished_at: None,
+            details: Map::new(),
+            error: None,
+        }
     }
 }
 
@@ -188,7 +195,14 @@ impl Run {
             execution_id: execution_id_of(id),
             started_at: now,
             finished_at: None,
-            steps: [StepName::Download, StepName::Trigger, StepName::Monitor, StepName::Notify].map(Step::pending).into(),
+            steps: [
+                StepName::Download,
+                StepName::Trigger,
+                StepName::Monitor,
+                StepName::Notify,
+            ]
+            .map(Step::pending)
+            .into(),
             notification: None,
             revision: 1,
         }
@@ -220,7 +234,13 @@ impl Run {
         step.error = None;
     }
 
-    pub fn finish_step(&mut self, name: StepName, status: StepStatus, error: Option<String>, now: DateTime<Utc>) {
+    pub fn finish_step(
+        &mut self,
+        name: StepName,
+        status: StepStatus,
+        error: Option<String>,
+        now: DateTime<Utc>,
+    ) {
         let step = self.step_mut(name);
         step.status = status;
         step.finished_at = Some(now);
@@ -244,7 +264,11 @@ impl Run {
         }
         match failure {
             Some((error, cause)) => {
-                let message = if cause.is_empty() { error.to_owned() } else { cause.to_owned() };
+                let message = if cause.is_empty() {
+                    error.to_owned()
+                } else {
+                    cause.to_owned()
+                };
                 if let Some(step) = self.failing_step() {
                     let s = self.step_mut(step);
                     if s.status != StepStatus::Failed {
@@ -286,13 +310,19 @@ mod tests {
     use super::*;
 
     fn run() -> Run {
-        let t = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().to_utc();
+        let t = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .to_utc();
         Run {
             id: 1,
             test_item_id: 1,
             test_item_name: "cds".into(),
             build_info_id: 1,
-            build: RunBuild { job_name: "J".into(), build_number: 1, package_path: "p".into() },
+            build: RunBuild {
+                job_name: "J".into(),
+                build_number: 1,
+                package_path: "p".into(),
+            },
             parameter_set_id: 1,
             parameter_set_version: 1,
             params: Map::new(),
@@ -308,7 +338,14 @@ mod tests {
             execution_id: "run-1".into(),
             started_at: t,
             finished_at: None,
-            steps: [StepName::Download, StepName::Trigger, StepName::Monitor, StepName::Notify].map(Step::pending).into(),
+            steps: [
+                StepName::Download,
+                StepName::Trigger,
+                StepName::Monitor,
+                StepName::Notify,
+            ]
+            .map(Step::pending)
+            .into(),
             notification: None,
             revision: 1,
         }
@@ -321,8 +358,18 @@ mod tests {
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
         }
         assert!(RunStatus::parse("status", "done").is_err());
-        let terminal: Vec<_> = RunStatus::ALL.into_iter().filter(|s| s.is_terminal()).collect();
-        assert_eq!(terminal, [RunStatus::Completed, RunStatus::Failed, RunStatus::Cancelled]);
+        let terminal: Vec<_> = RunStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_terminal())
+            .collect();
+        assert_eq!(
+            terminal,
+            [
+                RunStatus::Completed,
+                RunStatus::Failed,
+                RunStatus::Cancelled
+            ]
+        );
     }
 
     #[test]
@@ -332,12 +379,29 @@ mod tests {
         r.begin_step(StepName::Download, RunStatus::Downloading, now);
         r.finish_step(StepName::Download, StepStatus::Succeeded, None, now);
         r.begin_step(StepName::Trigger, RunStatus::Testing, now);
-        r.finish(Some(("Crat.TestServerError", "the test server answered 500")), now);
+        r.finish(
+            Some(("Crat.TestServerError", "the test server answered 500")),
+            now,
+        );
         assert_eq!(r.status, RunStatus::Failed);
-        assert_eq!(r.error_message.as_deref(), Some("the test server answered 500"));
+        assert_eq!(
+            r.error_message.as_deref(),
+            Some("the test server answered 500")
+        );
         let statuses: Vec<_> = r.steps.iter().map(|s| s.status).collect();
-        assert_eq!(statuses, [StepStatus::Succeeded, StepStatus::Failed, StepStatus::Skipped, StepStatus::Skipped]);
-        assert_eq!(r.step(StepName::Trigger).unwrap().details["error_name"], "Crat.TestServerError");
+        assert_eq!(
+            statuses,
+            [
+                StepStatus::Succeeded,
+                StepStatus::Failed,
+                StepStatus::Skipped,
+                StepStatus::Skipped
+            ]
+        );
+        assert_eq!(
+            r.step(StepName::Trigger).unwrap().details["error_name"],
+            "Crat.TestServerError"
+        );
     }
 
     #[test]

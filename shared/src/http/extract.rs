@@ -118,6 +118,8 @@ impl<S: Send + Sync, T: DeserializeOwned> axum::extract::OptionalFromRequest<S> 
         if empty || (untyped && !chunked) {
             return Ok(None);
         }
-        <Self as FromRequest<S>>::from_request(req, state).await.map(Some)
+        <Self as FromRequest<S>>::from_request(req, state)
+            .await
+            .map(Some)
     }
 }

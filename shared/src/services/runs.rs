@@ -21,31 +21,50 @@ pub struct TriggerInput {
 }
 
 fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::Unprocessable { code, message: message.into() }
+    ApiError::Unprocessable {
+        code,
+        message: message.into(),
+    }
 }
 
-async fn build_to_test(state: &AppState, job: &crate::domain::JobName, requested: Option<i64>) -> ApiResult<Build> {
+async fn build_to_test(
+    state: &AppState,
+    job: &crate::domain::JobName,
+    requested: Option<i64>,
+) -> ApiResult<Build> {
     let build = match requested {
-        Some(id) => state
-            .store
-            .get_build(id)
-            .await?
-            .ok_or_else(|| unprocessable("build_not_found", format!("build_info_id: no build with id {id}")))?,
+        Some(id) => state.store.get_build(id).await?.ok_or_else(|| {
+            unprocessable(
+                "build_not_found",
+                format!("build_info_id: no build with id {id}"),
+            )
+        })?,
         None => {
             let selection = state.store.get_job_selection(job).await?.ok_or_else(|| {
-                unprocessable("no_selected_build", format!("job {job} has no selected build; select one or pass build_info_id"))
+                unprocessable(
+                    "no_selected_build",
+                    format!("job {job} has no selected build; select one or pass build_info_id"),
+                )
             })?;
             state
                 .store
                 .get_build(selection.build_id)
                 .await?
-                .ok_or_else(|| unprocessable("build_not_found", format!("the selected build {} no longer exists", selection.build_id)))?
+                .ok_or_else(|| {
+                    unprocessable(
+                        "build_not_found",
+                        format!("the selected build {} no longer exists", selection.build_id),
+                    )
+                })?
         }
     };
     if &build.job_name != job {
         return Err(unprocessable(
             "build_not_in_job",
-            format!("build_info_id: build {} belongs to job {}, not {job}", build.id, build.job_name),
+            format!(
+                "build_info_id: build {} belongs to job {}, not {job}",
+                build.id, build.job_name
+            ),
         ));
     }
     Ok(build)
@@ -75,28 +94,53 @@ async fn busy(state: &AppState, lock: &RunLock) -> ApiResult<ApiError> {
 
 /// Starts a run of test item `item_id`: 202 with the run, or 409 naming the active run.
 #[tracing::instrument(skip_all, fields(item_id, by = %by))]
-pub async fn trigger(state: &AppState, by: &str, item_id: i64, input: TriggerInput) -> ApiResult<Run> {
+pub async fn trigger(
+    state: &AppState,
+    by: &str,
+    item_id: i64,
+    input: TriggerInput,
+) -> ApiResult<Run> {
     let item = state
         .store
         .get_test_item(item_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no test item with id {item_id}")))?;
     if !item.enabled {
-        return Err(unprocessable("test_item_disabled", format!("test item {} is disabled; an admin can enable it", item.name)));
+        return Err(unprocessable(
+            "test_item_disabled",
+            format!(
+                "test item {} is disabled; an admin can enable it",
+                item.name
+            ),
+        ));
     }
     let build = build_to_test(state, &item.job_name, input.build_info_id).await?;
     let set = match item.parameter_set_id {
         Some(id) => state.store.get_parameter_set(id).await?,
         None => state.store.default_parameter_set().await?,
     }
-    .ok_or_else(|| unprocessable("no_parameter_set", "there is no parameter set to use; an admin creates one first"))?;
+    .ok_or_else(|| {
+        unprocessable(
+            "no_parameter_set",
+            "there is no parameter set to use; an admin creates one first",
+        )
+    })?;
     let settings = state.settings().await?;
     for (key, value) in [
-        ("package_download_base_url", &settings.package_download_base_url),
-        ("external_test_server_url", &settings.external_test_server_url),
+        (
+            "package_download_base_url",
+            &settings.package_download_base_url,
+        ),
+        (
+            "external_test_server_url",
+            &settings.external_test_server_url,
+        ),
     ] {
         if value.is_none() {
-            return Err(unprocessable("settings_incomplete", format!("{key} is not set; an admin sets it in the settings")));
+            return Err(unprocessable(
+                "settings_incomplete",
+                format!("{key} is not set; an admin sets it in the settings"),
+            ));
         }
     }
 
@@ -104,25 +148,52 @@ pub async fn trigger(state: &AppState, by: &str, item_id: i64, input: TriggerInp
     let id = state.store.next_id("runs").await?;
     let now = state.clock.now();
     let run = Run::new(id, &item, &build, &set, by, now);
-    let mut attempt = state.store.create_run_with_lock(&run, now, now + lease).await?;
+    let mut attempt = state
+        .store
+        .create_run_with_lock(&run, now, now + lease)
+        .await?;
     if let Err(lock) = &attempt {
         // A lock held by a run that already ended (its finalize never released it): free it once.
         let holder = state.store.get_run(lock.run_id).await?;
-        if holder.is_none_or(|r| r.status.is_terminal()) && state.store.release_run_lock(lock.run_id).await? {
-            tracing::warn!(stale_run = lock.run_id, "released a lock left by an ended run");
-            attempt = state.store.create_run_with_lock(&run, now, now + lease).await?;
+        if holder.is_none_or(|r| r.status.is_terminal())
+            && state.store.release_run_lock(lock.run_id).await?
+        {
+            tracing::warn!(
+                stale_run = lock.run_id,
+                "released a lock left by an ended run"
+            );
+            attempt = state
+                .store
+                .create_run_with_lock(&run, now, now + lease)
+                .await?;
         }
     }
     if let Err(lock) = attempt {
         return Err(busy(state, &lock).await?);
     }
-    if let Err(e) = state.workflow.start(&run.execution_id, json!({"run_id": run.id, "failure": null})).await {
+    if let Err(e) = state
+        .workflow
+        .start(
+            &run.execution_id,
+            json!({"run_id": run.id, "failure": null}),
+        )
+        .await
+    {
         let mut failed = run.clone();
-        failed.finish(Some(("Crat.StartFailed", "the deploy-test workflow could not be started")), state.clock.now());
+        failed.finish(
+            Some((
+                "Crat.StartFailed",
+                "the deploy-test workflow could not be started",
+            )),
+            state.clock.now(),
+        );
         failed.revision += 1;
         let _ = state.store.update_run(&failed).await;
         let _ = state.store.release_run_lock(run.id).await;
-        return Err(ApiError::Internal(format!("starting execution {}: {e}", run.execution_id)));
+        return Err(ApiError::Internal(format!(
+            "starting execution {}: {e}",
+            run.execution_id
+        )));
     }
     tracing::info!(run_id = run.id, item = %item.name, build = build.id, "run started");
     Ok(run)

@@ -42,7 +42,10 @@ impl TaskError {
     ];
 
     pub fn new(name: &'static str, message: impl Into<String>) -> Self {
-        Self { name, message: message.into() }
+        Self {
+            name,
+            message: message.into(),
+        }
     }
 }
 

@@ -32,8 +32,21 @@ pub struct RunRef {
 
 /// At most 200 characters of an outside text, on one line, for messages and details.
 pub fn excerpt(text: &str) -> String {
-    let one_line: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).take(200).collect();
-    if text.chars().count() > 200 { format!("{one_line}…") } else { one_line }
+    bounded(text, 200)
+}
+
+/// At most `max` characters of `text`, on one line (control characters become spaces).
+pub fn bounded(text: &str, max: usize) -> String {
+    let one_line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(max)
+        .collect();
+    if text.chars().count() > max {
+        format!("{one_line}…")
+    } else {
+        one_line
+    }
 }
 
 #[cfg(test)]

@@ -12,11 +12,9 @@ where
     F: FnMut(&mut Run) -> Result<(), TaskError>,
 {
     for _ in 0..8 {
-        let mut run = state
-            .store
-            .get_run(run_id)
-            .await?
-            .ok_or_else(|| TaskError::new(TaskError::RUN_ENDED, format!("run {run_id} does not exist")))?;
+        let mut run = state.store.get_run(run_id).await?.ok_or_else(|| {
+            TaskError::new(TaskError::RUN_ENDED, format!("run {run_id} does not exist"))
+        })?;
         change(&mut run)?;
         run.revision += 1;
         match state.store.update_run(&run).await {
@@ -25,20 +23,31 @@ where
             Err(e) => return Err(e.into()),
         }
     }
-    Err(TaskError::new(TaskError::STORE_BUSY, format!("run {run_id} kept changing while it was being updated")))
+    Err(TaskError::new(
+        TaskError::STORE_BUSY,
+        format!("run {run_id} kept changing while it was being updated"),
+    ))
 }
 
 /// Refuses to work on a run that has already ended (cancelled, failed by the sweeper, ...).
 pub fn ensure_live(run: &Run) -> Result<(), TaskError> {
     if run.status.is_terminal() {
-        return Err(TaskError::new(TaskError::RUN_ENDED, format!("run {} already ended ({})", run.id, run.status.as_str())));
+        return Err(TaskError::new(
+            TaskError::RUN_ENDED,
+            format!("run {} already ended ({})", run.id, run.status.as_str()),
+        ));
     }
     Ok(())
 }
 
 /// Records a task's error on its step (the step stays RUNNING: the state machine may retry;
 /// finalize marks it FAILED if it gives up) and hands the error back for returning.
-pub async fn note_step_error(state: &AppState, run_id: i64, step: crate::domain::StepName, error: TaskError) -> TaskError {
+pub async fn note_step_error(
+    state: &AppState,
+    run_id: i64,
+    step: crate::domain::StepName,
+    error: TaskError,
+) -> TaskError {
     let message = error.message.clone();
     if let Err(e) = update_run(state, run_id, |run| {
         run.step_mut(step).error = Some(message.clone());

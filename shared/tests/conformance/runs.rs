@@ -28,7 +28,11 @@ fn run(id: i64, item_id: i64) -> Run {
         id: 2,
         name: "base".into(),
         description: String::new(),
-        params: Params::parse("params", &json!({"upgrade_type": "full", "nested": {"a": [1, 2]}})).unwrap(),
+        params: Params::parse(
+            "params",
+            &json!({"upgrade_type": "full", "nested": {"a": [1, 2]}}),
+        )
+        .unwrap(),
         is_default: true,
         version: 4,
         created_at: t0(),
@@ -44,16 +48,39 @@ fn lease() -> DateTime<Utc> {
 
 pub async fn run_lock_admits_one_run_at_a_time(store: Arc<dyn Store>) {
     assert_eq!(store.get_run_lock().await.unwrap(), None);
-    store.create_run_with_lock(&run(1, 1), t0(), lease()).await.unwrap().unwrap();
-    let held = store.create_run_with_lock(&run(2, 1), t0(), lease()).await.unwrap().unwrap_err();
+    store
+        .create_run_with_lock(&run(1, 1), t0(), lease())
+        .await
+        .unwrap()
+        .unwrap();
+    let held = store
+        .create_run_with_lock(&run(2, 1), t0(), lease())
+        .await
+        .unwrap()
+        .unwrap_err();
     assert_eq!((held.run_id, held.lease_until), (1, lease()));
-    assert_eq!(store.get_run(2).await.unwrap(), None, "the loser wrote nothing");
-    assert!(!store.release_run_lock(2).await.unwrap(), "only the holder releases");
+    assert_eq!(
+        store.get_run(2).await.unwrap(),
+        None,
+        "the loser wrote nothing"
+    );
+    assert!(
+        !store.release_run_lock(2).await.unwrap(),
+        "only the holder releases"
+    );
     assert!(store.release_run_lock(1).await.unwrap());
     assert!(!store.release_run_lock(1).await.unwrap());
-    store.create_run_with_lock(&run(2, 1), t0(), lease()).await.unwrap().unwrap();
+    store
+        .create_run_with_lock(&run(2, 1), t0(), lease())
+        .await
+        .unwrap()
+        .unwrap();
     // An expired lease no longer blocks (a crashed run cannot block forever).
-    store.create_run_with_lock(&run(3, 1), lease(), lease() + TimeDelta::hours(4)).await.unwrap().unwrap();
+    store
+        .create_run_with_lock(&run(3, 1), lease(), lease() + TimeDelta::hours(4))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(store.get_run_lock().await.unwrap().unwrap().run_id, 3);
 }
 
@@ -61,7 +88,11 @@ pub async fn concurrent_starts_have_one_winner(store: Arc<dyn Store>) {
     let mut handles = Vec::new();
     for id in 1..=20 {
         let s = store.clone();
-        handles.push(tokio::spawn(async move { s.create_run_with_lock(&run(id, 1), t0(), lease()).await.unwrap() }));
+        handles.push(tokio::spawn(async move {
+            s.create_run_with_lock(&run(id, 1), t0(), lease())
+                .await
+                .unwrap()
+        }));
     }
     let mut winners = Vec::new();
     for (i, h) in handles.into_iter().enumerate() {
@@ -70,13 +101,23 @@ pub async fn concurrent_starts_have_one_winner(store: Arc<dyn Store>) {
         }
     }
     assert_eq!(winners.len(), 1, "exactly one winner: {winners:?}");
-    assert_eq!(store.get_run_lock().await.unwrap().unwrap().run_id, winners[0]);
-    assert_eq!(store.list_runs(None, None, 200).await.unwrap().items.len(), 1);
+    assert_eq!(
+        store.get_run_lock().await.unwrap().unwrap().run_id,
+        winners[0]
+    );
+    assert_eq!(
+        store.list_runs(None, None, 200).await.unwrap().items.len(),
+        1
+    );
 }
 
 pub async fn runs_round_trip_and_update_by_revision(store: Arc<dyn Store>) {
     let r = run(7, 1);
-    store.create_run_with_lock(&r, t0(), lease()).await.unwrap().unwrap();
+    store
+        .create_run_with_lock(&r, t0(), lease())
+        .await
+        .unwrap()
+        .unwrap();
     let got = store.get_run(7).await.unwrap().unwrap();
     assert_eq!(got, r);
     assert_eq!(got.params["nested"], json!({"a": [1, 2]}));
@@ -90,17 +131,30 @@ pub async fn runs_round_trip_and_update_by_revision(store: Arc<dyn Store>) {
     let mut stale = got.clone();
     stale.revision += 1;
     stale.status = RunStatus::Failed;
-    assert!(matches!(store.update_run(&stale).await, Err(StoreError::Conflict(_))));
-    assert_eq!(store.get_run(7).await.unwrap().unwrap().status, RunStatus::Downloading);
+    assert!(matches!(
+        store.update_run(&stale).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.get_run(7).await.unwrap().unwrap().status,
+        RunStatus::Downloading
+    );
     let mut missing = run(99, 1);
     missing.revision = 2;
-    assert!(matches!(store.update_run(&missing).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        store.update_run(&missing).await,
+        Err(StoreError::Conflict(_))
+    ));
 }
 
 pub async fn runs_list_by_status_and_item(store: Arc<dyn Store>) {
     for id in 1..=6 {
         let mut r = run(id, if id % 2 == 0 { 20 } else { 10 });
-        store.create_run_with_lock(&r, t0(), lease()).await.unwrap().unwrap();
+        store
+            .create_run_with_lock(&r, t0(), lease())
+            .await
+            .unwrap()
+            .unwrap();
         if id <= 4 {
             r.finish(None, t0());
             r.revision += 1;
@@ -111,15 +165,34 @@ pub async fn runs_list_by_status_and_item(store: Arc<dyn Store>) {
     let ids = |p: &shared::ports::Page<Run, i64>| p.items.iter().map(|r| r.id).collect::<Vec<_>>();
     let all = store.list_runs(None, None, 200).await.unwrap();
     assert_eq!(ids(&all), [6, 5, 4, 3, 2, 1]);
-    let done = store.list_runs(Some(RunStatus::Completed), None, 3).await.unwrap();
+    let done = store
+        .list_runs(Some(RunStatus::Completed), None, 3)
+        .await
+        .unwrap();
     assert_eq!(ids(&done), [4, 3, 2]);
-    let rest = store.list_runs(Some(RunStatus::Completed), done.next, 3).await.unwrap();
+    let rest = store
+        .list_runs(Some(RunStatus::Completed), done.next, 3)
+        .await
+        .unwrap();
     assert_eq!(ids(&rest), [1]);
     assert_eq!(rest.next, None);
-    let pending = store.list_runs(Some(RunStatus::Pending), None, 20).await.unwrap();
+    let pending = store
+        .list_runs(Some(RunStatus::Pending), None, 20)
+        .await
+        .unwrap();
     assert_eq!(ids(&pending), [6, 5]);
     let item = store.list_runs_of_item(20, None, 2).await.unwrap();
     assert_eq!(ids(&item), [6, 4]);
-    assert_eq!(ids(&store.list_runs_of_item(20, item.next, 2).await.unwrap()), [2]);
-    assert!(store.list_runs_of_item(30, None, 2).await.unwrap().items.is_empty());
+    assert_eq!(
+        ids(&store.list_runs_of_item(20, item.next, 2).await.unwrap()),
+        [2]
+    );
+    assert!(
+        store
+            .list_runs_of_item(30, None, 2)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 }

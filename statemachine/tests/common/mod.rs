@@ -9,8 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use statemachine::{
-    Definition, ExecutionRecord, ExecutionStore, Executor, ExecutorOptions, MemoryExecutionStore, TaskFailure,
-    TaskInvoker,
+    Definition, ExecutionRecord, ExecutionStore, Executor, ExecutorOptions, MemoryExecutionStore,
+    TaskFailure, TaskInvoker,
 };
 
 pub const DEPLOY_TEST: &str = include_str!("deploy_test.asl.json");
@@ -75,7 +75,12 @@ impl ScriptedInvoker {
 
     /// The resources invoked, in order.
     pub fn resources(&self) -> Vec<String> {
-        self.calls.lock().unwrap().iter().map(|(r, _)| r.clone()).collect()
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(r, _)| r.clone())
+            .collect()
     }
 
     /// The inputs `resource` was invoked with.
@@ -101,21 +106,40 @@ impl ScriptedInvoker {
             }
         })
         .await
-        .unwrap_or_else(|_| panic!("{resource} was not invoked {times} times; calls: {:?}", self.resources()));
+        .unwrap_or_else(|_| {
+            panic!(
+                "{resource} was not invoked {times} times; calls: {:?}",
+                self.resources()
+            )
+        });
     }
 }
 
 #[async_trait]
 impl TaskInvoker for ScriptedInvoker {
     async fn invoke(&self, resource: &str, input: Value) -> Result<Value, TaskFailure> {
-        let reply = self.script.lock().unwrap().get_mut(resource).and_then(VecDeque::pop_front);
-        self.calls.lock().unwrap().push((resource.to_string(), input));
+        let reply = self
+            .script
+            .lock()
+            .unwrap()
+            .get_mut(resource)
+            .and_then(VecDeque::pop_front);
+        self.calls
+            .lock()
+            .unwrap()
+            .push((resource.to_string(), input));
         self.called.notify_waiters();
         match reply {
             Some(Reply::Ok(value)) => Ok(value),
-            Some(Reply::Fail(error)) => Err(TaskFailure::new(error, format!("{resource} failed with {error}"))),
+            Some(Reply::Fail(error)) => Err(TaskFailure::new(
+                error,
+                format!("{resource} failed with {error}"),
+            )),
             Some(Reply::Hang) => std::future::pending().await,
-            None => Err(TaskFailure::new("Test.Unscripted", format!("no reply scripted for {resource}"))),
+            None => Err(TaskFailure::new(
+                "Test.Unscripted",
+                format!("no reply scripted for {resource}"),
+            )),
         }
     }
 }
@@ -134,7 +158,10 @@ pub fn executor(
 }
 
 pub async fn finished(executor: &Executor, id: &str) -> ExecutionRecord {
-    executor.wait_finished(id, Duration::from_secs(5)).await.unwrap()
+    executor
+        .wait_finished(id, Duration::from_secs(5))
+        .await
+        .unwrap()
 }
 
 /// Waits until the stored record satisfies `condition`.
@@ -156,5 +183,9 @@ pub async fn stored_until(
 
 /// `(type, state)` pairs, for asserting where things happened.
 pub fn events_with_states(record: &ExecutionRecord) -> Vec<(String, Option<String>)> {
-    record.events.iter().map(|e| (e.r#type.clone(), e.state.clone())).collect()
+    record
+        .events
+        .iter()
+        .map(|e| (e.r#type.clone(), e.state.clone()))
+        .collect()
 }

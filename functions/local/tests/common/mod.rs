@@ -13,7 +13,11 @@ use shared::clock::ManualClock;
 use shared::config::{Config, Host};
 use shared::ports::Store;
 
+pub mod peers;
+
 pub const ADMIN_PASSWORD: &str = "test-admin-password";
+/// State machine waits and retry intervals run at this fraction of real time in tests.
+pub const TIME_SCALE: f64 = 0.02;
 
 #[derive(Debug, Clone, Copy)]
 pub enum Backend {
@@ -94,6 +98,9 @@ impl TestApp {
         };
         let clock = Arc::new(ManualClock::new(t0()));
         let state = AppState::new(config, store, clock.clone());
+        let state = local::assemble(state, dir.path(), TIME_SCALE)
+            .await
+            .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let app = local::app(state.clone());

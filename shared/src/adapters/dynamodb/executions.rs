@@ -18,7 +18,10 @@ fn exec_pk(id: &str) -> String {
 impl ExecutionStore for DynamoStore {
     async fn save_execution(&self, record: &ExecutionRecord) -> Result<(), String> {
         let mut item = key(exec_pk(&record.execution_id), EXEC_SK);
-        item.insert("record_json".into(), s(&encode_json("execution", record).map_err(|e| e.to_string())?));
+        item.insert(
+            "record_json".into(),
+            s(&encode_json("execution", record).map_err(|e| e.to_string())?),
+        );
         if record.is_running() {
             item.insert(GSI1.partition_key.into(), s(RUNNING));
             item.insert(GSI1.sort_key.into(), s(&record.execution_id));
@@ -34,12 +37,19 @@ impl ExecutionStore for DynamoStore {
     }
 
     async fn load_execution(&self, execution_id: &str) -> Result<Option<ExecutionRecord>, String> {
-        let item = self.get_item(exec_pk(execution_id), EXEC_SK).await.map_err(|e| e.to_string())?;
-        item.map(|i| decode_json(&i, "record_json").map_err(|e| e.to_string())).transpose()
+        let item = self
+            .get_item(exec_pk(execution_id), EXEC_SK)
+            .await
+            .map_err(|e| e.to_string())?;
+        item.map(|i| decode_json(&i, "record_json").map_err(|e| e.to_string()))
+            .transpose()
     }
 
     async fn list_running_executions(&self) -> Result<Vec<ExecutionRecord>, String> {
-        let rows = self.query_index(GSI1, RUNNING, None, true, None).await.map_err(|e| e.to_string())?;
+        let rows = self
+            .query_index(GSI1, RUNNING, None, true, None)
+            .await
+            .map_err(|e| e.to_string())?;
         rows.iter()
             .map(|i| decode_json::<ExecutionRecord>(i, "record_json").map_err(|e| e.to_string()))
             .filter(|r| r.as_ref().map_or(true, ExecutionRecord::is_running))

@@ -32,9 +32,11 @@ impl ExecutionStore for SqliteStore {
         let id = execution_id.to_owned();
         let json = self
             .with(move |c| {
-                c.query_row("SELECT json FROM executions WHERE id = ?1", [id], |r| r.get::<_, String>(0))
-                    .optional()
-                    .map_err(super::unavailable)
+                c.query_row("SELECT json FROM executions WHERE id = ?1", [id], |r| {
+                    r.get::<_, String>(0)
+                })
+                .optional()
+                .map_err(super::unavailable)
             })
             .await
             .map_err(|e| e.to_string())?;
@@ -44,7 +46,9 @@ impl ExecutionStore for SqliteStore {
     async fn list_running_executions(&self) -> Result<Vec<ExecutionRecord>, String> {
         let rows = self
             .with(|c| {
-                let mut stmt = c.prepare_cached("SELECT json FROM executions WHERE running = 1 ORDER BY id").map_err(super::unavailable)?;
+                let mut stmt = c
+                    .prepare_cached("SELECT json FROM executions WHERE running = 1 ORDER BY id")
+                    .map_err(super::unavailable)?;
                 let rows = stmt
                     .query_map([], |r| r.get::<_, String>(0))
                     .map_err(super::unavailable)?

@@ -19,20 +19,38 @@ fn decode(json: &str) -> StoreResult<Run> {
 
 fn read_lock(c: &Connection) -> StoreResult<Option<RunLock>> {
     let row: Option<(i64, String)> = c
-        .query_row("SELECT run_id, lease_until FROM run_lock WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(
+            "SELECT run_id, lease_until FROM run_lock WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()
         .map_err(unavailable)?;
-    row.map(|(run_id, lease)| Ok(RunLock { run_id, lease_until: parse_ts("lease_until", &lease)? })).transpose()
+    row.map(|(run_id, lease)| {
+        Ok(RunLock {
+            run_id,
+            lease_until: parse_ts("lease_until", &lease)?,
+        })
+    })
+    .transpose()
 }
 
-fn page(c: &Connection, sql: &str, args: impl rusqlite::Params, limit: usize) -> StoreResult<Page<Run, i64>> {
+fn page(
+    c: &Connection,
+    sql: &str,
+    args: impl rusqlite::Params,
+    limit: usize,
+) -> StoreResult<Page<Run, i64>> {
     let mut stmt = c.prepare_cached(sql).map_err(unavailable)?;
     let rows = stmt
         .query_map(args, |r| r.get::<_, String>(0))
         .map_err(unavailable)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(unavailable)?;
-    let runs = rows.iter().map(|j| decode(j)).collect::<StoreResult<Vec<_>>>()?;
+    let runs = rows
+        .iter()
+        .map(|j| decode(j))
+        .collect::<StoreResult<Vec<_>>>()?;
     Ok(Page::from_overfetch(runs, limit, |r| r.id))
 }
 
@@ -71,11 +89,13 @@ impl RunStore for SqliteStore {
 
     async fn get_run(&self, id: i64) -> StoreResult<Option<Run>> {
         self.with(move |c| {
-            c.query_row("SELECT json FROM runs WHERE id = ?1", [id], |r| r.get::<_, String>(0))
-                .optional()
-                .map_err(unavailable)?
-                .map(|j| decode(&j))
-                .transpose()
+            c.query_row("SELECT json FROM runs WHERE id = ?1", [id], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()
+            .map_err(unavailable)?
+            .map(|j| decode(&j))
+            .transpose()
         })
         .await
     }
@@ -98,7 +118,12 @@ impl RunStore for SqliteStore {
         .await
     }
 
-    async fn list_runs(&self, status: Option<RunStatus>, before_id: Option<i64>, limit: usize) -> StoreResult<Page<Run, i64>> {
+    async fn list_runs(
+        &self,
+        status: Option<RunStatus>,
+        before_id: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Page<Run, i64>> {
         let status = status.map(RunStatus::as_str);
         self.with(move |c| {
             page(
@@ -111,7 +136,12 @@ impl RunStore for SqliteStore {
         .await
     }
 
-    async fn list_runs_of_item(&self, test_item_id: i64, before_id: Option<i64>, limit: usize) -> StoreResult<Page<Run, i64>> {
+    async fn list_runs_of_item(
+        &self,
+        test_item_id: i64,
+        before_id: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Page<Run, i64>> {
         self.with(move |c| {
             page(
                 c,
@@ -128,7 +158,14 @@ impl RunStore for SqliteStore {
     }
 
     async fn release_run_lock(&self, run_id: i64) -> StoreResult<bool> {
-        self.with(move |c| Ok(c.execute("DELETE FROM run_lock WHERE id = 1 AND run_id = ?1", [run_id]).map_err(unavailable)? > 0))
-            .await
+        self.with(move |c| {
+            Ok(c.execute(
+                "DELETE FROM run_lock WHERE id = 1 AND run_id = ?1",
+                [run_id],
+            )
+            .map_err(unavailable)?
+                > 0)
+        })
+        .await
     }
 }

@@ -1,0 +1,603 @@
+#![allow(clippy::unwrap_used)]
+//! The deploy-test flow end to end: the local server (in-process, on 127.0.0.1:0) with
+//! its embedded executor, against the development peers (package server with nginx-style
+//! listings, test-server double) as real HTTP servers on 127.0.0.1.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use common::peers::{Peers, tar_gz};
+use common::{Backend, TestApp, assert_error};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const PKG_DIR: &str = "CDN/pass/20250613-master-abc/el7";
+
+struct Flow {
+    app: TestApp,
+    peers: Peers,
+    user: String,
+    item_id: i64,
+    build_id: i64,
+}
+
+async fn setup(backend: Backend) -> Option<Flow> {
+    let app = TestApp::start(backend, &[]).await?;
+    let peers = Peers::start().await;
+    let admin = app.admin_token().await;
+    let put = |path: &str, body: Value| {
+        let req = app
+            .client
+            .put(app.url(path))
+            .bearer_auth(&admin)
+            .json(&body);
+        async move { req.send().await.unwrap() }
+    };
+    let post = |path: &str, body: Value| {
+        let req = app
+            .client
+            .post(app.url(path))
+            .bearer_auth(&admin)
+            .json(&body);
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let r = put("/api/v1/settings", json!({"package_download_base_url": format!("{}/", peers.packages.url),
+        "external_test_server_url": peers.test_server.url, "poll_interval_seconds": 1, "poll_request_timeout_seconds": 2})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    post(
+        "/api/v1/parameter-sets",
+        json!({"name": "base", "params": {"install_dir": "/opt/cdn", "upgrade_type": "full"}}),
+    )
+    .await;
+    let item = post(
+        "/api/v1/test-items",
+        json!({"name": "cds", "job_name": "CDN_CORE"}),
+    )
+    .await;
+    let build: Value = app
+        .post_json("/api/v1/builds", &json!({"BUILD_USER": "jenkins", "JOB_NAME": "CDN_CORE", "PACKAGE_PATH": PKG_DIR, "BUILD_NUMBER": "101"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let user = app.user_token("dev@example.com").await;
+    Some(Flow {
+        user,
+        item_id: item["id"].as_i64().unwrap(),
+        build_id: build["id"].as_i64().unwrap(),
+        app,
+        peers,
+    })
+}
+
+impl Flow {
+    async fn trigger(&self) -> reqwest::Response {
+        self.app
+            .client
+            .post(
+                self.app
+                    .url(&format!("/api/v1/test-items/{}/deploy-test", self.item_id)),
+            )
+            .bearer_auth(&self.user)
+            .json(&json!({"build_info_id": self.build_id}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn run(&self, id: i64) -> Value {
+        self.app
+            .get(&format!("/api/v1/deploy-test-runs/{id}"), Some(&self.user))
+            .await
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Watches the run until it ends; returns it with every status and MONITOR phase seen.
+    async fn watch(&self, id: i64) -> (Value, Vec<String>, BTreeSet<String>) {
+        let mut statuses: Vec<String> = Vec::new();
+        let mut phases = BTreeSet::new();
+        for _ in 0..1500 {
+            let run = self.run(id).await;
+            let status = run["status"].as_str().unwrap().to_owned();
+            if statuses.last() != Some(&status) {
+                statuses.push(status.clone());
+            }
+            if let Some(p) = run["steps"][2]["details"]["phase"].as_str() {
+                phases.insert(p.to_owned());
+            }
+            if matches!(status.as_str(), "COMPLETED" | "FAILED" | "CANCELLED") {
+                return (run, statuses, phases);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("run {id} did not end within 30 s: {}", self.run(id).await);
+    }
+
+    async fn started(&self) -> i64 {
+        let resp = self.trigger().await;
+        assert_eq!(resp.status(), StatusCode::ACCEPTED);
+        let run: Value = resp.json().await.unwrap();
+        assert_eq!(run["status"], "PENDING");
+        run["id"].as_i64().unwrap()
+    }
+
+    async fn lock_is_free(&self) -> bool {
+        self.app.state.store.get_run_lock().await.unwrap().is_none()
+    }
+
+    /// Runs to the end expecting failure at `step`; returns the run.
+    async fn fails_at(&self, step: &str) -> Value {
+        let id = self.started().await;
+        let (run, _, _) = self.watch(id).await;
+        assert_eq!(run["status"], "FAILED", "{run}");
+        let failed: Vec<&str> = run["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["status"] == "FAILED")
+            .map(|s| s["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(failed, [step], "{run}");
+        assert!(self.lock_is_free().await, "lock released after failure");
+        run
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn happy_path_reaches_completed_with_phases_and_sha256() {
+    let f = setup(Backend::Sqlite).await.unwrap();
+    let sha = f.peers.add_package(PKG_DIR, "cds-1.0.0-abc.x86_64.tar.gz");
+    f.peers.add_package(PKG_DIR, "sds-9.0.0.tar.gz");
+    let id = f.started().await;
+    let (run, statuses, phases) = f.watch(id).await;
+    assert_eq!(run["status"], "COMPLETED", "{run}");
+    // Every status in order (fast steps may be passed between two looks; the order holds).
+    let order = [
+        "PENDING",
+        "DOWNLOADING",
+        "DOWNLOADED",
+        "TESTING",
+        "MONITORING",
+        "COMPLETED",
+    ];
+    let positions: Vec<usize> = statuses
+        .iter()
+        .map(|s| order.iter().position(|o| o == s).unwrap())
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{statuses:?}");
+    assert!(statuses.contains(&"MONITORING".to_owned()), "{statuses:?}");
+    assert!(
+        phases.contains("running:deploy") && phases.contains("running:test"),
+        "phases seen: {phases:?}"
+    );
+    assert_eq!(run["package_sha256"], sha);
+    assert_eq!(
+        run["package_url"],
+        format!(
+            "{}/{PKG_DIR}/cds-1.0.0-abc.x86_64.tar.gz",
+            f.peers.packages.url
+        )
+    );
+    assert!(
+        run["report_url"]
+            .as_str()
+            .unwrap()
+            .starts_with(&f.peers.test_server.url)
+    );
+    let steps: Vec<(&str, &str)> = run["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("DOWNLOAD", "SUCCEEDED"),
+            ("TRIGGER", "SUCCEEDED"),
+            ("MONITOR", "SUCCEEDED"),
+            ("NOTIFY", "SKIPPED")
+        ]
+    );
+    assert!(run["finished_at"].is_string());
+    assert_eq!(
+        run["params"],
+        json!({"install_dir": "/opt/cdn", "upgrade_type": "full"})
+    );
+
+    // The test server got exactly one task with the merged body.
+    let tasks = f.peers.tasks().await;
+    assert_eq!(tasks.len(), 1);
+    let body = &tasks[0]["body"];
+    assert_eq!(body["service_name"], "cds");
+    assert_eq!(body["upgrade_type"], "full");
+    assert_eq!(body["package_sha256"], sha);
+    assert_eq!(body["job_name"], "CDN_CORE");
+    assert_eq!(body["build_number"], 101);
+    assert_eq!(body["run_id"], id);
+    assert_eq!(run["task_id"], tasks[0]["task_id"]);
+
+    // The execution view: Step Functions event names, ended SUCCEEDED.
+    let exec: Value = f
+        .app
+        .get(
+            &format!("/api/v1/deploy-test-runs/{id}/execution"),
+            Some(&f.user),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(exec["status"], "SUCCEEDED", "{exec}");
+    let types: Vec<&str> = exec["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types.first(), Some(&"ExecutionStarted"));
+    assert_eq!(types.last(), Some(&"ExecutionSucceeded"));
+    assert!(
+        types.contains(&"WaitStateEntered")
+            && types.contains(&"ChoiceStateEntered")
+            && types.contains(&"TaskSucceeded")
+    );
+
+    assert!(f.lock_is_free().await);
+    let listed: Value = f
+        .app
+        .get(
+            &format!("/api/v1/test-items/{}/deploy-runs", f.item_id),
+            Some(&f.user),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["items"][0]["id"], id);
+    let by_status: Value = f
+        .app
+        .get("/api/v1/deploy-test-runs?status=COMPLETED", Some(&f.user))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_status["items"].as_array().unwrap().len(), 1);
+}
+
+async fn simultaneous_triggers_have_one_winner(backend: Backend) {
+    let Some(f) = setup(backend).await else {
+        return;
+    };
+    f.peers.add_package(PKG_DIR, "cds-1.0.0.tar.gz");
+    f.peers.test_control(json!({"test_seconds": 5})).await;
+    let f = std::sync::Arc::new(f);
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let f = f.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = f.trigger().await;
+            (r.status(), r.json::<Value>().await.unwrap())
+        }));
+    }
+    let mut winners = Vec::new();
+    let mut named = BTreeSet::new();
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        match status {
+            StatusCode::ACCEPTED => winners.push(body["id"].as_i64().unwrap()),
+            StatusCode::CONFLICT => {
+                assert_eq!(body["error"]["code"], "run_active");
+                named.insert(
+                    body["error"]["details"]["active_run"]["id"]
+                        .as_i64()
+                        .unwrap(),
+                );
+                assert_eq!(
+                    body["error"]["details"]["active_run"]["test_item_name"],
+                    "cds"
+                );
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(winners.len(), 1);
+    assert_eq!(
+        named,
+        BTreeSet::from([winners[0]]),
+        "every 409 names the winner"
+    );
+}
+
+mod one_winner {
+    use super::*;
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite() {
+        simultaneous_triggers_have_one_winner(Backend::Sqlite).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn dynamodb() {
+        simultaneous_triggers_have_one_winner(Backend::Dynamo).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn missing_package_fails_at_download_listing_what_was_found() {
+    let f = setup(Backend::Sqlite).await.unwrap();
+    f.peers.add_package(PKG_DIR, "sds-1.0.0.tar.gz");
+    f.peers.add_file(PKG_DIR, "notes.txt", b"hi");
+    let run = f.fails_at("DOWNLOAD").await;
+    let msg = run["error_message"].as_str().unwrap();
+    assert!(
+        msg.contains("sds-1.0.0.tar.gz") && msg.contains("cds"),
+        "{msg}"
+    );
+    assert_eq!(
+        run["steps"][0]["details"]["error_name"],
+        "Crat.PackageNotFound"
+    );
+    assert!(
+        f.peers.tasks().await.is_empty(),
+        "nothing was sent to the test server"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn broken_packages_fail_at_download() {
+    let f = setup(Backend::Sqlite).await.unwrap();
+    let file = "cds-1.0.0.tar.gz";
+    let path = format!("/{PKG_DIR}/{file}");
+    // Truncated: the full Content-Length, half the bytes.
+    f.peers.add_package(PKG_DIR, file);
+    f.peers
+        .package_fault(json!({"path": path, "fault": "truncate"}))
+        .await;
+    let run = f.fails_at("DOWNLOAD").await;
+    assert_eq!(
+        run["steps"][0]["details"]["error_name"], "Crat.IntegrityError",
+        "{run}"
+    );
+
+    // Not gzip at all.
+    f.peers.clear_package_faults().await;
+    f.peers
+        .add_file(PKG_DIR, file, b"this is not a gzip file at all, just text");
+    let run = f.fails_at("DOWNLOAD").await;
+    assert_eq!(
+        run["steps"][0]["details"]["error_name"], "Crat.IntegrityError",
+        "{run}"
+    );
+
+    // A sound package whose sha256 sidecar disagrees.
+    let good = tar_gz(&[("a", b"aaaa")]);
+    f.peers.add_file(PKG_DIR, file, &good);
+    f.peers.add_file(
+        PKG_DIR,
+        &format!("{file}.sha256"),
+        format!("{}  {file}\n", "0".repeat(64)).as_bytes(),
+    );
+    let run = f.fails_at("DOWNLOAD").await;
+    assert_eq!(
+        run["steps"][0]["details"]["error_name"], "Crat.IntegrityError",
+        "{run}"
+    );
+    assert!(
+        run["error_message"].as_str().unwrap().contains("sha256"),
+        "{run}"
+    );
+    assert!(f.peers.tasks().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn test_server_trouble_on_trigger_fails_at_trigger() {
+    let f = setup(Backend::Sqlite).await.unwrap();
+    f.peers.add_package(PKG_DIR, "cds-1.0.0.tar.gz");
+    for (fault, name) in [
+        ("500", "Crat.Transient"),
+        ("garbage", "Crat.TestServerError"),
+        ("timeout", "Crat.TestServerError"),
+    ] {
+        f.peers
+            .test_control(json!({"trigger_fault": fault, "timeout_seconds": 5}))
+            .await;
+        let run = f.fails_at("TRIGGER").await;
+        assert_eq!(
+            run["steps"][1]["details"]["error_name"], name,
+            "{fault}: {run}"
+        );
+        assert!(run["error_message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    f.peers.test_control(json!({"trigger_fault": null})).await;
+    let id = f.started().await;
+    assert_eq!(
+        f.watch(id).await.0["status"],
+        "COMPLETED",
+        "a healthy server afterwards works: the lock was freed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn transient_poll_trouble_is_tolerated() {
+    let f = setup(Backend::Sqlite).await.unwrap();
+    f.peers.add_package(PKG_DIR, "cds-1.0.0.tar.gz");
+    for fault in ["500", "garbage"] {
+        f.peers
+            .test_control(json!({"poll_fault": fault, "poll_fault_count": 3}))
+            .await;
+        let id = f.started().await;
+        let (run, _, _) = f.watch(id).await;
+        assert_eq!(run["status"], "COMPLETED", "{fault}: {run}");
+        assert!(run["steps"][2]["details"]["polls"].as_u64().unwrap() >= 4);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn poll_trouble_past_the_deadline_fails_at_monitor() {
+    let f = setup(Backend::Sqlite).await.unwrap();
+    f.peers.add_package(PKG_DIR, "cds-1.0.0.tar.gz");
+    f.peers.test_control(json!({"poll_fault": "500"})).await;
+    let id = f.started().await;
+    // Wait until it is polling, then move the clock past max_monitor_seconds (10800).
+    for _ in 0..500 {
+        if f.run(id).await["steps"][2]["details"]["last_error"].is_string() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    f.app.clock.advance(TimeDelta::seconds(10_801));
+    let (run, _, _) = f.watch(id).await;
+    assert_eq!(run["status"], "FAILED");
+    assert_eq!(run["steps"][2]["status"], "FAILED");
+    assert_eq!(run["steps"][2]["details"]["error_name"], "Crat.Timeout");
+    let msg = run["error_message"].as_str().unwrap();
+    assert!(msg.contains("10800") && msg.contains("500"), "{msg}");
+    assert!(f.lock_is_free().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn external_failure_fails_at_monitor_with_its_text() {
+    let f = setup(Backend::Sqlite).await.unwrap();
+    f.peers.add_package(PKG_DIR, "cds-1.0.0.tar.gz");
+    f.peers
+        .test_control(json!({"outcome": "failed", "error": "nginx would not start"}))
+        .await;
+    let run = f.fails_at("MONITOR").await;
+    assert!(
+        run["error_message"]
+            .as_str()
+            .unwrap()
+            .contains("nginx would not start"),
+        "{run}"
+    );
+    assert_eq!(run["steps"][2]["details"]["error_name"], "Crat.TestFailed");
+    let exec: Value = f
+        .app
+        .get(
+            &format!("/api/v1/deploy-test-runs/{}/execution", run["id"]),
+            Some(&f.user),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(exec["status"], "FAILED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn trigger_refusals() {
+    let f = setup(Backend::Sqlite).await.unwrap();
+    let admin = f.app.admin_token().await;
+    let at = |item: i64, body: Value| {
+        let req = f
+            .app
+            .client
+            .post(f.app.url(&format!("/api/v1/test-items/{item}/deploy-test")))
+            .bearer_auth(&f.user)
+            .json(&body);
+        async move { req.send().await.unwrap() }
+    };
+    assert_error(at(999, json!({})).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_error(
+        at(f.item_id, json!({})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "no_selected_build",
+    )
+    .await;
+    assert_error(
+        at(f.item_id, json!({"build_info_id": 999})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "build_not_found",
+    )
+    .await;
+    let other: Value = f.app.post_build("OTHER", 1).await.json().await.unwrap();
+    assert_error(
+        at(f.item_id, json!({"build_info_id": other["id"]})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "build_not_in_job",
+    )
+    .await;
+    let unauth = f
+        .app
+        .client
+        .post(
+            f.app
+                .url(&format!("/api/v1/test-items/{}/deploy-test", f.item_id)),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_error(unauth, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    // Without a body the selected build is used.
+    f.app
+        .client
+        .put(f.app.url("/api/v1/job-versions"))
+        .bearer_auth(&f.user)
+        .json(&json!({"job_name": "CDN_CORE", "build_id": f.build_id, "auto_sync": false}))
+        .send()
+        .await
+        .unwrap();
+    f.app
+        .client
+        .put(f.app.url(&format!("/api/v1/test-items/{}", f.item_id)))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "cds", "job_name": "CDN_CORE", "enabled": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(
+        at(f.item_id, json!({})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "test_item_disabled",
+    )
+    .await;
+    f.app
+        .client
+        .put(f.app.url(&format!("/api/v1/test-items/{}", f.item_id)))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "cds", "job_name": "CDN_CORE"}))
+        .send()
+        .await
+        .unwrap();
+    f.peers.add_package(PKG_DIR, "cds-1.0.0.tar.gz");
+    let no_body = f
+        .app
+        .client
+        .post(
+            f.app
+                .url(&format!("/api/v1/test-items/{}/deploy-test", f.item_id)),
+        )
+        .bearer_auth(&f.user)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_body.status(), StatusCode::ACCEPTED);
+    let run: Value = no_body.json().await.unwrap();
+    assert_eq!(run["build_info_id"], f.build_id);
+    assert_eq!(
+        run["build"],
+        json!({"job_name": "CDN_CORE", "build_number": 101, "package_path": PKG_DIR})
+    );
+    f.watch(run["id"].as_i64().unwrap()).await;
+    let err = assert_error(
+        f.app
+            .get("/api/v1/deploy-test-runs?status=DONE", Some(&f.user))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_field",
+    )
+    .await;
+    assert_eq!(err["error"]["field"], "status");
+    assert_error(
+        f.app
+            .get("/api/v1/deploy-test-runs/999", Some(&f.user))
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+}
