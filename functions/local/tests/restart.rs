@@ -3,64 +3,11 @@
 //! and restart, and keeps its generated secrets (tokens stay valid, the admin password is
 //! printed only the first time).
 
-use std::process::Stdio;
-use std::time::Duration;
+mod common;
 
+use common::binary::start;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-
-struct Server {
-    child: Child,
-    base: String,
-    banner: Vec<String>,
-}
-
-/// Starts `crat` on a free port with only the data folder configured, and waits for its banner.
-async fn start(data_dir: &std::path::Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_crat"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("CRAT_DATA_DIR", data_dir)
-        .env("CRAT_BIND", "127.0.0.1")
-        .env("PORT", "0")
-        .current_dir(data_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut banner = Vec::new();
-    let base = tokio::time::timeout(Duration::from_secs(30), async {
-        loop {
-            let line = lines
-                .next_line()
-                .await
-                .unwrap()
-                .expect("crat exited before its banner");
-            banner.push(line.clone());
-            if let Some(url) = line.strip_prefix("CRAT is running at ") {
-                return url.replace("localhost", "127.0.0.1");
-            }
-        }
-    })
-    .await
-    .expect("banner within 30 s");
-    // Read the rest of the banner (data folder, maybe the password) without blocking forever.
-    while let Ok(Ok(Some(line))) =
-        tokio::time::timeout(Duration::from_millis(300), lines.next_line()).await
-    {
-        banner.push(line);
-    }
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Server {
-        child,
-        base,
-        banner,
-    }
-}
 
 #[tokio::test]
 async fn builds_and_sessions_survive_kill_and_restart() {
@@ -69,7 +16,7 @@ async fn builds_and_sessions_survive_kill_and_restart() {
     let body = json!({"BUILD_USER":"JenkinsUser","JOB_NAME":"CDN_CORE",
         "PACKAGE_PATH":"CDN/pass/20250613-master-27580974441fd35aa299d78a392aa4b59b018c27/el7","BUILD_NUMBER":"101"});
 
-    let mut first = start(dir.path()).await;
+    let mut first = start(dir.path(), &[]).await;
     let banner = first.banner.join("\n");
     assert!(banner.contains("Data folder: "), "{banner}");
     let password_line = first
@@ -104,7 +51,7 @@ async fn builds_and_sessions_survive_kill_and_restart() {
     first.child.start_kill().unwrap(); // SIGKILL: no graceful shutdown
     first.child.wait().await.unwrap();
 
-    let second = start(dir.path()).await;
+    let second = start(dir.path(), &[]).await;
     assert!(
         !second
             .banner

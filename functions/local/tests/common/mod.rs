@@ -13,6 +13,7 @@ use shared::clock::ManualClock;
 use shared::config::{Config, Host};
 use shared::ports::Store;
 
+pub mod binary;
 pub mod peers;
 
 pub const ADMIN_PASSWORD: &str = "test-admin-password";
