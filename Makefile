@@ -4,9 +4,9 @@ SHELL := /bin/bash
 
 CARGO ?= cargo
 VENV := .venv
-LAMBDA_FUNCTIONS := builds auth test-items parameter-sets job-versions settings auto-sync meta
+LAMBDA_FUNCTIONS := builds auth test-items parameter-sets job-versions settings deploy-runs auto-sync download trigger poll finalize meta
 
-.PHONY: help run test test-deps lint fmt build-lambdas clean
+.PHONY: help run demo test test-deps lint validate fmt build-lambdas bench clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -14,20 +14,33 @@ help: ## List the targets
 run: ## Build and start CRAT in the embedded mode on http://localhost:8000
 	$(CARGO) run -p local --bin crat
 
-test: test-deps lint build-lambdas ## Install what the tests need, start their servers, run every test
+demo: ## Start CRAT with the dev peers (package server, test-server double) and seed a test item and a build
+	scripts/demo.sh
+
+test: test-deps lint validate build-lambdas ## Install what the tests need, start their servers, run every test
 	scripts/with-test-services.sh $(CARGO) test --workspace --all-targets
 	scripts/walkthrough.sh
 
-test-deps: $(VENV)/.installed ## Python tools for the tests (moto, cargo-lambda) in .venv
+test-deps: $(VENV)/.installed node_modules/.installed ## Test tools: moto and cargo-lambda in .venv, asl-validator in node_modules
 
 $(VENV)/.installed: requirements-test.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-test.txt
 	touch $@
 
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 lint: ## rustfmt and clippy, warnings are errors
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+validate: node_modules/.installed ## Check the state machine definition with asl-validator (the Rust lints run in make test)
+	npx --no-install asl-validator --json-path statemachine/deploy_test.asl.json
+
+bench: ## Benchmarks (not tests): download throughput and memory vs curl
+	bench/download.sh
 
 fmt: ## Format the code
 	$(CARGO) fmt --all
@@ -37,4 +50,4 @@ build-lambdas: test-deps ## Build the Lambda bootstraps (debug) with cargo-lambd
 
 clean: ## Remove build output, the test venv and test logs (not ./data)
 	$(CARGO) clean
-	rm -rf $(VENV) .tmp
+	rm -rf $(VENV) .tmp node_modules

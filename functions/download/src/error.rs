@@ -53,6 +53,12 @@ pub enum FetchError {
     )]
     RedirectRefused { url: String, target: String },
 
+    /// The client's redirect policy refused a redirect (a client not from `http_client`).
+    #[error(
+        "The package server redirected {url} somewhere this service does not follow; only redirects to the same server are followed."
+    )]
+    RedirectNotFollowed { url: String },
+
     /// A redirect loop or chain that is too long.
     #[error("The package server redirected {url} too many times.")]
     TooManyRedirects { url: String },
@@ -124,6 +130,7 @@ impl FetchError {
             | Self::InvalidRequest { .. }
             | Self::BadListing { .. }
             | Self::RedirectRefused { .. }
+            | Self::RedirectNotFollowed { .. }
             | Self::TooManyRedirects { .. }
             | Self::ClientSetup { .. }
             | Self::LocalStorage { .. } => TaskError::CONFIG,

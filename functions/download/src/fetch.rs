@@ -369,8 +369,12 @@ fn request_error(e: &reqwest::Error, url: &Url) -> FetchError {
             target: off.target.clone(),
         };
     }
-    if find_source::<TooManyRedirects>(e).is_some() || e.is_redirect() {
+    if find_source::<TooManyRedirects>(e).is_some() {
         return FetchError::TooManyRedirects { url: shown };
+    }
+    if e.is_redirect() {
+        // A client not built by `http_client`, whose policy refused the redirect.
+        return FetchError::RedirectNotFollowed { url: shown };
     }
     if e.is_timeout() {
         return FetchError::Timeout { url: shown };
@@ -378,7 +382,7 @@ fn request_error(e: &reqwest::Error, url: &Url) -> FetchError {
     if e.is_builder() {
         return FetchError::InvalidBaseUrl {
             url: shown,
-            reason: "no request can be made to it".to_owned(),
+            reason: "a request to it could not be built".to_owned(),
         };
     }
     let reason = if e.is_connect() {

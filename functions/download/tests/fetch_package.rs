@@ -723,3 +723,36 @@ async fn unusable_requests() {
     assert_error(env.fetch("").await, "Crat.ConfigError");
     assert!(env.server.hits().is_empty());
 }
+
+#[tokio::test]
+async fn callers_own_client_refusing_redirects() {
+    let env = Env::new().await;
+    env.put("cds-1.tar.gz", &common::package(2_000, 34));
+    env.server.fault(
+        &env.route("cds-1.tar.gz"),
+        Fault::Redirect("/pkgs/elsewhere.tar.gz".into()),
+    );
+    let base = env.server.base_url();
+    let req = PackageRequest {
+        base_url: &base,
+        package_path: DIR,
+        service_name: "cds",
+        dest_dir: env.dest.path(),
+        max_bytes: GIB8,
+    };
+    let refusing = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::custom(|a| {
+            a.error("no redirects")
+        }))
+        .build()
+        .unwrap();
+    let e = assert_error(fetch_package(&refusing, &req).await, "Crat.ConfigError");
+    assert!(matches!(e, FetchError::RedirectNotFollowed { .. }), "{e:?}");
+    let stopping = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let e = assert_error(fetch_package(&stopping, &req).await, "Crat.ConfigError");
+    assert!(e.to_string().contains("HTTP 302"), "{e}");
+    assert!(env.dest_is_empty());
+}
