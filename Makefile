@@ -19,6 +19,7 @@ demo: ## Start CRAT with the dev peers (package server, test-server double) and 
 
 test: test-deps lint validate build-lambdas ## Install what the tests need, start their servers, run every test
 	scripts/with-test-services.sh $(CARGO) test --workspace --all-targets
+	python3 -m unittest devpeers/test_peers.py
 	scripts/walkthrough.sh
 
 test-deps: $(VENV)/.installed node_modules/.installed ## Test tools: moto and cargo-lambda in .venv, asl-validator in node_modules

@@ -17,7 +17,7 @@ pub async fn init_state() -> Result<AppState, BoxError> {
 pub async fn init_task_deps() -> Result<crate::tasks::TaskDeps, BoxError> {
     Ok(crate::tasks::TaskDeps {
         state: init_state().await?,
-        http: crate::tasks::http_client(),
+        http: crate::tasks::http::http_client(crate::tasks::HTTP_STALL_TIMEOUT)?,
         work_dir: std::env::temp_dir().join("crat"),
     })
 }

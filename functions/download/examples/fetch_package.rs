@@ -11,7 +11,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: fetch_package BASE_URL PACKAGE_PATH SERVICE DEST_DIR".into());
     };
     let base = url::Url::parse(base)?;
-    let client = shared::tasks::http_client();
+    let client = shared::tasks::http::http_client(shared::tasks::HTTP_STALL_TIMEOUT)?;
     let request = download::fetch::PackageRequest {
         base_url: &base,
         package_path: path,

@@ -98,10 +98,6 @@ pub enum FetchError {
     #[error("The checksum file {url} could not be used: {reason}.")]
     BadSidecar { url: String, reason: String },
 
-    /// The HTTP client could not be built (TLS initialisation).
-    #[error("The HTTP client could not be set up: {reason}.")]
-    ClientSetup { reason: String },
-
     /// Local storage failed (folder not creatable, disk full...).
     #[error("The package could not be stored locally: {reason}.")]
     LocalStorage { path: String, reason: String },
@@ -132,7 +128,6 @@ impl FetchError {
             | Self::RedirectRefused { .. }
             | Self::RedirectNotFollowed { .. }
             | Self::TooManyRedirects { .. }
-            | Self::ClientSetup { .. }
             | Self::LocalStorage { .. } => TaskError::CONFIG,
         }
     }

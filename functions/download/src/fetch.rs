@@ -24,7 +24,7 @@ use std::fs;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use md5::Md5;
 use reqwest::header::{ACCEPT, ACCEPT_ENCODING, CONTENT_TYPE, HeaderValue};
@@ -42,7 +42,6 @@ pub const MAX_LISTING_BYTES: usize = 16 * 1024 * 1024;
 /// Checksum sidecars larger than this are refused.
 pub const MAX_SIDECAR_BYTES: usize = 4 * 1024;
 /// Redirect hops followed (all within the same origin).
-pub const MAX_REDIRECTS: usize = 5;
 /// Chunks buffered between the network and the disk writer.
 const CHANNEL_CHUNKS: usize = 8;
 
@@ -79,82 +78,8 @@ pub struct FetchedPackage {
     pub verified_with: Option<String>,
 }
 
-/// The HTTP client for the package server (build it once and share it): rustls, no
-/// proxy from the environment, `timeout` as connect timeout and as read timeout (a stall
-/// of that long between two reads fails the request; a long download that keeps
-/// receiving data is never cut), no `Referer`, and redirects followed only to the same
-/// scheme, host and port as the original request, at most [`MAX_REDIRECTS`] hops; any
-/// other redirect fails the request ([`FetchError::RedirectRefused`]).
-///
-/// # Panics
-/// Like `reqwest::Client::new`, if the TLS backend cannot be initialised (no usable
-/// crypto provider or platform verifier); use [`try_http_client`] to get an error instead.
-pub fn http_client(timeout: Duration) -> reqwest::Client {
-    match try_http_client(timeout) {
-        Ok(client) => client,
-        Err(e) => panic!("{e}"),
-    }
-}
-
-/// [`http_client`], returning a `Crat.ConfigError` instead of panicking.
-pub fn try_http_client(timeout: Duration) -> Result<reqwest::Client, FetchError> {
-    reqwest::Client::builder()
-        .redirect(same_origin_redirects())
-        .no_proxy()
-        .referer(false)
-        .connect_timeout(timeout)
-        .read_timeout(timeout)
-        .user_agent(concat!("crat-download/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|_| FetchError::ClientSetup {
-            reason: "TLS could not be initialised".to_owned(),
-        })
-}
-
-/// The redirect target refused by [`same_origin_redirects`] (found again in the error chain).
-#[derive(Debug, thiserror::Error)]
-#[error("redirect to {target} refused: another scheme, host or port")]
-struct OffOriginRedirect {
-    target: String,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("too many redirects")]
-struct TooManyRedirects;
-
-fn same_origin_redirects() -> reqwest::redirect::Policy {
-    reqwest::redirect::Policy::custom(|attempt| {
-        let same = attempt
-            .previous()
-            .first()
-            .is_some_and(|first| same_origin(first, attempt.url()));
-        if !same {
-            let target = redacted(attempt.url());
-            attempt.error(OffOriginRedirect { target })
-        } else if attempt.previous().len() > MAX_REDIRECTS {
-            attempt.error(TooManyRedirects)
-        } else {
-            attempt.follow()
-        }
-    })
-}
-
-fn same_origin(a: &Url, b: &Url) -> bool {
-    a.scheme() == b.scheme()
-        && a.host_str() == b.host_str()
-        && a.port_or_known_default() == b.port_or_known_default()
-}
-
-/// The URL as shown in messages: without a password.
-fn redacted(url: &Url) -> String {
-    if url.password().is_some() {
-        let mut u = url.clone();
-        let _ = u.set_password(None);
-        u.to_string()
-    } else {
-        url.to_string()
-    }
-}
+pub use shared::tasks::http::{MAX_REDIRECTS, http_client};
+use shared::tasks::http::{OffOriginRedirect, TooManyRedirects, redacted};
 
 /// The listing URL: `base_url` + the encoded segments of `package_path` + `/`.
 /// Empty segments (doubled, leading or trailing `/`) are ignored; `.` and `..` are refused.
@@ -877,16 +802,5 @@ mod tests {
             file_url(&folder, "a?b#c%.tgz").as_str(),
             "http://h/p/el7/a%3Fb%23c%25.tgz"
         );
-    }
-
-    #[test]
-    fn origins() {
-        assert!(same_origin(&base("http://h/a"), &base("http://h:80/b")));
-        assert!(!same_origin(&base("http://h/a"), &base("https://h/a")));
-        assert!(!same_origin(&base("http://h:1/a"), &base("http://h:2/a")));
-        assert!(!same_origin(
-            &base("http://127.0.0.1/a"),
-            &base("http://localhost/a")
-        ));
     }
 }

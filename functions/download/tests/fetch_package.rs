@@ -29,7 +29,7 @@ impl Env {
         Self {
             server: TestServer::start().await,
             dest: tempfile::tempdir().unwrap(),
-            client: http_client(timeout),
+            client: http_client(timeout).unwrap(),
         }
     }
 

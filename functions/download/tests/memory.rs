@@ -50,7 +50,7 @@ async fn download_memory_is_bounded() {
 
     let dest = tempfile::tempdir().unwrap();
     let base = server.base_url();
-    let client = http_client(Duration::from_secs(30));
+    let client = http_client(Duration::from_secs(30)).unwrap();
     let req = PackageRequest {
         base_url: &base,
         package_path: "big/el7",

@@ -110,7 +110,7 @@ async fn real_nginx_autoindex() {
     let odd_pkg = common::package(5_000, 2);
     put(&format!("CDN/pass/b c/{odd}"), &odd_pkg);
 
-    let client = http_client(Duration::from_secs(5));
+    let client = http_client(Duration::from_secs(5)).unwrap();
     let dest = tempfile::tempdir().unwrap();
 
     // The raw listing parses to the real names, exact sizes and times.

@@ -16,7 +16,8 @@ pub async fn assemble(
 ) -> anyhow::Result<AppState> {
     let deps = shared::tasks::TaskDeps {
         state: state.clone(),
-        http: shared::tasks::http_client(),
+        http: shared::tasks::http::http_client(shared::tasks::HTTP_STALL_TIMEOUT)
+            .map_err(anyhow::Error::msg)?,
         work_dir: data_dir.to_path_buf(),
     };
     let workflow = workflow::EmbeddedWorkflow::start(deps, time_scale).await?;

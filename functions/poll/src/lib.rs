@@ -59,7 +59,7 @@ fn read_answer(status: reqwest::StatusCode, body: &str) -> Answer {
         Some("failed") => Answer::Failed(
             v["error"]
                 .as_str()
-                .map(|e| excerpt(e))
+                .map(excerpt)
                 .unwrap_or_else(|| "no error text given".into()),
         ),
         Some(p @ ("pending" | "running:deploy" | "running:test")) => Answer::Phase(p.to_owned()),

@@ -1,28 +1,96 @@
+//! The one HTTP client of the task functions (package server, test server).
+
 use std::time::Duration;
 
-/// The HTTP client every task uses: rustls, no proxy from the environment, a connect
-/// timeout, and redirects followed only within the same scheme, host and port — so a
-/// package server or test server cannot send CRAT to another host.
-pub fn http_client() -> reqwest::Client {
-    let same_origin = reqwest::redirect::Policy::custom(|attempt| {
-        let same = attempt.previous().first().is_some_and(|first| {
-            first.scheme() == attempt.url().scheme()
-                && first.host_str() == attempt.url().host_str()
-                && first.port_or_known_default() == attempt.url().port_or_known_default()
-        });
+use url::Url;
+
+/// Redirect hops followed before giving up.
+pub const MAX_REDIRECTS: usize = 5;
+
+/// The HTTP client for the outside servers (build it once and share it): rustls, no proxy
+/// from the environment, `timeout` as connect timeout and as read timeout (a stall of that
+/// long between two reads fails the request; a long download that keeps receiving data is
+/// never cut), no `Referer`, and redirects followed only to the same scheme, host and port
+/// as the original request, at most [`MAX_REDIRECTS`] hops — so an outside server cannot
+/// send CRAT to another host. A refused redirect carries [`OffOriginRedirect`] in the
+/// error's source chain.
+///
+/// Fails only if the TLS backend cannot be initialised; there is no fallback client,
+/// since any other client would not keep the same-origin rule.
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .redirect(same_origin_redirects())
+        .no_proxy()
+        .referer(false)
+        .connect_timeout(timeout)
+        .read_timeout(timeout)
+        .user_agent(concat!("crat/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("the HTTP client could not be built (TLS): {e}"))
+}
+
+/// The redirect target refused by the client's policy (found again in the error chain).
+#[derive(Debug, thiserror::Error)]
+#[error("redirect to {target} refused: another scheme, host or port")]
+pub struct OffOriginRedirect {
+    pub target: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("too many redirects")]
+pub struct TooManyRedirects;
+
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| same_origin(first, attempt.url()));
         if !same {
-            attempt.error("redirect to another host refused")
-        } else if attempt.previous().len() >= 5 {
-            attempt.error("too many redirects")
+            let target = redacted(attempt.url());
+            attempt.error(OffOriginRedirect { target })
+        } else if attempt.previous().len() > MAX_REDIRECTS {
+            attempt.error(TooManyRedirects)
         } else {
             attempt.follow()
         }
-    });
-    reqwest::Client::builder()
-        .redirect(same_origin)
-        .no_proxy()
-        .connect_timeout(Duration::from_secs(10))
-        .user_agent(concat!("crat/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .unwrap_or_else(|_| reqwest::Client::new())
+    })
+}
+
+pub fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// The URL as shown in messages: without a password.
+pub fn redacted(url: &Url) -> String {
+    if url.password().is_some() {
+        let mut u = url.clone();
+        let _ = u.set_password(None);
+        u.to_string()
+    } else {
+        url.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn origins() {
+        assert!(same_origin(&base("http://h/a"), &base("http://h:80/b")));
+        assert!(!same_origin(&base("http://h/a"), &base("https://h/a")));
+        assert!(!same_origin(&base("http://h:1/a"), &base("http://h:2/a")));
+        assert!(!same_origin(
+            &base("http://127.0.0.1/a"),
+            &base("http://localhost/a")
+        ));
+        assert_eq!(redacted(&base("http://u:p@h/x")), "http://u@h/x");
+    }
 }

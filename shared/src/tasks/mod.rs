@@ -2,11 +2,10 @@
 //! Retry/Catch match), their dependencies, and the run-record update they all do.
 
 mod error;
-mod http;
+pub mod http;
 mod run_update;
 
 pub use error::TaskError;
-pub use http::http_client;
 pub use run_update::{ensure_live, note_step_error, update_run};
 
 use std::path::PathBuf;
@@ -17,12 +16,14 @@ use crate::state::AppState;
 #[derive(Clone)]
 pub struct TaskDeps {
     pub state: AppState,
-    /// One HTTP client for the package server and the test server (rustls, no proxies
-    /// from the environment, redirects only to the same host).
+    /// One HTTP client for the package server and the test server ([`http::http_client`]).
     pub http: reqwest::Client,
     /// Where packages are streamed for verification: the data folder locally, /tmp in Lambda.
     pub work_dir: PathBuf,
 }
+
+/// How long an outside server may stall between two reads before a request fails.
+pub const HTTP_STALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The input every task takes: the run it works on (plus, for finalize, the failure).
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]

@@ -325,6 +325,7 @@ macro_rules! conformance_tests {
             concurrent_starts_have_one_winner,
             runs_round_trip_and_update_by_revision,
             runs_list_by_status_and_item,
+            execution_records_round_trip_and_running_ones_are_listed,
         );
     };
     (@each $make_store:expr; $($name:ident),* $(,)?) => {

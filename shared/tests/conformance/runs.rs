@@ -196,3 +196,63 @@ pub async fn runs_list_by_status_and_item(store: Arc<dyn Store>) {
             .is_empty()
     );
 }
+
+fn execution(id: &str, status: &str) -> statemachine::ExecutionRecord {
+    serde_json::from_value(json!({
+        "execution_id": id, "status": status, "current_state": "Poll", "input": {"run_id": 1, "failure": null},
+        "output": null, "error": null, "cause": null, "started_at": "2026-11-25T10:00:00Z", "stopped_at": null,
+        "events": [{"id": 1, "type": "ExecutionStarted", "timestamp": "2026-11-25T10:00:00Z", "input": {"run_id": 1}}]
+    }))
+    .unwrap()
+}
+
+pub async fn execution_records_round_trip_and_running_ones_are_listed(store: Arc<dyn Store>) {
+    assert_eq!(store.load_execution("run-1").await.unwrap(), None);
+    store
+        .save_execution(&execution("run-1", "RUNNING"))
+        .await
+        .unwrap();
+    store
+        .save_execution(&execution("run-2", "RUNNING"))
+        .await
+        .unwrap();
+    store
+        .save_execution(&execution("run-3", "SUCCEEDED"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.load_execution("run-1").await.unwrap().unwrap(),
+        execution("run-1", "RUNNING")
+    );
+    let running: Vec<String> = store
+        .list_running_executions()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.execution_id)
+        .collect();
+    assert_eq!(running, ["run-1", "run-2"]);
+    // Finishing one takes it off the running list; saving replaces the record.
+    store
+        .save_execution(&execution("run-1", "FAILED"))
+        .await
+        .unwrap();
+    let running: Vec<String> = store
+        .list_running_executions()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.execution_id)
+        .collect();
+    assert_eq!(running, ["run-2"]);
+    assert_eq!(
+        store
+            .load_execution("run-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+            .as_str(),
+        "FAILED"
+    );
+}
