@@ -33,6 +33,11 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("delete", "/api/v1/job-versions/{job_name}"),
     ("post", "/api/v1/job-versions/{job_name}/sync"),
     ("post", "/api/v1/job-versions/auto-sync"),
+    ("post", "/api/v1/test-items/{id}/deploy-test"),
+    ("get", "/api/v1/test-items/{id}/deploy-runs"),
+    ("get", "/api/v1/deploy-test-runs"),
+    ("get", "/api/v1/deploy-test-runs/{run_id}"),
+    ("get", "/api/v1/deploy-test-runs/{run_id}/execution"),
     ("get", "/api/v1/settings"),
     ("put", "/api/v1/settings"),
 ];
@@ -66,7 +71,7 @@ async fn openapi_lists_every_endpoint() {
     // Every documented path answers (not the 404 fallback) on this server.
     for (method, path) in ENDPOINTS {
         let concrete = path
-            .replace("{id}", "1")
+            .replace("{id}", "1").replace("{run_id}", "1")
             .replace("{email}", "a%40example.com")
             .replace("{job_name}", "J");
         let resp = app
