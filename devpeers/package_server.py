@@ -62,6 +62,7 @@ import fnmatch
 import html
 import json
 import os
+import re
 import socket
 import stat
 import struct
@@ -448,7 +449,7 @@ class Handler(BaseHTTPRequestHandler):
             self._json(200, {"status": "ok"})
             return
 
-        upath = urllib.parse.unquote_to_bytes(raw_path)
+        upath = re.sub(rb"/{2,}", b"/", urllib.parse.unquote_to_bytes(raw_path))  # nginx merge_slashes
         display = upath.decode("utf-8", "replace")
         status = self._serve_path(upath, display, split.query, head)
         self._log("HEAD" if head else "GET", display, split.query, status)

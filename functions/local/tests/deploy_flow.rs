@@ -425,14 +425,15 @@ async fn test_server_trouble_on_trigger_fails_at_trigger() {
 async fn transient_poll_trouble_is_tolerated() {
     let f = setup(Backend::Sqlite).await.unwrap();
     f.peers.add_package(PKG_DIR, "cds-1.0.0.tar.gz");
-    for fault in ["500", "garbage"] {
+    // "timeout" hangs past poll_request_timeout_seconds (2 s).
+    for fault in ["500", "garbage", "timeout"] {
         f.peers
-            .test_control(json!({"poll_fault": fault, "poll_fault_count": 3}))
+            .test_control(json!({"poll_fault": fault, "poll_fault_count": 3, "timeout_seconds": 5}))
             .await;
         let id = f.started().await;
         let (run, _, _) = f.watch(id).await;
         assert_eq!(run["status"], "COMPLETED", "{fault}: {run}");
-        assert!(run["steps"][2]["details"]["polls"].as_u64().unwrap() >= 4);
+        assert!(run["steps"][2]["details"]["polls"].as_u64().unwrap() >= 4, "{fault}: {run}");
     }
 }
 
