@@ -59,7 +59,6 @@ from __future__ import annotations
 import argparse
 import email.utils
 import fnmatch
-import html
 import json
 import os
 import re
