@@ -433,7 +433,10 @@ async fn transient_poll_trouble_is_tolerated() {
         let id = f.started().await;
         let (run, _, _) = f.watch(id).await;
         assert_eq!(run["status"], "COMPLETED", "{fault}: {run}");
-        assert!(run["steps"][2]["details"]["polls"].as_u64().unwrap() >= 4, "{fault}: {run}");
+        assert!(
+            run["steps"][2]["details"]["polls"].as_u64().unwrap() >= 4,
+            "{fault}: {run}"
+        );
     }
 }
 

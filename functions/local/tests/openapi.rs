@@ -71,7 +71,8 @@ async fn openapi_lists_every_endpoint() {
     // Every documented path answers (not the 404 fallback) on this server.
     for (method, path) in ENDPOINTS {
         let concrete = path
-            .replace("{id}", "1").replace("{run_id}", "1")
+            .replace("{id}", "1")
+            .replace("{run_id}", "1")
             .replace("{email}", "a%40example.com")
             .replace("{job_name}", "J");
         let resp = app
