@@ -80,6 +80,11 @@ pub struct Config {
     pub store: StoreConfig,
     pub smtp: Option<SmtpConfig>,
     pub state_machine_arn: Option<String>,
+    /// Where people open CRAT (links in mail): `CRAT_PUBLIC_URL`, else
+    /// `http://localhost:PORT` in the embedded mode.
+    pub public_url: Option<String>,
+    /// `EMAIL_SEND_CA_FILE`: PEM of an extra CA to trust for the SMTP server (private CAs).
+    pub smtp_ca_file: Option<PathBuf>,
     /// Set when this start generated the admin password: shown once, then only in the file.
     pub generated_admin_password: bool,
 }
@@ -245,6 +250,16 @@ impl Config {
             store,
             smtp,
             state_machine_arn: get("STATE_MACHINE_ARN").map(str::to_owned),
+            public_url: match get("CRAT_PUBLIC_URL") {
+                Some(u) => Some(
+                    crate::domain::HttpUrl::parse("CRAT_PUBLIC_URL", u)
+                        .map_err(|e| err("CRAT_PUBLIC_URL", e.message))?
+                        .to_string(),
+                ),
+                None if host == Host::Embedded => Some(format!("http://localhost:{port}")),
+                None => None,
+            },
+            smtp_ca_file: get("EMAIL_SEND_CA_FILE").map(PathBuf::from),
             generated_admin_password,
         })
     }

@@ -29,11 +29,13 @@ pub fn routes(state: AppState) -> Router {
             "/api/v1/deploy-test-runs/{run_id}/execution",
             get(execution),
         )
+        .route("/api/v1/deploy-test-runs/{run_id}/cancel", post(cancel))
+        .route("/api/v1/deploy-test-runs/{run_id}/rerun", post(rerun))
         .with_state(state)
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(trigger, runs_of_item, list, one, execution),
+#[openapi(paths(trigger, runs_of_item, list, one, execution, cancel, rerun),
     components(schemas(Run, TriggerInput, ExecutionView, ListResponse<Run>)))]
 pub struct ApiDoc;
 
@@ -147,4 +149,37 @@ async fn execution(
         .map_err(|e| ApiError::Internal(format!("describing {}: {e}", run.execution_id)))?
         .ok_or_else(|| ApiError::NotFound(format!("run {} has no execution record", run.id)))?;
     Ok(Json(view))
+}
+
+/// Cancel a live run (the person who triggered it, or an admin): CANCELLED, no result mail.
+#[utoipa::path(post, path = "/api/v1/deploy-test-runs/{run_id}/cancel", tag = "runs", params(("run_id" = i64, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = Run), (status = 403, description = "not your run", body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, description = "the run already ended", body = ErrorBody)))]
+async fn cancel(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Run>> {
+    let id = parse_id("run_id", &id)?;
+    Ok(Json(
+        runs::cancel(&state, user.email.as_str(), user.is_admin, id).await?,
+    ))
+}
+
+/// Start a new run with the same build and parameter snapshot.
+#[utoipa::path(post, path = "/api/v1/deploy-test-runs/{run_id}/rerun", tag = "runs", params(("run_id" = i64, Path)),
+    security(("bearer" = [])),
+    responses((status = 202, description = "started; the body is the new run", body = Run), (status = 404, body = ErrorBody),
+        (status = 409, description = "another run is active", body = ErrorBody)))]
+async fn rerun(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<Run>)> {
+    let id = parse_id("run_id", &id)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(runs::rerun(&state, user.email.as_str(), id).await?),
+    ))
 }

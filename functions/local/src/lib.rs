@@ -7,21 +7,37 @@ use axum::Router;
 use shared::AppState;
 use shared::http::with_common_layers;
 
-/// Adds the embedded workflow (executor + in-process tasks) to `state` and resumes the
-/// executions a previous process left running.
+/// The local server's parts: the state every router gets (with the embedded workflow)
+/// and what the timers need.
+#[derive(Clone)]
+pub struct Local {
+    pub state: AppState,
+    pub notify: notify::NotifyDeps,
+}
+
+/// Adds the embedded workflow (executor + in-process tasks, mail through SMTP or the
+/// outbox) to `state`, and resumes the executions a previous process left running.
 pub async fn assemble(
     state: AppState,
     data_dir: &std::path::Path,
     time_scale: f64,
-) -> anyhow::Result<AppState> {
-    let deps = shared::tasks::TaskDeps {
+) -> anyhow::Result<Local> {
+    let task = shared::tasks::TaskDeps {
         state: state.clone(),
         http: shared::tasks::http::http_client(shared::tasks::HTTP_STALL_TIMEOUT)
             .map_err(anyhow::Error::msg)?,
         work_dir: data_dir.to_path_buf(),
     };
-    let workflow = workflow::EmbeddedWorkflow::start(deps, time_scale).await?;
-    Ok(state.with_workflow(std::sync::Arc::new(workflow)))
+    let mailer = notify::mailer_from_config(&state.config).map_err(anyhow::Error::msg)?;
+    let notify = notify::NotifyDeps {
+        task,
+        mailer: mailer.map(std::sync::Arc::new),
+    };
+    let workflow = workflow::EmbeddedWorkflow::start(notify.clone(), time_scale).await?;
+    Ok(Local {
+        state: state.with_workflow(std::sync::Arc::new(workflow)),
+        notify,
+    })
 }
 
 /// `CRAT_TIME_SCALE`: multiplies the state machine's waits and retry intervals. 1 (default)
@@ -53,18 +69,25 @@ pub fn app(state: AppState) -> Router {
             .merge(parameter_sets::routes(state.clone()))
             .merge(job_versions::routes(state.clone()))
             .merge(settings::routes(state.clone()))
-            .merge(deploy_runs::routes(state)),
+            .merge(deploy_runs::routes(state.clone()))
+            .merge(notify::outbox_api::routes(state)),
     )
 }
 
 /// Serves `app` on `listener` until SIGINT or SIGTERM, then finishes in-flight requests.
-/// Also runs the schedules the cloud gives to EventBridge (auto-sync) on in-process timers.
-pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-    let auto_sync = auto_sync::spawn_timer(state.clone());
-    let served = axum::serve(listener, app(state))
+/// Also runs the schedules the cloud gives to EventBridge (auto-sync, the stale-run
+/// sweeper) on in-process timers.
+pub async fn serve(local: Local, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    let timers = [
+        auto_sync::spawn_timer(local.state.clone()),
+        sweeper::spawn_timer(local.notify.clone()),
+    ];
+    let served = axum::serve(listener, app(local.state))
         .with_graceful_shutdown(shutdown_signal())
         .await;
-    auto_sync.abort();
+    for t in timers {
+        t.abort();
+    }
     served
 }
 

@@ -30,13 +30,13 @@ async fn main() -> anyhow::Result<()> {
             config.admin_password.expose()
         )
     });
-    let state =
+    let parts =
         local::assemble(AppState::from_config(config).await?, &data_dir, time_scale).await?;
     println!("CRAT is running at http://localhost:{port}");
     println!("{store_line}");
     if let Some(line) = password_line {
         println!("{line}");
     }
-    local::serve(state, listener).await?;
+    local::serve(parts, listener).await?;
     Ok(())
 }

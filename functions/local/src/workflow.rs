@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use shared::tasks::{TaskDeps, TaskError};
+use shared::tasks::TaskError;
 use shared::workflow::{ExecutionEvent, ExecutionView, WorkflowStarter};
 use statemachine::{
     Definition, ExecutionRecord, Executor, ExecutorOptions, TaskFailure, TaskInvoker,
@@ -24,6 +24,7 @@ pub const LOCAL_RESOURCES: &[(&str, &str)] = &[
     ("TriggerFunctionArn", "local:trigger"),
     ("PollFunctionArn", "local:poll"),
     ("FinalizeFunctionArn", "local:finalize"),
+    ("NotifyFunctionArn", "local:notify"),
 ];
 
 pub fn substitutions() -> HashMap<String, String> {
@@ -39,7 +40,7 @@ pub fn definition() -> Result<Definition, statemachine::DefinitionError> {
 
 /// Calls the task functions' `handle` in-process, with the same error names Lambda gives.
 pub struct LocalTasks {
-    pub deps: TaskDeps,
+    pub deps: notify::NotifyDeps,
 }
 
 async fn call<I, O, F>(input: Value, f: impl FnOnce(I) -> F) -> Result<Value, TaskFailure>
@@ -59,12 +60,13 @@ where
 #[async_trait]
 impl TaskInvoker for LocalTasks {
     async fn invoke(&self, resource: &str, input: Value) -> Result<Value, TaskFailure> {
-        let d = &self.deps;
+        let d = &self.deps.task;
         match resource {
             "local:download" => call(input, |i| download::handle(d, i)).await,
             "local:trigger" => call(input, |i| trigger::handle(d, i)).await,
             "local:poll" => call(input, |i| poll::handle(d, i)).await,
             "local:finalize" => call(input, |i| finalize::handle(d, i)).await,
+            "local:notify" => call(input, |i| notify::handle(&self.deps, i)).await,
             other => Err(TaskFailure::new(
                 "States.Runtime",
                 format!("no local task for resource {other}"),
@@ -81,14 +83,14 @@ pub struct EmbeddedWorkflow {
 impl EmbeddedWorkflow {
     /// Builds the executor on the store, then resumes every execution a previous process
     /// left running. `time_scale` < 1 shortens waits and retry intervals (tests, demos).
-    pub async fn start(deps: TaskDeps, time_scale: f64) -> anyhow::Result<Self> {
+    pub async fn start(deps: notify::NotifyDeps, time_scale: f64) -> anyhow::Result<Self> {
         let definition = Arc::new(definition()?);
         let problems = definition.lint();
         anyhow::ensure!(
             problems.is_empty(),
             "the deploy-test definition has problems: {problems:?}"
         );
-        let store: Arc<dyn statemachine::ExecutionStore> = deps.state.store.clone();
+        let store: Arc<dyn statemachine::ExecutionStore> = deps.task.state.store.clone();
         let options = ExecutorOptions {
             state_machine_id: "crat-deploy-test".into(),
             ..ExecutorOptions::scaled(time_scale)

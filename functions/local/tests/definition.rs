@@ -1,8 +1,8 @@
 #![allow(clippy::unwrap_used)]
 //! Lints of `statemachine/deploy_test.asl.json`: it parses with the embedded executor,
 //! every Next exists and every state is reachable, every `${Var}` is bound to a local
-//! task, every error name in Retry/Catch is one the tasks (or ASL) produce, and every Task
-//! has a timeout.
+//! task, every error name in Retry/Catch is one the tasks (or ASL) produce, every Task
+//! has a timeout, and failures reach Finalize (and a mail failure only Outcome).
 
 use std::collections::BTreeSet;
 
@@ -70,20 +70,22 @@ fn every_task_and_the_machine_have_timeouts_and_failures_reach_finalize() {
                 state["TimeoutSeconds"].as_u64().is_some(),
                 "{name} has no TimeoutSeconds"
             );
-            if name != "Finalize" {
-                let catch_all = state["Catch"].as_array().into_iter().flatten().any(|c| {
-                    c["ErrorEquals"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .any(|e| e == "States.ALL")
-                        && c["Next"] == "Finalize"
-                });
-                assert!(
-                    catch_all,
-                    "{name} must Catch States.ALL into Finalize (the lock is released there)"
-                );
-            }
+            // Before Finalize, every failure must reach it (the lock is released there);
+            // after it, Notify's failure must not change the outcome.
+            let target = match name.as_str() {
+                "Finalize" => continue,
+                "Notify" => "Outcome",
+                _ => "Finalize",
+            };
+            let catch_all = state["Catch"].as_array().into_iter().flatten().any(|c| {
+                c["ErrorEquals"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e == "States.ALL")
+                    && c["Next"] == target
+            });
+            assert!(catch_all, "{name} must Catch States.ALL into {target}");
         }
     }
 }

@@ -143,16 +143,33 @@ async fn run_survives_kill_9_while_monitoring() {
         1,
         "exactly one task was created at the test server"
     );
-    let exec: Value = client
-        .get(format!("{base}/api/v1/deploy-test-runs/{id}/execution"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    // The execution ends after the result mail (to the outbox here).
+    let mut exec = Value::Null;
+    for _ in 0..400 {
+        exec = client
+            .get(format!("{base}/api/v1/deploy-test-runs/{id}/execution"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if exec["status"] != "RUNNING" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     assert_eq!(exec["status"], "SUCCEEDED", "{exec}");
+    let run = run_status(&client, &base, &admin, id).await;
+    assert_eq!(
+        run["notification"]["status"], "SENT",
+        "one result mail: {run}"
+    );
+    let outbox = std::fs::read_dir(dir.path().join("outbox"))
+        .unwrap()
+        .count();
+    assert_eq!(outbox, 1, "exactly one mail");
     // The lock is free: the next trigger is accepted.
     let again = client
         .post(format!(

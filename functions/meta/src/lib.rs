@@ -43,6 +43,7 @@ pub fn openapi() -> OpenApi {
     doc.merge(job_versions::openapi());
     doc.merge(settings::openapi());
     doc.merge(deploy_runs::openapi());
+    doc.merge(notify::outbox_api::openapi());
     doc.info = InfoBuilder::new()
         .title("CRAT API")
         .version(env!("CARGO_PKG_VERSION"))

@@ -5,3 +5,7 @@ pub mod chart;
 pub mod compose;
 pub mod summary;
 pub mod transport;
+
+pub mod outbox_api;
+pub mod task;
+pub use task::{NotifyDeps, handle, mailer_from_config};

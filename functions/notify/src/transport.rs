@@ -1,1 +1,571 @@
-//! (being written)
+//! Delivery of the result mails: SMTP (lettre, implicit TLS / STARTTLS / plain, optional
+//! AUTH, an optional extra trusted CA) or the outbox folder (`.eml` files, listed in the
+//! UI through [`list_outbox`]).
+//!
+//! Errors say whether a retry can help ([`MailError::is_transient`]): connection
+//! problems, timeouts and 4xx replies are transient; 5xx replies, TLS failures
+//! (untrusted certificate, wrong name, not TLS) and configuration mistakes are permanent.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::{self, PoolConfig};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use serde::Serialize;
+use shared::config::{SmtpConfig, SmtpSecurity};
+
+/// Connect and per-command timeout.
+pub const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Only this much of an `.eml` file is read to find its headers.
+const HEADER_READ_LIMIT: u64 = 64 * 1024;
+
+/// Where result mails go.
+pub enum Mailer {
+    /// An SMTP server (pooled connections; must be created inside a Tokio runtime).
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// A folder of `.eml` files (the embedded mode without a mail server).
+    Outbox(PathBuf),
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Smtp(_) => f.write_str("Mailer::Smtp"),
+            Self::Outbox(dir) => write!(f, "Mailer::Outbox({})", dir.display()),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// A configuration mistake (CA certificate, server name, no Tokio runtime). Permanent.
+    #[error("mail configuration: {0}")]
+    Config(String),
+    /// The server could not be reached, the connection broke, or it timed out. Transient.
+    #[error("cannot reach the mail server: {0}")]
+    Connection(String),
+    /// The TLS handshake failed: untrusted certificate, wrong host name, not a TLS port. Permanent.
+    #[error("TLS with the mail server failed: {0}")]
+    Tls(String),
+    /// The server refused a command or the message: 4xx transient, 5xx permanent
+    /// (e.g. 535 authentication failed, 550 no such mailbox).
+    #[error("the mail server answered {code}: {message}")]
+    Rejected { code: u16, message: String },
+    /// The dialogue cannot work: no common AUTH mechanism, STARTTLS not offered. Permanent.
+    #[error("SMTP: {0}")]
+    Protocol(String),
+    /// Writing the `.eml` file failed. Transient.
+    #[error("outbox {}: {source}", path.display())]
+    Outbox {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl MailError {
+    /// Whether sending again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Connection(_) | Self::Outbox { .. } => true,
+            Self::Rejected { code, .. } => (400..500).contains(code),
+            Self::Config(_) | Self::Tls(_) | Self::Protocol(_) => false,
+        }
+    }
+
+    fn from_smtp(e: smtp::Error) -> Self {
+        let text = e.to_string();
+        if let Some(code) = e.status() {
+            let code = u16::from(code);
+            // lettre's text is "permanent error (550): <reply>"; keep the reply.
+            let message = text
+                .split_once("): ")
+                .map_or(text.as_str(), |(_, m)| m)
+                .trim()
+                .to_owned();
+            return Self::Rejected { code, message };
+        }
+        if e.is_tls() || is_tls_failure(&e) {
+            return Self::Tls(text);
+        }
+        if e.is_client() || e.is_transport_shutdown() {
+            return Self::Protocol(text);
+        }
+        // Connection, network, timeout, and a reply cut short.
+        Self::Connection(text)
+    }
+}
+
+/// rustls reports handshake failures (bad certificate, garbage instead of TLS) as an
+/// `io::Error` of kind `InvalidData`, which lettre wraps as a connection error.
+fn is_tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = e.source();
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::InvalidData
+        {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
+static OUTBOX_SEQ: AtomicU64 = AtomicU64::new(0);
+
+impl Mailer {
+    /// An SMTP mailer from the configuration: `security` decides implicit TLS, STARTTLS
+    /// (required, never opportunistic) or plain; an empty `username` means no AUTH.
+    /// `extra_root_pem`: PEM of one or more extra CA certificates to trust besides the
+    /// platform's (a private mail server, tests). Connect and command timeout 30 s.
+    /// Must be called inside a Tokio runtime (the connection pool runs on it).
+    pub fn smtp(cfg: &SmtpConfig, extra_root_pem: Option<&[u8]>) -> Result<Self, MailError> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(MailError::Config(
+                "the SMTP mailer must be created inside a Tokio runtime".into(),
+            ));
+        }
+        let server = cfg.server.trim();
+        if server.is_empty() {
+            return Err(MailError::Config("EMAIL_SEND_SERVER is empty".into()));
+        }
+        if cfg.port == 0 {
+            return Err(MailError::Config("EMAIL_SEND_SERVER_PORT is 0".into()));
+        }
+        let tls_parameters = || -> Result<TlsParameters, MailError> {
+            let mut builder = TlsParameters::builder(server.to_owned());
+            if let Some(pem) = extra_root_pem {
+                if !contains(pem, b"-----BEGIN CERTIFICATE-----") {
+                    return Err(MailError::Config(
+                        "the extra CA file holds no PEM certificate".into(),
+                    ));
+                }
+                let cert = Certificate::from_pem(pem).map_err(|e| {
+                    MailError::Config(format!("the extra CA file is not valid PEM: {e}"))
+                })?;
+                builder = builder.add_root_certificate(cert);
+            }
+            builder
+                .build_rustls()
+                .map_err(|e| MailError::Config(format!("TLS set-up for {server}: {e}")))
+        };
+        let tls = match cfg.security {
+            SmtpSecurity::Tls => Tls::Wrapper(tls_parameters()?),
+            SmtpSecurity::StartTls => Tls::Required(tls_parameters()?),
+            SmtpSecurity::Plain => Tls::None,
+        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(server)
+            .port(cfg.port)
+            .tls(tls)
+            .timeout(Some(SMTP_TIMEOUT))
+            .pool_config(
+                PoolConfig::new()
+                    .max_size(4)
+                    .idle_timeout(Duration::from_secs(30)),
+            );
+        let username = cfg.username.trim();
+        if !username.is_empty() {
+            let password = cfg
+                .password
+                .as_ref()
+                .map(|p| p.expose().to_owned())
+                .unwrap_or_default();
+            builder = builder.credentials(Credentials::new(username.to_owned(), password));
+        }
+        Ok(Self::Smtp(builder.build()))
+    }
+
+    /// A mailer that writes each message as `<dir>/<timestamp>-<message id>.eml`.
+    pub fn outbox(dir: PathBuf) -> Self {
+        Self::Outbox(dir)
+    }
+
+    /// Sends the message; returns a short receipt: the SMTP reply (`250 OK ...`) or the
+    /// `.eml` file name.
+    pub async fn send(&self, message: &Message) -> Result<String, MailError> {
+        match self {
+            Self::Smtp(transport) => {
+                let raw = message.formatted();
+                let response = transport
+                    .send_raw(message.envelope(), &raw)
+                    .await
+                    .map_err(MailError::from_smtp)?;
+                let line = response.first_line().unwrap_or("").trim();
+                let receipt = format!("{} {line}", response.code());
+                Ok(receipt
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
+                    .trim()
+                    .to_owned())
+            }
+            Self::Outbox(dir) => {
+                let dir = dir.clone();
+                let raw = message.formatted();
+                let id = message
+                    .headers()
+                    .get_raw("Message-ID")
+                    .map(str::to_owned)
+                    .unwrap_or_default();
+                tokio::task::spawn_blocking(move || write_eml(&dir, &id, &raw))
+                    .await
+                    .map_err(|e| MailError::Outbox {
+                        path: PathBuf::new(),
+                        source: std::io::Error::other(e.to_string()),
+                    })?
+            }
+        }
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The Message-ID as a file-name part: `[A-Za-z0-9._@-]`, others `_`, at most 100 chars.
+fn sanitize_id(id: &str) -> String {
+    let s: String = id
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(100)
+        .collect();
+    let s = s.trim_start_matches('.').to_owned();
+    if s.is_empty() { "message".into() } else { s }
+}
+
+/// Writes `raw` to a temporary file, flushes it, then links it under its final name
+/// (never replacing an existing file), so readers never see half a message.
+fn write_eml(dir: &Path, id: &str, raw: &[u8]) -> Result<String, MailError> {
+    use std::io::Write;
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| MailError::Outbox { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let stamp = Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
+    let base = format!("{stamp}-{}", sanitize_id(id));
+    let tmp = dir.join(format!(
+        ".{base}.{}.{}.tmp",
+        std::process::id(),
+        OUTBOX_SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(io(&tmp))?;
+        file.write_all(raw).map_err(io(&tmp))?;
+        file.sync_all().map_err(io(&tmp))?;
+        drop(file);
+        for n in 0..1000 {
+            let name = if n == 0 {
+                format!("{base}.eml")
+            } else {
+                format!("{base}-{n}.eml")
+            };
+            let target = dir.join(&name);
+            match std::fs::hard_link(&tmp, &target) {
+                Ok(()) => return Ok(name),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                // No hard links on this file system: a rename, after checking the name is free.
+                Err(_) if !target.exists() => {
+                    std::fs::rename(&tmp, &target).map_err(io(&target))?;
+                    return Ok(name);
+                }
+                Err(e) => return Err(io(&target)(e)),
+            }
+        }
+        Err(io(dir)(std::io::Error::other("no free file name")))
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    result
+}
+
+/// One `.eml` file of the outbox, for `GET /api/v1/outbox`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct OutboxEntry {
+    pub file: String,
+    pub size: u64,
+    pub modified: DateTime<Utc>,
+    /// The decoded Subject header ("" when absent).
+    pub subject: String,
+    /// The decoded To header ("" when absent).
+    pub to: String,
+}
+
+/// The outbox's `.eml` files, newest first, at most `limit`. A missing folder is empty.
+pub fn list_outbox(dir: &Path, limit: usize) -> std::io::Result<Vec<OutboxEntry>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if name.starts_with('.') || !name.ends_with(".eml") {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else { continue }; // removed meanwhile
+        if !meta.is_file() {
+            continue;
+        }
+        let modified: DateTime<Utc> = meta
+            .modified()
+            .map(DateTime::from)
+            .unwrap_or(DateTime::UNIX_EPOCH);
+        files.push((name, meta.len(), modified));
+    }
+    files.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| b.0.cmp(&a.0)));
+    files.truncate(limit);
+    let mut out = Vec::with_capacity(files.len());
+    for (file, size, modified) in files {
+        let headers = match read_headers(&dir.join(&file)) {
+            Ok(h) => h,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        out.push(OutboxEntry {
+            subject: header(&headers, "subject").unwrap_or_default(),
+            to: header(&headers, "to").unwrap_or_default(),
+            file,
+            size,
+            modified,
+        });
+    }
+    Ok(out)
+}
+
+/// The unfolded header lines of a message file.
+fn read_headers(path: &Path) -> std::io::Result<Vec<String>> {
+    let mut buf = Vec::new();
+    std::fs::File::open(path)?
+        .take(HEADER_READ_LIMIT)
+        .read_to_end(&mut buf)?;
+    let text = String::from_utf8_lossy(&buf);
+    let mut lines: Vec<String> = Vec::new();
+    for line in text.split('\n') {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        match lines.last_mut() {
+            Some(last) if line.starts_with([' ', '\t']) => last.push_str(line),
+            _ => lines.push(line.to_owned()),
+        }
+    }
+    Ok(lines)
+}
+
+fn header(lines: &[String], name: &str) -> Option<String> {
+    lines.iter().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| decode_rfc2047(v.trim()))
+    })
+}
+
+/// Decodes RFC 2047 encoded words (`=?utf-8?b?...?=`, `=?utf-8?q?...?=`); whitespace
+/// between adjacent encoded words is dropped, as the RFC says.
+pub fn decode_rfc2047(value: &str) -> String {
+    let mut out = String::new();
+    let mut rest = value;
+    // Bytes of consecutive encoded words, decoded together (a character may be split).
+    let mut pending: Vec<u8> = Vec::new();
+    let mut pending_ws = String::new();
+    while let Some(start) = rest.find("=?") {
+        let Some(word) = parse_encoded_word(&rest[start..]) else {
+            // Not an encoded word: keep "=?" literally and go on.
+            flush(&mut out, &mut pending);
+            out.push_str(&pending_ws);
+            pending_ws.clear();
+            out.push_str(&rest[..start + 2]);
+            rest = &rest[start + 2..];
+            continue;
+        };
+        let between = &rest[..start];
+        if !pending.is_empty() && between.chars().all(char::is_whitespace) {
+            // Adjacent encoded words: the whitespace between them disappears.
+        } else {
+            flush(&mut out, &mut pending);
+            out.push_str(&pending_ws);
+            out.push_str(between);
+        }
+        pending_ws.clear();
+        pending.extend_from_slice(&word.bytes);
+        rest = &rest[start + word.len..];
+        // Whitespace after a word is only kept when no encoded word follows.
+        let ws_len = rest.len() - rest.trim_start().len();
+        pending_ws.push_str(&rest[..ws_len]);
+        rest = &rest[ws_len..];
+    }
+    flush(&mut out, &mut pending);
+    out.push_str(&pending_ws);
+    out.push_str(rest);
+    out
+}
+
+fn flush(out: &mut String, pending: &mut Vec<u8>) {
+    if !pending.is_empty() {
+        out.push_str(&String::from_utf8_lossy(pending));
+        pending.clear();
+    }
+}
+
+struct EncodedWord {
+    bytes: Vec<u8>,
+    len: usize,
+}
+
+/// `=?charset?enc?text?=` at the start of `s`.
+fn parse_encoded_word(s: &str) -> Option<EncodedWord> {
+    let inner = s.strip_prefix("=?")?;
+    let (charset, inner) = inner.split_once('?')?;
+    let (encoding, inner) = inner.split_once('?')?;
+    let end = inner.find("?=")?;
+    let text = &inner[..end];
+    if text.contains(char::is_whitespace) || charset.is_empty() {
+        return None;
+    }
+    let len = 2 + charset.len() + 1 + encoding.len() + 1 + end + 2;
+    let raw = match encoding {
+        "b" | "B" => base64_decode(text)?,
+        "q" | "Q" => q_decode(text),
+        _ => return None,
+    };
+    let charset = charset.split('*').next().unwrap_or("").to_ascii_lowercase();
+    let bytes = match charset.as_str() {
+        "iso-8859-1" | "latin1" | "windows-1252" => raw
+            .iter()
+            .map(|&b| char::from(b))
+            .collect::<String>()
+            .into_bytes(),
+        _ => raw,
+    };
+    Some(EncodedWord { bytes, len })
+}
+
+fn q_decode(text: &str) -> Vec<u8> {
+    let b = text.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'_' => out.push(b' '),
+            b'=' if i + 3 <= b.len() => {
+                let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(v) if hex.bytes().all(|h| h.is_ascii_hexdigit()) => {
+                        out.push(v);
+                        i += 3;
+                        continue;
+                    }
+                    _ => out.push(b'='),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    out
+}
+
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for c in text.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoded_words_decode() {
+        assert_eq!(decode_rfc2047("plain text"), "plain text");
+        assert_eq!(
+            decode_rfc2047("=?utf-8?b?W0NSQVRdIGNkcyDigJQgOTgvMTAwIHBhc3NlZA==?="),
+            "[CRAT] cds — 98/100 passed"
+        );
+        // Split across two words, in the middle of a character, with folding whitespace.
+        assert_eq!(
+            decode_rfc2047("=?utf-8?b?4oA=?=\r\n =?utf-8?b?lA==?= x"),
+            "— x"
+        );
+        assert_eq!(
+            decode_rfc2047("a =?UTF-8?Q?caf=C3=A9_au_lait?= b"),
+            "a café au lait b"
+        );
+        assert_eq!(decode_rfc2047("=?iso-8859-1?q?caf=E9?="), "café");
+        assert_eq!(decode_rfc2047("x =? y ?= z"), "x =? y ?= z");
+    }
+
+    #[test]
+    fn ids_become_safe_file_names() {
+        assert_eq!(
+            sanitize_id("<crat.run-1.result.5.0@example.com>"),
+            "crat.run-1.result.5.0@example.com"
+        );
+        assert_eq!(sanitize_id("<../../etc/passwd>"), "_.._etc_passwd");
+        assert_eq!(sanitize_id(""), "message");
+    }
+
+    #[test]
+    fn classification() {
+        assert!(MailError::Connection("refused".into()).is_transient());
+        assert!(
+            MailError::Rejected {
+                code: 451,
+                message: "later".into()
+            }
+            .is_transient()
+        );
+        assert!(
+            !MailError::Rejected {
+                code: 550,
+                message: "no".into()
+            }
+            .is_transient()
+        );
+        assert!(!MailError::Tls("bad cert".into()).is_transient());
+        assert!(!MailError::Config("x".into()).is_transient());
+    }
+}

@@ -18,7 +18,8 @@ pub use field::FieldError;
 pub use job_version::{JobSelection, JobVersion};
 pub use parameter_set::{ParameterSet, ParameterSetVersion, Params};
 pub use run::{
-    Run, RunBuild, RunLock, RunStatus, Step, StepName, StepStatus, Summary, execution_id_of,
+    Notification, NotificationStatus, Run, RunBuild, RunLock, RunStatus, Step, StepName,
+    StepStatus, Summary, execution_id_of,
 };
 pub use session::{LOGIN_WINDOW, LoginFailures, MAX_LOGIN_FAILURES, Session, SessionInfo};
 pub use settings::Settings;

@@ -102,6 +102,25 @@ impl Step {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum NotificationStatus {
+    Sent,
+    Failed,
+    Skipped,
+}
+
+/// What happened to the result mail. A mail failure never changes the run's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Notification {
+    pub status: NotificationStatus,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+    pub recipients: Vec<String>,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+}
+
 /// The build as it was when the run started.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RunBuild {
@@ -147,9 +166,8 @@ pub struct Run {
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub steps: Vec<Step>,
-    /// Mail state (SENT/FAILED/SKIPPED); `null` until the run ends.
-    #[schema(value_type = Option<Object>)]
-    pub notification: Option<Value>,
+    /// The result mail; `null` until the run ends.
+    pub notification: Option<Notification>,
     /// Bumped by every write; writes are conditional on it (optimistic concurrency).
     pub revision: i64,
 }
@@ -283,12 +301,75 @@ impl Run {
             }
             None => self.status = RunStatus::Completed,
         }
+        // NOTIFY runs after the run has ended; the other steps that never ran are skipped.
         for s in &mut self.steps {
-            if s.status == StepStatus::Pending {
+            if s.status == StepStatus::Pending && s.name != StepName::Notify {
                 s.status = StepStatus::Skipped;
             }
         }
         self.finished_at = Some(now);
+    }
+
+    /// Ends the run CANCELLED by `who`: running and pending steps become CANCELLED, the mail
+    /// is skipped. `false` when the run had already ended.
+    pub fn cancel(&mut self, who: &str, now: DateTime<Utc>) -> bool {
+        if self.status.is_terminal() {
+            return false;
+        }
+        self.status = RunStatus::Cancelled;
+        self.error_message = Some(format!("cancelled by {who}"));
+        self.finished_at = Some(now);
+        for s in &mut self.steps {
+            if matches!(s.status, StepStatus::Pending | StepStatus::Running) {
+                s.status = StepStatus::Cancelled;
+                if s.started_at.is_some() {
+                    s.finished_at = Some(now);
+                }
+            }
+        }
+        self.notification = Some(Notification {
+            status: NotificationStatus::Skipped,
+            sent_at: None,
+            error: Some("the run was cancelled; no result mail".into()),
+            recipients: Vec::new(),
+            attempts: 0,
+        });
+        true
+    }
+
+    /// A new run `id` of the same item, build and parameter snapshot as `self`.
+    pub fn rerun(&self, id: i64, triggered_by: &str, now: DateTime<Utc>) -> Self {
+        let mut run = Self {
+            id,
+            execution_id: execution_id_of(id),
+            triggered_by: triggered_by.to_owned(),
+            started_at: now,
+            revision: 1,
+            ..self.clone()
+        };
+        run.reset_progress();
+        run
+    }
+
+    fn reset_progress(&mut self) {
+        self.status = RunStatus::Pending;
+        self.task_id = None;
+        self.package_url = None;
+        self.package_size = None;
+        self.package_sha256 = None;
+        self.report_url = None;
+        self.summary = None;
+        self.error_message = None;
+        self.finished_at = None;
+        self.notification = None;
+        self.steps = [
+            StepName::Download,
+            StepName::Trigger,
+            StepName::Monitor,
+            StepName::Notify,
+        ]
+        .map(Step::pending)
+        .into();
     }
 }
 
@@ -395,13 +476,68 @@ mod tests {
                 StepStatus::Succeeded,
                 StepStatus::Failed,
                 StepStatus::Skipped,
-                StepStatus::Skipped
+                StepStatus::Pending // NOTIFY comes after
             ]
         );
         assert_eq!(
             r.step(StepName::Trigger).unwrap().details["error_name"],
             "Crat.TestServerError"
         );
+    }
+
+    #[test]
+    fn cancel_ends_live_steps_and_skips_the_mail() {
+        let mut r = run();
+        let now = r.started_at;
+        r.begin_step(StepName::Download, RunStatus::Downloading, now);
+        assert!(r.cancel("dev@example.com", now));
+        assert_eq!(r.status, RunStatus::Cancelled);
+        let statuses: Vec<_> = r.steps.iter().map(|s| s.status).collect();
+        assert_eq!(statuses, [StepStatus::Cancelled; 4]);
+        assert_eq!(
+            r.notification.as_ref().unwrap().status,
+            NotificationStatus::Skipped
+        );
+        assert!(!r.cancel("x", now), "only once");
+    }
+
+    #[test]
+    fn rerun_keeps_the_snapshot_and_starts_fresh() {
+        let mut old = run();
+        old.params
+            .insert("upgrade_type".into(), Value::from("full"));
+        old.finish(Some(("Crat.TestFailed", "boom")), old.started_at);
+        old.task_id = Some("t1".into());
+        let later = old.started_at + chrono::TimeDelta::hours(1);
+        let new = old.rerun(9, "ops@example.com", later);
+        assert_eq!(
+            (new.id, new.execution_id.as_str(), new.triggered_by.as_str()),
+            (9, "run-9", "ops@example.com")
+        );
+        assert_eq!(
+            (
+                &new.build,
+                &new.params,
+                new.parameter_set_version,
+                new.build_info_id
+            ),
+            (
+                &old.build,
+                &old.params,
+                old.parameter_set_version,
+                old.build_info_id
+            )
+        );
+        assert_eq!(
+            (
+                new.status,
+                new.task_id.clone(),
+                new.error_message.clone(),
+                new.started_at
+            ),
+            (RunStatus::Pending, None, None, later)
+        );
+        assert!(new.steps.iter().all(|s| s.status == StepStatus::Pending));
     }
 
     #[test]

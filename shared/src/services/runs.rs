@@ -144,13 +144,21 @@ pub async fn trigger(
         }
     }
 
-    let lease = TimeDelta::seconds(i64::from(settings.max_monitor_seconds)) + LEASE_MARGIN;
     let id = state.store.next_id("runs").await?;
-    let now = state.clock.now();
-    let run = Run::new(id, &item, &build, &set, by, now);
+    let run = Run::new(id, &item, &build, &set, by, state.clock.now());
+    start(state, &run, settings.max_monitor_seconds).await?;
+    tracing::info!(run_id = run.id, item = %item.name, build = build.id, "run started");
+    Ok(run)
+}
+
+/// Stores `run` with the run lock (409 naming the active run when taken) and starts its
+/// execution; if the execution cannot start, the run is failed and the lock released.
+async fn start(state: &AppState, run: &Run, max_monitor_seconds: u32) -> ApiResult<()> {
+    let lease = TimeDelta::seconds(i64::from(max_monitor_seconds)) + LEASE_MARGIN;
+    let now = run.started_at;
     let mut attempt = state
         .store
-        .create_run_with_lock(&run, now, now + lease)
+        .create_run_with_lock(run, now, now + lease)
         .await?;
     if let Err(lock) = &attempt {
         // A lock held by a run that already ended (its finalize never released it): free it once.
@@ -164,7 +172,7 @@ pub async fn trigger(
             );
             attempt = state
                 .store
-                .create_run_with_lock(&run, now, now + lease)
+                .create_run_with_lock(run, now, now + lease)
                 .await?;
         }
     }
@@ -195,6 +203,128 @@ pub async fn trigger(
             run.execution_id
         )));
     }
-    tracing::info!(run_id = run.id, item = %item.name, build = build.id, "run started");
+    Ok(())
+}
+
+fn no_run(id: i64) -> ApiError {
+    ApiError::NotFound(format!("no run with id {id}"))
+}
+
+/// Starts a new run with the same build and parameter snapshot as run `run_id`.
+#[tracing::instrument(skip_all, fields(run_id, by = %by))]
+pub async fn rerun(state: &AppState, by: &str, run_id: i64) -> ApiResult<Run> {
+    let old = state
+        .store
+        .get_run(run_id)
+        .await?
+        .ok_or_else(|| no_run(run_id))?;
+    let settings = state.settings().await?;
+    let id = state.store.next_id("runs").await?;
+    let run = old.rerun(id, by, state.clock.now());
+    start(state, &run, settings.max_monitor_seconds).await?;
+    tracing::info!(new_run = run.id, "re-run started");
     Ok(run)
+}
+
+/// Cancels a live run: the person who triggered it or an admin. Marks it CANCELLED (no
+/// result mail), stops its execution and releases the lock.
+#[tracing::instrument(skip_all, fields(run_id, by = %by))]
+pub async fn cancel(state: &AppState, by: &str, is_admin: bool, run_id: i64) -> ApiResult<Run> {
+    for _ in 0..8 {
+        let mut run = state
+            .store
+            .get_run(run_id)
+            .await?
+            .ok_or_else(|| no_run(run_id))?;
+        if run.triggered_by != by && !is_admin {
+            return Err(ApiError::Forbidden {
+                code: "not_your_run",
+                message: format!(
+                    "only {} (who triggered it) or an admin can cancel run {run_id}",
+                    run.triggered_by
+                ),
+            });
+        }
+        if !run.cancel(by, state.clock.now()) {
+            return Err(ApiError::Conflict {
+                code: "run_ended",
+                message: format!("run {run_id} already ended ({})", run.status.as_str()),
+                details: None,
+            });
+        }
+        run.revision += 1;
+        match state.store.update_run(&run).await {
+            Ok(()) => {
+                if let Err(e) = state
+                    .workflow
+                    .stop(&run.execution_id, &format!("cancelled by {by}"))
+                    .await
+                {
+                    // The run is CANCELLED either way; its tasks refuse to go on (the run ended).
+                    tracing::warn!(error = %e, "could not stop the execution");
+                }
+                state.store.release_run_lock(run_id).await?;
+                tracing::info!("run cancelled");
+                return Ok(run);
+            }
+            Err(crate::ports::StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::Conflict {
+        code: "run_busy",
+        message: format!("run {run_id} kept changing; try again"),
+        details: None,
+    })
+}
+
+/// The message the sweeper leaves on runs it fails (the seed's wording).
+pub const SWEEPER_MESSAGE: &str = "Test timeout - automatically failed by cleanup";
+
+/// Fails every run still live `max_monitor_seconds` + [`LEASE_MARGIN`] after it started,
+/// stops its execution and releases its lock. Returns the runs it failed (the caller sends
+/// their failure mail). A healthy run never gets that old: its own poll deadline ends it.
+#[tracing::instrument(skip_all)]
+pub async fn sweep_stale(state: &AppState) -> ApiResult<Vec<Run>> {
+    let settings = state.settings().await?;
+    let limit = TimeDelta::seconds(i64::from(settings.max_monitor_seconds)) + LEASE_MARGIN;
+    let now = state.clock.now();
+    let mut failed = Vec::new();
+    for status in crate::domain::RunStatus::ALL
+        .into_iter()
+        .filter(|s| !s.is_terminal())
+    {
+        let mut before = None;
+        loop {
+            let page = state.store.list_runs(Some(status), before, 200).await?;
+            for mut run in page.items {
+                if now - run.started_at <= limit || run.status.is_terminal() {
+                    continue;
+                }
+                run.finish(Some(("Crat.Timeout", SWEEPER_MESSAGE)), now);
+                run.revision += 1;
+                match state.store.update_run(&run).await {
+                    Ok(()) => {}
+                    // It moved meanwhile: it is alive after all; the next sweep looks again.
+                    Err(crate::ports::StoreError::Conflict(_)) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+                if let Err(e) = state
+                    .workflow
+                    .stop(&run.execution_id, SWEEPER_MESSAGE)
+                    .await
+                {
+                    tracing::warn!(run_id = run.id, error = %e, "could not stop the execution of a stale run");
+                }
+                state.store.release_run_lock(run.id).await?;
+                tracing::warn!(run_id = run.id, "stale run failed by the sweeper");
+                failed.push(run);
+            }
+            match page.next {
+                Some(next) => before = Some(next),
+                None => break,
+            }
+        }
+    }
+    Ok(failed)
 }

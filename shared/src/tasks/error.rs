@@ -24,6 +24,10 @@ impl TaskError {
     pub const CONFIG: &'static str = "Crat.ConfigError";
     /// The run no longer exists or already ended (e.g. cancelled): nothing to do.
     pub const RUN_ENDED: &'static str = "Crat.RunEnded";
+    /// The mail server could not take the mail right now; retried.
+    pub const MAIL_TRANSIENT: &'static str = "Crat.MailTransient";
+    /// The mail cannot be sent (refused, misconfigured); the run's outcome stands.
+    pub const MAIL_FAILED: &'static str = "Crat.MailFailed";
     /// Ends a failed execution (the Fail state).
     pub const RUN_FAILED: &'static str = "Crat.RunFailed";
 
@@ -38,6 +42,8 @@ impl TaskError {
         Self::TIMEOUT,
         Self::CONFIG,
         Self::RUN_ENDED,
+        Self::MAIL_TRANSIENT,
+        Self::MAIL_FAILED,
         Self::RUN_FAILED,
     ];
 

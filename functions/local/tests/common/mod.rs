@@ -31,7 +31,8 @@ pub struct TestApp {
     pub client: Client,
     pub clock: Arc<ManualClock>,
     pub state: AppState,
-    _dir: tempfile::TempDir,
+    pub local: local::Local,
+    pub dir: tempfile::TempDir,
 }
 
 pub fn t0() -> DateTime<Utc> {
@@ -99,9 +100,10 @@ impl TestApp {
         };
         let clock = Arc::new(ManualClock::new(t0()));
         let state = AppState::new(config, store, clock.clone());
-        let state = local::assemble(state, dir.path(), TIME_SCALE)
+        let local = local::assemble(state, dir.path(), TIME_SCALE)
             .await
             .unwrap();
+        let state = local.state.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let app = local::app(state.clone());
@@ -111,7 +113,8 @@ impl TestApp {
             client: Client::new(),
             clock,
             state,
-            _dir: dir,
+            local,
+            dir,
         })
     }
 

@@ -1,0 +1,337 @@
+//! The notify Task function: after finalize, reads the Allure summary of a completed run and
+//! sends the result (or failure) mail — once. A mail failure is recorded on the run's
+//! `notification` and retried by the state machine, and never changes the run's outcome.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use shared::config::{Config, Host};
+use shared::domain::{
+    Email, Notification, NotificationStatus, Run, RunStatus, StepName, StepStatus,
+};
+use shared::tasks::{RunRef, TaskDeps, TaskError, excerpt, update_run};
+
+use crate::compose::{MailContext, failure_mail, success_mail};
+use crate::summary::read_summary;
+use crate::transport::Mailer;
+
+/// Task dependencies plus the mailer (`None`: no mail server configured, mail is skipped).
+#[derive(Clone)]
+pub struct NotifyDeps {
+    pub task: TaskDeps,
+    pub mailer: Option<std::sync::Arc<Mailer>>,
+}
+
+/// The mailer the configuration asks for: SMTP when `EMAIL_SEND_SERVER` is set, else the
+/// outbox folder (`<data>/outbox`) in the embedded mode, else none (Lambda without SMTP).
+pub fn mailer_from_config(config: &Config) -> Result<Option<Mailer>, String> {
+    match &config.smtp {
+        Some(smtp) => {
+            let ca = match &config.smtp_ca_file {
+                Some(path) => Some(
+                    std::fs::read(path)
+                        .map_err(|e| format!("EMAIL_SEND_CA_FILE {}: {e}", path.display()))?,
+                ),
+                None => None,
+            };
+            Mailer::smtp(smtp, ca.as_deref())
+                .map(Some)
+                .map_err(|e| e.to_string())
+        }
+        None if config.host == Host::Embedded => {
+            Ok(Some(Mailer::outbox(config.data_dir.join("outbox"))))
+        }
+        None => Ok(None),
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct NotifyOutput {
+    pub status: NotificationStatus,
+}
+
+fn done(n: &Notification) -> bool {
+    matches!(
+        n.status,
+        NotificationStatus::Sent | NotificationStatus::Skipped
+    )
+}
+
+/// The recipients: who triggered the run and the item's extra addresses (to), the
+/// settings' `notify_cc` (cc), without duplicates.
+async fn recipients(
+    deps: &NotifyDeps,
+    run: &Run,
+    cc: &[Email],
+) -> Result<(Vec<Email>, Vec<Email>), TaskError> {
+    let mut to: Vec<Email> = Email::parse("triggered_by", &run.triggered_by)
+        .into_iter()
+        .collect();
+    if let Some(item) = deps
+        .task
+        .state
+        .store
+        .get_test_item(run.test_item_id)
+        .await?
+    {
+        for e in item.notify_emails {
+            if !to.contains(&e) {
+                to.push(e);
+            }
+        }
+    }
+    let cc = cc.iter().filter(|e| !to.contains(e)).cloned().collect();
+    Ok((to, cc))
+}
+
+/// The report link people can open: `report_base_url` (when set) in place of the test
+/// server's scheme, host and port.
+fn report_link(report_url: &str, base: Option<&str>) -> String {
+    match (base, url::Url::parse(report_url)) {
+        (Some(base), Ok(u)) => {
+            let tail = match u.query() {
+                Some(q) => format!("{}?{q}", u.path()),
+                None => u.path().to_owned(),
+            };
+            format!("{}{tail}", base.trim_end_matches('/'))
+        }
+        _ => report_url.to_owned(),
+    }
+}
+
+#[tracing::instrument(skip_all, fields(run_id = input.run_id))]
+pub async fn handle(deps: &NotifyDeps, input: RunRef) -> Result<NotifyOutput, TaskError> {
+    let state = &deps.task.state;
+    let run = state.store.get_run(input.run_id).await?.ok_or_else(|| {
+        TaskError::new(
+            TaskError::RUN_ENDED,
+            format!("run {} does not exist", input.run_id),
+        )
+    })?;
+    if let Some(n) = run.notification.as_ref().filter(|n| done(n)) {
+        return Ok(NotifyOutput { status: n.status }); // once, also after a restart
+    }
+    if !run.status.is_terminal() {
+        return Err(TaskError::new(
+            TaskError::CONFIG,
+            format!("run {} has not ended; nothing to report yet", run.id),
+        ));
+    }
+    let settings = state.settings().await?;
+    let now = state.clock.now();
+    let mut run = update_run(state, input.run_id, |r| {
+        if r.notification.as_ref().is_none_or(|n| !done(n)) {
+            r.begin_step(StepName::Notify, r.status, now);
+        }
+        Ok(())
+    })
+    .await?;
+
+    // The summary of a completed run: stored once, whatever the mail does.
+    if run.status == RunStatus::Completed && run.summary.is_none() {
+        let read = match (&run.report_url, &settings.external_test_server_url) {
+            (Some(report), Some(server)) => {
+                let timeout = std::time::Duration::from_secs(u64::from(
+                    settings.poll_request_timeout_seconds,
+                ));
+                read_summary(&deps.task.http, report, server.as_str(), timeout)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            (None, _) => Err("the test server gave no report link".to_owned()),
+            (_, None) => Err("external_test_server_url is not set".to_owned()),
+        };
+        run = update_run(state, input.run_id, |r| {
+            let details = &mut r.step_mut(StepName::Notify).details;
+            match &read {
+                Ok((summary, source)) => {
+                    r.summary = Some(summary.clone());
+                    r.step_mut(StepName::Notify)
+                        .details
+                        .insert("summary_source".into(), Value::from(source.to_string()));
+                }
+                Err(why) => {
+                    details.insert("summary_unavailable".into(), Value::from(excerpt(why)));
+                }
+            }
+            Ok(())
+        })
+        .await?;
+    }
+
+    let (to, cc) = recipients(deps, &run, &settings.notify_cc).await?;
+    let addresses: Vec<String> = to
+        .iter()
+        .chain(cc.iter())
+        .map(ToString::to_string)
+        .collect();
+    let attempts = run.notification.as_ref().map_or(0, |n| n.attempts) + 1;
+    let record = |status: NotificationStatus, error: Option<String>, receipt: Option<String>| {
+        let addresses = addresses.clone();
+        move |r: &mut Run| {
+            let now = state.clock.now();
+            r.notification = Some(Notification {
+                status,
+                sent_at: (status == NotificationStatus::Sent).then_some(now),
+                error: error.clone(),
+                recipients: addresses.clone(),
+                attempts: if status == NotificationStatus::Skipped {
+                    attempts - 1
+                } else {
+                    attempts
+                },
+            });
+            let step_status = match status {
+                NotificationStatus::Sent => StepStatus::Succeeded,
+                NotificationStatus::Failed => StepStatus::Failed,
+                NotificationStatus::Skipped => StepStatus::Skipped,
+            };
+            r.finish_step(StepName::Notify, step_status, error.clone(), now);
+            if let Some(receipt) = &receipt {
+                r.step_mut(StepName::Notify)
+                    .details
+                    .insert("receipt".into(), Value::from(excerpt(receipt)));
+            }
+            Ok(())
+        }
+    };
+
+    let Some(mailer) = &deps.mailer else {
+        update_run(
+            state,
+            input.run_id,
+            record(
+                NotificationStatus::Skipped,
+                Some("no mail server is configured (EMAIL_SEND_SERVER)".into()),
+                None,
+            ),
+        )
+        .await?;
+        return Ok(NotifyOutput {
+            status: NotificationStatus::Skipped,
+        });
+    };
+    if to.is_empty() && cc.is_empty() {
+        update_run(
+            state,
+            input.run_id,
+            record(
+                NotificationStatus::Skipped,
+                Some("no recipients".into()),
+                None,
+            ),
+        )
+        .await?;
+        return Ok(NotifyOutput {
+            status: NotificationStatus::Skipped,
+        });
+    }
+
+    let from = state
+        .config
+        .smtp
+        .as_ref()
+        .map(|s| s.from.clone())
+        .unwrap_or_else(|| "crat@localhost.localdomain".into());
+    let summary_note = run
+        .step(StepName::Notify)
+        .and_then(|s| s.details.get("summary_unavailable"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let ctx = MailContext {
+        project_name: &settings.project_name,
+        run: &run,
+        run_link: state
+            .config
+            .public_url
+            .as_ref()
+            .map(|u| format!("{}/runs/{}", u.trim_end_matches('/'), run.id)),
+        report_link: run
+            .report_url
+            .as_deref()
+            .map(|u| report_link(u, settings.report_base_url.as_ref().map(|b| b.as_str()))),
+        summary: run.summary.as_ref(),
+        summary_note,
+        chart_png: run
+            .summary
+            .as_ref()
+            .map(|s| crate::chart::pie_chart_png(s, 240)),
+        from: &from,
+        to: to.clone(),
+        cc: cc.clone(),
+    };
+    let message = if run.status == RunStatus::Completed {
+        success_mail(&ctx)
+    } else {
+        failure_mail(&ctx)
+    };
+    let message = match message {
+        Ok(m) => m,
+        Err(e) => {
+            let why = e.to_string();
+            update_run(
+                state,
+                input.run_id,
+                record(NotificationStatus::Failed, Some(why.clone()), None),
+            )
+            .await?;
+            return Err(TaskError::new(TaskError::MAIL_FAILED, why));
+        }
+    };
+    match mailer.send(&message).await {
+        Ok(receipt) => {
+            update_run(
+                state,
+                input.run_id,
+                record(NotificationStatus::Sent, None, Some(receipt)),
+            )
+            .await?;
+            tracing::info!(recipients = addresses.len(), "result mail sent");
+            Ok(NotifyOutput {
+                status: NotificationStatus::Sent,
+            })
+        }
+        Err(e) => {
+            let why = e.to_string();
+            let name = if e.is_transient() {
+                TaskError::MAIL_TRANSIENT
+            } else {
+                TaskError::MAIL_FAILED
+            };
+            update_run(
+                state,
+                input.run_id,
+                record(NotificationStatus::Failed, Some(why.clone()), None),
+            )
+            .await?;
+            tracing::warn!(error = %why, attempts, "result mail not sent");
+            Err(TaskError::new(name, why))
+        }
+    }
+}
+
+/// Start-up for the Lambdas that mail (notify, sweeper): task deps plus the mailer.
+pub async fn lambda_deps() -> Result<NotifyDeps, shared::lambda::BoxError> {
+    let task = shared::lambda::init_task_deps().await?;
+    let mailer = mailer_from_config(&task.state.config)?.map(std::sync::Arc::new);
+    Ok(NotifyDeps { task, mailer })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_links_can_be_rebased() {
+        assert_eq!(
+            report_link("http://10.0.0.5:9000/reports/7/", None),
+            "http://10.0.0.5:9000/reports/7/"
+        );
+        assert_eq!(
+            report_link(
+                "http://10.0.0.5:9000/reports/7/",
+                Some("https://reports.example.com/")
+            ),
+            "https://reports.example.com/reports/7/"
+        );
+    }
+}

@@ -1,0 +1,56 @@
+//! The stale-run sweeper, run by a schedule: EventBridge in the cloud, a timer locally.
+//! It fails runs still live `max_monitor_seconds` + margin after they started (the seed's
+//! "Test timeout - automatically failed by cleanup"), releases the lock, and sends each
+//! one's failure mail once. A healthy run never gets that old: its poll deadline ends it.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use shared::services::runs::sweep_stale;
+use shared::tasks::{RunRef, TaskError};
+
+/// How often the local timer sweeps.
+pub const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct SweepReport {
+    /// The runs failed by this sweep.
+    pub failed_runs: Vec<i64>,
+    /// Those whose failure mail could not be sent (kept on each run's `notification`).
+    pub mail_errors: Vec<i64>,
+}
+
+pub async fn handle(deps: &notify::NotifyDeps, _event: Value) -> Result<SweepReport, TaskError> {
+    let failed = sweep_stale(&deps.task.state)
+        .await
+        .map_err(|e| TaskError::new(TaskError::TRANSIENT, e.to_string()))?;
+    let mut report = SweepReport {
+        failed_runs: Vec::new(),
+        mail_errors: Vec::new(),
+    };
+    for run in failed {
+        report.failed_runs.push(run.id);
+        // Mail once: notify skips a run whose mail already went out.
+        if let Err(e) = notify::handle(deps, RunRef { run_id: run.id }).await {
+            tracing::warn!(run_id = run.id, error = %e, "failure mail of a swept run not sent");
+            report.mail_errors.push(run.id);
+        }
+    }
+    if !report.failed_runs.is_empty() {
+        tracing::warn!(failed = ?report.failed_runs, "sweeper failed stale runs");
+    }
+    Ok(report)
+}
+
+/// The local server's timer.
+pub fn spawn_timer(deps: notify::NotifyDeps) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SWEEP_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = handle(&deps, Value::Null).await {
+                tracing::error!(error = %e, "sweep failed; will try again");
+            }
+        }
+    })
+}
