@@ -1,16 +1,29 @@
 //! Start-up shared by every Lambda `main.rs`: configuration (a missing secret is an error
-//! naming the variable), JSON logs, the store client built once per container.
+//! naming the variable), JSON logs, the store and Step Functions clients built once per
+//! container.
+
+use std::sync::Arc;
 
 use crate::config::{Config, Host};
 use crate::state::AppState;
 use crate::telemetry;
+use crate::workflow::StepFunctionsWorkflow;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 pub async fn init_state() -> Result<AppState, BoxError> {
     let config = Config::from_env(Host::Lambda)?;
     telemetry::init(Host::Lambda, config.debug);
-    Ok(AppState::from_config(config).await?)
+    let state_machine_arn = config.state_machine_arn.clone();
+    let state = AppState::from_config(config).await?;
+    // `STATE_MACHINE_ARN` selects Step Functions (client built once, here); without it the
+    // state keeps `NoWorkflow`, which says what to set. Only Lambda hosts come through
+    // here: the local server (functions/local) always installs its embedded executor, so
+    // `STATE_MACHINE_ARN` set for it changes nothing.
+    Ok(match state_machine_arn {
+        Some(arn) => state.with_workflow(Arc::new(StepFunctionsWorkflow::from_env(&arn).await?)),
+        None => state,
+    })
 }
 
 /// For the task functions: the state plus one HTTP client; packages go to /tmp.

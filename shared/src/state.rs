@@ -15,7 +15,9 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub jwt: Arc<JwtKeys>,
-    /// Runs deploy-test executions: the embedded executor locally, Step Functions in the cloud.
+    /// Runs deploy-test executions: the embedded executor locally (functions/local, whatever
+    /// `STATE_MACHINE_ARN` says), Step Functions in Lambda when `STATE_MACHINE_ARN` is set
+    /// (`crate::lambda::init_state`), else `NoWorkflow`.
     pub workflow: Arc<dyn WorkflowStarter>,
 }
 

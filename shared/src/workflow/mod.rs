@@ -1,5 +1,9 @@
 //! The deploy-test workflow as the API sees it: start, describe, stop an execution.
-//! Adapters: the embedded executor (functions/local) and Step Functions (cloud).
+//! Adapters: the embedded executor (functions/local) and Step Functions (cloud, [`sfn`]).
+
+pub mod sfn;
+
+pub use sfn::StepFunctionsWorkflow;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -31,7 +35,8 @@ pub struct ExecutionEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ExecutionView {
     pub execution_id: String,
-    /// RUNNING, SUCCEEDED, FAILED, TIMED_OUT or ABORTED.
+    /// RUNNING, SUCCEEDED, FAILED, TIMED_OUT or ABORTED (Step Functions may also say
+    /// PENDING_REDRIVE: passed through as it is).
     pub status: String,
     pub current_state: Option<String>,
     pub started_at: DateTime<Utc>,
