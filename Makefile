@@ -6,7 +6,7 @@ CARGO ?= cargo
 VENV := .venv
 LAMBDA_FUNCTIONS := builds auth test-items parameter-sets job-versions settings deploy-runs auto-sync sweeper download trigger poll finalize notify meta
 
-.PHONY: help run demo test test-deps lint validate fmt build-lambdas bench clean
+.PHONY: help run demo test test-cloud test-deps lint validate fmt build-lambdas bench clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -21,6 +21,10 @@ test: test-deps lint validate build-lambdas ## Install what the tests need, star
 	scripts/with-test-services.sh $(CARGO) test --workspace --all-targets
 	python3 -m unittest devpeers/test_peers.py
 	scripts/walkthrough.sh
+	CARGO=$(CARGO) scripts/cloud-fidelity.sh
+
+test-cloud: test-deps ## Cloud fidelity: moto's Step Functions runs the ASL against the Lambda binaries (cargo lambda watch), compared with the embedded executor
+	CARGO=$(CARGO) scripts/cloud-fidelity.sh
 
 test-deps: $(VENV)/.installed node_modules/.installed ## Test tools: moto and cargo-lambda in .venv, asl-validator in node_modules
 
