@@ -1,6 +1,7 @@
 //! The embedded mode: every endpoint group's routes in one axum server, on the embedded
 //! store (or DynamoDB with `CRAT_STORE=dynamodb`). Not deployed.
 
+pub mod site;
 pub mod workflow;
 
 use axum::Router;
@@ -58,8 +59,10 @@ pub fn time_scale_from_env() -> anyhow::Result<f64> {
     }
 }
 
-/// Every router, merged, with the shared layers applied once.
+/// Every router, merged, with the shared layers applied once; every other path is the
+/// web site from `CRAT_WEB_DIR` (see [`site`]).
 pub fn app(state: AppState) -> Router {
+    let site = site::handler(site::web_dir_from_env());
     with_common_layers(
         Router::new()
             .merge(meta::routes())
@@ -70,7 +73,9 @@ pub fn app(state: AppState) -> Router {
             .merge(job_versions::routes(state.clone()))
             .merge(settings::routes(state.clone()))
             .merge(deploy_runs::routes(state.clone()))
-            .merge(notify::outbox_api::routes(state)),
+            .merge(notify::outbox_api::routes(state))
+            .route("/", axum::routing::any(site.clone()))
+            .route("/{*path}", axum::routing::any(site)),
     )
 }
 

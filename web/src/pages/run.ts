@@ -1,0 +1,407 @@
+import type { Chart } from 'chart.js';
+import { ApiError, get, post } from '../api';
+import { fill, h, safeUrl, type Child } from '../dom';
+import { between, fmtBytes, fmtDuration, fmtPercent, fmtTime, passRate } from '../format';
+import { t, tMaybe } from '../i18n';
+import { href, navigate, type Ctx } from '../router';
+import { isLive, type ActiveRun, type ExecutionView, type Run, type Step } from '../types';
+import { dl, errorBox, loading, pageHeader, runStatusBadge, section, stepStatusBadge, table, toast } from '../ui';
+import { activeRunBanner } from './tests';
+
+const POLL_MS = 2000;
+/** After the run ended, how long to wait for the notification before giving up polling. */
+const NOTIFY_GRACE_MS = 60_000;
+const MAX_EVENTS = 300;
+
+const MARKER: Record<string, string> = {
+  PENDING: 'bg-white border-slate-300',
+  RUNNING: 'bg-indigo-500 border-indigo-500 animate-pulse',
+  SUCCEEDED: 'bg-emerald-500 border-emerald-500',
+  FAILED: 'bg-red-500 border-red-500',
+  SKIPPED: 'bg-slate-200 border-slate-300',
+  CANCELLED: 'bg-amber-400 border-amber-400',
+};
+
+function str(v: unknown): string | null {
+  if (v === null || v === undefined || v === '') return null;
+  return typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : JSON.stringify(v);
+}
+
+function stepFacts(step: Step, run: Run): [string, Child][] {
+  const d = step.details ?? {};
+  const facts: [string, Child][] = [];
+  const add = (k: string, v: Child) => {
+    if (v !== null && v !== undefined && v !== '') facts.push([k, v]);
+  };
+  switch (step.name) {
+    case 'DOWNLOAD':
+      add(t('step.file'), str(d.file_name));
+      if (typeof d.size === 'number') add(t('step.size'), fmtBytes(d.size));
+      add(t('step.verifiedWith'), str(d.verified_with));
+      break;
+    case 'TRIGGER':
+      add(t('step.taskId'), str(d.task_id) ? h('code', { class: 'mono' }, str(d.task_id)) : null);
+      break;
+    case 'MONITOR': {
+      const phase = str(d.phase);
+      if (phase)
+        add(
+          t('step.phase'),
+          h('span', { 'data-testid': 'monitor-phase' }, `${tMaybe(`phase.${phase}`, phase)} `, h('code', { class: 'mono text-slate-500' }, `(${phase})`)),
+        );
+      add(t('step.lastPoll'), typeof d.last_poll_at === 'string' ? fmtTime(d.last_poll_at) : null);
+      add(t('step.polls'), str(d.polls));
+      add(t('step.deadline'), typeof d.deadline === 'string' ? fmtTime(d.deadline) : null);
+      add(t('step.lastProblem'), str(d.last_error));
+      break;
+    }
+    case 'NOTIFY': {
+      const n = run.notification;
+      if (n) {
+        add(t('step.mail'), tMaybe(`notify.${n.status}`, n.status));
+        add(t('step.recipients'), n.recipients.join(', '));
+        if (n.attempts > 1) add(t('step.attempts'), String(n.attempts));
+        add(t('step.mailError'), n.error ?? null);
+      }
+      add(t('step.summarySource'), str(d.summary_source));
+      break;
+    }
+  }
+  return facts;
+}
+
+function timeline(run: Run): HTMLElement {
+  return h(
+    'ol',
+    { class: 'relative space-y-0', 'data-testid': 'timeline', 'aria-label': t('run.timeline') },
+    run.steps.map((step, i) => {
+      const last = i === run.steps.length - 1;
+      const facts = stepFacts(step, run);
+      const dur = step.started_at ? fmtDuration(between(step.started_at, step.finished_at)) : null;
+      return h(
+        'li',
+        { class: 'relative flex gap-3 pb-5 last:pb-0', 'data-step': step.name, 'data-step-status': step.status },
+        last ? null : h('span', { class: 'absolute top-6 bottom-1 left-[9px] w-0.5 bg-slate-200', 'aria-hidden': 'true' }),
+        h(
+          'div',
+          { class: 'relative flex w-5 shrink-0 justify-center', 'aria-hidden': 'true' },
+          h('span', { class: `z-10 mt-1 h-4 w-4 rounded-full border-2 ${MARKER[step.status] ?? MARKER.PENDING}` }),
+        ),
+        h(
+          'div',
+          { class: 'min-w-0 flex-1' },
+          h(
+            'div',
+            { class: 'flex flex-wrap items-center gap-2' },
+            h('h3', { class: 'font-semibold' }, tMaybe(`stepName.${step.name}`, step.name)),
+            stepStatusBadge(step.status),
+            dur ? h('span', { class: 'muted' }, dur) : null,
+          ),
+          step.started_at
+            ? h(
+                'p',
+                { class: 'muted text-xs' },
+                t('run.stepTimes', { start: fmtTime(step.started_at), end: step.finished_at ? fmtTime(step.finished_at) : '…' }),
+              )
+            : null,
+          facts.length
+            ? h(
+                'dl',
+                { class: 'mt-1 grid grid-cols-[max-content_1fr] gap-x-3 gap-y-0.5 text-sm' },
+                facts.map(([k, v]) => [h('dt', { class: 'text-slate-600' }, k), h('dd', { class: 'min-w-0 break-words' }, v)]),
+              )
+            : null,
+          step.error
+            ? h('p', { class: 'mt-1 rounded bg-red-50 px-2 py-1 text-sm break-words text-red-800', 'data-testid': 'step-error' }, step.error)
+            : null,
+        ),
+      );
+    }),
+  );
+}
+
+function linkOrText(url: string | null | undefined, testid?: string): Child {
+  if (!url) return null;
+  const safe = safeUrl(url);
+  if (!safe) return h('span', { class: 'mono' }, url);
+  return h('a', { href: safe, class: 'link mono', target: '_blank', rel: 'noopener noreferrer', 'data-testid': testid ?? null }, url);
+}
+
+export async function runPage(ctx: Ctx): Promise<void> {
+  const id = Number(ctx.params[0]);
+  document.title = `${t('run.title', { id })} · CRAT`;
+
+  const actions = h('div', { class: 'flex flex-wrap gap-2' });
+  const headerBox = h('div', { class: 'card' }, loading());
+  const errorSlot = h('div', { class: 'empty:hidden' });
+  const liveNote = h('p', { class: 'muted', 'aria-live': 'polite', 'data-testid': 'live-note' });
+  const timelineBox = h('div', null, loading());
+  const packageBox = h('div');
+  const summaryBox = h('div');
+  const execBox = h('div');
+  const paramsBox = h('div');
+
+  const canvas = h('canvas', { 'data-testid': 'summary-pie', role: 'img', 'aria-label': t('run.pieLabel') });
+  let chart: Chart | null = null;
+  let chartStarted = false;
+  ctx.onLeave(() => chart?.destroy());
+
+  const execDetails = h(
+    'details',
+    { class: 'card', 'data-testid': 'execution' },
+    h('summary', { class: 'h2 cursor-pointer' }, t('run.execution')),
+    h('p', { class: 'muted mt-1' }, t('run.executionIntro')),
+    execBox,
+  );
+  execDetails.addEventListener('toggle', () => {
+    if (execDetails.open) void loadExecution();
+  });
+
+  ctx.main.append(
+    pageHeader(t('run.title', { id }), actions),
+    h(
+      'div',
+      { class: 'space-y-4' },
+      errorSlot,
+      headerBox,
+      h(
+        'div',
+        { class: 'grid grid-cols-1 gap-4 lg:grid-cols-2' },
+        section(t('run.timeline'), liveNote, timelineBox),
+        h('div', { class: 'space-y-4' }, summaryBox, packageBox),
+      ),
+      execDetails,
+      paramsBox,
+    ),
+  );
+
+  let run: Run | null = null;
+  let endedAt = 0;
+  let actionKey = '';
+  let timer: number | undefined;
+  ctx.onLeave(() => window.clearTimeout(timer));
+
+  function renderActions(r: Run): void {
+    const me = ctx.me;
+    const live = isLive(r.status);
+    const canCancel = live && !!me && (me.is_admin || me.email === r.triggered_by);
+    const key = `${canCancel}|${!live}`;
+    if (key === actionKey) return;
+    actionKey = key;
+    const btns: HTMLElement[] = [];
+    if (canCancel) {
+      const b = h('button', { type: 'button', class: 'btn btn-danger', 'data-testid': 'cancel' }, t('run.cancel'));
+      b.addEventListener('click', async () => {
+        if (!window.confirm(t('run.cancelConfirm', { id: r.id }))) return;
+        b.disabled = true;
+        try {
+          await post<Run>(`/deploy-test-runs/${r.id}/cancel`);
+          toast(t('run.cancelled'));
+          await refresh();
+        } catch (e) {
+          errorSlot.replaceChildren(errorBox(e));
+          b.disabled = false;
+        }
+      });
+      btns.push(b);
+    }
+    if (!live) {
+      const b = h('button', { type: 'button', class: 'btn btn-primary', 'data-testid': 'rerun' }, t('run.rerun'));
+      b.addEventListener('click', async () => {
+        b.disabled = true;
+        try {
+          const nr = await post<Run>(`/deploy-test-runs/${r.id}/rerun`);
+          navigate(`/runs/${nr.id}`);
+        } catch (e) {
+          const active = e instanceof ApiError ? (e.details as { active_run?: ActiveRun } | undefined)?.active_run : undefined;
+          errorSlot.replaceChildren(...(active ? [activeRunBanner(active)] : []), errorBox(e));
+          b.disabled = false;
+        }
+      });
+      btns.push(b);
+    }
+    fill(actions, btns);
+  }
+
+  async function renderRun(r: Run): Promise<void> {
+    renderActions(r);
+    const dur = fmtDuration(between(r.started_at, r.finished_at));
+    fill(
+      headerBox,
+      h(
+        'div',
+        { class: 'mb-3 flex flex-wrap items-center gap-2' },
+        h('h2', { class: 'h2 break-all' }, `${r.test_item_name} · ${r.build.job_name} #${r.build.build_number}`),
+        h('span', { 'data-testid': 'run-status' }, runStatusBadge(r.status)),
+      ),
+      dl([
+        [t('run.triggeredBy'), r.triggered_by],
+        [t('run.started'), fmtTime(r.started_at)],
+        [t('run.finished'), r.finished_at ? fmtTime(r.finished_at) : '—'],
+        [t('run.duration'), dur],
+        [t('run.packagePath'), h('code', { class: 'mono' }, r.build.package_path)],
+        [t('run.parameterSet'), t('run.parameterSetValue', { id: r.parameter_set_id, v: r.parameter_set_version })],
+        [t('run.item'), h('a', { href: href('/tests', { item: r.test_item_id }), class: 'link' }, t('run.itemHistory', { name: r.test_item_name }))],
+        ...(r.error_message ? ([[t('run.error'), h('span', { class: 'text-red-800', 'data-testid': 'run-error' }, r.error_message)]] as [string, Child][]) : []),
+      ]),
+    );
+    fill(timelineBox, timeline(r));
+
+    fill(
+      packageBox,
+      section(
+        t('run.package'),
+        r.package_url || r.package_size != null || r.package_sha256
+          ? dl([
+              [t('run.packageUrl'), linkOrText(r.package_url) ?? '—'],
+              [t('run.packageSize'), r.package_size != null ? `${fmtBytes(r.package_size)} (${t('run.bytes', { n: r.package_size })})` : '—'],
+              [t('run.sha256'), r.package_sha256 ? h('code', { class: 'mono', 'data-testid': 'sha256' }, r.package_sha256) : '—'],
+              ...(r.task_id ? ([[t('step.taskId'), h('code', { class: 'mono' }, r.task_id)]] as [string, Child][]) : []),
+            ])
+          : h('p', { class: 'muted' }, t('run.packageNotYet')),
+      ),
+    );
+
+    const s = r.summary;
+    if (s) {
+      if (!chartStarted) {
+        chartStarted = true;
+        fill(
+          summaryBox,
+          section(
+            t('run.summary'),
+            h(
+              'div',
+              { class: 'grid grid-cols-1 items-center gap-4 sm:grid-cols-[minmax(0,14rem)_1fr]' },
+              h('div', { class: 'mx-auto w-full max-w-[14rem]' }, canvas),
+              h(
+                'div',
+                { class: 'space-y-2' },
+                h(
+                  'p',
+                  { class: 'text-2xl font-semibold', 'data-testid': 'pass-rate' },
+                  fmtPercent(passRate(s.passed, s.total)),
+                  h('span', { class: 'ml-2 text-sm font-normal text-slate-600' }, t('run.passRate')),
+                ),
+                table(
+                  [t('summary.kind'), t('summary.count')],
+                  (['passed', 'failed', 'broken', 'skipped', 'unknown', 'total'] as const).map((k) => [t(`summary.${k}`), String(s[k])]),
+                  { stack: false },
+                ),
+                s.duration_ms != null ? h('p', { class: 'muted' }, t('run.testDuration', { d: fmtDuration(s.duration_ms) })) : null,
+                r.report_url ? h('p', { class: 'text-sm' }, h('span', { class: 'mr-1' }, t('run.report')), linkOrText(r.report_url, 'report-link')) : null,
+              ),
+            ),
+          ),
+        );
+        const { summaryPie } = await import('../charts');
+        if (!ctx.alive()) return;
+        chart = summaryPie(canvas, s);
+      }
+    } else {
+      fill(
+        summaryBox,
+        section(
+          t('run.summary'),
+          h('p', { class: 'muted' }, isLive(r.status) ? t('run.summaryPending') : r.status === 'COMPLETED' ? t('run.summaryUnavailable') : t('run.summaryNone')),
+          r.report_url ? h('p', { class: 'mt-2' }, h('span', { class: 'mr-1' }, t('run.report')), linkOrText(r.report_url, 'report-link')) : null,
+        ),
+      );
+    }
+
+    if (!paramsBox.firstChild) {
+      fill(
+        paramsBox,
+        h(
+          'details',
+          { class: 'card' },
+          h('summary', { class: 'h2 cursor-pointer' }, t('run.params')),
+          h('pre', { class: 'mono mt-2 overflow-x-auto rounded bg-slate-50 p-2 whitespace-pre-wrap' }, JSON.stringify(r.params, null, 2)),
+        ),
+      );
+    }
+  }
+
+  async function loadExecution(): Promise<void> {
+    if (!execBox.firstChild) fill(execBox, loading());
+    try {
+      const ex = await get<ExecutionView>(`/deploy-test-runs/${id}/execution`);
+      if (!ctx.alive()) return;
+      const events = ex.events.length > MAX_EVENTS ? ex.events.slice(-MAX_EVENTS) : ex.events;
+      fill(
+        execBox,
+        h(
+          'div',
+          { class: 'mt-3 space-y-3' },
+          dl([
+            [t('exec.id'), h('code', { class: 'mono' }, ex.execution_id)],
+            [t('exec.status'), ex.status],
+            [t('exec.currentState'), ex.current_state ? h('span', { translate: 'no' }, ex.current_state) : '—'],
+            [t('exec.started'), fmtTime(ex.started_at)],
+            [t('exec.stopped'), ex.stopped_at ? fmtTime(ex.stopped_at) : '—'],
+            [t('exec.events'), String(ex.events.length)],
+          ]),
+          ex.events.length > MAX_EVENTS ? h('p', { class: 'muted' }, t('exec.truncated', { n: MAX_EVENTS })) : null,
+          table(
+            [t('exec.col.id'), t('exec.col.type'), t('exec.col.state'), t('exec.col.time'), t('exec.col.detail')],
+            events.map((ev) => [
+              String(ev.id),
+              h('span', { class: ev.type.endsWith('Failed') || ev.error ? 'font-medium text-red-800' : '', translate: 'no' }, ev.type),
+              ev.state ? h('span', { translate: 'no' }, ev.state) : '—',
+              h('span', { class: 'whitespace-nowrap' }, fmtTime(ev.timestamp)),
+              h(
+                'div',
+                { class: 'min-w-[12rem] space-y-1' },
+                ev.error ? h('p', { class: 'text-red-800 break-words' }, ev.error) : null,
+                ev.cause ? h('p', { class: 'text-xs break-words text-red-700' }, ev.cause) : null,
+                ev.input != null ? jsonDetails(t('exec.input'), ev.input) : null,
+                ev.output != null ? jsonDetails(t('exec.output'), ev.output) : null,
+              ),
+            ]),
+            { stack: false },
+          ),
+        ),
+      );
+    } catch (e) {
+      fill(execBox, errorBox(e));
+    }
+  }
+
+  async function refresh(): Promise<void> {
+    try {
+      const r = await get<Run>(`/deploy-test-runs/${id}`);
+      if (!ctx.alive()) return;
+      run = r;
+      await renderRun(r);
+    } catch (e) {
+      if (!ctx.alive()) return;
+      if (!run) {
+        fill(headerBox, errorBox(e));
+        fill(timelineBox);
+        return;
+      }
+      errorSlot.replaceChildren(errorBox(e));
+    }
+  }
+
+  async function tick(): Promise<void> {
+    await refresh();
+    if (!ctx.alive() || !run) return;
+    if (execDetails.open) await loadExecution();
+    const live = isLive(run.status);
+    if (!live && !endedAt) endedAt = Date.now();
+    const waiting = live || (!run.notification && Date.now() - endedAt < NOTIFY_GRACE_MS);
+    liveNote.textContent = waiting ? t('run.liveUpdating') : t('run.liveStopped');
+    if (waiting) timer = window.setTimeout(() => void tick(), POLL_MS);
+  }
+  await tick();
+}
+
+function jsonDetails(label: string, value: unknown): HTMLElement {
+  return h(
+    'details',
+    null,
+    h('summary', { class: 'cursor-pointer text-xs text-slate-600' }, label),
+    h('pre', { class: 'mono max-h-64 overflow-auto rounded bg-slate-50 p-2 whitespace-pre-wrap' }, JSON.stringify(value, null, 2)),
+  );
+}

@@ -1,0 +1,280 @@
+import { ApiError, get, getAll, post, qs } from '../api';
+import { fill, h, type Child } from '../dom';
+import { between, fmtDuration, fmtPercent, fmtTime, passRate } from '../format';
+import { t } from '../i18n';
+import { href, navigate, type Ctx } from '../router';
+import { LIVE_STATUSES, type ActiveRun, type Build, type JobOverview, type Page, type ParameterSet, type Run, type TestItem } from '../types';
+import { Pager, badge, empty, errorBox, field, loading, pageHeader, runStatusBadge, section, table } from '../ui';
+
+/** The live run, if any: one small query per live status. */
+export async function findActiveRun(): Promise<ActiveRun | null> {
+  const pages = await Promise.all(
+    LIVE_STATUSES.map((s) => get<Page<Run>>(`/deploy-test-runs${qs({ status: s, limit: 1 })}`)),
+  );
+  const runs = pages.flatMap((p) => p.items);
+  runs.sort((a, b) => b.id - a.id);
+  return runs[0] ?? null;
+}
+
+export function activeRunBanner(run: ActiveRun): HTMLElement {
+  return h(
+    'div',
+    {
+      class: 'flex flex-wrap items-center gap-x-3 gap-y-1 rounded-md border border-amber-300 bg-amber-50 px-3 py-2 text-sm text-amber-900',
+      role: 'status',
+      'data-testid': 'active-run-banner',
+    },
+    h('strong', null, t('tests.activeRun')),
+    h(
+      'span',
+      null,
+      t('tests.activeRunText', {
+        id: run.id,
+        item: run.test_item_name,
+        who: run.triggered_by,
+        since: fmtTime(run.started_at),
+      }),
+    ),
+    runStatusBadge(run.status),
+    h('a', { href: href(`/runs/${run.id}`), class: 'link font-medium' }, t('tests.viewRun')),
+  );
+}
+
+function lastRunCell(r: Run | null): Child {
+  if (!r) return h('span', { class: 'muted' }, t('tests.neverRun'));
+  const s = r.summary;
+  return [
+    h('a', { href: href(`/runs/${r.id}`), class: 'link' }, `#${r.id}`),
+    runStatusBadge(r.status),
+    h('span', { class: 'muted' }, `#${r.build.build_number} · ${fmtTime(r.started_at)}`),
+    s ? h('span', null, `${s.passed}/${s.total}`) : null,
+  ];
+}
+
+export function runRows(runs: Run[], withItem: boolean): Node[][] {
+  return runs.map((r) => {
+    const s = r.summary;
+    return [
+      h('a', { href: href(`/runs/${r.id}`), class: 'link font-medium', 'data-testid': 'run-link' }, `#${r.id}`),
+      ...(withItem ? [h('span', null, r.test_item_name)] : []),
+      runStatusBadge(r.status),
+      h('span', { class: 'whitespace-nowrap' }, `#${r.build.build_number}`),
+      h('span', { class: 'break-all' }, r.triggered_by),
+      h('span', { class: 'whitespace-nowrap' }, fmtTime(r.started_at)),
+      h('span', { class: 'whitespace-nowrap' }, fmtDuration(between(r.started_at, r.finished_at))),
+      s ? h('span', { class: 'whitespace-nowrap' }, `${s.passed}/${s.total} (${fmtPercent(passRate(s.passed, s.total))})`) : h('span', { class: 'muted' }, '—'),
+    ];
+  });
+}
+
+export function runHeaders(withItem: boolean): string[] {
+  return [
+    t('runs.col.run'),
+    ...(withItem ? [t('runs.col.item')] : []),
+    t('runs.col.status'),
+    t('runs.col.build'),
+    t('runs.col.by'),
+    t('runs.col.started'),
+    t('runs.col.duration'),
+    t('runs.col.result'),
+  ];
+}
+
+export async function testsPage(ctx: Ctx): Promise<void> {
+  document.title = `${t('tests.title')} · CRAT`;
+  const itemParam = Number(ctx.query.get('item') ?? '');
+  const bannerSlot = h('div', { class: 'empty:hidden' });
+  const listBox = h('div', null, loading());
+  const historyBox = h('div');
+
+  ctx.main.append(
+    pageHeader(t('tests.title')),
+    h('div', { class: 'space-y-4' }, bannerSlot, listBox, historyBox),
+  );
+
+  async function refreshBanner(): Promise<void> {
+    try {
+      const run = await findActiveRun();
+      if (!ctx.alive()) return;
+      fill(bannerSlot, run ? activeRunBanner(run) : null);
+    } catch {
+      /* the banner is a convenience */
+    }
+  }
+  void refreshBanner();
+  const timer = window.setInterval(refreshBanner, 5000);
+  ctx.onLeave(() => window.clearInterval(timer));
+
+  let items: TestItem[];
+  let sets: ParameterSet[];
+  let jobs: JobOverview[];
+  try {
+    [items, sets, jobs] = await Promise.all([
+      getAll<TestItem>('/test-items'),
+      getAll<ParameterSet>('/parameter-sets'),
+      getAll<JobOverview>('/jobs'),
+    ]);
+  } catch (e) {
+    fill(listBox, errorBox(e));
+    return;
+  }
+  if (!ctx.alive()) return;
+  if (!items.length) {
+    fill(listBox, h('div', { class: 'card' }, empty(ctx.me?.is_admin ? t('tests.noItemsAdmin') : t('tests.noItems'))));
+  } else {
+    const jobNames = [...new Set(items.map((i) => i.job_name))];
+    const buildsByJob = new Map<string, Build[]>();
+    await Promise.all(
+      jobNames.map(async (j) => {
+        try {
+          const page = await get<Page<Build>>(`/builds${qs({ job_name: j, limit: 50 })}`);
+          buildsByJob.set(j, page.items);
+        } catch {
+          buildsByJob.set(j, []);
+        }
+      }),
+    );
+    const lastRuns = new Map<number, Run | null>();
+    await Promise.all(
+      items.map(async (i) => {
+        try {
+          const page = await get<Page<Run>>(`/test-items/${i.id}/deploy-runs${qs({ limit: 1 })}`);
+          lastRuns.set(i.id, page.items[0] ?? null);
+        } catch {
+          lastRuns.set(i.id, null);
+        }
+      }),
+    );
+    if (!ctx.alive()) return;
+    const defaultSet = sets.find((s) => s.is_default);
+    fill(
+      listBox,
+      h(
+        'ul',
+        { class: 'grid grid-cols-1 gap-4 lg:grid-cols-2', 'aria-label': t('tests.itemsLabel') },
+        items.map((item) => itemCard(item)),
+      ),
+    );
+
+    function itemCard(item: TestItem): HTMLElement {
+      const sel = jobs.find((j) => j.job_name === item.job_name)?.selection ?? null;
+      const set = item.parameter_set_id == null ? defaultSet : sets.find((s) => s.id === item.parameter_set_id);
+      const builds = buildsByJob.get(item.job_name) ?? [];
+      const errorSlot = h('div');
+      const picker = h(
+        'select',
+        { class: 'input', name: `build-${item.id}`, 'data-testid': 'build-picker' },
+        sel
+          ? h('option', { value: '' }, t('tests.useSelected', { n: sel.build?.build_number ?? sel.build_id }))
+          : h('option', { value: '', disabled: true, selected: true }, t('tests.chooseBuild')),
+        builds.map((b) =>
+          h('option', { value: String(b.id) }, `#${b.build_number} · ${fmtTime(b.created_at)}${b.build_user ? ` · ${b.build_user}` : ''}`),
+        ),
+      );
+      if (!sel && builds.length) picker.value = String(builds[0].id);
+      const trigger = h(
+        'button',
+        {
+          type: 'button',
+          class: 'btn btn-primary',
+          'data-testid': 'trigger',
+          disabled: !item.enabled || (!sel && !builds.length),
+          'aria-label': t('tests.triggerAria', { name: item.name, job: item.job_name }),
+        },
+        t('tests.trigger'),
+      );
+      trigger.addEventListener('click', async () => {
+        trigger.disabled = true;
+        errorSlot.replaceChildren();
+        try {
+          const body = picker.value ? { build_info_id: Number(picker.value) } : {};
+          const run = await post<Run>(`/test-items/${item.id}/deploy-test`, body);
+          navigate(`/runs/${run.id}`);
+        } catch (e) {
+          const active = e instanceof ApiError ? (e.details as { active_run?: ActiveRun } | undefined)?.active_run : undefined;
+          if (active) fill(bannerSlot, activeRunBanner(active));
+          errorSlot.replaceChildren(errorBox(e));
+          trigger.disabled = false;
+        }
+      });
+      return h(
+        'li',
+        { class: 'card flex flex-col gap-3', 'data-testid': 'test-item', 'data-item-id': String(item.id) },
+        h(
+          'div',
+          { class: 'flex flex-wrap items-start justify-between gap-2' },
+          h(
+            'div',
+            { class: 'min-w-0' },
+            h('h2', { class: 'h2 break-all' }, item.name),
+            h('p', { class: 'muted break-all' }, t('tests.forJob', { job: item.job_name })),
+          ),
+          item.enabled ? badge(t('tests.enabled'), 'bg-emerald-100 text-emerald-800') : badge(t('tests.disabled'), 'bg-slate-200 text-slate-700'),
+        ),
+        item.description ? h('p', { class: 'text-sm text-slate-700 break-words' }, item.description) : null,
+        h(
+          'dl',
+          { class: 'grid grid-cols-[max-content_1fr] gap-x-3 gap-y-1 text-sm' },
+          h('dt', { class: 'text-slate-600' }, t('tests.parameterSet')),
+          h(
+            'dd',
+            { class: 'min-w-0 break-words' },
+            set ? `${set.name} (v${set.version})` : t('tests.noSet'),
+            item.parameter_set_id == null ? h('span', { class: 'muted' }, ` ${t('tests.defaultSet')}`) : null,
+          ),
+          h('dt', { class: 'text-slate-600' }, t('tests.lastRun')),
+          h('dd', { class: 'flex flex-wrap items-center gap-x-2 gap-y-1', 'data-testid': 'item-last-run' }, lastRunCell(lastRuns.get(item.id) ?? null)),
+          h('dt', { class: 'text-slate-600' }, t('tests.selectedBuild')),
+          h(
+            'dd',
+            { 'data-testid': 'item-selected-build' },
+            sel ? `#${sel.build?.build_number ?? sel.build_id}${sel.auto_sync ? ` · ${t('tests.autoSynced')}` : ''}` : h('span', { class: 'muted' }, t('tests.noSelection')),
+          ),
+        ),
+        field(t('tests.build'), picker),
+        errorSlot,
+        h(
+          'div',
+          { class: 'flex flex-wrap gap-2' },
+          trigger,
+          h(
+            'a',
+            {
+              class: 'btn',
+              href: href('/tests', { item: item.id }),
+              'aria-current': itemParam === item.id ? 'true' : null,
+              'data-testid': 'history-link',
+            },
+            t('tests.history'),
+          ),
+        ),
+        !item.enabled ? h('p', { class: 'muted' }, t('tests.disabledHint')) : null,
+      );
+    }
+  }
+
+  if (itemParam) {
+    const item = items.find((i) => i.id === itemParam);
+    const pager = new Pager();
+    const box = h('div', null, loading());
+    fill(historyBox, section(t('tests.historyOf', { name: item ? `${item.name} · ${item.job_name}` : `#${itemParam}` }), box));
+    const load = async () => {
+      try {
+        const page = await get<Page<Run>>(`/test-items/${itemParam}/deploy-runs${qs({ limit: 20, cursor: pager.cursor })}`);
+        if (!ctx.alive()) return;
+        pager.next = page.next_cursor ?? null;
+        fill(
+          box,
+          page.items.length
+            ? table(runHeaders(false), runRows(page.items, false), { caption: t('tests.history') })
+            : empty(t('tests.noRuns')),
+          page.items.length || pager.page > 1 ? pager.controls(() => void load()) : null,
+        );
+      } catch (e) {
+        fill(box, errorBox(e));
+      }
+    };
+    await load();
+    if (ctx.alive() && ctx.query.get('focus') !== 'no') historyBox.scrollIntoView({ block: 'nearest' });
+  }
+}

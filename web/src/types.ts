@@ -1,0 +1,198 @@
+// The API's shapes (see GET /api/v1/openapi.json).
+
+export interface Page<T> {
+  items: T[];
+  next_cursor?: string | null;
+}
+
+export interface Me {
+  email: string;
+  is_admin: boolean;
+  expires_at: string;
+}
+
+export interface LoginResponse {
+  token: string;
+  expires_at: string;
+  user: { email: string; is_admin: boolean };
+}
+
+export interface Build {
+  id: number;
+  job_name: string;
+  build_number: number;
+  build_user?: string | null;
+  package_path: string;
+  created_at: string;
+}
+
+export interface JobVersion {
+  job_name: string;
+  build_id: number;
+  build?: Build | null;
+  auto_sync: boolean;
+  sync_on_new_build: boolean;
+  last_synced_at: string;
+  updated_by: string;
+  updated_at: string;
+}
+
+export interface JobOverview {
+  job_name: string;
+  latest_build: Build;
+  selection?: JobVersion | null;
+}
+
+export interface TestItem {
+  id: number;
+  name: string;
+  job_name: string;
+  parameter_set_id?: number | null;
+  description: string;
+  enabled: boolean;
+  notify_emails: string[];
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ParameterSet {
+  id: number;
+  name: string;
+  description: string;
+  params: Record<string, unknown>;
+  is_default: boolean;
+  version: number;
+  created_at: string;
+  updated_at: string;
+  updated_by?: string | null;
+}
+
+export interface ParameterSetVersion {
+  parameter_set_id: number;
+  version: number;
+  name: string;
+  description: string;
+  params: Record<string, unknown>;
+  updated_at: string;
+  updated_by?: string | null;
+}
+
+export const RUN_STATUSES = [
+  'PENDING',
+  'DOWNLOADING',
+  'DOWNLOADED',
+  'TESTING',
+  'MONITORING',
+  'COMPLETED',
+  'FAILED',
+  'CANCELLED',
+] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+export const LIVE_STATUSES: RunStatus[] = ['PENDING', 'DOWNLOADING', 'DOWNLOADED', 'TESTING', 'MONITORING'];
+export function isLive(s: string): boolean {
+  return (LIVE_STATUSES as string[]).includes(s);
+}
+
+export const STEP_NAMES = ['DOWNLOAD', 'TRIGGER', 'MONITOR', 'NOTIFY'] as const;
+export type StepName = (typeof STEP_NAMES)[number];
+export const STEP_STATUSES = ['PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED', 'SKIPPED', 'CANCELLED'] as const;
+export type StepStatus = (typeof STEP_STATUSES)[number];
+
+export interface Step {
+  name: StepName;
+  status: StepStatus;
+  started_at?: string | null;
+  finished_at?: string | null;
+  details: Record<string, unknown>;
+  error?: string | null;
+}
+
+export interface Summary {
+  passed: number;
+  failed: number;
+  broken: number;
+  skipped: number;
+  unknown: number;
+  total: number;
+  duration_ms?: number | null;
+}
+
+export interface Notification {
+  status: 'SENT' | 'FAILED' | 'SKIPPED';
+  sent_at?: string | null;
+  error?: string | null;
+  recipients: string[];
+  attempts: number;
+}
+
+export interface Run {
+  id: number;
+  test_item_id: number;
+  test_item_name: string;
+  build_info_id: number;
+  build: { job_name: string; build_number: number; package_path: string };
+  parameter_set_id: number;
+  parameter_set_version: number;
+  params: Record<string, unknown>;
+  triggered_by: string;
+  status: RunStatus;
+  task_id?: string | null;
+  package_url?: string | null;
+  package_size?: number | null;
+  package_sha256?: string | null;
+  report_url?: string | null;
+  summary?: Summary | null;
+  error_message?: string | null;
+  execution_id: string;
+  started_at: string;
+  finished_at?: string | null;
+  steps: Step[];
+  notification?: Notification | null;
+  revision: number;
+}
+
+export interface ActiveRun {
+  id: number;
+  test_item_id: number;
+  test_item_name: string;
+  status: string;
+  triggered_by: string;
+  started_at: string;
+}
+
+export interface ExecutionEvent {
+  id: number;
+  type: string;
+  state?: string | null;
+  timestamp: string;
+  input?: unknown;
+  output?: unknown;
+  error?: string | null;
+  cause?: string | null;
+}
+
+export interface ExecutionView {
+  execution_id: string;
+  status: string;
+  current_state?: string | null;
+  started_at: string;
+  stopped_at?: string | null;
+  events: ExecutionEvent[];
+}
+
+export interface SessionInfo {
+  email: string;
+  is_admin: boolean;
+  created_at: string;
+  expires_at: string;
+}
+
+export interface OutboxEntry {
+  file: string;
+  size: number;
+  modified: string;
+  subject: string;
+  to: string;
+}
+
+export type Settings = Record<string, unknown>;

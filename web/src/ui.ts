@@ -1,0 +1,254 @@
+// Small building blocks the pages share.
+
+import { ApiError } from './api';
+import { h, uid, type Child } from './dom';
+import { t, tMaybe } from './i18n';
+
+const RUN_STATUS_CLASS: Record<string, string> = {
+  PENDING: 'bg-slate-100 text-slate-700',
+  DOWNLOADING: 'bg-sky-100 text-sky-800',
+  DOWNLOADED: 'bg-sky-100 text-sky-800',
+  TESTING: 'bg-indigo-100 text-indigo-800',
+  MONITORING: 'bg-indigo-100 text-indigo-800',
+  COMPLETED: 'bg-emerald-100 text-emerald-800',
+  FAILED: 'bg-red-100 text-red-800',
+  CANCELLED: 'bg-amber-100 text-amber-800',
+  // step statuses
+  RUNNING: 'bg-indigo-100 text-indigo-800',
+  SUCCEEDED: 'bg-emerald-100 text-emerald-800',
+  SKIPPED: 'bg-slate-100 text-slate-500',
+  // notification
+  SENT: 'bg-emerald-100 text-emerald-800',
+};
+
+export function runStatusBadge(status: string): HTMLElement {
+  return h(
+    'span',
+    { class: `badge ${RUN_STATUS_CLASS[status] ?? 'bg-slate-100 text-slate-700'}`, 'data-status': status },
+    tMaybe(`status.${status}`, status),
+  );
+}
+
+export function stepStatusBadge(status: string): HTMLElement {
+  return h(
+    'span',
+    { class: `badge ${RUN_STATUS_CLASS[status] ?? 'bg-slate-100 text-slate-700'}`, 'data-step-status': status },
+    tMaybe(`stepStatus.${status}`, status),
+  );
+}
+
+export function badge(text: string, cls = 'bg-slate-100 text-slate-700'): HTMLElement {
+  return h('span', { class: `badge ${cls}` }, text);
+}
+
+/** The translated sentence for an error, and the API's own message when it adds something. */
+export function errorLines(e: unknown): string[] {
+  if (e instanceof ApiError) {
+    if (e.code === 'network') return [t('error.network')];
+    const known = tMaybe(`error.${e.code}`, '');
+    const lines = [known || t('error.generic', { status: e.status })];
+    if (e.message) lines.push(e.message);
+    if (e.status === 429 && e.retryAfter) lines.push(t('error.retryAfter', { s: e.retryAfter }));
+    return lines;
+  }
+  return [t('error.unexpected'), e instanceof Error ? e.message : String(e)];
+}
+
+export function errorBox(e: unknown): HTMLElement {
+  const [first, ...rest] = errorLines(e);
+  return h(
+    'div',
+    { class: 'rounded-md border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800', role: 'alert' },
+    h('p', { class: 'font-medium' }, first),
+    rest.map((l) => h('p', { class: 'mt-0.5 break-words' }, l)),
+  );
+}
+
+export function infoBox(text: Child, cls = 'border-sky-200 bg-sky-50 text-sky-900'): HTMLElement {
+  return h('div', { class: `rounded-md border px-3 py-2 text-sm ${cls}` }, text);
+}
+
+export function loading(): HTMLElement {
+  return h('p', { class: 'muted', role: 'status' }, t('common.loading'));
+}
+
+export function empty(text: string): HTMLElement {
+  return h('p', { class: 'muted py-4' }, text);
+}
+
+/** A labelled form control; returns the wrapper. The control gets an id if it has none. */
+export function field(label: string, control: HTMLElement, hint?: string | null, extraClass = ''): HTMLElement {
+  if (!control.id) control.id = uid();
+  let hintEl: HTMLElement | null = null;
+  if (hint) {
+    hintEl = h('p', { class: 'mt-1 text-xs text-slate-500', id: `${control.id}-hint` }, hint);
+    control.setAttribute('aria-describedby', hintEl.id);
+  }
+  return h('div', { class: extraClass }, h('label', { class: 'label', for: control.id }, label), control, hintEl);
+}
+
+export function checkbox(label: string, checked: boolean, onchange?: (v: boolean) => void, name?: string): {
+  wrap: HTMLElement;
+  input: HTMLInputElement;
+} {
+  const input = h('input', {
+    type: 'checkbox',
+    class: 'h-4 w-4 rounded border-slate-300 accent-blue-700',
+    checked,
+    name,
+    id: uid('cb'),
+  });
+  if (onchange) input.addEventListener('change', () => onchange(input.checked));
+  const wrap = h(
+    'label',
+    { class: 'inline-flex cursor-pointer items-center gap-2 text-sm text-slate-700', for: input.id },
+    input,
+    label,
+  );
+  return { wrap, input };
+}
+
+/** A card with a heading. */
+export function section(title: string, ...children: Child[]): HTMLElement {
+  return h('section', { class: 'card' }, h('h2', { class: 'h2 mb-3' }, title), ...children);
+}
+
+export function pageHeader(title: string, ...actions: Child[]): HTMLElement {
+  return h(
+    'div',
+    { class: 'mb-4 flex flex-wrap items-center justify-between gap-2' },
+    h('h1', { class: 'h1' }, title),
+    actions.length ? h('div', { class: 'flex flex-wrap items-center gap-2' }, ...actions) : null,
+  );
+}
+
+/** A scrollable table: header labels and rows of cells. */
+/** On narrow screens a table becomes one card per row, each cell labelled by its header. */
+export function table(
+  headers: string[],
+  rows: Child[][],
+  opts: { caption?: string; rowAttrs?: (i: number) => Record<string, string>; stack?: boolean } = {},
+): HTMLElement {
+  return h(
+    'div',
+    { class: 'overflow-x-auto' },
+    h(
+      'table',
+      { class: opts.stack === false ? 'tbl' : 'tbl tbl-stack' },
+      opts.caption ? h('caption', { class: 'sr-only' }, opts.caption) : null,
+      h('thead', null, h('tr', null, headers.map((x) => h('th', { scope: 'col' }, x)))),
+      h(
+        'tbody',
+        null,
+        rows.map((cells, i) => {
+          const tr = h('tr', null, cells.map((c, j) => h('td', { 'data-label': headers[j] ?? '' }, c)));
+          const attrs = opts.rowAttrs?.(i);
+          if (attrs) for (const [k, v] of Object.entries(attrs)) tr.setAttribute(k, v);
+          return tr;
+        }),
+      ),
+    ),
+  );
+}
+
+/** Cursor pagination: a stack of cursors, Previous pops, Next pushes. */
+export class Pager {
+  private stack: (string | null)[] = [null];
+  next: string | null = null;
+  get cursor(): string | null {
+    return this.stack[this.stack.length - 1];
+  }
+  get page(): number {
+    return this.stack.length;
+  }
+  reset(): void {
+    this.stack = [null];
+    this.next = null;
+  }
+  forward(): void {
+    if (this.next) this.stack.push(this.next);
+  }
+  back(): void {
+    if (this.stack.length > 1) this.stack.pop();
+  }
+  /** Previous / page / Next; nothing when everything fits on one page. */
+  controls(onChange: () => void): HTMLElement {
+    if (this.page <= 1 && !this.next) return h('span', { hidden: true });
+    return h(
+      'nav',
+      { class: 'mt-3 flex items-center justify-between gap-2', 'aria-label': t('pager.label') },
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'btn',
+          disabled: this.page <= 1,
+          onclick: () => {
+            this.back();
+            onChange();
+          },
+        },
+        t('pager.prev'),
+      ),
+      h('span', { class: 'muted' }, t('pager.page', { n: this.page })),
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'btn',
+          disabled: !this.next,
+          onclick: () => {
+            this.forward();
+            onChange();
+          },
+        },
+        t('pager.next'),
+      ),
+    );
+  }
+}
+
+let toastTimer: number | undefined;
+/** A short message in the polite live region. */
+export function toast(text: string): void {
+  const el = document.getElementById('toast');
+  if (!el) return;
+  el.textContent = text;
+  el.classList.remove('hidden');
+  window.clearTimeout(toastTimer);
+  toastTimer = window.setTimeout(() => el.classList.add('hidden'), 4000);
+}
+
+/** A button that disables itself while `action` runs, and shows errors in `errorSlot`. */
+export function actionButton(
+  label: string,
+  action: () => Promise<void>,
+  opts: { cls?: string; errorSlot?: HTMLElement; attrs?: Record<string, string> } = {},
+): HTMLButtonElement {
+  const btn = h('button', { type: 'button', class: `btn ${opts.cls ?? ''}` }, label);
+  if (opts.attrs) for (const [k, v] of Object.entries(opts.attrs)) btn.setAttribute(k, v);
+  btn.addEventListener('click', async () => {
+    btn.disabled = true;
+    opts.errorSlot?.replaceChildren();
+    try {
+      await action();
+    } catch (e) {
+      if (opts.errorSlot) opts.errorSlot.replaceChildren(errorBox(e));
+      else toast(errorLines(e).join(' — '));
+    } finally {
+      btn.disabled = false;
+    }
+  });
+  return btn;
+}
+
+export function dl(pairs: [string, Child][]): HTMLElement {
+  return h(
+    'dl',
+    { class: 'grid grid-cols-1 gap-x-4 gap-y-2 text-sm sm:grid-cols-[max-content_1fr]' },
+    pairs.map(([k, v]) => [
+      h('dt', { class: 'font-medium text-slate-600' }, k),
+      h('dd', { class: 'min-w-0 break-words text-slate-900' }, v),
+    ]),
+  );
+}

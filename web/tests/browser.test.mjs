@@ -1,0 +1,528 @@
+// Browser tests: Debian Chromium via playwright-core against the real local server and the
+// development peers. Started by web/scripts/browser-test.sh, which passes:
+//   CRAT_URL, PKG_URL, TS_URL, ADMIN_PASSWD, CHROMIUM, ARTIFACTS
+// The tests run in order and build on each other (the admin's test item is the one the
+// user triggers).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { en, zhCN } from './dicts.mjs';
+
+const CRAT = need('CRAT_URL');
+const PKG = need('PKG_URL');
+const TS = need('TS_URL');
+const ADMIN_PASSWD = need('ADMIN_PASSWD');
+const ARTIFACTS = process.env.ARTIFACTS || 'test-artifacts';
+const ORIGIN = new URL(CRAT).origin;
+const ADMIN = 'admin@example.com';
+const USER = 'dev@example.com';
+const XSS_JOB = '<img src=x onerror=alert(1)>';
+const XSS_USER = '<script>alert("u")</script>';
+const JOB = 'CDN_CORE';
+const PACKAGE_PATH = 'CDN/pass/x/el7';
+
+function need(name) {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set: run web/scripts/browser-test.sh`);
+  return v;
+}
+
+mkdirSync(ARTIFACTS, { recursive: true });
+
+let browser;
+/** Every request any page made, for the same-origin check. */
+const requests = [];
+/** Console messages about the Content-Security-Policy (none expected). */
+const cspViolations = [];
+/** Uncaught page errors (none expected). */
+const pageErrors = [];
+
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    // launch() gives every run a fresh temporary user-data-dir.
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+async function newPage({ locale = 'en-US', width = 1280 } = {}) {
+  const context = await browser.newContext({ viewport: { width, height: 900 }, locale });
+  context.on('request', (r) => requests.push(r.url()));
+  const page = await context.newPage();
+  page.on('console', (m) => {
+    if (/Content.Security.Policy/i.test(m.text())) cspViolations.push(m.text());
+  });
+  page.on('pageerror', (e) => pageErrors.push(String(e)));
+  page.setDefaultTimeout(15_000);
+  return { context, page };
+}
+
+async function api(method, path, body, token) {
+  const headers = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const r = await fetch(`${CRAT}/api/v1${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await r.text();
+  return { status: r.status, body: text ? JSON.parse(text) : null };
+}
+
+async function postBuild(job, number, user = 'JenkinsUser') {
+  const r = await api('POST', '/builds', { BUILD_USER: user, JOB_NAME: job, PACKAGE_PATH, BUILD_NUMBER: String(number) });
+  assert.ok(r.status === 201 || r.status === 200, `webhook answered ${r.status}`);
+  return r.body;
+}
+
+async function testServerControl(body) {
+  const r = await fetch(`${TS}/_control`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  assert.equal(r.status, 200);
+}
+
+async function uiLogin(page, email, password) {
+  await page.getByTestId('login-email').fill(email);
+  if (password) {
+    await page.getByTestId('login-admin').check();
+    await page.getByTestId('login-password').fill(password);
+  }
+  await page.getByTestId('login-submit').click();
+  await page.getByTestId('role').waitFor();
+}
+
+async function shot(page, name, { fullPage = true, scrollTo = null } = {}) {
+  const size = page.viewportSize();
+  for (const width of [1280, 360]) {
+    await page.setViewportSize({ width, height: 900 });
+    await page.waitForTimeout(150);
+    if (scrollTo) await scrollTo.evaluate((el) => el.scrollIntoView({ block: 'start' }));
+    await page.screenshot({ path: join(ARTIFACTS, `${name}-${width}.png`), fullPage });
+  }
+  await page.setViewportSize(size);
+}
+
+async function go(page, hash) {
+  await page.evaluate((h) => {
+    window.location.hash = h;
+  }, hash);
+  await page.waitForFunction((h) => window.location.hash === h, hash);
+  await page.waitForLoadState('networkidle');
+}
+
+/** Visible texts (text nodes, labels in attributes, options) that equal an English-only value. */
+async function englishLeftovers(page) {
+  const zhValues = new Set(Object.values(zhCN));
+  const enOnly = Object.values(en).filter((v) => !zhValues.has(v));
+  const exact = enOnly.filter((v) => !v.includes('{'));
+  // Templates like "Page {n}": the whole text matching the template, with enough fixed text.
+  const templates = enOnly
+    .filter((v) => v.includes('{') && v.replace(/\{\w+\}/g, '').replace(/\W/g, '').length >= 4)
+    .map((v) => `^${v.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\\?\{\w+\\?\}/g, '.+?')}$`);
+  return page.evaluate(
+    ({ exact, templates }) => {
+      const set = new Set(exact);
+      const res = templates.map((s) => new RegExp(s, 's'));
+      const found = new Set();
+      const check = (txt, where) => {
+        const s = txt.replace(/\s+/g, ' ').trim();
+        if (!s) return;
+        if (set.has(s) || res.some((r) => r.test(s))) found.add(`${where}: ${s}`);
+      };
+      const visible = (el) => el && el.checkVisibility({ checkOpacity: true, checkVisibilityCSS: true });
+      const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+      while (walker.nextNode()) {
+        const n = walker.currentNode;
+        const el = n.parentElement;
+        // translate="no" marks outside values (state names, JSON) that are not labels.
+        if (!el || el.closest('select, [translate="no"]') || !visible(el)) continue;
+        check(n.nodeValue, 'text');
+      }
+      for (const el of document.querySelectorAll('[placeholder],[aria-label],[title]')) {
+        if (!visible(el)) continue;
+        for (const a of ['placeholder', 'aria-label', 'title']) if (el.hasAttribute(a)) check(el.getAttribute(a), a);
+      }
+      for (const sel of document.querySelectorAll('select')) if (visible(sel)) for (const o of sel.options) check(o.text, 'option');
+      check(document.title.replace(/ · CRAT$/, ''), 'title');
+      return [...found];
+    },
+    { exact, templates },
+  );
+}
+
+let itemId;
+let firstRunId;
+
+test('an admin sets up the settings, a parameter set and a test item through the forms', async () => {
+  const { context, page } = await newPage();
+  await page.goto(`${CRAT}/`);
+  await page.getByTestId('login-email').waitFor();
+  // The password field appears only for admins.
+  assert.equal(await page.getByTestId('login-password').isVisible(), false);
+  await page.getByTestId('login-admin').check();
+  assert.equal(await page.getByTestId('login-password').isVisible(), true);
+  // A wrong password: the API's error is shown.
+  await page.getByTestId('login-email').fill(ADMIN);
+  await page.getByTestId('login-password').fill('wrong');
+  await page.getByTestId('login-submit').click();
+  await page.getByRole('alert').waitFor();
+  assert.match(await page.getByRole('alert').innerText(), /password|session|log in/i);
+  await page.getByTestId('login-password').fill(ADMIN_PASSWD);
+  await page.getByTestId('login-submit').click();
+  await page.getByTestId('role').waitFor();
+  assert.equal(await page.getByTestId('role').innerText(), en['role.admin']);
+
+  // Settings: the form shows every key; a bad value is refused before sending.
+  await go(page, '#/admin/settings');
+  const settings = (await api('GET', '/settings', undefined, await page.evaluate(() => localStorage.getItem('crat.token')))).body;
+  for (const key of Object.keys(settings)) assert.ok(await page.locator(`[data-setting="${key}"]`).count(), `settings form lacks ${key}`);
+  await page.locator('#setting-poll_interval_seconds').fill('0');
+  await page.getByTestId('settings-save').click();
+  await page.locator('[data-setting="poll_interval_seconds"] .text-red-700').filter({ hasText: /\S/ }).waitFor();
+  await page.locator('#setting-package_download_base_url').fill(`${PKG}/`);
+  await page.locator('#setting-external_test_server_url').fill(TS);
+  await page.locator('#setting-poll_interval_seconds').fill('1');
+  await page.getByTestId('settings-save').click();
+  await page.locator('#toast').filter({ hasText: /\(3/ }).waitFor();
+
+  // Parameter set: invalid JSON is refused in the page, valid JSON is saved.
+  await go(page, '#/admin/parameter-sets');
+  await page.getByTestId('new-set').click();
+  await page.getByTestId('set-name-input').fill('regression');
+  await page.getByTestId('set-params').fill('{"install_dir": "/opt/cdn", ');
+  assert.equal(await page.getByTestId('set-params').getAttribute('aria-invalid'), 'true');
+  await page.getByTestId('set-save').click();
+  await page.getByRole('alert').waitFor();
+  assert.equal((await api('GET', '/parameter-sets', undefined, await token(page))).body.items.length, 0);
+  await page.getByTestId('set-params').fill('{"install_dir": "/opt/cdn", "upgrade_type": "full", "extra": [1, 2]}');
+  assert.equal(await page.getByTestId('set-params').getAttribute('aria-invalid'), 'false');
+  await page.getByTestId('set-save').click();
+  await page.getByTestId('set-name').filter({ hasText: 'regression' }).waitFor();
+  const sets = (await api('GET', '/parameter-sets', undefined, await token(page))).body.items;
+  assert.equal(sets.length, 1);
+  assert.deepEqual(sets[0].params, { install_dir: '/opt/cdn', upgrade_type: 'full', extra: [1, 2] });
+  await page.getByRole('button', { name: en['sets.versionsAria'].replace('{name}', 'regression') }).click();
+  await page.getByTestId('set-versions').locator('li').first().waitFor();
+
+  // Test item through the form.
+  await go(page, '#/admin/test-items');
+  await page.getByTestId('new-item').click();
+  await page.getByTestId('item-name-input').fill('cds');
+  await page.getByTestId('item-job-input').fill(JOB);
+  await page.getByTestId('item-set-select').selectOption({ label: 'regression (v1)' });
+  await page.getByTestId('item-save').click();
+  await page.getByTestId('item-name').filter({ hasText: 'cds' }).waitFor();
+  const items = (await api('GET', '/test-items', undefined, await token(page))).body.items;
+  assert.equal(items.length, 1);
+  assert.equal(items[0].job_name, JOB);
+  assert.equal(items[0].parameter_set_id, sets[0].id);
+  itemId = items[0].id;
+  await context.close();
+});
+
+async function token(page) {
+  return page.evaluate(() => localStorage.getItem('crat.token'));
+}
+
+test('a user sees a new build, triggers it and watches the run complete without reloading', async () => {
+  const build = await postBuild(JOB, 101);
+  const { context, page } = await newPage();
+  // Asking for a page first: login, then back to that page.
+  await page.goto(`${CRAT}/#/builds`);
+  await page.getByTestId('login-email').waitFor();
+  assert.match(page.url(), /#\/login\?next=%2Fbuilds/);
+  await uiLogin(page, USER);
+  await page.waitForFunction(() => window.location.hash.startsWith('#/builds'));
+  assert.equal(await page.getByTestId('role').innerText(), en['role.user']);
+
+  const row = page.locator('tr', { has: page.getByTestId('build-job').filter({ hasText: JOB }) }).filter({ hasText: '#101' });
+  await row.waitFor();
+  assert.ok((await row.innerText()).includes(PACKAGE_PATH), 'package path shown');
+  await row.getByTestId('select-build').click();
+  await row.getByText(en['builds.selected'], { exact: true }).waitFor();
+  const jv = await api('GET', `/job-versions/${encodeURIComponent(JOB)}`, undefined, await token(page));
+  assert.equal(jv.body.build_id, build.id);
+
+  await page.getByRole('link', { name: en['nav.tests'] }).click();
+  const card = page.locator(`[data-testid="test-item"][data-item-id="${itemId}"]`);
+  await card.getByTestId('item-selected-build').filter({ hasText: '#101' }).waitFor();
+  await page.evaluate(() => {
+    window.__crat_no_reload = true;
+  });
+  await card.getByTestId('trigger').click();
+  await page.waitForFunction(() => /^#\/runs\/\d+$/.test(window.location.hash));
+  firstRunId = Number(page.url().match(/#\/runs\/(\d+)/)[1]);
+
+  // Record every status and external phase the page shows while it updates itself.
+  await page.evaluate(() => {
+    window.__seen = new Set();
+    const note = () => {
+      const s = document.querySelector('[data-testid="run-status"] [data-status]');
+      if (s) window.__seen.add(`status:${s.getAttribute('data-status')}`);
+      const p = document.querySelector('[data-testid="monitor-phase"] code');
+      if (p) window.__seen.add(`phase:${p.textContent}`);
+      for (const li of document.querySelectorAll('[data-step]')) window.__seen.add(`${li.dataset.step}:${li.dataset.stepStatus}`);
+    };
+    note();
+    new MutationObserver(note).observe(document.body, { subtree: true, childList: true, attributes: true });
+  });
+  await page.locator('[data-step="NOTIFY"][data-step-status="SUCCEEDED"]').waitFor({ timeout: 60_000 });
+  await page.locator('[data-testid="run-status"] [data-status="COMPLETED"]').waitFor();
+  assert.equal(await page.evaluate(() => window.__crat_no_reload), true, 'the page was not reloaded');
+  const seen = await page.evaluate(() => [...window.__seen]);
+  assert.ok(seen.some((s) => /^status:(PENDING|DOWNLOADING|DOWNLOADED|TESTING|MONITORING)$/.test(s)), `saw a live status: ${seen}`);
+  assert.ok(seen.some((s) => /^phase:\(running:(deploy|test)\)$/.test(s)), `saw the external phase: ${seen}`);
+  for (const step of ['DOWNLOAD', 'TRIGGER', 'MONITOR', 'NOTIFY']) assert.ok(seen.includes(`${step}:SUCCEEDED`), `${step} succeeded`);
+
+  // Summary: the pie chart, the pass rate and the report link.
+  const pie = page.getByTestId('summary-pie');
+  await pie.waitFor();
+  const box = await pie.boundingBox();
+  assert.ok(box && box.width > 50 && box.height > 50, 'pie chart has a size');
+  assert.match(await page.getByTestId('pass-rate').innerText(), /97\.0%/);
+  const report = page.getByTestId('report-link');
+  assert.ok((await report.getAttribute('href')).startsWith(`${TS}/reports/`));
+  assert.equal(await report.getAttribute('rel'), 'noopener noreferrer');
+  assert.match(await page.getByTestId('sha256').innerText(), /^[0-9a-f]{64}$/);
+
+  await shot(page, 'run');
+
+  // The execution history, for operators.
+  await page.getByTestId('execution').locator('summary').click();
+  await page.getByTestId('execution').getByText('ExecutionSucceeded', { exact: true }).waitFor();
+  await shot(page, 'run-execution', { fullPage: false, scrollTo: page.getByTestId('execution') });
+  await context.close();
+});
+
+test('re-run, the active-run banner and cancel', async () => {
+  await testServerControl({ deploy_seconds: 60 });
+  const { context, page } = await newPage();
+  page.on('dialog', (d) => d.accept());
+  await page.goto(`${CRAT}/#/runs/${firstRunId}`);
+  await uiLogin(page, USER);
+  await page.getByTestId('rerun').click();
+  await page.waitForFunction((id) => /^#\/runs\/\d+$/.test(window.location.hash) && window.location.hash !== `#/runs/${id}`, firstRunId);
+  const rerunId = Number(page.url().match(/#\/runs\/(\d+)/)[1]);
+  await page.getByTestId('cancel').waitFor();
+
+  // While it runs, the tests page says so, and another trigger is refused with the active run.
+  await go(page, '#/tests');
+  const banner = page.getByTestId('active-run-banner');
+  await banner.waitFor();
+  assert.ok((await banner.innerText()).includes(`#${rerunId}`));
+  assert.ok((await banner.innerText()).includes(USER));
+  await page.getByTestId('trigger').first().click();
+  await page.getByRole('alert').filter({ hasText: en['error.run_active'] }).waitFor();
+  await shot(page, 'tests-active-run');
+
+  await banner.getByRole('link').click();
+  await page.getByTestId('cancel').click();
+  await page.locator('[data-testid="run-status"] [data-status="CANCELLED"]').waitFor();
+  await page.getByTestId('rerun').waitFor();
+  assert.equal(await page.getByTestId('cancel').count(), 0);
+  await testServerControl({ deploy_seconds: 1 });
+  await context.close();
+});
+
+test('a user sees no admin controls (and can log in with the keyboard alone)', async () => {
+  const { context, page } = await newPage();
+  await page.goto(`${CRAT}/`);
+  await page.getByTestId('login-email').waitFor();
+  // Focus starts in the email field; Enter submits.
+  await page.keyboard.type(USER);
+  await page.keyboard.press('Enter');
+  await page.getByTestId('role').waitFor();
+  assert.equal(await page.getByRole('link', { name: en['nav.admin'] }).count(), 0);
+  for (const hash of ['#/tests', '#/builds', '#/trends', `#/runs/${firstRunId}`]) {
+    await go(page, hash);
+    for (const id of ['new-set', 'new-item', 'settings-save', 'set-save', 'item-save']) {
+      assert.equal(await page.getByTestId(id).count(), 0, `${hash} shows ${id}`);
+    }
+  }
+  for (const hash of ['#/admin/parameter-sets', '#/admin/test-items', '#/admin/settings', '#/admin/sessions', '#/admin/outbox']) {
+    await go(page, hash);
+    await page.getByRole('heading', { name: en['forbidden.title'] }).waitFor();
+    assert.equal(await page.locator('main form, main button, main table').count(), 0, `${hash} shows controls`);
+  }
+  await shot(page, 'user-admin-page');
+
+  // A session ended elsewhere (an admin's forced logout): the next request sends the person
+  // to the login page, and back to where they were after logging in.
+  const ops = await api('POST', '/auth/login', { email: 'ops@example.com', password: ADMIN_PASSWD });
+  assert.equal((await api('DELETE', `/auth/sessions/${encodeURIComponent(USER)}`, undefined, ops.body.token)).status, 204);
+  await page.evaluate(() => {
+    window.location.hash = '#/trends';
+  });
+  await page.getByTestId('login-email').waitFor();
+  assert.match(page.url(), /#\/login\?next=%2Ftrends&expired=1$/);
+  await page.getByText(en['login.expired']).waitFor();
+  await uiLogin(page, USER);
+  await page.waitForFunction(() => window.location.hash === '#/trends');
+
+  // Logout ends the session: the token stops working.
+  const tok = await token(page);
+  await page.getByTestId('logout').click();
+  await page.getByTestId('login-email').waitFor();
+  assert.equal((await api('GET', '/auth/me', undefined, tok)).status, 401);
+  await context.close();
+});
+
+test('a build whose JOB_NAME is HTML renders as text', async () => {
+  await postBuild(XSS_JOB, 7, XSS_USER);
+  const { context, page } = await newPage();
+  const dialogs = [];
+  page.on('dialog', async (d) => {
+    dialogs.push(d.message());
+    await d.dismiss();
+  });
+  await page.goto(`${CRAT}/`);
+  await uiLogin(page, USER);
+  await go(page, '#/builds');
+  await page.getByTestId('build-job').filter({ hasText: XSS_JOB }).first().waitFor();
+  assert.ok(await page.getByText(XSS_JOB, { exact: true }).first().isVisible());
+  assert.ok(await page.getByText(XSS_USER, { exact: true }).first().isVisible());
+  await go(page, `#/builds?job=${encodeURIComponent(XSS_JOB)}`);
+  await page.getByTestId('build-job').filter({ hasText: XSS_JOB }).first().waitFor();
+  await page.getByTestId('select-build').first().click();
+  await page.locator('#toast').filter({ hasText: XSS_JOB }).waitFor();
+  await page.waitForTimeout(300);
+  assert.equal(await page.locator('img[src="x"], main script').count(), 0, 'no element made from the data');
+  assert.deepEqual(dialogs, [], 'no dialog fired');
+  await shot(page, 'builds-xss');
+
+  // Sync to the newest build and the auto-sync toggle.
+  await postBuild(JOB, 102);
+  await go(page, '#/builds?limit=10');
+  const core = page.locator('tr', { has: page.getByRole('link', { name: JOB, exact: true }) });
+  await core.getByTestId('sync-newest').click();
+  await core.getByTestId('selected-build').filter({ hasText: '#102' }).waitFor();
+  await core.getByTestId('auto-sync').check();
+  await page.locator('#toast').filter({ hasText: en['builds.autoSyncOnToast'].replace('{job}', JOB) }).waitFor();
+  const jv = await api('GET', `/job-versions/${encodeURIComponent(JOB)}`, undefined, await token(page));
+  assert.equal(jv.body.build.build_number, 102);
+  assert.equal(jv.body.auto_sync, true);
+  assert.deepEqual(dialogs, []);
+
+  // Filter by job and page through with the cursor.
+  for (let n = 1; n <= 12; n += 1) await postBuild('team/PAGED', n);
+  await go(page, `#/builds?job=${encodeURIComponent('team/PAGED')}&limit=10`);
+  const rows = page.locator('tbody tr', { has: page.getByTestId('build-job') });
+  await rows.first().waitFor();
+  assert.equal(await rows.count(), 10);
+  assert.match(await rows.first().innerText(), /#12/);
+  await page.getByRole('button', { name: en['pager.next'] }).click();
+  await page.getByText(en['pager.page'].replace('{n}', '2')).waitFor();
+  assert.equal(await rows.count(), 2);
+  assert.match(await rows.last().innerText(), /#1\b/);
+  await page.getByRole('button', { name: en['pager.prev'] }).click();
+  await page.getByText(en['pager.page'].replace('{n}', '1')).waitFor();
+  assert.equal(await rows.count(), 10);
+  await context.close();
+});
+
+test('the language toggle switches every visible label, and is remembered', async () => {
+  const { context, page } = await newPage({ locale: 'en-US' });
+  await page.goto(`${CRAT}/`);
+  await page.getByTestId('login-email').waitFor();
+  assert.equal(await page.getAttribute('html', 'lang'), 'en');
+  await page.getByTestId('lang-toggle').click();
+  assert.equal(await page.getAttribute('html', 'lang'), 'zh-CN');
+  assert.equal(await page.getByTestId('login-submit').innerText(), zhCN['login.submit']);
+  await page.getByTestId('login-admin').check();
+  assert.deepEqual(await englishLeftovers(page), [], 'login page');
+  await shot(page, 'login-zh-CN');
+  await page.getByTestId('login-email').fill(ADMIN);
+  await page.getByTestId('login-password').fill(ADMIN_PASSWD);
+  await page.getByTestId('login-submit').click();
+  await page.getByTestId('role').waitFor();
+
+  const pages = [
+    '#/tests',
+    `#/tests?item=${itemId}`,
+    '#/builds',
+    `#/runs/${firstRunId}`,
+    '#/trends',
+    '#/admin/parameter-sets',
+    '#/admin/test-items',
+    '#/admin/settings',
+    '#/admin/sessions',
+    '#/admin/outbox',
+  ];
+  for (const hash of pages) {
+    await go(page, hash);
+    if (hash.startsWith('#/runs/')) {
+      await page.getByTestId('execution').locator('summary').click();
+      await page.getByTestId('execution').locator('table').waitFor();
+    }
+    assert.deepEqual(await englishLeftovers(page), [], `English left on ${hash} in zh-CN`);
+  }
+  await go(page, `#/runs/${firstRunId}`);
+  await shot(page, 'run-zh-CN');
+  await go(page, '#/tests');
+  await shot(page, 'tests-zh-CN');
+  // Remembered across a reload, and the toggle switches back.
+  await page.reload();
+  await page.getByTestId('role').waitFor();
+  assert.equal(await page.getAttribute('html', 'lang'), 'zh-CN');
+  assert.equal(await page.getByTestId('role').innerText(), zhCN['role.admin']);
+  await page.getByTestId('lang-toggle').click();
+  assert.equal(await page.getByTestId('role').innerText(), en['role.admin']);
+  await context.close();
+
+  // A Chinese browser starts in Chinese.
+  const zh = await newPage({ locale: 'zh-CN' });
+  await zh.page.goto(`${CRAT}/`);
+  await zh.page.getByTestId('login-email').waitFor();
+  assert.equal(await zh.page.getAttribute('html', 'lang'), 'zh-CN');
+  await zh.context.close();
+});
+
+test('screenshots of every page at 360 and 1280 px', async () => {
+  const { context, page } = await newPage();
+  await page.goto(`${CRAT}/`);
+  await page.getByTestId('login-email').waitFor();
+  await shot(page, 'login');
+  await uiLogin(page, ADMIN, ADMIN_PASSWD);
+  const pages = {
+    tests: '#/tests',
+    'tests-history': `#/tests?item=${itemId}`,
+    builds: '#/builds',
+    trends: '#/trends',
+    'admin-parameter-sets': '#/admin/parameter-sets',
+    'admin-test-items': '#/admin/test-items',
+    'admin-settings': '#/admin/settings',
+    'admin-sessions': '#/admin/sessions',
+    'admin-outbox': '#/admin/outbox',
+  };
+  for (const [name, hash] of Object.entries(pages)) {
+    await go(page, hash);
+    if (name === 'trends') await page.getByTestId('trend-chart').first().waitFor();
+    if (name === 'admin-outbox') await page.getByTestId('outbox-subject').first().waitFor();
+    await shot(page, name);
+  }
+  await page.getByTestId('trend-chart').count();
+  await context.close();
+});
+
+test('the site made no request to any other origin, and no page error', () => {
+  assert.ok(requests.length > 20, `recorded ${requests.length} requests`);
+  const foreign = requests.filter((u) => {
+    if (u.startsWith('data:') || u.startsWith('blob:')) return false;
+    return new URL(u).origin !== ORIGIN;
+  });
+  assert.deepEqual([...new Set(foreign)], []);
+  assert.deepEqual(cspViolations, []);
+  assert.deepEqual(pageErrors, []);
+});
