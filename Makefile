@@ -6,7 +6,7 @@ CARGO ?= cargo
 VENV := .venv
 LAMBDA_FUNCTIONS := builds auth test-items parameter-sets job-versions settings deploy-runs auto-sync sweeper download trigger poll finalize notify meta
 
-.PHONY: help run demo web test test-cloud test-web test-deps lint validate fmt build-lambdas bench clean
+.PHONY: help run demo web test test-cloud test-web test-deps lint validate fmt build-lambdas bench clean build watch deploy
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -59,8 +59,6 @@ lint: ## rustfmt and clippy, warnings are errors
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-validate: node_modules/.installed ## Check the state machine definition with asl-validator (the Rust lints run in make test)
-	npx --no-install asl-validator --json-path statemachine/deploy_test.asl.json
 
 bench: ## Benchmarks (not tests): download throughput and memory vs curl
 	bench/download.sh
@@ -74,3 +72,67 @@ build-lambdas: test-deps ## Build the Lambda bootstraps (debug) with cargo-lambd
 clean: ## Remove build output, the test venv and test logs (not ./data)
 	$(CARGO) clean
 	rm -rf $(VENV) .tmp node_modules web/node_modules web/dist web/test-artifacts
+
+# --- Lambda on AWS: infra/template.yaml (README "Deploy to AWS") ---------------------------
+LAMBDA_ARCH ?= arm64
+STACK ?= crat
+SAM ?= sam
+AWS ?= aws
+WATCH_PORT ?= 9000
+WATCH_MOTO_PORT ?= 5000
+WATCH_ENV ?= infra/watch.env
+
+build: test-deps ## Release bootstraps for AWS into target/lambda/ (LAMBDA_ARCH=arm64, the default, or x86_64)
+	@case "$(LAMBDA_ARCH)" in arm64|x86_64) ;; *) echo "LAMBDA_ARCH must be arm64 or x86_64" >&2; exit 1;; esac
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --release $(if $(filter x86_64,$(LAMBDA_ARCH)),--x86-64,--arm64) $(addprefix --bin ,$(LAMBDA_FUNCTIONS))
+
+watch: test-deps ## Every function under cargo lambda watch on 127.0.0.1:9000 (WATCH_PORT), with moto as the table (infra/watch.env)
+	@mkdir -p .tmp/logs
+	@$(VENV)/bin/python scripts/moto_server.py 127.0.0.1 $(WATCH_MOTO_PORT) >.tmp/logs/watch-moto.log 2>&1 & moto=$$!; \
+	trap 'kill $$moto 2>/dev/null' EXIT INT TERM; \
+	echo "moto on 127.0.0.1:$(WATCH_MOTO_PORT) (.tmp/logs/watch-moto.log); functions on 127.0.0.1:$(WATCH_PORT): make invoke-<fn>"; \
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda watch --invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT) \
+	  --env-file $(WATCH_ENV) --env-var AWS_ENDPOINT_URL=http://127.0.0.1:$(WATCH_MOTO_PORT)
+
+LAMBDA_INVOKE = PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda invoke --invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT)
+
+invoke-%: ## Send functions/<fn>/events/*.json to make watch (EVENT=<name>: one file; a user token is fetched unless TOKEN=<jwt>)
+	@files="$(if $(EVENT),functions/$*/events/$(EVENT).json,$(wildcard functions/$*/events/*.json))"; \
+	[ -n "$$files" ] || { echo "no sample events under functions/$*/events/" >&2; exit 1; }; \
+	rc=0; for f in $$files; do \
+	  echo "== $$f"; data=$$(cat "$$f"); \
+	  if grep -q __CRAT_TOKEN__ "$$f"; then \
+	    token="$(TOKEN)"; \
+	    [ -n "$$token" ] || token=$$($(LAMBDA_INVOKE) auth --data-file functions/auth/events/login.json | sed -n 's/.*\\"token\\":\\"\([^\\]*\)\\".*/\1/p'); \
+	    data=$$(printf '%s' "$$data" | sed "s|__CRAT_TOKEN__|$$token|g"); \
+	  fi; \
+	  $(LAMBDA_INVOKE) $* --data-ascii "$$data" || rc=$$?; echo; \
+	done; exit $$rc
+
+validate: $(VENV)/.installed node_modules/.installed ## Lint the SAM template and the state machine; check the template against the code
+	$(VENV)/bin/cfn-lint infra/template.yaml
+	npx --no-install asl-validator --json-path statemachine/deploy_test.asl.json
+	$(CARGO) test -p shared --test template_schema
+	$(CARGO) test -p meta --test template_routes
+	@if command -v $(SAM) >/dev/null 2>&1; then cd infra && SAM_CLI_TELEMETRY=0 $(SAM) validate --lint; \
+	else echo "sam not installed: sam validate --lint skipped (cfn-lint ran)"; fi
+
+deploy: build web ## Deploy to AWS with SAM (guided the first time, or GUIDED=1), then upload web/dist to the site bucket
+	@command -v $(SAM) >/dev/null 2>&1 || { echo "sam (AWS SAM CLI) is needed: README, Deploy to AWS" >&2; exit 1; }
+	@command -v $(AWS) >/dev/null 2>&1 || { echo "aws (AWS CLI) is needed: README, Deploy to AWS" >&2; exit 1; }
+	@saved=$$(grep -o 'Architecture=[^ ]*' infra/samconfig.toml | tr -dc 'a-z0-9_=' | cut -d= -f2); \
+	if [ -n "$$saved" ] && [ "$$saved" != "$(LAMBDA_ARCH)" ]; then \
+	  echo "infra/samconfig.toml deploys Architecture=$$saved, but this build is LAMBDA_ARCH=$(LAMBDA_ARCH): make deploy LAMBDA_ARCH=$$saved" >&2; exit 1; \
+	fi
+	cd infra && if [ -z "$(GUIDED)" ] && $(AWS) cloudformation describe-stacks --stack-name $(STACK) >/dev/null 2>&1; then \
+	  SAM_CLI_TELEMETRY=0 $(SAM) deploy --stack-name $(STACK); \
+	else \
+	  SAM_CLI_TELEMETRY=0 $(SAM) deploy --guided --stack-name $(STACK) --parameter-overrides Architecture=$(LAMBDA_ARCH); \
+	fi
+	@out() { $(AWS) cloudformation describe-stacks --stack-name $(STACK) --query "Stacks[0].Outputs[?OutputKey=='$$1'].OutputValue" --output text; }; \
+	bucket=$$(out SiteBucketName); dist=$$(out DistributionId); \
+	if [ -f web/dist/index.html ]; then \
+	  $(AWS) s3 sync web/dist "s3://$$bucket/" --delete && echo "site uploaded to s3://$$bucket"; \
+	  if [ -n "$$dist" ] && [ "$$dist" != "None" ]; then $(AWS) cloudfront create-invalidation --distribution-id "$$dist" --paths '/*' >/dev/null; fi; \
+	else echo "web/dist/index.html not found: build the site, then make deploy again to upload it" >&2; fi
+	@$(AWS) cloudformation describe-stacks --stack-name $(STACK) --query "Stacks[0].Outputs" --output table
