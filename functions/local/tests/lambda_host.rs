@@ -181,6 +181,32 @@ async fn lambda_binaries_answer_like_the_local_server() {
     assert_eq!(status, health.status, "local healthz status vs Lambda");
     assert_eq!(body, health.json(), "local healthz body vs Lambda");
 
+    // Every other HTTP function answers one route under Lambda as the local server does.
+    for (name, path) in [
+        ("test-items", "/api/v1/test-items"),
+        ("parameter-sets", "/api/v1/parameter-sets"),
+        ("job-versions", "/api/v1/job-versions"),
+        ("settings", "/api/v1/settings"),
+        ("deploy-runs", "/api/v1/deploy-test-runs?limit=5"),
+    ] {
+        let mut function = Function::start(name, &env).await;
+        let answer = function
+            .invoke(http_event("GET", path, &[("authorization", &bearer)], None))
+            .await;
+        assert_eq!(answer.status, 200, "{name} {path}: {answer}");
+        let (status, body) = local.get(path, Some(&token)).await;
+        assert_eq!(
+            (status, body),
+            (answer.status, answer.json()),
+            "{name}: local vs Lambda"
+        );
+        println!(
+            "{name}: {} invocations via {}",
+            function.invocations,
+            function.binary.display()
+        );
+    }
+
     for f in [&builds, &auth, &meta] {
         println!(
             "{}: {} invocations via {}",
