@@ -60,8 +60,9 @@ lint: ## rustfmt and clippy, warnings are errors
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 
-bench: ## Benchmarks (not tests): download throughput and memory vs curl
+bench: test-deps ## Benchmarks (not tests): download throughput and memory vs curl; Lambda bootstrap sizes and init times
 	bench/download.sh
+	bench/lambda.sh
 
 fmt: ## Format the code
 	$(CARGO) fmt --all
