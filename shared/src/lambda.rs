@@ -34,3 +34,30 @@ pub async fn init_task_deps() -> Result<crate::tasks::TaskDeps, BoxError> {
         work_dir: std::env::temp_dir().join("crat"),
     })
 }
+
+/// Runs a task handler under `lambda_runtime` (the state machine invokes it directly): the
+/// event is the handler's input, a `TaskError` becomes the Lambda `errorType` the ASL's
+/// Retry/Catch match on.
+pub async fn run_task<D, I, O, F, Fut>(deps: D, handler: F) -> Result<(), lambda_runtime::Error>
+where
+    D: Clone + Send + Sync + 'static,
+    I: serde::de::DeserializeOwned + Send + 'static,
+    O: serde::Serialize + Send + 'static,
+    F: Fn(D, I) -> Fut + Copy + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<O, crate::tasks::TaskError>> + Send,
+{
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<I>| {
+            let deps = deps.clone();
+            async move {
+                handler(deps, event.payload)
+                    .await
+                    .map_err(|e| lambda_runtime::Diagnostic {
+                        error_type: e.name.into(),
+                        error_message: e.message,
+                    })
+            }
+        },
+    ))
+    .await
+}

@@ -1,22 +1,11 @@
 //! The poll task Lambda, invoked by the Step Functions state machine.
 
-use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let deps = shared::lambda::init_task_deps().await?;
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<shared::tasks::RunRef>| {
-            let deps = deps.clone();
-            async move {
-                poll::handle(&deps, event.payload)
-                    .await
-                    .map_err(|e| Diagnostic {
-                        error_type: e.name.into(),
-                        error_message: e.message,
-                    })
-            }
-        },
-    ))
+    shared::lambda::run_task(
+        deps,
+        |d, input| async move { poll::handle(&d, input).await },
+    )
     .await
 }
