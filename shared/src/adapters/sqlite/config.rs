@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
 use serde_json::Value;
 
-use super::{SqliteStore, next_id_in, parse_ts, ts, unavailable};
+use super::{SqliteStore, next_id_in, parse_ts, query_rows, ts, unavailable};
 use crate::domain::{
     BuildNumber, Email, JobName, JobSelection, ParameterSet, ParameterSetVersion, Params,
     ServiceName, Settings, TestItem, TestItemFields,
@@ -162,16 +162,9 @@ impl ParameterSetStore for SqliteStore {
         limit: usize,
     ) -> StoreResult<Page<ParameterSet, i64>> {
         self.with(move |c| {
-            let mut stmt = c
-                .prepare_cached(&format!(
+            let rows = query_rows(c, &format!(
                     "SELECT {SET_COLUMNS} FROM parameter_sets WHERE (?1 IS NULL OR id > ?1) ORDER BY id LIMIT ?2"
-                ))
-                .map_err(unavailable)?;
-            let rows = stmt
-                .query_map(params![after_id, limit as i64 + 1], raw_set)
-                .map_err(unavailable)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(unavailable)?;
+                ), params![after_id, limit as i64 + 1], raw_set)?;
             let sets = rows.into_iter().map(into_set).collect::<StoreResult<Vec<_>>>()?;
             Ok(Page::from_overfetch(sets, limit, |s| s.id))
         })
@@ -257,14 +250,12 @@ impl ParameterSetStore for SqliteStore {
 
     async fn list_parameter_set_versions(&self, id: i64) -> StoreResult<Vec<ParameterSetVersion>> {
         self.with(move |c| {
-            let mut stmt = c
-                .prepare_cached(
-                    "SELECT set_id, version, name, description, params, updated_at, updated_by
+            let rows = query_rows(
+                c,
+                "SELECT set_id, version, name, description, params, updated_at, updated_by
                      FROM parameter_set_versions WHERE set_id = ?1 ORDER BY version DESC",
-                )
-                .map_err(unavailable)?;
-            let rows = stmt
-                .query_map([id], |r| {
+                [id],
+                |r| {
                     Ok((
                         r.get::<_, i64>(0)?,
                         r.get::<_, i64>(1)?,
@@ -274,10 +265,8 @@ impl ParameterSetStore for SqliteStore {
                         r.get::<_, String>(5)?,
                         r.get::<_, Option<String>>(6)?,
                     ))
-                })
-                .map_err(unavailable)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(unavailable)?;
+                },
+            )?;
             rows.into_iter()
                 .map(
                     |(set_id, version, name, description, params, updated_at, updated_by)| {
@@ -428,16 +417,9 @@ impl TestItemStore for SqliteStore {
         limit: usize,
     ) -> StoreResult<Page<TestItem, i64>> {
         self.with(move |c| {
-            let mut stmt = c
-                .prepare_cached(&format!(
+            let rows = query_rows(c, &format!(
                     "SELECT {ITEM_COLUMNS} FROM test_items WHERE (?1 IS NULL OR id > ?1) ORDER BY id LIMIT ?2"
-                ))
-                .map_err(unavailable)?;
-            let rows = stmt
-                .query_map(params![after_id, limit as i64 + 1], raw_item)
-                .map_err(unavailable)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(unavailable)?;
+                ), params![after_id, limit as i64 + 1], raw_item)?;
             let items = rows.into_iter().map(into_item).collect::<StoreResult<Vec<_>>>()?;
             Ok(Page::from_overfetch(items, limit, |i| i.id))
         })
@@ -545,16 +527,12 @@ impl JobSelectionStore for SqliteStore {
 
     async fn list_job_selections(&self) -> StoreResult<Vec<JobSelection>> {
         self.with(|c| {
-            let mut stmt = c
-                .prepare_cached(&format!(
-                    "SELECT {SELECTION_COLUMNS} FROM job_selections ORDER BY job_name"
-                ))
-                .map_err(unavailable)?;
-            let rows = stmt
-                .query_map([], raw_selection)
-                .map_err(unavailable)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(unavailable)?;
+            let rows = query_rows(
+                c,
+                &format!("SELECT {SELECTION_COLUMNS} FROM job_selections ORDER BY job_name"),
+                [],
+                raw_selection,
+            )?;
             rows.into_iter().map(into_selection).collect()
         })
         .await

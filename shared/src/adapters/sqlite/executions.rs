@@ -46,15 +46,12 @@ impl ExecutionStore for SqliteStore {
     async fn list_running_executions(&self) -> Result<Vec<ExecutionRecord>, String> {
         let rows = self
             .with(|c| {
-                let mut stmt = c
-                    .prepare_cached("SELECT json FROM executions WHERE running = 1 ORDER BY id")
-                    .map_err(super::unavailable)?;
-                let rows = stmt
-                    .query_map([], |r| r.get::<_, String>(0))
-                    .map_err(super::unavailable)?
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(super::unavailable)?;
-                Ok(rows)
+                super::query_rows(
+                    c,
+                    "SELECT json FROM executions WHERE running = 1 ORDER BY id",
+                    [],
+                    |r| r.get::<_, String>(0),
+                )
             })
             .await
             .map_err(|e| e.to_string())?;

@@ -180,6 +180,20 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
     Ok(())
 }
 
+/// Runs `sql` with `args` and reads every row with `row`.
+fn query_rows<T>(
+    c: &Connection,
+    sql: &str,
+    args: impl rusqlite::Params,
+    row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> StoreResult<Vec<T>> {
+    let mut stmt = c.prepare_cached(sql).map_err(unavailable)?;
+    stmt.query_map(args, row)
+        .map_err(unavailable)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(unavailable)
+}
+
 fn unavailable(e: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
@@ -317,18 +331,16 @@ impl BuildStore for SqliteStore {
     ) -> StoreResult<Page<Build, i64>> {
         let job = job.map(|j| j.as_str().to_owned());
         self.with(move |c| {
-            let mut stmt = c
-                .prepare_cached(&format!(
+            let rows = query_rows(
+                c,
+                &format!(
                     "SELECT {BUILD_COLUMNS} FROM builds
                      WHERE (?1 IS NULL OR job_name = ?1) AND (?2 IS NULL OR id < ?2)
                      ORDER BY id DESC LIMIT ?3"
-                ))
-                .map_err(unavailable)?;
-            let rows = stmt
-                .query_map(params![job, before_id, limit as i64 + 1], raw_build)
-                .map_err(unavailable)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(unavailable)?;
+                ),
+                params![job, before_id, limit as i64 + 1],
+                raw_build,
+            )?;
             Ok(Page::from_overfetch(builds_from(rows)?, limit, |b| b.id))
         })
         .await
@@ -358,19 +370,12 @@ impl BuildStore for SqliteStore {
         let after = after_name.map(str::to_owned);
         self.with(move |c| {
             // The latest build of a job is its highest build number.
-            let mut stmt = c
-                .prepare_cached(&format!(
+            let rows = query_rows(c, &format!(
                     "SELECT {BUILD_COLUMNS} FROM builds b
                      WHERE b.build_number = (SELECT MAX(build_number) FROM builds WHERE job_name = b.job_name)
                        AND (?1 IS NULL OR b.job_name > ?1)
                      ORDER BY b.job_name LIMIT ?2"
-                ))
-                .map_err(unavailable)?;
-            let rows = stmt
-                .query_map(params![after, limit as i64 + 1], raw_build)
-                .map_err(unavailable)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(unavailable)?;
+                ), params![after, limit as i64 + 1], raw_build)?;
             let jobs = builds_from(rows)?
                 .into_iter()
                 .map(|b| JobSummary { job_name: b.job_name.clone(), latest_build: b })
@@ -471,16 +476,12 @@ impl SessionStore for SqliteStore {
             // Expired rows are dropped here: the embedded stand-in for DynamoDB's TTL.
             c.execute("DELETE FROM sessions WHERE expires_at <= ?1", [ts(now)])
                 .map_err(unavailable)?;
-            let mut stmt = c
-                .prepare_cached(&format!(
-                    "SELECT {SESSION_COLUMNS} FROM sessions ORDER BY email"
-                ))
-                .map_err(unavailable)?;
-            let rows = stmt
-                .query_map([], raw_session)
-                .map_err(unavailable)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(unavailable)?;
+            let rows = query_rows(
+                c,
+                &format!("SELECT {SESSION_COLUMNS} FROM sessions ORDER BY email"),
+                [],
+                raw_session,
+            )?;
             let sessions = rows
                 .into_iter()
                 .map(RawSession::into_session)

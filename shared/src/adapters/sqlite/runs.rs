@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{SqliteStore, parse_ts, ts, unavailable};
+use super::{SqliteStore, parse_ts, query_rows, ts, unavailable};
 use crate::domain::{Run, RunLock, RunStatus};
 use crate::ports::{Page, RunStore, StoreError, StoreResult};
 
@@ -41,12 +41,7 @@ fn page(
     args: impl rusqlite::Params,
     limit: usize,
 ) -> StoreResult<Page<Run, i64>> {
-    let mut stmt = c.prepare_cached(sql).map_err(unavailable)?;
-    let rows = stmt
-        .query_map(args, |r| r.get::<_, String>(0))
-        .map_err(unavailable)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(unavailable)?;
+    let rows = query_rows(c, sql, args, |r| r.get::<_, String>(0))?;
     let runs = rows
         .iter()
         .map(|j| decode(j))
