@@ -96,9 +96,16 @@ pub struct PackagePath(String);
 impl PackagePath {
     pub const MAX_CHARS: usize = 1024;
 
+    /// Normalises first (outer whitespace and trailing `/` dropped), then validates the
+    /// normalised value, so whatever is accepted re-parses to itself.
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
         let reject = |why: &str| Err(FieldError::new(field, why.to_owned()));
-        let path = raw.trim();
+        if raw.len() > 4 * Self::MAX_CHARS {
+            return reject("must be at most 1024 characters");
+        }
+        let path = raw
+            .trim_start()
+            .trim_end_matches(|c: char| c == '/' || c.is_whitespace());
         if path.is_empty() {
             return reject("must not be empty");
         }
@@ -119,7 +126,9 @@ impl PackagePath {
         if path.starts_with('/') {
             return reject("must be relative to the package server (drop the leading '/')");
         }
-        if path.split('/').any(|seg| seg == ".." || seg == ".") {
+        // A segment that is a dot segment once its spaces are gone ("CDN/. /x") is refused
+        // too: servers and proxies differ on whether they trim.
+        if path.split('/').any(|seg| matches!(seg.trim(), "." | "..")) {
             return reject("must not contain '.' or '..' segments");
         }
         if path
@@ -129,7 +138,7 @@ impl PackagePath {
         {
             return reject("must not start with a scheme or drive letter");
         }
-        Ok(Self(path.trim_end_matches('/').to_owned()))
+        Ok(Self(path.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -309,6 +318,27 @@ mod tests {
         assert_eq!(
             NewBuild::from_webhook(&json!([1])).unwrap_err().field,
             "body"
+        );
+    }
+
+    #[test]
+    fn package_path_is_normalised_before_it_is_checked() {
+        // Accepted once as "CDN/. " and then never re-read: the stored value must re-parse.
+        for raw in ["CDN/. /", "CDN/. ", "CDN/ ../x", "CDN/.. /", " ./CDN"] {
+            let err = PackagePath::parse("PACKAGE_PATH", raw).unwrap_err();
+            assert_eq!(err.field, "PACKAGE_PATH", "{raw:?}");
+        }
+        for raw in ["CDN/pass/el7 / ", " CDN/pass//", "CDN/a b/el7/"] {
+            let p = PackagePath::parse("PACKAGE_PATH", raw).unwrap();
+            assert_eq!(
+                PackagePath::parse("PACKAGE_PATH", p.as_str()).unwrap(),
+                p,
+                "{raw:?}"
+            );
+        }
+        assert_eq!(
+            PackagePath::parse("p", "CDN/pass/el7 / ").unwrap().as_str(),
+            "CDN/pass/el7"
         );
     }
 

@@ -4,17 +4,32 @@ use serde::{Deserialize, Serialize};
 
 use super::field::{FieldError, has_control};
 
-/// An email address, lower-cased. Deliberately simple: one `@`, a dotted domain,
-/// no spaces or control characters; mail delivery is the real check.
+/// An email address, lower-cased. Accepted only when the mailer would accept it too
+/// (`lettre::Address`, RFC 5321 dot-atoms: no `a..b@`), plus our own limits: one `@`, a
+/// dotted domain, no spaces or control characters, at most 254 bytes (64 in the local part).
+/// The address is normalised (trimmed, lower-cased) *before* it is checked, so what is
+/// accepted re-parses to itself.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Email(String);
 
 impl Email {
+    pub const MAX_BYTES: usize = 254;
+    pub const MAX_LOCAL_BYTES: usize = 64;
+
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
         let bad = || FieldError::new(field, "must be an email address such as dev@example.com");
-        let s = raw.trim();
-        if s.is_empty() || s.len() > 254 || has_control(s) || s.contains(char::is_whitespace) {
+        // Cheap bound before any allocation: lower-casing at most triples the length.
+        if raw.len() > 4 * Self::MAX_BYTES {
+            return Err(bad());
+        }
+        let s = raw.trim().to_lowercase();
+        let s = s.trim();
+        if s.is_empty()
+            || s.len() > Self::MAX_BYTES
+            || has_control(s)
+            || s.contains(char::is_whitespace)
+        {
             return Err(bad());
         }
         let (local, domain) = s.split_once('@').ok_or_else(bad)?;
@@ -25,7 +40,7 @@ impl Email {
                 && l.chars().all(|c| c.is_alphanumeric() || c == '-')
         };
         if local.is_empty()
-            || local.len() > 64
+            || local.len() > Self::MAX_LOCAL_BYTES
             || domain.contains('@')
             || local.contains(['<', '>', '"', ',', ';', '(', ')', '[', ']', '\\'])
             || !domain.contains('.')
@@ -33,7 +48,11 @@ impl Email {
         {
             return Err(bad());
         }
-        Ok(Self(s.to_lowercase()))
+        // The mailer's own rules: what is accepted here can always be sent to.
+        if s.parse::<lettre_address::Address>().is_err() {
+            return Err(bad());
+        }
+        Ok(Self(s.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -88,10 +107,25 @@ mod tests {
             "<a>@example.com",
             "dev@-example.com",
             "dev@example..com",
+            "a..b@example.com",
+            ".a@example.com",
+            "a.@example.com",
         ] {
             let err = Email::parse("email", bad).unwrap_err();
             assert_eq!(err.field, "email", "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_limit_is_checked_on_the_lowercased_form() {
+        // 'İ' is 2 bytes, its lowercase "i̇" 3: 32 of them pass a check on the raw form.
+        let raw = format!("{}@example.com", "İ".repeat(32));
+        assert!(raw.split_once('@').unwrap().0.len() <= 64);
+        assert_eq!(Email::parse("email", &raw).unwrap_err().field, "email");
+        // Whatever is accepted re-parses to itself.
+        let ok = format!("{}@example.com", "İ".repeat(21));
+        let e = Email::parse("email", &ok).unwrap();
+        assert_eq!(Email::parse("email", e.as_str()).unwrap(), e);
     }
 
     #[test]
