@@ -68,24 +68,31 @@ pub trait BuildStore: Send + Sync {
 
 #[async_trait]
 pub trait SessionStore: Send + Sync {
-    /// Saves the session, replacing any session of the same email.
+    /// Saves the session, replacing the session of the same email *and role* only: a user
+    /// login never ends the admin session of the same address.
     async fn put_session(&self, session: &Session) -> StoreResult<()>;
-    async fn get_session(&self, email: &Email) -> StoreResult<Option<Session>>;
-    /// Deletes the email's session; `true` when there was one.
-    async fn delete_session(&self, email: &Email) -> StoreResult<bool>;
-    /// Sessions that are live at `now`, by email.
+    async fn get_session(&self, email: &Email, is_admin: bool) -> StoreResult<Option<Session>>;
+    /// Deletes the email's session of one role, or of both (`None`); `true` when there was one.
+    async fn delete_session(&self, email: &Email, is_admin: Option<bool>) -> StoreResult<bool>;
+    /// Sessions that are live at `now`, by email, then the user session before the admin one.
     async fn list_sessions(&self, now: DateTime<Utc>) -> StoreResult<Vec<Session>>;
 }
 
 #[async_trait]
 pub trait LoginFailureStore: Send + Sync {
     async fn get_login_failures(&self, key: &str) -> StoreResult<Option<LoginFailures>>;
-    /// Counts one failure at `now` atomically and returns the record after it.
-    async fn record_login_failure(
+    /// Checks and counts one admin login attempt for `key` at `now` in one atomic store
+    /// operation: `Ok(record after it)` when fewer than `max` were counted in the current
+    /// window, else `Err(record)` (locked; nothing counted). Of many concurrent callers
+    /// exactly `max` per window get `Ok`. Closed windows are expired (TTL) or deleted.
+    async fn take_login_attempt(
         &self,
         key: &str,
+        max: u32,
         now: DateTime<Utc>,
-    ) -> StoreResult<LoginFailures>;
+    ) -> StoreResult<Result<LoginFailures, LoginFailures>>;
+    /// Gives back one attempt taken at `now` (a login that succeeded); never below zero.
+    async fn give_back_login_attempt(&self, key: &str, now: DateTime<Utc>) -> StoreResult<()>;
     async fn clear_login_failures(&self, key: &str) -> StoreResult<()>;
 }
 

@@ -6,12 +6,20 @@
 
 mod conformance;
 
+use std::collections::HashMap;
 use std::sync::Arc;
+
+use aws_sdk_dynamodb::types::AttributeValue;
 
 use shared::adapters::DynamoStore;
 use shared::ports::Store;
 
 async fn fresh_store() -> Option<Arc<dyn Store>> {
+    fresh_with_raw().await.map(|(store, _)| store)
+}
+
+/// A store and a client that writes items past every check.
+async fn fresh_with_raw() -> Option<(Arc<dyn Store>, Arc<dyn conformance::RawWrites>)> {
     let Ok(endpoint) = std::env::var("CRAT_TEST_DYNAMODB_ENDPOINT") else {
         assert!(
             std::env::var("CRAT_REQUIRE_DYNAMODB").is_err(),
@@ -29,12 +37,110 @@ async fn fresh_store() -> Option<Arc<dyn Store>> {
         .load()
         .await;
     let table = format!("crat-test-{}", uuid::Uuid::new_v4());
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table);
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    let store = DynamoStore::new(client.clone(), table.clone());
     store
         .create_table_if_missing()
         .await
         .expect("create table on moto");
-    Some(Arc::new(store))
+    Some((Arc::new(store), Arc::new(RawDynamo { client, table })))
 }
 
-conformance_tests!(fresh_store());
+struct RawDynamo {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_owned())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+const T0: &str = "2026-11-25T10:00:00.123Z";
+
+impl RawDynamo {
+    async fn put(&self, attributes: &[(&str, AttributeValue)]) {
+        let item: HashMap<String, AttributeValue> = attributes
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+#[async_trait::async_trait]
+impl conformance::RawWrites for RawDynamo {
+    async fn raw_build(&self, id: i64, job: &str, number: i64, package_path: &str) {
+        let pad = format!("{id:020}");
+        self.put(&[
+            ("PK", s(&format!("BUILD#{id}"))),
+            ("SK", s("BUILD")),
+            ("GSI1PK", s("BUILDS")),
+            ("GSI1SK", s(&pad)),
+            ("GSI2PK", s(&format!("JOB#{job}"))),
+            ("GSI2SK", s(&pad)),
+            ("id", n(id)),
+            ("job_name", s(job)),
+            ("build_number", n(number)),
+            ("package_path", s(package_path)),
+            ("created_at", s(T0)),
+        ])
+        .await;
+        self.put(&[
+            ("PK", s(&format!("JOB#{job}"))),
+            ("SK", s("JOB")),
+            ("GSI1PK", s("JOBS")),
+            ("GSI1SK", s(job)),
+            ("job_name", s(job)),
+            ("latest_build_id", n(id)),
+            ("latest_build_number", n(number)),
+        ])
+        .await;
+    }
+
+    async fn raw_session(&self, email: &str, is_admin: bool) {
+        let role = if is_admin { "ADMIN" } else { "USER" };
+        self.put(&[
+            ("PK", s(&format!("SESSION#{email}"))),
+            ("SK", s(&format!("SESSION#{role}"))),
+            ("GSI1PK", s("SESSIONS")),
+            ("GSI1SK", s(&format!("{email}#{}", u8::from(is_admin)))),
+            ("email", s(email)),
+            ("session_id", s("raw")),
+            ("is_admin", AttributeValue::Bool(is_admin)),
+            ("token_sha256", s("hash")),
+            ("created_at", s(T0)),
+            ("expires_at", s("2099-01-01T00:00:00.000Z")),
+        ])
+        .await;
+    }
+
+    async fn raw_test_item(&self, id: i64, notify_email: &str) {
+        self.put(&[
+            ("PK", s(&format!("ITEM#{id}"))),
+            ("SK", s("ITEM")),
+            ("GSI1PK", s("ITEMS")),
+            ("GSI1SK", s(&format!("{id:020}"))),
+            ("id", n(id)),
+            ("name", s("raw")),
+            ("job_name", s("RAW")),
+            ("description", s("")),
+            ("enabled", AttributeValue::Bool(true)),
+            ("notify_emails", AttributeValue::L(vec![s(notify_email)])),
+            ("created_at", s(T0)),
+            ("updated_at", s(T0)),
+        ])
+        .await;
+    }
+}
+
+conformance_tests!(fresh_store(), fresh_with_raw());

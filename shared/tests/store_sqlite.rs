@@ -3,18 +3,96 @@
 
 mod conformance;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use shared::adapters::SqliteStore;
-use shared::ports::{BuildStore, IdCounters, Store};
+use shared::ports::{BuildStore, IdCounters, LoginFailureStore, Store};
 
 async fn fresh_store() -> Option<Arc<dyn Store>> {
-    // The folder must outlive the store; leak it for the test's duration.
-    let dir = tempfile::tempdir().unwrap().keep();
-    Some(Arc::new(SqliteStore::open(&dir).unwrap()))
+    fresh_with_raw().await.map(|(store, _)| store)
 }
 
-conformance_tests!(fresh_store());
+/// A store and a second connection to its file that writes rows past every check.
+async fn fresh_with_raw() -> Option<(Arc<dyn Store>, Arc<dyn conformance::RawWrites>)> {
+    // The folder must outlive the store; leak it for the test's duration.
+    let dir = tempfile::tempdir().unwrap().keep();
+    let store = Arc::new(SqliteStore::open(&dir).unwrap());
+    let raw = Arc::new(RawSqlite(Mutex::new(
+        rusqlite::Connection::open(dir.join("crat.db")).unwrap(),
+    )));
+    Some((store, raw))
+}
+
+struct RawSqlite(Mutex<rusqlite::Connection>);
+
+const T0: &str = "2026-11-25T10:00:00.123Z";
+
+#[async_trait::async_trait]
+impl conformance::RawWrites for RawSqlite {
+    async fn raw_build(&self, id: i64, job: &str, number: i64, package_path: &str) {
+        self.0
+            .lock()
+            .unwrap()
+            .execute(
+                "INSERT INTO builds (id, job_name, build_number, build_user, package_path, created_at)
+                 VALUES (?1, ?2, ?3, NULL, ?4, ?5)",
+                rusqlite::params![id, job, number, package_path, T0],
+            )
+            .unwrap();
+    }
+
+    async fn raw_session(&self, email: &str, is_admin: bool) {
+        self.0
+            .lock()
+            .unwrap()
+            .execute(
+                "INSERT INTO sessions (email, session_id, is_admin, token_sha256, created_at, expires_at)
+                 VALUES (?1, 'raw', ?2, 'hash', ?3, '2099-01-01T00:00:00.000Z')",
+                rusqlite::params![email, is_admin, T0],
+            )
+            .unwrap();
+    }
+
+    async fn raw_test_item(&self, id: i64, notify_email: &str) {
+        let emails = serde_json::json!([notify_email]).to_string();
+        self.0
+            .lock()
+            .unwrap()
+            .execute(
+                "INSERT INTO test_items (id, name, job_name, parameter_set_id, description, enabled, notify_emails, created_at, updated_at)
+                 VALUES (?1, 'raw', 'RAW', NULL, '', 1, ?2, ?3, ?3)",
+                rusqlite::params![id, emails, T0],
+            )
+            .unwrap();
+    }
+}
+
+conformance_tests!(fresh_store(), fresh_with_raw());
+
+#[tokio::test]
+async fn closed_login_windows_are_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let t0 = conformance::t0();
+    for key in ["admin:email:a@example.com", "admin:all"] {
+        store.take_login_attempt(key, 5, t0).await.unwrap().unwrap();
+    }
+    let later = t0 + shared::domain::LOGIN_WINDOW + chrono::TimeDelta::seconds(1);
+    store
+        .take_login_attempt("admin:all", 100, later)
+        .await
+        .unwrap()
+        .unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join("crat.db")).unwrap();
+    let keys: Vec<String> = conn
+        .prepare("SELECT key FROM login_failures ORDER BY key")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(keys, ["admin:all"], "the stale record is gone");
+}
 
 #[tokio::test]
 async fn builds_survive_reopening_the_file() {

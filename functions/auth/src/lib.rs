@@ -1,10 +1,14 @@
 //! Login, logout, who am I, and the admin's session list (SPEC §3 "Auth").
 
-use axum::extract::{Path, State};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{StatusCode, Uri};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use lambda_http::request::RequestContext;
 use serde::{Deserialize, Serialize};
 use shared::auth::{AdminUser, AuthUser, LoginRequest, LoginResponse, LoginUser};
 use shared::domain::{Email, SessionInfo};
@@ -51,16 +55,41 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         (status = 429, description = "too many failed admin logins; see Retry-After", body = ErrorBody)))]
 async fn login(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
-    Ok(Json(shared::auth::login(&state, req).await?))
+    Ok(Json(shared::auth::login(&state, req, ip).await?))
+}
+
+/// The caller's address as the host saw it: the TCP peer on the local server (axum's
+/// `ConnectInfo`), API Gateway's `sourceIp` in Lambda. `X-Forwarded-For` is never
+/// trusted: anyone can send it.
+struct ClientIp(Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+            return Ok(Self(Some(peer.ip())));
+        }
+        let source_ip = match parts.extensions.get::<RequestContext>() {
+            Some(RequestContext::ApiGatewayV2(c)) => c.http.source_ip.as_deref(),
+            Some(RequestContext::ApiGatewayV1(c)) => c.identity.source_ip.as_deref(),
+            _ => None,
+        };
+        Ok(Self(source_ip.and_then(|ip| ip.trim().parse().ok())))
+    }
 }
 
 /// End this session: the token stops working at once.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
     responses((status = 204), (status = 401, body = ErrorBody)))]
 async fn logout(State(state): State<AppState>, user: AuthUser) -> ApiResult<StatusCode> {
-    state.store.delete_session(&user.email).await?;
+    state
+        .store
+        .delete_session(&user.email, Some(user.is_admin))
+        .await?;
     tracing::info!(email = %user.email, "logged out");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -93,19 +122,29 @@ async fn list_sessions(
 ) -> ApiResult<Json<ListResponse<SessionInfo>>> {
     let page: PageParams = query(&uri)?;
     let (limit, after) = (page.limit()?, page.cursor()?);
+    // An email can have two sessions (user and admin): the cursor is "<email> <role>".
+    // Emails hold no spaces; a bare email (an older cursor) is after both of its sessions.
+    let after = after.map(|a| match a.rsplit_once(' ') {
+        Some((email, role)) => (email.to_owned(), role == "admin"),
+        None => (a, true),
+    });
     let rows: Vec<SessionInfo> = state
         .store
         .list_sessions(state.clock.now())
         .await?
         .iter()
-        .filter(|s| after.as_deref().is_none_or(|a| s.email.as_str() > a))
+        .filter(|s| {
+            after
+                .as_ref()
+                .is_none_or(|(e, adm)| (s.email.as_str(), s.is_admin) > (e.as_str(), *adm))
+        })
         .take(limit + 1)
         .map(SessionInfo::from)
         .collect();
     Ok(Json(ListResponse::from_page(Page::from_overfetch(
         rows,
         limit,
-        |s| s.email.clone(),
+        |s| format!("{} {}", s.email, if s.is_admin { "admin" } else { "user" }),
     ))))
 }
 
@@ -114,7 +153,7 @@ struct EmailPath {
     email: String,
 }
 
-/// Force a person's logout (admin).
+/// Force a person's logout (admin): ends both the user and the admin session of the email.
 #[utoipa::path(delete, path = "/api/v1/auth/sessions/{email}", tag = "auth", params(("email" = String, Path)),
     security(("bearer" = [])),
     responses((status = 204), (status = 404, description = "no live session for that email", body = ErrorBody), (status = 403, body = ErrorBody)))]
@@ -124,9 +163,46 @@ async fn end_session(
     Path(path): Path<EmailPath>,
 ) -> ApiResult<StatusCode> {
     let email = Email::parse("email", &path.email)?;
-    if !state.store.delete_session(&email).await? {
+    if !state.store.delete_session(&email, None).await? {
         return Err(ApiError::NotFound(format!("{email} has no session")));
     }
     tracing::info!(by = %admin.email, email = %email, "session ended by admin");
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn client_ip_of(req: lambda_http::Request) -> Option<IpAddr> {
+        let (mut parts, _) = req.into_parts();
+        let ClientIp(ip) = ClientIp::from_request_parts(&mut parts, &()).await.unwrap();
+        ip
+    }
+
+    #[tokio::test]
+    async fn lambda_client_ip_is_api_gateways_source_ip_not_a_forwarded_header() {
+        let mut event: serde_json::Value =
+            serde_json::from_str(include_str!("../events/login.json")).unwrap();
+        event["requestContext"]["http"]["sourceIp"] = "198.51.100.4".into();
+        event["headers"]["x-forwarded-for"] = "203.0.113.99".into();
+        let req = lambda_http::request::from_str(&event.to_string()).unwrap();
+        assert_eq!(client_ip_of(req).await, "198.51.100.4".parse().ok());
+    }
+
+    #[tokio::test]
+    async fn local_client_ip_is_the_socket_peer() {
+        let mut req = axum::http::Request::new(());
+        req.headers_mut()
+            .insert("x-forwarded-for", "203.0.113.99".parse().unwrap());
+        let peer: SocketAddr = "192.0.2.8:4711".parse().unwrap();
+        req.extensions_mut().insert(ConnectInfo(peer));
+        let (mut parts, _) = req.into_parts();
+        let ClientIp(ip) = ClientIp::from_request_parts(&mut parts, &()).await.unwrap();
+        assert_eq!(ip, Some(peer.ip()));
+        // Neither: unknown, never the header.
+        let (mut parts, _) = axum::http::Request::new(()).into_parts();
+        let ClientIp(ip) = ClientIp::from_request_parts(&mut parts, &()).await.unwrap();
+        assert_eq!(ip, None);
+    }
 }

@@ -87,9 +87,13 @@ pub async fn serve(local: Local, listener: tokio::net::TcpListener) -> std::io::
         auto_sync::spawn_timer(local.state.clone()),
         sweeper::spawn_timer(local.notify.clone()),
     ];
-    let served = axum::serve(listener, app(local.state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    // With the peer address: the admin login limit counts failures per client IP.
+    let served = axum::serve(
+        listener,
+        app(local.state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await;
     for t in timers {
         t.abort();
     }

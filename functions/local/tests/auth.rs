@@ -6,7 +6,7 @@ mod common;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::TimeDelta;
-use common::{ADMIN_PASSWORD, Backend, TestApp, assert_error};
+use common::{ADMIN_PASSWORD, Backend, TestApp, assert_error, token_of};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -18,6 +18,10 @@ on_both_stores!(
     newer_login_supersedes_older_session,
     roles_admin_routes_and_forced_logout,
     repeated_bad_admin_passwords_are_rate_limited,
+    parallel_wrong_passwords_get_exactly_the_limit_of_401s,
+    spraying_many_emails_from_one_ip_is_limited,
+    user_login_never_ends_the_admin_session,
+    login_rejects_addresses_the_mailer_refuses,
 );
 
 async fn user_login_without_password_and_admin_with_it(backend: Backend) {
@@ -434,6 +438,223 @@ async fn repeated_bad_admin_passwords_are_rate_limited(backend: Backend) {
     }
     assert_eq!(
         app.login("admin@example.com", Some(ADMIN_PASSWORD))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+async fn parallel_wrong_passwords_get_exactly_the_limit_of_401s(backend: Backend) {
+    let Some(app) = TestApp::start(backend, &[]).await else {
+        return;
+    };
+    let app = std::sync::Arc::new(app);
+    let mut handles = Vec::new();
+    for _ in 0..40 {
+        let app = app.clone();
+        handles.push(tokio::spawn(async move {
+            let resp = app.login("admin@example.com", Some("guess")).await;
+            let retry_after = resp.headers().get("retry-after").is_some();
+            (resp.status(), retry_after)
+        }));
+    }
+    let (mut unauthorized, mut limited) = (0, 0);
+    for h in handles {
+        match h.await.unwrap() {
+            (StatusCode::UNAUTHORIZED, _) => unauthorized += 1,
+            (StatusCode::TOO_MANY_REQUESTS, true) => limited += 1,
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert_eq!(
+        (unauthorized, limited),
+        (5, 35),
+        "the check and the count are one atomic step"
+    );
+}
+
+async fn spraying_many_emails_from_one_ip_is_limited(backend: Backend) {
+    let Some(app) = TestApp::start(backend, &[]).await else {
+        return;
+    };
+    // The password is global: `victim+N@` must not multiply the guesses.
+    for i in 0..20 {
+        assert_error(
+            app.login(&format!("victim+{i}@example.com"), Some("guess"))
+                .await,
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        )
+        .await;
+    }
+    let locked = app.login("victim+20@example.com", Some("guess")).await;
+    assert!(locked.headers().get("retry-after").is_some());
+    assert_error(locked, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
+    // Forwarded headers are not trusted to pick the counter.
+    let forged = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .header("x-forwarded-for", "198.51.100.9")
+        .json(&json!({"email": "victim+21@example.com", "password": "guess"}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(forged, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
+    // Another client address is counted apart (the socket peer, 127.0.0.2 on loopback).
+    let other = reqwest::Client::builder()
+        .local_address(Some("127.0.0.2".parse().unwrap()))
+        .build()
+        .unwrap();
+    let resp = other
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"email": "victim+22@example.com", "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    // The window ends: the first address may try again.
+    app.clock.advance(TimeDelta::minutes(15));
+    assert_error(
+        app.login("victim+23@example.com", Some("guess")).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+}
+
+async fn user_login_never_ends_the_admin_session(backend: Backend) {
+    let Some(app) = TestApp::start(backend, &[]).await else {
+        return;
+    };
+    let admin = app.admin_token().await;
+    // Anyone may log in without a password with the admin's address.
+    let user = app.user_token("admin@example.com").await;
+    let me: Value = app
+        .get("/api/v1/auth/me", Some(&admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["is_admin"], true, "the admin session survives: {me}");
+    let me: Value = app
+        .get("/api/v1/auth/me", Some(&user))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["is_admin"], false);
+    // A newer admin login still replaces the older admin session.
+    app.clock.advance(TimeDelta::seconds(2));
+    let admin2 = app.admin_token().await;
+    assert_error(
+        app.get("/api/v1/auth/me", Some(&admin)).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+
+    let dev_user = app.user_token("dev@example.com").await;
+    let dev_admin = token_of(app.login("dev@example.com", Some(ADMIN_PASSWORD)).await).await;
+    let sessions: Value = app
+        .get("/api/v1/auth/sessions", Some(&admin2))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let listed: Vec<(String, bool)> = sessions["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["email"].as_str().unwrap().to_owned(),
+                s["is_admin"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("admin@example.com".to_owned(), false),
+        ("admin@example.com".to_owned(), true),
+        ("dev@example.com".to_owned(), false),
+        ("dev@example.com".to_owned(), true),
+    ];
+    assert_eq!(listed, expected, "both roles' sessions are listed");
+    // Paging one by one walks the same four.
+    let mut paged = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..6 {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/auth/sessions?limit=1&cursor={c}"),
+            None => "/api/v1/auth/sessions?limit=1".to_owned(),
+        };
+        let page: Value = app.get(&path, Some(&admin2)).await.json().await.unwrap();
+        for s in page["items"].as_array().unwrap() {
+            paged.push((
+                s["email"].as_str().unwrap().to_owned(),
+                s["is_admin"].as_bool().unwrap(),
+            ));
+        }
+        cursor = page["next_cursor"].as_str().map(str::to_owned);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(paged, expected);
+
+    // Logout ends only the caller's own session.
+    let out = app
+        .client
+        .post(app.url("/api/v1/auth/logout"))
+        .bearer_auth(&user)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.get("/api/v1/auth/me", Some(&admin2)).await.status(),
+        StatusCode::OK
+    );
+    // An admin ending a person's sessions ends both roles.
+    let del = app
+        .client
+        .delete(app.url("/api/v1/auth/sessions/dev%40example.com"))
+        .bearer_auth(&admin2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.status(), StatusCode::NO_CONTENT);
+    for token in [&dev_user, &dev_admin] {
+        assert_error(
+            app.get("/api/v1/auth/me", Some(token)).await,
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        )
+        .await;
+    }
+}
+
+async fn login_rejects_addresses_the_mailer_refuses(backend: Backend) {
+    let Some(app) = TestApp::start(backend, &[]).await else {
+        return;
+    };
+    let long_after_lowercasing = format!("{}@example.com", "İ".repeat(32));
+    for bad in [
+        "a..b@example.com",
+        ".a@example.com",
+        long_after_lowercasing.as_str(),
+    ] {
+        let err = assert_error(
+            app.login(bad, None).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+        )
+        .await;
+        assert_eq!(err["error"]["field"], "email", "{bad:?}");
+    }
+    // Nothing unreadable was stored: the session list still answers.
+    let admin = app.admin_token().await;
+    assert_eq!(
+        app.get("/api/v1/auth/sessions", Some(&admin))
             .await
             .status(),
         StatusCode::OK

@@ -5,3 +5,49 @@ pub mod sqlite;
 
 pub use dynamodb::DynamoStore;
 pub use sqlite::SqliteStore;
+
+use crate::ports::{Page, StoreError, StoreResult};
+
+/// Reads the rows of a list, logging and leaving out any that cannot be read back
+/// (`Corrupt`: a record written by an older, laxer version, or edited by hand). One bad
+/// record must never take the whole list down; the log names it by `key` so it can be
+/// repaired. Any other error still fails the list.
+pub(crate) fn readable<R, T>(
+    what: &'static str,
+    rows: Vec<R>,
+    key: impl Fn(&R) -> String,
+    mut read: impl FnMut(R) -> StoreResult<T>,
+) -> StoreResult<Vec<T>> {
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let k = key(&row);
+        match read(row) {
+            Ok(t) => out.push(t),
+            Err(StoreError::Corrupt(why)) => tracing::warn!(
+                record = what,
+                key = %k,
+                error = %why,
+                "left a stored record that cannot be read back out of a list"
+            ),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// Like [`readable`] on a page: the cursor comes from the raw rows, so a skipped row
+/// never ends the paging early.
+pub(crate) fn readable_page<R, T, K>(
+    what: &'static str,
+    rows: Vec<R>,
+    limit: usize,
+    cursor: impl Fn(&R) -> K,
+    key: impl Fn(&R) -> String,
+    read: impl FnMut(R) -> StoreResult<T>,
+) -> StoreResult<Page<T, K>> {
+    let page = Page::from_overfetch(rows, limit, cursor);
+    Ok(Page {
+        items: readable(what, page.items, key, read)?,
+        next: page.next,
+    })
+}

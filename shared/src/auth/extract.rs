@@ -59,7 +59,7 @@ impl FromRequestParts<AppState> for AuthUser {
             Email::parse("sub", &claims.sub).map_err(|_| ApiError::Unauthorized(INVALID))?;
         let session = state
             .store
-            .get_session(&email)
+            .get_session(&email, claims.adm)
             .await?
             .ok_or(ApiError::Unauthorized(REVOKED))?;
         let same_session = session.session_id == claims.sid
@@ -69,7 +69,7 @@ impl FromRequestParts<AppState> for AuthUser {
                     .as_bytes()
                     .ct_eq(token_sha256(token).as_bytes()),
             );
-        if !same_session {
+        if !same_session || session.is_admin != claims.adm {
             return Err(ApiError::Unauthorized(REVOKED));
         }
         if !session.is_live(now) {

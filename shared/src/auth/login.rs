@@ -1,3 +1,5 @@
+use std::net::IpAddr;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -5,7 +7,9 @@ use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
 use super::Claims;
-use crate::domain::{Email, LoginFailures, Session};
+use crate::domain::{
+    Email, MAX_LOGIN_FAILURES, MAX_LOGIN_FAILURES_GLOBAL, MAX_LOGIN_FAILURES_PER_IP, Session,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -41,15 +45,47 @@ fn password_matches(given: &str, expected: &str) -> bool {
     a.ct_eq(&b).into()
 }
 
-/// Failed admin logins are counted per email.
-fn failure_key(email: &Email) -> String {
-    format!("admin:{email}")
+/// Admin login attempts are counted per email, per client IP and for everyone together
+/// (the password is global, so spraying many emails must not multiply the guesses).
+fn attempt_keys(email: &Email, client_ip: Option<IpAddr>) -> [(String, u32); 3] {
+    let ip = client_ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    [
+        (format!("admin:email:{email}"), MAX_LOGIN_FAILURES),
+        (format!("admin:ip:{ip}"), MAX_LOGIN_FAILURES_PER_IP),
+        ("admin:all".to_owned(), MAX_LOGIN_FAILURES_GLOBAL),
+    ]
+}
+
+/// Takes one attempt under every key (each check-and-count is one atomic store
+/// operation), or gives back the ones taken and answers 429 when any key is locked.
+async fn take_attempts(
+    state: &AppState,
+    keys: &[(String, u32)],
+    now: DateTime<Utc>,
+) -> ApiResult<()> {
+    for (i, (key, max)) in keys.iter().enumerate() {
+        if let Err(locked) = state.store.take_login_attempt(key, *max, now).await? {
+            for (taken, _) in &keys[..i] {
+                state.store.give_back_login_attempt(taken, now).await?;
+            }
+            tracing::warn!(limit = %key, "admin login refused: too many failed attempts");
+            return Err(ApiError::TooManyRequests(seconds_up(
+                locked.window_end() - now,
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Logs in: a user session without a password, an admin session with `ADMIN_PASSWD`.
-/// Replaces the email's older session.
+/// Replaces the email's older session of the same role. `client_ip` is the socket peer
+/// (local server) or API Gateway's `sourceIp` (Lambda), never a forwarded header.
 #[tracing::instrument(skip_all, fields(email = %req.email.trim()))]
-pub async fn login(state: &AppState, req: LoginRequest) -> ApiResult<LoginResponse> {
+pub async fn login(
+    state: &AppState,
+    req: LoginRequest,
+    client_ip: Option<IpAddr>,
+) -> ApiResult<LoginResponse> {
     let email = Email::parse("email", &req.email)?;
     if !email.domain_allowed(&state.settings().await?.allowed_email_domains) {
         return Err(ApiError::Forbidden {
@@ -64,17 +100,19 @@ pub async fn login(state: &AppState, req: LoginRequest) -> ApiResult<LoginRespon
     let password = req.password.as_deref().unwrap_or("");
     let is_admin = !password.is_empty();
     if is_admin {
-        let key = failure_key(&email);
-        let failures = state.store.get_login_failures(&key).await?;
-        if let Some(wait) = LoginFailures::locked_for(failures, now) {
-            return Err(ApiError::TooManyRequests(seconds_up(wait)));
-        }
+        // Counted before the password is compared: of many concurrent wrong guesses only
+        // the allowed number is ever compared.
+        let keys = attempt_keys(&email, client_ip);
+        take_attempts(state, &keys, now).await?;
         if !password_matches(password, state.config.admin_password.expose()) {
-            let after = state.store.record_login_failure(&key, now).await?;
-            tracing::warn!(failures = after.count, "failed admin login");
+            tracing::warn!("failed admin login");
             return Err(ApiError::Unauthorized("wrong admin password"));
         }
-        state.store.clear_login_failures(&key).await?;
+        let [(email_key, _), rest @ ..] = &keys;
+        state.store.clear_login_failures(email_key).await?;
+        for (key, _) in rest {
+            state.store.give_back_login_attempt(key, now).await?;
+        }
     }
 
     let session_id = uuid::Uuid::new_v4().to_string();

@@ -21,6 +21,9 @@ pub use run::{
     Notification, NotificationStatus, Run, RunBuild, RunLock, RunStatus, Step, StepName,
     StepStatus, Summary, execution_id_of,
 };
-pub use session::{LOGIN_WINDOW, LoginFailures, MAX_LOGIN_FAILURES, Session, SessionInfo};
+pub use session::{
+    LOGIN_WINDOW, LoginFailures, MAX_LOGIN_FAILURES, MAX_LOGIN_FAILURES_GLOBAL,
+    MAX_LOGIN_FAILURES_PER_IP, Session, SessionInfo,
+};
 pub use settings::Settings;
 pub use test_item::{TestItem, TestItemFields};

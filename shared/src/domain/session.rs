@@ -6,7 +6,8 @@ use utoipa::ToSchema;
 
 use super::Email;
 
-/// A login session. One per email: a new login replaces the old one.
+/// A login session. One per email and role: a new login replaces the older session of
+/// the same role only, so a passwordless user login never ends an admin session.
 /// Only a hash of the token is kept, never the token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
@@ -51,8 +52,13 @@ pub struct LoginFailures {
     pub window_start: DateTime<Utc>,
 }
 
-/// After this many failed admin logins within [`LOGIN_WINDOW`], further attempts are refused.
+/// After this many admin login attempts for one email within [`LOGIN_WINDOW`] (failed
+/// ones; a success clears the count), further attempts are refused.
 pub const MAX_LOGIN_FAILURES: u32 = 5;
+/// The same from one client IP, whatever the emails (spraying `victim+N@...`).
+pub const MAX_LOGIN_FAILURES_PER_IP: u32 = 20;
+/// The same from everyone together: bounds a distributed guess of the one admin password.
+pub const MAX_LOGIN_FAILURES_GLOBAL: u32 = 100;
 pub const LOGIN_WINDOW: TimeDelta = TimeDelta::minutes(15);
 
 impl LoginFailures {
@@ -70,6 +76,14 @@ impl LoginFailures {
         Self::current(this, now)
             .filter(|f| f.count >= MAX_LOGIN_FAILURES)
             .map(|f| f.window_end() - now)
+    }
+
+    /// The record after one attempt is given back (a login that succeeded).
+    pub fn after_give_back(this: Option<Self>, now: DateTime<Utc>) -> Option<Self> {
+        Self::current(this, now).map(|f| Self {
+            count: f.count.saturating_sub(1),
+            ..f
+        })
     }
 
     /// The record after one more failure at `now`.

@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
-use shared::domain::{Email, JobName, LoginFailures, MAX_LOGIN_FAILURES, NewBuild, Session};
+use shared::domain::{
+    Email, JobName, LOGIN_WINDOW, LoginFailures, MAX_LOGIN_FAILURES, NewBuild, Session,
+};
 use shared::ports::Store;
 
 pub fn t0() -> DateTime<Utc> {
@@ -176,51 +178,76 @@ pub async fn jobs_list_their_highest_build(store: Arc<dyn Store>) {
     assert_eq!(rest.next, None);
 }
 
-pub async fn one_session_per_email(store: Arc<dyn Store>) {
+pub async fn one_session_per_email_and_role(store: Arc<dyn Store>) {
     let later = t0() + TimeDelta::hours(24);
-    store
-        .put_session(&session("dev@example.com", "s1", later))
-        .await
-        .unwrap();
-    store
-        .put_session(&session("admin@example.com", "admin1", later))
-        .await
-        .unwrap();
-    store
-        .put_session(&session("dev@example.com", "s2", later))
-        .await
-        .unwrap();
-    let got = store
-        .get_session(&email("dev@example.com"))
-        .await
-        .unwrap()
-        .unwrap();
+    let dev = email("dev@example.com");
+    for (addr, sid) in [
+        ("dev@example.com", "s1"),
+        ("admin@example.com", "admin1"),
+        ("dev@example.com", "s2"),
+    ] {
+        store.put_session(&session(addr, sid, later)).await.unwrap();
+    }
+    let got = store.get_session(&dev, false).await.unwrap().unwrap();
     assert_eq!(
         got.session_id, "s2",
         "a newer session replaces the older one"
     );
     assert_eq!(got, session("dev@example.com", "s2", later));
-    let listed = store.list_sessions(t0()).await.unwrap();
-    let emails: Vec<_> = listed.iter().map(|s| s.email.to_string()).collect();
-    assert_eq!(emails, ["admin@example.com", "dev@example.com"]);
-    assert!(listed[0].is_admin);
+    assert_eq!(store.get_session(&dev, true).await.unwrap(), None);
 
-    assert!(
-        store
-            .delete_session(&email("dev@example.com"))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .delete_session(&email("dev@example.com"))
-            .await
-            .unwrap()
-    );
+    // The same address as admin: a second session, and neither replaces the other.
+    store
+        .put_session(&session("dev@example.com", "admin-dev", later))
+        .await
+        .unwrap();
+    store
+        .put_session(&session("dev@example.com", "s3", later))
+        .await
+        .unwrap();
+    let admin = store.get_session(&dev, true).await.unwrap().unwrap();
     assert_eq!(
-        store.get_session(&email("dev@example.com")).await.unwrap(),
-        None
+        (admin.session_id.as_str(), admin.is_admin),
+        ("admin-dev", true)
     );
+    let user = store.get_session(&dev, false).await.unwrap().unwrap();
+    assert_eq!((user.session_id.as_str(), user.is_admin), ("s3", false));
+
+    let listed = store.list_sessions(t0()).await.unwrap();
+    let keys: Vec<_> = listed
+        .iter()
+        .map(|s| (s.email.to_string(), s.is_admin))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("admin@example.com".to_owned(), true),
+            ("dev@example.com".to_owned(), false),
+            ("dev@example.com".to_owned(), true),
+        ]
+    );
+
+    // Logout ends one role's session; ending the email's sessions ends both.
+    assert!(store.delete_session(&dev, Some(false)).await.unwrap());
+    assert_eq!(store.get_session(&dev, false).await.unwrap(), None);
+    assert!(store.get_session(&dev, true).await.unwrap().is_some());
+    assert!(!store.delete_session(&dev, Some(false)).await.unwrap());
+    store
+        .put_session(&session("dev@example.com", "s4", later))
+        .await
+        .unwrap();
+    assert!(store.delete_session(&dev, None).await.unwrap());
+    assert_eq!(store.get_session(&dev, false).await.unwrap(), None);
+    assert_eq!(store.get_session(&dev, true).await.unwrap(), None);
+    assert!(!store.delete_session(&dev, None).await.unwrap());
+    let left: Vec<_> = store
+        .list_sessions(t0())
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.email.to_string())
+        .collect();
+    assert_eq!(left, ["admin@example.com"]);
 }
 
 pub async fn expired_sessions_are_not_listed(store: Arc<dyn Store>) {
@@ -248,61 +275,192 @@ pub async fn expired_sessions_are_not_listed(store: Arc<dyn Store>) {
     assert_eq!(emails, ["new@example.com"]);
 }
 
-pub async fn login_failures_count_atomically_and_clear(store: Arc<dyn Store>) {
-    assert_eq!(
-        store
-            .get_login_failures("admin:a@example.com")
-            .await
-            .unwrap(),
-        None
-    );
+pub async fn login_attempts_are_checked_and_counted_atomically(store: Arc<dyn Store>) {
+    const KEY: &str = "admin:email:a@example.com";
+    assert_eq!(store.get_login_failures(KEY).await.unwrap(), None);
     let mut handles = Vec::new();
-    for _ in 0..20 {
+    for _ in 0..40 {
         let s = store.clone();
         handles.push(tokio::spawn(async move {
-            s.record_login_failure("admin:a@example.com", t0())
+            s.take_login_attempt(KEY, MAX_LOGIN_FAILURES, t0())
                 .await
                 .unwrap()
         }));
     }
+    let (mut taken, mut refused) = (0, 0);
     for h in handles {
-        h.await.unwrap();
+        match h.await.unwrap() {
+            Ok(_) => taken += 1,
+            Err(locked) => {
+                refused += 1;
+                assert_eq!(locked.window_end(), t0() + LOGIN_WINDOW);
+            }
+        }
     }
-    let f = store
-        .get_login_failures("admin:a@example.com")
+    assert_eq!(
+        (taken, refused),
+        (MAX_LOGIN_FAILURES, 40 - MAX_LOGIN_FAILURES),
+        "exactly the limit is taken, however many race"
+    );
+    let f = store.get_login_failures(KEY).await.unwrap().unwrap();
+    assert_eq!((f.count, f.window_start), (MAX_LOGIN_FAILURES, t0()));
+
+    // A success gives one back; the limit then holds again.
+    store.give_back_login_attempt(KEY, t0()).await.unwrap();
+    let again = store
+        .take_login_attempt(KEY, MAX_LOGIN_FAILURES, t0())
+        .await;
+    assert_eq!(again.unwrap().unwrap().count, MAX_LOGIN_FAILURES);
+    assert!(
+        store
+            .take_login_attempt(KEY, MAX_LOGIN_FAILURES, t0())
+            .await
+            .unwrap()
+            .is_err()
+    );
+
+    // Another key is counted apart; a closed window counts for nothing.
+    store
+        .take_login_attempt("admin:ip:192.0.2.1", 20, t0())
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(f.count, 20, "no failure lost under concurrency");
-    assert_eq!(f.window_start, t0());
-    assert!(LoginFailures::locked_for(Some(f), t0()).is_some());
-    assert!(f.count >= MAX_LOGIN_FAILURES);
-
-    // A failure after the window starts a new one.
-    let later = t0() + TimeDelta::hours(1);
+    let later = t0() + LOGIN_WINDOW + TimeDelta::seconds(1);
     let fresh = store
-        .record_login_failure("admin:a@example.com", later)
+        .take_login_attempt(KEY, MAX_LOGIN_FAILURES, later)
         .await
+        .unwrap()
         .unwrap();
     assert_eq!((fresh.count, fresh.window_start), (1, later));
-
-    store
-        .clear_login_failures("admin:a@example.com")
+    let stale = store
+        .get_login_failures("admin:ip:192.0.2.1")
         .await
         .unwrap();
     assert_eq!(
-        store
-            .get_login_failures("admin:a@example.com")
-            .await
-            .unwrap(),
-        None
+        LoginFailures::current(stale, later),
+        None,
+        "a closed window is deleted or expires"
+    );
+    // Giving back in a closed window changes nothing.
+    store
+        .give_back_login_attempt("admin:ip:192.0.2.1", later)
+        .await
+        .unwrap();
+
+    store.clear_login_failures(KEY).await.unwrap();
+    assert_eq!(store.get_login_failures(KEY).await.unwrap(), None);
+}
+
+/// Writes records the way an older, laxer version of CRAT (or a hand edit) could have
+/// left them, bypassing every check: each adapter's test file implements it.
+#[async_trait::async_trait]
+pub trait RawWrites: Send + Sync {
+    /// A build that is also the latest of its job.
+    async fn raw_build(&self, id: i64, job: &str, number: i64, package_path: &str);
+    async fn raw_session(&self, email: &str, is_admin: bool);
+    async fn raw_test_item(&self, id: i64, notify_email: &str);
+}
+
+pub async fn unreadable_records_are_left_out_of_lists(
+    store: Arc<dyn Store>,
+    raw: Arc<dyn RawWrites>,
+) {
+    for (job, n) in [("A", 1), ("A", 2), ("B", 1)] {
+        store.insert_build(&new_build(job, n), t0()).await.unwrap();
+    }
+    // "CDN/. " was accepted by the old parser and never re-reads.
+    raw.raw_build(100, "C", 1, "CDN/. ").await;
+    raw.raw_build(101, "A", 3, "CDN/. ").await;
+
+    let all = store.list_builds(None, None, 200).await.unwrap();
+    let ids: Vec<_> = all.items.iter().map(|b| b.id).collect();
+    assert_eq!(
+        ids,
+        [3, 2, 1],
+        "the bad builds are left out, the rest listed"
+    );
+    assert_eq!(all.next, None);
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    for _ in 0..10 {
+        let page = store.list_builds(None, cursor, 1).await.unwrap();
+        seen.extend(page.items.iter().map(|b| b.id));
+        cursor = page.next;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(seen, [3, 2, 1], "a skipped row never ends the paging early");
+    let job_a = JobName::parse("j", "A").unwrap();
+    let a = store.list_builds(Some(&job_a), None, 200).await.unwrap();
+    assert_eq!(a.items.iter().map(|b| b.id).collect::<Vec<_>>(), [2, 1]);
+
+    let jobs = store.list_jobs(None, 200).await.unwrap();
+    let names: Vec<_> = jobs.items.iter().map(|j| j.job_name.to_string()).collect();
+    assert_eq!(
+        names,
+        ["B"],
+        "jobs whose latest build cannot be read are left out"
+    );
+    let first = store.list_jobs(None, 1).await.unwrap();
+    let rest = store.list_jobs(first.next.as_deref(), 200).await.unwrap();
+    let mut paged: Vec<_> = first
+        .items
+        .iter()
+        .chain(&rest.items)
+        .map(|j| j.job_name.to_string())
+        .collect();
+    paged.dedup();
+    assert_eq!(paged, ["B"]);
+
+    // 32 × 'İ' passed the old length check before lower-casing.
+    raw.raw_session(&format!("{}@example.com", "i\u{307}".repeat(32)), false)
+        .await;
+    store
+        .put_session(&session(
+            "dev@example.com",
+            "s1",
+            t0() + TimeDelta::hours(1),
+        ))
+        .await
+        .unwrap();
+    let sessions = store.list_sessions(t0()).await.unwrap();
+    let emails: Vec<_> = sessions.iter().map(|s| s.email.to_string()).collect();
+    assert_eq!(emails, ["dev@example.com"]);
+
+    // An address the mailer refuses, accepted by the old parser.
+    raw.raw_test_item(50, "a..b@example.com").await;
+    let good = store
+        .create_test_item(
+            &shared::domain::TestItemFields {
+                name: shared::domain::ServiceName::parse("name", "cds").unwrap(),
+                job_name: job_a.clone(),
+                parameter_set_id: None,
+                description: String::new(),
+                enabled: true,
+                notify_emails: vec![email("qa@example.com")],
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    let items = store.list_test_items(None, 200).await.unwrap();
+    assert_eq!(
+        items.items.iter().map(|i| i.id).collect::<Vec<_>>(),
+        [good.id]
     );
 }
 
 /// Runs every check, each on a fresh store from `make_store`.
 #[macro_export]
 macro_rules! conformance_tests {
-    ($make_store:expr) => {
+    ($make_store:expr, $make_raw:expr) => {
+        /// A store with a way to write records past its checks.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn unreadable_records_are_left_out_of_lists() {
+            let Some((store, raw)) = $make_raw.await else { return };
+            conformance::unreadable_records_are_left_out_of_lists(store, raw).await;
+        }
         $crate::conformance_tests!(@each $make_store;
             ids_are_sequential_per_sequence,
             build_round_trips,
@@ -310,9 +468,9 @@ macro_rules! conformance_tests {
             concurrent_identical_inserts_create_one_build,
             builds_list_newest_first_with_pages_and_job_filter,
             jobs_list_their_highest_build,
-            one_session_per_email,
+            one_session_per_email_and_role,
             expired_sessions_are_not_listed,
-            login_failures_count_atomically_and_clear,
+            login_attempts_are_checked_and_counted_atomically,
             first_parameter_set_is_the_default_and_names_are_unique,
             concurrent_first_sets_make_one_default,
             updates_bump_version_and_keep_history,
@@ -329,6 +487,7 @@ macro_rules! conformance_tests {
         );
     };
     (@each $make_store:expr; $($name:ident),* $(,)?) => {
+
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $name() {

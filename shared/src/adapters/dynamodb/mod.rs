@@ -18,7 +18,7 @@
 //! | build | `BUILD#<id>` | `BUILD` | `BUILDS` / id zero-padded to 20 digits | `JOB#<job_name>` / id zero-padded | `id`, `job_name`, `build_number`, `build_user` (absent when none), `package_path`, `created_at` |
 //! | build uniqueness guard | `BUILDKEY#<build_number>#<job_name>` | `BUILDKEY` | | | `build_id` |
 //! | job | `JOB#<job_name>` | `JOB` | `JOBS` / job_name | | `job_name`, `latest_build_id`, `latest_build_number` |
-//! | session | `SESSION#<email>` | `SESSION` | `SESSIONS` / email | | `email`, `session_id`, `is_admin`, `token_sha256`, `created_at`, `expires_at`, `ttl` |
+//! | session (one per role) | `SESSION#<email>` | `SESSION#ADMIN` or `SESSION#USER` | `SESSIONS` / `<email>#<0 user, 1 admin>` | | `email`, `session_id`, `is_admin`, `token_sha256`, `created_at`, `expires_at`, `ttl` |
 //! | failed logins | `LOGINFAIL#<key>` | `LOGINFAIL` | | | `count` N, `window_start`, `ttl` (window end) |
 //! | parameter set | `PSET#<id>` | `PSET` | `PSETS` / id zero-padded | | `id`, `name`, `description`, `params_json` (S: the params object as JSON), `is_default` (BOOL), `version`, `created_at`, `updated_at`, `updated_by` (absent when none), `ref_count` (N: test items referring to it) |
 //! | parameter set version | `PSET#<id>` | `VERSION#<version zero-padded to 10>` | | | `parameter_set_id`, `version`, `name`, `description`, `params_json`, `updated_at`, `updated_by` |
@@ -45,11 +45,13 @@
 //!   descending, `SK < padded(before_id)` for the next page.
 //! - jobs by name: Query GSI1 `JOBS` ascending, `GSI1SK > after`, then BatchGetItem of
 //!   the latest builds.
-//! - sessions: Get/Put/Delete by email; the admin list is Query GSI1 `SESSIONS`,
-//!   filtered to live sessions in code.
-//! - failed logins: read, then UpdateItem `ADD count :1` if `window_start` is unchanged,
-//!   or PutItem a new window if the old one (or none) is still there; retried on a lost
-//!   race.
+//! - sessions: Get/Put/Delete by (email, role); ending an email's sessions deletes both
+//!   roles; the admin list is Query GSI1 `SESSIONS`, filtered to live sessions in code.
+//! - admin login attempts: read, then (same window, under the limit) UpdateItem `ADD
+//!   count :1` if `window_start = :ws AND count < :max`, or PutItem a new window if the
+//!   old one (or none) is still there; retried on a lost race. The check and the count
+//!   are one conditional write, so concurrent callers take at most `max`. A success
+//!   gives one back (`ADD count :-1` if `count > 0`). `ttl` is the window end.
 //! - latest build of a job: GetItem the job item, then its `latest_build_id`.
 //!
 //! Parameter sets, test items, job selections and settings (ids from the counters
@@ -125,6 +127,8 @@ use crate::domain::{
 };
 mod executions;
 mod runs;
+
+use super::{readable, readable_page};
 
 use crate::ports::{
     BuildStore, IdCounters, JobSelectionStore, LoginFailureStore, Page, ParameterSetStore,
@@ -573,34 +577,40 @@ impl DynamoStore {
         Ok(Some((login_failures_from_item(&item)?, raw)))
     }
 
-    /// One attempt at counting a failure; `None` when a concurrent writer won the race.
-    async fn try_record_login_failure(
+    /// One try at taking an attempt: `None` when a concurrent writer changed the record
+    /// between the read and the conditional write (try again).
+    async fn try_take_login_attempt(
         &self,
         k: &str,
+        max: u32,
         now: DateTime<Utc>,
-    ) -> StoreResult<Option<LoginFailures>> {
+    ) -> StoreResult<Option<Result<LoginFailures, LoginFailures>>> {
         let stored = self.login_failures_item(k).await?;
-        let current = stored.as_ref().map(|(f, _)| *f);
-        let next = LoginFailures::after_failure(current, now);
+        let current = LoginFailures::current(stored.as_ref().map(|(f, _)| *f), now);
+        if let Some(f) = current.filter(|f| f.count >= max) {
+            return Ok(Some(Err(f)));
+        }
         let pk = loginfail_pk(k);
-        let same_window = LoginFailures::current(current, now).is_some();
-        if let (true, Some((_, raw_start))) = (same_window, &stored) {
+        if let (Some(_), Some((_, raw_start))) = (current, &stored) {
+            // Same window: count it only while still under the limit, in one conditional
+            // update, so concurrent callers can never take more than `max`.
             let result = self
                 .client
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(key(pk, "LOGINFAIL")))
                 .update_expression("ADD #count :one")
-                .condition_expression("window_start = :ws")
+                .condition_expression("window_start = :ws AND #count < :max")
                 .expression_attribute_names("#count", "count")
                 .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":max", n(i64::from(max)))
                 .expression_attribute_values(":ws", s(raw_start))
                 .return_values(ReturnValue::AllNew)
                 .send()
                 .await;
             return match result {
                 Ok(out) => match out.attributes {
-                    Some(item) => login_failures_from_item(&item).map(Some),
+                    Some(item) => login_failures_from_item(&item).map(|f| Some(Ok(f))),
                     None => Err(StoreError::Corrupt(format!(
                         "UpdateItem on login failures of {k} returned no attributes"
                     ))),
@@ -614,9 +624,11 @@ impl DynamoStore {
                 Err(e) => Err(unavailable("UpdateItem (login failures)", e)),
             };
         }
+        let next = LoginFailures::after_failure(None, now);
         let mut item = key(pk, "LOGINFAIL");
         item.insert("count".to_owned(), n(i64::from(next.count)));
         item.insert("window_start".to_owned(), s(&fmt_time(next.window_start)));
+        // DynamoDB deletes the record once its window has closed (late; read checks too).
         item.insert(TTL.to_owned(), n(next.window_end().timestamp()));
         let mut put = self
             .client
@@ -630,7 +642,7 @@ impl DynamoStore {
             None => put.condition_expression("attribute_not_exists(#pk)"),
         };
         match put.expression_attribute_names("#pk", PK).send().await {
-            Ok(_) => Ok(Some(next)),
+            Ok(_) => Ok(Some(Ok(next))),
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
@@ -791,11 +803,14 @@ impl BuildStore for DynamoStore {
                 Some(limit.saturating_add(1)),
             )
             .await?;
-        let builds = rows
-            .iter()
-            .map(build_from_item)
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page::from_overfetch(builds, limit, |b| b.id))
+        readable_page(
+            "build",
+            rows,
+            limit,
+            |i| index_id(i, gsi),
+            item_pk_of,
+            |i| build_from_item(&i),
+        )
     }
 
     async fn list_jobs(
@@ -807,33 +822,43 @@ impl BuildStore for DynamoStore {
         let rows = self
             .query_index(GSI1, "JOBS", condition, true, Some(limit.saturating_add(1)))
             .await?;
-        let mut jobs = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let name = job_name(get_s(row, "job_name")?)?;
-            jobs.push((name, get_i64(row, "latest_build_id")?));
-        }
+        let page = Page::from_overfetch(rows, limit, |i| {
+            get_s(i, GSI1.sort_key).unwrap_or_default().to_owned()
+        });
+        let jobs = readable("job", page.items, item_pk_of, |row| {
+            Ok((
+                job_name(get_s(&row, "job_name")?)?,
+                get_i64(&row, "latest_build_id")?,
+            ))
+        })?;
         let ids: HashSet<i64> = jobs.iter().map(|(_, id)| *id).collect();
         let keys = ids.iter().map(|id| key(build_pk(*id), "BUILD")).collect();
         let mut builds: HashMap<i64, Build> = HashMap::new();
-        for item in self.batch_get(keys).await? {
-            let build = build_from_item(&item)?;
+        for build in readable("build", self.batch_get(keys).await?, item_pk_of, |i| {
+            build_from_item(&i)
+        })? {
             builds.insert(build.id, build);
         }
         let mut summaries = Vec::with_capacity(jobs.len());
         for (job_name, id) in jobs {
             let Some(latest_build) = builds.get(&id).cloned() else {
-                return Err(StoreError::Corrupt(format!(
-                    "job {job_name} points at build {id}, which does not exist"
-                )));
+                tracing::warn!(
+                    record = "job",
+                    key = %job_pk(job_name.as_str()),
+                    build_id = id,
+                    "left a job whose latest build cannot be read out of the list"
+                );
+                continue;
             };
             summaries.push(JobSummary {
                 job_name,
                 latest_build,
             });
         }
-        Ok(Page::from_overfetch(summaries, limit, |j| {
-            j.job_name.to_string()
-        }))
+        Ok(Page {
+            items: summaries,
+            next: page.next,
+        })
     }
 }
 
@@ -850,30 +875,38 @@ impl SessionStore for DynamoStore {
         Ok(())
     }
 
-    async fn get_session(&self, email: &Email) -> StoreResult<Option<Session>> {
-        match self.get_item(session_pk(email), "SESSION").await? {
+    async fn get_session(&self, email: &Email, is_admin: bool) -> StoreResult<Option<Session>> {
+        match self
+            .get_item(session_pk(email), session_sk(is_admin))
+            .await?
+        {
             Some(item) => session_from_item(&item).map(Some),
             None => Ok(None),
         }
     }
 
-    async fn delete_session(&self, email: &Email) -> StoreResult<bool> {
-        Ok(self
-            .delete_item(session_pk(email), "SESSION")
-            .await?
-            .is_some())
+    async fn delete_session(&self, email: &Email, is_admin: Option<bool>) -> StoreResult<bool> {
+        let roles: &[bool] = match is_admin {
+            Some(true) => &[true],
+            Some(false) => &[false],
+            None => &[false, true],
+        };
+        let mut deleted = false;
+        for role in roles {
+            deleted |= self
+                .delete_item(session_pk(email), session_sk(*role))
+                .await?
+                .is_some();
+        }
+        Ok(deleted)
     }
 
     async fn list_sessions(&self, now: DateTime<Utc>) -> StoreResult<Vec<Session>> {
         let rows = self.query_index(GSI1, "SESSIONS", None, true, None).await?;
-        let mut sessions = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let session = session_from_item(row)?;
-            if session.is_live(now) {
-                sessions.push(session);
-            }
-        }
-        sessions.sort_by(|a, b| a.email.as_str().cmp(b.email.as_str()));
+        let mut sessions = readable("session", rows, item_key_of, |i| session_from_item(&i))?;
+        sessions.retain(|s| s.is_live(now));
+        sessions
+            .sort_by(|a, b| (a.email.as_str(), a.is_admin).cmp(&(b.email.as_str(), b.is_admin)));
         Ok(sessions)
     }
 }
@@ -884,20 +917,56 @@ impl LoginFailureStore for DynamoStore {
         Ok(self.login_failures_item(k).await?.map(|(f, _)| f))
     }
 
-    async fn record_login_failure(
+    async fn take_login_attempt(
         &self,
         k: &str,
+        max: u32,
         now: DateTime<Utc>,
-    ) -> StoreResult<LoginFailures> {
-        for _ in 0..MAX_ATTEMPTS {
-            if let Some(f) = self.try_record_login_failure(k, now).await? {
-                return Ok(f);
+    ) -> StoreResult<Result<LoginFailures, LoginFailures>> {
+        // Every lost race means another caller's write went through, and at most `max`
+        // of those can be counts: the loop ends once the limit is seen.
+        for _ in 0..MAX_ATTEMPTS.max(2 * max as usize + 2) {
+            if let Some(taken) = self.try_take_login_attempt(k, max, now).await? {
+                return Ok(taken);
             }
-            tracing::debug!(key = k, "login failure count lost a race; retrying");
+            tracing::debug!(key = k, "login attempt count lost a race; retrying");
         }
         Err(StoreError::Conflict(format!(
             "login failures of {k} are being updated concurrently"
         )))
+    }
+
+    async fn give_back_login_attempt(&self, k: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        let Some((f, raw_start)) = self.login_failures_item(k).await? else {
+            return Ok(());
+        };
+        if LoginFailures::current(Some(f), now).is_none() {
+            return Ok(());
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(loginfail_pk(k), "LOGINFAIL")))
+            .update_expression("ADD #count :minus")
+            .condition_expression("window_start = :ws AND #count > :zero")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_values(":minus", n(-1))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":ws", s(&raw_start))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // A new window or nothing left to give back: nothing to do.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(unavailable("UpdateItem (login failures)", e)),
+        }
     }
 
     async fn clear_login_failures(&self, k: &str) -> StoreResult<()> {
@@ -1536,11 +1605,14 @@ impl ParameterSetStore for DynamoStore {
         let rows = self
             .query_index(GSI1, PSETS, condition, true, Some(limit.saturating_add(1)))
             .await?;
-        let sets = rows
-            .iter()
-            .map(pset_from_item)
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page::from_overfetch(sets, limit, |set| set.id))
+        readable_page(
+            "parameter set",
+            rows,
+            limit,
+            |i| index_id(i, GSI1),
+            item_pk_of,
+            |i| pset_from_item(&i),
+        )
     }
 
     async fn update_parameter_set(&self, next: &ParameterSet) -> StoreResult<Option<ParameterSet>> {
@@ -1663,7 +1735,12 @@ impl ParameterSetStore for DynamoStore {
             if sk == PSET_SK {
                 exists = true;
             } else if sk.starts_with(VERSION_PREFIX) {
-                versions.push(pset_version_from_item(row)?);
+                versions.extend(readable(
+                    "parameter set version",
+                    vec![row],
+                    |i| format!("{}/{sk}", item_pk_of(i)),
+                    pset_version_from_item,
+                )?);
             }
         }
         if !exists {
@@ -1732,11 +1809,14 @@ impl TestItemStore for DynamoStore {
         let rows = self
             .query_index(GSI1, ITEMS, condition, true, Some(limit.saturating_add(1)))
             .await?;
-        let items = rows
-            .iter()
-            .map(test_item_from_item)
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page::from_overfetch(items, limit, |item| item.id))
+        readable_page(
+            "test item",
+            rows,
+            limit,
+            |i| index_id(i, GSI1),
+            item_pk_of,
+            |i| test_item_from_item(&i),
+        )
     }
 
     async fn update_test_item(
@@ -1826,7 +1906,9 @@ impl JobSelectionStore for DynamoStore {
         let rows = self
             .query_index(GSI1, JOB_SELECTIONS, None, true, None)
             .await?;
-        rows.iter().map(job_selection_from_item).collect()
+        readable("job selection", rows, item_pk_of, |i| {
+            job_selection_from_item(&i)
+        })
     }
 
     async fn put_job_selection(
@@ -1919,6 +2001,32 @@ impl SettingsStore for DynamoStore {
 
 // ---- keys ------------------------------------------------------------------------------
 
+/// An item's partition key, to name it in logs.
+pub(super) fn item_pk_of(item: &Item) -> String {
+    item.get(PK)
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .unwrap_or_else(|| "<no PK>".to_owned())
+}
+
+/// An item's whole key (`PK/SK`), to name it in logs.
+fn item_key_of(item: &Item) -> String {
+    let sk = item.get(SK).and_then(|v| v.as_s().ok());
+    format!(
+        "{}/{}",
+        item_pk_of(item),
+        sk.map_or("<no SK>", String::as_str)
+    )
+}
+
+/// The id an index row sorts by (its zero-padded sort key), for a page cursor.
+pub(super) fn index_id(item: &Item, gsi: GsiSchema) -> i64 {
+    item.get(gsi.sort_key)
+        .and_then(|v| v.as_s().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 fn key(pk: String, sk: &str) -> Item {
     HashMap::from([
         (PK.to_owned(), AttributeValue::S(pk)),
@@ -1936,6 +2044,15 @@ fn job_pk(job: &str) -> String {
 
 fn session_pk(email: &Email) -> String {
     format!("SESSION#{email}")
+}
+
+/// One session per role under the email's partition.
+fn session_sk(is_admin: bool) -> &'static str {
+    if is_admin {
+        "SESSION#ADMIN"
+    } else {
+        "SESSION#USER"
+    }
 }
 
 fn loginfail_pk(k: &str) -> String {
@@ -2018,9 +2135,12 @@ fn job_name(raw: &str) -> StoreResult<JobName> {
 }
 
 fn session_item(session: &Session) -> Item {
-    let mut item = key(session_pk(&session.email), "SESSION");
+    let mut item = key(session_pk(&session.email), session_sk(session.is_admin));
     item.insert(GSI1.partition_key.to_owned(), s("SESSIONS"));
-    item.insert(GSI1.sort_key.to_owned(), s(session.email.as_str()));
+    item.insert(
+        GSI1.sort_key.to_owned(),
+        s(&format!("{}#{}", session.email, u8::from(session.is_admin))),
+    );
     item.insert("email".to_owned(), s(session.email.as_str()));
     item.insert("session_id".to_owned(), s(&session.session_id));
     item.insert(

@@ -107,11 +107,14 @@ impl DynamoStore {
                 filter,
             )
             .await?;
-        let runs = rows
-            .iter()
-            .map(run_from_item)
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page::from_overfetch(runs, limit, |r| r.id))
+        crate::adapters::readable_page(
+            "run",
+            rows,
+            limit,
+            |i| super::index_id(i, gsi),
+            super::item_pk_of,
+            |i| run_from_item(&i),
+        )
     }
 }
 

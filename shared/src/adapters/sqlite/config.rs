@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
 use serde_json::Value;
 
+use super::super::{readable, readable_page};
 use super::{SqliteStore, next_id_in, parse_ts, query_rows, ts, unavailable};
 use crate::domain::{
     BuildNumber, Email, JobName, JobSelection, ParameterSet, ParameterSetVersion, Params,
@@ -165,8 +166,7 @@ impl ParameterSetStore for SqliteStore {
             let rows = query_rows(c, &format!(
                     "SELECT {SET_COLUMNS} FROM parameter_sets WHERE (?1 IS NULL OR id > ?1) ORDER BY id LIMIT ?2"
                 ), params![after_id, limit as i64 + 1], raw_set)?;
-            let sets = rows.into_iter().map(into_set).collect::<StoreResult<Vec<_>>>()?;
-            Ok(Page::from_overfetch(sets, limit, |s| s.id))
+            readable_page("parameter set", rows, limit, |r| r.0, |r| format!("parameter_sets.id={}", r.0), into_set)
         })
         .await
     }
@@ -267,21 +267,22 @@ impl ParameterSetStore for SqliteStore {
                     ))
                 },
             )?;
-            rows.into_iter()
-                .map(
-                    |(set_id, version, name, description, params, updated_at, updated_by)| {
-                        Ok(ParameterSetVersion {
-                            parameter_set_id: set_id,
-                            version,
-                            name,
-                            description,
-                            params: parse_params(&params)?,
-                            updated_at: parse_ts("updated_at", &updated_at)?,
-                            updated_by,
-                        })
-                    },
-                )
-                .collect()
+            readable(
+                "parameter set version",
+                rows,
+                |r| format!("parameter_set_versions.set_id={} version={}", r.0, r.1),
+                |(set_id, version, name, description, params, updated_at, updated_by)| {
+                    Ok(ParameterSetVersion {
+                        parameter_set_id: set_id,
+                        version,
+                        name,
+                        description,
+                        params: parse_params(&params)?,
+                        updated_at: parse_ts("updated_at", &updated_at)?,
+                        updated_by,
+                    })
+                },
+            )
         })
         .await
     }
@@ -420,8 +421,7 @@ impl TestItemStore for SqliteStore {
             let rows = query_rows(c, &format!(
                     "SELECT {ITEM_COLUMNS} FROM test_items WHERE (?1 IS NULL OR id > ?1) ORDER BY id LIMIT ?2"
                 ), params![after_id, limit as i64 + 1], raw_item)?;
-            let items = rows.into_iter().map(into_item).collect::<StoreResult<Vec<_>>>()?;
-            Ok(Page::from_overfetch(items, limit, |i| i.id))
+            readable_page("test item", rows, limit, |r| r.0, |r| format!("test_items.id={}", r.0), into_item)
         })
         .await
     }
@@ -533,7 +533,12 @@ impl JobSelectionStore for SqliteStore {
                 [],
                 raw_selection,
             )?;
-            rows.into_iter().map(into_selection).collect()
+            readable(
+                "job selection",
+                rows,
+                |r| format!("job_selections.job_name={:?}", r.0),
+                into_selection,
+            )
         })
         .await
     }

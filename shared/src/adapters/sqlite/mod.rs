@@ -9,8 +9,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::{readable, readable_page};
 use crate::domain::{
-    Build, BuildNumber, Email, JobName, JobSummary, LoginFailures, NewBuild, PackagePath, Session,
+    Build, BuildNumber, Email, JobName, JobSummary, LOGIN_WINDOW, LoginFailures, NewBuild,
+    PackagePath, Session,
 };
 use crate::ports::{
     BuildStore, IdCounters, LoginFailureStore, Page, SessionStore, StoreError, StoreResult,
@@ -124,6 +126,22 @@ CREATE TABLE executions (
     json TEXT NOT NULL
 );
 CREATE INDEX executions_running ON executions (running) WHERE running = 1;
+"#,
+    // One session per (email, role): a user login must not replace the admin session.
+    r#"
+CREATE TABLE sessions_by_role (
+    email TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    is_admin INTEGER NOT NULL,
+    token_sha256 TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    PRIMARY KEY (email, is_admin)
+);
+INSERT INTO sessions_by_role SELECT email, session_id, is_admin, token_sha256, created_at, expires_at FROM sessions;
+DROP TABLE sessions;
+ALTER TABLE sessions_by_role RENAME TO sessions;
+CREATE INDEX login_failures_by_window ON login_failures (window_start);
 "#,
 ];
 
@@ -248,10 +266,6 @@ impl RawBuild {
     }
 }
 
-fn builds_from(rows: Vec<RawBuild>) -> StoreResult<Vec<Build>> {
-    rows.into_iter().map(RawBuild::into_build).collect()
-}
-
 fn next_id_in(conn: &Connection, sequence: &str) -> rusqlite::Result<i64> {
     conn.query_row(
         "INSERT INTO counters (name, value) VALUES (?1, 1)
@@ -341,7 +355,14 @@ impl BuildStore for SqliteStore {
                 params![job, before_id, limit as i64 + 1],
                 raw_build,
             )?;
-            Ok(Page::from_overfetch(builds_from(rows)?, limit, |b| b.id))
+            readable_page(
+                "build",
+                rows,
+                limit,
+                |r| r.id,
+                |r| format!("builds.id={}", r.id),
+                RawBuild::into_build,
+            )
         })
         .await
     }
@@ -376,11 +397,10 @@ impl BuildStore for SqliteStore {
                        AND (?1 IS NULL OR b.job_name > ?1)
                      ORDER BY b.job_name LIMIT ?2"
                 ), params![after, limit as i64 + 1], raw_build)?;
-            let jobs = builds_from(rows)?
-                .into_iter()
-                .map(|b| JobSummary { job_name: b.job_name.clone(), latest_build: b })
-                .collect();
-            Ok(Page::from_overfetch(jobs, limit, |j: &JobSummary| j.job_name.to_string()))
+            readable_page("build", rows, limit, |r| r.job_name.clone(), |r| format!("builds.id={}", r.id), |r| {
+                let b = r.into_build()?;
+                Ok(JobSummary { job_name: b.job_name.clone(), latest_build: b })
+            })
         })
         .await
     }
@@ -422,6 +442,10 @@ impl RawSession {
     }
 }
 
+fn role(is_admin: Option<bool>) -> Option<i64> {
+    is_admin.map(i64::from)
+}
+
 #[async_trait]
 impl SessionStore for SqliteStore {
     async fn put_session(&self, s: &Session) -> StoreResult<()> {
@@ -444,12 +468,14 @@ impl SessionStore for SqliteStore {
         .await
     }
 
-    async fn get_session(&self, email: &Email) -> StoreResult<Option<Session>> {
+    async fn get_session(&self, email: &Email, is_admin: bool) -> StoreResult<Option<Session>> {
         let email = email.as_str().to_owned();
         self.with(move |c| {
             c.query_row(
-                &format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE email = ?1"),
-                [email],
+                &format!(
+                    "SELECT {SESSION_COLUMNS} FROM sessions WHERE email = ?1 AND is_admin = ?2"
+                ),
+                params![email, is_admin],
                 raw_session,
             )
             .optional()
@@ -460,11 +486,14 @@ impl SessionStore for SqliteStore {
         .await
     }
 
-    async fn delete_session(&self, email: &Email) -> StoreResult<bool> {
+    async fn delete_session(&self, email: &Email, is_admin: Option<bool>) -> StoreResult<bool> {
         let email = email.as_str().to_owned();
         self.with(move |c| {
             let n = c
-                .execute("DELETE FROM sessions WHERE email = ?1", [email])
+                .execute(
+                    "DELETE FROM sessions WHERE email = ?1 AND (?2 IS NULL OR is_admin = ?2)",
+                    params![email, role(is_admin)],
+                )
                 .map_err(unavailable)?;
             Ok(n > 0)
         })
@@ -478,14 +507,16 @@ impl SessionStore for SqliteStore {
                 .map_err(unavailable)?;
             let rows = query_rows(
                 c,
-                &format!("SELECT {SESSION_COLUMNS} FROM sessions ORDER BY email"),
+                &format!("SELECT {SESSION_COLUMNS} FROM sessions ORDER BY email, is_admin"),
                 [],
                 raw_session,
             )?;
-            let sessions = rows
-                .into_iter()
-                .map(RawSession::into_session)
-                .collect::<StoreResult<Vec<_>>>()?;
+            let sessions = readable(
+                "session",
+                rows,
+                |r| format!("sessions.email={:?} is_admin={}", r.email, r.is_admin),
+                RawSession::into_session,
+            )?;
             Ok(sessions.into_iter().filter(|s| s.is_live(now)).collect())
         })
         .await
@@ -517,22 +548,49 @@ impl LoginFailureStore for SqliteStore {
         self.with(move |c| read_failures(c, &key)).await
     }
 
-    async fn record_login_failure(
+    async fn take_login_attempt(
         &self,
         key: &str,
+        max: u32,
         now: DateTime<Utc>,
-    ) -> StoreResult<LoginFailures> {
+    ) -> StoreResult<Result<LoginFailures, LoginFailures>> {
         let key = key.to_owned();
         self.with(move |c| {
-            let tx = c.transaction().map_err(unavailable)?;
-            let next = LoginFailures::after_failure(read_failures(&tx, &key)?, now);
+            // One immediate transaction: the check and the count cannot interleave.
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            // Closed windows count for nothing: delete them (the stand-in for TTL).
+            tx.execute(
+                "DELETE FROM login_failures WHERE window_start <= ?1",
+                [ts(now - LOGIN_WINDOW)],
+            )
+            .map_err(unavailable)?;
+            let current = LoginFailures::current(read_failures(&tx, &key)?, now);
+            if let Some(f) = current.filter(|f| f.count >= max) {
+                return Ok(Err(f));
+            }
+            let next = LoginFailures::after_failure(current, now);
             tx.execute(
                 "INSERT OR REPLACE INTO login_failures (key, count, window_start) VALUES (?1, ?2, ?3)",
                 params![key, next.count, ts(next.window_start)],
             )
             .map_err(unavailable)?;
             tx.commit().map_err(unavailable)?;
-            Ok(next)
+            Ok(Ok(next))
+        })
+        .await
+    }
+
+    async fn give_back_login_attempt(&self, key: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        let key = key.to_owned();
+        self.with(move |c| {
+            c.execute(
+                "UPDATE login_failures SET count = count - 1 WHERE key = ?1 AND count > 0 AND window_start > ?2",
+                params![key, ts(now - LOGIN_WINDOW)],
+            )
+            .map_err(unavailable)?;
+            Ok(())
         })
         .await
     }

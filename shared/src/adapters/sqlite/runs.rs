@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::super::readable_page;
 use super::{SqliteStore, parse_ts, query_rows, ts, unavailable};
 use crate::domain::{Run, RunLock, RunStatus};
 use crate::ports::{Page, RunStore, StoreError, StoreResult};
@@ -41,12 +42,17 @@ fn page(
     args: impl rusqlite::Params,
     limit: usize,
 ) -> StoreResult<Page<Run, i64>> {
-    let rows = query_rows(c, sql, args, |r| r.get::<_, String>(0))?;
-    let runs = rows
-        .iter()
-        .map(|j| decode(j))
-        .collect::<StoreResult<Vec<_>>>()?;
-    Ok(Page::from_overfetch(runs, limit, |r| r.id))
+    let rows = query_rows(c, sql, args, |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+    })?;
+    readable_page(
+        "run",
+        rows,
+        limit,
+        |r| r.0,
+        |r| format!("runs.id={}", r.0),
+        |r| decode(&r.1),
+    )
 }
 
 #[async_trait]
@@ -123,7 +129,7 @@ impl RunStore for SqliteStore {
         self.with(move |c| {
             page(
                 c,
-                "SELECT json FROM runs WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
+                "SELECT id, json FROM runs WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
                 params![status, before_id, limit as i64 + 1],
                 limit,
             )
@@ -140,7 +146,7 @@ impl RunStore for SqliteStore {
         self.with(move |c| {
             page(
                 c,
-                "SELECT json FROM runs WHERE test_item_id = ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
+                "SELECT id, json FROM runs WHERE test_item_id = ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
                 params![test_item_id, before_id, limit as i64 + 1],
                 limit,
             )
