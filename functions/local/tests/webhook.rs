@@ -14,6 +14,8 @@ on_both_stores!(
     body_limits_and_content_type,
     builds_list_filters_by_job_and_pages,
     build_by_id_and_jobs,
+    paths_that_would_not_re_read_are_refused_and_lists_stay_readable,
+    over_long_or_malformed_cursors_are_refused_before_the_store,
 );
 
 async fn first_post_creates_and_repeat_returns_same_build(backend: Backend) {
@@ -407,4 +409,81 @@ async fn unknown_paths_and_methods_answer_in_the_error_format() {
     assert_error(resp, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
     let health: Value = app.get("/healthz", None).await.json().await.unwrap();
     assert_eq!(health["status"], "ok");
+}
+
+async fn paths_that_would_not_re_read_are_refused_and_lists_stay_readable(backend: Backend) {
+    let Some(app) = TestApp::start(backend, &[]).await else {
+        return;
+    };
+    // Accepted as "CDN/. " before, which then failed every read of the builds list.
+    for bad in ["CDN/. /", "CDN/.. /x", "CDN/ ./"] {
+        let resp = app
+            .post_json(
+                "/api/v1/builds",
+                &json!({"JOB_NAME": "CDN_CORE", "BUILD_NUMBER": "101", "PACKAGE_PATH": bad}),
+            )
+            .await;
+        let err = assert_error(resp, StatusCode::BAD_REQUEST, "invalid_field").await;
+        assert_eq!(err["error"]["field"], "PACKAGE_PATH", "{bad:?}");
+    }
+    let ok = app
+        .post_json(
+            "/api/v1/builds",
+            &json!({"JOB_NAME": "CDN_CORE", "BUILD_NUMBER": "101", "PACKAGE_PATH": " CDN/pass/el7 / "}),
+        )
+        .await;
+    assert_eq!(ok.status(), StatusCode::CREATED);
+    let token = app.user_token("dev@example.com").await;
+    for path in ["/api/v1/builds", "/api/v1/jobs"] {
+        let resp = app.get(path, Some(&token)).await;
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+    }
+    let builds: Value = app
+        .get("/api/v1/builds", Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(builds["items"][0]["package_path"], "CDN/pass/el7");
+}
+
+async fn over_long_or_malformed_cursors_are_refused_before_the_store(backend: Backend) {
+    use base64::Engine as _;
+    let Some(app) = TestApp::start(backend, &[]).await else {
+        return;
+    };
+    app.post_build("CDN_CORE", 101).await;
+    let admin = app.admin_token().await;
+    let enc = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let long = enc(&"x".repeat(2000));
+    for path in [
+        "/api/v1/jobs",
+        "/api/v1/builds",
+        "/api/v1/test-items",
+        "/api/v1/parameter-sets",
+        "/api/v1/auth/sessions",
+        "/api/v1/deploy-test-runs",
+    ] {
+        for cursor in [long.clone(), "eA==".to_owned(), enc("a\u{1}b")] {
+            let err = assert_error(
+                app.get(&format!("{path}?cursor={cursor}"), Some(&admin))
+                    .await,
+                StatusCode::BAD_REQUEST,
+                "invalid_field",
+            )
+            .await;
+            assert_eq!(err["error"]["field"], "cursor", "{path} {cursor:.20}");
+        }
+    }
+    let err = assert_error(
+        app.get(
+            &format!("/api/v1/builds?cursor={}", enc("-3")),
+            Some(&admin),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_field",
+    )
+    .await;
+    assert_eq!(err["error"]["field"], "cursor");
 }

@@ -201,6 +201,13 @@ mod tests {
                 .field,
             "notify_emails[0]"
         );
+        // The mailer's rules: one bad address is refused at input, named by position.
+        let err = parse_email_list(
+            "notify_cc",
+            &["qa@example.com".into(), "a..b@example.com".into()],
+        )
+        .unwrap_err();
+        assert_eq!(err.field, "notify_cc[1]");
         assert_eq!(parse_domain("d", "@Corp.Example").unwrap(), "corp.example");
         assert!(parse_domain("d", "localhost").is_err());
         assert!(parse_domain("d", "a..b").is_err());

@@ -31,36 +31,59 @@ impl PageParams {
         }
     }
 
-    /// The decoded cursor text, or `None` for the first page.
+    /// The longest `cursor` accepted, encoded: the longest key any list pages by (a
+    /// 200-character job name, up to 800 bytes of UTF-8) fits. Checked before decoding,
+    /// so nothing longer ever reaches a store (DynamoDB refuses keys over 1024 bytes).
+    pub const MAX_CURSOR_CHARS: usize = 1100;
+
+    /// The decoded cursor text, or `None` for the first page. Refused by shape before
+    /// anything is decoded: at most [`Self::MAX_CURSOR_CHARS`] URL-safe base64 characters
+    /// (no padding), decoding to UTF-8 text without control characters.
     pub fn cursor(&self) -> Result<Option<String>, FieldError> {
-        let bad = || {
-            FieldError::new(
-                "cursor",
-                "is not a next_cursor returned by this list; start again without it",
-            )
+        let Some(c) = self.cursor.as_deref().filter(|c| !c.is_empty()) else {
+            return Ok(None);
         };
-        match self.cursor.as_deref().filter(|c| !c.is_empty()) {
-            None => Ok(None),
-            Some(c) => {
-                let bytes = URL_SAFE_NO_PAD.decode(c).map_err(|_| bad())?;
-                String::from_utf8(bytes).map(Some).map_err(|_| bad())
-            }
+        if c.len() > Self::MAX_CURSOR_CHARS {
+            return Err(FieldError::new(
+                "cursor",
+                format!(
+                    "must be at most {} characters: pass next_cursor from the previous page, or start again without it",
+                    Self::MAX_CURSOR_CHARS
+                ),
+            ));
         }
+        if !c
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(bad_cursor());
+        }
+        let bytes = URL_SAFE_NO_PAD.decode(c).map_err(|_| bad_cursor())?;
+        let text = String::from_utf8(bytes).map_err(|_| bad_cursor())?;
+        if text.is_empty() || text.chars().any(char::is_control) {
+            return Err(bad_cursor());
+        }
+        Ok(Some(text))
     }
 
-    /// The cursor as an integer key (lists ordered by id).
+    /// The cursor as an id key (lists ordered by id): a positive integer.
     pub fn id_cursor(&self) -> Result<Option<i64>, FieldError> {
         self.cursor()?
             .map(|c| {
-                c.parse::<i64>().map_err(|_| {
-                    FieldError::new(
-                        "cursor",
-                        "is not a next_cursor returned by this list; start again without it",
-                    )
-                })
+                c.parse::<i64>()
+                    .ok()
+                    .filter(|id| *id > 0 && c == id.to_string())
+                    .ok_or_else(bad_cursor)
             })
             .transpose()
     }
+}
+
+fn bad_cursor() -> FieldError {
+    FieldError::new(
+        "cursor",
+        "is not a next_cursor returned by this list; start again without it",
+    )
 }
 
 /// `{"items": [...], "next_cursor": "..." | null}`.
@@ -116,5 +139,32 @@ mod tests {
             params(None, Some("eA")).id_cursor().unwrap_err().field,
             "cursor"
         );
+    }
+
+    #[test]
+    fn cursors_are_refused_by_shape_and_length_before_decoding() {
+        let enc = |s: &str| URL_SAFE_NO_PAD.encode(s);
+        let long = "A".repeat(PageParams::MAX_CURSOR_CHARS + 1);
+        let err = params(None, Some(&long)).cursor().unwrap_err();
+        assert_eq!(err.field, "cursor");
+        assert!(err.message.contains("1100"), "{}", err.message);
+        for bad in [
+            "eA==".to_owned(),
+            "e A".to_owned(),
+            "e.A".to_owned(),
+            "e+A/".to_owned(),
+            enc("a\u{0}b"),
+            enc("x\ny"),
+        ] {
+            let err = params(None, Some(&bad)).cursor().unwrap_err();
+            assert_eq!(err.field, "cursor", "{bad:?}");
+        }
+        for bad_id in ["0", "-5", "+5", "05", " 5", "99999999999999999999"] {
+            let err = params(None, Some(&enc(bad_id))).id_cursor().unwrap_err();
+            assert_eq!(err.field, "cursor", "{bad_id:?}");
+        }
+        // The longest real key still fits: a 200-character job name of 4-byte characters.
+        let job = "\u{1F680}".repeat(200);
+        assert_eq!(params(None, Some(&enc(&job))).cursor().unwrap(), Some(job));
     }
 }
