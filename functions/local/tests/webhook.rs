@@ -208,11 +208,13 @@ async fn post_chunked(app: &TestApp, chunks: &[&[u8]]) -> String {
     );
     s.write_all(head.as_bytes()).await.unwrap();
     for c in chunks {
-        s.write_all(format!("{:x}\r\n", c.len()).as_bytes())
-            .await
-            .unwrap();
-        // The server may answer and close before taking the rest: that is the point.
-        if s.write_all(c).await.is_err() || s.write_all(b"\r\n").await.is_err() {
+        // The server may answer and close before taking the rest (even before the next
+        // chunk's size line): that is the point.
+        let size = format!("{:x}\r\n", c.len());
+        if s.write_all(size.as_bytes()).await.is_err()
+            || s.write_all(c).await.is_err()
+            || s.write_all(b"\r\n").await.is_err()
+        {
             break;
         }
     }
