@@ -392,8 +392,10 @@ fn month_number(name: &str) -> Option<u32> {
 }
 
 /// Seconds since the epoch for a UTC civil date and a time of day in seconds.
+/// Years outside 1..=9999 are no real modification time (and a huge one would overflow
+/// the arithmetic): the date is ignored.
 fn unix_time(year: i64, month: u32, day: u32, seconds_of_day: i64) -> Option<i64> {
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+    if !(1..=9999).contains(&year) || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
         return None;
     }
     // Howard Hinnant's days_from_civil.
@@ -596,6 +598,43 @@ mod tests {
         );
         assert_eq!(parse_listing_date("13-Foo-2025", "10:01"), None);
         assert_eq!(parse_listing_date("13-Jun-2025", "25:01"), None);
+    }
+
+    #[test]
+    fn dates_with_huge_or_odd_years_are_ignored_without_overflow() {
+        for year in [
+            "9223372036854775807",
+            "-9223372036854775808",
+            "99999999999",
+            "0",
+            "10000",
+        ] {
+            assert_eq!(
+                parse_listing_date(&format!("25-Nov-{year}"), "18:09"),
+                None,
+                "{year}"
+            );
+            assert_eq!(
+                parse_listing_date(&format!("{year}-11-25"), "18:09"),
+                None,
+                "{year}"
+            );
+            assert_eq!(
+                parse_http_date(&format!("Wed, 25 Nov {year} 18:09:50 GMT")),
+                None,
+                "{year}"
+            );
+        }
+        let html =
+            "<a href=\"cds-1.tar.gz\">cds-1.tar.gz</a> 25-Nov-9223372036854775807 18:09 42\n";
+        let listing = parse_html(html);
+        assert_eq!(listing.files[0].mtime, None);
+        assert_eq!(listing.files[0].size, Some(42));
+        assert_eq!(
+            parse_listing_date("25-Nov-9999", "23:59"),
+            Some(253_399_190_340)
+        );
+        assert_eq!(parse_listing_date("01-Jan-1970", "00:00"), Some(0));
     }
 
     #[test]

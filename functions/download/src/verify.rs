@@ -139,6 +139,24 @@ pub enum ArchiveError {
     Empty,
     #[error("it could not be read back from local storage ({0})")]
     Io(io::ErrorKind),
+    #[error(
+        "it decompresses to more than {limit} bytes (over {MAX_EXPANSION} times its size, or the {MIN_DECOMPRESSED_LIMIT}-byte floor): not a package but a decompression bomb, or the wrong file"
+    )]
+    TooLarge { limit: u64 },
+}
+
+/// The decompressed tar stream may be at most this many times the compressed file (real
+/// packages of binaries expand 2–10×), so a small "zip bomb" cannot keep the function
+/// busy for its whole timeout...
+pub const MAX_EXPANSION: u64 = 100;
+/// ...but never less than this, so tiny packages of very compressible files still pass.
+pub const MIN_DECOMPRESSED_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// The decompressed-size limit for a package of `compressed` bytes.
+pub fn decompressed_limit(compressed: u64) -> u64 {
+    compressed
+        .saturating_mul(MAX_EXPANSION)
+        .max(MIN_DECOMPRESSED_LIMIT)
 }
 
 /// Decompresses `path` (gzip, possibly multi-member) and walks the tar archive inside to
@@ -146,6 +164,18 @@ pub enum ArchiveError {
 /// and length trailer are checked too. Blocking: call it from `spawn_blocking`.
 /// Memory use is constant (a few buffers), whatever the package size.
 pub fn verify_archive(path: &Path) -> Result<ArchiveSummary, ArchiveError> {
+    let compressed = std::fs::metadata(path)
+        .map_err(|e| ArchiveError::Io(e.kind()))?
+        .len();
+    verify_archive_within(path, decompressed_limit(compressed))
+}
+
+/// [`verify_archive`] with an explicit bound on the decompressed bytes: reading stops
+/// (with [`ArchiveError::TooLarge`]) as soon as the stream passes `max_decompressed`.
+pub fn verify_archive_within(
+    path: &Path,
+    max_decompressed: u64,
+) -> Result<ArchiveSummary, ArchiveError> {
     let mut file = File::open(path).map_err(|e| ArchiveError::Io(e.kind()))?;
     let mut magic = [0u8; 2];
     match file.read_exact(&mut magic) {
@@ -160,6 +190,8 @@ pub fn verify_archive(path: &Path) -> Result<ArchiveSummary, ArchiveError> {
         inner: MultiGzDecoder::new(BufReader::with_capacity(64 * 1024, file)),
         error: None,
         bytes: 0,
+        limit: max_decompressed,
+        too_large: false,
     };
 
     let mut entries = 0u64;
@@ -175,6 +207,11 @@ pub fn verify_archive(path: &Path) -> Result<ArchiveSummary, ArchiveError> {
         Ok(())
     })();
 
+    if gz.too_large {
+        return Err(ArchiveError::TooLarge {
+            limit: max_decompressed,
+        });
+    }
     if let Some(gzip_error) = gz.error.take() {
         return Err(ArchiveError::Gzip(gzip_error));
     }
@@ -196,6 +233,9 @@ struct Tracked<R> {
     inner: R,
     error: Option<String>,
     bytes: u64,
+    /// Reading fails once `bytes` would pass this.
+    limit: u64,
+    too_large: bool,
 }
 
 impl<R: Read> Read for Tracked<R> {
@@ -203,6 +243,10 @@ impl<R: Read> Read for Tracked<R> {
         match self.inner.read(buf) {
             Ok(n) => {
                 self.bytes += n as u64;
+                if self.bytes > self.limit {
+                    self.too_large = true;
+                    return Err(io::Error::other("decompressed size limit passed"));
+                }
                 Ok(n)
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
@@ -335,5 +379,27 @@ mod tests {
         let mut trailing = good.clone();
         trailing.extend_from_slice(b"junk after the gzip member");
         assert!(matches!(check(&trailing), Err(ArchiveError::Gzip(_))));
+    }
+
+    #[test]
+    fn decompressed_size_is_bounded() {
+        assert_eq!(decompressed_limit(1), MIN_DECOMPRESSED_LIMIT);
+        assert_eq!(decompressed_limit(1 << 30), 100 << 30);
+        assert_eq!(decompressed_limit(u64::MAX), u64::MAX);
+
+        // 1 MiB of zeros compresses to about 1 KiB: over a 100 KiB bound it is refused...
+        let bomb = tar_gz(&vec![0u8; 1 << 20]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.tar.gz");
+        std::fs::write(&path, &bomb).unwrap();
+        let err = verify_archive_within(&path, 100 * 1024).unwrap_err();
+        assert!(
+            matches!(err, ArchiveError::TooLarge { limit } if limit == 100 * 1024),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("more than 102400 bytes"), "{err}");
+        // ...and within the default bound (64 MiB floor) it passes.
+        assert_eq!(verify_archive(&path).unwrap().entries, 1);
+        assert!(verify_archive_within(&path, 2 << 20).is_ok());
     }
 }
