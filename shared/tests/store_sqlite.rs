@@ -124,3 +124,69 @@ async fn builds_survive_reopening_the_file() {
         "counters survive too"
     );
 }
+
+#[tokio::test]
+async fn executions_stored_with_inline_history_are_migrated_and_stay_readable() {
+    use statemachine::{ExecutionStore, HistoryPage};
+    // GIVEN a file from before history was kept apart (schema version 4), holding a
+    // running execution with its 3 events inline in the record
+    let dir = tempfile::tempdir().unwrap();
+    drop(SqliteStore::open(dir.path()).unwrap());
+    let legacy = serde_json::json!({
+        "execution_id": "run-7", "status": "RUNNING", "current_state": "WaitBeforePoll",
+        "input": {"run_id": 7, "failure": null}, "output": null, "error": null, "cause": null,
+        "started_at": "2026-11-25T10:00:00Z", "stopped_at": null,
+        "events": [
+            {"id": 1, "type": "ExecutionStarted", "timestamp": "2026-11-25T10:00:00Z", "input": {"run_id": 7}},
+            {"id": 2, "type": "TaskStateEntered", "state": "Download", "timestamp": "2026-11-25T10:00:00Z"},
+            {"id": 3, "type": "WaitStateEntered", "state": "WaitBeforePoll", "timestamp": "2026-11-25T10:00:01Z"}
+        ],
+        "cursor": {"state": "WaitBeforePoll", "input": {"run_id": 7}, "entered_at": "2026-11-25T10:00:01Z",
+                   "retries": [], "pending": {"kind": "WAIT_UNTIL", "until": "2026-11-25T10:00:06Z"}}
+    });
+    {
+        let c = rusqlite::Connection::open(dir.path().join("crat.db")).unwrap();
+        c.execute_batch("DROP TABLE execution_events; PRAGMA user_version = 4;")
+            .unwrap();
+        c.execute(
+            "INSERT INTO executions (id, running, json) VALUES ('run-7', 1, ?1)",
+            [legacy.to_string()],
+        )
+        .unwrap();
+    }
+    // WHEN the current code opens it
+    let store = SqliteStore::open(dir.path()).unwrap();
+    // THEN the record is small, counts its events, is still resumable, and its history
+    // reads page by page
+    let running = store.list_running_executions().await.unwrap();
+    assert_eq!(running.len(), 1);
+    let record = &running[0];
+    assert_eq!(record.event_count, 3);
+    assert!(record.events.is_empty());
+    assert!(record.cursor.is_some());
+    let first = store
+        .load_history("run-7", HistoryPage::first(2))
+        .await
+        .unwrap();
+    let rest = store
+        .load_history(
+            "run-7",
+            HistoryPage {
+                after: Some(2),
+                limit: 2,
+                newest_first: false,
+            },
+        )
+        .await
+        .unwrap();
+    let types: Vec<_> = first
+        .iter()
+        .chain(&rest)
+        .map(|e| e.r#type.as_str())
+        .collect();
+    assert_eq!(
+        types,
+        ["ExecutionStarted", "TaskStateEntered", "WaitStateEntered"]
+    );
+    assert_eq!(rest[0].state.as_deref(), Some("WaitBeforePoll"));
+}

@@ -9,7 +9,8 @@
 //! executor.start("run-1", input).await?;        // persisted, then driven on a tokio task
 //! executor.resume_all().await?;                 // after a restart
 //! executor.stop("run-1", error, cause).await?;  // ABORTED
-//! executor.describe("run-1").await?;            // status, output, history
+//! executor.describe("run-1").await?;            // status, output, whole history
+//! executor.history("run-1", HistoryPage::first(100)).await?; // one page of it
 //! ```
 //!
 //! # Supported subset (anything else is refused by [`Definition::parse`])
@@ -68,4 +69,4 @@ pub use history::HistoryEvent;
 pub use invoker::TaskInvoker;
 pub use record::{Cursor, ExecutionRecord, ExecutionStatus, Pending};
 pub use runner::{Executor, ExecutorOptions};
-pub use store::{ExecutionStore, MemoryExecutionStore};
+pub use store::{ExecutionStore, HistoryPage, MemoryExecutionStore};

@@ -1,4 +1,6 @@
-//! The persisted execution: status, result, history, and the cursor to resume from.
+//! The persisted execution: status, result, the cursor to resume from, and how many
+//! history events it has. The events themselves are stored apart, append-only (one
+//! row/item per event), so the record stays small however long the execution runs.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -35,7 +37,13 @@ impl std::fmt::Display for ExecutionStatus {
     }
 }
 
-/// One execution, as the store keeps it (JSON).
+/// One execution, as the store keeps it (JSON, without its history).
+///
+/// `events` is not part of the stored record: the executor fills it with the whole
+/// history in [`Executor::describe`](crate::Executor::describe), and while driving it
+/// holds the events of the transition not saved yet. A record stored before history was
+/// kept apart still has its events inline; they are read (and moved out by the store
+/// on the next save), see [`ExecutionRecord::adopt_inline_events`].
 ///
 /// `current_state` is the state being run while RUNNING; once finished it is the last
 /// state the execution was in (the Fail state, the state that timed out or was aborted).
@@ -50,7 +58,11 @@ pub struct ExecutionRecord {
     pub cause: Option<String>,
     pub started_at: DateTime<Utc>,
     pub stopped_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing)]
     pub events: Vec<HistoryEvent>,
+    /// The id of the last history event (ids run 1..=event_count).
+    #[serde(default)]
+    pub event_count: u64,
     /// Where a RUNNING execution continues from; `None` once finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<Cursor>,
@@ -59,6 +71,16 @@ pub struct ExecutionRecord {
 impl ExecutionRecord {
     pub fn is_running(&self) -> bool {
         self.status == ExecutionStatus::Running
+    }
+
+    /// A record stored with its history inline (before history was kept apart) counts
+    /// those events as stored. Returns whether it had any, so a store can move them out.
+    pub fn adopt_inline_events(&mut self) -> bool {
+        let last = self.events.last().map_or(0, |e| e.id);
+        if last > self.event_count {
+            self.event_count = last;
+        }
+        !self.events.is_empty()
     }
 
     /// The event types in order (handy in tests and logs).

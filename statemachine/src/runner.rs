@@ -13,10 +13,11 @@ use tokio::task::JoinHandle;
 use crate::clock::{Clock, SystemClock};
 use crate::definition::Definition;
 use crate::error::{ExecutorError, TaskFailure};
+use crate::history::HistoryEvent;
 use crate::invoker::TaskInvoker;
 use crate::record::{Cursor, ExecutionRecord, Pending};
 use crate::step::{self, Effect, Step, StepEnv};
-use crate::store::ExecutionStore;
+use crate::store::{ExecutionStore, HistoryPage};
 
 /// How the executor treats time. The scales multiply the definition's seconds, so tests
 /// run a whole flow in milliseconds (e.g. `0.001`); production uses `1.0`.
@@ -32,6 +33,14 @@ pub struct ExecutorOptions {
     pub clock: Arc<dyn Clock>,
     /// `$$.StateMachine.Id` and `$$.StateMachine.Name`.
     pub state_machine_id: String,
+    /// The first pause before saving a transition again after the store failed; it
+    /// doubles up to `save_backoff_max`. A driver never abandons its execution because
+    /// the store is unavailable: it keeps trying (and logs louder after
+    /// `save_patience`), so the run still reaches its end and frees its lock.
+    pub save_backoff: Duration,
+    pub save_backoff_max: Duration,
+    /// How long failed saves are retried quietly before each failure is an error log.
+    pub save_patience: Duration,
 }
 
 impl ExecutorOptions {
@@ -54,6 +63,9 @@ impl Default for ExecutorOptions {
             timeout_scale: 1.0,
             clock: Arc::new(SystemClock),
             state_machine_id: "statemachine".to_string(),
+            save_backoff: Duration::from_millis(100),
+            save_backoff_max: Duration::from_secs(30),
+            save_patience: Duration::from_secs(600),
         }
     }
 }
@@ -65,6 +77,9 @@ impl std::fmt::Debug for ExecutorOptions {
             .field("retry_scale", &self.retry_scale)
             .field("timeout_scale", &self.timeout_scale)
             .field("state_machine_id", &self.state_machine_id)
+            .field("save_backoff", &self.save_backoff)
+            .field("save_backoff_max", &self.save_backoff_max)
+            .field("save_patience", &self.save_patience)
             .finish_non_exhaustive()
     }
 }
@@ -143,17 +158,19 @@ impl Executor {
         if let Some(existing) = self.inner.load(execution_id).await? {
             return Ok(existing);
         }
-        let record = step::start(
+        let mut record = step::start(
             &self.inner.definition,
             execution_id,
             input,
             self.inner.now(),
         );
-        self.inner.save(&record).await?;
+        let events = std::mem::take(&mut record.events);
+        self.inner.save(&record, &events).await?;
         tracing::info!(state = record.current_state.as_deref(), "execution started");
         if record.is_running() {
             self.inner.spawn_driver(record.clone());
         }
+        record.events = events;
         Ok(record)
     }
 
@@ -170,7 +187,7 @@ impl Executor {
             .map_err(ExecutorError::Store)?;
         let resumed = running
             .into_iter()
-            .filter(|record| self.inner.spawn_driver(record.clone()))
+            .filter(|record| self.inner.spawn_driver(adopted(record.clone())))
             .count();
         tracing::info!(resumed, "resumed running executions");
         Ok(resumed)
@@ -197,7 +214,8 @@ impl Executor {
                 .load(execution_id)
                 .await?
                 .ok_or_else(|| ExecutorError::NotFound(execution_id.to_string()))?;
-            return self.inner.abort(record, error, cause).await;
+            let aborted = self.inner.abort(adopted(record), error, cause).await?;
+            return self.inner.with_history(aborted).await;
         };
         slot.stopping.store(true, Ordering::SeqCst);
         let mut record = slot.record.lock().await;
@@ -207,14 +225,41 @@ impl Executor {
         self.inner.forget(execution_id, &slot);
         let aborted = self.inner.abort(record.clone(), error, cause).await?;
         *record = aborted.clone();
-        Ok(aborted)
+        drop(record);
+        self.inner.with_history(aborted).await
     }
 
+    /// The execution with its whole history. For long executions prefer [`Executor::record`]
+    /// and [`Executor::history`], which read one page at a time.
     pub async fn describe(
         &self,
         execution_id: &str,
     ) -> Result<Option<ExecutionRecord>, ExecutorError> {
-        self.inner.load(execution_id).await
+        match self.inner.load(execution_id).await? {
+            Some(record) => Ok(Some(self.inner.with_history(record).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The execution without its history (`events` empty; `event_count` says how many).
+    pub async fn record(
+        &self,
+        execution_id: &str,
+    ) -> Result<Option<ExecutionRecord>, ExecutorError> {
+        Ok(self.inner.load(execution_id).await?.map(|mut record| {
+            record.adopt_inline_events();
+            record.events.clear();
+            record
+        }))
+    }
+
+    /// One page of the execution's history (see [`HistoryPage`]).
+    pub async fn history(
+        &self,
+        execution_id: &str,
+        page: HistoryPage,
+    ) -> Result<Vec<HistoryEvent>, ExecutorError> {
+        self.inner.history(execution_id, page).await
     }
 
     /// Waits until the execution is no longer RUNNING and returns it.
@@ -234,7 +279,7 @@ impl Executor {
                 .await?
                 .ok_or_else(|| ExecutorError::NotFound(execution_id.to_string()))?;
             if !record.is_running() {
-                return Ok(record);
+                return self.inner.with_history(record).await;
             }
             tokio::select! {
                 () = &mut changed => {}
@@ -276,13 +321,48 @@ impl Inner {
             .map_err(ExecutorError::Store)
     }
 
-    async fn save(&self, record: &ExecutionRecord) -> Result<(), ExecutorError> {
+    async fn save(
+        &self,
+        record: &ExecutionRecord,
+        new_events: &[HistoryEvent],
+    ) -> Result<(), ExecutorError> {
         self.store
-            .save_execution(record)
+            .save_execution(record, new_events)
             .await
             .map_err(ExecutorError::Store)?;
         self.changed.notify_waiters();
         Ok(())
+    }
+
+    async fn history(
+        &self,
+        execution_id: &str,
+        page: HistoryPage,
+    ) -> Result<Vec<HistoryEvent>, ExecutorError> {
+        self.store
+            .load_history(execution_id, page)
+            .await
+            .map_err(ExecutorError::Store)
+    }
+
+    /// `record` with its whole history, read page by page.
+    async fn with_history(
+        &self,
+        mut record: ExecutionRecord,
+    ) -> Result<ExecutionRecord, ExecutorError> {
+        if record.adopt_inline_events() {
+            return Ok(record);
+        }
+        let mut page = HistoryPage::first(1000);
+        loop {
+            let events = self.history(&record.execution_id, page).await?;
+            let next = page.next_after(events.last().map(|e| e.id), record.event_count);
+            record.events.extend(events);
+            match next {
+                Some(after) => page.after = Some(after),
+                None => return Ok(record),
+            }
+        }
     }
 
     async fn abort(
@@ -296,7 +376,8 @@ impl Inner {
         }
         let now = self.now();
         step::apply(&mut record, step::abort(error, cause), now);
-        self.save(&record).await?;
+        let events = std::mem::take(&mut record.events);
+        self.save(&record, &events).await?;
         tracing::info!(execution_id = %record.execution_id, "execution aborted");
         Ok(record)
     }
@@ -350,12 +431,11 @@ impl Inner {
                 }
                 Performed::MachineTimedOut => step::time_out(&self.definition),
             };
-            let next = self.advance(&current, step, now);
-            if let Err(error) = self.save_patiently(&next).await {
-                // The store keeps the last good transition; a restart resumes from it.
-                tracing::error!(%error, "could not persist a transition; no longer driving the execution");
-                break;
-            }
+            let mut next = self.advance(&current, step, now);
+            // The events of this transition (plus, once, the inline history of a record
+            // stored before history was kept apart).
+            let events = std::mem::take(&mut next.events);
+            self.save_patiently(&next, &events).await;
             tracing::debug!(state = next.current_state.as_deref(), status = %next.status, "transition");
             *current = next;
         }
@@ -377,17 +457,32 @@ impl Inner {
         next
     }
 
-    async fn save_patiently(&self, record: &ExecutionRecord) -> Result<(), ExecutorError> {
-        let mut delay = Duration::from_millis(100);
-        for _ in 0..4 {
-            match self.save(record).await {
-                Ok(()) => return Ok(()),
-                Err(error) => tracing::warn!(%error, "saving the execution failed; retrying"),
+    /// Saves the transition, retrying with backoff until the store takes it. Giving up
+    /// would leave the execution RUNNING, undriven, with its run's lock held until a
+    /// restart; waiting costs nothing but this task. (A stop aborts the task.)
+    async fn save_patiently(&self, record: &ExecutionRecord, events: &[HistoryEvent]) {
+        let started = tokio::time::Instant::now();
+        let mut delay = self.options.save_backoff;
+        let mut attempts = 0u64;
+        loop {
+            let error = match self.save(record, events).await {
+                Ok(()) => {
+                    if attempts > 0 {
+                        tracing::info!(attempts, "saved the execution after the store recovered");
+                    }
+                    return;
+                }
+                Err(error) => error,
+            };
+            attempts += 1;
+            if started.elapsed() < self.options.save_patience {
+                tracing::warn!(%error, attempts, "saving the execution failed; retrying");
+            } else {
+                tracing::error!(%error, attempts, "saving the execution still fails; retrying until the store is back");
             }
             tokio::time::sleep(delay).await;
-            delay *= 2;
+            delay = (delay * 2).min(self.options.save_backoff_max.max(self.options.save_backoff));
         }
-        self.save(record).await
     }
 
     /// Performs the cursor's pending effect, racing the machine's TimeoutSeconds.
@@ -446,6 +541,13 @@ impl Inner {
     fn until(&self, at: DateTime<Utc>) -> Duration {
         (at - self.now()).to_std().unwrap_or(Duration::ZERO)
     }
+}
+
+/// A record as loaded for driving: a record stored with inline history keeps those
+/// events, so the next save moves them to the append-only history.
+fn adopted(mut record: ExecutionRecord) -> ExecutionRecord {
+    record.adopt_inline_events();
+    record
 }
 
 fn scaled(seconds: f64, scale: f64) -> Duration {

@@ -75,6 +75,7 @@ pub(crate) fn start(
         started_at: now,
         stopped_at: None,
         events: Vec::new(),
+        event_count: 0,
         cursor: None,
     };
     let mut events = vec![NewEvent::new("ExecutionStarted").input(input.clone())];
@@ -145,8 +146,8 @@ pub(crate) fn abort(error: Option<String>, cause: Option<String>) -> Step {
 /// Records the step's events (numbered after the last one) and its outcome.
 pub(crate) fn apply(record: &mut ExecutionRecord, step: Step, now: DateTime<Utc>) {
     for event in step.events {
-        let id = record.events.last().map_or(1, |last| last.id + 1);
-        record.events.push(event.record(id, now));
+        record.event_count += 1;
+        record.events.push(event.record(record.event_count, now));
     }
     let stop = |record: &mut ExecutionRecord, status, error, cause| {
         record.status = status;

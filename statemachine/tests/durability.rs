@@ -9,7 +9,8 @@ use std::time::Duration;
 use common::{Reply, ScriptedInvoker, executor, fast, finished, input, ok, stored_until};
 use serde_json::json;
 use statemachine::{
-    ExecutionStatus, ExecutionStore, ExecutorError, ExecutorOptions, MemoryExecutionStore, Pending,
+    ExecutionStatus, ExecutionStore, ExecutorError, ExecutorOptions, HistoryPage,
+    MemoryExecutionStore, Pending,
 };
 
 fn is_waiting(record: &statemachine::ExecutionRecord) -> bool {
@@ -45,7 +46,7 @@ async fn a_running_record_without_a_cursor_is_failed_on_resume() {
     drop(first);
     let mut broken = store.load_execution("exec-1").await.unwrap().unwrap();
     broken.cursor = None;
-    store.save_execution(&broken).await.unwrap();
+    store.save_execution(&broken, &[]).await.unwrap();
 
     let second = executor(ScriptedInvoker::new(&[]), store.clone(), fast());
     second.resume_all().await.unwrap();
@@ -322,4 +323,155 @@ async fn stopping_an_execution_nobody_drives_marks_it_aborted() {
         .unwrap();
     assert_eq!(stopped.status, ExecutionStatus::Aborted);
     assert_eq!(second.resume_all().await.unwrap(), 0);
+}
+
+/// A store that refuses every save from the `from`-th to the `until`-th (1-based), as a
+/// database that is briefly unreachable would.
+struct FlakyStore {
+    inner: MemoryExecutionStore,
+    saves: std::sync::atomic::AtomicUsize,
+    from: usize,
+    until: usize,
+}
+
+#[async_trait::async_trait]
+impl ExecutionStore for FlakyStore {
+    async fn save_execution(
+        &self,
+        record: &statemachine::ExecutionRecord,
+        new_events: &[statemachine::HistoryEvent],
+    ) -> Result<(), String> {
+        let n = self.saves.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if (self.from..=self.until).contains(&n) {
+            return Err(format!("store unavailable (save {n})"));
+        }
+        self.inner.save_execution(record, new_events).await
+    }
+    async fn load_execution(
+        &self,
+        id: &str,
+    ) -> Result<Option<statemachine::ExecutionRecord>, String> {
+        self.inner.load_execution(id).await
+    }
+    async fn list_running_executions(&self) -> Result<Vec<statemachine::ExecutionRecord>, String> {
+        self.inner.list_running_executions().await
+    }
+    async fn load_history(
+        &self,
+        id: &str,
+        page: HistoryPage,
+    ) -> Result<Vec<statemachine::HistoryEvent>, String> {
+        self.inner.load_history(id, page).await
+    }
+}
+
+#[tokio::test]
+async fn a_store_that_is_down_for_a_while_does_not_strand_the_execution() {
+    // GIVEN a store that refuses 40 saves in a row right after the start (the old
+    // driver gave up after 5 and left the execution RUNNING until a restart)
+    let store = Arc::new(FlakyStore {
+        inner: MemoryExecutionStore::new(),
+        saves: Default::default(),
+        from: 2,
+        until: 41,
+    });
+    let invoker = ScriptedInvoker::new(&[
+        ("download", ok(json!({"package_url": "u"}))),
+        ("trigger", ok(json!({"task_id": "t-1"}))),
+        ("poll", ok(json!({"status": "completed"}))),
+        ("finalize", ok(json!({}))),
+    ]);
+    let options = ExecutorOptions {
+        save_backoff: Duration::from_millis(1),
+        save_backoff_max: Duration::from_millis(5),
+        save_patience: Duration::from_millis(20),
+        ..fast()
+    };
+    let executor = statemachine::Executor::new(
+        common::deploy_test(),
+        invoker.clone(),
+        store.clone(),
+        options,
+    );
+
+    // WHEN it runs
+    executor.start("exec-1", input(1)).await.unwrap();
+    let record = finished(&executor, "exec-1").await;
+
+    // THEN it still ends, Finalize ran once, and no transition was lost
+    assert_eq!(record.status, ExecutionStatus::Succeeded, "{record:#?}");
+    assert_eq!(
+        invoker.resources(),
+        ["download", "trigger", "poll", "finalize"]
+    );
+    let ids: Vec<u64> = record.events.iter().map(|e| e.id).collect();
+    assert_eq!(ids, (1..=record.event_count).collect::<Vec<_>>());
+    assert!(store.saves.load(std::sync::atomic::Ordering::SeqCst) > 41);
+}
+
+#[tokio::test]
+async fn history_is_appended_so_the_record_stays_small_and_pages_read_it_all() {
+    // GIVEN an execution that polls 300 times
+    let store = Arc::new(MemoryExecutionStore::new());
+    let mut script = vec![
+        ("download", ok(json!({"package_url": "u"}))),
+        ("trigger", ok(json!({"task_id": "t-1"}))),
+    ];
+    script.extend(std::iter::repeat_n(
+        ("poll", ok(json!({"status": "running"}))),
+        299,
+    ));
+    script.push(("poll", ok(json!({"status": "completed"}))));
+    script.push(("finalize", ok(json!({}))));
+    let invoker = ScriptedInvoker::new(&script);
+    let executor = executor(invoker, store.clone(), ExecutorOptions::scaled(0.0));
+    executor.start("exec-1", input(1)).await.unwrap();
+    let first_size = stored_until(&store, "exec-1", |_| true).await;
+    let small = store.record_size("exec-1").unwrap();
+    let record = executor
+        .wait_finished("exec-1", Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(record.status, ExecutionStatus::Succeeded);
+    assert!(record.event_count > 1200, "{}", record.event_count);
+    assert_eq!(first_size.events.len(), first_size.event_count as usize);
+
+    // THEN the stored record (what every transition rewrites) does not grow with the history
+    let stored = store.record_size("exec-1").unwrap();
+    assert!(
+        stored < 4 * small.max(1000),
+        "record {stored} bytes after {} events",
+        record.event_count
+    );
+
+    // AND reading page by page, either way round, gives exactly the whole history
+    for newest_first in [false, true] {
+        let mut page = HistoryPage {
+            after: None,
+            limit: 97,
+            newest_first,
+        };
+        let mut read = Vec::new();
+        loop {
+            let events = executor.history("exec-1", page).await.unwrap();
+            assert!(events.len() <= 97);
+            let next = page.next_after(events.last().map(|e| e.id), record.event_count);
+            read.extend(events);
+            match next {
+                Some(after) => page.after = Some(after),
+                None => break,
+            }
+        }
+        if newest_first {
+            read.reverse();
+        }
+        assert_eq!(read, record.events);
+    }
+    assert!(
+        executor
+            .history("nope", HistoryPage::first(10))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

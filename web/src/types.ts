@@ -178,6 +178,8 @@ export interface ExecutionView {
   started_at: string;
   stopped_at?: string | null;
   events: ExecutionEvent[];
+  /** Pass as `cursor` for the next page (same order); null on the last one. */
+  next_cursor?: string | null;
 }
 
 export interface SessionInfo {

@@ -193,7 +193,7 @@ test('an admin sets up the settings, a parameter set and a test item through the
   await page.locator('[data-setting="poll_interval_seconds"] .text-red-700').filter({ hasText: /\S/ }).waitFor();
   await page.locator('#setting-package_download_base_url').fill(`${PKG}/`);
   await page.locator('#setting-external_test_server_url').fill(TS);
-  await page.locator('#setting-poll_interval_seconds').fill('1');
+  await page.locator('#setting-poll_interval_seconds').fill('5');
   await page.getByTestId('settings-save').click();
   await page.locator('#toast').filter({ hasText: /\(3/ }).waitFor();
 

@@ -7,11 +7,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use shared::auth::AuthUser;
+use shared::domain::FieldError;
 use shared::domain::{Run, RunStatus};
 use shared::error::{ApiResult, ErrorBody};
 use shared::http::{ApiJson, ListResponse, PageParams, parse_id, query, with_common_layers};
 use shared::services::runs::{self, TriggerInput};
-use shared::workflow::ExecutionView;
+use shared::workflow::{ExecutionView, HistoryError, HistoryRequest};
 use shared::{ApiError, AppState};
 use utoipa::OpenApi;
 
@@ -133,21 +134,86 @@ async fn one(
     Ok(Json(find(&state, &id).await?))
 }
 
-/// The state machine execution of a run: current state and history (Step Functions event names).
-#[utoipa::path(get, path = "/api/v1/deploy-test-runs/{run_id}/execution", tag = "runs", params(("run_id" = i64, Path)),
-    security(("bearer" = [])), responses((status = 200, body = ExecutionView), (status = 404, body = ErrorBody)))]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct HistoryParams {
+    /// Events per page, 1–1000 (default 1000).
+    limit: Option<String>,
+    /// `next_cursor` of the previous page (same `order`).
+    cursor: Option<String>,
+    /// `oldest` (default: from ExecutionStarted on) or `newest` (the latest events first).
+    order: Option<String>,
+}
+
+impl HistoryParams {
+    const DEFAULT_LIMIT: usize = 1000;
+    const MAX_LIMIT: usize = 1000;
+    /// Step Functions' nextToken is at most 1024 characters; base64 makes it 4/3 longer.
+    const MAX_CURSOR: usize = 2048;
+
+    fn request(self) -> Result<HistoryRequest, FieldError> {
+        let limit = match self.limit.as_deref().map(str::trim) {
+            None | Some("") => Self::DEFAULT_LIMIT,
+            Some(s) => s
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=Self::MAX_LIMIT).contains(n))
+                .ok_or_else(|| FieldError::new("limit", "must be an integer from 1 to 1000"))?,
+        };
+        let newest_first = match self.order.as_deref().map(str::trim) {
+            None | Some("") | Some("oldest") => false,
+            Some("newest") => true,
+            Some(_) => return Err(FieldError::new("order", "must be oldest or newest")),
+        };
+        let cursor = self.cursor.filter(|c| !c.is_empty());
+        if cursor.as_ref().is_some_and(|c| c.len() > Self::MAX_CURSOR) {
+            return Err(bad_cursor());
+        }
+        let page = PageParams {
+            limit: None,
+            cursor,
+        };
+        Ok(HistoryRequest {
+            limit,
+            cursor: page.cursor()?,
+            newest_first,
+        })
+    }
+}
+
+fn bad_cursor() -> FieldError {
+    FieldError::new(
+        "cursor",
+        "is not a next_cursor of this execution's history (in this order); start again without it",
+    )
+}
+
+/// The state machine execution of a run: current state and one page of its history
+/// (Step Functions event names), oldest first unless `order=newest`.
+#[utoipa::path(get, path = "/api/v1/deploy-test-runs/{run_id}/execution", tag = "runs",
+    params(("run_id" = i64, Path), HistoryParams),
+    security(("bearer" = [])), responses((status = 200, body = ExecutionView), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
 async fn execution(
     State(state): State<AppState>,
     _user: AuthUser,
     Path(id): Path<String>,
+    uri: Uri,
 ) -> ApiResult<Json<ExecutionView>> {
     let run = find(&state, &id).await?;
-    let view = state
+    let page = query::<HistoryParams>(&uri)?.request()?;
+    let mut view = state
         .workflow
-        .describe(&run.execution_id)
+        .describe_page(&run.execution_id, &page)
         .await
-        .map_err(|e| ApiError::Internal(format!("describing {}: {e}", run.execution_id)))?
+        .map_err(|e| match e {
+            HistoryError::BadCursor => ApiError::from(bad_cursor()),
+            HistoryError::Unavailable(e) => {
+                ApiError::Internal(format!("describing {}: {e}", run.execution_id))
+            }
+        })?
         .ok_or_else(|| ApiError::NotFound(format!("run {} has no execution record", run.id)))?;
+    view.next_cursor = view.next_cursor.as_deref().map(shared::http::encode_cursor);
     Ok(Json(view))
 }
 

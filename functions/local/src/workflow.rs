@@ -9,9 +9,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use shared::tasks::TaskError;
-use shared::workflow::{ExecutionEvent, ExecutionView, WorkflowStarter};
+use shared::workflow::{
+    ExecutionEvent, ExecutionView, HistoryError, HistoryRequest, WorkflowStarter,
+    next_event_cursor, parse_event_cursor,
+};
 use statemachine::{
-    Definition, ExecutionRecord, Executor, ExecutorOptions, TaskFailure, TaskInvoker,
+    Definition, ExecutionRecord, Executor, ExecutorOptions, HistoryEvent, HistoryPage, TaskFailure,
+    TaskInvoker,
 };
 
 /// The one definition, as deployed to Step Functions.
@@ -116,20 +120,21 @@ pub fn view(record: ExecutionRecord) -> ExecutionView {
         current_state: record.current_state,
         started_at: record.started_at,
         stopped_at: record.stopped_at,
-        events: record
-            .events
-            .into_iter()
-            .map(|e| ExecutionEvent {
-                id: e.id,
-                event_type: e.r#type,
-                state: e.state,
-                timestamp: e.timestamp,
-                input: e.input,
-                output: e.output,
-                error: e.error,
-                cause: e.cause,
-            })
-            .collect(),
+        events: record.events.into_iter().map(event).collect(),
+        next_cursor: None,
+    }
+}
+
+fn event(e: HistoryEvent) -> ExecutionEvent {
+    ExecutionEvent {
+        id: e.id,
+        event_type: e.r#type,
+        state: e.state,
+        timestamp: e.timestamp,
+        input: e.input,
+        output: e.output,
+        error: e.error,
+        cause: e.cause,
     }
 }
 
@@ -150,6 +155,40 @@ impl WorkflowStarter for EmbeddedWorkflow {
             .await
             .map_err(|e| e.to_string())?
             .map(view))
+    }
+
+    async fn describe_page(
+        &self,
+        execution_id: &str,
+        page: &HistoryRequest,
+    ) -> Result<Option<ExecutionView>, HistoryError> {
+        let after = parse_event_cursor(page.cursor.as_deref())?;
+        let unavailable = |e: statemachine::ExecutorError| HistoryError::Unavailable(e.to_string());
+        let Some(record) = self
+            .executor
+            .record(execution_id)
+            .await
+            .map_err(unavailable)?
+        else {
+            return Ok(None);
+        };
+        let events = self
+            .executor
+            .history(
+                execution_id,
+                HistoryPage {
+                    after,
+                    limit: page.limit,
+                    newest_first: page.newest_first,
+                },
+            )
+            .await
+            .map_err(unavailable)?;
+        let last = record.event_count;
+        let mut view = view(record);
+        view.events = events.into_iter().map(event).collect();
+        view.next_cursor = next_event_cursor(&view.events, page, last);
+        Ok(Some(view))
     }
 
     async fn stop(&self, execution_id: &str, cause: &str) -> Result<(), String> {

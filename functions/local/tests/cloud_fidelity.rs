@@ -156,7 +156,7 @@ async fn seed(state: &AppState, peers: &Peers) -> (i64, i64, i64) {
         "admin@example.com",
         &json!({"package_download_base_url": format!("{}/", peers.packages.url),
             "external_test_server_url": peers.test_server.url, "poll_interval_seconds": 1,
-            "poll_request_timeout_seconds": 2}),
+            "max_monitor_seconds": 1200, "poll_request_timeout_seconds": 2}),
     )
     .await
     .unwrap();

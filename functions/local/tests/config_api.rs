@@ -933,6 +933,12 @@ async fn settings_apply_without_restart(backend: Backend) {
         ),
         (json!({"notify_cc": ["x"]}), "notify_cc[0]"),
         (json!({"admin_password": "x"}), "admin_password"),
+        // More poll cycles than Step Functions' 25,000-event history holds.
+        (json!({"poll_interval_seconds": 1}), "poll_interval_seconds"),
+        (
+            json!({"max_monitor_seconds": 604_800}),
+            "max_monitor_seconds",
+        ),
     ];
     for (body, field) in cases {
         let err = assert_error(
@@ -943,6 +949,14 @@ async fn settings_apply_without_restart(backend: Backend) {
         )
         .await;
         assert_eq!(err["error"]["field"], field, "{body}");
+        if body.get("max_monitor_seconds").is_some() || body["poll_interval_seconds"] == 1 {
+            let message = err["error"]["message"].as_str().unwrap();
+            assert!(
+                message.contains("max_monitor_seconds")
+                    && message.contains("poll_interval_seconds"),
+                "both keys named: {message}"
+            );
+        }
     }
     let after_bad = app.ok(Method::GET, "/api/v1/settings", &user, None).await;
     assert_eq!(after_bad, defaults, "a rejected update changes nothing");

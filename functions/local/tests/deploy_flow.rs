@@ -45,7 +45,7 @@ async fn setup(backend: Backend) -> Option<Flow> {
         async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
     };
     let r = put("/api/v1/settings", json!({"package_download_base_url": format!("{}/", peers.packages.url),
-        "external_test_server_url": peers.test_server.url, "poll_interval_seconds": 1, "poll_request_timeout_seconds": 2})).await;
+        "external_test_server_url": peers.test_server.url, "poll_interval_seconds": 5, "poll_request_timeout_seconds": 2})).await;
     assert_eq!(r.status(), StatusCode::OK);
     post(
         "/api/v1/parameter-sets",

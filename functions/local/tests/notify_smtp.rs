@@ -122,7 +122,7 @@ async fn setup(sink: &Sink) -> (TestApp, Peers, String, i64, i64) {
             "PUT",
             "/api/v1/settings",
             json!({"package_download_base_url": peers.packages.url, "external_test_server_url": peers.test_server.url,
-            "poll_interval_seconds": 1, "project_name": "CDN QA", "notify_cc": ["lead@example.com"]}),
+            "poll_interval_seconds": 1, "max_monitor_seconds": 1200, "project_name": "CDN QA", "notify_cc": ["lead@example.com"]}),
         ),
         ("POST", "/api/v1/parameter-sets", json!({"name": "base"})),
         (

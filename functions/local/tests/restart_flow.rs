@@ -60,7 +60,7 @@ async fn run_survives_kill_9_while_monitoring() {
     .await;
     let admin = admin["token"].as_str().unwrap().to_owned();
     json_of(client.put(format!("{base}/api/v1/settings")).bearer_auth(&admin)
-        .json(&json!({"package_download_base_url": peers.packages.url, "external_test_server_url": peers.test_server.url, "poll_interval_seconds": 2}))
+        .json(&json!({"package_download_base_url": peers.packages.url, "external_test_server_url": peers.test_server.url, "poll_interval_seconds": 2, "max_monitor_seconds": 1200}))
         .send().await.unwrap()).await;
     json_of(
         client

@@ -40,7 +40,7 @@ async fn env() -> Env {
     };
     send(app.client.put(app.url("/api/v1/settings")).bearer_auth(&admin).json(&json!({
         "package_download_base_url": peers.packages.url, "external_test_server_url": peers.test_server.url,
-        "poll_interval_seconds": 1, "notify_cc": ["qa-lead@example.com"]}))).await;
+        "poll_interval_seconds": 5, "notify_cc": ["qa-lead@example.com"]}))).await;
     let set = send(
         app.client
             .post(app.url("/api/v1/parameter-sets"))

@@ -49,6 +49,16 @@ impl Default for Settings {
     }
 }
 
+/// Step Functions keeps at most this many events in one execution's history; past it
+/// the execution fails (no Finalize, no mail, lock held).
+pub const STEP_FUNCTIONS_HISTORY_LIMIT: u64 = 25_000;
+/// Events one poll cycle of `statemachine/deploy_test.asl.json` adds to the history
+/// (WaitBeforePoll 2, the Poll Lambda task 5, CheckPoll 2); a test counts them in the ASL.
+pub const HISTORY_EVENTS_PER_POLL_CYCLE: u64 = 9;
+/// The most poll cycles a run may take (`max_monitor_seconds / poll_interval_seconds`):
+/// 2,400 × 9 = 21,600 events, leaving 3,400 for the other states and for retries.
+pub const MAX_POLL_CYCLES: u64 = 2_400;
+
 /// The keys a partial update may carry, for error messages.
 pub const SETTINGS_KEYS: &[&str] = &[
     "project_name",
@@ -156,6 +166,30 @@ impl Settings {
                 "must not exceed max_monitor_seconds",
             ));
         }
+        let cycles = u64::from(next.max_monitor_seconds)
+            .div_ceil(u64::from(next.poll_interval_seconds.max(1)));
+        if cycles > MAX_POLL_CYCLES {
+            // Name the key this patch changed (either fixes it); the message names both.
+            let field = if obj.contains_key("poll_interval_seconds")
+                || !obj.contains_key("max_monitor_seconds")
+            {
+                "poll_interval_seconds"
+            } else {
+                "max_monitor_seconds"
+            };
+            return Err(FieldError::new(
+                field,
+                format!(
+                    "max_monitor_seconds / poll_interval_seconds = {} / {} = {cycles} poll cycles, \
+                     more than the {MAX_POLL_CYCLES} that fit in Step Functions' {STEP_FUNCTIONS_HISTORY_LIMIT}-event \
+                     execution history: raise poll_interval_seconds to at least {} or lower max_monitor_seconds to at most {}",
+                    next.max_monitor_seconds,
+                    next.poll_interval_seconds,
+                    u64::from(next.max_monitor_seconds).div_ceil(MAX_POLL_CYCLES),
+                    MAX_POLL_CYCLES * u64::from(next.poll_interval_seconds),
+                ),
+            ));
+        }
         Ok(next)
     }
 }
@@ -164,6 +198,43 @@ impl Settings {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_run_can_never_outgrow_the_step_functions_history() {
+        let s = Settings::default();
+        // 3 hours at 5 s fits: 2,160 cycles.
+        let ok = s
+            .patched(&json!({"poll_interval_seconds": 5, "max_monitor_seconds": 10_800}))
+            .unwrap();
+        assert_eq!(ok.poll_interval_seconds, 5);
+        assert!(
+            MAX_POLL_CYCLES * HISTORY_EVENTS_PER_POLL_CYCLE + 3_000 <= STEP_FUNCTIONS_HISTORY_LIMIT
+        );
+        // 7 days at 60 s, or 3 hours at 1 s, does not; both keys are named.
+        for (patch, field) in [
+            (
+                json!({"max_monitor_seconds": 7 * 86_400}),
+                "max_monitor_seconds",
+            ),
+            (json!({"poll_interval_seconds": 1}), "poll_interval_seconds"),
+            (
+                json!({"poll_interval_seconds": 4, "max_monitor_seconds": 10_800}),
+                "poll_interval_seconds",
+            ),
+        ] {
+            let e = s.patched(&patch).unwrap_err();
+            assert_eq!(e.field, field, "{patch}");
+            assert!(
+                e.message.contains("max_monitor_seconds")
+                    && e.message.contains("poll_interval_seconds"),
+                "{}",
+                e.message
+            );
+        }
+        let e = s.patched(&json!({"poll_interval_seconds": 1})).unwrap_err();
+        assert!(e.message.contains("at least 5"), "{}", e.message);
+        assert!(e.message.contains("at most 2400"), "{}", e.message);
+    }
 
     #[test]
     fn defaults_match_the_spec() {

@@ -7,4 +7,4 @@ mod page;
 
 pub use extract::{ApiJson, MAX_BODY_BYTES, parse_id, query};
 pub use layers::with_common_layers;
-pub use page::{ListResponse, PageParams};
+pub use page::{ListResponse, PageParams, encode_cursor};

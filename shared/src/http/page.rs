@@ -86,6 +86,11 @@ fn bad_cursor() -> FieldError {
     )
 }
 
+/// A cursor as the API hands it out (what [`PageParams::cursor`] decodes).
+pub fn encode_cursor(raw: &str) -> String {
+    URL_SAFE_NO_PAD.encode(raw)
+}
+
 /// `{"items": [...], "next_cursor": "..." | null}`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ListResponse<T> {

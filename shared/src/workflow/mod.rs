@@ -41,7 +41,29 @@ pub struct ExecutionView {
     pub current_state: Option<String>,
     pub started_at: DateTime<Utc>,
     pub stopped_at: Option<DateTime<Utc>>,
+    /// The whole history, or one page of it (`GET .../execution?limit=&cursor=&order=`).
     pub events: Vec<ExecutionEvent>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+}
+
+/// Which page of an execution's history to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRequest {
+    pub limit: usize,
+    /// The `next_cursor` of the previous page (decoded), or `None` for the first page.
+    pub cursor: Option<String>,
+    /// Newest events first.
+    pub newest_first: bool,
+}
+
+/// Why a history page could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HistoryError {
+    /// The cursor is not one this history gave (or was given for the other order).
+    BadCursor,
+    Unavailable(String),
 }
 
 #[async_trait]
@@ -49,8 +71,68 @@ pub trait WorkflowStarter: Send + Sync {
     /// Starts the execution named `execution_id`; starting an existing one is harmless.
     async fn start(&self, execution_id: &str, input: Value) -> Result<(), String>;
     async fn describe(&self, execution_id: &str) -> Result<Option<ExecutionView>, String>;
+    /// The execution with one page of its history. The default reads the whole history
+    /// and cuts the page out (cursor: the last event id seen); adapters read pages.
+    async fn describe_page(
+        &self,
+        execution_id: &str,
+        page: &HistoryRequest,
+    ) -> Result<Option<ExecutionView>, HistoryError> {
+        let after = parse_event_cursor(page.cursor.as_deref())?;
+        let Some(mut view) = self
+            .describe(execution_id)
+            .await
+            .map_err(HistoryError::Unavailable)?
+        else {
+            return Ok(None);
+        };
+        let last = view.events.iter().map(|e| e.id).max().unwrap_or(0);
+        let mut events: Vec<ExecutionEvent> = std::mem::take(&mut view.events)
+            .into_iter()
+            .filter(|e| match (after, page.newest_first) {
+                (None, _) => true,
+                (Some(a), false) => e.id > a,
+                (Some(a), true) => e.id < a,
+            })
+            .collect();
+        events.sort_by_key(|e| e.id);
+        if page.newest_first {
+            events.reverse();
+        }
+        events.truncate(page.limit);
+        view.next_cursor = next_event_cursor(&events, page, last);
+        view.events = events;
+        Ok(Some(view))
+    }
     /// Aborts a running execution; a finished one is left as it is.
     async fn stop(&self, execution_id: &str, cause: &str) -> Result<(), String>;
+}
+
+/// An event-id cursor (`"123"`): what the embedded executor's pages use.
+pub fn parse_event_cursor(cursor: Option<&str>) -> Result<Option<u64>, HistoryError> {
+    cursor
+        .map(|c| {
+            c.parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0 && c.len() <= 20)
+                .ok_or(HistoryError::BadCursor)
+        })
+        .transpose()
+}
+
+/// The cursor after a page of `events` in a history whose ids run 1..=`last`.
+pub fn next_event_cursor(
+    events: &[ExecutionEvent],
+    page: &HistoryRequest,
+    last: u64,
+) -> Option<String> {
+    let end = events.last()?.id;
+    let more = if page.newest_first {
+        end > 1
+    } else {
+        end < last
+    };
+    (more && events.len() == page.limit).then(|| end.to_string())
 }
 
 /// The host has no workflow engine configured: every call says so.

@@ -14,7 +14,7 @@ use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{ExecutionEvent, ExecutionView, WorkflowStarter};
+use super::{ExecutionEvent, ExecutionView, HistoryError, HistoryRequest, WorkflowStarter};
 use crate::config::ConfigError;
 
 /// The error name a cancelled run's execution is stopped with (as the embedded executor).
@@ -165,6 +165,91 @@ impl WorkflowStarter for StepFunctionsWorkflow {
             started_at: to_chrono(out.start_date()),
             stopped_at: out.stop_date().map(to_chrono),
             events: mapped.events,
+            next_cursor: None,
+        }))
+    }
+
+    /// One GetExecutionHistory page (`maxResults` = limit, `nextToken` = cursor,
+    /// `reverseOrder` for newest first). An expired or foreign token is a bad cursor.
+    #[tracing::instrument(skip_all, fields(execution_id = execution_id))]
+    async fn describe_page(
+        &self,
+        execution_id: &str,
+        page: &HistoryRequest,
+    ) -> Result<Option<ExecutionView>, HistoryError> {
+        let arn = self
+            .execution_arn(execution_id)
+            .map_err(HistoryError::Unavailable)?;
+        let out = match self
+            .client
+            .describe_execution()
+            .execution_arn(&arn)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_execution_does_not_exist()) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(HistoryError::Unavailable(sdk_error("DescribeExecution", e))),
+        };
+        let running = *out.status() == ExecutionStatus::Running;
+        let read = |reverse: bool, limit: usize, token: Option<String>| {
+            self.client
+                .get_execution_history()
+                .execution_arn(&arn)
+                .reverse_order(reverse)
+                .include_execution_data(true)
+                .max_results(i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000))
+                .set_next_token(token)
+                .send()
+        };
+        let result = read(page.newest_first, page.limit, page.cursor.clone()).await;
+        let history = match result {
+            Ok(h) => h,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_invalid_token()) => {
+                return Err(HistoryError::BadCursor);
+            }
+            Err(e) => {
+                return Err(HistoryError::Unavailable(sdk_error(
+                    "GetExecutionHistory",
+                    e,
+                )));
+            }
+        };
+        let mut events = history.events().to_vec();
+        events.sort_by_key(HistoryEvent::id);
+        let mapped = map_history(&events, running);
+        // The current state is where the newest events are: on this page when it is the
+        // newest one, else from a short newest-first read.
+        let current_state = if page.newest_first && page.cursor.is_none() {
+            mapped.current_state
+        } else {
+            let newest = read(true, 50, None)
+                .await
+                .map_err(|e| HistoryError::Unavailable(sdk_error("GetExecutionHistory", e)))?;
+            let mut recent = newest.events().to_vec();
+            recent.sort_by_key(HistoryEvent::id);
+            map_history(&recent, running).current_state
+        };
+        let mut page_events = mapped.events;
+        if page.newest_first {
+            page_events.reverse();
+        }
+        Ok(Some(ExecutionView {
+            execution_id: execution_id.to_owned(),
+            status: out.status().as_str().to_owned(),
+            current_state,
+            started_at: to_chrono(out.start_date()),
+            stopped_at: out.stop_date().map(to_chrono),
+            events: page_events,
+            next_cursor: history
+                .next_token()
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned),
         }))
     }
 
@@ -262,6 +347,9 @@ pub fn map_history(history: &[HistoryEvent], running: bool) -> MappedHistory {
     let mut open: Vec<String> = Vec::new();
     let mut last_entered: Option<String> = None;
     let mut events = Vec::with_capacity(history.len());
+    // For a page that starts inside a state: where the event it follows happened.
+    let mut state_of: std::collections::HashMap<i64, Option<String>> =
+        std::collections::HashMap::new();
     for event in history {
         let d = details(event);
         let state = match d.place {
@@ -278,8 +366,12 @@ pub fn map_history(history: &[HistoryEvent], running: bool) -> MappedHistory {
             }
             Place::Named(name) => Some(name.to_owned()),
             Place::Execution => None,
-            Place::Inside => open.last().cloned(),
+            Place::Inside => open
+                .last()
+                .cloned()
+                .or_else(|| state_of.get(&event.previous_event_id()).cloned().flatten()),
         };
+        state_of.insert(event.id(), state.clone());
         events.push(ExecutionEvent {
             id: u64::try_from(event.id()).unwrap_or_default(),
             event_type: event.r#type().as_str().to_owned(),

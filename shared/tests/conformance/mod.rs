@@ -484,6 +484,7 @@ macro_rules! conformance_tests {
             runs_round_trip_and_update_by_revision,
             runs_list_by_status_and_item,
             execution_records_round_trip_and_running_ones_are_listed,
+            execution_history_is_appended_and_read_page_by_page,
         );
     };
     (@each $make_store:expr; $($name:ident),* $(,)?) => {

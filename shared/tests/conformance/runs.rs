@@ -201,23 +201,111 @@ fn execution(id: &str, status: &str) -> statemachine::ExecutionRecord {
     serde_json::from_value(json!({
         "execution_id": id, "status": status, "current_state": "Poll", "input": {"run_id": 1, "failure": null},
         "output": null, "error": null, "cause": null, "started_at": "2026-11-25T10:00:00Z", "stopped_at": null,
-        "events": [{"id": 1, "type": "ExecutionStarted", "timestamp": "2026-11-25T10:00:00Z", "input": {"run_id": 1}}]
+        "event_count": 1
     }))
     .unwrap()
+}
+
+fn event(id: u64) -> statemachine::HistoryEvent {
+    serde_json::from_value(json!({
+        "id": id, "type": if id == 1 { "ExecutionStarted" } else { "PassStateEntered" },
+        "state": if id == 1 { None } else { Some(format!("S{id}")) },
+        "timestamp": "2026-11-25T10:00:00Z", "input": {"run_id": 1, "n": id}
+    }))
+    .unwrap()
+}
+
+/// Reads the whole history `limit` events at a time, in the given order.
+async fn read_all(store: &Arc<dyn Store>, id: &str, limit: usize, newest_first: bool) -> Vec<u64> {
+    let count = store
+        .load_execution(id)
+        .await
+        .unwrap()
+        .map_or(0, |r| r.event_count);
+    let mut page = statemachine::HistoryPage {
+        after: None,
+        limit,
+        newest_first,
+    };
+    let mut ids = Vec::new();
+    loop {
+        let events = store.load_history(id, page).await.unwrap();
+        assert!(events.len() <= limit);
+        let next = page.next_after(events.last().map(|e| e.id), count);
+        ids.extend(events.iter().map(|e| e.id));
+        match next {
+            Some(after) => page.after = Some(after),
+            None => return ids,
+        }
+    }
+}
+
+pub async fn execution_history_is_appended_and_read_page_by_page(store: Arc<dyn Store>) {
+    // GIVEN an execution saved 60 times, each save adding 5 events
+    let mut record = execution("run-h", "RUNNING");
+    record.event_count = 0;
+    for save in 0..60u64 {
+        let events: Vec<_> = (1..=5).map(|i| event(save * 5 + i)).collect();
+        record.event_count = save * 5 + 5;
+        store.save_execution(&record, &events).await.unwrap();
+    }
+    // THEN the record comes back without its history, counting it
+    let loaded = store.load_execution("run-h").await.unwrap().unwrap();
+    assert_eq!(loaded.event_count, 300);
+    assert!(loaded.events.is_empty());
+    assert!(serde_json::to_string(&loaded).unwrap().len() < 1000);
+    // AND pages read every event once, in order, either way round
+    assert_eq!(
+        read_all(&store, "run-h", 7, false).await,
+        (1..=300).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        read_all(&store, "run-h", 100, true).await,
+        (1..=300).rev().collect::<Vec<_>>()
+    );
+    let page = store
+        .load_history(
+            "run-h",
+            statemachine::HistoryPage {
+                after: Some(298),
+                limit: 10,
+                newest_first: false,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page, vec![event(299), event(300)]);
+    // AND a retried save (same events again) changes nothing; events past the record's
+    // count (a save that did not land) are not shown
+    store.save_execution(&record, &[event(300)]).await.unwrap();
+    let mut behind = record.clone();
+    behind.event_count = 299;
+    store.save_execution(&behind, &[]).await.unwrap();
+    assert_eq!(
+        read_all(&store, "run-h", 1000, false).await,
+        (1..=299).collect::<Vec<_>>()
+    );
+    assert!(
+        store
+            .load_history("nope", statemachine::HistoryPage::first(5))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 pub async fn execution_records_round_trip_and_running_ones_are_listed(store: Arc<dyn Store>) {
     assert_eq!(store.load_execution("run-1").await.unwrap(), None);
     store
-        .save_execution(&execution("run-1", "RUNNING"))
+        .save_execution(&execution("run-1", "RUNNING"), &[event(1)])
         .await
         .unwrap();
     store
-        .save_execution(&execution("run-2", "RUNNING"))
+        .save_execution(&execution("run-2", "RUNNING"), &[event(1)])
         .await
         .unwrap();
     store
-        .save_execution(&execution("run-3", "SUCCEEDED"))
+        .save_execution(&execution("run-3", "SUCCEEDED"), &[event(1)])
         .await
         .unwrap();
     assert_eq!(
@@ -234,7 +322,7 @@ pub async fn execution_records_round_trip_and_running_ones_are_listed(store: Arc
     assert_eq!(running, ["run-1", "run-2"]);
     // Finishing one takes it off the running list; saving replaces the record.
     store
-        .save_execution(&execution("run-1", "FAILED"))
+        .save_execution(&execution("run-1", "FAILED"), &[])
         .await
         .unwrap();
     let running: Vec<String> = store

@@ -9,8 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use statemachine::{
-    Definition, ExecutionRecord, ExecutionStore, Executor, ExecutorOptions, MemoryExecutionStore,
-    TaskFailure, TaskInvoker,
+    Definition, ExecutionRecord, ExecutionStore, Executor, ExecutorOptions, HistoryPage,
+    MemoryExecutionStore, TaskFailure, TaskInvoker,
 };
 
 pub const DEPLOY_TEST: &str = include_str!("deploy_test.asl.json");
@@ -171,10 +171,15 @@ pub async fn stored_until(
     condition: impl Fn(&ExecutionRecord) -> bool,
 ) -> ExecutionRecord {
     for _ in 0..5000 {
-        if let Some(record) = store.load_execution(id).await.unwrap()
-            && condition(&record)
-        {
-            return record;
+        if let Some(mut record) = store.load_execution(id).await.unwrap() {
+            // The history is stored apart from the record.
+            record.events = store
+                .load_history(id, HistoryPage::first(usize::MAX))
+                .await
+                .unwrap();
+            if condition(&record) {
+                return record;
+            }
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }

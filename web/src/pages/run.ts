@@ -325,9 +325,11 @@ export async function runPage(ctx: Ctx): Promise<void> {
   async function loadExecution(): Promise<void> {
     if (!execBox.firstChild) fill(execBox, loading());
     try {
-      const ex = await get<ExecutionView>(`/deploy-test-runs/${id}/execution`);
+      // The newest page only: a long run has thousands of events (ids run 1..n).
+      const ex = await get<ExecutionView>(`/deploy-test-runs/${id}/execution?order=newest&limit=${MAX_EVENTS}`);
       if (!ctx.alive()) return;
-      const events = ex.events.length > MAX_EVENTS ? ex.events.slice(-MAX_EVENTS) : ex.events;
+      const events = [...ex.events].reverse();
+      const total = ex.events.length > 0 ? Math.max(...ex.events.map((e) => e.id)) : 0;
       fill(
         execBox,
         h(
@@ -339,9 +341,9 @@ export async function runPage(ctx: Ctx): Promise<void> {
             [t('exec.currentState'), ex.current_state ? h('span', { translate: 'no' }, ex.current_state) : '—'],
             [t('exec.started'), fmtTime(ex.started_at)],
             [t('exec.stopped'), ex.stopped_at ? fmtTime(ex.stopped_at) : '—'],
-            [t('exec.events'), String(ex.events.length)],
+            [t('exec.events'), String(total)],
           ]),
-          ex.events.length > MAX_EVENTS ? h('p', { class: 'muted' }, t('exec.truncated', { n: MAX_EVENTS })) : null,
+          ex.next_cursor ? h('p', { class: 'muted' }, t('exec.truncated', { n: MAX_EVENTS })) : null,
           table(
             [t('exec.col.id'), t('exec.col.type'), t('exec.col.state'), t('exec.col.time'), t('exec.col.detail')],
             events.map((ev) => [

@@ -143,6 +143,21 @@ DROP TABLE sessions;
 ALTER TABLE sessions_by_role RENAME TO sessions;
 CREATE INDEX login_failures_by_window ON login_failures (window_start);
 "#,
+    // Execution history apart from the record, one row per event (append-only). Records
+    // stored before keep working: their inline events move here, the record keeps a count.
+    r#"
+CREATE TABLE execution_events (
+    execution_id TEXT NOT NULL,
+    id INTEGER NOT NULL,
+    json TEXT NOT NULL,
+    PRIMARY KEY (execution_id, id)
+) WITHOUT ROWID;
+INSERT OR REPLACE INTO execution_events (execution_id, id, json)
+    SELECT e.id, json_extract(j.value, '$.id'), j.value
+    FROM executions e, json_each(e.json, '$.events') j;
+UPDATE executions SET json = json_set(json_remove(json, '$.events'), '$.event_count',
+    COALESCE((SELECT MAX(v.id) FROM execution_events v WHERE v.execution_id = executions.id), 0));
+"#,
 ];
 
 #[derive(Clone)]
