@@ -92,40 +92,21 @@ async fn busy(state: &AppState, lock: &RunLock) -> ApiResult<ApiError> {
     })
 }
 
-/// Starts a run of test item `item_id`: 202 with the run, or 409 naming the active run.
-#[tracing::instrument(skip_all, fields(item_id, by = %by))]
-pub async fn trigger(
-    state: &AppState,
-    by: &str,
-    item_id: i64,
-    input: TriggerInput,
-) -> ApiResult<Run> {
-    let item = state
-        .store
-        .get_test_item(item_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no test item with id {item_id}")))?;
-    if !item.enabled {
-        return Err(unprocessable(
-            "test_item_disabled",
-            format!(
-                "test item {} is disabled; an admin can enable it",
-                item.name
-            ),
-        ));
+fn ensure_enabled(item: &crate::domain::TestItem) -> ApiResult<()> {
+    if item.enabled {
+        return Ok(());
     }
-    let build = build_to_test(state, &item.job_name, input.build_info_id).await?;
-    let set = match item.parameter_set_id {
-        Some(id) => state.store.get_parameter_set(id).await?,
-        None => state.store.default_parameter_set().await?,
-    }
-    .ok_or_else(|| {
-        unprocessable(
-            "no_parameter_set",
-            "there is no parameter set to use; an admin creates one first",
-        )
-    })?;
-    let settings = state.settings().await?;
+    Err(unprocessable(
+        "test_item_disabled",
+        format!(
+            "test item {} is disabled; an admin can enable it",
+            item.name
+        ),
+    ))
+}
+
+/// A run needs somewhere to download from and a test server to talk to.
+fn ensure_settings_complete(settings: &crate::domain::Settings) -> ApiResult<()> {
     for (key, value) in [
         (
             "package_download_base_url",
@@ -143,6 +124,36 @@ pub async fn trigger(
             ));
         }
     }
+    Ok(())
+}
+
+/// Starts a run of test item `item_id`: 202 with the run, or 409 naming the active run.
+#[tracing::instrument(skip_all, fields(item_id, by = %by))]
+pub async fn trigger(
+    state: &AppState,
+    by: &str,
+    item_id: i64,
+    input: TriggerInput,
+) -> ApiResult<Run> {
+    let item = state
+        .store
+        .get_test_item(item_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no test item with id {item_id}")))?;
+    ensure_enabled(&item)?;
+    let build = build_to_test(state, &item.job_name, input.build_info_id).await?;
+    let set = match item.parameter_set_id {
+        Some(id) => state.store.get_parameter_set(id).await?,
+        None => state.store.default_parameter_set().await?,
+    }
+    .ok_or_else(|| {
+        unprocessable(
+            "no_parameter_set",
+            "there is no parameter set to use; an admin creates one first",
+        )
+    })?;
+    let settings = state.settings().await?;
+    ensure_settings_complete(&settings)?;
 
     let id = state.store.next_id("runs").await?;
     let run = Run::new(id, &item, &build, &set, by, state.clock.now());
@@ -218,7 +229,25 @@ pub async fn rerun(state: &AppState, by: &str, run_id: i64) -> ApiResult<Run> {
         .get_run(run_id)
         .await?
         .ok_or_else(|| no_run(run_id))?;
+    // The same rules as a trigger: the item still exists and is enabled, the build still
+    // exists and belongs to the item's job, the settings are complete.
+    let item = state
+        .store
+        .get_test_item(old.test_item_id)
+        .await?
+        .ok_or_else(|| {
+            unprocessable(
+                "test_item_not_found",
+                format!(
+                    "run {run_id}'s test item {} ({}) no longer exists",
+                    old.test_item_id, old.test_item_name
+                ),
+            )
+        })?;
+    ensure_enabled(&item)?;
+    build_to_test(state, &item.job_name, Some(old.build_info_id)).await?;
     let settings = state.settings().await?;
+    ensure_settings_complete(&settings)?;
     let id = state.store.next_id("runs").await?;
     let run = old.rerun(id, by, state.clock.now());
     start(state, &run, settings.max_monitor_seconds).await?;
