@@ -117,6 +117,18 @@ impl Env {
         .await
     }
 
+    async fn execution(&self, id: i64) -> Value {
+        self.app
+            .get(
+                &format!("/api/v1/deploy-test-runs/{id}/execution"),
+                Some(&self.user),
+            )
+            .await
+            .json()
+            .await
+            .unwrap()
+    }
+
     fn outbox(&self) -> Vec<String> {
         let dir = self.app.dir.path().join("outbox");
         let mut mails: Vec<String> = std::fs::read_dir(&dir)
@@ -374,6 +386,63 @@ async fn rerun_obeys_every_rule_trigger_obeys() {
         page.items.iter().map(|r| r.id).collect::<Vec<_>>(),
         [first],
         "no run was created (next id was {runs_before})"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn local_sweeper_stops_the_live_execution_of_a_stale_run() {
+    let e = env().await;
+    // The execution will sit in WaitBeforePoll for an hour (72 s at the test time scale).
+    let r = e
+        .app
+        .client
+        .put(e.app.url("/api/v1/settings"))
+        .bearer_auth(&e.admin)
+        .json(&json!({"poll_interval_seconds": 3600}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let id = e.trigger(&e.user).await["id"].as_i64().unwrap();
+    e.until(id, "the test server took the task", |r| {
+        r["task_id"].is_string()
+    })
+    .await;
+    assert_eq!(e.execution(id).await["status"], "RUNNING");
+
+    // GIVEN the process driving it looks dead (far past any deadline) WHEN the sweeper the
+    // local server's timer runs (the same deps) sweeps THEN the run fails, its execution is
+    // stopped and the lock is free.
+    e.app.clock.advance(TimeDelta::days(30));
+    let report = sweeper::handle(&e.app.local.notify, Value::Null)
+        .await
+        .unwrap();
+    assert_eq!(report.failed_runs, [id]);
+    // (30 days on, the sessions have expired: log in again.)
+    let user = e.app.user_token("dev@example.com").await;
+    let read = |path: String| {
+        let (app, user) = (&e.app, user.clone());
+        async move {
+            app.get(&path, Some(&user))
+                .await
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let run = read(format!("/api/v1/deploy-test-runs/{id}")).await;
+    assert_eq!(run["status"], "FAILED");
+    assert_eq!(
+        run["error_message"],
+        "Test timeout - automatically failed by cleanup"
+    );
+    let exec = read(format!("/api/v1/deploy-test-runs/{id}/execution")).await;
+    assert_eq!(exec["status"], "ABORTED", "{exec}");
+    let last = exec["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["type"], "ExecutionAborted", "{exec}");
+    assert!(
+        e.app.state.store.get_run_lock().await.unwrap().is_none(),
+        "lock released"
     );
 }
 
