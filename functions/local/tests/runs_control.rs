@@ -13,7 +13,7 @@ use common::{Backend, TestApp, assert_error};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shared::clock::Clock;
-use shared::domain::{Run, RunStatus};
+use shared::domain::{Run, RunStatus, timing};
 use shared::tasks::RunRef;
 
 const PKG_DIR: &str = "CDN/pass/20250613-master-ctl/el7";
@@ -447,6 +447,123 @@ async fn local_sweeper_stops_the_live_execution_of_a_stale_run() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_healthy_slow_run_outlives_cleanup_and_keeps_the_lock() {
+    let e = env().await;
+    // The execution waits an hour (72 s here) before its first poll; this test makes that
+    // first poll itself, on the settable clock, and runs the sweeper at each point.
+    let r = e
+        .app
+        .client
+        .put(e.app.url("/api/v1/settings"))
+        .bearer_auth(&e.admin)
+        .json(&json!({"poll_interval_seconds": 3600}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let id = e.trigger(&e.user).await["id"].as_i64().unwrap();
+    e.until(id, "the test server took the task", |r| {
+        r["task_id"].is_string()
+    })
+    .await;
+    let second_trigger = || async {
+        e.app
+            .client
+            .post(
+                e.app
+                    .url(&format!("/api/v1/test-items/{}/deploy-test", e.item_id)),
+            )
+            .bearer_auth(&e.user)
+            .json(&json!({"build_info_id": e.build_id}))
+            .send()
+            .await
+            .unwrap()
+    };
+    let sweep = || async {
+        sweeper::handle(&e.app.local.notify, Value::Null)
+            .await
+            .unwrap()
+            .failed_runs
+    };
+
+    // GIVEN download and trigger took 4 h (slow, but within their Task limits and retries)
+    e.app.clock.advance(TimeDelta::hours(4));
+    assert_eq!(sweep().await, Vec::<i64>::new());
+    // WHEN monitoring begins (poll's first call) THEN the lease counts from its deadline.
+    let polled = poll::handle(&e.app.local.notify.task, RunRef { run_id: id })
+        .await
+        .unwrap();
+    assert_eq!(polled.outcome, poll::Outcome::Running);
+    let run = e.app.state.store.get_run(id).await.unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Monitoring);
+    let deadline = timing::monitoring_deadline(&run).unwrap();
+    assert_eq!(deadline, e.app.clock.now() + TimeDelta::seconds(10_800));
+    let lock = e.app.state.store.get_run_lock().await.unwrap().unwrap();
+    assert_eq!(lock.run_id, id);
+    assert_eq!(lock.lease_until, timing::lease_until(&run, 10_800));
+    assert!(lock.lease_until > deadline, "the lease outlasts monitoring");
+
+    // Monitoring 2 h 59 min in (the run is 7 h old, older than max_monitor + 2 h): cleanup
+    // leaves it alone, the lock holds, a second trigger is refused.
+    e.app.clock.advance(TimeDelta::seconds(10_800 - 60));
+    assert_eq!(
+        sweep().await,
+        Vec::<i64>::new(),
+        "a healthy slow run is not failed"
+    );
+    assert_error(second_trigger().await, StatusCode::CONFLICT, "run_active").await;
+    // Raising max_monitor_seconds now moves neither its deadline nor its lease.
+    let r = e
+        .app
+        .client
+        .put(e.app.url("/api/v1/settings"))
+        .bearer_auth(&e.admin)
+        .json(&json!({"max_monitor_seconds": 60}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let run = e.app.state.store.get_run(id).await.unwrap().unwrap();
+    assert_eq!(timing::lease_until(&run, 60), lock.lease_until);
+    assert_eq!(sweep().await, Vec::<i64>::new());
+
+    // GIVEN the lease lapsed while the run still looks live (no sweep yet) WHEN someone
+    // triggers THEN 409 naming it: a lapsed lease never lets a second run start beside it.
+    let lapse = lock.lease_until - e.app.clock.now() + TimeDelta::seconds(1);
+    e.app.clock.advance(lapse);
+    let body = assert_error(second_trigger().await, StatusCode::CONFLICT, "run_active").await;
+    assert_eq!(body["error"]["details"]["active_run"]["id"], id, "{body}");
+    assert_eq!(
+        e.app
+            .state
+            .store
+            .list_runs(None, None, 10)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1,
+        "no second run"
+    );
+    // The sweeper (same rule) fails it; then a trigger starts at once.
+    assert_eq!(sweep().await, [id]);
+    assert_eq!(
+        e.app
+            .state
+            .store
+            .get_run(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .error_message
+            .as_deref(),
+        Some("Test timeout - automatically failed by cleanup")
+    );
+    let next = second_trigger().await;
+    assert_eq!(next.status(), StatusCode::ACCEPTED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sweeper_fails_only_stale_runs_and_mails_once() {
     let e = env().await;
     // A run whose process died long ago: live status, lock held, no execution driving it.
@@ -496,10 +613,11 @@ async fn sweeper_fails_only_stale_runs_and_mails_once() {
         .unwrap()
         .unwrap();
 
-    // Not yet past max_monitor_seconds + margin: untouched.
-    e.app
-        .clock
-        .advance(TimeDelta::seconds(10_800) + TimeDelta::hours(2));
+    // Not yet past the timing rule's lease (monitoring never began: from its start):
+    // untouched. (This used to be max_monitor_seconds + 2 h after the start, a margin that
+    // Download's own retries could outlast.)
+    let lease_until = timing::lease_until(&stale, 10_800);
+    e.app.clock.advance(lease_until - e.app.clock.now());
     let report = sweeper::handle(&e.app.local.notify, Value::Null)
         .await
         .unwrap();
