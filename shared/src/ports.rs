@@ -223,6 +223,8 @@ pub trait RunStore: Send + Sync {
     async fn get_run_lock(&self) -> StoreResult<Option<RunLock>>;
     /// Releases the lock if `run_id` holds it; `true` when it did.
     async fn release_run_lock(&self, run_id: i64) -> StoreResult<bool>;
+    /// Sets the lease of the lock to `lease_until` if `run_id` holds it; `true` when it did.
+    async fn renew_run_lock(&self, run_id: i64, lease_until: DateTime<Utc>) -> StoreResult<bool>;
 }
 
 /// Everything CRAT stores.

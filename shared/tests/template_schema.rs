@@ -587,6 +587,132 @@ fn only_the_workflow_functions_reach_the_state_machine() {
     }
 }
 
+/// The longest an ASL Task state can last by its own definition: every attempt (the first,
+/// and each retrier's MaxAttempts) to TimeoutSeconds, plus each retry's wait.
+fn asl_worst_case_seconds(state: &serde_json::Value) -> u64 {
+    let timeout = state["TimeoutSeconds"].as_u64().unwrap();
+    let mut attempts = 1;
+    let mut waits = 0.0;
+    for r in state["Retry"].as_array().into_iter().flatten() {
+        let max = r["MaxAttempts"].as_u64().unwrap_or(3);
+        let interval = r["IntervalSeconds"].as_f64().unwrap_or(1.0);
+        let rate = r["BackoffRate"].as_f64().unwrap_or(2.0);
+        assert!(
+            r.get("MaxDelaySeconds").is_none(),
+            "the rule models no MaxDelaySeconds"
+        );
+        attempts += max;
+        waits += (0..max)
+            .map(|i| interval * rate.powi(i as i32))
+            .sum::<f64>();
+    }
+    attempts * timeout + waits.ceil() as u64
+}
+
+/// One rule (shared::domain::timing) sizes the run lock's lease, the sweeper and the bound on
+/// max_monitor_seconds; it must describe the deployed ASL and fit its TimeoutSeconds.
+#[test]
+fn the_asl_s_timeouts_and_retries_are_the_timing_rule_s() {
+    use shared::domain::timing;
+    let asl: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(workspace_root().join("statemachine/deploy_test.asl.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        asl["TimeoutSeconds"].as_u64(),
+        Some(timing::MACHINE_TIMEOUT_SECONDS),
+        "the machine's TimeoutSeconds is timing::MACHINE_TIMEOUT_SECONDS"
+    );
+    let states = asl["States"].as_object().unwrap();
+    let tasks: BTreeSet<&str> = states
+        .iter()
+        .filter(|(_, s)| s["Type"] == "Task")
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let modelled: BTreeSet<&str> = timing::TASKS.iter().map(|(n, _)| *n).collect();
+    assert_eq!(tasks, modelled, "timing::TASKS lists every Task state");
+    for (name, limits) in timing::TASKS {
+        let state = &states[*name];
+        assert_eq!(
+            state["TimeoutSeconds"].as_u64(),
+            Some(u64::from(limits.timeout_seconds)),
+            "{name}: TimeoutSeconds"
+        );
+        assert!(
+            asl_worst_case_seconds(state) <= limits.worst_case_seconds(),
+            "{name}: the ASL allows {} s, timing::{} only {} s",
+            asl_worst_case_seconds(state),
+            name.to_ascii_uppercase(),
+            limits.worst_case_seconds()
+        );
+        // Step Functions' recommended retry of the Lambda service's errors, on every Task.
+        let lambda_retry = state["Retry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| {
+                let errors: Vec<&str> = r["ErrorEquals"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(|e| e.as_str())
+                    .collect();
+                timing::LAMBDA_SERVICE_ERRORS
+                    .iter()
+                    .all(|e| errors.contains(e))
+            })
+            .unwrap_or_else(|| panic!("{name}: no Retry of {:?}", timing::LAMBDA_SERVICE_ERRORS));
+        assert!(
+            lambda_retry["MaxAttempts"].as_u64().unwrap_or(3) >= 2,
+            "{name}"
+        );
+    }
+    assert!(
+        u64::from(timing::MAX_MONITOR_SECONDS_LIMIT) + timing::OVERHEAD_SECONDS
+            <= timing::MACHINE_TIMEOUT_SECONDS
+    );
+}
+
+/// A function's Timeout must outlast the outbound calls inside it at the settings' limits
+/// (else Lambda kills it mid-call and the task's own error is lost).
+#[test]
+fn task_functions_outlast_their_outbound_calls() {
+    use shared::domain::timing;
+    let template = load_template();
+    let timeout_of = |crate_name: &str| {
+        let (_, f) = function_of(&template, crate_name);
+        timeout_seconds(&template, f)
+    };
+    let request = u64::from(timing::MAX_POLL_REQUEST_TIMEOUT_SECONDS);
+    // trigger: one POST of up to poll_request_timeout_seconds, plus store writes.
+    assert!(
+        timeout_of("trigger") >= request + 20,
+        "trigger: {}",
+        timeout_of("trigger")
+    );
+    // poll: one GET of up to poll_request_timeout_seconds, plus store writes.
+    assert!(
+        timeout_of("poll") >= request + 20,
+        "poll: {}",
+        timeout_of("poll")
+    );
+    // notify: the summary reads' budget and one SMTP delivery's, plus store writes.
+    let notify =
+        u64::from(timing::NOTIFY_SUMMARY_BUDGET_SECONDS + timing::SMTP_SEND_BUDGET_SECONDS);
+    assert!(
+        timeout_of("notify") >= notify + 30,
+        "notify: {}",
+        timeout_of("notify")
+    );
+    for crate_name in ["download", "trigger", "poll", "finalize", "notify"] {
+        assert!(
+            timeout_of(crate_name) <= 900,
+            "{crate_name}: Lambda's limit is 900 s"
+        );
+    }
+}
+
 #[test]
 fn http_functions_answer_within_api_gateway_s_timeout() {
     let template = load_template();

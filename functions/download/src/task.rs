@@ -18,6 +18,26 @@ pub struct DownloadOutput {
     pub package_sha256: String,
 }
 
+/// Removes everything under `dir` (left by earlier invocations); `dir` itself stays.
+pub async fn clear_leftovers(dir: &std::path::Path) {
+    let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
+        return;
+    };
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        let path = entry.path();
+        let removed = match entry.file_type().await {
+            Ok(t) if t.is_dir() => tokio::fs::remove_dir_all(&path).await,
+            _ => tokio::fs::remove_file(&path).await,
+        };
+        match removed {
+            Ok(()) => tracing::info!(path = %path.display(), "removed a leftover download"),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "could not remove a leftover download")
+            }
+        }
+    }
+}
+
 #[tracing::instrument(skip_all, fields(run_id = input.run_id))]
 pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<DownloadOutput, TaskError> {
     let state = &deps.state;
@@ -58,7 +78,12 @@ pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<DownloadOutput, Ta
             .await);
         }
     };
-    let dest_dir = deps.work_dir.join("downloads").join(&run.execution_id);
+    let downloads = deps.work_dir.join("downloads");
+    // A killed invocation (timeout, out of memory) leaves its partial file behind, and Lambda
+    // keeps /tmp between invocations: free the space first. One download runs at a time
+    // (one invocation per sandbox; one run at a time locally), so nothing here is in use.
+    clear_leftovers(&downloads).await;
+    let dest_dir = downloads.join(&run.execution_id);
     let request = PackageRequest {
         base_url: &base,
         package_path: &run.build.package_path,
@@ -99,4 +124,57 @@ pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<DownloadOutput, Ta
         package_size: fetched.size,
         package_sha256: fetched.sha256,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn leftovers_of_killed_invocations_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let downloads = dir.path().join("downloads");
+        std::fs::create_dir_all(downloads.join("run-7")).unwrap();
+        std::fs::write(
+            downloads.join("run-7").join("cds-1.0.0.tar.gz.part"),
+            [0u8; 4096],
+        )
+        .unwrap();
+        std::fs::write(downloads.join("stray"), b"x").unwrap();
+        clear_leftovers(&downloads).await;
+        assert!(downloads.is_dir());
+        assert_eq!(std::fs::read_dir(&downloads).unwrap().count(), 0);
+        // No folder yet (first invocation): nothing to do, no error.
+        clear_leftovers(&dir.path().join("missing")).await;
+    }
+
+    /// The template's default /tmp for the download function holds the largest package
+    /// this function accepts, with room for the listing and sidecars.
+    #[test]
+    fn the_template_s_ephemeral_storage_holds_the_largest_package() {
+        let template = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/template.yaml"),
+        )
+        .unwrap();
+        let block = template
+            .split("  DownloadEphemeralStorageMiB:")
+            .nth(1)
+            .expect("the DownloadEphemeralStorageMiB parameter");
+        let number = |key: &str| -> u64 {
+            block
+                .lines()
+                .find_map(|l| l.trim().strip_prefix(key))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("{key} of DownloadEphemeralStorageMiB"))
+        };
+        let cap_mib = MAX_PACKAGE_BYTES / (1024 * 1024);
+        for key in ["Default:", "MinValue:"] {
+            assert!(
+                number(key) > cap_mib,
+                "DownloadEphemeralStorageMiB {key} must exceed the {cap_mib} MiB package cap"
+            );
+        }
+        assert!(number("MaxValue:") <= 10_240, "Lambda's limit");
+        assert!(template.contains("Size: !Ref DownloadEphemeralStorageMiB"));
+    }
 }

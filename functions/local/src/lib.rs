@@ -9,7 +9,7 @@ use shared::AppState;
 use shared::http::with_common_layers;
 
 /// The local server's parts: the state every router gets (with the embedded workflow)
-/// and what the timers need.
+/// and what the timers need (on that same state).
 #[derive(Clone)]
 pub struct Local {
     pub state: AppState,
@@ -34,11 +34,14 @@ pub async fn assemble(
         task,
         mailer: mailer.map(std::sync::Arc::new),
     };
+    // The executor's own tasks never start or stop executions, so they keep the state
+    // without the workflow (no Arc cycle). Everything else, the routers and the timers (the
+    // sweeper stops the executions of the runs it fails), gets the state WITH it.
     let workflow = workflow::EmbeddedWorkflow::start(notify.clone(), time_scale).await?;
-    Ok(Local {
-        state: state.with_workflow(std::sync::Arc::new(workflow)),
-        notify,
-    })
+    let state = state.with_workflow(std::sync::Arc::new(workflow));
+    let mut notify = notify;
+    notify.task.state = state.clone();
+    Ok(Local { state, notify })
 }
 
 /// `CRAT_TIME_SCALE`: multiplies the state machine's waits and retry intervals. 1 (default)

@@ -32,6 +32,12 @@ fn every_error_name_is_known() {
         .iter()
         .copied()
         .chain(["States.ALL", "States.Timeout", "States.TaskFailed"])
+        // Raised by the Lambda service in the cloud, retried on every Task.
+        .chain(
+            shared::domain::timing::LAMBDA_SERVICE_ERRORS
+                .iter()
+                .copied(),
+        )
         .collect();
     for name in definition().unwrap().error_names() {
         assert!(

@@ -13,7 +13,7 @@ use common::{Backend, TestApp, assert_error};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shared::clock::Clock;
-use shared::domain::{Run, RunStatus};
+use shared::domain::{Run, RunStatus, timing};
 use shared::tasks::RunRef;
 
 const PKG_DIR: &str = "CDN/pass/20250613-master-ctl/el7";
@@ -115,6 +115,18 @@ impl Env {
             r["finished_at"].is_string() && r["notification"].is_object()
         })
         .await
+    }
+
+    async fn execution(&self, id: i64) -> Value {
+        self.app
+            .get(
+                &format!("/api/v1/deploy-test-runs/{id}/execution"),
+                Some(&self.user),
+            )
+            .await
+            .json()
+            .await
+            .unwrap()
     }
 
     fn outbox(&self) -> Vec<String> {
@@ -275,6 +287,283 @@ async fn rerun_repeats_the_snapshot_not_the_current_parameters() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rerun_obeys_every_rule_trigger_obeys() {
+    let e = env().await;
+    let first = e.trigger(&e.user).await["id"].as_i64().unwrap();
+    assert_eq!(e.ended(first).await["status"], "COMPLETED");
+    let runs_before = e.app.state.store.next_id("runs").await.unwrap();
+    let rerun = || async {
+        e.app
+            .client
+            .post(
+                e.app
+                    .url(&format!("/api/v1/deploy-test-runs/{first}/rerun")),
+            )
+            .bearer_auth(&e.user)
+            .send()
+            .await
+            .unwrap()
+    };
+    let admin = e.admin.clone();
+    let admin_send = |req: reqwest::RequestBuilder| {
+        let admin = admin.clone();
+        async move {
+            let r = req.bearer_auth(&admin).send().await.unwrap();
+            assert!(r.status().is_success(), "{}", r.status());
+        }
+    };
+    let item_url = e.app.url(&format!("/api/v1/test-items/{}", e.item_id));
+
+    // GIVEN the item is disabled WHEN its run is re-run THEN 422, as a trigger.
+    admin_send(
+        e.app
+            .client
+            .put(&item_url)
+            .json(&json!({"name": "cds", "job_name": "CDN_CORE", "enabled": false})),
+    )
+    .await;
+    assert_error(
+        rerun().await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "test_item_disabled",
+    )
+    .await;
+    admin_send(
+        e.app
+            .client
+            .put(&item_url)
+            .json(&json!({"name": "cds", "job_name": "CDN_CORE", "enabled": true})),
+    )
+    .await;
+
+    // Incomplete settings: 422 naming the missing key.
+    admin_send(
+        e.app
+            .client
+            .put(e.app.url("/api/v1/settings"))
+            .json(&json!({"external_test_server_url": null})),
+    )
+    .await;
+    let body = assert_error(
+        rerun().await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "settings_incomplete",
+    )
+    .await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("external_test_server_url"),
+        "{body}"
+    );
+    admin_send(
+        e.app
+            .client
+            .put(e.app.url("/api/v1/settings"))
+            .json(&json!({"external_test_server_url": e.peers.test_server.url})),
+    )
+    .await;
+
+    // The item is deleted: 422, no deploy.
+    admin_send(e.app.client.delete(&item_url)).await;
+    assert_error(
+        rerun().await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "test_item_not_found",
+    )
+    .await;
+
+    // None of them made a run, took the lock or reached the test server.
+    assert_eq!(
+        e.peers.tasks().await.len(),
+        1,
+        "only the first run deployed"
+    );
+    assert!(e.app.state.store.get_run_lock().await.unwrap().is_none());
+    let page = e.app.state.store.list_runs(None, None, 50).await.unwrap();
+    assert_eq!(
+        page.items.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [first],
+        "no run was created (next id was {runs_before})"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn local_sweeper_stops_the_live_execution_of_a_stale_run() {
+    let e = env().await;
+    // The execution will sit in WaitBeforePoll for an hour (72 s at the test time scale).
+    let r = e
+        .app
+        .client
+        .put(e.app.url("/api/v1/settings"))
+        .bearer_auth(&e.admin)
+        .json(&json!({"poll_interval_seconds": 3600}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let id = e.trigger(&e.user).await["id"].as_i64().unwrap();
+    e.until(id, "the test server took the task", |r| {
+        r["task_id"].is_string()
+    })
+    .await;
+    assert_eq!(e.execution(id).await["status"], "RUNNING");
+
+    // GIVEN the process driving it looks dead (far past any deadline) WHEN the sweeper the
+    // local server's timer runs (the same deps) sweeps THEN the run fails, its execution is
+    // stopped and the lock is free.
+    e.app.clock.advance(TimeDelta::days(30));
+    let report = sweeper::handle(&e.app.local.notify, Value::Null)
+        .await
+        .unwrap();
+    assert_eq!(report.failed_runs, [id]);
+    // (30 days on, the sessions have expired: log in again.)
+    let user = e.app.user_token("dev@example.com").await;
+    let read = |path: String| {
+        let (app, user) = (&e.app, user.clone());
+        async move {
+            app.get(&path, Some(&user))
+                .await
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let run = read(format!("/api/v1/deploy-test-runs/{id}")).await;
+    assert_eq!(run["status"], "FAILED");
+    assert_eq!(
+        run["error_message"],
+        "Test timeout - automatically failed by cleanup"
+    );
+    let exec = read(format!("/api/v1/deploy-test-runs/{id}/execution")).await;
+    assert_eq!(exec["status"], "ABORTED", "{exec}");
+    let last = exec["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["type"], "ExecutionAborted", "{exec}");
+    assert!(
+        e.app.state.store.get_run_lock().await.unwrap().is_none(),
+        "lock released"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_healthy_slow_run_outlives_cleanup_and_keeps_the_lock() {
+    let e = env().await;
+    // The execution waits an hour (72 s here) before its first poll; this test makes that
+    // first poll itself, on the settable clock, and runs the sweeper at each point.
+    let r = e
+        .app
+        .client
+        .put(e.app.url("/api/v1/settings"))
+        .bearer_auth(&e.admin)
+        .json(&json!({"poll_interval_seconds": 3600}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let id = e.trigger(&e.user).await["id"].as_i64().unwrap();
+    e.until(id, "the test server took the task", |r| {
+        r["task_id"].is_string()
+    })
+    .await;
+    let second_trigger = || async {
+        e.app
+            .client
+            .post(
+                e.app
+                    .url(&format!("/api/v1/test-items/{}/deploy-test", e.item_id)),
+            )
+            .bearer_auth(&e.user)
+            .json(&json!({"build_info_id": e.build_id}))
+            .send()
+            .await
+            .unwrap()
+    };
+    let sweep = || async {
+        sweeper::handle(&e.app.local.notify, Value::Null)
+            .await
+            .unwrap()
+            .failed_runs
+    };
+
+    // GIVEN download and trigger took 4 h (slow, but within their Task limits and retries)
+    e.app.clock.advance(TimeDelta::hours(4));
+    assert_eq!(sweep().await, Vec::<i64>::new());
+    // WHEN monitoring begins (poll's first call) THEN the lease counts from its deadline.
+    let polled = poll::handle(&e.app.local.notify.task, RunRef { run_id: id })
+        .await
+        .unwrap();
+    assert_eq!(polled.outcome, poll::Outcome::Running);
+    let run = e.app.state.store.get_run(id).await.unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Monitoring);
+    let deadline = timing::monitoring_deadline(&run).unwrap();
+    assert_eq!(deadline, e.app.clock.now() + TimeDelta::seconds(10_800));
+    let lock = e.app.state.store.get_run_lock().await.unwrap().unwrap();
+    assert_eq!(lock.run_id, id);
+    assert_eq!(lock.lease_until, timing::lease_until(&run, 10_800));
+    assert!(lock.lease_until > deadline, "the lease outlasts monitoring");
+
+    // Monitoring 2 h 59 min in (the run is 7 h old, older than max_monitor + 2 h): cleanup
+    // leaves it alone, the lock holds, a second trigger is refused.
+    e.app.clock.advance(TimeDelta::seconds(10_800 - 60));
+    assert_eq!(
+        sweep().await,
+        Vec::<i64>::new(),
+        "a healthy slow run is not failed"
+    );
+    assert_error(second_trigger().await, StatusCode::CONFLICT, "run_active").await;
+    // Raising max_monitor_seconds now moves neither its deadline nor its lease.
+    let r = e
+        .app
+        .client
+        .put(e.app.url("/api/v1/settings"))
+        .bearer_auth(&e.admin)
+        .json(&json!({"max_monitor_seconds": 60}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let run = e.app.state.store.get_run(id).await.unwrap().unwrap();
+    assert_eq!(timing::lease_until(&run, 60), lock.lease_until);
+    assert_eq!(sweep().await, Vec::<i64>::new());
+
+    // GIVEN the lease lapsed while the run still looks live (no sweep yet) WHEN someone
+    // triggers THEN 409 naming it: a lapsed lease never lets a second run start beside it.
+    let lapse = lock.lease_until - e.app.clock.now() + TimeDelta::seconds(1);
+    e.app.clock.advance(lapse);
+    let body = assert_error(second_trigger().await, StatusCode::CONFLICT, "run_active").await;
+    assert_eq!(body["error"]["details"]["active_run"]["id"], id, "{body}");
+    assert_eq!(
+        e.app
+            .state
+            .store
+            .list_runs(None, None, 10)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1,
+        "no second run"
+    );
+    // The sweeper (same rule) fails it; then a trigger starts at once.
+    assert_eq!(sweep().await, [id]);
+    assert_eq!(
+        e.app
+            .state
+            .store
+            .get_run(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .error_message
+            .as_deref(),
+        Some("Test timeout - automatically failed by cleanup")
+    );
+    let next = second_trigger().await;
+    assert_eq!(next.status(), StatusCode::ACCEPTED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sweeper_fails_only_stale_runs_and_mails_once() {
     let e = env().await;
     // A run whose process died long ago: live status, lock held, no execution driving it.
@@ -324,10 +613,11 @@ async fn sweeper_fails_only_stale_runs_and_mails_once() {
         .unwrap()
         .unwrap();
 
-    // Not yet past max_monitor_seconds + margin: untouched.
-    e.app
-        .clock
-        .advance(TimeDelta::seconds(10_800) + TimeDelta::hours(2));
+    // Not yet past the timing rule's lease (monitoring never began: from its start):
+    // untouched. (This used to be max_monitor_seconds + 2 h after the start, a margin that
+    // Download's own retries could outlast.)
+    let lease_until = timing::lease_until(&stale, 10_800);
+    e.app.clock.advance(lease_until - e.app.clock.now());
     let report = sweeper::handle(&e.app.local.notify, Value::Null)
         .await
         .unwrap();

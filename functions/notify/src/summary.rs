@@ -139,7 +139,14 @@ pub async fn read_summary(
 ) -> Result<(Summary, SummarySource), SummaryError> {
     let folder = report_folder(report_url, allowed_origin)?;
     let mut attempts = Vec::with_capacity(SummarySource::ALL.len());
+    // Every read together stays within the budget the notify function's Timeout is sized for.
+    let budget_ends = tokio::time::Instant::now()
+        + Duration::from_secs(u64::from(
+            shared::domain::timing::NOTIFY_SUMMARY_BUDGET_SECONDS,
+        ));
     for source in SummarySource::ALL {
+        let timeout =
+            timeout.min(budget_ends.saturating_duration_since(tokio::time::Instant::now()));
         let url = match folder.join(source.path()) {
             Ok(url) => url,
             Err(e) => {

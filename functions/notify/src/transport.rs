@@ -191,10 +191,19 @@ impl Mailer {
         match self {
             Self::Smtp(transport) => {
                 let raw = message.formatted();
-                let response = transport
-                    .send_raw(message.envelope(), &raw)
-                    .await
-                    .map_err(MailError::from_smtp)?;
+                let budget = std::time::Duration::from_secs(u64::from(
+                    shared::domain::timing::SMTP_SEND_BUDGET_SECONDS,
+                ));
+                let response =
+                    tokio::time::timeout(budget, transport.send_raw(message.envelope(), &raw))
+                        .await
+                        .map_err(|_| {
+                            MailError::Connection(format!(
+                                "the delivery took longer than {} s",
+                                budget.as_secs()
+                            ))
+                        })?
+                        .map_err(MailError::from_smtp)?;
                 let line = response.first_line().unwrap_or("").trim();
                 let receipt = format!("{} {line}", response.code());
                 Ok(receipt

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use shared::domain::{RunStatus, StepName, StepStatus};
+use shared::domain::{RunStatus, StepName, StepStatus, timing};
 use shared::tasks::{RunRef, TaskDeps, TaskError, ensure_live, excerpt, update_run};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,9 +98,11 @@ pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<PollOutput, TaskEr
     let max_monitor = TimeDelta::seconds(i64::from(settings.max_monitor_seconds));
     let now = state.clock.now();
     // Enter MONITORING (once) and fix the deadline.
+    let mut entered = false;
     let run = update_run(state, input.run_id, |run| {
         ensure_live(run)?;
-        if run.status != RunStatus::Monitoring {
+        entered = run.status != RunStatus::Monitoring;
+        if entered {
             run.begin_step(StepName::Monitor, RunStatus::Monitoring, now);
             run.step_mut(StepName::Monitor)
                 .details
@@ -109,6 +111,15 @@ pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<PollOutput, TaskEr
         Ok(())
     })
     .await?;
+    if entered {
+        // The lease now counts from the deadline just fixed (shared::domain::timing), so a
+        // slow download cannot eat into monitoring, nor a settings change move one but not
+        // the other.
+        let lease_until = timing::lease_until(&run, settings.max_monitor_seconds);
+        if !state.store.renew_run_lock(run.id, lease_until).await? {
+            tracing::warn!("the run does not hold the run lock; its lease was not renewed");
+        }
+    }
     let task_id = run
         .task_id
         .clone()

@@ -10,6 +10,7 @@ pub mod run;
 pub mod session;
 pub mod settings;
 pub mod test_item;
+pub mod timing;
 
 pub use build::{Build, BuildNumber, JobName, JobSummary, NewBuild, PackagePath};
 pub use config_values::{HttpUrl, ServiceName};

@@ -129,11 +129,19 @@ impl Settings {
                 "package_download_base_url" => next.package_download_base_url = optional_url(k, v)?,
                 "external_test_server_url" => next.external_test_server_url = optional_url(k, v)?,
                 "report_base_url" => next.report_base_url = optional_url(k, v)?,
-                "poll_interval_seconds" => next.poll_interval_seconds = int_in(k, v, 1, 3600)?,
-                "poll_request_timeout_seconds" => {
-                    next.poll_request_timeout_seconds = int_in(k, v, 1, 300)?
+                "poll_interval_seconds" => {
+                    next.poll_interval_seconds =
+                        int_in(k, v, 1, super::timing::MAX_POLL_INTERVAL_SECONDS)?
                 }
-                "max_monitor_seconds" => next.max_monitor_seconds = int_in(k, v, 60, 7 * 86_400)?,
+                "poll_request_timeout_seconds" => {
+                    next.poll_request_timeout_seconds =
+                        int_in(k, v, 1, super::timing::MAX_POLL_REQUEST_TIMEOUT_SECONDS)?
+                }
+                "max_monitor_seconds" => {
+                    // Bounded so the worst-case run ends within the state machine's TimeoutSeconds.
+                    next.max_monitor_seconds =
+                        int_in(k, v, 60, super::timing::MAX_MONITOR_SECONDS_LIMIT)?
+                }
                 "auto_sync_interval_hours" => {
                     next.auto_sync_interval_hours = int_in(k, v, 1, 24 * 90)?
                 }

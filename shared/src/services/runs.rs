@@ -1,17 +1,12 @@
 //! Triggering deploy-test runs: one at a time, with a snapshot of build and parameters.
 
-use chrono::TimeDelta;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::domain::{Build, Run, RunLock};
+use crate::domain::{Build, Run, RunLock, timing};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-
-/// Beyond `max_monitor_seconds`, how long the lock's lease allows for download and trigger.
-/// The lease only matters when a run's finalize never ran (a crash); then it frees the lock.
-pub const LEASE_MARGIN: TimeDelta = TimeDelta::hours(2);
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -92,40 +87,21 @@ async fn busy(state: &AppState, lock: &RunLock) -> ApiResult<ApiError> {
     })
 }
 
-/// Starts a run of test item `item_id`: 202 with the run, or 409 naming the active run.
-#[tracing::instrument(skip_all, fields(item_id, by = %by))]
-pub async fn trigger(
-    state: &AppState,
-    by: &str,
-    item_id: i64,
-    input: TriggerInput,
-) -> ApiResult<Run> {
-    let item = state
-        .store
-        .get_test_item(item_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no test item with id {item_id}")))?;
-    if !item.enabled {
-        return Err(unprocessable(
-            "test_item_disabled",
-            format!(
-                "test item {} is disabled; an admin can enable it",
-                item.name
-            ),
-        ));
+fn ensure_enabled(item: &crate::domain::TestItem) -> ApiResult<()> {
+    if item.enabled {
+        return Ok(());
     }
-    let build = build_to_test(state, &item.job_name, input.build_info_id).await?;
-    let set = match item.parameter_set_id {
-        Some(id) => state.store.get_parameter_set(id).await?,
-        None => state.store.default_parameter_set().await?,
-    }
-    .ok_or_else(|| {
-        unprocessable(
-            "no_parameter_set",
-            "there is no parameter set to use; an admin creates one first",
-        )
-    })?;
-    let settings = state.settings().await?;
+    Err(unprocessable(
+        "test_item_disabled",
+        format!(
+            "test item {} is disabled; an admin can enable it",
+            item.name
+        ),
+    ))
+}
+
+/// A run needs somewhere to download from and a test server to talk to.
+fn ensure_settings_complete(settings: &crate::domain::Settings) -> ApiResult<()> {
     for (key, value) in [
         (
             "package_download_base_url",
@@ -143,6 +119,36 @@ pub async fn trigger(
             ));
         }
     }
+    Ok(())
+}
+
+/// Starts a run of test item `item_id`: 202 with the run, or 409 naming the active run.
+#[tracing::instrument(skip_all, fields(item_id, by = %by))]
+pub async fn trigger(
+    state: &AppState,
+    by: &str,
+    item_id: i64,
+    input: TriggerInput,
+) -> ApiResult<Run> {
+    let item = state
+        .store
+        .get_test_item(item_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no test item with id {item_id}")))?;
+    ensure_enabled(&item)?;
+    let build = build_to_test(state, &item.job_name, input.build_info_id).await?;
+    let set = match item.parameter_set_id {
+        Some(id) => state.store.get_parameter_set(id).await?,
+        None => state.store.default_parameter_set().await?,
+    }
+    .ok_or_else(|| {
+        unprocessable(
+            "no_parameter_set",
+            "there is no parameter set to use; an admin creates one first",
+        )
+    })?;
+    let settings = state.settings().await?;
+    ensure_settings_complete(&settings)?;
 
     let id = state.store.next_id("runs").await?;
     let run = Run::new(id, &item, &build, &set, by, state.clock.now());
@@ -153,12 +159,23 @@ pub async fn trigger(
 
 /// Stores `run` with the run lock (409 naming the active run when taken) and starts its
 /// execution; if the execution cannot start, the run is failed and the lock released.
+/// The lease is [`timing::lease_until`]: the longest a healthy run can take to finalize
+/// (poll renews it when monitoring begins). A lock whose lease lapsed while its run is still
+/// live is NOT taken over: that run is the sweeper's to fail (same rule), never a reason
+/// to start a second run beside it.
 async fn start(state: &AppState, run: &Run, max_monitor_seconds: u32) -> ApiResult<()> {
-    let lease = TimeDelta::seconds(i64::from(max_monitor_seconds)) + LEASE_MARGIN;
+    let lease_until = timing::lease_until(run, max_monitor_seconds);
     let now = run.started_at;
+    if let Some(lock) = state.store.get_run_lock().await?
+        && !lock.is_held(now)
+        && let Some(holder) = state.store.get_run(lock.run_id).await?
+        && !holder.status.is_terminal()
+    {
+        return Err(busy(state, &lock).await?);
+    }
     let mut attempt = state
         .store
-        .create_run_with_lock(run, now, now + lease)
+        .create_run_with_lock(run, now, lease_until)
         .await?;
     if let Err(lock) = &attempt {
         // A lock held by a run that already ended (its finalize never released it): free it once.
@@ -172,7 +189,7 @@ async fn start(state: &AppState, run: &Run, max_monitor_seconds: u32) -> ApiResu
             );
             attempt = state
                 .store
-                .create_run_with_lock(run, now, now + lease)
+                .create_run_with_lock(run, now, lease_until)
                 .await?;
         }
     }
@@ -218,7 +235,25 @@ pub async fn rerun(state: &AppState, by: &str, run_id: i64) -> ApiResult<Run> {
         .get_run(run_id)
         .await?
         .ok_or_else(|| no_run(run_id))?;
+    // The same rules as a trigger: the item still exists and is enabled, the build still
+    // exists and belongs to the item's job, the settings are complete.
+    let item = state
+        .store
+        .get_test_item(old.test_item_id)
+        .await?
+        .ok_or_else(|| {
+            unprocessable(
+                "test_item_not_found",
+                format!(
+                    "run {run_id}'s test item {} ({}) no longer exists",
+                    old.test_item_id, old.test_item_name
+                ),
+            )
+        })?;
+    ensure_enabled(&item)?;
+    build_to_test(state, &item.job_name, Some(old.build_info_id)).await?;
     let settings = state.settings().await?;
+    ensure_settings_complete(&settings)?;
     let id = state.store.next_id("runs").await?;
     let run = old.rerun(id, by, state.clock.now());
     start(state, &run, settings.max_monitor_seconds).await?;
@@ -281,13 +316,12 @@ pub async fn cancel(state: &AppState, by: &str, is_admin: bool, run_id: i64) -> 
 /// The message the sweeper leaves on runs it fails (the seed's wording).
 pub const SWEEPER_MESSAGE: &str = "Test timeout - automatically failed by cleanup";
 
-/// Fails every run still live `max_monitor_seconds` + [`LEASE_MARGIN`] after it started,
-/// stops its execution and releases its lock. Returns the runs it failed (the caller sends
+/// Fails every run still live after its [`timing::lease_until`] (the rule the lock's lease
+/// comes from), stops its execution and releases its lock. Returns the runs it failed (the caller sends
 /// their failure mail). A healthy run never gets that old: its own poll deadline ends it.
 #[tracing::instrument(skip_all)]
 pub async fn sweep_stale(state: &AppState) -> ApiResult<Vec<Run>> {
     let settings = state.settings().await?;
-    let limit = TimeDelta::seconds(i64::from(settings.max_monitor_seconds)) + LEASE_MARGIN;
     let now = state.clock.now();
     let mut failed = Vec::new();
     for status in crate::domain::RunStatus::ALL
@@ -298,7 +332,7 @@ pub async fn sweep_stale(state: &AppState) -> ApiResult<Vec<Run>> {
         loop {
             let page = state.store.list_runs(Some(status), before, 200).await?;
             for mut run in page.items {
-                if now - run.started_at <= limit || run.status.is_terminal() {
+                if !timing::is_stale(&run, settings.max_monitor_seconds, now) {
                     continue;
                 }
                 run.finish(Some(("Crat.Timeout", SWEEPER_MESSAGE)), now);

@@ -480,6 +480,7 @@ macro_rules! conformance_tests {
             latest_build_is_the_highest_number,
             settings_default_then_versioned_saves,
             run_lock_admits_one_run_at_a_time,
+            run_lock_lease_is_renewed_by_its_holder_only,
             concurrent_starts_have_one_winner,
             runs_round_trip_and_update_by_revision,
             runs_list_by_status_and_item,

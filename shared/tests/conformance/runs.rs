@@ -5,7 +5,8 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
 use shared::domain::{
-    Build, Email, JobName, ParameterSet, Params, Run, RunStatus, ServiceName, StepName, TestItem,
+    Build, Email, JobName, ParameterSet, Params, Run, RunLock, RunStatus, ServiceName, StepName,
+    TestItem,
 };
 use shared::ports::{Store, StoreError};
 
@@ -82,6 +83,44 @@ pub async fn run_lock_admits_one_run_at_a_time(store: Arc<dyn Store>) {
         .unwrap()
         .unwrap();
     assert_eq!(store.get_run_lock().await.unwrap().unwrap().run_id, 3);
+}
+
+pub async fn run_lock_lease_is_renewed_by_its_holder_only(store: Arc<dyn Store>) {
+    store
+        .create_run_with_lock(&run(1, 1), t0(), lease())
+        .await
+        .unwrap()
+        .unwrap();
+    let later = lease() + TimeDelta::hours(3);
+    assert!(
+        !store.renew_run_lock(2, later).await.unwrap(),
+        "only the holder renews"
+    );
+    assert_eq!(
+        store.get_run_lock().await.unwrap().unwrap().lease_until,
+        lease()
+    );
+    assert!(store.renew_run_lock(1, later).await.unwrap());
+    assert_eq!(
+        store.get_run_lock().await.unwrap().unwrap(),
+        RunLock {
+            run_id: 1,
+            lease_until: later
+        }
+    );
+    // The renewed lease holds past the old one.
+    let held = store
+        .create_run_with_lock(&run(2, 1), lease() + TimeDelta::hours(1), later)
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(held.run_id, 1);
+    assert!(store.release_run_lock(1).await.unwrap());
+    assert!(
+        !store.renew_run_lock(1, later).await.unwrap(),
+        "a released lock is not renewed"
+    );
+    assert_eq!(store.get_run_lock().await.unwrap(), None);
 }
 
 pub async fn concurrent_starts_have_one_winner(store: Arc<dyn Store>) {

@@ -229,6 +229,29 @@ impl RunStore for DynamoStore {
         }
     }
 
+    async fn renew_run_lock(&self, run_id: i64, lease_until: DateTime<Utc>) -> StoreResult<bool> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(lock_item(run_id, lease_until)))
+            .condition_expression("#rid = :id")
+            .expression_attribute_names("#rid", "run_id")
+            .expression_attribute_values(":id", n(run_id))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable("PutItem (run lock lease)", e)),
+        }
+    }
+
     async fn release_run_lock(&self, run_id: i64) -> StoreResult<bool> {
         let result = self
             .client

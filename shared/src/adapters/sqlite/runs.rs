@@ -158,6 +158,18 @@ impl RunStore for SqliteStore {
         self.with(|c| read_lock(c)).await
     }
 
+    async fn renew_run_lock(&self, run_id: i64, lease_until: DateTime<Utc>) -> StoreResult<bool> {
+        self.with(move |c| {
+            Ok(c.execute(
+                "UPDATE run_lock SET lease_until = ?2 WHERE id = 1 AND run_id = ?1",
+                params![run_id, ts(lease_until)],
+            )
+            .map_err(unavailable)?
+                > 0)
+        })
+        .await
+    }
+
     async fn release_run_lock(&self, run_id: i64) -> StoreResult<bool> {
         self.with(move |c| {
             Ok(c.execute(
