@@ -65,6 +65,9 @@ pub struct MailContext<'a> {
     pub run_link: Option<String>,
     /// The report URL (`run.report_url`, possibly rebased on `report_base_url`).
     pub report_link: Option<String>,
+    /// Why the report was not read (its origin is not in `report_origins`): the link is
+    /// then shown as text with this reason, never as a link or button.
+    pub report_refused: Option<String>,
     /// `None`: the mail says "summary unavailable" with `summary_note`.
     pub summary: Option<&'a Summary>,
     /// Why the summary is unavailable, shown in the mail.
@@ -561,11 +564,13 @@ fn button_html(link: Option<&str>, text: &str, colour: &str) -> Option<String> {
 
 fn links_section(ctx: &MailContext, primary_colour: &str) -> String {
     let mut buttons = Vec::new();
-    if let Some(b) = button_html(
-        ctx.report_link.as_deref(),
-        "Open the test report",
-        primary_colour,
-    ) {
+    if ctx.report_refused.is_none()
+        && let Some(b) = button_html(
+            ctx.report_link.as_deref(),
+            "Open the test report",
+            primary_colour,
+        )
+    {
         buttons.push(b);
     }
     if let Some(b) = button_html(ctx.run_link.as_deref(), "Run details", GREY) {
@@ -579,14 +584,19 @@ fn links_section(ctx: &MailContext, primary_colour: &str) -> String {
             buttons.join("&nbsp;&nbsp;")
         );
     }
-    let facts = [
-        (
-            "Report",
-            link_html(
-                ctx.report_link.as_deref(),
-                ctx.report_link.as_deref().unwrap_or(""),
-            ),
+    let report = match (&ctx.report_refused, ctx.report_link.as_deref()) {
+        (Some(why), Some(link)) => format!(
+            "<span style=\"{MONO}\">{}</span><br><span style=\"color:{AMBER};\">{}</span>",
+            escape_html(&one_line(link)),
+            escape_html(&one_line(why))
         ),
+        _ => link_html(
+            ctx.report_link.as_deref(),
+            ctx.report_link.as_deref().unwrap_or(""),
+        ),
+    };
+    let facts = [
+        ("Report", report),
         (
             "Run page",
             link_html(
@@ -853,7 +863,15 @@ fn text_links(out: &mut String, ctx: &MailContext) {
     text_facts(
         out,
         &[
-            ("Report", show(ctx.report_link.as_deref())),
+            (
+                "Report",
+                match (&ctx.report_refused, ctx.report_link.as_deref()) {
+                    (Some(why), Some(link)) => {
+                        format!("{} ({})", one_line(link), one_line(why))
+                    }
+                    _ => show(ctx.report_link.as_deref()),
+                },
+            ),
             ("Run page", show(ctx.run_link.as_deref())),
         ],
     );

@@ -128,19 +128,33 @@ pub async fn handle(deps: &NotifyDeps, input: RunRef) -> Result<NotifyOutput, Ta
 
     // The summary of a completed run: stored once, whatever the mail does.
     if run.status == RunStatus::Completed && run.summary.is_none() {
-        let read = match (&run.report_url, &settings.external_test_server_url) {
-            (Some(report), Some(server)) => {
+        // The origin rule is checked again here with the settings of now (poll checked it
+        // with those of then): only `report_origins` (default: the test server's) are read.
+        let refused = run
+            .report_url
+            .as_deref()
+            .and_then(|u| settings.report_refusal(u));
+        let read = match (&run.report_url, &refused) {
+            (None, _) => Err("the test server gave no report link".to_owned()),
+            (Some(_), Some(why)) => Err(why.clone()),
+            (Some(report), None) => {
                 let timeout = std::time::Duration::from_secs(u64::from(
                     settings.poll_request_timeout_seconds,
                 ));
-                read_summary(&deps.task.http, report, server.as_str(), timeout)
-                    .await
-                    .map_err(|e| e.to_string())
+                read_summary(
+                    &deps.task.http,
+                    report,
+                    &settings.allowed_report_origins(),
+                    timeout,
+                )
+                .await
+                .map_err(|e| e.to_string())
             }
-            (None, _) => Err("the test server gave no report link".to_owned()),
-            (_, None) => Err("external_test_server_url is not set".to_owned()),
         };
         run = update_run(state, input.run_id, |r| {
+            if r.report_url.is_some() {
+                r.report_refused = refused.clone();
+            }
             let details = &mut r.step_mut(StepName::Notify).details;
             match &read {
                 Ok((summary, source)) => {
@@ -249,6 +263,7 @@ pub async fn handle(deps: &NotifyDeps, input: RunRef) -> Result<NotifyOutput, Ta
             .report_url
             .as_deref()
             .map(|u| report_link(u, settings.report_base_url.as_ref().map(|b| b.as_str()))),
+        report_refused: run.report_refused.clone(),
         summary: run.summary.as_ref(),
         summary_note,
         chart_png: run

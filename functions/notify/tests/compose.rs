@@ -86,6 +86,7 @@ fn ctx<'a>(run: &'a Run, summary: Option<&'a Summary>) -> MailContext<'a> {
         run,
         run_link: Some("https://crat.example.com/runs/7".into()),
         report_link: Some("https://reports.example.com/reports/9/".into()),
+        report_refused: None,
         summary,
         summary_note: None,
         chart_png: summary.map(|_| png(240, 240)),

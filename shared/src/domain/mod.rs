@@ -12,7 +12,7 @@ pub mod settings;
 pub mod test_item;
 
 pub use build::{Build, BuildNumber, JobName, JobSummary, NewBuild, PackagePath};
-pub use config_values::{HttpUrl, ServiceName};
+pub use config_values::{HttpUrl, Origin, ServiceName};
 pub use email::Email;
 pub use field::FieldError;
 pub use job_version::{JobSelection, JobVersion};
