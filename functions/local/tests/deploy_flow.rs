@@ -501,7 +501,11 @@ async fn a_reinvoked_trigger_does_not_post_again() {
         .await
         .unwrap_err();
     assert_eq!(again.name, "Crat.TestServerError", "{again:?}");
-    assert!(again.message.contains("not post again"), "{}", again.message);
+    assert!(
+        again.message.contains("not post again"),
+        "{}",
+        again.message
+    );
     let run = f.fails_at_end(id).await;
     assert_eq!(run["steps"][1]["status"], "FAILED", "{run}");
     assert_eq!(f.peers.trigger_posts().await, 1, "one POST in all");

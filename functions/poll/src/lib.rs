@@ -94,6 +94,29 @@ fn report_link(settings: &Settings, report_url: &str) -> (String, Option<String>
     (link, refusal)
 }
 
+/// One GET of the task's status, read as an [`Answer`]; the body is read only up to
+/// [`MAX_ANSWER_BYTES`] (a bigger answer is trouble, never held in memory whole).
+async fn ask(http: &reqwest::Client, url: &str, timeout: Duration) -> Answer {
+    match http.get(url).timeout(timeout).send().await {
+        Ok(resp) => {
+            let status = resp.status();
+            match read_capped(resp, MAX_ANSWER_BYTES).await {
+                Ok(body) => read_answer(status, &String::from_utf8_lossy(&body)),
+                Err(BodyError::TimedOut) => Answer::Trouble(format!(
+                    "the test server did not finish its answer within {} s",
+                    timeout.as_secs()
+                )),
+                Err(e) => Answer::Trouble(format!("the test server's answer is unusable: {e}")),
+            }
+        }
+        Err(e) if e.is_timeout() => Answer::Trouble(format!(
+            "the test server did not answer within {} s",
+            timeout.as_secs()
+        )),
+        Err(_) => Answer::Trouble("cannot reach the test server".into()),
+    }
+}
+
 #[tracing::instrument(skip_all, fields(run_id = input.run_id))]
 pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<PollOutput, TaskError> {
     let state = &deps.state;
@@ -133,24 +156,7 @@ pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<PollOutput, TaskEr
 
     let url = format!("{server}/api/tasks/{task_id}");
     let timeout = Duration::from_secs(u64::from(settings.poll_request_timeout_seconds));
-    let answer = match deps.http.get(&url).timeout(timeout).send().await {
-        Ok(resp) => {
-            let status = resp.status();
-            match read_capped(resp, MAX_ANSWER_BYTES).await {
-                Ok(body) => read_answer(status, &String::from_utf8_lossy(&body)),
-                Err(BodyError::TimedOut) => Answer::Trouble(format!(
-                    "the test server did not finish its answer within {} s",
-                    timeout.as_secs()
-                )),
-                Err(e) => Answer::Trouble(format!("the test server's answer is unusable: {e}")),
-            }
-        }
-        Err(e) if e.is_timeout() => Answer::Trouble(format!(
-            "the test server did not answer within {} s",
-            timeout.as_secs()
-        )),
-        Err(_) => Answer::Trouble("cannot reach the test server".into()),
-    };
+    let answer = ask(&deps.http, &url, timeout).await;
 
     let polled_at = state.clock.now();
     let past_deadline = polled_at >= deadline;
@@ -296,6 +302,36 @@ mod tests {
             read_answer(StatusCode::BAD_GATEWAY, "{}"),
             Answer::Trouble(_)
         ));
+    }
+
+    #[tokio::test]
+    async fn an_answer_over_one_mib_is_trouble_not_memory() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/api/tasks/t", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = sock.read(&mut buf).await;
+                    // No Content-Length: the cap must hold while reading, too.
+                    let _ = sock
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{\"status\":\"running:test\",\"pad\":\"")
+                        .await;
+                    let chunk = vec![b'x'; 64 * 1024];
+                    for _ in 0..64 {
+                        if sock.write_all(&chunk).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let answer = ask(&reqwest::Client::new(), &url, Duration::from_secs(5)).await;
+        let Answer::Trouble(why) = answer else {
+            panic!("{answer:?}")
+        };
+        assert!(why.contains("larger than 1048576 bytes"), "{why}");
     }
 
     #[test]
