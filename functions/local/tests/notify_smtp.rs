@@ -421,3 +421,57 @@ async fn report_on_an_unlisted_origin_is_kept_with_the_reason() {
         "an unvetted link is shown, not linked"
     );
 }
+
+/// Defect 11: one recipient the SMTP server refuses (550) in the item's `notify_emails`
+/// does not stop the mail to the others; the refusal is noted on the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_refused_recipient_does_not_stop_the_others() {
+    let sink = smtp_sink().await;
+    let (app, _peers, user, item, build) = setup(&sink).await;
+    let admin = app.admin_token().await;
+    let r = app
+        .client
+        .put(app.url(&format!("/api/v1/test-items/{item}")))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "cds", "job_name": "CDN_CORE",
+            "notify_emails": ["team@example.com", "reject550@example.com"]}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let run = run_to_end(&app, &user, item, build).await;
+    assert_eq!(run["status"], "COMPLETED", "{run}");
+    assert_eq!(run["notification"]["status"], "SENT", "{run}");
+    let note = run["notification"]["error"].as_str().unwrap_or_default();
+    assert!(
+        note.contains("reject550@example.com") && note.contains("550"),
+        "{run}"
+    );
+    let recipients: Vec<&str> = run["notification"]["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        recipients,
+        ["dev@example.com", "team@example.com", "lead@example.com"]
+    );
+    // Every good recipient got exactly one copy.
+    sink.wait_for(3).await;
+    let mut delivered: Vec<String> = Vec::new();
+    for e in std::fs::read_dir(sink.folder.path()).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "json") {
+            let meta: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+            for r in meta["rcpt_tos"].as_array().unwrap() {
+                delivered.push(r.as_str().unwrap().to_owned());
+            }
+        }
+    }
+    delivered.sort();
+    assert_eq!(
+        delivered,
+        ["dev@example.com", "lead@example.com", "team@example.com"]
+    );
+}

@@ -97,6 +97,25 @@ pub enum ComposeError {
     Build(#[from] lettre::error::Error),
 }
 
+/// The addresses of `list` the mailer can use (lettre's rules), and `address: reason` for
+/// each one it cannot (stored before input was checked as strictly): those are skipped and
+/// logged, so one bad address never stops the mail to the others.
+pub fn mailable(field: &str, list: Vec<Email>) -> (Vec<Email>, Vec<String>) {
+    let mut ok = Vec::with_capacity(list.len());
+    let mut bad = Vec::new();
+    for email in list {
+        match email.as_str().parse::<lettre::Address>() {
+            Ok(_) => ok.push(email),
+            Err(e) => {
+                let shown = truncate_chars(&one_line(email.as_str()), 100);
+                tracing::warn!(field, address = %shown, error = %e, "address skipped: the mailer cannot use it");
+                bad.push(format!("{shown}: not a usable address ({e})"));
+            }
+        }
+    }
+    (ok, bad)
+}
+
 /// The mail for a COMPLETED run: counts, pass rate, the chart, the report link.
 pub fn success_mail(ctx: &MailContext) -> Result<Message, ComposeError> {
     let chart = ctx

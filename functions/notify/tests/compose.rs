@@ -677,3 +677,21 @@ fn links_without_http_are_text_and_missing_links_are_dashes() {
     let text = text_of(&m, "text/plain");
     assert_eq!(text_value(&text, "Run page"), "—");
 }
+
+/// Defect 11: an address the mailer cannot use (stored before input was checked as
+/// strictly, e.g. `a..b@example.com`) is skipped with a reason; the others stay.
+#[test]
+fn unusable_addresses_are_skipped_not_fatal() {
+    let list: Vec<Email> = ["dev@example.com", "a..b@example.com", "qa@example.com"]
+        .iter()
+        .map(|a| serde_json::from_value(serde_json::json!(a)).unwrap())
+        .collect();
+    let (ok, bad) = notify::compose::mailable("to", list);
+    let ok: Vec<&str> = ok.iter().map(Email::as_str).collect();
+    assert_eq!(ok, ["dev@example.com", "qa@example.com"]);
+    assert_eq!(bad.len(), 1);
+    assert!(
+        bad[0].starts_with("a..b@example.com: not a usable address"),
+        "{bad:?}"
+    );
+}
