@@ -141,6 +141,8 @@ export interface Run {
   package_size?: number | null;
   package_sha256?: string | null;
   report_url?: string | null;
+  /** Why report_url was not read (its origin is not in report_origins). */
+  report_refused?: string | null;
   summary?: Summary | null;
   error_message?: string | null;
   execution_id: string;

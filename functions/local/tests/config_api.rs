@@ -932,6 +932,10 @@ async fn settings_apply_without_restart(backend: Backend) {
             "allowed_email_domains[0]",
         ),
         (json!({"notify_cc": ["x"]}), "notify_cc[0]"),
+        (
+            json!({"report_origins": ["http://reports.example/path"]}),
+            "report_origins[0]",
+        ),
         (json!({"admin_password": "x"}), "admin_password"),
         // More poll cycles than Step Functions' 25,000-event history holds.
         (json!({"poll_interval_seconds": 1}), "poll_interval_seconds"),
@@ -964,6 +968,21 @@ async fn settings_apply_without_restart(backend: Backend) {
     let updated = app.ok(Method::PUT, "/api/v1/settings", &admin, Some(&json!({"poll_interval_seconds": 5,
         "external_test_server_url": "http://127.0.0.1:9000/", "allowed_email_domains": ["corp.example"]}))).await;
     assert_eq!(updated["external_test_server_url"], "http://127.0.0.1:9000");
+    let origins = app
+        .ok(
+            Method::PUT,
+            "/api/v1/settings",
+            &admin,
+            Some(
+                &json!({"report_origins": ["HTTP://Reports.Example:80/", "http://127.0.0.1:8080"]}),
+            ),
+        )
+        .await;
+    assert_eq!(
+        origins["report_origins"],
+        json!(["http://reports.example", "http://127.0.0.1:8080"]),
+        "origins are normalised"
+    );
     let read = app.ok(Method::GET, "/api/v1/settings", &user, None).await;
     assert_eq!(read["poll_interval_seconds"], 5);
     assert_eq!(

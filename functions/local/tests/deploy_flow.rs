@@ -154,6 +154,13 @@ impl Flow {
         self.app.state.store.get_run_lock().await.unwrap().is_none()
     }
 
+    /// Watches run `id` to its end, expecting FAILED; returns it.
+    async fn fails_at_end(&self, id: i64) -> Value {
+        let (run, _, _) = self.watch(id).await;
+        assert_eq!(run["status"], "FAILED", "{run}");
+        run
+    }
+
     /// Runs to the end expecting failure at `step`; returns the run.
     async fn fails_at(&self, step: &str) -> Value {
         let id = self.started().await;
@@ -412,8 +419,9 @@ async fn broken_packages_fail_at_download() {
 async fn test_server_trouble_on_trigger_fails_at_trigger() {
     let f = setup(Backend::Sqlite).await.unwrap();
     f.peers.add_package(PKG_DIR, "cds-1.0.0.tar.gz");
+    // Every answer (and a timeout) means the POST may have reached the server: no retry.
     for (fault, name) in [
-        ("500", "Crat.Transient"),
+        ("500", "Crat.TestServerError"),
         ("garbage", "Crat.TestServerError"),
         ("timeout", "Crat.TestServerError"),
     ] {
@@ -434,6 +442,73 @@ async fn test_server_trouble_on_trigger_fails_at_trigger() {
         "COMPLETED",
         "a healthy server afterwards works: the lock was freed"
     );
+}
+
+/// Defect 9: a 502/504 from a proxy, a 5xx, a 429 or a reset may arrive after the test
+/// server created the task: CRAT never posts a second time (it names `run_id` for
+/// de-duplication). Counted on the test server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn trigger_never_posts_twice_after_a_request_that_may_have_arrived() {
+    let f = setup(Backend::Sqlite).await.unwrap();
+    f.peers.add_package(PKG_DIR, "cds-1.0.0.tar.gz");
+    for fault in ["502", "504", "503", "429", "refuse"] {
+        f.peers.test_control(json!({"trigger_fault": fault})).await;
+        let before = f.peers.trigger_posts().await;
+        let run = f.fails_at("TRIGGER").await;
+        assert_eq!(
+            f.peers.trigger_posts().await - before,
+            1,
+            "{fault}: exactly one POST: {run}"
+        );
+        assert_eq!(
+            run["steps"][1]["details"]["error_name"], "Crat.TestServerError",
+            "{fault}: {run}"
+        );
+        let msg = run["error_message"].as_str().unwrap();
+        assert!(
+            msg.contains("not post again") && msg.contains("run_id"),
+            "{fault}: {msg}"
+        );
+    }
+    f.peers.test_control(json!({"trigger_fault": null})).await;
+    let id = f.started().await;
+    assert_eq!(f.watch(id).await.0["status"], "COMPLETED");
+}
+
+/// Defect 9: a trigger invoked again while (or after) its POST was out — a Lambda that
+/// timed out, a crash, an at-least-once re-delivery — does not post a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reinvoked_trigger_does_not_post_again() {
+    let f = setup(Backend::Sqlite).await.unwrap();
+    f.peers.add_package(PKG_DIR, "cds-1.0.0.tar.gz");
+    // The first POST hangs past poll_request_timeout_seconds (2 s).
+    f.peers
+        .test_control(json!({"trigger_fault": "timeout", "timeout_seconds": 4}))
+        .await;
+    let id = f.started().await;
+    for _ in 0..500 {
+        if f.run(id).await["steps"][1]["details"]["post_sent_at"].is_string() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let deps = shared::tasks::TaskDeps {
+        state: f.app.state.clone(),
+        http: reqwest::Client::new(),
+        work_dir: f.app.dir.path().to_owned(),
+    };
+    let again = trigger::handle(&deps, shared::tasks::RunRef { run_id: id })
+        .await
+        .unwrap_err();
+    assert_eq!(again.name, "Crat.TestServerError", "{again:?}");
+    assert!(
+        again.message.contains("not post again"),
+        "{}",
+        again.message
+    );
+    let run = f.fails_at_end(id).await;
+    assert_eq!(run["steps"][1]["status"], "FAILED", "{run}");
+    assert_eq!(f.peers.trigger_posts().await, 1, "one POST in all");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -288,3 +288,190 @@ async fn failed_run_delivers_the_failure_mail_escaped() {
         .collect();
     assert!(!rcpts.contains(&"evil@example.com"), "{rcpts:?}");
 }
+
+/// A static report host on its own port (another origin than the test server), like an
+/// nginx serving Allure reports: every `…/widgets/summary.json` answers an Allure 2
+/// summary with 3 passed, 1 failed, 1 broken, 1 skipped. Counts the requests it gets.
+struct ReportHost {
+    origin: String,
+    hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+async fn report_host() -> ReportHost {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let counter = counter.clone();
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            if uri.path().ends_with("/widgets/summary.json") {
+                (
+                    StatusCode::OK,
+                    [("content-type", "application/json")],
+                    r#"{"reportName":"Allure Report","testRuns":[],"statistic":{"failed":1,"broken":1,"skipped":1,"passed":3,"unknown":0,"total":6},"time":{"start":1795630200856,"stop":1795630202856,"duration":2000}}"#,
+                )
+            } else {
+                (
+                    StatusCode::NOT_FOUND,
+                    [("content-type", "text/plain")],
+                    "not found",
+                )
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    ReportHost { origin, hits }
+}
+
+async fn put_settings(app: &TestApp, body: Value) {
+    let admin = app.admin_token().await;
+    let r = app
+        .client
+        .put(app.url("/api/v1/settings"))
+        .bearer_auth(&admin)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+}
+
+/// Defect 1: a report served from another origin (a static nginx on another port) is read
+/// when that origin is in `report_origins`: real counts, chart and link in the mail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn report_on_a_listed_other_origin_is_read_and_mailed() {
+    let sink = smtp_sink().await;
+    let (app, peers, user, item, build) = setup(&sink).await;
+    let reports = report_host().await;
+    peers
+        .test_control(json!({"report_base_url": format!("{}/cds/", reports.origin)}))
+        .await;
+    put_settings(
+        &app,
+        json!({"report_origins": [format!("{}/", reports.origin)]}),
+    )
+    .await;
+    let run = run_to_end(&app, &user, item, build).await;
+    assert_eq!(run["status"], "COMPLETED", "{run}");
+    let report_url = run["report_url"].as_str().unwrap();
+    assert!(
+        report_url.starts_with(&format!("{}/cds/", reports.origin)),
+        "{run}"
+    );
+    assert_eq!(run["report_refused"], Value::Null, "{run}");
+    assert_eq!(
+        run["summary"],
+        json!({"passed": 3, "failed": 1, "broken": 1, "skipped": 1, "unknown": 0, "total": 6, "duration_ms": 2000}),
+        "{run}"
+    );
+    assert!(reports.hits.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    let mails = sink.wait_for(1).await;
+    let msg = MessageParser::default().parse(&mails[0]).unwrap();
+    assert_eq!(
+        msg.subject().unwrap(),
+        "[CDN QA] cds CDN_CORE #101 — 3/6 passed"
+    );
+    let html = msg.body_html(0).unwrap();
+    assert!(html.contains(&format!("href=\"{report_url}\"")), "{html}");
+    assert!(html.contains("cid:"), "the chart is in the mail");
+}
+
+/// Defect 1: a report on an origin that is not allowed is never fetched, but kept on the
+/// run with the reason, and the mail says why it was not read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn report_on_an_unlisted_origin_is_kept_with_the_reason() {
+    let sink = smtp_sink().await;
+    let (app, peers, user, item, build) = setup(&sink).await;
+    let reports = report_host().await;
+    let base = format!("{}/cds/", reports.origin);
+    peers.test_control(json!({"report_base_url": base})).await;
+    let run = run_to_end(&app, &user, item, build).await;
+    assert_eq!(run["status"], "COMPLETED", "{run}");
+    let report_url = run["report_url"].as_str().expect("the link is kept");
+    assert!(report_url.starts_with(&base), "{run}");
+    let why = format!(
+        "report not read: origin {} is not in report_origins",
+        reports.origin
+    );
+    assert!(
+        run["report_refused"]
+            .as_str()
+            .is_some_and(|r| r.starts_with(&why)),
+        "{run}"
+    );
+    assert_eq!(run["summary"], Value::Null);
+    assert_eq!(
+        reports.hits.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "nothing is fetched from an origin that is not allowed"
+    );
+    let mails = sink.wait_for(1).await;
+    let msg = MessageParser::default().parse(&mails[0]).unwrap();
+    let text = msg.body_text(0).unwrap();
+    assert!(text.contains(&why), "{text}");
+    assert!(text.contains(report_url), "{text}");
+    let html = msg.body_html(0).unwrap();
+    assert!(html.contains(&why), "{html}");
+    assert!(
+        !html.contains(&format!("href=\"{report_url}\"")),
+        "an unvetted link is shown, not linked"
+    );
+}
+
+/// Defect 11: one recipient the SMTP server refuses (550) in the item's `notify_emails`
+/// does not stop the mail to the others; the refusal is noted on the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_refused_recipient_does_not_stop_the_others() {
+    let sink = smtp_sink().await;
+    let (app, _peers, user, item, build) = setup(&sink).await;
+    let admin = app.admin_token().await;
+    let r = app
+        .client
+        .put(app.url(&format!("/api/v1/test-items/{item}")))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "cds", "job_name": "CDN_CORE",
+            "notify_emails": ["team@example.com", "reject550@example.com"]}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let run = run_to_end(&app, &user, item, build).await;
+    assert_eq!(run["status"], "COMPLETED", "{run}");
+    assert_eq!(run["notification"]["status"], "SENT", "{run}");
+    let note = run["notification"]["error"].as_str().unwrap_or_default();
+    assert!(
+        note.contains("reject550@example.com") && note.contains("550"),
+        "{run}"
+    );
+    let recipients: Vec<&str> = run["notification"]["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        recipients,
+        ["dev@example.com", "team@example.com", "lead@example.com"]
+    );
+    // Every good recipient got exactly one copy.
+    sink.wait_for(3).await;
+    let mut delivered: Vec<String> = Vec::new();
+    for e in std::fs::read_dir(sink.folder.path()).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "json") {
+            let meta: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+            for r in meta["rcpt_tos"].as_array().unwrap() {
+                delivered.push(r.as_str().unwrap().to_owned());
+            }
+        }
+    }
+    delivered.sort();
+    assert_eq!(
+        delivered,
+        ["dev@example.com", "lead@example.com", "team@example.com"]
+    );
+}

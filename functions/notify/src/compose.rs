@@ -65,6 +65,9 @@ pub struct MailContext<'a> {
     pub run_link: Option<String>,
     /// The report URL (`run.report_url`, possibly rebased on `report_base_url`).
     pub report_link: Option<String>,
+    /// Why the report was not read (its origin is not in `report_origins`): the link is
+    /// then shown as text with this reason, never as a link or button.
+    pub report_refused: Option<String>,
     /// `None`: the mail says "summary unavailable" with `summary_note`.
     pub summary: Option<&'a Summary>,
     /// Why the summary is unavailable, shown in the mail.
@@ -92,6 +95,25 @@ pub enum ComposeError {
     NoRecipients,
     #[error("cannot build the mail: {0}")]
     Build(#[from] lettre::error::Error),
+}
+
+/// The addresses of `list` the mailer can use (lettre's rules), and `address: reason` for
+/// each one it cannot (stored before input was checked as strictly): those are skipped and
+/// logged, so one bad address never stops the mail to the others.
+pub fn mailable(field: &str, list: Vec<Email>) -> (Vec<Email>, Vec<String>) {
+    let mut ok = Vec::with_capacity(list.len());
+    let mut bad = Vec::new();
+    for email in list {
+        match email.as_str().parse::<lettre::Address>() {
+            Ok(_) => ok.push(email),
+            Err(e) => {
+                let shown = truncate_chars(&one_line(email.as_str()), 100);
+                tracing::warn!(field, address = %shown, error = %e, "address skipped: the mailer cannot use it");
+                bad.push(format!("{shown}: not a usable address ({e})"));
+            }
+        }
+    }
+    (ok, bad)
 }
 
 /// The mail for a COMPLETED run: counts, pass rate, the chart, the report link.
@@ -561,11 +583,13 @@ fn button_html(link: Option<&str>, text: &str, colour: &str) -> Option<String> {
 
 fn links_section(ctx: &MailContext, primary_colour: &str) -> String {
     let mut buttons = Vec::new();
-    if let Some(b) = button_html(
-        ctx.report_link.as_deref(),
-        "Open the test report",
-        primary_colour,
-    ) {
+    if ctx.report_refused.is_none()
+        && let Some(b) = button_html(
+            ctx.report_link.as_deref(),
+            "Open the test report",
+            primary_colour,
+        )
+    {
         buttons.push(b);
     }
     if let Some(b) = button_html(ctx.run_link.as_deref(), "Run details", GREY) {
@@ -579,14 +603,19 @@ fn links_section(ctx: &MailContext, primary_colour: &str) -> String {
             buttons.join("&nbsp;&nbsp;")
         );
     }
-    let facts = [
-        (
-            "Report",
-            link_html(
-                ctx.report_link.as_deref(),
-                ctx.report_link.as_deref().unwrap_or(""),
-            ),
+    let report = match (&ctx.report_refused, ctx.report_link.as_deref()) {
+        (Some(why), Some(link)) => format!(
+            "<span style=\"{MONO}\">{}</span><br><span style=\"color:{AMBER};\">{}</span>",
+            escape_html(&one_line(link)),
+            escape_html(&one_line(why))
         ),
+        _ => link_html(
+            ctx.report_link.as_deref(),
+            ctx.report_link.as_deref().unwrap_or(""),
+        ),
+    };
+    let facts = [
+        ("Report", report),
         (
             "Run page",
             link_html(
@@ -853,7 +882,15 @@ fn text_links(out: &mut String, ctx: &MailContext) {
     text_facts(
         out,
         &[
-            ("Report", show(ctx.report_link.as_deref())),
+            (
+                "Report",
+                match (&ctx.report_refused, ctx.report_link.as_deref()) {
+                    (Some(why), Some(link)) => {
+                        format!("{} ({})", one_line(link), one_line(why))
+                    }
+                    _ => show(ctx.report_link.as_deref()),
+                },
+            ),
             ("Run page", show(ctx.run_link.as_deref())),
         ],
     );

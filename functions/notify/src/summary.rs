@@ -7,7 +7,8 @@ use std::fmt;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use shared::tasks::http::{redacted, same_origin};
+use shared::domain::Origin;
+use shared::tasks::http::redacted;
 use url::Url;
 
 pub use shared::domain::Summary;
@@ -102,10 +103,8 @@ pub enum SummaryError {
     TotalTooSmall { total: u64, sum: u64 },
     #[error("the report URL {url:?} cannot be used: {reason}")]
     InvalidReportUrl { url: String, reason: String },
-    #[error("the test server URL {url:?} cannot be used: {reason}")]
-    InvalidAllowedOrigin { url: String, reason: String },
     #[error(
-        "the report URL {url} is not on the test server {allowed} (another scheme, host or port), so it was not fetched"
+        "the report URL {url} is not on an allowed origin ({allowed}; see report_origins), so it was not fetched"
     )]
     OffOrigin { url: String, allowed: String },
     #[error("no Allure summary could be read: {}", list(.attempts))]
@@ -125,8 +124,9 @@ fn list(attempts: &[Attempt]) -> String {
 /// 2xx and parses. The files are looked up inside the report folder, whether or not
 /// `report_url` ends with `/` (a trailing `index.html` is dropped; query and fragment too).
 ///
-/// Nothing is fetched unless `report_url` is http(s) with the same scheme, host and port as
-/// `allowed_origin` (the configured test server). Each GET uses the client's settings plus
+/// Nothing is fetched unless `report_url` is http(s) on one of `allowed_origins` (the
+/// settings' `report_origins`, by default the test server's origin: see
+/// `Settings::allowed_report_origins`). Each GET uses the client's settings plus
 /// `timeout` for the whole request (body included); a body over [`MAX_BODY_BYTES`] is cut
 /// off and refused. Every failure (404, other statuses, timeouts, connection errors, too
 /// large, unparsable) moves on to the next file; when none gives a summary the error lists
@@ -134,10 +134,10 @@ fn list(attempts: &[Attempt]) -> String {
 pub async fn read_summary(
     client: &reqwest::Client,
     report_url: &str,
-    allowed_origin: &str,
+    allowed_origins: &[Origin],
     timeout: Duration,
 ) -> Result<(Summary, SummarySource), SummaryError> {
-    let folder = report_folder(report_url, allowed_origin)?;
+    let folder = report_folder(report_url, allowed_origins)?;
     let mut attempts = Vec::with_capacity(SummarySource::ALL.len());
     // Every read together stays within the budget the notify function's Timeout is sized for.
     let budget_ends = tokio::time::Instant::now()
@@ -178,30 +178,28 @@ pub async fn read_summary(
 }
 
 /// The report folder as a URL ending with `/`, after the origin check.
-fn report_folder(report_url: &str, allowed_origin: &str) -> Result<Url, SummaryError> {
+fn report_folder(report_url: &str, allowed_origins: &[Origin]) -> Result<Url, SummaryError> {
     let invalid = |reason: String| SummaryError::InvalidReportUrl {
         url: report_url.to_owned(),
         reason,
     };
     let mut url = Url::parse(report_url.trim()).map_err(|e| invalid(e.to_string()))?;
-    let allowed =
-        Url::parse(allowed_origin.trim()).map_err(|e| SummaryError::InvalidAllowedOrigin {
-            url: allowed_origin.to_owned(),
-            reason: e.to_string(),
-        })?;
-    if !matches!(allowed.scheme(), "http" | "https") || allowed.host_str().is_none() {
-        return Err(SummaryError::InvalidAllowedOrigin {
-            url: allowed_origin.to_owned(),
-            reason: "not an http(s) URL with a host".to_owned(),
-        });
-    }
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+    let Some(origin) = Origin::of_url(&url) else {
         return Err(invalid("not an http(s) URL with a host".to_owned()));
-    }
-    if !same_origin(&url, &allowed) {
+    };
+    if !allowed_origins.contains(&origin) {
+        let allowed = if allowed_origins.is_empty() {
+            "none is set".to_owned()
+        } else {
+            allowed_origins
+                .iter()
+                .map(Origin::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         return Err(SummaryError::OffOrigin {
             url: redacted(&url),
-            allowed: redacted(&allowed),
+            allowed,
         });
     }
     url.set_query(None);

@@ -10,7 +10,7 @@ use shared::domain::{
 };
 use shared::tasks::{RunRef, TaskDeps, TaskError, excerpt, update_run};
 
-use crate::compose::{MailContext, failure_mail, success_mail};
+use crate::compose::{MailContext, failure_mail, mailable, success_mail};
 use crate::summary::read_summary;
 use crate::transport::Mailer;
 
@@ -128,19 +128,33 @@ pub async fn handle(deps: &NotifyDeps, input: RunRef) -> Result<NotifyOutput, Ta
 
     // The summary of a completed run: stored once, whatever the mail does.
     if run.status == RunStatus::Completed && run.summary.is_none() {
-        let read = match (&run.report_url, &settings.external_test_server_url) {
-            (Some(report), Some(server)) => {
+        // The origin rule is checked again here with the settings of now (poll checked it
+        // with those of then): only `report_origins` (default: the test server's) are read.
+        let refused = run
+            .report_url
+            .as_deref()
+            .and_then(|u| settings.report_refusal(u));
+        let read = match (&run.report_url, &refused) {
+            (None, _) => Err("the test server gave no report link".to_owned()),
+            (Some(_), Some(why)) => Err(why.clone()),
+            (Some(report), None) => {
                 let timeout = std::time::Duration::from_secs(u64::from(
                     settings.poll_request_timeout_seconds,
                 ));
-                read_summary(&deps.task.http, report, server.as_str(), timeout)
-                    .await
-                    .map_err(|e| e.to_string())
+                read_summary(
+                    &deps.task.http,
+                    report,
+                    &settings.allowed_report_origins(),
+                    timeout,
+                )
+                .await
+                .map_err(|e| e.to_string())
             }
-            (None, _) => Err("the test server gave no report link".to_owned()),
-            (_, None) => Err("external_test_server_url is not set".to_owned()),
         };
         run = update_run(state, input.run_id, |r| {
+            if r.report_url.is_some() {
+                r.report_refused = refused.clone();
+            }
             let details = &mut r.step_mut(StepName::Notify).details;
             match &read {
                 Ok((summary, source)) => {
@@ -159,21 +173,40 @@ pub async fn handle(deps: &NotifyDeps, input: RunRef) -> Result<NotifyOutput, Ta
     }
 
     let (to, cc) = recipients(deps, &run, &settings.notify_cc).await?;
+    // One address the mailer cannot use is skipped (and noted), never the whole mail.
+    let (to, mut skipped) = mailable("to", to);
+    let (cc, bad_cc) = mailable("cc", cc);
+    skipped.extend(bad_cc);
     let addresses: Vec<String> = to
         .iter()
         .chain(cc.iter())
         .map(ToString::to_string)
         .collect();
     let attempts = run.notification.as_ref().map_or(0, |n| n.attempts) + 1;
-    let record = |status: NotificationStatus, error: Option<String>, receipt: Option<String>| {
+    let record = |status: NotificationStatus,
+                  error: Option<String>,
+                  receipt: Option<String>,
+                  not_sent: Vec<String>| {
         let addresses = addresses.clone();
+        let skipped = skipped.clone();
         move |r: &mut Run| {
             let now = state.clock.now();
+            let not_sent: Vec<String> = skipped.iter().chain(not_sent.iter()).cloned().collect();
+            let refused: Vec<&str> = not_sent
+                .iter()
+                .filter_map(|n| n.split_once(": ").map(|(a, _)| a))
+                .collect();
+            let note =
+                (!not_sent.is_empty()).then(|| format!("not sent to {}", not_sent.join("; ")));
             r.notification = Some(Notification {
                 status,
                 sent_at: (status == NotificationStatus::Sent).then_some(now),
-                error: error.clone(),
-                recipients: addresses.clone(),
+                error: error.clone().or(note),
+                recipients: addresses
+                    .iter()
+                    .filter(|a| !refused.contains(&a.as_str()))
+                    .cloned()
+                    .collect(),
                 attempts: if status == NotificationStatus::Skipped {
                     attempts - 1
                 } else {
@@ -191,6 +224,12 @@ pub async fn handle(deps: &NotifyDeps, input: RunRef) -> Result<NotifyOutput, Ta
                     .details
                     .insert("receipt".into(), Value::from(excerpt(receipt)));
             }
+            if !not_sent.is_empty() {
+                r.step_mut(StepName::Notify).details.insert(
+                    "recipients_not_sent".into(),
+                    Value::from(not_sent.iter().map(|n| excerpt(n)).collect::<Vec<_>>()),
+                );
+            }
             Ok(())
         }
     };
@@ -203,6 +242,7 @@ pub async fn handle(deps: &NotifyDeps, input: RunRef) -> Result<NotifyOutput, Ta
                 NotificationStatus::Skipped,
                 Some("no mail server is configured (EMAIL_SEND_SERVER)".into()),
                 None,
+                Vec::new(),
             ),
         )
         .await?;
@@ -216,8 +256,9 @@ pub async fn handle(deps: &NotifyDeps, input: RunRef) -> Result<NotifyOutput, Ta
             input.run_id,
             record(
                 NotificationStatus::Skipped,
-                Some("no recipients".into()),
+                Some("no usable recipients".into()),
                 None,
+                Vec::new(),
             ),
         )
         .await?;
@@ -249,6 +290,7 @@ pub async fn handle(deps: &NotifyDeps, input: RunRef) -> Result<NotifyOutput, Ta
             .report_url
             .as_deref()
             .map(|u| report_link(u, settings.report_base_url.as_ref().map(|b| b.as_str()))),
+        report_refused: run.report_refused.clone(),
         summary: run.summary.as_ref(),
         summary_note,
         chart_png: run
@@ -271,18 +313,28 @@ pub async fn handle(deps: &NotifyDeps, input: RunRef) -> Result<NotifyOutput, Ta
             update_run(
                 state,
                 input.run_id,
-                record(NotificationStatus::Failed, Some(why.clone()), None),
+                record(
+                    NotificationStatus::Failed,
+                    Some(why.clone()),
+                    None,
+                    Vec::new(),
+                ),
             )
             .await?;
             return Err(TaskError::new(TaskError::MAIL_FAILED, why));
         }
     };
-    match mailer.send(&message).await {
-        Ok(receipt) => {
+    match mailer.deliver(&message).await {
+        Ok(delivery) => {
             update_run(
                 state,
                 input.run_id,
-                record(NotificationStatus::Sent, None, Some(receipt)),
+                record(
+                    NotificationStatus::Sent,
+                    None,
+                    Some(delivery.receipt),
+                    delivery.refused,
+                ),
             )
             .await?;
             tracing::info!(recipients = addresses.len(), "result mail sent");
@@ -300,7 +352,12 @@ pub async fn handle(deps: &NotifyDeps, input: RunRef) -> Result<NotifyOutput, Ta
             update_run(
                 state,
                 input.run_id,
-                record(NotificationStatus::Failed, Some(why.clone()), None),
+                record(
+                    NotificationStatus::Failed,
+                    Some(why.clone()),
+                    None,
+                    Vec::new(),
+                ),
             )
             .await?;
             tracing::warn!(error = %why, attempts, "result mail not sent");

@@ -232,6 +232,79 @@ impl Mailer {
     }
 }
 
+/// What [`Mailer::deliver`] did: the receipt, and the recipients the server refused
+/// (everyone else got the mail).
+#[derive(Debug)]
+pub struct Delivery {
+    pub receipt: String,
+    /// `address: reason` for each recipient the server refused.
+    pub refused: Vec<String>,
+}
+
+impl Mailer {
+    /// Sends the message to every recipient of its envelope; when the SMTP server refuses
+    /// the whole transaction (one RCPT refused stops lettre's transaction) and there are
+    /// several recipients, sends it once to each recipient on its own, so one bad address
+    /// does not stop the mail to the others. Each recipient gets at most one copy. Fails
+    /// only when nobody got the mail (with a transient error if any refusal was transient).
+    pub async fn deliver(&self, message: &Message) -> Result<Delivery, MailError> {
+        let first = match self.send(message).await {
+            Ok(receipt) => {
+                return Ok(Delivery {
+                    receipt,
+                    refused: Vec::new(),
+                });
+            }
+            Err(e) => e,
+        };
+        let envelope = message.envelope();
+        let (Self::Smtp(transport), MailError::Rejected { .. }, true) =
+            (self, &first, envelope.to().len() > 1)
+        else {
+            return Err(first);
+        };
+        let raw = message.formatted();
+        let mut receipts = Vec::new();
+        let mut refused = Vec::new();
+        let mut transient: Option<MailError> = None;
+        let mut permanent: Option<MailError> = None;
+        for to in envelope.to() {
+            let one = lettre::address::Envelope::new(envelope.from().cloned(), vec![to.clone()])
+                .map_err(|e| MailError::Config(e.to_string()))?;
+            match transport.send_raw(&one, &raw).await {
+                Ok(response) => receipts.push(format!(
+                    "{} {}",
+                    response.code(),
+                    response.first_line().unwrap_or("").trim()
+                )),
+                Err(e) => {
+                    let e = MailError::from_smtp(e);
+                    tracing::warn!(recipient = %to, error = %e, "recipient refused; the others still get the mail");
+                    refused.push(format!("{to}: {e}"));
+                    if e.is_transient() {
+                        transient.get_or_insert(e);
+                    } else {
+                        permanent.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        if receipts.is_empty() {
+            return Err(transient.or(permanent).unwrap_or(first));
+        }
+        let receipt: String = format!(
+            "{} of {} recipients: {}",
+            receipts.len(),
+            envelope.to().len(),
+            receipts[0]
+        )
+        .chars()
+        .take(200)
+        .collect();
+        Ok(Delivery { receipt, refused })
+    }
+}
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }

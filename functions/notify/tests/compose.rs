@@ -86,6 +86,7 @@ fn ctx<'a>(run: &'a Run, summary: Option<&'a Summary>) -> MailContext<'a> {
         run,
         run_link: Some("https://crat.example.com/runs/7".into()),
         report_link: Some("https://reports.example.com/reports/9/".into()),
+        report_refused: None,
         summary,
         summary_note: None,
         chart_png: summary.map(|_| png(240, 240)),
@@ -675,4 +676,22 @@ fn links_without_http_are_text_and_missing_links_are_dashes() {
     assert!(strip_tags(&html).contains("Run page —"));
     let text = text_of(&m, "text/plain");
     assert_eq!(text_value(&text, "Run page"), "—");
+}
+
+/// Defect 11: an address the mailer cannot use (stored before input was checked as
+/// strictly, e.g. `a..b@example.com`) is skipped with a reason; the others stay.
+#[test]
+fn unusable_addresses_are_skipped_not_fatal() {
+    let list: Vec<Email> = ["dev@example.com", "a..b@example.com", "qa@example.com"]
+        .iter()
+        .map(|a| serde_json::from_value(serde_json::json!(a)).unwrap())
+        .collect();
+    let (ok, bad) = notify::compose::mailable("to", list);
+    let ok: Vec<&str> = ok.iter().map(Email::as_str).collect();
+    assert_eq!(ok, ["dev@example.com", "qa@example.com"]);
+    assert_eq!(bad.len(), 1);
+    assert!(
+        bad[0].starts_with("a..b@example.com: not a usable address"),
+        "{bad:?}"
+    );
 }

@@ -370,6 +370,7 @@ fn ctx<'a>(run: &'a Run, to: &[&str]) -> MailContext<'a> {
         run,
         run_link: Some("https://crat.example.com/runs/42".into()),
         report_link: run.report_url.clone(),
+        report_refused: None,
         summary: Some(&SUMMARY),
         summary_note: None,
         chart_png: Some(tiny_png()),

@@ -8,8 +8,9 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use shared::domain::{RunStatus, StepName, StepStatus, timing};
-use shared::tasks::{RunRef, TaskDeps, TaskError, ensure_live, excerpt, update_run};
+use shared::domain::{RunStatus, Settings, StepName, StepStatus, timing};
+use shared::tasks::http::{BodyError, MAX_ANSWER_BYTES, read_capped};
+use shared::tasks::{RunRef, TaskDeps, TaskError, bounded, ensure_live, excerpt, update_run};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -72,15 +73,47 @@ fn read_answer(status: reqwest::StatusCode, body: &str) -> Answer {
     }
 }
 
-/// Only report links on the test server's own host are kept (they are fetched later).
-fn same_host(report_url: &str, server: &str) -> bool {
-    match (url::Url::parse(report_url), url::Url::parse(server)) {
-        (Ok(r), Ok(s)) => {
-            matches!(r.scheme(), "http" | "https")
-                && r.host_str() == s.host_str()
-                && r.port_or_known_default() == s.port_or_known_default()
+/// The longest report link kept on a run (characters); a longer one is refused.
+const MAX_REPORT_URL_CHARS: usize = 2048;
+
+/// The report link as kept on the run, and why it will not be read (`None`: it will be).
+/// An off-origin link is kept with the reason, never dropped (the run page and the mail
+/// show both); only the origins of `settings.report_origins` (default: the test server's)
+/// are ever fetched.
+fn report_link(settings: &Settings, report_url: &str) -> (String, Option<String>) {
+    if report_url.chars().count() > MAX_REPORT_URL_CHARS {
+        return (
+            bounded(report_url, MAX_REPORT_URL_CHARS),
+            Some(format!(
+                "report not read: the link is longer than {MAX_REPORT_URL_CHARS} characters"
+            )),
+        );
+    }
+    let link = bounded(report_url, MAX_REPORT_URL_CHARS);
+    let refusal = settings.report_refusal(&link);
+    (link, refusal)
+}
+
+/// One GET of the task's status, read as an [`Answer`]; the body is read only up to
+/// [`MAX_ANSWER_BYTES`] (a bigger answer is trouble, never held in memory whole).
+async fn ask(http: &reqwest::Client, url: &str, timeout: Duration) -> Answer {
+    match http.get(url).timeout(timeout).send().await {
+        Ok(resp) => {
+            let status = resp.status();
+            match read_capped(resp, MAX_ANSWER_BYTES).await {
+                Ok(body) => read_answer(status, &String::from_utf8_lossy(&body)),
+                Err(BodyError::TimedOut) => Answer::Trouble(format!(
+                    "the test server did not finish its answer within {} s",
+                    timeout.as_secs()
+                )),
+                Err(e) => Answer::Trouble(format!("the test server's answer is unusable: {e}")),
+            }
         }
-        _ => false,
+        Err(e) if e.is_timeout() => Answer::Trouble(format!(
+            "the test server did not answer within {} s",
+            timeout.as_secs()
+        )),
+        Err(_) => Answer::Trouble("cannot reach the test server".into()),
     }
 }
 
@@ -89,7 +122,7 @@ pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<PollOutput, TaskEr
     let state = &deps.state;
     let settings = state.settings().await?;
     let poll_interval_seconds = settings.poll_interval_seconds;
-    let Some(server) = settings.external_test_server_url else {
+    let Some(server) = settings.external_test_server_url.clone() else {
         return Err(TaskError::new(
             TaskError::CONFIG,
             "external_test_server_url is not set; an admin sets it in the settings",
@@ -134,20 +167,7 @@ pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<PollOutput, TaskEr
 
     let url = format!("{server}/api/tasks/{task_id}");
     let timeout = Duration::from_secs(u64::from(settings.poll_request_timeout_seconds));
-    let answer = match deps.http.get(&url).timeout(timeout).send().await {
-        Ok(resp) => {
-            let status = resp.status();
-            match resp.text().await {
-                Ok(body) => read_answer(status, &body),
-                Err(_) => Answer::Trouble("the test server's answer was cut off".into()),
-            }
-        }
-        Err(e) if e.is_timeout() => Answer::Trouble(format!(
-            "the test server did not answer within {} s",
-            timeout.as_secs()
-        )),
-        Err(_) => Answer::Trouble("cannot reach the test server".into()),
-    };
+    let answer = ask(&deps.http, &url, timeout).await;
 
     let polled_at = state.clock.now();
     let past_deadline = polled_at >= deadline;
@@ -192,14 +212,13 @@ pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<PollOutput, TaskEr
                 step.details.remove("last_error");
                 output.outcome = Outcome::Completed;
                 output.phase = Some("completed".into());
-                match report_url {
-                    Some(u) if same_host(u, server.as_str()) => run.report_url = Some(u.clone()),
-                    Some(u) => {
-                        let step = run.step_mut(StepName::Monitor);
-                        step.details
-                            .insert("report_url_refused".into(), Value::from(excerpt(u)));
+                if let Some(u) = report_url {
+                    let (link, refused) = report_link(&settings, u);
+                    if let Some(why) = &refused {
+                        tracing::warn!(report_url = %excerpt(&link), reason = %why, "report link not read");
                     }
-                    None => {}
+                    run.report_url = Some(link);
+                    run.report_refused = refused;
                 }
                 run.finish_step(StepName::Monitor, StepStatus::Succeeded, None, polled_at);
                 return Ok(());
@@ -296,20 +315,64 @@ mod tests {
         ));
     }
 
+    #[tokio::test]
+    async fn an_answer_over_one_mib_is_trouble_not_memory() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/api/tasks/t", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = sock.read(&mut buf).await;
+                    // No Content-Length: the cap must hold while reading, too.
+                    let _ = sock
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{\"status\":\"running:test\",\"pad\":\"")
+                        .await;
+                    let chunk = vec![b'x'; 64 * 1024];
+                    for _ in 0..64 {
+                        if sock.write_all(&chunk).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let answer = ask(&reqwest::Client::new(), &url, Duration::from_secs(5)).await;
+        let Answer::Trouble(why) = answer else {
+            panic!("{answer:?}")
+        };
+        assert!(why.contains("larger than 1048576 bytes"), "{why}");
+    }
+
     #[test]
-    fn report_links_must_stay_on_the_test_server() {
-        assert!(same_host(
-            "http://127.0.0.1:9000/reports/1/",
-            "http://127.0.0.1:9000"
-        ));
-        assert!(!same_host(
+    fn report_links_are_kept_and_refused_off_the_allowed_origins() {
+        let settings = Settings::default()
+            .patched(&serde_json::json!({"external_test_server_url": "http://127.0.0.1:9000"}))
+            .unwrap();
+        assert_eq!(
+            report_link(&settings, "http://127.0.0.1:9000/reports/1/"),
+            ("http://127.0.0.1:9000/reports/1/".into(), None)
+        );
+        for off in [
             "http://127.0.0.1:9001/reports/1/",
-            "http://127.0.0.1:9000"
-        ));
-        assert!(!same_host(
             "http://169.254.169.254/latest/",
-            "http://127.0.0.1:9000"
-        ));
-        assert!(!same_host("file:///etc/passwd", "http://127.0.0.1:9000"));
+            "file:///etc/passwd",
+        ] {
+            let (link, why) = report_link(&settings, off);
+            assert_eq!(link, off);
+            assert!(why.unwrap().starts_with("report not read: "), "{off}");
+        }
+        let long = format!("http://127.0.0.1:9000/{}", "x".repeat(3000));
+        let (link, why) = report_link(&settings, &long);
+        assert!(link.chars().count() <= MAX_REPORT_URL_CHARS + 1);
+        assert!(why.unwrap().contains("longer than 2048"));
+        let listed = settings
+            .patched(&serde_json::json!({"report_origins": ["http://127.0.0.1:9001"]}))
+            .unwrap();
+        assert_eq!(
+            report_link(&listed, "http://127.0.0.1:9001/reports/1/").1,
+            None
+        );
     }
 }

@@ -1,12 +1,15 @@
 //! Task: ask the test server to deploy and test the run's package
 //! (`POST {external_test_server_url}/api/deploy_and_test`). Idempotent: a run that already
-//! has a `task_id` never posts again.
+//! has a `task_id` never posts again, and once a POST may have reached the server (any
+//! answer, a timeout, a connection broken after sending, a lost invocation) it is never
+//! sent again: only a request that could not connect is retried.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use shared::domain::{Run, RunStatus, StepName, StepStatus};
+use shared::tasks::http::{MAX_ANSWER_BYTES, read_capped};
 use shared::tasks::{
     RunRef, TaskDeps, TaskError, ensure_live, excerpt, note_step_error, update_run,
 };
@@ -39,6 +42,14 @@ pub fn request_body(run: &Run) -> Value {
     Value::Object(body)
 }
 
+/// Set on the TRIGGER step just before the POST goes out, removed again only when the
+/// request certainly did not reach the server (no connection). A re-invoked trigger that
+/// finds it (a crash, a Lambda timeout or a retry after the POST left) does not post again.
+const POST_SENT_AT: &str = "post_sent_at";
+
+/// Why a second POST is never made, for every error after one may have arrived.
+const NOT_AGAIN: &str = "it may have created the task, so CRAT does not post again (the body's run_id lets the test server de-duplicate); re-run when the test server is healthy";
+
 #[tracing::instrument(skip_all, fields(run_id = input.run_id))]
 pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<TriggerOutput, TaskError> {
     let state = &deps.state;
@@ -61,6 +72,19 @@ pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<TriggerOutput, Tas
         });
     }
     let fail = |e: TaskError| note_step_error(state, input.run_id, StepName::Trigger, e);
+    if let Some(sent) = run
+        .step(StepName::Trigger)
+        .and_then(|s| s.details.get(POST_SENT_AT))
+        .and_then(Value::as_str)
+    {
+        return Err(fail(TaskError::new(
+            TaskError::TEST_SERVER,
+            format!(
+                "an earlier attempt posted this run to the test server at {sent} and its answer was lost; {NOT_AGAIN}"
+            ),
+        ))
+        .await);
+    }
     let Some(base) = settings.external_test_server_url else {
         return Err(fail(TaskError::new(
             TaskError::CONFIG,
@@ -70,9 +94,28 @@ pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<TriggerOutput, Tas
     };
     let url = format!("{base}/api/deploy_and_test");
     let timeout = Duration::from_secs(u64::from(settings.poll_request_timeout_seconds));
-    let task_id = match post(deps, &url, &request_body(&run), timeout).await {
+    let sent_at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    update_run(state, input.run_id, |run| {
+        ensure_live(run)?;
+        run.step_mut(StepName::Trigger)
+            .details
+            .insert(POST_SENT_AT.into(), Value::from(sent_at.clone()));
+        Ok(())
+    })
+    .await?;
+    let task_id = match post(&deps.http, &url, &request_body(&run), timeout).await {
         Ok(id) => id,
-        Err(e) => return Err(fail(e).await),
+        Err(e) => {
+            if e.name == TaskError::TRANSIENT {
+                // Nothing reached the server: a retry may post.
+                let _ = update_run(state, input.run_id, |run| {
+                    run.step_mut(StepName::Trigger).details.remove(POST_SENT_AT);
+                    Ok(())
+                })
+                .await;
+            }
+            return Err(fail(e).await);
+        }
     };
     let done = state.clock.now();
     update_run(state, input.run_id, |run| {
@@ -92,14 +135,17 @@ pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<TriggerOutput, Tas
     })
 }
 
+/// One POST. Only an error before any byte could reach the server (no connection: refused,
+/// unreachable, DNS, TLS handshake) is `Crat.Transient` and retried; every answer that is
+/// not a task id, a timeout or a broken connection after sending is `Crat.TestServerError`,
+/// since the server may have created the task (a proxy's 502/504 can come after it did).
 async fn post(
-    deps: &TaskDeps,
+    http: &reqwest::Client,
     url: &str,
     body: &Value,
     timeout: Duration,
 ) -> Result<String, TaskError> {
-    let response = deps
-        .http
+    let response = http
         .post(url)
         .json(body)
         .timeout(timeout)
@@ -113,27 +159,34 @@ async fn post(
                     format!("cannot reach the test server at {url}: connection failed"),
                 )
             } else if e.is_timeout() {
-                // The server may have created a task: do not post again.
                 TaskError::new(
                     TaskError::TEST_SERVER,
                     format!(
-                        "the test server at {url} did not answer within {} s",
+                        "the test server at {url} did not answer within {} s; {NOT_AGAIN}",
                         timeout.as_secs()
                     ),
                 )
             } else {
                 TaskError::new(
                     TaskError::TEST_SERVER,
-                    format!("request to the test server at {url} failed"),
+                    format!("the request to the test server at {url} broke off; {NOT_AGAIN}"),
                 )
             }
         })?;
     let status = response.status();
-    let text = response.text().await.unwrap_or_default();
+    let text = match read_capped(response, MAX_ANSWER_BYTES).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(e) => {
+            return Err(TaskError::new(
+                TaskError::TEST_SERVER,
+                format!("the test server answered {status} to POST {url}, but {e}; {NOT_AGAIN}"),
+            ));
+        }
+    };
     if status.is_server_error() || status.as_u16() == 429 {
         return Err(TaskError::new(
-            TaskError::TRANSIENT,
-            format!("the test server answered {status} to POST {url}"),
+            TaskError::TEST_SERVER,
+            format!("the test server answered {status} to POST {url}; {NOT_AGAIN}"),
         ));
     }
     if !status.is_success() {
@@ -177,6 +230,110 @@ fn valid_task_id(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A real HTTP server on 127.0.0.1 that answers every request with `answer` (raw
+    /// HTTP/1.1 bytes) and counts the requests it read.
+    async fn canned(answer: Vec<u8>) -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "http://{}/api/deploy_and_test",
+            listener.local_addr().unwrap()
+        );
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = count.clone();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let seen = seen.clone();
+                let answer = answer.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    let mut got = Vec::new();
+                    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match sock.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => got.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    let _ = sock.write_all(&answer).await;
+                    let _ = sock.shutdown().await;
+                });
+            }
+        });
+        (url, count)
+    }
+
+    fn answer(status: &str, body: &[u8]) -> Vec<u8> {
+        let mut a = format!(
+            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        a.extend_from_slice(body);
+        a
+    }
+
+    const T: Duration = Duration::from_secs(5);
+
+    #[tokio::test]
+    async fn only_a_request_that_never_connected_is_transient() {
+        let http = reqwest::Client::new();
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let e = post(
+            &http,
+            &format!("http://{closed}/api/deploy_and_test"),
+            &Value::Null,
+            T,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.name, TaskError::TRANSIENT, "{e:?}");
+        for status in [
+            "502 Bad Gateway",
+            "504 Gateway Timeout",
+            "500 Internal Server Error",
+            "429 Too Many Requests",
+        ] {
+            let (url, count) = canned(answer(status, b"{}")).await;
+            let e = post(&http, &url, &Value::Null, T).await.unwrap_err();
+            assert_eq!(e.name, TaskError::TEST_SERVER, "{status}: {e:?}");
+            assert!(e.message.contains("run_id"), "{}", e.message);
+            assert_eq!(count.load(Ordering::SeqCst), 1, "{status}");
+        }
+        let (url, _) = canned(answer("200 OK", br#"{"task_id":"t-1"}"#)).await;
+        assert_eq!(post(&http, &url, &Value::Null, T).await.unwrap(), "t-1");
+    }
+
+    #[tokio::test]
+    async fn an_answer_over_one_mib_is_refused_unread() {
+        let http = reqwest::Client::new();
+        let big = format!(
+            "{{\"task_id\":\"t\",\"pad\":\"{}\"}}",
+            "x".repeat(MAX_ANSWER_BYTES)
+        );
+        let (url, _) = canned(answer("200 OK", big.as_bytes())).await;
+        let e = post(&http, &url, &Value::Null, T).await.unwrap_err();
+        assert_eq!(e.name, TaskError::TEST_SERVER);
+        assert!(
+            e.message.contains("larger than 1048576 bytes"),
+            "{}",
+            e.message
+        );
+        // Without a Content-Length (chunked/close-delimited) it is cut while reading.
+        let mut raw =
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n"
+                .to_vec();
+        raw.extend_from_slice(big.as_bytes());
+        let (url, _) = canned(raw).await;
+        let e = post(&http, &url, &Value::Null, T).await.unwrap_err();
+        assert!(e.message.contains("larger than"), "{}", e.message);
+    }
 
     #[test]
     fn task_ids_are_path_safe() {

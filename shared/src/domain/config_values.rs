@@ -84,6 +84,92 @@ impl fmt::Display for HttpUrl {
     }
 }
 
+/// A web origin, `scheme://host[:port]` (http or https), kept as the WHATWG URL standard
+/// serialises it: scheme and host lower-case, an IDN host in punycode, the default port
+/// (80, 443) left out, no trailing slash. So `HTTP://Reports.Example:80/` reads as
+/// `http://reports.example`, and what is stored re-reads identically.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Origin(String);
+
+impl Origin {
+    /// The longest origin accepted (characters).
+    pub const MAX_LEN: usize = 300;
+
+    pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
+        let bad = |why: &str| {
+            FieldError::new(
+                field,
+                format!("must be an origin such as http://reports.example:8080 ({why})"),
+            )
+        };
+        let s = raw.trim();
+        if s.is_empty() {
+            return Err(bad("empty"));
+        }
+        if s.chars().count() > Self::MAX_LEN {
+            return Err(bad(&format!("longer than {} characters", Self::MAX_LEN)));
+        }
+        if has_control(s) {
+            return Err(bad("control characters"));
+        }
+        let url = url::Url::parse(s).map_err(|e| bad(&e.to_string()))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(bad("scheme must be http or https"));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(bad("no host"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(bad("no credentials"));
+        }
+        if url.path() != "/" {
+            return Err(bad("no path: scheme, host and port only"));
+        }
+        if url.query().is_some() || url.fragment().is_some() || s.contains(['?', '#']) {
+            return Err(bad("no query or fragment"));
+        }
+        Ok(Self(url.origin().ascii_serialization()))
+    }
+
+    /// The origin of an http(s) URL with a host (`None` for any other URL).
+    pub fn of_url(url: &url::Url) -> Option<Self> {
+        (matches!(url.scheme(), "http" | "https") && url.host_str().is_some())
+            .then(|| Self(url.origin().ascii_serialization()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A list of origins: normalised, de-duplicated, at most [`MAX_ORIGINS`].
+pub fn parse_origin_list(field: &str, raw: &[String]) -> Result<Vec<Origin>, FieldError> {
+    if raw.len() > MAX_ORIGINS {
+        return Err(FieldError::new(
+            field,
+            format!("must list at most {MAX_ORIGINS} origins"),
+        ));
+    }
+    let mut out: Vec<Origin> = Vec::with_capacity(raw.len());
+    for (i, s) in raw.iter().enumerate() {
+        let o = Origin::parse(&format!("{field}[{i}]"), s)?;
+        if !out.contains(&o) {
+            out.push(o);
+        }
+    }
+    Ok(out)
+}
+
+/// The most origins a list may hold.
+pub const MAX_ORIGINS: usize = 20;
+
 /// A list of email addresses: de-duplicated, at most 50.
 pub fn parse_email_list(field: &str, raw: &[String]) -> Result<Vec<Email>, FieldError> {
     if raw.len() > 50 {
@@ -185,6 +271,56 @@ mod tests {
         ] {
             assert_eq!(HttpUrl::parse("u", bad).unwrap_err().field, "u", "{bad:?}");
         }
+    }
+
+    #[test]
+    fn origins_are_normalised_and_reread_identically() {
+        for (raw, want) in [
+            ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+            ("HTTP://Reports.Example:80/", "http://reports.example"),
+            ("https://reports.example:443", "https://reports.example"),
+            (
+                "https://reports.example:8443/",
+                "https://reports.example:8443",
+            ),
+            ("  http://[::1]:9000  ", "http://[::1]:9000"),
+            ("http://bücher.example", "http://xn--bcher-kva.example"),
+        ] {
+            let o = Origin::parse("o", raw).unwrap();
+            assert_eq!(o.as_str(), want, "{raw}");
+            assert_eq!(Origin::parse("o", o.as_str()).unwrap(), o, "re-read {raw}");
+            let json = serde_json::to_string(&o).unwrap();
+            assert_eq!(serde_json::from_str::<Origin>(&json).unwrap(), o);
+        }
+        for bad in [
+            "",
+            "reports.example",
+            "ftp://reports.example",
+            "http://",
+            "http://u:p@reports.example",
+            "http://reports.example/reports",
+            "http://reports.example//",
+            "http://reports.example/?a=1",
+            "http://reports.example#x",
+            "http://reports.example:99999",
+            "http://reports\n.example",
+            &format!("http://{}.example", "a".repeat(300)),
+        ] {
+            assert_eq!(Origin::parse("o", bad).unwrap_err().field, "o", "{bad:?}");
+        }
+        let list = parse_origin_list(
+            "report_origins",
+            &["http://A.example".into(), "http://a.example:80/".into()],
+        )
+        .unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(
+            parse_origin_list("report_origins", &["http://a.example".into(), "x".into()])
+                .unwrap_err()
+                .field,
+            "report_origins[1]"
+        );
+        assert!(parse_origin_list("report_origins", &vec!["http://a.example".into(); 21]).is_err());
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub mod test_item;
 pub mod timing;
 
 pub use build::{Build, BuildNumber, JobName, JobSummary, NewBuild, PackagePath};
-pub use config_values::{HttpUrl, ServiceName};
+pub use config_values::{HttpUrl, Origin, ServiceName};
 pub use email::Email;
 pub use field::FieldError;
 pub use job_version::{JobSelection, JobVersion};

@@ -160,6 +160,10 @@ pub struct Run {
     pub package_size: Option<u64>,
     pub package_sha256: Option<String>,
     pub report_url: Option<String>,
+    /// Why `report_url` was not read (its origin is not in the settings' `report_origins`),
+    /// e.g. "report not read: origin http://h:8080 is not in report_origins (…)".
+    #[serde(default)]
+    pub report_refused: Option<String>,
     pub summary: Option<Summary>,
     pub error_message: Option<String>,
     pub execution_id: String,
@@ -208,6 +212,7 @@ impl Run {
             package_size: None,
             package_sha256: None,
             report_url: None,
+            report_refused: None,
             summary: None,
             error_message: None,
             execution_id: execution_id_of(id),
@@ -358,6 +363,7 @@ impl Run {
         self.package_size = None;
         self.package_sha256 = None;
         self.report_url = None;
+        self.report_refused = None;
         self.summary = None;
         self.error_message = None;
         self.finished_at = None;
@@ -414,6 +420,7 @@ mod tests {
             package_size: None,
             package_sha256: None,
             report_url: None,
+            report_refused: None,
             summary: None,
             error_message: None,
             execution_id: "run-1".into(),

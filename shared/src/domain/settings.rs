@@ -5,7 +5,9 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::Email;
-use super::config_values::{HttpUrl, parse_domain, parse_email_list, parse_text};
+use super::config_values::{
+    HttpUrl, Origin, parse_domain, parse_email_list, parse_origin_list, parse_text,
+};
 use super::field::FieldError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -30,6 +32,10 @@ pub struct Settings {
     /// Copied on every result mail.
     #[schema(value_type = Vec<String>)]
     pub notify_cc: Vec<Email>,
+    /// Origins (`scheme://host[:port]`) whose report links are read; empty: only the
+    /// test server's origin.
+    #[schema(value_type = Vec<String>)]
+    pub report_origins: Vec<Origin>,
 }
 
 impl Default for Settings {
@@ -45,6 +51,7 @@ impl Default for Settings {
             auto_sync_interval_hours: 24,
             allowed_email_domains: Vec::new(),
             notify_cc: Vec::new(),
+            report_origins: Vec::new(),
         }
     }
 }
@@ -71,6 +78,7 @@ pub const SETTINGS_KEYS: &[&str] = &[
     "auto_sync_interval_hours",
     "allowed_email_domains",
     "notify_cc",
+    "report_origins",
 ];
 
 fn int_in(key: &str, v: &Value, min: u32, max: u32) -> Result<u32, FieldError> {
@@ -157,6 +165,9 @@ impl Settings {
                     next.allowed_email_domains = domains;
                 }
                 "notify_cc" => next.notify_cc = parse_email_list(k, &string_list(k, v)?)?,
+                "report_origins" => {
+                    next.report_origins = parse_origin_list(k, &string_list(k, v)?)?
+                }
                 other => {
                     return Err(FieldError::new(
                         other,
@@ -199,6 +210,56 @@ impl Settings {
             ));
         }
         Ok(next)
+    }
+}
+
+impl Settings {
+    /// The origins report links may be read from: `report_origins`, or, while that is
+    /// empty, the origin of `external_test_server_url` (none when that is not set either).
+    pub fn allowed_report_origins(&self) -> Vec<Origin> {
+        if !self.report_origins.is_empty() {
+            return self.report_origins.clone();
+        }
+        self.external_test_server_url
+            .as_ref()
+            .and_then(|u| url::Url::parse(u.as_str()).ok())
+            .and_then(|u| Origin::of_url(&u))
+            .into_iter()
+            .collect()
+    }
+
+    /// Why the report at `report_url` is not read (a sentence for the run page and the
+    /// mail), or `None` when its origin is allowed ([`Self::allowed_report_origins`]).
+    pub fn report_refusal(&self, report_url: &str) -> Option<String> {
+        let shown: String = report_url.chars().take(200).collect();
+        let Some(origin) = url::Url::parse(report_url.trim())
+            .ok()
+            .filter(|u| u.username().is_empty() && u.password().is_none())
+            .and_then(|u| Origin::of_url(&u))
+        else {
+            return Some(format!(
+                "report not read: {shown:?} is not an http(s) URL with a host (and no credentials)"
+            ));
+        };
+        let allowed = self.allowed_report_origins();
+        if allowed.contains(&origin) {
+            return None;
+        }
+        let list = if self.report_origins.is_empty() {
+            match allowed.first() {
+                Some(server) => format!("empty, so only the test server's origin {server} is read"),
+                None => "empty, and external_test_server_url is not set".to_owned(),
+            }
+        } else {
+            allowed
+                .iter()
+                .map(Origin::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        Some(format!(
+            "report not read: origin {origin} is not in report_origins ({list}); an admin adds it in the settings"
+        ))
     }
 }
 
@@ -321,6 +382,14 @@ mod tests {
                 "allowed_email_domains",
             ),
             (json!({"notify_cc": ["x"]}), "notify_cc[0]"),
+            (
+                json!({"report_origins": ["http://a.example", "http://b.example/path"]}),
+                "report_origins[1]",
+            ),
+            (
+                json!({"report_origins": "http://a.example"}),
+                "report_origins",
+            ),
             (json!({"jwt_secret": "x"}), "jwt_secret"),
             (json!([]), "body"),
         ];
@@ -331,5 +400,72 @@ mod tests {
                 "{patch}"
             );
         }
+    }
+
+    #[test]
+    fn report_origins_default_to_the_test_server() {
+        let s = Settings::default()
+            .patched(&json!({"external_test_server_url": "http://127.0.0.1:9000/"}))
+            .unwrap();
+        assert_eq!(s.report_refusal("http://127.0.0.1:9000/reports/1/"), None);
+        let why = s.report_refusal("http://127.0.0.1:8080/r/1/").unwrap();
+        assert!(
+            why.starts_with(
+                "report not read: origin http://127.0.0.1:8080 is not in report_origins"
+            ),
+            "{why}"
+        );
+        assert!(why.contains("http://127.0.0.1:9000"), "{why}");
+        assert!(s.report_refusal("file:///etc/passwd").is_some());
+        // The test server URL may carry a path; only its scheme, host and port count.
+        let with_path = s
+            .patched(&json!({"external_test_server_url": "http://127.0.0.1:9000/api/"}))
+            .unwrap();
+        assert_eq!(
+            with_path.report_refusal("http://127.0.0.1:9000/reports/1/"),
+            None
+        );
+        assert!(s.report_refusal("http://u:p@127.0.0.1:9000/r/").is_some());
+        assert!(
+            Settings::default()
+                .report_refusal("http://127.0.0.1:9000/r/")
+                .unwrap()
+                .contains("external_test_server_url is not set")
+        );
+    }
+
+    #[test]
+    fn report_origins_replace_the_default_and_reread_identically() {
+        let s = Settings::default()
+            .patched(&json!({"external_test_server_url": "http://127.0.0.1:9000",
+                "report_origins": [" HTTP://Reports.Example:80/ ", "http://127.0.0.1:8080", "http://reports.example"]}))
+            .unwrap();
+        assert_eq!(
+            serde_json::to_value(&s).unwrap()["report_origins"],
+            json!(["http://reports.example", "http://127.0.0.1:8080"])
+        );
+        let again = s
+            .patched(&json!({"report_origins": serde_json::to_value(&s.report_origins).unwrap()}))
+            .unwrap();
+        assert_eq!(again, s);
+        let stored: Settings = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(stored, s);
+        assert_eq!(
+            s.report_refusal("http://reports.example/cds/1/index.html"),
+            None
+        );
+        assert_eq!(s.report_refusal("http://127.0.0.1:8080/r/1/"), None);
+        let why = s
+            .report_refusal("http://127.0.0.1:9000/reports/1/")
+            .unwrap();
+        assert!(
+            why.contains("origin http://127.0.0.1:9000 is not in report_origins (http://reports.example, http://127.0.0.1:8080)"),
+            "{why}"
+        );
+        let cleared = s.patched(&json!({"report_origins": []})).unwrap();
+        assert_eq!(
+            cleared.report_refusal("http://127.0.0.1:9000/reports/1/"),
+            None
+        );
     }
 }

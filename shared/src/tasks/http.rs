@@ -57,6 +57,46 @@ fn same_origin_redirects() -> reqwest::redirect::Policy {
     })
 }
 
+/// The largest answer read from the test server (trigger, poll): 1 MiB. A bigger one is a
+/// clear error, never read into memory whole.
+pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+
+/// Why an answer's body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("the answer is larger than {max} bytes")]
+    TooLarge { max: usize },
+    #[error("the answer was cut off")]
+    Cut,
+    #[error("the answer took too long to arrive")]
+    TimedOut,
+}
+
+/// The body of `response`, at most `max` bytes: refused as soon as `Content-Length` or
+/// the bytes received so far pass `max` (the rest is never read).
+pub async fn read_capped(
+    mut response: reqwest::Response,
+    max: usize,
+) -> Result<Vec<u8>, BodyError> {
+    if response.content_length().is_some_and(|n| n > max as u64) {
+        return Err(BodyError::TooLarge { max });
+    }
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > max {
+                    return Err(BodyError::TooLarge { max });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(e) if e.is_timeout() => return Err(BodyError::TimedOut),
+            Err(_) => return Err(BodyError::Cut),
+        }
+    }
+}
+
 pub fn same_origin(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme()
         && a.host_str() == b.host_str()

@@ -413,8 +413,12 @@ pub async fn settings_default_then_versioned_saves(store: Arc<dyn Store>) {
     let (s, v) = store.get_settings().await.unwrap();
     assert_eq!((s, v), (Settings::default(), 0));
     let changed = Settings::default()
-        .patched(&json!({"poll_interval_seconds": 5, "notify_cc": ["qa@example.com"]}))
+        .patched(
+            &json!({"poll_interval_seconds": 5, "notify_cc": ["qa@example.com"],
+            "report_origins": ["HTTP://Reports.Example:80/", "http://127.0.0.1:8080"]}),
+        )
         .unwrap();
+    assert_eq!(changed.report_origins.len(), 2);
     let v1 = store.put_settings(&changed, 0).await.unwrap();
     assert_eq!(v1, 1);
     assert_eq!(store.get_settings().await.unwrap(), (changed.clone(), 1));

@@ -127,6 +127,20 @@ function linkOrText(url: string | null | undefined, testid?: string): Child {
   return h('a', { href: safe, class: 'link mono', target: '_blank', rel: 'noopener noreferrer', 'data-testid': testid ?? null }, url);
 }
 
+/** The report link; an unread one (origin not allowed) as plain text with the reason. */
+function reportLine(r: Run, cls: string): Child {
+  if (!r.report_url) return null;
+  if (r.report_refused) {
+    return h(
+      'div',
+      { class: cls },
+      h('p', { class: 'text-sm' }, h('span', { class: 'mr-1' }, t('run.report')), h('span', { class: 'mono' }, r.report_url)),
+      h('p', { class: 'text-sm text-amber-700', 'data-testid': 'report-refused' }, t('run.reportRefused', { why: r.report_refused })),
+    );
+  }
+  return h('p', { class: cls }, h('span', { class: 'mr-1' }, t('run.report')), linkOrText(r.report_url, 'report-link'));
+}
+
 export async function runPage(ctx: Ctx): Promise<void> {
   const id = Number(ctx.params[0]);
   document.title = `${t('run.title', { id })} · CRAT`;
@@ -289,7 +303,7 @@ export async function runPage(ctx: Ctx): Promise<void> {
                   { stack: false },
                 ),
                 s.duration_ms != null ? h('p', { class: 'muted' }, t('run.testDuration', { d: fmtDuration(s.duration_ms) })) : null,
-                r.report_url ? h('p', { class: 'text-sm' }, h('span', { class: 'mr-1' }, t('run.report')), linkOrText(r.report_url, 'report-link')) : null,
+                reportLine(r, 'text-sm'),
               ),
             ),
           ),
@@ -304,7 +318,7 @@ export async function runPage(ctx: Ctx): Promise<void> {
         section(
           t('run.summary'),
           h('p', { class: 'muted' }, isLive(r.status) ? t('run.summaryPending') : r.status === 'COMPLETED' ? t('run.summaryUnavailable') : t('run.summaryNone')),
-          r.report_url ? h('p', { class: 'mt-2' }, h('span', { class: 'mr-1' }, t('run.report')), linkOrText(r.report_url, 'report-link')) : null,
+          reportLine(r, 'mt-2'),
         ),
       );
     }

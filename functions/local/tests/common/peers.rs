@@ -143,6 +143,24 @@ impl Peers {
         );
     }
 
+    /// How many POSTs reached `/api/deploy_and_test` so far (faulted ones included).
+    pub async fn trigger_posts(&self) -> usize {
+        let v: Value = self
+            .client
+            .get(format!("{}/_requests", self.test_server.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["method"] == "POST" && r["path"] == "/api/deploy_and_test")
+            .count()
+    }
+
     /// Every task the test server created, with the body CRAT sent.
     pub async fn tasks(&self) -> Vec<Value> {
         let v: Value = self

@@ -11,7 +11,7 @@ interface Meta {
   min?: number;
   max?: number;
   optional?: boolean;
-  item?: 'email' | 'domain';
+  item?: 'email' | 'domain' | 'origin';
 }
 
 // What the API documents (README "Settings"); keys the API adds later still show, typed by their value.
@@ -26,6 +26,7 @@ const META: Record<string, Meta> = {
   auto_sync_interval_hours: { kind: 'int', min: 1, max: 2160 },
   allowed_email_domains: { kind: 'list', item: 'domain' },
   notify_cc: { kind: 'list', item: 'email' },
+  report_origins: { kind: 'list', item: 'origin' },
 };
 
 function metaFor(key: string, value: unknown): Meta {
@@ -53,6 +54,13 @@ function isHttpUrl(s: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** `scheme://host[:port]` with nothing after it (a trailing `/` is allowed; the server normalises). */
+function isOrigin(s: string): boolean {
+  if (!isHttpUrl(s) || /[?#]/.test(s)) return false;
+  const u = new URL(s);
+  return u.pathname === '/' && !u.username && !u.password;
 }
 
 export async function settingsPage(ctx: Ctx): Promise<void> {
@@ -185,6 +193,7 @@ function makeControl(key: string, value: unknown): FieldCtl {
             if (meta.item === 'email' && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(it)) return { ok: false, message: t('settings.badEmail', { v: it }) };
             if (meta.item === 'domain' && !/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$/.test(it.replace(/^@/, '')))
               return { ok: false, message: t('settings.badDomain', { v: it }) };
+            if (meta.item === 'origin' && !isOrigin(it)) return { ok: false, message: t('settings.badOrigin', { v: it }) };
           }
           return { ok: true, value: items };
         },
