@@ -44,7 +44,7 @@ run() { # run NAME ARGS...: one schemathesis run, its report in $data/NAME.json
   local name=$1
   shift
   echo "schemathesis: $name run"
-  "$st" run "$base/openapi.json" --checks all --max-examples "$examples" --workers 2 \
+  "$st" --config-file schemathesis.toml run "$base/openapi.json" --checks all --max-examples "$examples" --workers 2 \
     --seed 10 --no-color --suppress-health-check all \
     --report ndjson --report-ndjson-path "$data/$name.ndjson" "$@"
 }
@@ -55,8 +55,8 @@ for op in 'POST /api/v1/auth/login' 'POST /api/v1/auth/logout' 'DELETE /api/v1/a
   token=$(login "fuzz-$RANDOM@example.com")
   method=${op%% *}
   path=${op#* }
-  run "session-$method" -H "Authorization: Bearer $token" --include-method "$method" \
-    --include-path "$path" || status=$?
+  run "session-$method" -H "Authorization: Bearer $token" --include-name "$op" \
+    || status=$?
 done
 
 server_errors=$(grep -c '"status":5[0-9][0-9]\|status=5[0-9][0-9]' "$data/server.log" || true)

@@ -17,6 +17,7 @@ pub const LEASE_MARGIN: TimeDelta = TimeDelta::hours(2);
 #[serde(deny_unknown_fields)]
 pub struct TriggerInput {
     /// The build to test; absent: the job's selected build.
+    #[schema(minimum = 1)]
     pub build_info_id: Option<i64>,
 }
 
