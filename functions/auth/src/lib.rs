@@ -113,7 +113,7 @@ async fn me(user: AuthUser) -> Json<Me> {
 }
 
 /// Live sessions, by email (admin).
-#[utoipa::path(get, path = "/api/v1/auth/sessions", tag = "auth", params(PageParams), security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/auth/sessions", tag = "auth", params(PageParams), security(("bearer" = ["admin"])),
     responses((status = 200, body = ListResponse<SessionInfo>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn list_sessions(
     State(state): State<AppState>,
@@ -154,8 +154,8 @@ struct EmailPath {
 }
 
 /// Force a person's logout (admin): ends both the user and the admin session of the email.
-#[utoipa::path(delete, path = "/api/v1/auth/sessions/{email}", tag = "auth", params(("email" = String, Path)),
-    security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/auth/sessions/{email}", tag = "auth", params(("email" = String, Path, max_length = 254, pattern = r#"^\s*[^@\s<>",;()\[\]\\\x00-\x1f\x7f-\x9f]{1,64}@[^\W_](?:(?:[^\W_]|-)*[^\W_])?(?:\.[^\W_](?:(?:[^\W_]|-)*[^\W_])?)+\s*$"#)),
+    security(("bearer" = ["admin"])),
     responses((status = 204), (status = 404, description = "no live session for that email", body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn end_session(
     State(state): State<AppState>,

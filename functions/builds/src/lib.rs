@@ -44,15 +44,47 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 #[allow(non_snake_case, dead_code)]
 #[derive(utoipa::ToSchema)]
 struct WebhookBuild {
+    /// Absent for timer-triggered builds.
     #[schema(example = "JenkinsUser")]
     BUILD_USER: Option<String>,
-    #[schema(example = "CDN_CORE")]
+    /// 1–200 characters, no control characters; folder jobs contain `/`.
+    #[schema(
+        example = "CDN_CORE",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     JOB_NAME: String,
-    #[schema(example = "CDN/pass/20250613-master-27580974441fd35aa299d78a392aa4b59b018c27/el7")]
+    /// Relative to the package server: no leading `/`, scheme, host, `.`/`..` segments,
+    /// backslashes or control characters.
+    #[schema(
+        example = "CDN/pass/20250613-master-27580974441fd35aa299d78a392aa4b59b018c27/el7",
+        max_length = 1024,
+        pattern = r"^\s*(?=[^/\s])(?![^/]*:)(?!.*://)(?!(?:.*/)?\.\.?(?:/|\s*$))[^\\\x00-\x1f\x7f-\x9f]*$"
+    )]
     PACKAGE_PATH: String,
     /// A positive integer, as a string or a number.
-    #[schema(example = "101")]
+    #[schema(schema_with = build_number_schema)]
     BUILD_NUMBER: String,
+}
+
+/// `BUILD_NUMBER`: a positive integer, or a string of its digits (spaces around allowed).
+fn build_number_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+    OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(r"^\s*0*[1-9][0-9]{0,17}\s*$"))
+                .examples(["101"]),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1))
+                .maximum(Some(i64::MAX)),
+        )
+        .into()
 }
 
 #[derive(Deserialize)]
@@ -135,7 +167,7 @@ async fn list_builds(
 }
 
 /// One build.
-#[utoipa::path(get, path = "/api/v1/builds/{id}", tag = "builds", params(("id" = i64, Path)),
+#[utoipa::path(get, path = "/api/v1/builds/{id}", tag = "builds", params(("id" = i64, Path, minimum = 1)),
     security(("bearer" = [])),
     responses((status = 200, body = Build), (status = 404, body = shared::error::ErrorBody)))]
 async fn get_build(

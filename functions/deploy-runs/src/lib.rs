@@ -54,7 +54,7 @@ async fn find(state: &AppState, raw_id: &str) -> ApiResult<Run> {
 }
 
 /// Start a deploy-test run of a test item. Without `build_info_id`, the job's selected build.
-#[utoipa::path(post, path = "/api/v1/test-items/{id}/deploy-test", tag = "runs", params(("id" = i64, Path)),
+#[utoipa::path(post, path = "/api/v1/test-items/{id}/deploy-test", tag = "runs", params(("id" = i64, Path, minimum = 1)),
     request_body(content = TriggerInput, description = "optional: an empty body or no body means the selected build"),
     security(("bearer" = [])),
     responses((status = 202, description = "started; the body is the new run", body = Run),
@@ -74,7 +74,7 @@ async fn trigger(
 }
 
 /// A test item's runs, newest first.
-#[utoipa::path(get, path = "/api/v1/test-items/{id}/deploy-runs", tag = "runs", params(("id" = i64, Path), PageParams),
+#[utoipa::path(get, path = "/api/v1/test-items/{id}/deploy-runs", tag = "runs", params(("id" = i64, Path, minimum = 1), PageParams),
     security(("bearer" = [])), responses((status = 200, body = ListResponse<Run>), (status = 404, body = ErrorBody)))]
 async fn runs_of_item(
     State(state): State<AppState>,
@@ -98,6 +98,7 @@ async fn runs_of_item(
 #[into_params(parameter_in = Query)]
 struct RunFilter {
     /// Only runs with this status, e.g. `MONITORING`.
+    #[param(value_type = Option<shared::domain::RunStatus>)]
     status: Option<String>,
 }
 
@@ -124,7 +125,7 @@ async fn list(
 }
 
 /// One run with its steps.
-#[utoipa::path(get, path = "/api/v1/deploy-test-runs/{run_id}", tag = "runs", params(("run_id" = i64, Path)), security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/deploy-test-runs/{run_id}", tag = "runs", params(("run_id" = i64, Path, minimum = 1)), security(("bearer" = [])),
     responses((status = 200, body = Run), (status = 404, body = ErrorBody)))]
 async fn one(
     State(state): State<AppState>,
@@ -191,7 +192,7 @@ fn bad_cursor() -> FieldError {
 /// The state machine execution of a run: current state and one page of its history
 /// (Step Functions event names), oldest first unless `order=newest`.
 #[utoipa::path(get, path = "/api/v1/deploy-test-runs/{run_id}/execution", tag = "runs",
-    params(("run_id" = i64, Path), HistoryParams),
+    params(("run_id" = i64, Path, minimum = 1), HistoryParams),
     security(("bearer" = [])), responses((status = 200, body = ExecutionView), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 async fn execution(
@@ -218,7 +219,7 @@ async fn execution(
 }
 
 /// Cancel a live run (the person who triggered it, or an admin): CANCELLED, no result mail.
-#[utoipa::path(post, path = "/api/v1/deploy-test-runs/{run_id}/cancel", tag = "runs", params(("run_id" = i64, Path)),
+#[utoipa::path(post, path = "/api/v1/deploy-test-runs/{run_id}/cancel", tag = "runs", params(("run_id" = i64, Path, minimum = 1)),
     security(("bearer" = [])),
     responses((status = 200, body = Run), (status = 403, description = "not your run", body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, description = "the run already ended", body = ErrorBody)))]
@@ -234,7 +235,7 @@ async fn cancel(
 }
 
 /// Start a new run with the same build and parameter snapshot.
-#[utoipa::path(post, path = "/api/v1/deploy-test-runs/{run_id}/rerun", tag = "runs", params(("run_id" = i64, Path)),
+#[utoipa::path(post, path = "/api/v1/deploy-test-runs/{run_id}/rerun", tag = "runs", params(("run_id" = i64, Path, minimum = 1)),
     security(("bearer" = [])),
     responses((status = 202, description = "started; the body is the new run", body = Run), (status = 404, body = ErrorBody),
         (status = 409, description = "another run is active", body = ErrorBody)))]

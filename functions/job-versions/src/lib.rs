@@ -49,7 +49,7 @@ async fn list(
 }
 
 /// One job's selection, with the selected build.
-#[utoipa::path(get, path = "/api/v1/job-versions/{job_name}", tag = "job-versions", params(("job_name" = String, Path, description = "percent-encoded")),
+#[utoipa::path(get, path = "/api/v1/job-versions/{job_name}", tag = "job-versions", params(("job_name" = String, Path, description = "percent-encoded", min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")),
     security(("bearer" = [])), responses((status = 200, body = JobVersion), (status = 404, body = ErrorBody)))]
 async fn one(
     State(state): State<AppState>,
@@ -74,7 +74,7 @@ async fn select(
 }
 
 /// Select the job's newest build now.
-#[utoipa::path(post, path = "/api/v1/job-versions/{job_name}/sync", tag = "job-versions", params(("job_name" = String, Path)),
+#[utoipa::path(post, path = "/api/v1/job-versions/{job_name}/sync", tag = "job-versions", params(("job_name" = String, Path, description = "percent-encoded", min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")),
     security(("bearer" = [])), responses((status = 200, body = JobVersion), (status = 422, description = "the job has no builds", body = ErrorBody)))]
 async fn sync_now(
     State(state): State<AppState>,
@@ -88,8 +88,8 @@ async fn sync_now(
 }
 
 /// Remove a job's selection (admin).
-#[utoipa::path(delete, path = "/api/v1/job-versions/{job_name}", tag = "job-versions", params(("job_name" = String, Path)),
-    security(("bearer" = [])), responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/job-versions/{job_name}", tag = "job-versions", params(("job_name" = String, Path, description = "percent-encoded", min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")),
+    security(("bearer" = ["admin"])), responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn remove(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -101,7 +101,7 @@ async fn remove(
 }
 
 /// Run auto-sync now (admin; the schedule runs it hourly).
-#[utoipa::path(post, path = "/api/v1/job-versions/auto-sync", tag = "job-versions", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/job-versions/auto-sync", tag = "job-versions", security(("bearer" = ["admin"])),
     responses((status = 200, body = AutoSyncReport), (status = 403, body = ErrorBody)))]
 async fn auto_sync(
     State(state): State<AppState>,

@@ -6,8 +6,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 use shared::http::with_common_layers;
+use utoipa::openapi::path::ParameterIn;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::openapi::{InfoBuilder, OpenApi};
+use utoipa::openapi::{Content, InfoBuilder, OpenApi, Ref, RefOr, Response, ResponseBuilder};
 
 pub fn router() -> Router {
     with_common_layers(routes())
@@ -60,5 +61,84 @@ pub fn openapi() -> OpenApi {
         "ErrorDetail".into(),
         <shared::error::ErrorDetail as utoipa::PartialSchema>::schema(),
     );
+    add_shared_responses(&mut doc);
     doc
+}
+
+/// The responses every route of a kind can give, so no handler has to repeat them: 400
+/// when it takes parameters or a body (a value of the wrong shape, a path segment that is
+/// not UTF-8), 401 when it needs a token, 403 when it needs an admin token (security role
+/// `admin`), 404 when it names a resource in the path, 413 and 415 when it takes a JSON
+/// body. A handler's own description of a status wins; 409, 422 and 429 are the handlers'.
+fn add_shared_responses(doc: &mut OpenApi) {
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in operations.into_iter().flatten() {
+            let params = op.parameters.as_deref().unwrap_or_default();
+            let has_path = params
+                .iter()
+                .any(|p| matches!(p.parameter_in, ParameterIn::Path));
+            let has_body = op.request_body.is_some();
+            let roles: Vec<String> = op
+                .security
+                .iter()
+                .flatten()
+                .filter_map(|req| serde_json::to_value(req).ok())
+                .filter_map(|v| v.get("bearer").cloned())
+                .flat_map(|roles| {
+                    roles
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter_map(|r| r.as_str().map(str::to_owned))
+                        .chain(std::iter::once(String::new()))
+                })
+                .collect();
+            let mut shared = Vec::new();
+            if !params.is_empty() || has_body {
+                shared.push((
+                    "400",
+                    "invalid input: the error names the field and how to fix it",
+                ));
+            }
+            if !roles.is_empty() {
+                shared.push(("401", "no token, or an invalid, expired or revoked one"));
+            }
+            if roles.iter().any(|r| r == "admin") {
+                shared.push(("403", "needs an admin session"));
+            }
+            if has_path {
+                shared.push(("404", "no such resource"));
+            }
+            if has_body {
+                shared.push(("413", "body larger than 64 KiB"));
+                shared.push(("415", "Content-Type is not application/json"));
+            }
+            for (status, description) in shared {
+                op.responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| error_response(description));
+            }
+        }
+    }
+}
+
+fn error_response(description: &str) -> RefOr<Response> {
+    RefOr::T(
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                Content::new(Some(RefOr::Ref(Ref::from_schema_name("ErrorBody")))),
+            )
+            .build(),
+    )
 }

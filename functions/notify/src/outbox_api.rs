@@ -29,7 +29,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// Mails written to the outbox folder (embedded mode without SMTP), newest first (admin).
-#[utoipa::path(get, path = "/api/v1/outbox", tag = "mail", params(PageParams), security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/outbox", tag = "mail", params(PageParams), security(("bearer" = ["admin"])),
     responses((status = 200, body = ListResponse<OutboxEntry>), (status = 403, body = ErrorBody)))]
 async fn outbox(
     State(state): State<AppState>,

@@ -56,7 +56,7 @@ async fn list(
     Ok(Json(ListResponse::from_page(sets)))
 }
 
-#[utoipa::path(get, path = "/api/v1/parameter-sets/{id}", tag = "parameter-sets", params(("id" = i64, Path)), security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/parameter-sets/{id}", tag = "parameter-sets", params(("id" = i64, Path, minimum = 1)), security(("bearer" = [])),
     responses((status = 200, body = ParameterSet), (status = 404, body = ErrorBody)))]
 async fn one(
     State(state): State<AppState>,
@@ -74,7 +74,7 @@ async fn one(
 }
 
 /// Create a set (admin). The first set created becomes the default.
-#[utoipa::path(post, path = "/api/v1/parameter-sets", tag = "parameter-sets", request_body = CreateParameterSet, security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/parameter-sets", tag = "parameter-sets", request_body = CreateParameterSet, security(("bearer" = ["admin"])),
     responses((status = 201, body = ParameterSet), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, description = "name taken", body = ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
@@ -88,8 +88,8 @@ async fn create(
 }
 
 /// Change a set (admin): content changes bump `version` and keep the previous one; `is_default: true` moves the default here.
-#[utoipa::path(put, path = "/api/v1/parameter-sets/{id}", tag = "parameter-sets", params(("id" = i64, Path)), request_body = UpdateParameterSet,
-    security(("bearer" = [])),
+#[utoipa::path(put, path = "/api/v1/parameter-sets/{id}", tag = "parameter-sets", params(("id" = i64, Path, minimum = 1)), request_body = UpdateParameterSet,
+    security(("bearer" = ["admin"])),
     responses((status = 200, body = ParameterSet), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn update(
     State(state): State<AppState>,
@@ -104,7 +104,7 @@ async fn update(
 }
 
 /// Delete a set (admin): never the default, never one a test item uses (409).
-#[utoipa::path(delete, path = "/api/v1/parameter-sets/{id}", tag = "parameter-sets", params(("id" = i64, Path)), security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/parameter-sets/{id}", tag = "parameter-sets", params(("id" = i64, Path, minimum = 1)), security(("bearer" = ["admin"])),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn remove(
     State(state): State<AppState>,
@@ -117,7 +117,7 @@ async fn remove(
 }
 
 /// Every version of the set, newest first, the current one included.
-#[utoipa::path(get, path = "/api/v1/parameter-sets/{id}/versions", tag = "parameter-sets", params(("id" = i64, Path), PageParams),
+#[utoipa::path(get, path = "/api/v1/parameter-sets/{id}/versions", tag = "parameter-sets", params(("id" = i64, Path, minimum = 1), PageParams),
     security(("bearer" = [])),
     responses((status = 200, body = ListResponse<ParameterSetVersion>), (status = 404, body = ErrorBody)))]
 async fn versions(

@@ -22,11 +22,53 @@ pub fn routes(state: AppState) -> Router {
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(read, update), components(schemas(Settings)))]
+#[openapi(paths(read, update), components(schemas(Settings, SettingsPatch)))]
 pub struct ApiDoc;
 
 pub fn openapi() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
+}
+
+/// The body of `PUT /settings` (documentation: the handler checks key by key). Every key
+/// is optional; an empty string or `null` clears a URL.
+#[allow(dead_code)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct SettingsPatch {
+    #[schema(
+        max_length = 100,
+        pattern = r"^\s*[^\x00-\x1f\x7f-\x9f\s](?:[^\x00-\x1f\x7f-\x9f]{0,98}[^\x00-\x1f\x7f-\x9f\s])?\s*$"
+    )]
+    project_name: Option<String>,
+    #[schema(
+        nullable,
+        pattern = r"^\s*(?:https?://[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,4})?(?:/[A-Za-z0-9._~%%/-]*)?)?\s*$"
+    )]
+    package_download_base_url: Option<String>,
+    #[schema(
+        nullable,
+        pattern = r"^\s*(?:https?://[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,4})?(?:/[A-Za-z0-9._~%%/-]*)?)?\s*$"
+    )]
+    external_test_server_url: Option<String>,
+    #[schema(
+        nullable,
+        pattern = r"^\s*(?:https?://[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,4})?(?:/[A-Za-z0-9._~%%/-]*)?)?\s*$"
+    )]
+    report_base_url: Option<String>,
+    #[schema(minimum = 1, maximum = 3600)]
+    poll_interval_seconds: Option<u32>,
+    /// At most `max_monitor_seconds`.
+    #[schema(minimum = 1, maximum = 300)]
+    poll_request_timeout_seconds: Option<u32>,
+    #[schema(minimum = 60, maximum = 604800)]
+    max_monitor_seconds: Option<u32>,
+    #[schema(minimum = 1, maximum = 2160)]
+    auto_sync_interval_hours: Option<u32>,
+    /// Domain names such as `example.com`.
+    #[schema(value_type = Option<Vec<String>>)]
+    allowed_email_domains: Option<Vec<String>>,
+    #[schema(value_type = Option<Vec<shared::domain::EmailText>>, max_items = 50)]
+    notify_cc: Option<Vec<String>>,
 }
 
 /// The current settings. None of them is a secret (secrets live in the environment).
@@ -37,7 +79,7 @@ async fn read(State(state): State<AppState>, _user: AuthUser) -> ApiResult<Json<
 }
 
 /// Change some settings (admin): only the keys sent; each is validated; the next run uses them.
-#[utoipa::path(put, path = "/api/v1/settings", tag = "settings", request_body = Object, security(("bearer" = [])),
+#[utoipa::path(put, path = "/api/v1/settings", tag = "settings", request_body = SettingsPatch, security(("bearer" = ["admin"])),
     responses((status = 200, body = Settings), (status = 400, description = "a key is unknown or its value invalid (named)", body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn update(
     State(state): State<AppState>,

@@ -50,7 +50,7 @@ async fn list(
     Ok(Json(ListResponse::from_page(items)))
 }
 
-#[utoipa::path(get, path = "/api/v1/test-items/{id}", tag = "test-items", params(("id" = i64, Path)), security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/test-items/{id}", tag = "test-items", params(("id" = i64, Path, minimum = 1)), security(("bearer" = [])),
     responses((status = 200, body = TestItem), (status = 404, body = ErrorBody)))]
 async fn one(
     State(state): State<AppState>,
@@ -67,7 +67,7 @@ async fn one(
 }
 
 /// Create a test item (admin). `name` + `job_name` are unique together.
-#[utoipa::path(post, path = "/api/v1/test-items", tag = "test-items", request_body = TestItemInput, security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/test-items", tag = "test-items", request_body = TestItemInput, security(("bearer" = ["admin"])),
     responses((status = 201, body = TestItem), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
@@ -81,8 +81,8 @@ async fn create(
 }
 
 /// Replace a test item's fields (admin).
-#[utoipa::path(put, path = "/api/v1/test-items/{id}", tag = "test-items", params(("id" = i64, Path)), request_body = TestItemInput,
-    security(("bearer" = [])),
+#[utoipa::path(put, path = "/api/v1/test-items/{id}", tag = "test-items", params(("id" = i64, Path, minimum = 1)), request_body = TestItemInput,
+    security(("bearer" = ["admin"])),
     responses((status = 200, body = TestItem), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn update(
     State(state): State<AppState>,
@@ -94,7 +94,7 @@ async fn update(
     Ok(Json(test_items::update(&state, id, input).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/test-items/{id}", tag = "test-items", params(("id" = i64, Path)), security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/test-items/{id}", tag = "test-items", params(("id" = i64, Path, minimum = 1)), security(("bearer" = ["admin"])),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn remove(
     State(state): State<AppState>,

@@ -15,9 +15,14 @@ use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginRequest {
+    #[schema(
+        max_length = 254,
+        pattern = r#"^\s*[^@\s<>",;()\[\]\\\x00-\x1f\x7f-\x9f]{1,64}@[^\W_](?:(?:[^\W_]|-)*[^\W_])?(?:\.[^\W_](?:(?:[^\W_]|-)*[^\W_])?)+\s*$"#
+    )]
     pub email: String,
     /// Empty or absent: a user session. Otherwise it must be `ADMIN_PASSWD`.
     #[serde(default)]
+    #[schema(max_length = 1024)]
     pub password: Option<String>,
 }
 

@@ -14,7 +14,7 @@ pub mod timing;
 
 pub use build::{Build, BuildNumber, JobName, JobSummary, NewBuild, PackagePath};
 pub use config_values::{HttpUrl, Origin, ServiceName};
-pub use email::Email;
+pub use email::{Email, EmailText};
 pub use field::FieldError;
 pub use job_version::{JobSelection, JobVersion};
 pub use parameter_set::{ParameterSet, ParameterSetVersion, Params};

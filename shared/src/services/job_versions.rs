@@ -15,7 +15,13 @@ pub const AUTO_SYNC_ACTOR: &str = "auto-sync";
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SelectInput {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub job_name: String,
+    #[schema(minimum = 1)]
     pub build_id: i64,
     /// Follow the job's newest build every `auto_sync_interval_hours`.
     pub auto_sync: bool,

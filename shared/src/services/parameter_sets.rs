@@ -11,8 +11,13 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateParameterSet {
+    #[schema(
+        max_length = 100,
+        pattern = r"^\s*[^\x00-\x1f\x7f-\x9f\s](?:[^\x00-\x1f\x7f-\x9f]{0,98}[^\x00-\x1f\x7f-\x9f\s])?\s*$"
+    )]
     pub name: String,
     #[serde(default)]
+    #[schema(max_length = 2000, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$")]
     pub description: String,
     /// A JSON object ≤ 16 KiB; `service_name`, `install_dir`, `upgrade_type` are type-checked.
     #[serde(default)]
@@ -24,7 +29,12 @@ pub struct CreateParameterSet {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateParameterSet {
+    #[schema(
+        max_length = 100,
+        pattern = r"^\s*[^\x00-\x1f\x7f-\x9f\s](?:[^\x00-\x1f\x7f-\x9f]{0,98}[^\x00-\x1f\x7f-\x9f\s])?\s*$"
+    )]
     pub name: Option<String>,
+    #[schema(max_length = 2000, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$")]
     pub description: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub params: Option<Value>,

@@ -12,6 +12,7 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct TriggerInput {
     /// The build to test; absent: the job's selected build.
+    #[schema(minimum = 1)]
     pub build_info_id: Option<i64>,
 }
 

@@ -3,7 +3,7 @@ use utoipa::ToSchema;
 
 use crate::domain::FieldError;
 use crate::domain::config_values::{parse_email_list, parse_text};
-use crate::domain::{JobName, ServiceName, TestItem, TestItemFields};
+use crate::domain::{EmailText, JobName, ServiceName, TestItem, TestItemFields};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -12,16 +12,25 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct TestItemInput {
     /// Service name, e.g. `cds`: the package file's name starts with it.
+    #[schema(pattern = r"^\s*[A-Za-z0-9][A-Za-z0-9._-]{0,63}\s*$")]
     pub name: String,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub job_name: String,
     /// `null` or absent: the default parameter set.
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub parameter_set_id: Option<i64>,
     #[serde(default)]
+    #[schema(max_length = 2000, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$")]
     pub description: String,
     #[serde(default = "enabled_by_default")]
     pub enabled: bool,
     #[serde(default)]
+    #[schema(value_type = Vec<EmailText>, max_items = 50)]
     pub notify_emails: Vec<String>,
 }
 

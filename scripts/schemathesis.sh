@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Fuzzes the real local server against its own OpenAPI document with schemathesis, every
+# check enabled (status-code conformance, positive-data acceptance, response schemas, ...).
+# Runs target/debug/crat on 127.0.0.1 on a free port with a throwaway data folder, stops it after.
+#   1. an admin-token run over every operation except the ones that end the token's session
+#      (logout, DELETE /auth/sessions/{email}, and login, which replaces the admin session);
+#   2. a run of those session-ending operations on their own, each with a fresh token.
+# Fails on any schemathesis failure or any 5xx the server logged; prints the case counts.
+# SCHEMATHESIS_MAX_EXAMPLES (default 15) bounds the time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+crat=${CRAT_BIN:-target/debug/crat}
+st=${SCHEMATHESIS:-.venv/bin/schemathesis}
+examples=${SCHEMATHESIS_MAX_EXAMPLES:-15}
+[ -x "$crat" ] || { echo "schemathesis: $crat not built (cargo build -p local)" >&2; exit 1; }
+[ -x "$st" ] || { echo "schemathesis: $st not installed (make test-deps)" >&2; exit 1; }
+data=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+origin="http://127.0.0.1:$port"
+base="$origin/api/v1"
+
+CRAT_DATA_DIR="$data" CRAT_BIND=127.0.0.1 PORT="$port" ADMIN_PASSWD=fuzz-admin-pass DEBUG=false "$crat" >"$data/server.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$data"' EXIT
+for _ in $(seq 1 100); do curl -fsS "$origin/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+
+login() { # login EMAIL: prints an admin token
+  curl -fsS -X POST -H 'Content-Type: application/json' "$base/auth/login" \
+    -d "{\"email\":\"$1\",\"password\":\"fuzz-admin-pass\"}" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])'
+}
+
+# Some data so that ids and names in the generated cases sometimes exist.
+admin=$(login admin@example.com)
+auth=(-H "Authorization: Bearer $admin" -H 'Content-Type: application/json')
+curl -fsS "${auth[@]}" -X POST "$base/parameter-sets" -d '{"name":"fuzz-default","params":{}}' >/dev/null
+curl -fsS "${auth[@]}" -X POST "$base/test-items" -d '{"name":"cds","job_name":"CDN_CORE"}' >/dev/null
+curl -fsS "${auth[@]}" -X POST "$base/builds" \
+  -d '{"JOB_NAME":"CDN_CORE","PACKAGE_PATH":"CDN/pass/1/el7","BUILD_NUMBER":"1"}' >/dev/null
+
+session_ending='^/api/v1/auth/(logout|login|sessions/\{email\})$'
+run() { # run NAME ARGS...: one schemathesis run, its report in $data/NAME.json
+  local name=$1
+  shift
+  echo "schemathesis: $name run"
+  "$st" --config-file schemathesis.toml run "$base/openapi.json" --checks all --max-examples "$examples" --workers 2 \
+    --seed 10 --no-color --suppress-health-check all \
+    --report ndjson --report-ndjson-path "$data/$name.ndjson" "$@"
+}
+status=0
+run token -H "Authorization: Bearer $admin" --exclude-path-regex "$session_ending" || status=$?
+# The session-ending operations: a fresh admin session of their own each.
+for op in 'POST /api/v1/auth/login' 'POST /api/v1/auth/logout' 'DELETE /api/v1/auth/sessions/{email}'; do
+  token=$(login "fuzz-$RANDOM@example.com")
+  method=${op%% *}
+  path=${op#* }
+  run "session-$method" -H "Authorization: Bearer $token" --include-name "$op" \
+    || status=$?
+done
+
+server_errors=$(grep -c '"status":5[0-9][0-9]\|status=5[0-9][0-9]' "$data/server.log" || true)
+echo "schemathesis: generated cases per run:"
+for f in "$data"/*.ndjson; do
+  python3 - "$f" <<'PY'
+import json, sys, os
+cases = 0
+for line in open(sys.argv[1]):
+    try:
+        ev = json.loads(line)
+    except ValueError:
+        continue
+    # Every test case is one ScenarioFinished / recorder entry; count the requests sent.
+    cases += line.count('"request"') and 1
+print(f"  {os.path.basename(sys.argv[1])[:-7]}: {cases} events with requests")
+PY
+done
+echo "schemathesis: server 5xx responses logged: $server_errors"
+if [ "$status" -ne 0 ] || [ "$server_errors" -ne 0 ]; then
+  echo "schemathesis FAILED (exit $status, $server_errors server errors); server log:" >&2
+  grep -i 'error' "$data/server.log" | tail -20 >&2 || true
+  exit 1
+fi
+echo "schemathesis: 0 failures, 0 server errors"
