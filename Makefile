@@ -25,6 +25,11 @@ web/node_modules/.installed: web/package.json web/package-lock.json
 /usr/bin/chromium:
 	apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei
 
+# Real nginx for the real-world scenario (and Java for allure-commandline, when missing).
+/usr/sbin/nginx:
+	apt-get update -qq && apt-get install -y -qq nginx-light
+	command -v java >/dev/null 2>&1 || apt-get install -y -qq openjdk-17-jre-headless
+
 test-web: web /usr/bin/chromium ## Site: dictionary check and browser tests in Chromium (screenshots in web/test-artifacts/)
 	node web/scripts/dict-keys.mjs
 	web/scripts/browser-test.sh
@@ -33,8 +38,8 @@ demo: ## Start CRAT with the dev peers (package server, test-server double) and 
 	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory web; fi
 	scripts/demo.sh
 
-test: test-deps lint validate build-lambdas web /usr/bin/chromium ## Install what the tests need, start their servers, run every test
-	scripts/with-test-services.sh $(CARGO) test --workspace --all-targets
+test: test-deps lint validate build-lambdas web /usr/bin/chromium /usr/sbin/nginx ## Install what the tests need, start their servers, run every test
+	CRAT_REQUIRE_NGINX=1 scripts/with-test-services.sh $(CARGO) test --workspace --all-targets
 	python3 -m unittest devpeers/test_peers.py
 	scripts/walkthrough.sh
 	CARGO=$(CARGO) scripts/cloud-fidelity.sh
@@ -44,7 +49,7 @@ test: test-deps lint validate build-lambdas web /usr/bin/chromium ## Install wha
 test-cloud: test-deps ## Cloud fidelity: moto's Step Functions runs the ASL against the Lambda binaries (cargo lambda watch), compared with the embedded executor
 	CARGO=$(CARGO) scripts/cloud-fidelity.sh
 
-test-deps: $(VENV)/.installed node_modules/.installed ## Test tools: moto and cargo-lambda in .venv, asl-validator in node_modules
+test-deps: $(VENV)/.installed node_modules/.installed ## Test tools: moto and cargo-lambda in .venv, asl-validator and allure-commandline in node_modules
 
 $(VENV)/.installed: requirements-test.txt
 	python3 -m venv $(VENV)

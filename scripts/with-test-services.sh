@@ -2,7 +2,13 @@
 # Runs a command with the servers the tests need on 127.0.0.1, and stops them after,
 # whatever the command's outcome:
 #   - moto (a DynamoDB-compatible server) for the DynamoDB adapter's tests.
-# Exports CRAT_TEST_DYNAMODB_ENDPOINT and CRAT_REQUIRE_DYNAMODB=1 so those tests cannot skip.
+#   - real nginx (nginx-light) on its own port, serving a package folder with `autoindex on`
+#     (/packages/) and a real Allure 2 report generated once from
+#     functions/local/tests/allure-results (every /reports/<task id>/ serves it), for the
+#     real-world scenario in functions/local/tests/notify_smtp.rs. Skipped (with a message)
+#     when nginx or allure-commandline is missing, unless CRAT_REQUIRE_NGINX=1 (make test).
+# Exports CRAT_TEST_DYNAMODB_ENDPOINT and CRAT_REQUIRE_DYNAMODB=1 so those tests cannot skip,
+# and CRAT_TEST_NGINX_URL, CRAT_TEST_NGINX_ROOT and CRAT_REQUIRE_NGINX=1 for the nginx one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +35,61 @@ for _ in $(seq 1 100); do
 done
 curl -fsS "http://127.0.0.1:$moto_port/moto-api/" >/dev/null || { echo "moto did not start; see $log_dir/moto.log" >&2; exit 1; }
 echo "moto (DynamoDB) on 127.0.0.1:$moto_port"
+
+nginx_bin=${NGINX:-/usr/sbin/nginx}
+allure_bin=node_modules/.bin/allure
+if [[ -x "$nginx_bin" && -x "$allure_bin" ]] && command -v java >/dev/null 2>&1; then
+  rw="$PWD/.tmp/real-world"
+  rm -rf "$rw"
+  mkdir -p "$rw/www/packages" "$rw/tmp"
+  started=$(date +%s%N)
+  "$allure_bin" generate functions/local/tests/allure-results -o "$rw/www/report" --clean >"$log_dir/allure.log" 2>&1 \
+    || { echo "allure generate failed; see $log_dir/allure.log" >&2; exit 1; }
+  [[ -f "$rw/www/report/widgets/summary.json" ]] || { echo "allure wrote no widgets/summary.json" >&2; exit 1; }
+  echo "Allure 2 report generated in $(( ($(date +%s%N) - started) / 1000000 )) ms"
+  nginx_port=$(free_port)
+  cat >"$rw/nginx.conf" <<CONF
+daemon off;
+worker_processes 1;
+user root;
+pid $rw/nginx.pid;
+error_log $rw/error.log warn;
+events { worker_connections 64; }
+http {
+  include /etc/nginx/mime.types;
+  default_type application/octet-stream;
+  access_log $rw/access.log;
+  client_body_temp_path $rw/tmp/body;
+  proxy_temp_path $rw/tmp/proxy;
+  fastcgi_temp_path $rw/tmp/fastcgi;
+  uwsgi_temp_path $rw/tmp/uwsgi;
+  scgi_temp_path $rw/tmp/scgi;
+  server {
+    listen 127.0.0.1:$nginx_port;
+    location /packages/ { root $rw/www; autoindex on; }
+    # One generated report for every task id: /reports/<task id>/... -> report/...
+    location ~ ^/reports/[^/]+/(.*)\$ { alias $rw/www/report/\$1; }
+  }
+}
+CONF
+  "$nginx_bin" -c "$rw/nginx.conf" -p "$rw" >"$log_dir/nginx.log" 2>&1 &
+  pids+=("$!")
+  for _ in $(seq 1 50); do
+    curl -fsS "http://127.0.0.1:$nginx_port/packages/" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  curl -fsS "http://127.0.0.1:$nginx_port/reports/any/widgets/summary.json" >/dev/null \
+    || { echo "nginx did not serve the report; see $log_dir/nginx.log and $rw/error.log" >&2; exit 1; }
+  echo "nginx (packages + Allure report) on 127.0.0.1:$nginx_port"
+  export CRAT_TEST_NGINX_URL="http://127.0.0.1:$nginx_port"
+  export CRAT_TEST_NGINX_ROOT="$rw/www"
+  export CRAT_REQUIRE_NGINX=1
+elif [[ "${CRAT_REQUIRE_NGINX:-}" == 1 ]]; then
+  echo "CRAT_REQUIRE_NGINX=1 but nginx ($nginx_bin), $allure_bin or java is missing (make test installs them)" >&2
+  exit 1
+else
+  echo "nginx, allure-commandline or java missing: the real-nginx + Allure scenario will be skipped"
+fi
 
 export CRAT_TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$moto_port"
 export CRAT_REQUIRE_DYNAMODB=1

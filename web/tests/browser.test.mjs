@@ -336,6 +336,24 @@ test('re-run, the active-run banner and cancel', async () => {
   await context.close();
 });
 
+test('a report on an origin that is not in report_origins is shown as text with the reason', async () => {
+  // The package server stands in for a report host on another origin than the test server.
+  await testServerControl({ deploy_seconds: 0.2, report_base_url: `${PKG}/reports/` });
+  const { context, page } = await newPage();
+  await page.goto(`${CRAT}/#/runs/${firstRunId}`);
+  await uiLogin(page, USER);
+  await page.getByTestId('rerun').click();
+  await page.waitForFunction((id) => /^#\/runs\/\d+$/.test(window.location.hash) && window.location.hash !== `#/runs/${id}`, firstRunId);
+  const refused = page.getByTestId('report-refused');
+  await refused.waitFor({ timeout: 30000 });
+  const text = await refused.innerText();
+  assert.ok(text.includes(`origin ${new URL(PKG).origin} is not in report_origins`), text);
+  assert.ok((await page.locator('main').innerText()).includes(`${PKG}/reports/`), 'the link is kept, as text');
+  assert.equal(await page.getByTestId('report-link').count(), 0, 'an unread report is not linked');
+  await testServerControl({ deploy_seconds: 1, report_base_url: null });
+  await context.close();
+});
+
 test('a user sees no admin controls (and can log in with the keyboard alone)', async () => {
   const { context, page } = await newPage();
   await page.goto(`${CRAT}/`);

@@ -1,4 +1,5 @@
-//! The Allure report's summary: fetched from the report folder on the test server (Allure 2
+//! The Allure report's summary: fetched from the report folder on an allowed origin (the
+//! settings' `report_origins`, by default the test server's) (Allure 2
 //! `widgets/summary.json`, Allure 3 `summary.json`, or `widgets/statistic.json`) and parsed
 //! strictly — a count that is there but odd makes the whole summary unavailable rather than
 //! guessed.
