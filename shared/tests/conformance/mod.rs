@@ -2,8 +2,10 @@
 //! Each check takes a fresh, empty store.
 
 mod config;
+mod round_trips;
 mod runs;
 pub use config::*;
+pub use round_trips::*;
 pub use runs::*;
 
 use std::sync::Arc;
@@ -484,6 +486,7 @@ macro_rules! conformance_tests {
             runs_round_trip_and_update_by_revision,
             runs_list_by_status_and_item,
             execution_records_round_trip_and_running_ones_are_listed,
+            accepted_values_re_read_equal,
         );
     };
     (@each $make_store:expr; $($name:ident),* $(,)?) => {
