@@ -12,7 +12,8 @@ use crate::ports::Page;
 pub struct PageParams {
     /// Items per page, 1–200 (default 20).
     pub limit: Option<String>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page (URL-safe base64, at most 1100 characters;
+    /// anything else is a 400 naming `cursor`).
     pub cursor: Option<String>,
 }
 
