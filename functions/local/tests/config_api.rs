@@ -296,6 +296,11 @@ async fn test_item_validation_names_each_field(backend: Backend) {
             json!({"name": "cds", "job_name": "CDN_CORE", "notify_emails": ["nope"]}),
             "notify_emails[0]",
         ),
+        // Refused at input by the mailer's own rules, not at send time.
+        (
+            json!({"name": "cds", "job_name": "CDN_CORE", "notify_emails": ["qa@example.com", "a..b@example.com"]}),
+            "notify_emails[1]",
+        ),
         (
             json!({"name": "cds", "job_name": "CDN_CORE", "enabled": "yes"}),
             "enabled",
@@ -932,6 +937,10 @@ async fn settings_apply_without_restart(backend: Backend) {
             "allowed_email_domains[0]",
         ),
         (json!({"notify_cc": ["x"]}), "notify_cc[0]"),
+        (
+            json!({"notify_cc": ["qa@example.com", "a..b@example.com"]}),
+            "notify_cc[1]",
+        ),
         (json!({"admin_password": "x"}), "admin_password"),
     ];
     for (body, field) in cases {
