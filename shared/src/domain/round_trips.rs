@@ -17,6 +17,22 @@ fn tricky(max: usize) -> impl Strategy<Value = String> {
     proptest::string::string_regex(&format!("{TRICKY}{{0,{max}}}")).expect("a valid regex")
 }
 
+/// Package paths: segments of plain and tricky names, now and then a dot segment with
+/// spaces or a trailing "/ " (what the old parser accepted and then could not re-read).
+fn package_pathish() -> impl Strategy<Value = String> {
+    let segment = prop_oneof![
+        6 => proptest::string::string_regex("[a-zA-Z0-9_.İß\u{1F680} -]{1,12}").expect("regex"),
+        1 => Just(". ".to_owned()),
+        1 => Just(" ..".to_owned()),
+        1 => tricky(8),
+    ];
+    (
+        prop::collection::vec(segment, 1..5),
+        prop_oneof![Just(""), Just("/"), Just("/ "), Just(" ")],
+    )
+        .prop_map(|(segments, tail)| format!("{}{tail}", segments.join("/")))
+}
+
 /// Job names: short tricky ones, and long printable ones around the 200-character limit.
 fn job_name_ish() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -159,7 +175,7 @@ proptest! {
     }
 
     #[test]
-    fn package_paths_re_parse_to_themselves(raw in tricky(60)) {
+    fn package_paths_re_parse_to_themselves(raw in prop_oneof![tricky(60), package_pathish()]) {
         if let Ok(p) = PackagePath::parse("PACKAGE_PATH", &raw) {
             prop_assert_eq!(PackagePath::parse("PACKAGE_PATH", p.as_str()), Ok(p));
         }
