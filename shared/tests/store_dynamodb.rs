@@ -20,6 +20,11 @@ async fn fresh_store() -> Option<Arc<dyn Store>> {
 
 /// A store and a client that writes items past every check.
 async fn fresh_with_raw() -> Option<(Arc<dyn Store>, Arc<dyn conformance::RawWrites>)> {
+    let (store, raw) = fresh_dynamo().await?;
+    Some((Arc::new(store), Arc::new(raw)))
+}
+
+async fn fresh_dynamo() -> Option<(DynamoStore, RawDynamo)> {
     let Ok(endpoint) = std::env::var("CRAT_TEST_DYNAMODB_ENDPOINT") else {
         assert!(
             std::env::var("CRAT_REQUIRE_DYNAMODB").is_err(),
@@ -43,7 +48,7 @@ async fn fresh_with_raw() -> Option<(Arc<dyn Store>, Arc<dyn conformance::RawWri
         .create_table_if_missing()
         .await
         .expect("create table on moto");
-    Some((Arc::new(store), Arc::new(RawDynamo { client, table })))
+    Some((store, RawDynamo { client, table }))
 }
 
 struct RawDynamo {
@@ -228,4 +233,73 @@ async fn executions_stored_with_inline_history_stay_readable_and_move_out_on_sav
         .await
         .unwrap();
     assert_eq!(all, events);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_sessions_are_ignored_and_login_attempts_expire_by_ttl() {
+    use shared::domain::{Email, LOGIN_WINDOW};
+    use shared::ports::{LoginFailureStore, SessionStore};
+    let Some((store, raw)) = fresh_dynamo().await else {
+        return;
+    };
+    // One session per email, stored before sessions were per role: never listed.
+    raw.put(&[
+        ("PK", s("SESSION#old@example.com")),
+        ("SK", s("SESSION")),
+        ("GSI1PK", s("SESSIONS")),
+        ("GSI1SK", s("old@example.com")),
+        ("email", s("old@example.com")),
+        ("session_id", s("legacy")),
+        ("is_admin", AttributeValue::Bool(true)),
+        ("token_sha256", s("hash")),
+        ("created_at", s(T0)),
+        ("expires_at", s("2099-01-01T00:00:00.000Z")),
+    ])
+    .await;
+    assert!(
+        store
+            .list_sessions(conformance::t0())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let old = Email::parse("e", "old@example.com").unwrap();
+    store.delete_session(&old, None).await.unwrap();
+    let left = raw
+        .client
+        .get_item()
+        .table_name(&raw.table)
+        .key("PK", s("SESSION#old@example.com"))
+        .key("SK", s("SESSION"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        left.item.is_none(),
+        "ending the email's sessions removes the legacy one"
+    );
+
+    // A login attempt record carries its window's end as the TTL.
+    let t0 = conformance::t0();
+    store
+        .take_login_attempt("admin:all", 100, t0)
+        .await
+        .unwrap()
+        .unwrap();
+    let item = raw
+        .client
+        .get_item()
+        .table_name(&raw.table)
+        .key("PK", s("LOGINFAIL#admin:all"))
+        .key("SK", s("LOGINFAIL"))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(
+        item.get("ttl"),
+        Some(&n((t0 + LOGIN_WINDOW).timestamp())),
+        "DynamoDB removes the record once its window has closed"
+    );
 }

@@ -6,6 +6,8 @@ pub mod email;
 pub mod field;
 pub mod job_version;
 pub mod parameter_set;
+#[cfg(test)]
+mod round_trips;
 pub mod run;
 pub mod session;
 pub mod settings;

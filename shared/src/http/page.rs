@@ -13,8 +13,9 @@ pub struct PageParams {
     /// Items per page, 1–200 (default 20).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
-    /// `next_cursor` of the previous page, as it was returned (opaque).
-    #[param(pattern = r"^[A-Za-z0-9_-]*$")]
+    /// `next_cursor` of the previous page (URL-safe base64, at most 1100 characters;
+    /// anything else is a 400 naming `cursor`).
+    #[param(pattern = r"^[A-Za-z0-9_-]*$", max_length = 1100)]
     pub cursor: Option<String>,
 }
 

@@ -2,8 +2,10 @@
 //! Each check takes a fresh, empty store.
 
 mod config;
+mod round_trips;
 mod runs;
 pub use config::*;
+pub use round_trips::*;
 pub use runs::*;
 
 use std::sync::Arc;
@@ -486,6 +488,7 @@ macro_rules! conformance_tests {
             runs_list_by_status_and_item,
             execution_records_round_trip_and_running_ones_are_listed,
             execution_history_is_appended_and_read_page_by_page,
+            accepted_values_re_read_equal,
         );
     };
     (@each $make_store:expr; $($name:ident),* $(,)?) => {

@@ -898,11 +898,20 @@ impl SessionStore for DynamoStore {
                 .await?
                 .is_some();
         }
+        if is_admin.is_none() {
+            // A session stored before sessions were kept per role (no longer accepted).
+            self.delete_item(session_pk(email), LEGACY_SESSION_SK)
+                .await?;
+        }
         Ok(deleted)
     }
 
     async fn list_sessions(&self, now: DateTime<Utc>) -> StoreResult<Vec<Session>> {
-        let rows = self.query_index(GSI1, "SESSIONS", None, true, None).await?;
+        let mut rows = self.query_index(GSI1, "SESSIONS", None, true, None).await?;
+        // Sessions stored before they were kept per role no longer sign anyone in.
+        rows.retain(|i| {
+            i.get(SK).and_then(|v| v.as_s().ok()).map(String::as_str) != Some(LEGACY_SESSION_SK)
+        });
         let mut sessions = readable("session", rows, item_key_of, |i| session_from_item(&i))?;
         sessions.retain(|s| s.is_live(now));
         sessions
@@ -2045,6 +2054,10 @@ fn job_pk(job: &str) -> String {
 fn session_pk(email: &Email) -> String {
     format!("SESSION#{email}")
 }
+
+/// The sort key of the one session per email kept before sessions were per role; such
+/// items are ignored and expire by TTL.
+const LEGACY_SESSION_SK: &str = "SESSION";
 
 /// One session per role under the email's partition.
 fn session_sk(is_admin: bool) -> &'static str {

@@ -1,0 +1,291 @@
+//! Property tests on a real store: every value the parsers accept is stored and read
+//! back equal (job names, package paths, emails, params, settings), and the cursors a
+//! list hands out lead through it whole. Modest case counts keep the suite fast on moto.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::TimeDelta;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use serde_json::{Value, json};
+use shared::domain::config_values::parse_email_list;
+use shared::domain::{
+    Email, JobName, NewBuild, Params, ServiceName, Session, Settings, TestItemFields,
+};
+use shared::http::{ListResponse, PageParams};
+use shared::ports::{Page, Store};
+
+use super::t0;
+
+const CASES: u32 = 64;
+
+/// Text that trips normalisation: spaces, dots, slashes, `İ` (longer once lower-cased),
+/// a combining dot, `ß`, a TAB, `#` (a key separator in DynamoDB) and 4-byte characters.
+fn tricky(max: usize) -> impl Strategy<Value = String> {
+    proptest::string::string_regex(&format!(
+        "[a-zA-Z0-9 ./_@#%:\\-\\t\u{a0}İıßé\u{307}\u{1F680}]{{1,{max}}}"
+    ))
+    .expect("a valid regex")
+}
+
+/// Package paths: segments of plain and tricky names, now and then a dot segment with
+/// spaces or a trailing "/ " (what the old parser stored unreadable).
+fn package_pathish() -> impl Strategy<Value = String> {
+    let segment = prop_oneof![
+        6 => proptest::string::string_regex("[a-zA-Z0-9_.İß\u{1F680} -]{1,12}").expect("regex"),
+        1 => Just(". ".to_owned()),
+        1 => Just(" ..".to_owned()),
+        1 => tricky(8),
+    ];
+    (
+        prop::collection::vec(segment, 1..5),
+        prop_oneof![Just(""), Just("/"), Just("/ "), Just(" ")],
+    )
+        .prop_map(|(segments, tail)| format!("{}{tail}", segments.join("/")))
+}
+
+fn emailish() -> impl Strategy<Value = String> {
+    let atom = proptest::string::string_regex("[a-zA-Z0-9+_İß-]{1,10}").expect("regex");
+    let label = proptest::string::string_regex("[a-zA-Z0-9]([a-zA-Z0-9-]{0,6}[a-zA-Z0-9])?")
+        .expect("regex");
+    (
+        prop::collection::vec(atom, 1..3),
+        prop::collection::vec(label, 2..4),
+        prop_oneof![4 => Just(""), 1 => Just(".."), 1 => Just("İİİİİİİİİİİİİİİİİİİİİİ")],
+    )
+        .prop_map(|(local, domain, odd)| format!(" {}{odd}@{}", local.join("."), domain.join(".")))
+}
+
+fn params_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
+        tricky(12).prop_map(Value::from),
+    ];
+    let value = leaf.prop_recursive(2, 12, 3, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..3).prop_map(Value::from),
+            prop::collection::btree_map(tricky(6), inner, 0..3)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    });
+    prop::collection::btree_map(
+        prop_oneof![Just("upgrade_type".to_owned()), tricky(10)],
+        prop_oneof![Just(json!("full")), value],
+        0..5,
+    )
+    .prop_map(|m| Value::Object(m.into_iter().collect()))
+}
+
+fn settings_patch() -> impl Strategy<Value = Value> {
+    (
+        prop::option::weighted(0.5, tricky(30)),
+        prop::option::weighted(
+            0.5,
+            (
+                prop_oneof![Just("http://"), Just("HTTPS://")],
+                "[a-z0-9.-]{1,12}",
+                prop_oneof![Just(""), Just(":8080")],
+                tricky(12),
+            )
+                .prop_map(|(s, h, p, path)| format!("{s}{h}{p}/{path}")),
+        ),
+        prop::option::weighted(0.5, 1u32..=3600),
+        prop::option::weighted(0.5, prop::collection::vec(emailish(), 0..3)),
+    )
+        .prop_map(|(name, url, interval, cc)| {
+            let mut patch = serde_json::Map::new();
+            if let Some(n) = name {
+                patch.insert("project_name".into(), json!(n));
+            }
+            if let Some(u) = url {
+                patch.insert("package_download_base_url".into(), json!(u));
+            }
+            if let Some(i) = interval {
+                patch.insert("poll_interval_seconds".into(), json!(i));
+            }
+            if let Some(cc) = cc {
+                patch.insert("notify_cc".into(), json!(cc));
+            }
+            Value::Object(patch)
+        })
+}
+
+/// Encodes a page's cursor as the API does and decodes it as the next request would.
+fn through_the_api<T, K: ToString>(page: Page<T, K>) -> (Vec<T>, PageParams) {
+    let list = ListResponse::from_page(page);
+    let next = PageParams {
+        limit: None,
+        cursor: list.next_cursor,
+    };
+    (list.items, next)
+}
+
+pub async fn accepted_values_re_read_equal(store: Arc<dyn Store>) {
+    let handle = tokio::runtime::Handle::current();
+    let next_number = std::sync::atomic::AtomicI64::new(1);
+    let stored = std::sync::Mutex::new((BTreeSet::new(), Vec::new(), Vec::new()));
+    let mut runner = TestRunner::new(Config {
+        cases: CASES,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let strategy = (
+        prop_oneof![tricky(40), "[a-zA-Z0-9 #/İ\u{1F680}]{195,200}"],
+        package_pathish(),
+        prop::collection::vec(emailish(), 0..3),
+        params_value(),
+        settings_patch(),
+    );
+    let result = tokio::task::block_in_place(|| {
+        runner
+            .run(&strategy, |(job, path, emails, params, patch)| {
+                handle.block_on(async {
+                let n = next_number.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let store = &store;
+                // Builds: job name and package path as the webhook sends them.
+                let webhook =
+                    json!({"JOB_NAME": job, "BUILD_NUMBER": n.to_string(), "PACKAGE_PATH": path});
+                let job_name = match NewBuild::from_webhook(&webhook) {
+                    Ok(new) => {
+                        let (b, created) = store.insert_build(&new, t0()).await.unwrap();
+                        prop_assert!(created);
+                        prop_assert_eq!(&b.package_path, &new.package_path);
+                        let got = store.get_build(b.id).await.unwrap();
+                        prop_assert_eq!(got.as_ref(), Some(&b));
+                        let listed = store
+                            .list_builds(Some(&new.job_name), None, 1)
+                            .await
+                            .unwrap();
+                        prop_assert_eq!(listed.items.first(), Some(&b));
+                        let latest = store.latest_build(&new.job_name).await.unwrap();
+                        prop_assert_eq!(latest.as_ref(), Some(&b));
+                        let mut seen = stored.lock().unwrap();
+                        seen.0.insert(new.job_name.to_string());
+                        seen.1.push(b.id);
+                        new.job_name
+                    }
+                    Err(_) => JobName::parse("j", "J").unwrap(),
+                };
+                // Emails: sessions and a test item's notify list.
+                for raw in &emails {
+                    if let Ok(email) = Email::parse("email", raw) {
+                        let s = Session {
+                            email: email.clone(),
+                            session_id: format!("s{n}"),
+                            is_admin: n % 2 == 0,
+                            token_sha256: "h".into(),
+                            created_at: t0(),
+                            expires_at: t0() + TimeDelta::hours(1),
+                        };
+                        store.put_session(&s).await.unwrap();
+                        prop_assert_eq!(
+                            store.get_session(&email, s.is_admin).await.unwrap(),
+                            Some(s.clone())
+                        );
+                        stored.lock().unwrap().2.push(s);
+                    }
+                }
+                if let Ok(list) = parse_email_list("notify_emails", &emails) {
+                    let fields = TestItemFields {
+                        name: ServiceName::parse("name", &format!("svc{n}")).unwrap(),
+                        job_name: job_name.clone(),
+                        parameter_set_id: None,
+                        description: String::new(),
+                        enabled: true,
+                        notify_emails: list.clone(),
+                    };
+                    let item = store.create_test_item(&fields, t0()).await.unwrap();
+                    let got = store.get_test_item(item.id).await.unwrap().unwrap();
+                    prop_assert_eq!(&got.notify_emails, &list);
+                    prop_assert_eq!(&got.job_name, &job_name);
+                }
+                // Params: stored as JSON text, read back equal (floats included).
+                if let Ok(p) = Params::parse("params", &params) {
+                    let set = store
+                        .create_parameter_set(&format!("set{n}"), "", &p, "a@example.com", t0())
+                        .await
+                        .unwrap();
+                    let got = store.get_parameter_set(set.id).await.unwrap().unwrap();
+                    prop_assert_eq!(got.params, p);
+                }
+                // Settings: saved whole, read back equal.
+                if let Ok(s) = Settings::default().patched(&patch) {
+                    let (_, version) = store.get_settings().await.unwrap();
+                    let v = store.put_settings(&s, version).await.unwrap();
+                    prop_assert_eq!(store.get_settings().await.unwrap(), (s, v));
+                }
+                Ok::<(), TestCaseError>(())
+            })
+            })
+            // The failure (with the minimal input) as text: the error type is large.
+            .map_err(|e| e.to_string())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    let (jobs_stored, mut build_ids, sessions) = stored.into_inner().unwrap();
+    // The latest session of each (email, role) is listed as stored.
+    let listed = store.list_sessions(t0()).await.unwrap();
+    for s in &sessions {
+        let newest = sessions
+            .iter()
+            .rfind(|o| o.email == s.email && o.is_admin == s.is_admin);
+        if newest == Some(s) {
+            assert!(listed.contains(s), "{s:?} not listed");
+        }
+    }
+    assert!(
+        jobs_stored.len() >= CASES as usize / 4,
+        "too few accepted builds to say anything: {}",
+        jobs_stored.len()
+    );
+
+    // The cursors handed out lead through each list whole, in order.
+    let mut names = Vec::new();
+    let mut next = PageParams::default();
+    for _ in 0..=jobs_stored.len() {
+        let page = store
+            .list_jobs(next.cursor().unwrap().as_deref(), 3)
+            .await
+            .unwrap();
+        let (items, following) = through_the_api(page);
+        names.extend(items.into_iter().map(|j| j.job_name.to_string()));
+        next = following;
+        if next.cursor.is_none() {
+            break;
+        }
+    }
+    let mut names_j = jobs_stored.clone();
+    names_j.insert("J".into());
+    let listed: BTreeSet<String> = names.iter().cloned().collect();
+    assert!(listed.is_subset(&names_j), "{listed:?}");
+    assert_eq!(
+        names.iter().filter(|n| jobs_stored.contains(*n)).count(),
+        jobs_stored.len(),
+        "every job once"
+    );
+    assert!(names.windows(2).all(|w| w[0] < w[1]), "by name: {names:?}");
+
+    let mut ids = Vec::new();
+    let mut next = PageParams::default();
+    for _ in 0..=build_ids.len() {
+        let page = store
+            .list_builds(None, next.id_cursor().unwrap(), 5)
+            .await
+            .unwrap();
+        let (items, following) = through_the_api(page);
+        ids.extend(items.into_iter().map(|b| b.id));
+        next = following;
+        if next.cursor.is_none() {
+            break;
+        }
+    }
+    build_ids.reverse();
+    assert_eq!(ids, build_ids, "every build once, newest first");
+}
