@@ -72,8 +72,11 @@ bench: test-deps ## Benchmarks (not tests): download throughput and memory vs cu
 fmt: ## Format the code
 	$(CARGO) fmt --all
 
-build-lambdas: test-deps ## Build the Lambda bootstraps (debug) with cargo-lambda into target/lambda/
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build $(addprefix --bin ,$(LAMBDA_FUNCTIONS))
+# Test bootstraps go to target/lambda-debug/, NOT target/lambda/ (where infra/template.yaml's
+# CodeUris point): they are built for this machine (x86-64, debug), and a raw `sam deploy`
+# must never ship them to the template's arm64 functions. Only `make build` fills target/lambda/.
+build-lambdas: test-deps ## Build the Lambda bootstraps (debug, this machine's CPU) for the tests into target/lambda-debug/
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --lambda-dir target/lambda-debug $(addprefix --bin ,$(LAMBDA_FUNCTIONS))
 
 clean: ## Remove build output, the test venv and test logs (not ./data)
 	$(CARGO) clean

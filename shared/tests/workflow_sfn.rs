@@ -886,19 +886,23 @@ mod on_moto {
     }
 
     #[tokio::test]
-    async fn starting_the_same_execution_again_is_harmless() {
+    async fn starting_the_same_execution_again_is_harmless_and_only_that() {
         let Some(wf) = workflow().await else { return };
         let id = run_id();
         wf.start(&id, json!({"run_id": id})).await.unwrap();
-        // Same name and input while running: Step Functions returns the same execution.
+        // Same name and input while running: Step Functions returns the same execution (moto
+        // answers ExecutionAlreadyExists; DescribeExecution shows it is this one): started.
         wf.start(&id, json!({"run_id": id})).await.unwrap();
-        // Same name, other input: ExecutionAlreadyExists, which means started.
-        wf.start(&id, json!({"run_id": id, "retry": true}))
+        // Same name, other input: another execution's, not ours. (This used to be "started".)
+        let err = wf
+            .start(&id, json!({"run_id": id, "retry": true}))
             .await
-            .unwrap();
-        // Same name after it finished: ExecutionAlreadyExists too.
+            .unwrap_err();
+        assert!(err.contains("other input"), "{err}");
+        // Same name after it ended: nothing runs it, so it is not started either.
         wf.stop(&id, "test").await.unwrap();
-        wf.start(&id, json!({"run_id": id})).await.unwrap();
+        let err = wf.start(&id, json!({"run_id": id})).await.unwrap_err();
+        assert!(err.contains("ABORTED"), "{err}");
 
         let executions = wf
             .client()

@@ -1,5 +1,7 @@
 //! Job versions: the selected build of each job (SPEC §3 "Job versions").
-//! Job names contain `/`: in paths they are percent-encoded (`team%2FCDN_CORE`).
+//! Job names contain `/`: in paths they are percent-encoded (`team%2FCDN_CORE`). API Gateway
+//! HTTP APIs hand Lambda the path DECODED (`team/CDN_CORE`), so the job name is the rest of
+//! the path, whatever its `/`s, and `POST .../sync` is told apart by its last segment.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -8,7 +10,7 @@ use axum::{Json, Router};
 use shared::AppState;
 use shared::auth::{AdminUser, AuthUser};
 use shared::domain::{JobName, JobVersion};
-use shared::error::{ApiResult, ErrorBody};
+use shared::error::{ApiError, ApiResult, ErrorBody};
 use shared::http::{ApiJson, ListResponse, with_common_layers};
 use shared::services::job_versions::{self, AutoSyncMove, AutoSyncReport, SelectInput};
 use utoipa::OpenApi;
@@ -21,8 +23,11 @@ pub fn routes(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/job-versions", put(select).get(list))
         .route("/api/v1/job-versions/auto-sync", post(auto_sync))
-        .route("/api/v1/job-versions/{job_name}", get(one).delete(remove))
-        .route("/api/v1/job-versions/{job_name}/sync", post(sync_now))
+        // `{job_name}` and `{job_name}/sync`, for encoded and decoded job names alike.
+        .route(
+            "/api/v1/job-versions/{*rest}",
+            get(one).delete(remove).post(sync_now),
+        )
         .with_state(state)
 }
 
@@ -54,9 +59,9 @@ async fn list(
 async fn one(
     State(state): State<AppState>,
     _user: AuthUser,
-    Path(job): Path<String>,
+    Path(rest): Path<String>,
 ) -> ApiResult<Json<JobVersion>> {
-    let job = JobName::parse("job_name", &job)?;
+    let job = JobName::parse("job_name", &rest)?;
     Ok(Json(job_versions::get(&state, &job).await?))
 }
 
@@ -79,9 +84,16 @@ async fn select(
 async fn sync_now(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(job): Path<String>,
+    Path(rest): Path<String>,
 ) -> ApiResult<Json<JobVersion>> {
-    let job = JobName::parse("job_name", &job)?;
+    // `<job name>/sync`: the job name is everything before the last segment.
+    let Some(job) = rest.strip_suffix("/sync") else {
+        return Err(ApiError::NotFound(format!(
+            "no such endpoint: POST /api/v1/job-versions/{rest}; to select a job's newest \
+             build, POST /api/v1/job-versions/{{job_name}}/sync"
+        )));
+    };
+    let job = JobName::parse("job_name", job)?;
     Ok(Json(
         job_versions::sync_now(&state, user.email.as_str(), &job).await?,
     ))
@@ -93,9 +105,9 @@ async fn sync_now(
 async fn remove(
     State(state): State<AppState>,
     _admin: AdminUser,
-    Path(job): Path<String>,
+    Path(rest): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let job = JobName::parse("job_name", &job)?;
+    let job = JobName::parse("job_name", &rest)?;
     job_versions::delete(&state, &job).await?;
     Ok(StatusCode::NO_CONTENT)
 }

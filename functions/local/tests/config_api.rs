@@ -699,6 +699,40 @@ async fn job_version_select_sync_and_encoded_names(backend: Backend) {
         )
         .await;
     assert_eq!(synced["build_id"], newest);
+    // API Gateway hands Lambda the path decoded (`team/CDN_CORE`): the same routes answer.
+    let decoded = app
+        .ok(
+            Method::GET,
+            "/api/v1/job-versions/team/CDN_CORE",
+            &user,
+            None,
+        )
+        .await;
+    assert_eq!(decoded, synced);
+    let resynced = app
+        .ok(
+            Method::POST,
+            "/api/v1/job-versions/team/CDN_CORE/sync",
+            &user,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (&resynced["job_name"], &resynced["build_id"]),
+        (&json!("team/CDN_CORE"), &json!(newest))
+    );
+    assert_error(
+        app.call(
+            Method::POST,
+            "/api/v1/job-versions/team/CDN_CORE",
+            Some(&user),
+            None,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
     let jobs = app.ok(Method::GET, "/api/v1/jobs", &user, None).await;
     let team = jobs["items"]
         .as_array()
@@ -743,7 +777,7 @@ async fn job_version_select_sync_and_encoded_names(backend: Backend) {
     assert_eq!(
         app.call(
             Method::DELETE,
-            "/api/v1/job-versions/team%2FCDN_CORE",
+            "/api/v1/job-versions/team/CDN_CORE",
             Some(&admin),
             None
         )

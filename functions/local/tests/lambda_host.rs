@@ -207,6 +207,49 @@ async fn lambda_binaries_answer_like_the_local_server() {
         );
     }
 
+    // A Jenkins folder job. API Gateway HTTP APIs hand Lambda a DECODED rawPath: the local
+    // `team%2FCDN_CORE` arrives as `team/CDN_CORE`. The function answers that form as the
+    // local server answers the encoded one.
+    let folder = builds
+        .invoke(http_event(
+            "POST",
+            "/api/v1/builds",
+            &[],
+            Some(&json!({"JOB_NAME": "team/CDN_CORE", "BUILD_NUMBER": "7",
+                "PACKAGE_PATH": "CDN/pass/team-7/el7"})),
+        ))
+        .await;
+    assert_eq!(folder.status, 201, "folder job webhook: {folder}");
+    let mut jobs = Function::start("job-versions", &env).await;
+    let synced = jobs
+        .invoke(http_event(
+            "POST",
+            "/api/v1/job-versions/team/CDN_CORE/sync",
+            &[("authorization", &bearer)],
+            None,
+        ))
+        .await;
+    assert_eq!(synced.status, 200, "decoded sync: {synced}");
+    assert_eq!(synced.json()["job_name"], "team/CDN_CORE", "{synced}");
+    assert_eq!(synced.json()["build_id"], folder.json()["id"], "{synced}");
+    let read = jobs
+        .invoke(http_event(
+            "GET",
+            "/api/v1/job-versions/team/CDN_CORE",
+            &[("authorization", &bearer)],
+            None,
+        ))
+        .await;
+    assert_eq!(read.status, 200, "decoded read: {read}");
+    let (status, body) = local
+        .get("/api/v1/job-versions/team%2FCDN_CORE", Some(&token))
+        .await;
+    assert_eq!(
+        (status, body),
+        (read.status, read.json()),
+        "job-versions: local (encoded) vs Lambda (decoded)"
+    );
+
     for f in [&builds, &auth, &meta] {
         println!(
             "{}: {} invocations via {}",
@@ -802,25 +845,28 @@ where
     })
 }
 
-/// `target/lambda/<bin>/bootstrap` (what `cargo lambda build` writes) or `target/debug/<bin>`.
-/// When both exist the newer one wins, so a stale bootstrap never hides a fresh build.
+/// `target/lambda-debug/<bin>/bootstrap` (what `make build-lambdas` writes),
+/// `target/lambda/<bin>/bootstrap` (a plain `cargo lambda build`) or `target/debug/<bin>`.
+/// The newest one wins, so a stale bootstrap never hides a fresh build.
 fn function_binary(name: &str) -> PathBuf {
     let target = target_dir();
-    let bootstrap = target.join("lambda").join(name).join("bootstrap");
-    let debug = target.join("debug").join(name);
+    let candidates = [
+        target.join("lambda-debug").join(name).join("bootstrap"),
+        target.join("lambda").join(name).join("bootstrap"),
+        target.join("debug").join(name),
+    ];
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let chosen = match (modified(&bootstrap), modified(&debug)) {
-        (Some(b), Some(d)) if d > b => debug,
-        (Some(_), _) => bootstrap,
-        (None, Some(_)) => debug,
-        (None, None) => panic!(
-            "no {name} function binary: neither {} nor {} exists; run \
-             `cargo build -p builds -p auth -p meta` (or `cargo lambda build --bin builds \
-             --bin auth --bin meta`) first",
-            bootstrap.display(),
-            debug.display()
-        ),
-    };
+    let chosen = candidates
+        .iter()
+        .filter_map(|p| modified(p).map(|m| (m, p)))
+        .max_by_key(|(m, _)| *m)
+        .map(|(_, p)| p.clone())
+        .unwrap_or_else(|| {
+            panic!(
+                "no {name} function binary: none of {candidates:?} exists; run \
+                 `cargo build -p {name}` (or `make build-lambdas`) first"
+            )
+        });
     println!("{name}: using {}", chosen.display());
     chosen
 }

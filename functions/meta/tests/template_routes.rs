@@ -326,10 +326,17 @@ fn the_route_model_is_api_gateway_s() {
         pick("POST", "/api/v1/job-versions/auto-sync"),
         Some("AutoSync")
     );
-    assert_eq!(
-        pick("POST", "/api/v1/job-versions/team%2FX/sync"),
-        Some("Jobs")
-    );
+    // API Gateway matches (and hands Lambda) the DECODED path: a folder job's `%2F` arrives
+    // as `/`, and `{proxy+}` takes it whole; the job-versions router splits off `/sync`.
+    for path in [
+        "/api/v1/job-versions/team/X/sync",
+        "/api/v1/job-versions/a/b/c/sync",
+        "/api/v1/job-versions/team/X",
+        "/api/v1/job-versions/team%2FX/sync",
+    ] {
+        assert_eq!(pick("POST", path), Some("Jobs"), "{path}");
+        assert_eq!(pick("GET", path), Some("Jobs"), "{path}");
+    }
     assert_eq!(pick("GET", "/api/v1/job-versions"), Some("All"));
     // A greedy variable needs at least one character: `/` itself is not routed (CloudFront
     // serves the site there).

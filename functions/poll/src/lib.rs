@@ -148,9 +148,16 @@ pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<PollOutput, TaskEr
         // The lease now counts from the deadline just fixed (shared::domain::timing), so a
         // slow download cannot eat into monitoring, nor a settings change move one but not
         // the other.
+        // A failed renewal is not the run's failure: the lease from the start still covers a
+        // healthy run unless max_monitor_seconds was raised meanwhile, and even a lapsed lease
+        // never admits a second run while this one is live (services::runs::start).
         let lease_until = timing::lease_until(&run, settings.max_monitor_seconds);
-        if !state.store.renew_run_lock(run.id, lease_until).await? {
-            tracing::warn!("the run does not hold the run lock; its lease was not renewed");
+        match state.store.renew_run_lock(run.id, lease_until).await {
+            Ok(true) => tracing::info!(%lease_until, "run lock lease renewed"),
+            Ok(false) => {
+                tracing::warn!("the run does not hold the run lock; its lease was not renewed")
+            }
+            Err(e) => tracing::warn!(error = %e, "the run lock's lease could not be renewed"),
         }
     }
     let task_id = run

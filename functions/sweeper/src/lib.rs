@@ -1,7 +1,8 @@
 //! The stale-run sweeper, run by a schedule: EventBridge in the cloud, a timer locally.
-//! It fails runs still live `max_monitor_seconds` + margin after they started (the seed's
-//! "Test timeout - automatically failed by cleanup"), releases the lock, and sends each
-//! one's failure mail once. A healthy run never gets that old: its poll deadline ends it.
+//! It fails runs still live past their lease (`shared::domain::timing::lease_until`, the
+//! rule the run lock's lease comes from; the seed's "Test timeout - automatically failed by
+//! cleanup"), stops their executions, releases the lock, and sends each one's failure mail
+//! once. A healthy run never gets that old: its poll deadline ends it.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

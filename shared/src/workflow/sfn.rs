@@ -124,13 +124,38 @@ impl WorkflowStarter for StepFunctionsWorkflow {
                 tracing::info!(execution_arn = out.execution_arn(), "execution started");
                 Ok(())
             }
-            // Same name already used (running with other input, or finished): it was started.
+            // The name is taken. Started only if that execution is ours: RUNNING with the same
+            // input (a retried start). A finished one, or one with other input, runs nothing
+            // for this start.
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| s.is_execution_already_exists()) =>
             {
-                tracing::info!("execution already exists: treated as started");
-                Ok(())
+                let arn = self.execution_arn(execution_id)?;
+                let existing = self
+                    .client
+                    .describe_execution()
+                    .execution_arn(&arn)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("DescribeExecution", e))?;
+                let same_input = existing
+                    .input()
+                    .and_then(|i| serde_json::from_str::<Value>(i).ok())
+                    .is_some_and(|i| i == input);
+                match (existing.status(), same_input) {
+                    (ExecutionStatus::Running, true) => {
+                        tracing::info!("execution already running with this input: started");
+                        Ok(())
+                    }
+                    (ExecutionStatus::Running, false) => Err(format!(
+                        "StartExecution: execution {execution_id} already exists, running with other input"
+                    )),
+                    (status, _) => Err(format!(
+                        "StartExecution: execution {execution_id} already exists and has ended ({})",
+                        status.as_str()
+                    )),
+                }
             }
             Err(e) => Err(sdk_error("StartExecution", e)),
         }
