@@ -22,5 +22,7 @@ pub use run::{
     StepStatus, Summary, execution_id_of,
 };
 pub use session::{LOGIN_WINDOW, LoginFailures, MAX_LOGIN_FAILURES, Session, SessionInfo};
-pub use settings::Settings;
+pub use settings::{
+    HISTORY_EVENTS_PER_POLL_CYCLE, MAX_POLL_CYCLES, STEP_FUNCTIONS_HISTORY_LIMIT, Settings,
+};
 pub use test_item::{TestItem, TestItemFields};
