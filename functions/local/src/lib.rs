@@ -23,6 +23,16 @@ pub async fn assemble(
     data_dir: &std::path::Path,
     time_scale: f64,
 ) -> anyhow::Result<Local> {
+    assemble_with_clock(state, data_dir, time_scale, None).await
+}
+
+/// [`assemble`] with the executor on `executor_clock` (tests: a simulated clock).
+pub async fn assemble_with_clock(
+    state: AppState,
+    data_dir: &std::path::Path,
+    time_scale: f64,
+    executor_clock: Option<std::sync::Arc<dyn statemachine::Clock>>,
+) -> anyhow::Result<Local> {
     let task = shared::tasks::TaskDeps {
         state: state.clone(),
         http: shared::tasks::http::http_client(shared::tasks::HTTP_STALL_TIMEOUT)
@@ -34,7 +44,9 @@ pub async fn assemble(
         task,
         mailer: mailer.map(std::sync::Arc::new),
     };
-    let workflow = workflow::EmbeddedWorkflow::start(notify.clone(), time_scale).await?;
+    let workflow =
+        workflow::EmbeddedWorkflow::start_with_clock(notify.clone(), time_scale, executor_clock)
+            .await?;
     Ok(Local {
         state: state.with_workflow(std::sync::Arc::new(workflow)),
         notify,
