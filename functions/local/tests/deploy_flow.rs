@@ -739,7 +739,7 @@ async fn a_three_hour_run_at_five_second_polls(backend: Backend) {
         .app
         .state
         .store
-        .load_execution(&run["execution_id"].as_str().unwrap().to_owned())
+        .load_execution(run["execution_id"].as_str().unwrap())
         .await
         .unwrap()
         .unwrap();
