@@ -253,6 +253,35 @@ async fn happy_path_reaches_completed_with_phases_and_sha256() {
     // The execution view: Step Functions event names, ended SUCCEEDED.
     let exec = f.execution_done(id).await;
     assert_eq!(exec["status"], "SUCCEEDED", "{exec}");
+    assert_eq!(exec["next_cursor"], Value::Null, "one page holds it all");
+    // Paging parameters are checked: each bad one is a 400 naming it.
+    let long = "A".repeat(3000);
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("order=sideways", "order"),
+        ("cursor=!!", "cursor"),
+        ("cursor=eA", "cursor"),
+        (&format!("cursor={long}") as &str, "cursor"),
+    ] {
+        let body = assert_error(
+            f.app
+                .get(
+                    &format!("/api/v1/deploy-test-runs/{id}/execution?{query}"),
+                    Some(&f.user),
+                )
+                .await,
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+        )
+        .await;
+        assert_eq!(body["error"]["field"], field, "{query}");
+    }
+    // Two events a page, newest first, reads the same history backwards.
+    let (paged, pages) = history_pages(&f, id, 2, "newest").await;
+    let all = exec["events"].as_array().unwrap();
+    assert_eq!(pages, all.len().div_ceil(2));
+    assert_eq!(paged.iter().rev().cloned().collect::<Vec<_>>(), *all);
     let types: Vec<&str> = exec["events"]
         .as_array()
         .unwrap()
