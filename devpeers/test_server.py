@@ -316,6 +316,9 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "uvicorn"
     sys_version = ""
     protocol_version = "HTTP/1.1"
+    # Headers and body go out as separate writes: with Nagle on, a kept-alive client
+    # waits for the delayed ACK (~40 ms) on every request.
+    disable_nagle_algorithm = True
     state: State
     verbose = False
 

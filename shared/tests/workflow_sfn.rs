@@ -835,6 +835,51 @@ mod on_moto {
     }
 
     #[tokio::test]
+    async fn history_pages_follow_next_token_and_the_order() {
+        let Some(wf) = workflow().await else { return };
+        let id = run_id();
+        wf.start(&id, json!({"run_id": id})).await.unwrap();
+        let whole = wf.describe(&id).await.unwrap().unwrap();
+        for newest_first in [false, true] {
+            let mut request = shared::workflow::HistoryRequest {
+                limit: 1,
+                cursor: None,
+                newest_first,
+            };
+            let mut ids = Vec::new();
+            loop {
+                let page = wf.describe_page(&id, &request).await.unwrap().unwrap();
+                // (moto's canned history ignores maxResults: one page holds it all)
+                assert_eq!(page.status, whole.status);
+                ids.extend(page.events.iter().map(|e| e.id));
+                match page.next_cursor {
+                    Some(token) => request.cursor = Some(token),
+                    None => break,
+                }
+                assert!(ids.len() <= whole.events.len(), "{ids:?}");
+            }
+            if newest_first {
+                ids.reverse();
+            }
+            let expected: Vec<u64> = whole.events.iter().map(|e| e.id).collect();
+            assert_eq!(ids, expected, "newest_first: {newest_first}");
+        }
+        assert_eq!(
+            wf.describe_page(
+                &run_id(),
+                &shared::workflow::HistoryRequest {
+                    limit: 10,
+                    cursor: None,
+                    newest_first: false,
+                }
+            )
+            .await
+            .unwrap(),
+            None
+        );
+    }
+
+    #[tokio::test]
     async fn start_then_describe_gives_a_running_execution_with_its_history() {
         let Some(wf) = workflow().await else { return };
         let id = run_id();

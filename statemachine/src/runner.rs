@@ -511,7 +511,7 @@ impl Inner {
         match &cursor.pending {
             Pending::Run => Effect::Proceed,
             Pending::RetryAt { until } | Pending::WaitUntil { until } => {
-                tokio::time::sleep(self.until(*until)).await;
+                self.options.clock.sleep_until(*until).await;
                 Effect::Proceed
             }
             Pending::Invoke { resource, input } => {

@@ -1,5 +1,9 @@
 //! Task: the end of every path. Sets the terminal status (COMPLETED, or FAILED with the
 //! failing step and error), `finished_at`, and releases the run lock. Idempotent.
+//!
+//! The ASL's `ReleaseLock` state calls it again with `finalize_error` when Finalize kept
+//! failing: then the lock is released first (it must not stay held for hours), and the
+//! run is marked FAILED with that error if it has no failure of its own.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -12,6 +16,9 @@ pub struct FinalizeInput {
     pub run_id: i64,
     #[serde(default)]
     pub failure: Option<Value>,
+    /// The Catch output of a failed Finalize (last-resort call only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finalize_error: Option<Value>,
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -48,11 +55,25 @@ pub fn describe_failure(failure: &Value) -> (String, String) {
 #[tracing::instrument(skip_all, fields(run_id = input.run_id))]
 pub async fn handle(deps: &TaskDeps, input: FinalizeInput) -> Result<FinalizeOutput, TaskError> {
     let state = &deps.state;
+    let last_resort = input.finalize_error.as_ref().filter(|f| !f.is_null());
+    if last_resort.is_some() {
+        state.store.release_run_lock(input.run_id).await?;
+        tracing::warn!("finalize failed before; lock released first (last resort)");
+    }
     let failure = input
         .failure
         .as_ref()
         .filter(|f| !f.is_null())
-        .map(describe_failure);
+        .map(describe_failure)
+        .or_else(|| {
+            last_resort.map(|e| {
+                let (_, cause) = describe_failure(e);
+                (
+                    TaskError::FINALIZE_FAILED.to_owned(),
+                    format!("finishing the run failed: {cause}"),
+                )
+            })
+        });
     let now = state.clock.now();
     let run = match update_run(state, input.run_id, |run| {
         run.finish(failure.as_ref().map(|(e, c)| (e.as_str(), c.as_str())), now);

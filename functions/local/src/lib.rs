@@ -23,6 +23,16 @@ pub async fn assemble(
     data_dir: &std::path::Path,
     time_scale: f64,
 ) -> anyhow::Result<Local> {
+    assemble_with_clock(state, data_dir, time_scale, None).await
+}
+
+/// [`assemble`] with the executor on `executor_clock` (tests: a simulated clock).
+pub async fn assemble_with_clock(
+    state: AppState,
+    data_dir: &std::path::Path,
+    time_scale: f64,
+    executor_clock: Option<std::sync::Arc<dyn statemachine::Clock>>,
+) -> anyhow::Result<Local> {
     let task = shared::tasks::TaskDeps {
         state: state.clone(),
         http: shared::tasks::http::http_client(shared::tasks::HTTP_STALL_TIMEOUT)
@@ -37,7 +47,9 @@ pub async fn assemble(
     // The executor's own tasks never start or stop executions, so they keep the state
     // without the workflow (no Arc cycle). Everything else, the routers and the timers (the
     // sweeper stops the executions of the runs it fails), gets the state WITH it.
-    let workflow = workflow::EmbeddedWorkflow::start(notify.clone(), time_scale).await?;
+    let workflow =
+        workflow::EmbeddedWorkflow::start_with_clock(notify.clone(), time_scale, executor_clock)
+            .await?;
     let state = state.with_workflow(std::sync::Arc::new(workflow));
     let mut notify = notify;
     notify.task.state = state.clone();

@@ -88,6 +88,16 @@ impl EmbeddedWorkflow {
     /// Builds the executor on the store, then resumes every execution a previous process
     /// left running. `time_scale` < 1 shortens waits and retry intervals (tests, demos).
     pub async fn start(deps: notify::NotifyDeps, time_scale: f64) -> anyhow::Result<Self> {
+        Self::start_with_clock(deps, time_scale, None).await
+    }
+
+    /// [`Self::start`] with the executor on `clock` (history timestamps, wait and retry
+    /// deadlines); tests pass a simulated clock that jumps over waits.
+    pub async fn start_with_clock(
+        deps: notify::NotifyDeps,
+        time_scale: f64,
+        clock: Option<Arc<dyn statemachine::Clock>>,
+    ) -> anyhow::Result<Self> {
         let definition = Arc::new(definition()?);
         let problems = definition.lint();
         anyhow::ensure!(
@@ -95,10 +105,13 @@ impl EmbeddedWorkflow {
             "the deploy-test definition has problems: {problems:?}"
         );
         let store: Arc<dyn statemachine::ExecutionStore> = deps.task.state.store.clone();
-        let options = ExecutorOptions {
+        let mut options = ExecutorOptions {
             state_machine_id: "crat-deploy-test".into(),
             ..ExecutorOptions::scaled(time_scale)
         };
+        if let Some(clock) = clock {
+            options.clock = clock;
+        }
         let executor = Arc::new(Executor::new(
             definition,
             Arc::new(LocalTasks { deps }),

@@ -13,6 +13,7 @@ use common::peers::{Peers, tar_gz};
 use common::{Backend, TestApp, assert_error};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use shared::clock::Clock as _;
 
 const PKG_DIR: &str = "CDN/pass/20250613-master-abc/el7";
 
@@ -25,7 +26,10 @@ struct Flow {
 }
 
 async fn setup(backend: Backend) -> Option<Flow> {
-    let app = TestApp::start(backend, &[]).await?;
+    setup_with(TestApp::start(backend, &[]).await?).await
+}
+
+async fn setup_with(app: TestApp) -> Option<Flow> {
     let peers = Peers::start().await;
     let admin = app.admin_token().await;
     let put = |path: &str, body: Value| {
@@ -256,6 +260,35 @@ async fn happy_path_reaches_completed_with_phases_and_sha256() {
     // The execution view: Step Functions event names, ended SUCCEEDED.
     let exec = f.execution_done(id).await;
     assert_eq!(exec["status"], "SUCCEEDED", "{exec}");
+    assert_eq!(exec["next_cursor"], Value::Null, "one page holds it all");
+    // Paging parameters are checked: each bad one is a 400 naming it.
+    let long = "A".repeat(3000);
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("order=sideways", "order"),
+        ("cursor=!!", "cursor"),
+        ("cursor=eA", "cursor"),
+        (&format!("cursor={long}") as &str, "cursor"),
+    ] {
+        let body = assert_error(
+            f.app
+                .get(
+                    &format!("/api/v1/deploy-test-runs/{id}/execution?{query}"),
+                    Some(&f.user),
+                )
+                .await,
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+        )
+        .await;
+        assert_eq!(body["error"]["field"], field, "{query}");
+    }
+    // Two events a page, newest first, reads the same history backwards.
+    let (paged, pages) = history_pages(&f, id, 2, "newest").await;
+    let all = exec["events"].as_array().unwrap();
+    assert_eq!(pages, all.len().div_ceil(2));
+    assert_eq!(paged.iter().rev().cloned().collect::<Vec<_>>(), *all);
     let types: Vec<&str> = exec["events"]
         .as_array()
         .unwrap()
@@ -685,4 +718,154 @@ async fn trigger_refusals() {
         "not_found",
     )
     .await;
+}
+
+/// Reads the run's whole execution history through the API, `limit` events a page.
+async fn history_pages(f: &Flow, id: i64, limit: usize, order: &str) -> (Vec<Value>, usize) {
+    let mut events = Vec::new();
+    let mut pages = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path =
+            format!("/api/v1/deploy-test-runs/{id}/execution?limit={limit}&order={order}");
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let resp = f.app.get(&path, Some(&f.user)).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        let page: Value = resp.json().await.unwrap();
+        let got = page["events"].as_array().unwrap();
+        assert!(got.len() <= limit);
+        events.extend(got.iter().cloned());
+        pages += 1;
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return (events, pages),
+        }
+    }
+}
+
+/// A 3-hour monitored run polled every 5 s (2,160 polls), on simulated time: the history
+/// stays under Step Functions' 25,000 events, the stored record stays small, the run ends
+/// with Finalize and mail, and the history reads page by page.
+async fn a_three_hour_run_at_five_second_polls(backend: Backend) {
+    let started_wall = std::time::Instant::now();
+    let Some(app) = TestApp::start_simulated(backend, &[]).await else {
+        return;
+    };
+    let f = setup_with(app).await.unwrap();
+    let admin = f.app.admin_token().await;
+    let r = f
+        .app
+        .client
+        .put(f.app.url("/api/v1/settings"))
+        .bearer_auth(&admin)
+        .json(&json!({"poll_interval_seconds": 5, "max_monitor_seconds": 11_000}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    f.peers.add_package(PKG_DIR, "cds-1.0.0.tar.gz");
+    // The test server's task runs "forever" in real time; the test ends it after 3 h of
+    // simulated time.
+    f.peers
+        .test_control(json!({"pending_seconds": 0, "deploy_seconds": 0, "test_seconds": 1e9}))
+        .await;
+    let t0 = f.app.clock.now();
+    let id = f.started().await;
+    let three_hours = TimeDelta::hours(3);
+    loop {
+        if f.app.clock.now() - t0 >= three_hours {
+            break;
+        }
+        assert!(
+            started_wall.elapsed() < Duration::from_secs(400),
+            "3 simulated hours not reached; at {}",
+            f.app.clock.now() - t0
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let task_id = f.peers.tasks().await[0]["task_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pin = f
+        .app
+        .client
+        .post(format!("{}/_tasks/{task_id}", f.peers.test_server.url))
+        .json(&json!({"status": "completed"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(pin.status().is_success());
+    let (run, _, _) = f.watch(id).await;
+
+    // THEN the run completed after 3 simulated hours, Finalize released the lock, the
+    // mail went out
+    assert_eq!(run["status"], "COMPLETED", "{run}");
+    assert!(f.lock_is_free().await);
+    assert_eq!(run["steps"][3]["status"], "SUCCEEDED", "{run}");
+    assert!(run["notification"].is_object(), "{run}");
+    let polls = f.peers.tasks().await[0]["polls"].as_u64().unwrap();
+    assert!(polls >= 2_150, "polled {polls} times");
+
+    // AND the history is under the Step Functions limit, the record without it is small
+    let exec = f.execution_done(id).await;
+    assert_eq!(exec["status"], "SUCCEEDED", "{}", exec["status"]);
+    let (events, pages) = history_pages(&f, id, 1000, "oldest").await;
+    let n = events.len() as u64;
+    assert!(
+        n < shared::domain::STEP_FUNCTIONS_HISTORY_LIMIT,
+        "{n} events"
+    );
+    let ids: Vec<u64> = events.iter().map(|e| e["id"].as_u64().unwrap()).collect();
+    assert_eq!(
+        ids,
+        (1..=n).collect::<Vec<_>>(),
+        "every event once, in order"
+    );
+    assert_eq!(events[0]["type"], "ExecutionStarted");
+    assert_eq!(events.last().unwrap()["type"], "ExecutionSucceeded");
+    let entered: Vec<&str> = events
+        .iter()
+        .filter(|e| e["type"] == "TaskStateEntered")
+        .filter_map(|e| e["state"].as_str())
+        .collect();
+    assert_eq!(&entered[entered.len() - 2..], ["Finalize", "Notify"]);
+    let (newest, _) = history_pages(&f, id, 777, "newest").await;
+    let mut newest_ids: Vec<u64> = newest.iter().map(|e| e["id"].as_u64().unwrap()).collect();
+    newest_ids.reverse();
+    assert_eq!(
+        newest_ids, ids,
+        "newest first reads the same history backwards"
+    );
+    let record = f
+        .app
+        .state
+        .store
+        .load_execution(run["execution_id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.event_count, n);
+    let record_bytes = serde_json::to_string(&record).unwrap().len();
+    assert!(record_bytes < 16 * 1024, "record {record_bytes} bytes");
+    let per_poll = n as f64 / polls as f64;
+    eprintln!(
+        "3 h simulated at 5 s polls ({backend:?}): {polls} polls, {n} events ({per_poll:.2}/poll), \
+         {pages} pages of 1000, record {record_bytes} bytes, {:.1} s wall",
+        started_wall.elapsed().as_secs_f64()
+    );
+}
+
+mod three_hours {
+    use super::*;
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite() {
+        a_three_hour_run_at_five_second_polls(Backend::Sqlite).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn dynamodb() {
+        a_three_hour_run_at_five_second_polls(Backend::Dynamo).await
+    }
 }

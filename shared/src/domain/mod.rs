@@ -28,5 +28,7 @@ pub use session::{
     LOGIN_WINDOW, LoginFailures, MAX_LOGIN_FAILURES, MAX_LOGIN_FAILURES_GLOBAL,
     MAX_LOGIN_FAILURES_PER_IP, Session, SessionInfo,
 };
-pub use settings::Settings;
+pub use settings::{
+    HISTORY_EVENTS_PER_POLL_CYCLE, MAX_POLL_CYCLES, STEP_FUNCTIONS_HISTORY_LIMIT, Settings,
+};
 pub use test_item::{TestItem, TestItemFields};

@@ -276,9 +276,12 @@ mod tests {
             .patched(&json!({"poll_interval_seconds": 5, "max_monitor_seconds": 10_800}))
             .unwrap();
         assert_eq!(ok.poll_interval_seconds, 5);
-        assert!(
-            MAX_POLL_CYCLES * HISTORY_EVENTS_PER_POLL_CYCLE + 3_000 <= STEP_FUNCTIONS_HISTORY_LIMIT
-        );
+        const {
+            assert!(
+                MAX_POLL_CYCLES * HISTORY_EVENTS_PER_POLL_CYCLE + 3_000
+                    <= STEP_FUNCTIONS_HISTORY_LIMIT
+            )
+        };
         // 7 days at 60 s, or 3 hours at 1 s, does not; both keys are named.
         for (patch, field) in [
             (

@@ -99,7 +99,12 @@ pub const POLL: TaskLimits = TaskLimits {
 };
 pub const FINALIZE: TaskLimits = TaskLimits {
     timeout_seconds: 120,
-    retriers: &[LAMBDA_RETRY, crat_retry(6, 2)],
+    retriers: &[LAMBDA_RETRY, crat_retry(8, 2)],
+};
+/// Finalize's Catch: the last resort that frees the lock when Finalize kept failing.
+pub const RELEASE_LOCK: TaskLimits = TaskLimits {
+    timeout_seconds: 120,
+    retriers: &[LAMBDA_RETRY, crat_retry(8, 5)],
 };
 pub const NOTIFY: TaskLimits = TaskLimits {
     timeout_seconds: 540,
@@ -111,6 +116,7 @@ pub const TASKS: &[(&str, TaskLimits)] = &[
     ("Trigger", TRIGGER),
     ("Poll", POLL),
     ("Finalize", FINALIZE),
+    ("ReleaseLock", RELEASE_LOCK),
     ("Notify", NOTIFY),
 ];
 
@@ -126,17 +132,19 @@ pub const SMTP_SEND_BUDGET_SECONDS: u32 = 120;
 /// The longest `poll_interval_seconds` the settings accept (the Wait between polls). The
 /// Wait's length is fixed when the run is triggered, so the rule assumes the longest.
 pub const MAX_POLL_INTERVAL_SECONDS: u32 = 3600;
-/// The state machine's `TimeoutSeconds` (48 h).
-pub const MACHINE_TIMEOUT_SECONDS: u64 = 172_800;
+/// The state machine's `TimeoutSeconds` (50 h).
+pub const MACHINE_TIMEOUT_SECONDS: u64 = 180_000;
 
 /// From run start until monitoring begins, at most: Download, Trigger, the first Wait.
 pub const BEFORE_MONITORING_SECONDS: u64 =
     DOWNLOAD.worst_case_seconds() + TRIGGER.worst_case_seconds() + MAX_POLL_INTERVAL_SECONDS as u64;
 /// After the monitoring deadline, at most: the poll running at the deadline, a Wait, the poll
-/// that reports `deadline`, then Finalize (which frees the lock).
+/// that reports `deadline`, then Finalize (which frees the lock) or, when it keeps failing,
+/// ReleaseLock.
 pub const AFTER_DEADLINE_SECONDS: u64 = 2 * POLL.worst_case_seconds()
     + MAX_POLL_INTERVAL_SECONDS as u64
-    + FINALIZE.worst_case_seconds();
+    + FINALIZE.worst_case_seconds()
+    + RELEASE_LOCK.worst_case_seconds();
 /// Everything but monitoring itself, up to the execution's end (Notify included).
 pub const OVERHEAD_SECONDS: u64 =
     BEFORE_MONITORING_SECONDS + AFTER_DEADLINE_SECONDS + NOTIFY.worst_case_seconds();
@@ -222,7 +230,8 @@ mod tests {
             (DOWNLOAD, 7 * 960 + 35 + 14),
             (TRIGGER, 7 * 360 + 35 + 14),
             (POLL, 9 * 400 + 155 + 14),
-            (FINALIZE, 10 * 120 + 14 + 126),
+            (FINALIZE, 12 * 120 + 14 + 510),
+            (RELEASE_LOCK, 12 * 120 + 14 + 1275),
             (NOTIFY, 8 * 540 + 450 + 14),
         ];
         for (limits, expected) in cases {

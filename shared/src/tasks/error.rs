@@ -30,6 +30,8 @@ impl TaskError {
     pub const MAIL_FAILED: &'static str = "Crat.MailFailed";
     /// Ends a failed execution (the Fail state).
     pub const RUN_FAILED: &'static str = "Crat.RunFailed";
+    /// Finishing the run kept failing (the last-resort lock release then marks it so).
+    pub const FINALIZE_FAILED: &'static str = "Crat.FinalizeFailed";
 
     /// Every name the task functions may return, for the definition lint.
     pub const ALL: &'static [&'static str] = &[
@@ -45,6 +47,7 @@ impl TaskError {
         Self::MAIL_TRANSIENT,
         Self::MAIL_FAILED,
         Self::RUN_FAILED,
+        Self::FINALIZE_FAILED,
     ];
 
     pub fn new(name: &'static str, message: impl Into<String>) -> Self {

@@ -76,10 +76,52 @@ async fn dynamo_store(endpoint: String) -> DynamoStore {
     store
 }
 
+/// Simulated time for the executor: the app's settable clock, where waiting until a
+/// time moves the clock there at once. Hours of Wait states run in the time their
+/// tasks and saves take, and the poll deadline (read from the same clock) sees them.
+pub struct SimulatedClock(pub Arc<ManualClock>);
+
+impl statemachine::Clock for SimulatedClock {
+    fn now(&self) -> DateTime<Utc> {
+        shared::clock::Clock::now(self.0.as_ref())
+    }
+
+    fn sleep_until(
+        &self,
+        at: DateTime<Utc>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        if at > self.now() {
+            self.0.set(at);
+        }
+        Box::pin(tokio::task::yield_now())
+    }
+}
+
 impl TestApp {
     /// Starts a server; `None` when the backend is DynamoDB and no endpoint is configured.
     pub async fn start(backend: Backend, extra_env: &[(&str, &str)]) -> Option<Self> {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_with(backend, extra_env, false).await
+    }
+
+    /// A server whose executor runs on simulated time ([`SimulatedClock`], waits at full
+    /// length): a 3-hour run takes as long as its polls and saves, not 3 hours.
+    pub async fn start_simulated(backend: Backend, extra_env: &[(&str, &str)]) -> Option<Self> {
+        Self::start_with(backend, extra_env, true).await
+    }
+
+    async fn start_with(
+        backend: Backend,
+        extra_env: &[(&str, &str)],
+        simulated: bool,
+    ) -> Option<Self> {
+        // A simulated run makes thousands of durable saves: keep its file in memory
+        // (tmpfs) where there is one, so fsync does not set the pace.
+        let shm = std::path::Path::new("/dev/shm");
+        let dir = if simulated && shm.is_dir() {
+            tempfile::tempdir_in(shm).unwrap()
+        } else {
+            tempfile::tempdir().unwrap()
+        };
         let mut vars: HashMap<String, String> = HashMap::from([
             ("CRAT_DATA_DIR".into(), dir.path().to_str().unwrap().into()),
             ("ADMIN_PASSWD".into(), ADMIN_PASSWORD.into()),
@@ -100,7 +142,13 @@ impl TestApp {
         };
         let clock = Arc::new(ManualClock::new(t0()));
         let state = AppState::new(config, store, clock.clone());
-        let local = local::assemble(state, dir.path(), TIME_SCALE)
+        let (scale, executor_clock) = if simulated {
+            let sim: Arc<dyn statemachine::Clock> = Arc::new(SimulatedClock(clock.clone()));
+            (1.0, Some(sim))
+        } else {
+            (TIME_SCALE, None)
+        };
+        let local = local::assemble_with_clock(state, dir.path(), scale, executor_clock)
             .await
             .unwrap();
         let state = local.state.clone();

@@ -2,25 +2,26 @@
 //! Record item: PK=`EXEC#<id>`, SK=`EXEC`, `record_json` (without history); while RUNNING
 //! also GSI1PK=`EXECS_RUNNING`, GSI1SK=<id>, so the running ones form a sparse index that
 //! `resume_all` reads. History: one item per event in the same partition,
-//! SK=`EV#<id, 20 digits>`, `event_json`, written with the record in one transaction, so
+//! SK=`EV#<id, 20 digits>`, `event_json`, written before the record that counts them, so
 //! no item grows with the run (the 400 KB item cap is never near).
 //!
 //! Records written before history was kept apart hold their events inline in
 //! `record_json`: they are read as they are, and the executor's next save of a running
 //! one moves the events out.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use statemachine::{ExecutionRecord, ExecutionStore, HistoryEvent, HistoryPage};
 
 use super::{
-    DynamoStore, GSI1, Item, PK, SK, built, decode_json, encode_json, key, s, unavailable,
+    BATCH_WRITE_MAX, DynamoStore, GSI1, Item, PK, SK, built, decode_json, encode_json, key, s,
+    unavailable,
 };
 
 const EXEC_SK: &str = "EXEC";
 const RUNNING: &str = "EXECS_RUNNING";
-/// TransactWriteItems takes at most 100 items: the record and up to 99 events.
-const EVENTS_PER_WRITE: usize = 99;
 
 fn exec_pk(id: &str) -> String {
     format!("EXEC#{id}")
@@ -31,24 +32,45 @@ fn event_sk(id: u64) -> String {
 }
 
 impl DynamoStore {
-    fn execution_put(&self, item: Item) -> Result<TransactWriteItem, String> {
-        let put = built(
-            Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .build(),
-        )
-        .map_err(|e| e.to_string())?;
-        Ok(TransactWriteItem::builder().put(put).build())
-    }
-
-    async fn write_execution(&self, items: Vec<TransactWriteItem>) -> Result<(), String> {
-        self.client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-            .map_err(|e| unavailable("TransactWriteItems (execution)", e).to_string())?;
+    /// Puts `items` with BatchWriteItem (25 a call), retrying unprocessed ones.
+    async fn put_events(&self, items: Vec<Item>) -> Result<(), String> {
+        for chunk in items.chunks(BATCH_WRITE_MAX) {
+            let mut pending = chunk
+                .iter()
+                .map(|item| {
+                    let put = built(PutRequest::builder().set_item(Some(item.clone())).build())
+                        .map_err(|e| e.to_string())?;
+                    Ok(WriteRequest::builder().put_request(put).build())
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            let mut attempt = 0u32;
+            while !pending.is_empty() {
+                if attempt > 0 {
+                    // Unprocessed items mean throttling: back off a little.
+                    tokio::time::sleep(Duration::from_millis(50 << attempt.min(6))).await;
+                }
+                attempt += 1;
+                if attempt > 20 {
+                    return Err(
+                        "DynamoDB BatchWriteItem (execution history) kept leaving items unprocessed"
+                            .to_owned(),
+                    );
+                }
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        unavailable("BatchWriteItem (execution history)", e).to_string()
+                    })?;
+                pending = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+            }
+        }
         Ok(())
     }
 }
@@ -61,14 +83,14 @@ impl ExecutionStore for DynamoStore {
         new_events: &[HistoryEvent],
     ) -> Result<(), String> {
         let pk = exec_pk(&record.execution_id);
-        let mut puts = Vec::with_capacity(new_events.len() + 1);
+        let mut events = Vec::with_capacity(new_events.len());
         for event in new_events {
             let mut item = key(pk.clone(), &event_sk(event.id));
             item.insert(
                 "event_json".into(),
                 s(&encode_json("execution event", event).map_err(|e| e.to_string())?),
             );
-            puts.push(self.execution_put(item)?);
+            events.push(item);
         }
         let mut item = key(pk, EXEC_SK);
         item.insert(
@@ -79,16 +101,19 @@ impl ExecutionStore for DynamoStore {
             item.insert(GSI1.partition_key.into(), s(RUNNING));
             item.insert(GSI1.sort_key.into(), s(&record.execution_id));
         }
-        // Only a long inline history being moved out needs more than one write; events
-        // beyond the record's event_count are not read, so the earlier writes are unseen
-        // until the last one (with the record) lands.
-        while puts.len() > EVENTS_PER_WRITE {
-            let rest = puts.split_off(EVENTS_PER_WRITE);
-            self.write_execution(std::mem::replace(&mut puts, rest))
-                .await?;
-        }
-        puts.push(self.execution_put(item)?);
-        self.write_execution(puts).await
+        // Events first, then the record that counts them: readers see only events up to
+        // the record's event_count, so a save cut off between the two is invisible, and
+        // saving again rewrites the same event items. No transaction needed (they cost
+        // double, and moto copies the whole table for each).
+        self.put_events(events).await?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| unavailable("PutItem (execution)", e).to_string())?;
+        Ok(())
     }
 
     async fn load_execution(&self, execution_id: &str) -> Result<Option<ExecutionRecord>, String> {
