@@ -132,8 +132,8 @@ pub const SMTP_SEND_BUDGET_SECONDS: u32 = 120;
 /// The longest `poll_interval_seconds` the settings accept (the Wait between polls). The
 /// Wait's length is fixed when the run is triggered, so the rule assumes the longest.
 pub const MAX_POLL_INTERVAL_SECONDS: u32 = 3600;
-/// The state machine's `TimeoutSeconds` (50 h).
-pub const MACHINE_TIMEOUT_SECONDS: u64 = 180_000;
+/// The state machine's `TimeoutSeconds` (49 h).
+pub const MACHINE_TIMEOUT_SECONDS: u64 = 176_400;
 
 /// From run start until monitoring begins, at most: Download, Trigger, the first Wait.
 pub const BEFORE_MONITORING_SECONDS: u64 =
@@ -250,7 +250,7 @@ mod tests {
             u64::from(crate::domain::Settings::default().max_monitor_seconds) + OVERHEAD_SECONDS
                 <= MACHINE_TIMEOUT_SECONDS
         );
-        assert_eq!(OVERHEAD_SECONDS, 12_938 + 12_478 + 4_784);
+        assert_eq!(OVERHEAD_SECONDS, 12_938 + 15_831 + 4_784);
         let slack =
             MACHINE_TIMEOUT_SECONDS - OVERHEAD_SECONDS - u64::from(MAX_MONITOR_SECONDS_LIMIT);
         assert!(
