@@ -13,6 +13,7 @@ use shared::tasks::{RunRef, TaskDeps, TaskError, excerpt, update_run};
 use crate::compose::{MailContext, failure_mail, mailable, success_mail};
 use crate::summary::read_summary;
 use crate::transport::Mailer;
+use crate::transport::NotSent;
 
 /// Task dependencies plus the mailer (`None`: no mail server configured, mail is skipped).
 #[derive(Clone)]
@@ -186,18 +187,17 @@ pub async fn handle(deps: &NotifyDeps, input: RunRef) -> Result<NotifyOutput, Ta
     let record = |status: NotificationStatus,
                   error: Option<String>,
                   receipt: Option<String>,
-                  not_sent: Vec<String>| {
+                  not_sent: Vec<NotSent>| {
         let addresses = addresses.clone();
         let skipped = skipped.clone();
         move |r: &mut Run| {
             let now = state.clock.now();
-            let not_sent: Vec<String> = skipped.iter().chain(not_sent.iter()).cloned().collect();
-            let refused: Vec<&str> = not_sent
-                .iter()
-                .filter_map(|n| n.split_once(": ").map(|(a, _)| a))
-                .collect();
-            let note =
-                (!not_sent.is_empty()).then(|| format!("not sent to {}", not_sent.join("; ")));
+            let not_sent: Vec<NotSent> = skipped.iter().chain(not_sent.iter()).cloned().collect();
+            let refused: Vec<&str> = not_sent.iter().map(|n| n.address.as_str()).collect();
+            let note = (!not_sent.is_empty()).then(|| {
+                let each: Vec<String> = not_sent.iter().map(ToString::to_string).collect();
+                format!("not sent to {}", each.join("; "))
+            });
             r.notification = Some(Notification {
                 status,
                 sent_at: (status == NotificationStatus::Sent).then_some(now),
@@ -227,7 +227,12 @@ pub async fn handle(deps: &NotifyDeps, input: RunRef) -> Result<NotifyOutput, Ta
             if !not_sent.is_empty() {
                 r.step_mut(StepName::Notify).details.insert(
                     "recipients_not_sent".into(),
-                    Value::from(not_sent.iter().map(|n| excerpt(n)).collect::<Vec<_>>()),
+                    Value::from(
+                        not_sent
+                            .iter()
+                            .map(|n| excerpt(&n.to_string()))
+                            .collect::<Vec<_>>(),
+                    ),
                 );
             }
             Ok(())
