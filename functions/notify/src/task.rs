@@ -99,6 +99,18 @@ fn report_link(report_url: &str, base: Option<&str>) -> String {
     }
 }
 
+/// The mail's report link: a refused (unread) report is shown exactly as the test server
+/// gave it, since rebasing it onto `report_base_url` would make it look vetted.
+fn mail_report_link(report_url: Option<&str>, refused: bool, base: Option<&str>) -> Option<String> {
+    report_url.map(|u| {
+        if refused {
+            u.to_owned()
+        } else {
+            report_link(u, base)
+        }
+    })
+}
+
 #[tracing::instrument(skip_all, fields(run_id = input.run_id))]
 pub async fn handle(deps: &NotifyDeps, input: RunRef) -> Result<NotifyOutput, TaskError> {
     let state = &deps.task.state;
@@ -291,10 +303,11 @@ pub async fn handle(deps: &NotifyDeps, input: RunRef) -> Result<NotifyOutput, Ta
             .public_url
             .as_ref()
             .map(|u| format!("{}/runs/{}", u.trim_end_matches('/'), run.id)),
-        report_link: run
-            .report_url
-            .as_deref()
-            .map(|u| report_link(u, settings.report_base_url.as_ref().map(|b| b.as_str()))),
+        report_link: mail_report_link(
+            run.report_url.as_deref(),
+            run.report_refused.is_some(),
+            settings.report_base_url.as_ref().map(|b| b.as_str()),
+        ),
         report_refused: run.report_refused.clone(),
         summary: run.summary.as_ref(),
         summary_note,
@@ -395,5 +408,21 @@ mod tests {
             ),
             "https://reports.example.com/reports/7/"
         );
+    }
+
+    /// Review: a refused report is mailed as the raw link, not rebased onto report_base_url.
+    #[test]
+    fn a_refused_report_link_is_mailed_raw() {
+        let raw = "http://reports.elsewhere:8080/r/7/";
+        let base = Some("https://reports.example.com/");
+        assert_eq!(
+            mail_report_link(Some(raw), true, base).as_deref(),
+            Some(raw)
+        );
+        assert_eq!(
+            mail_report_link(Some(raw), false, base).as_deref(),
+            Some("https://reports.example.com/r/7/")
+        );
+        assert_eq!(mail_report_link(None, true, base), None);
     }
 }
