@@ -34,7 +34,7 @@ pub struct Settings {
     pub notify_cc: Vec<Email>,
     /// Origins (`scheme://host[:port]`) whose report links are read; empty: only the
     /// test server's origin.
-    #[schema(value_type = Vec<String>, max_items = 20)]
+    #[schema(schema_with = report_origins_schema)]
     pub report_origins: Vec<Origin>,
 }
 
@@ -223,6 +223,19 @@ impl Settings {
             "report not read: origin {origin} is not in report_origins ({list}); an admin adds it in the settings"
         ))
     }
+}
+
+/// `report_origins` in the OpenAPI document: at most 20 origins of at most 300 characters.
+fn report_origins_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .max_length(Some(crate::domain::config_values::Origin::MAX_LEN)),
+        )
+        .max_items(Some(crate::domain::config_values::MAX_ORIGINS))
+        .build()
 }
 
 /// The longest report link CRAT keeps or reads (characters); a longer one is kept cut
@@ -416,5 +429,14 @@ mod tests {
         let at_limit = format!("http://127.0.0.1:9000/r/{}", "a".repeat(2048 - 24));
         assert_eq!(at_limit.chars().count(), 2048);
         assert_eq!(s.report_refusal(&at_limit), None);
+    }
+
+    #[test]
+    fn report_origins_schema_is_bounded() {
+        let schema = serde_json::to_value(<Settings as utoipa::PartialSchema>::schema()).unwrap();
+        let field = &schema["properties"]["report_origins"];
+        assert_eq!(field["maxItems"], 20, "{field}");
+        assert_eq!(field["items"]["type"], "string", "{field}");
+        assert_eq!(field["items"]["maxLength"], 300, "{field}");
     }
 }
