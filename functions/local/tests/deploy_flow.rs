@@ -575,6 +575,77 @@ async fn two_triggers_started_together_post_once() {
     f.peers.test_control(json!({"trigger_fault": null})).await;
 }
 
+/// Review: the store failing right after the test server accepted the POST does not fail
+/// a healthy run: the task id is saved by retrying in-process (a retry by the state
+/// machine would find the marker and refuse). The store is made unwritable by another
+/// SQLite connection holding the write lock longer than the adapter's 5 s busy timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_store_hiccup_after_the_post_keeps_the_task() {
+    let f = setup(Backend::Sqlite).await.unwrap();
+    f.peers.add_package(PKG_DIR, "cds-1.0.0.tar.gz");
+    let id = f.started().await;
+    assert_eq!(f.watch(id).await.0["status"], "COMPLETED");
+    shared::tasks::update_run(&f.app.state, id, |run| {
+        run.status = shared::domain::RunStatus::Downloaded;
+        run.finished_at = None;
+        run.task_id = None;
+        run.step_mut(shared::domain::StepName::Trigger)
+            .details
+            .clear();
+        Ok(())
+    })
+    .await
+    .unwrap();
+    // The POST takes 1.5 s: time to lock the store while it is out.
+    f.peers
+        .test_control(json!({"trigger_fault": "timeout", "timeout_seconds": 1.5}))
+        .await;
+    let before = f.peers.trigger_posts().await;
+    let deps = shared::tasks::TaskDeps {
+        state: f.app.state.clone(),
+        http: reqwest::Client::new(),
+        work_dir: f.app.dir.path().to_owned(),
+    };
+    let trigger =
+        tokio::spawn(
+            async move { trigger::handle(&deps, shared::tasks::RunRef { run_id: id }).await },
+        );
+    let mut marked = false;
+    for _ in 0..200 {
+        if f.run(id).await["steps"][1]["details"]["post_sent_at"].is_string() {
+            marked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(marked, "the POST never went out");
+    let db = f.app.dir.path().join("crat.db");
+    let mut locker = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys,time; c=sqlite3.connect(sys.argv[1], isolation_level=None); c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); time.sleep(7); c.execute('ROLLBACK')",
+        ])
+        .arg(&db)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(locker.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "locked");
+    let out = trigger.await.unwrap();
+    let _ = locker.wait();
+    let out = out.expect("the task id is saved once the store is back");
+    assert_eq!(f.peers.trigger_posts().await - before, 1, "one POST");
+    let run = f.run(id).await;
+    assert_eq!(run["task_id"], out.task_id.as_str(), "{run}");
+    assert_eq!(run["steps"][1]["status"], "SUCCEEDED", "{run}");
+    f.peers.test_control(json!({"trigger_fault": null})).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn transient_poll_trouble_is_tolerated() {
     let f = setup(Backend::Sqlite).await.unwrap();
