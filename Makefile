@@ -6,7 +6,7 @@ CARGO ?= cargo
 VENV := .venv
 LAMBDA_FUNCTIONS := builds auth test-items parameter-sets job-versions settings deploy-runs auto-sync sweeper download trigger poll finalize notify meta
 
-.PHONY: help run demo web test test-cloud test-web test-deps lint validate fmt build-lambdas bench clean build watch deploy
+.PHONY: help run demo web test test-cloud test-web test-deps java-runtime lint validate fmt build-lambdas bench clean build watch deploy
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -25,10 +25,20 @@ web/node_modules/.installed: web/package.json web/package-lock.json
 /usr/bin/chromium:
 	apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei
 
-# Real nginx for the real-world scenario (and Java for allure-commandline, when missing).
+# Real nginx for the real-world scenario. Its postinst would start a system nginx on port
+# 80 on a fresh VM: installed under a policy-rc.d that forbids starting services (an
+# existing one is left alone), then stopped and disabled in case it started anyway.
 /usr/sbin/nginx:
-	apt-get update -qq && apt-get install -y -qq nginx-light
-	command -v java >/dev/null 2>&1 || apt-get install -y -qq openjdk-17-jre-headless
+	apt-get update -qq
+	own=0; if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own=1; fi; \
+	  rc=0; apt-get install -y -qq nginx-light || rc=$$?; \
+	  if [ $$own = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi; exit $$rc
+	systemctl disable --now nginx >/dev/null 2>&1 || true
+	if [ -s /run/nginx.pid ]; then /usr/sbin/nginx -s quit 2>/dev/null || true; fi
+
+# A Java runtime for allure-commandline (checked on its own: nginx may already be there).
+java-runtime:
+	command -v java >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq default-jre-headless; }
 
 test-web: web /usr/bin/chromium ## Site: dictionary check and browser tests in Chromium (screenshots in web/test-artifacts/)
 	node web/scripts/dict-keys.mjs
@@ -38,7 +48,7 @@ demo: ## Start CRAT with the dev peers (package server, test-server double) and 
 	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory web; fi
 	scripts/demo.sh
 
-test: test-deps lint validate build-lambdas web /usr/bin/chromium /usr/sbin/nginx ## Install what the tests need, start their servers, run every test
+test: test-deps lint validate build-lambdas web /usr/bin/chromium /usr/sbin/nginx java-runtime ## Install what the tests need, start their servers, run every test
 	CRAT_REQUIRE_NGINX=1 scripts/with-test-services.sh $(CARGO) test --workspace --all-targets
 	python3 -m unittest devpeers/test_peers.py
 	scripts/walkthrough.sh

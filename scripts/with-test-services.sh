@@ -22,8 +22,29 @@ pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # nginx's master by its pid file too (should it ever differ from the one started).
+  if [[ -n "${rw:-}" ]]; then stop_nginx "$rw/nginx.pid"; fi
 }
-trap cleanup EXIT INT TERM
+# Stops the nginx master whose pid is in file $1 (only if that pid is an nginx), then
+# waits up to 5 s for it to go (SIGKILL after that).
+stop_nginx() {
+  local pid
+  pid=$(cat "$1" 2>/dev/null || true)
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 0
+  [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == nginx* ]] || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+trap cleanup EXIT
+child=
+# A signal stops the command too, then the servers (the EXIT trap).
+on_signal() {
+  if [[ -n "$child" ]]; then kill "-$1" "$child" 2>/dev/null || true; wait "$child" 2>/dev/null || true; fi
+  exit "$2"
+}
+trap 'on_signal INT 130' INT
+trap 'on_signal TERM 143' TERM
 
 moto_port=$(free_port)
 # Start python itself (not a wrapper script) so $! is the server's own PID.
@@ -40,6 +61,8 @@ nginx_bin=${NGINX:-/usr/sbin/nginx}
 allure_bin=node_modules/.bin/allure
 if [[ -x "$nginx_bin" && -x "$allure_bin" ]] && command -v java >/dev/null 2>&1; then
   rw="$PWD/.tmp/real-world"
+  # An nginx left over from an earlier run (killed before its cleanup) goes first.
+  stop_nginx "$rw/nginx.pid"
   rm -rf "$rw"
   mkdir -p "$rw/www/packages" "$rw/tmp"
   started=$(date +%s%N)
@@ -51,7 +74,7 @@ if [[ -x "$nginx_bin" && -x "$allure_bin" ]] && command -v java >/dev/null 2>&1;
   cat >"$rw/nginx.conf" <<CONF
 daemon off;
 worker_processes 1;
-user root;
+$( ((EUID == 0)) && echo "user root;" )
 pid $rw/nginx.pid;
 error_log $rw/error.log warn;
 events { worker_connections 64; }
@@ -72,7 +95,8 @@ http {
   }
 }
 CONF
-  "$nginx_bin" -c "$rw/nginx.conf" -p "$rw" >"$log_dir/nginx.log" 2>&1 &
+  # daemon off: the process started here is the master ($!), and it stays in front.
+  "$nginx_bin" -c "$rw/nginx.conf" -p "$rw" -e "$rw/error.log" >"$log_dir/nginx.log" 2>&1 &
   pids+=("$!")
   for _ in $(seq 1 50); do
     curl -fsS "http://127.0.0.1:$nginx_port/packages/" >/dev/null 2>&1 && break
@@ -80,6 +104,8 @@ CONF
   done
   curl -fsS "http://127.0.0.1:$nginx_port/reports/any/widgets/summary.json" >/dev/null \
     || { echo "nginx did not serve the report; see $log_dir/nginx.log and $rw/error.log" >&2; exit 1; }
+  [[ "$(cat "$rw/nginx.pid" 2>/dev/null)" == "${pids[-1]}" ]] \
+    || { echo "nginx's pid file does not name the process started ($!)" >&2; exit 1; }
   echo "nginx (packages + Allure report) on 127.0.0.1:$nginx_port"
   export CRAT_TEST_NGINX_URL="http://127.0.0.1:$nginx_port"
   export CRAT_TEST_NGINX_ROOT="$rw/www"
@@ -98,4 +124,11 @@ export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true
 unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
 
-"$@"
+# In the background (stdin kept) so that a TERM/INT reaches the traps at once: bash runs
+# no trap while it waits for a command in the foreground.
+"$@" <&0 &
+child=$!
+rc=0
+wait "$child" || rc=$?
+child=
+exit "$rc"

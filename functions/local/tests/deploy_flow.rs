@@ -519,12 +519,15 @@ async fn a_reinvoked_trigger_does_not_post_again() {
         .test_control(json!({"trigger_fault": "timeout", "timeout_seconds": 4}))
         .await;
     let id = f.started().await;
+    let mut marked = false;
     for _ in 0..500 {
         if f.run(id).await["steps"][1]["details"]["post_sent_at"].is_string() {
+            marked = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    assert!(marked, "the first POST never went out: {}", f.run(id).await);
     let deps = shared::tasks::TaskDeps {
         state: f.app.state.clone(),
         http: reqwest::Client::new(),
@@ -542,6 +545,138 @@ async fn a_reinvoked_trigger_does_not_post_again() {
     let run = f.fails_at_end(id).await;
     assert_eq!(run["steps"][1]["status"], "FAILED", "{run}");
     assert_eq!(f.peers.trigger_posts().await, 1, "one POST in all");
+}
+
+/// Review: two trigger invocations started together (an at-least-once re-delivery racing
+/// the first) post exactly once: the check for an earlier POST and the marker are one
+/// revision-conditional update. The test server answers slowly so both are in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_triggers_started_together_post_once() {
+    let f = setup(Backend::Sqlite).await.unwrap();
+    f.peers.add_package(PKG_DIR, "cds-1.0.0.tar.gz");
+    let id = f.started().await;
+    assert_eq!(f.watch(id).await.0["status"], "COMPLETED");
+    // Put the finished run back to just before its trigger (package downloaded, no task).
+    for attempt in 0..5 {
+        // Several rounds: the race must never let two POSTs out.
+        shared::tasks::update_run(&f.app.state, id, |run| {
+            run.status = shared::domain::RunStatus::Downloaded;
+            run.finished_at = None;
+            run.task_id = None;
+            run.step_mut(shared::domain::StepName::Trigger)
+                .details
+                .clear();
+            Ok(())
+        })
+        .await
+        .unwrap();
+        f.peers
+            .test_control(json!({"trigger_fault": "timeout", "timeout_seconds": 1}))
+            .await;
+        let before = f.peers.trigger_posts().await;
+        let deps = shared::tasks::TaskDeps {
+            state: f.app.state.clone(),
+            http: reqwest::Client::new(),
+            work_dir: f.app.dir.path().to_owned(),
+        };
+        let (a, b) = tokio::join!(
+            tokio::spawn({
+                let deps = deps.clone();
+                async move { trigger::handle(&deps, shared::tasks::RunRef { run_id: id }).await }
+            }),
+            tokio::spawn({
+                let deps = deps.clone();
+                async move { trigger::handle(&deps, shared::tasks::RunRef { run_id: id }).await }
+            }),
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(
+            f.peers.trigger_posts().await - before,
+            1,
+            "round {attempt}: exactly one POST: {a:?} {b:?}"
+        );
+        let (ok, err) = match (a, b) {
+            (Ok(ok), Err(err)) | (Err(err), Ok(ok)) => (ok, err),
+            other => panic!("round {attempt}: one succeeds, one refuses: {other:?}"),
+        };
+        assert!(!ok.task_id.is_empty());
+        assert_eq!(err.name, "Crat.TestServerError", "{err:?}");
+        assert!(err.message.contains("not post again"), "{}", err.message);
+        let run = f.run(id).await;
+        assert_eq!(run["task_id"], ok.task_id.as_str(), "{run}");
+    }
+    f.peers.test_control(json!({"trigger_fault": null})).await;
+}
+
+/// Review: the store failing right after the test server accepted the POST does not fail
+/// a healthy run: the task id is saved by retrying in-process (a retry by the state
+/// machine would find the marker and refuse). The store is made unwritable by another
+/// SQLite connection holding the write lock longer than the adapter's 5 s busy timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_store_hiccup_after_the_post_keeps_the_task() {
+    let f = setup(Backend::Sqlite).await.unwrap();
+    f.peers.add_package(PKG_DIR, "cds-1.0.0.tar.gz");
+    let id = f.started().await;
+    assert_eq!(f.watch(id).await.0["status"], "COMPLETED");
+    shared::tasks::update_run(&f.app.state, id, |run| {
+        run.status = shared::domain::RunStatus::Downloaded;
+        run.finished_at = None;
+        run.task_id = None;
+        run.step_mut(shared::domain::StepName::Trigger)
+            .details
+            .clear();
+        Ok(())
+    })
+    .await
+    .unwrap();
+    // The POST takes 1.5 s: time to lock the store while it is out.
+    f.peers
+        .test_control(json!({"trigger_fault": "timeout", "timeout_seconds": 1.5}))
+        .await;
+    let before = f.peers.trigger_posts().await;
+    let deps = shared::tasks::TaskDeps {
+        state: f.app.state.clone(),
+        http: reqwest::Client::new(),
+        work_dir: f.app.dir.path().to_owned(),
+    };
+    let trigger =
+        tokio::spawn(
+            async move { trigger::handle(&deps, shared::tasks::RunRef { run_id: id }).await },
+        );
+    let mut marked = false;
+    for _ in 0..200 {
+        if f.run(id).await["steps"][1]["details"]["post_sent_at"].is_string() {
+            marked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(marked, "the POST never went out");
+    let db = f.app.dir.path().join("crat.db");
+    let mut locker = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys,time; c=sqlite3.connect(sys.argv[1], isolation_level=None); c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); time.sleep(7); c.execute('ROLLBACK')",
+        ])
+        .arg(&db)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(locker.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "locked");
+    let out = trigger.await.unwrap();
+    let _ = locker.wait();
+    let out = out.expect("the task id is saved once the store is back");
+    assert_eq!(f.peers.trigger_posts().await - before, 1, "one POST");
+    let run = f.run(id).await;
+    assert_eq!(run["task_id"], out.task_id.as_str(), "{run}");
+    assert_eq!(run["steps"][1]["status"], "SUCCEEDED", "{run}");
+    f.peers.test_control(json!({"trigger_fault": null})).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -389,8 +389,21 @@ async fn report_on_an_unlisted_origin_is_kept_with_the_reason() {
     let reports = report_host().await;
     let base = format!("{}/cds/", reports.origin);
     peers.test_control(json!({"report_base_url": base})).await;
+    // Review: a refused link is mailed raw (not rebased onto report_base_url), and the
+    // reason names the origin and the setting, not the list of allowed origins.
+    let long_origin = format!("http://{}.example", "o".repeat(200));
+    put_settings(
+        &app,
+        json!({"report_base_url": "https://rebased.example.com/",
+            "report_origins": [long_origin, "http://other.example:8080"]}),
+    )
+    .await;
     let run = run_to_end(&app, &user, item, build).await;
     assert_eq!(run["status"], "COMPLETED", "{run}");
+    let refused = run["report_refused"].as_str().unwrap();
+    assert!(refused.contains("(2 listed)"), "{refused}");
+    assert!(!refused.contains("other.example"), "{refused}");
+    assert!(refused.chars().count() < 200, "{refused}");
     let report_url = run["report_url"].as_str().expect("the link is kept");
     assert!(report_url.starts_with(&base), "{run}");
     let why = format!(
@@ -414,8 +427,10 @@ async fn report_on_an_unlisted_origin_is_kept_with_the_reason() {
     let text = msg.body_text(0).unwrap();
     assert!(text.contains(&why), "{text}");
     assert!(text.contains(report_url), "{text}");
+    assert!(!text.contains("rebased.example.com"), "{text}");
     let html = msg.body_html(0).unwrap();
     assert!(html.contains(&why), "{html}");
+    assert!(!html.contains("rebased.example.com"), "{html}");
     assert!(
         !html.contains(&format!("href=\"{report_url}\"")),
         "an unvetted link is shown, not linked"

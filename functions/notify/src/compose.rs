@@ -100,7 +100,7 @@ pub enum ComposeError {
 /// The addresses of `list` the mailer can use (lettre's rules), and `address: reason` for
 /// each one it cannot (stored before input was checked as strictly): those are skipped and
 /// logged, so one bad address never stops the mail to the others.
-pub fn mailable(field: &str, list: Vec<Email>) -> (Vec<Email>, Vec<String>) {
+pub fn mailable(field: &str, list: Vec<Email>) -> (Vec<Email>, Vec<crate::transport::NotSent>) {
     let mut ok = Vec::with_capacity(list.len());
     let mut bad = Vec::new();
     for email in list {
@@ -109,7 +109,10 @@ pub fn mailable(field: &str, list: Vec<Email>) -> (Vec<Email>, Vec<String>) {
             Err(e) => {
                 let shown = truncate_chars(&one_line(email.as_str()), 100);
                 tracing::warn!(field, address = %shown, error = %e, "address skipped: the mailer cannot use it");
-                bad.push(format!("{shown}: not a usable address ({e})"));
+                bad.push(crate::transport::NotSent {
+                    address: shown,
+                    reason: format!("not a usable address ({e})"),
+                });
             }
         }
     }

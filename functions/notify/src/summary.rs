@@ -218,7 +218,7 @@ fn report_folder(report_url: &str, allowed_origins: &[Origin]) -> Result<Url, Su
 
 /// One GET: the body of a 200 answer, or why there is none.
 async fn fetch(client: &reqwest::Client, url: &Url, timeout: Duration) -> Result<Vec<u8>, String> {
-    let mut response = client
+    let response = client
         .get(url.clone())
         .timeout(timeout)
         .send()
@@ -228,20 +228,12 @@ async fn fetch(client: &reqwest::Client, url: &Url, timeout: Duration) -> Result
     if !status.is_success() {
         return Err(format!("HTTP {status}"));
     }
-    if response
-        .content_length()
-        .is_some_and(|n| n > MAX_BODY_BYTES as u64)
-    {
-        return Err(SummaryError::TooLarge.to_string());
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(request_error)? {
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(SummaryError::TooLarge.to_string());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+    shared::tasks::http::read_capped(response, MAX_BODY_BYTES)
+        .await
+        .map_err(|e| match e {
+            shared::tasks::http::BodyError::TooLarge { .. } => SummaryError::TooLarge.to_string(),
+            other => other.to_string(),
+        })
 }
 
 /// The error with its causes ("connection refused", a refused redirect, ...), without the URL

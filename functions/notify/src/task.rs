@@ -13,6 +13,7 @@ use shared::tasks::{RunRef, TaskDeps, TaskError, excerpt, update_run};
 use crate::compose::{MailContext, failure_mail, mailable, success_mail};
 use crate::summary::read_summary;
 use crate::transport::Mailer;
+use crate::transport::NotSent;
 
 /// Task dependencies plus the mailer (`None`: no mail server configured, mail is skipped).
 #[derive(Clone)]
@@ -96,6 +97,18 @@ fn report_link(report_url: &str, base: Option<&str>) -> String {
         }
         _ => report_url.to_owned(),
     }
+}
+
+/// The mail's report link: a refused (unread) report is shown exactly as the test server
+/// gave it, since rebasing it onto `report_base_url` would make it look vetted.
+fn mail_report_link(report_url: Option<&str>, refused: bool, base: Option<&str>) -> Option<String> {
+    report_url.map(|u| {
+        if refused {
+            u.to_owned()
+        } else {
+            report_link(u, base)
+        }
+    })
 }
 
 #[tracing::instrument(skip_all, fields(run_id = input.run_id))]
@@ -186,18 +199,17 @@ pub async fn handle(deps: &NotifyDeps, input: RunRef) -> Result<NotifyOutput, Ta
     let record = |status: NotificationStatus,
                   error: Option<String>,
                   receipt: Option<String>,
-                  not_sent: Vec<String>| {
+                  not_sent: Vec<NotSent>| {
         let addresses = addresses.clone();
         let skipped = skipped.clone();
         move |r: &mut Run| {
             let now = state.clock.now();
-            let not_sent: Vec<String> = skipped.iter().chain(not_sent.iter()).cloned().collect();
-            let refused: Vec<&str> = not_sent
-                .iter()
-                .filter_map(|n| n.split_once(": ").map(|(a, _)| a))
-                .collect();
-            let note =
-                (!not_sent.is_empty()).then(|| format!("not sent to {}", not_sent.join("; ")));
+            let not_sent: Vec<NotSent> = skipped.iter().chain(not_sent.iter()).cloned().collect();
+            let refused: Vec<&str> = not_sent.iter().map(|n| n.address.as_str()).collect();
+            let note = (!not_sent.is_empty()).then(|| {
+                let each: Vec<String> = not_sent.iter().map(ToString::to_string).collect();
+                format!("not sent to {}", each.join("; "))
+            });
             r.notification = Some(Notification {
                 status,
                 sent_at: (status == NotificationStatus::Sent).then_some(now),
@@ -227,7 +239,12 @@ pub async fn handle(deps: &NotifyDeps, input: RunRef) -> Result<NotifyOutput, Ta
             if !not_sent.is_empty() {
                 r.step_mut(StepName::Notify).details.insert(
                     "recipients_not_sent".into(),
-                    Value::from(not_sent.iter().map(|n| excerpt(n)).collect::<Vec<_>>()),
+                    Value::from(
+                        not_sent
+                            .iter()
+                            .map(|n| excerpt(&n.to_string()))
+                            .collect::<Vec<_>>(),
+                    ),
                 );
             }
             Ok(())
@@ -286,10 +303,11 @@ pub async fn handle(deps: &NotifyDeps, input: RunRef) -> Result<NotifyOutput, Ta
             .public_url
             .as_ref()
             .map(|u| format!("{}/runs/{}", u.trim_end_matches('/'), run.id)),
-        report_link: run
-            .report_url
-            .as_deref()
-            .map(|u| report_link(u, settings.report_base_url.as_ref().map(|b| b.as_str()))),
+        report_link: mail_report_link(
+            run.report_url.as_deref(),
+            run.report_refused.is_some(),
+            settings.report_base_url.as_ref().map(|b| b.as_str()),
+        ),
         report_refused: run.report_refused.clone(),
         summary: run.summary.as_ref(),
         summary_note,
@@ -390,5 +408,21 @@ mod tests {
             ),
             "https://reports.example.com/reports/7/"
         );
+    }
+
+    /// Review: a refused report is mailed as the raw link, not rebased onto report_base_url.
+    #[test]
+    fn a_refused_report_link_is_mailed_raw() {
+        let raw = "http://reports.elsewhere:8080/r/7/";
+        let base = Some("https://reports.example.com/");
+        assert_eq!(
+            mail_report_link(Some(raw), true, base).as_deref(),
+            Some(raw)
+        );
+        assert_eq!(
+            mail_report_link(Some(raw), false, base).as_deref(),
+            Some("https://reports.example.com/r/7/")
+        );
+        assert_eq!(mail_report_link(None, true, base), None);
     }
 }

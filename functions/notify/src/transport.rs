@@ -232,21 +232,47 @@ impl Mailer {
     }
 }
 
+/// A recipient the mail did not go to, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotSent {
+    pub address: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for NotSent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.address, self.reason)
+    }
+}
+
 /// What [`Mailer::deliver`] did: the receipt, and the recipients the server refused
 /// (everyone else got the mail).
 #[derive(Debug)]
 pub struct Delivery {
     pub receipt: String,
-    /// `address: reason` for each recipient the server refused.
-    pub refused: Vec<String>,
+    /// Each recipient the server refused, with the server's reply.
+    pub refused: Vec<NotSent>,
+}
+
+/// At most this many one-recipient copies are tried after a refused recipient.
+pub const MAX_SEPARATE_COPIES: usize = 50;
+
+/// Whether a reply is one a server gives a single recipient at RCPT TO (mailbox busy or
+/// unavailable, local error, too many recipients, no such user, bad mailbox name): then
+/// the other recipients may still be fine. Every other reply (530/535 AUTH, a refused
+/// MAIL FROM or message at DATA such as 552/554, 421 closing) concerns the whole mail.
+pub fn is_recipient_refusal(code: u16) -> bool {
+    matches!(code, 450 | 451 | 452 | 550 | 551 | 553)
 }
 
 impl Mailer {
     /// Sends the message to every recipient of its envelope; when the SMTP server refuses
-    /// the whole transaction (one RCPT refused stops lettre's transaction) and there are
-    /// several recipients, sends it once to each recipient on its own, so one bad address
-    /// does not stop the mail to the others. Each recipient gets at most one copy. Fails
-    /// only when nobody got the mail (with a transient error if any refusal was transient).
+    /// a recipient (one RCPT refused stops lettre's transaction; see
+    /// [`is_recipient_refusal`]) and there are several recipients, sends it once to each
+    /// recipient on its own (at most [`MAX_SEPARATE_COPIES`]), so one bad address does not
+    /// stop the mail to the others. Each recipient gets at most one copy. A reply that
+    /// concerns the whole mail stops at once. Fails when nobody got the mail (with a
+    /// transient error if any refusal was transient).
     pub async fn deliver(&self, message: &Message) -> Result<Delivery, MailError> {
         let first = match self.send(message).await {
             Ok(receipt) => {
@@ -258,8 +284,9 @@ impl Mailer {
             Err(e) => e,
         };
         let envelope = message.envelope();
-        let (Self::Smtp(transport), MailError::Rejected { .. }, true) =
-            (self, &first, envelope.to().len() > 1)
+        let recipient_level =
+            matches!(first, MailError::Rejected { code, .. } if is_recipient_refusal(code));
+        let (Self::Smtp(transport), true, true) = (self, recipient_level, envelope.to().len() > 1)
         else {
             return Err(first);
         };
@@ -268,7 +295,19 @@ impl Mailer {
         let mut refused = Vec::new();
         let mut transient: Option<MailError> = None;
         let mut permanent: Option<MailError> = None;
-        for to in envelope.to() {
+        for (i, to) in envelope.to().iter().enumerate() {
+            if i == MAX_SEPARATE_COPIES {
+                let reason = format!(
+                    "not tried: at most {MAX_SEPARATE_COPIES} recipients get a copy of their own"
+                );
+                for rest in &envelope.to()[i..] {
+                    refused.push(NotSent {
+                        address: rest.to_string(),
+                        reason: reason.clone(),
+                    });
+                }
+                break;
+            }
             let one = lettre::address::Envelope::new(envelope.from().cloned(), vec![to.clone()])
                 .map_err(|e| MailError::Config(e.to_string()))?;
             match transport.send_raw(&one, &raw).await {
@@ -279,8 +318,27 @@ impl Mailer {
                 )),
                 Err(e) => {
                     let e = MailError::from_smtp(e);
+                    let per_recipient =
+                        matches!(e, MailError::Rejected { code, .. } if is_recipient_refusal(code));
+                    if !per_recipient {
+                        // Not about this recipient: the others would fail the same way.
+                        tracing::warn!(recipient = %to, error = %e, "the mail server refused the mail; not trying further recipients");
+                        if receipts.is_empty() {
+                            return Err(e);
+                        }
+                        for rest in &envelope.to()[i..] {
+                            refused.push(NotSent {
+                                address: rest.to_string(),
+                                reason: e.to_string(),
+                            });
+                        }
+                        break;
+                    }
                     tracing::warn!(recipient = %to, error = %e, "recipient refused; the others still get the mail");
-                    refused.push(format!("{to}: {e}"));
+                    refused.push(NotSent {
+                        address: to.to_string(),
+                        reason: e.to_string(),
+                    });
                     if e.is_transient() {
                         transient.get_or_insert(e);
                     } else {

@@ -3,7 +3,7 @@
 every message it accepts.
 
     smtp_sink.py --port PORT --folder DIR [--mode plain|starttls|smtps]
-                 [--cert CERT.pem --key KEY.pem] [--auth USER:PASSWORD]
+                 [--cert CERT.pem --key KEY.pem] [--auth USER:PASSWORD] [--refuse-data]
 
 - plain: no TLS; starttls: STARTTLS offered and required before MAIL; smtps: implicit TLS.
 - --auth: AUTH (PLAIN, LOGIN) offered after TLS and required before MAIL.
@@ -11,6 +11,8 @@ every message it accepts.
   ({"mail_from", "rcpt_tos", "tls", "tls_version", "auth_login"}), written atomically
   (.tmp then rename); the .json is written last.
 - Recipients whose local part is "reject550" or "defer451" are refused with that reply.
+- --refuse-data: every message is refused at DATA with 554 (a whole-mail refusal); each
+  refusal is counted as an empty file DIR/refused-<n>.data.
 - Prints "ready <port>" on stdout once it accepts connections; runs until killed.
 """
 
@@ -38,8 +40,10 @@ def write_atomically(path, data):
 
 
 class Sink:
-    def __init__(self, folder):
+    def __init__(self, folder, refuse_data=False):
         self.folder = folder
+        self.refuse_data = refuse_data
+        self.refused = itertools.count(1)
         self.counter = itertools.count(1)
         self.lock = threading.Lock()
 
@@ -53,6 +57,11 @@ class Sink:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.refuse_data:
+            with self.lock:
+                n = next(self.refused)
+            write_atomically(os.path.join(self.folder, "refused-%d.data" % n), b"")
+            return "554 5.6.0 message refused by policy"
         with self.lock:
             n = next(self.counter)
         content = envelope.original_content
@@ -88,6 +97,7 @@ def main():
     p.add_argument("--cert")
     p.add_argument("--key")
     p.add_argument("--auth", help="USER:PASSWORD")
+    p.add_argument("--refuse-data", action="store_true")
     a = p.parse_args()
     os.makedirs(a.folder, exist_ok=True)
 
@@ -118,7 +128,7 @@ def main():
         # AUTH only over TLS, as a real server does; in plain mode allow it without.
         kwargs["auth_require_tls"] = a.mode != "plain"
 
-    controller = Controller(Sink(a.folder), hostname=a.host, port=a.port, **kwargs)
+    controller = Controller(Sink(a.folder, a.refuse_data), hostname=a.host, port=a.port, **kwargs)
     controller.start()
     print("ready %d" % a.port, flush=True)
 

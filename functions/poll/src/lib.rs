@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use shared::domain::settings::MAX_REPORT_URL_CHARS;
 use shared::domain::{RunStatus, Settings, StepName, StepStatus, timing};
 use shared::tasks::http::{BodyError, MAX_ANSWER_BYTES, read_capped};
 use shared::tasks::{RunRef, TaskDeps, TaskError, bounded, ensure_live, excerpt, update_run};
@@ -73,22 +74,11 @@ fn read_answer(status: reqwest::StatusCode, body: &str) -> Answer {
     }
 }
 
-/// The longest report link kept on a run (characters); a longer one is refused.
-const MAX_REPORT_URL_CHARS: usize = 2048;
-
-/// The report link as kept on the run, and why it will not be read (`None`: it will be).
-/// An off-origin link is kept with the reason, never dropped (the run page and the mail
-/// show both); only the origins of `settings.report_origins` (default: the test server's)
-/// are ever fetched.
+/// The report link as kept on the run (cut to [`MAX_REPORT_URL_CHARS`]), and why it will
+/// not be read (`None`: it will be), by the one rule notify applies too
+/// ([`Settings::report_refusal`]). An off-origin link is kept with the reason, never
+/// dropped (the run page and the mail show both).
 fn report_link(settings: &Settings, report_url: &str) -> (String, Option<String>) {
-    if report_url.chars().count() > MAX_REPORT_URL_CHARS {
-        return (
-            bounded(report_url, MAX_REPORT_URL_CHARS),
-            Some(format!(
-                "report not read: the link is longer than {MAX_REPORT_URL_CHARS} characters"
-            )),
-        );
-    }
     let link = bounded(report_url, MAX_REPORT_URL_CHARS);
     let refusal = settings.report_refusal(&link);
     (link, refusal)

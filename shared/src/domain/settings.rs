@@ -34,7 +34,7 @@ pub struct Settings {
     pub notify_cc: Vec<Email>,
     /// Origins (`scheme://host[:port]`) whose report links are read; empty: only the
     /// test server's origin.
-    #[schema(value_type = Vec<String>)]
+    #[schema(schema_with = report_origins_schema)]
     pub report_origins: Vec<Origin>,
 }
 
@@ -228,9 +228,16 @@ impl Settings {
             .collect()
     }
 
-    /// Why the report at `report_url` is not read (a sentence for the run page and the
-    /// mail), or `None` when its origin is allowed ([`Self::allowed_report_origins`]).
+    /// Why the report at `report_url` is not read (a short sentence for the run page and
+    /// the mail), or `None` when it is read: at most [`MAX_REPORT_URL_CHARS`] characters,
+    /// an http(s) URL without credentials, on an allowed origin
+    /// ([`Self::allowed_report_origins`]). Poll and notify both decide with this.
     pub fn report_refusal(&self, report_url: &str) -> Option<String> {
+        if report_url.chars().count() > MAX_REPORT_URL_CHARS {
+            return Some(format!(
+                "report not read: the link is longer than {MAX_REPORT_URL_CHARS} characters"
+            ));
+        }
         let shown: String = report_url.chars().take(200).collect();
         let Some(origin) = url::Url::parse(report_url.trim())
             .ok()
@@ -245,23 +252,37 @@ impl Settings {
         if allowed.contains(&origin) {
             return None;
         }
+        // Short: the origin and the setting, never the whole list.
         let list = if self.report_origins.is_empty() {
             match allowed.first() {
                 Some(server) => format!("empty, so only the test server's origin {server} is read"),
                 None => "empty, and external_test_server_url is not set".to_owned(),
             }
         } else {
-            allowed
-                .iter()
-                .map(Origin::as_str)
-                .collect::<Vec<_>>()
-                .join(", ")
+            format!("{} listed", self.report_origins.len())
         };
         Some(format!(
             "report not read: origin {origin} is not in report_origins ({list}); an admin adds it in the settings"
         ))
     }
 }
+
+/// `report_origins` in the OpenAPI document: at most 20 origins of at most 300 characters.
+fn report_origins_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .max_length(Some(crate::domain::config_values::Origin::MAX_LEN)),
+        )
+        .max_items(Some(crate::domain::config_values::MAX_ORIGINS))
+        .build()
+}
+
+/// The longest report link CRAT keeps or reads (characters); a longer one is kept cut
+/// short (ending in "…") and refused by [`Settings::report_refusal`].
+pub const MAX_REPORT_URL_CHARS: usize = 2048;
 
 #[cfg(test)]
 mod tests {
@@ -461,14 +482,43 @@ mod tests {
         let why = s
             .report_refusal("http://127.0.0.1:9000/reports/1/")
             .unwrap();
+        // Short: the origin and the setting, not the list (up to 20 × 300 characters).
         assert!(
-            why.contains("origin http://127.0.0.1:9000 is not in report_origins (http://reports.example, http://127.0.0.1:8080)"),
+            why.contains("origin http://127.0.0.1:9000 is not in report_origins (2 listed)"),
             "{why}"
         );
+        assert!(!why.contains("reports.example"), "{why}");
         let cleared = s.patched(&json!({"report_origins": []})).unwrap();
         assert_eq!(
             cleared.report_refusal("http://127.0.0.1:9000/reports/1/"),
             None
         );
+    }
+
+    /// Review: the length rule is part of the one shared check, so notify (which re-checks
+    /// the link poll kept, cut to 2048 characters plus "…") refuses it as poll did.
+    #[test]
+    fn an_overlong_report_link_is_refused_even_on_an_allowed_origin() {
+        let s = Settings::default()
+            .patched(&json!({"external_test_server_url": "http://127.0.0.1:9000/"}))
+            .unwrap();
+        let long = format!("http://127.0.0.1:9000/r/{}", "a".repeat(3000));
+        let kept = crate::tasks::bounded(&long, MAX_REPORT_URL_CHARS);
+        for link in [&long, &kept] {
+            let why = s.report_refusal(link).unwrap();
+            assert!(why.contains("longer than 2048 characters"), "{why}");
+        }
+        let at_limit = format!("http://127.0.0.1:9000/r/{}", "a".repeat(2048 - 24));
+        assert_eq!(at_limit.chars().count(), 2048);
+        assert_eq!(s.report_refusal(&at_limit), None);
+    }
+
+    #[test]
+    fn report_origins_schema_is_bounded() {
+        let schema = serde_json::to_value(<Settings as utoipa::PartialSchema>::schema()).unwrap();
+        let field = &schema["properties"]["report_origins"];
+        assert_eq!(field["maxItems"], 20, "{field}");
+        assert_eq!(field["items"]["type"], "string", "{field}");
+        assert_eq!(field["items"]["maxLength"], 300, "{field}");
     }
 }

@@ -127,6 +127,20 @@ function linkOrText(url: string | null | undefined, testid?: string): Child {
   return h('a', { href: safe, class: 'link mono', target: '_blank', rel: 'noopener noreferrer', 'data-testid': testid ?? null }, url);
 }
 
+/**
+ * Why the report was not read, once and in the page's language: the server's reason
+ * ("report not read: origin X is not in report_origins (…)", "… longer than N characters",
+ * "… is not an http(s) URL …") is recognised; anything else is shown without its prefix.
+ */
+function reportRefusedText(why: string): string {
+  const origin = /origin (\S+) is not in report_origins/.exec(why);
+  if (origin) return t('run.reportRefused.origin', { origin: origin[1] });
+  const long = /longer than (\d+) characters/.exec(why);
+  if (long) return t('run.reportRefused.long', { n: long[1] });
+  if (why.includes('is not an http(s) URL')) return t('run.reportRefused.url');
+  return t('run.reportRefused', { why: why.replace(/^report not read:\s*/i, '') });
+}
+
 /** The report link; an unread one (origin not allowed) as plain text with the reason. */
 function reportLine(r: Run, cls: string): Child {
   if (!r.report_url) return null;
@@ -135,7 +149,7 @@ function reportLine(r: Run, cls: string): Child {
       'div',
       { class: cls },
       h('p', { class: 'text-sm' }, h('span', { class: 'mr-1' }, t('run.report')), h('span', { class: 'mono' }, r.report_url)),
-      h('p', { class: 'text-sm text-amber-700', 'data-testid': 'report-refused' }, t('run.reportRefused', { why: r.report_refused })),
+      h('p', { class: 'text-sm text-amber-700', 'data-testid': 'report-refused' }, reportRefusedText(r.report_refused)),
     );
   }
   return h('p', { class: cls }, h('span', { class: 'mr-1' }, t('run.report')), linkOrText(r.report_url, 'report-link'));
