@@ -106,7 +106,7 @@ mod tests {
 }
 
 /// [`Email::parse`]'s rules as a regular expression, for the OpenAPI document.
-pub const EMAIL_PATTERN: &str = r#"^\s*[^@\s<>",;()\[\]\\\x00-\x1f\x7f-\x9f]{1,64}@[^\W_](?:(?:[^\W_]|-)*[^\W_])?(?:\.[^\W_](?:(?:[^\W_]|-)*[^\W_])?)+\s*$"#;
+pub const EMAIL_PATTERN: &str = r#"^\s*[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,16}(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,15}){0,3}@[^\W_](?:(?:[^\W_]|-)*[^\W_])?(?:\.[^\W_](?:(?:[^\W_]|-)*[^\W_])?)+\s*$"#;
 
 /// An email address as the API accepts it (documentation of [`Email::parse`]'s rules).
 pub struct EmailText;
