@@ -6,8 +6,9 @@
 #      (logout, DELETE /auth/sessions/{email}, and login, which replaces the admin session);
 #   2. a run of those session-ending operations on their own, each with a fresh token.
 # Fails on any schemathesis failure or any 5xx the server logged; prints the case counts.
-# SCHEMATHESIS_MAX_EXAMPLES (default 30) bounds the time (about 30 s here). One worker: with
-# two, CPython 3.11's ast module broke inside schemathesis' coverage phase (SystemError).
+# SCHEMATHESIS_SEED (default 10) picks the cases; SCHEMATHESIS_MAX_EXAMPLES (default 30)
+# bounds the time (about 30 s on 2 cores; 100 examples: 90 s). One worker: with two,
+# CPython 3.11's ast module broke inside schemathesis' coverage phase (SystemError).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -15,6 +16,7 @@ root=$PWD
 crat=${CRAT_BIN:-target/debug/crat}
 st=$(realpath -m "${SCHEMATHESIS:-.venv/bin/schemathesis}")
 examples=${SCHEMATHESIS_MAX_EXAMPLES:-30}
+seed=${SCHEMATHESIS_SEED:-10}
 [ -x "$crat" ] || { echo "schemathesis: $crat not built (cargo build -p local)" >&2; exit 1; }
 [ -x "$st" ] || { echo "schemathesis: $st not installed (make test-deps)" >&2; exit 1; }
 data=$(mktemp -d)
@@ -49,7 +51,7 @@ run() { # run NAME ARGS...: one schemathesis run; its output also in $data/NAME.
   # Run inside the throwaway folder: Hypothesis' example database and schemathesis' cache
   # stay out of the repository, and every run starts from the same seed alone.
   (cd "$data" && "$st" --config-file "$root/schemathesis.toml" run "$base/openapi.json" --checks all \
-    --max-examples "$examples" --workers 1 --seed 10 --no-color --suppress-health-check all \
+    --max-examples "$examples" --workers 1 --seed "$seed" --no-color --suppress-health-check all \
     "$@") 2>&1 | tee "$data/$name.out"
   return "${PIPESTATUS[0]}"
 }
