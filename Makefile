@@ -52,6 +52,7 @@ test: test-deps lint validate build-lambdas web /usr/bin/chromium /usr/sbin/ngin
 	CRAT_REQUIRE_NGINX=1 scripts/with-test-services.sh $(CARGO) test --workspace --all-targets
 	python3 -m unittest devpeers/test_peers.py
 	scripts/walkthrough.sh
+	scripts/schemathesis.sh
 	CARGO=$(CARGO) scripts/cloud-fidelity.sh
 	node web/scripts/dict-keys.mjs
 	web/scripts/browser-test.sh

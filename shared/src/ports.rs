@@ -25,7 +25,7 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// A page of a list, newest first, and the key to pass for the next page.
+/// A page of a list, in that list's order, and the key to pass for the next page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page<T, K> {
     pub items: Vec<T>,

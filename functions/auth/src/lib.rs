@@ -154,7 +154,7 @@ struct EmailPath {
 }
 
 /// Force a person's logout (admin): ends both the user and the admin session of the email.
-#[utoipa::path(delete, path = "/api/v1/auth/sessions/{email}", tag = "auth", params(("email" = String, Path, max_length = 254, pattern = r#"^\s*[^@\s<>",;()\[\]\\\x00-\x1f\x7f-\x9f]{1,64}@[^\W_](?:(?:[^\W_]|-)*[^\W_])?(?:\.[^\W_](?:(?:[^\W_]|-)*[^\W_])?)+\s*$"#)),
+#[utoipa::path(delete, path = "/api/v1/auth/sessions/{email}", tag = "auth", params(("email" = String, Path, max_length = 254, pattern = r#"^\s*[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,16}(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,15}){0,3}@[^\W_](?:(?:[^\W_]|-)*[^\W_])?(?:\.[^\W_](?:(?:[^\W_]|-)*[^\W_])?)+\s*$"#)),
     security(("bearer" = ["admin"])),
     responses((status = 204), (status = 404, description = "no live session for that email", body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn end_session(

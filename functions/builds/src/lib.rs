@@ -45,7 +45,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 #[derive(utoipa::ToSchema)]
 struct WebhookBuild {
     /// Absent for timer-triggered builds.
-    #[schema(example = "JenkinsUser")]
+    #[schema(
+        example = "JenkinsUser",
+        pattern = r"^\s*(?:[^\x00-\x1f\x7f-\x9f\s](?:[^\x00-\x1f\x7f-\x9f]{0,198}[^\x00-\x1f\x7f-\x9f\s])?)?\s*$"
+    )]
     BUILD_USER: Option<String>,
     /// 1–200 characters, no control characters; folder jobs contain `/`.
     #[schema(
@@ -56,11 +59,13 @@ struct WebhookBuild {
     )]
     JOB_NAME: String,
     /// Relative to the package server: no leading `/`, scheme, host, `.`/`..` segments,
-    /// backslashes or control characters.
+    /// backslashes or control characters (spaces around are trimmed). The pattern spells
+    /// that out without lookaheads, which schemathesis generates from slowly; it does not
+    /// exclude a later `://`, which the server also refuses.
     #[schema(
         example = "CDN/pass/20250613-master-27580974441fd35aa299d78a392aa4b59b018c27/el7",
         max_length = 1024,
-        pattern = r"^\s*(?=[^/\s])(?![^/]*:)(?!.*://)(?!(?:.*/)?\.\.?(?:/|\s*$))[^\\\x00-\x1f\x7f-\x9f]*$"
+        pattern = r"^\s*(?:(?:[^\s/:.\\\x00-\x1f\x7f-\x9f](?:[^/:\\\x00-\x1f\x7f-\x9f]*[^\s/:\\\x00-\x1f\x7f-\x9f])?|\.(?:[^\s/:.\\\x00-\x1f\x7f-\x9f]|[^/:.\\\x00-\x1f\x7f-\x9f][^/:\\\x00-\x1f\x7f-\x9f]*[^\s/:\\\x00-\x1f\x7f-\x9f])|\.\.[^/:\\\x00-\x1f\x7f-\x9f]*[^\s/:\\\x00-\x1f\x7f-\x9f])|(?:[^\s/:.\\\x00-\x1f\x7f-\x9f][^/:\\\x00-\x1f\x7f-\x9f]*|\.[^/:.\\\x00-\x1f\x7f-\x9f][^/:\\\x00-\x1f\x7f-\x9f]*|\.\.[^/:\\\x00-\x1f\x7f-\x9f]+)(?:/(?:[^/.\\\x00-\x1f\x7f-\x9f][^/\\\x00-\x1f\x7f-\x9f]*|\.[^/.\\\x00-\x1f\x7f-\x9f][^/\\\x00-\x1f\x7f-\x9f]*|\.\.[^/\\\x00-\x1f\x7f-\x9f]+)?)*/(?:[^\s/.\\\x00-\x1f\x7f-\x9f]|[^/.\\\x00-\x1f\x7f-\x9f][^/\\\x00-\x1f\x7f-\x9f]*[^\s/\\\x00-\x1f\x7f-\x9f]|\.(?:[^\s/.\\\x00-\x1f\x7f-\x9f]|[^/.\\\x00-\x1f\x7f-\x9f][^/\\\x00-\x1f\x7f-\x9f]*[^\s/\\\x00-\x1f\x7f-\x9f])|\.\.[^/\\\x00-\x1f\x7f-\x9f]*[^\s/\\\x00-\x1f\x7f-\x9f])?)\s*$"
     )]
     PACKAGE_PATH: String,
     /// A positive integer, as a string or a number.
@@ -139,7 +144,11 @@ async fn receive_build(
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct BuildFilter {
-    /// Only builds of this job.
+    /// Only builds of this job (empty: every job).
+    #[param(
+        max_length = 200,
+        pattern = r"^$|^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     job_name: Option<String>,
 }
 

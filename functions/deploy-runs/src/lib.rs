@@ -114,7 +114,6 @@ async fn list(
     let page: PageParams = query(&uri)?;
     let status = filter
         .status
-        .filter(|s| !s.is_empty())
         .map(|s| RunStatus::parse("status", &s))
         .transpose()?;
     let runs = state

@@ -285,10 +285,6 @@ async fn test_item_validation_names_each_field(backend: Backend) {
         (json!({"name": "cds", "job_name": ""}), "job_name"),
         (json!({"name": "cds", "job_name": "a\u{0}b"}), "job_name"),
         (
-            json!({"name": "cds", "job_name": "CDN_CORE", "parameter_set_id": 999}),
-            "parameter_set_id",
-        ),
-        (
             json!({"name": "cds", "job_name": "CDN_CORE", "parameter_set_id": "x"}),
             "parameter_set_id",
         ),
@@ -326,6 +322,29 @@ async fn test_item_validation_names_each_field(backend: Backend) {
         .await;
         assert_eq!(err["error"]["field"], field, "{body}: {err}");
     }
+    // A well-formed id of a set that does not exist: valid JSON that cannot be acted on
+    // (422, as for an unknown build_id), named in the message.
+    let missing_set = app
+        .call(
+            Method::POST,
+            "/api/v1/test-items",
+            Some(&admin),
+            Some(&json!({"name": "cds", "job_name": "CDN_CORE", "parameter_set_id": 999})),
+        )
+        .await;
+    let err = assert_error(
+        missing_set,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "parameter_set_not_found",
+    )
+    .await;
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("parameter_set_id:"),
+        "{err}"
+    );
     let unknown = app
         .call(
             Method::POST,

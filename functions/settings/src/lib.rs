@@ -36,7 +36,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 #[serde(deny_unknown_fields)]
 struct SettingsPatch {
     #[schema(
-        max_length = 100,
+        nullable = false,
         pattern = r"^\s*[^\x00-\x1f\x7f-\x9f\s](?:[^\x00-\x1f\x7f-\x9f]{0,98}[^\x00-\x1f\x7f-\x9f\s])?\s*$"
     )]
     project_name: Option<String>,
@@ -55,20 +55,26 @@ struct SettingsPatch {
         pattern = r"^\s*(?:https?://[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,4})?(?:/[A-Za-z0-9._~%%/-]*)?)?\s*$"
     )]
     report_base_url: Option<String>,
-    #[schema(minimum = 1, maximum = 3600)]
+    #[schema(nullable = false, minimum = 1, maximum = 3600)]
     poll_interval_seconds: Option<u32>,
     /// At most `max_monitor_seconds`.
-    #[schema(minimum = 1, maximum = 300)]
+    #[schema(nullable = false, minimum = 1, maximum = 300)]
     poll_request_timeout_seconds: Option<u32>,
-    #[schema(minimum = 60, maximum = 604800)]
+    /// At most 39 h (`shared::domain::timing::MAX_MONITOR_SECONDS_LIMIT`), and at most
+    /// 2,400 poll intervals.
+    #[schema(nullable = false, minimum = 60, maximum = 140400)]
     max_monitor_seconds: Option<u32>,
-    #[schema(minimum = 1, maximum = 2160)]
+    #[schema(nullable = false, minimum = 1, maximum = 2160)]
     auto_sync_interval_hours: Option<u32>,
     /// Domain names such as `example.com`.
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(nullable = false, value_type = Option<Vec<String>>)]
     allowed_email_domains: Option<Vec<String>>,
-    #[schema(value_type = Option<Vec<shared::domain::EmailText>>, max_items = 50)]
+    #[schema(nullable = false, value_type = Option<Vec<shared::domain::EmailText>>, max_items = 50)]
     notify_cc: Option<Vec<String>>,
+    /// Origins (`scheme://host[:port]`) report links may be read from; empty: the test
+    /// server's own origin.
+    #[schema(nullable = false, value_type = Option<Vec<String>>, max_items = 20)]
+    report_origins: Option<Vec<String>>,
 }
 
 /// The current settings. None of them is a secret (secrets live in the environment).

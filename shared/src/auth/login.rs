@@ -17,7 +17,7 @@ use crate::state::AppState;
 pub struct LoginRequest {
     #[schema(
         max_length = 254,
-        pattern = r#"^\s*[^@\s<>",;()\[\]\\\x00-\x1f\x7f-\x9f]{1,64}@[^\W_](?:(?:[^\W_]|-)*[^\W_])?(?:\.[^\W_](?:(?:[^\W_]|-)*[^\W_])?)+\s*$"#
+        pattern = r#"^\s*[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,16}(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,15}){0,3}@[^\W_](?:(?:[^\W_]|-)*[^\W_])?(?:\.[^\W_](?:(?:[^\W_]|-)*[^\W_])?)+\s*$"#
     )]
     pub email: String,
     /// Empty or absent: a user session. Otherwise it must be `ADMIN_PASSWD`.

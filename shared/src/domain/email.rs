@@ -138,21 +138,3 @@ mod tests {
         assert!(!e.domain_allowed(&["example".into()]));
     }
 }
-
-/// [`Email::parse`]'s rules as a regular expression, for the OpenAPI document.
-pub const EMAIL_PATTERN: &str = r#"^\s*[^@\s<>",;()\[\]\\\x00-\x1f\x7f-\x9f]{1,64}@[^\W_](?:(?:[^\W_]|-)*[^\W_])?(?:\.[^\W_](?:(?:[^\W_]|-)*[^\W_])?)+\s*$"#;
-
-/// An email address as the API accepts it (documentation of [`Email::parse`]'s rules).
-pub struct EmailText;
-
-impl utoipa::PartialSchema for EmailText {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .max_length(Some(254))
-            .pattern(Some(EMAIL_PATTERN))
-            .into()
-    }
-}
-
-impl utoipa::ToSchema for EmailText {}

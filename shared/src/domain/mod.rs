@@ -3,6 +3,7 @@
 pub mod build;
 pub mod config_values;
 pub mod email;
+mod email_schema;
 pub mod field;
 pub mod job_version;
 pub mod parameter_set;
@@ -16,7 +17,8 @@ pub mod timing;
 
 pub use build::{Build, BuildNumber, JobName, JobSummary, NewBuild, PackagePath};
 pub use config_values::{HttpUrl, Origin, ServiceName};
-pub use email::{Email, EmailText};
+pub use email::Email;
+pub use email_schema::{EMAIL_PATTERN, EmailText};
 pub use field::FieldError;
 pub use job_version::{JobSelection, JobVersion};
 pub use parameter_set::{ParameterSet, ParameterSetVersion, Params};

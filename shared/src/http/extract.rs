@@ -40,8 +40,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             return Err(ApiError::TooLarge(MAX_BODY_BYTES));
         }
         let bytes = read_limited(req.into_body()).await?;
-        let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        let value = serde_path_to_error::deserialize(de).map_err(|e| {
+        let mut json: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::Malformed(format!("body is not valid JSON: {e}")))?;
+        integral_numbers(&mut json);
+        let value = serde_path_to_error::deserialize(json).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
             if inner.is_syntax() || inner.is_eof() {
@@ -62,6 +64,26 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             }
         })?;
         Ok(Self(value))
+    }
+}
+
+/// JSON does not tell `203` from `203.0` (RFC 8259 has one number type, and JSON Schema's
+/// `integer` admits both): a top-level field written as an integral float is read as the
+/// integer, so ids and counts accept either spelling. Nested values (a parameter set's
+/// `params`) are kept exactly as sent.
+fn integral_numbers(json: &mut serde_json::Value) {
+    let Some(obj) = json.as_object_mut() else {
+        return;
+    };
+    for v in obj.values_mut() {
+        if let Some(f) = v.as_f64().filter(|_| v.is_f64())
+            && f.fract() == 0.0
+            && f.abs() < 9_007_199_254_740_992.0
+        {
+            #[allow(clippy::cast_possible_truncation)]
+            let n = f as i64;
+            *v = serde_json::Value::from(n);
+        }
     }
 }
 

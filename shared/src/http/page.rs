@@ -25,7 +25,7 @@ impl PageParams {
 
     pub fn limit(&self) -> Result<usize, FieldError> {
         match self.limit.as_deref().map(str::trim) {
-            None | Some("") => Ok(Self::DEFAULT_LIMIT),
+            None => Ok(Self::DEFAULT_LIMIT),
             Some(s) => s
                 .parse::<usize>()
                 .ok()
@@ -125,7 +125,8 @@ mod tests {
     fn limit_defaults_and_bounds() {
         assert_eq!(params(None, None).limit(), Ok(20));
         assert_eq!(params(Some("200"), None).limit(), Ok(200));
-        for bad in ["0", "201", "-1", "x"] {
+        // An empty `limit=` is not a number (the schema says integer): leave it out instead.
+        for bad in ["0", "201", "-1", "x", ""] {
             assert_eq!(params(Some(bad), None).limit().unwrap_err().field, "limit");
         }
     }

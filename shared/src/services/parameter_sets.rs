@@ -12,7 +12,6 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct CreateParameterSet {
     #[schema(
-        max_length = 100,
         pattern = r"^\s*[^\x00-\x1f\x7f-\x9f\s](?:[^\x00-\x1f\x7f-\x9f]{0,98}[^\x00-\x1f\x7f-\x9f\s])?\s*$"
     )]
     pub name: String,
@@ -21,7 +20,7 @@ pub struct CreateParameterSet {
     pub description: String,
     /// A JSON object ≤ 16 KiB; `service_name`, `install_dir`, `upgrade_type` are type-checked.
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(schema_with = params_schema)]
     pub params: Option<Value>,
 }
 
@@ -30,16 +29,44 @@ pub struct CreateParameterSet {
 #[serde(deny_unknown_fields)]
 pub struct UpdateParameterSet {
     #[schema(
-        max_length = 100,
         pattern = r"^\s*[^\x00-\x1f\x7f-\x9f\s](?:[^\x00-\x1f\x7f-\x9f]{0,98}[^\x00-\x1f\x7f-\x9f\s])?\s*$"
     )]
     pub name: Option<String>,
     #[schema(max_length = 2000, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$")]
     pub description: Option<String>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = params_schema)]
     pub params: Option<Value>,
     /// `true` makes this the default set (the previous default stops being it).
     pub is_default: Option<bool>,
+}
+
+/// `params` as [`crate::domain::Params::parse`] checks it: an object (or `null`: none) whose
+/// keys are non-empty text without control characters, with the known keys typed. At most
+/// 16 KiB of JSON, which a schema cannot say.
+fn params_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let string = || ObjectBuilder::new().schema_type(Type::String);
+    ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            Type::Object,
+            Type::Null,
+        ]))
+        .property_names(Some(
+            string().pattern(Some(r"^[^\x00-\x1f\x7f-\x9f]+$")),
+        ))
+        .property("service_name", string().pattern(Some(r"\S")))
+        .property(
+            "install_dir",
+            string().pattern(Some(r"^(?:/(?:|\.|[^/.\x00-\x1f\x7f-\x9f][^/\x00-\x1f\x7f-\x9f]*|\.[^/.\x00-\x1f\x7f-\x9f][^/\x00-\x1f\x7f-\x9f]*|\.\.[^/\x00-\x1f\x7f-\x9f]+))+$")),
+        )
+        .property(
+            "upgrade_type",
+            string().enum_values(Some(["full", "update"])),
+        )
+        .description(Some(
+            "a JSON object ≤ 16 KiB; service_name, install_dir (absolute), upgrade_type are type-checked; other keys pass through",
+        ))
+        .into()
 }
 
 fn not_found(id: i64) -> ApiError {

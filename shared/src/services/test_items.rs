@@ -1,7 +1,6 @@
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use crate::domain::FieldError;
 use crate::domain::config_values::{parse_email_list, parse_text};
 use crate::domain::{EmailText, JobName, ServiceName, TestItem, TestItemFields};
 use crate::error::{ApiError, ApiResult};
@@ -50,13 +49,12 @@ async fn parse(state: &AppState, input: TestItemInput) -> ApiResult<TestItemFiel
     if let Some(id) = fields.parameter_set_id
         && state.store.get_parameter_set(id).await?.is_none()
     {
-        return Err(FieldError::new(
-            "parameter_set_id",
-            format!(
-                "no parameter set with id {id}; create it first or leave this null for the default"
+        return Err(ApiError::Unprocessable {
+            code: "parameter_set_not_found",
+            message: format!(
+                "parameter_set_id: no parameter set with id {id}; create it first or leave this null for the default"
             ),
-        )
-        .into());
+        });
     }
     Ok(fields)
 }

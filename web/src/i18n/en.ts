@@ -75,6 +75,10 @@ export const en = {
   'error.parameter_set_in_use': 'A test item uses this parameter set.',
   'error.parameter_set_is_default': 'The default parameter set cannot be deleted.',
   'error.settings_busy': 'The settings are being changed; try again.',
+  'error.parameter_set_not_found': 'That parameter set does not exist.',
+  'error.invalid_path': 'The address has a value that is not valid.',
+  'error.invalid_query': 'The address has a query value that is not valid.',
+  'error.bad_request': 'The request was not understood.',
 
   'login.title': 'Log in',
   'login.intro': 'Log in with your email address. Administrators also enter the admin password.',

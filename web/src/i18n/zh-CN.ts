@@ -76,6 +76,10 @@ export const zhCN: Dict = {
   'error.parameter_set_in_use': '有测试项正在使用该参数集。',
   'error.parameter_set_is_default': '默认参数集不能删除。',
   'error.settings_busy': '设置正在被修改，请重试。',
+  'error.parameter_set_not_found': '该参数集不存在。',
+  'error.invalid_path': '地址中有不合法的值。',
+  'error.invalid_query': '地址的查询参数中有不合法的值。',
+  'error.bad_request': '无法理解该请求。',
 
   'login.title': '登录',
   'login.intro': '使用邮箱登录。管理员还需输入管理员密码。',
