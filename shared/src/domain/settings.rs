@@ -303,10 +303,12 @@ mod tests {
                     <= STEP_FUNCTIONS_HISTORY_LIMIT
             )
         };
-        // 7 days at 60 s, or 3 hours at 1 s, does not; both keys are named.
+        // 100,000 s at 30 s, or 3 hours at 1 s, does not; both keys are named. (7 days at
+        // 60 s is refused earlier, by max_monitor_seconds' own range: the timing rule.)
+        let at_30s = s.patched(&json!({"poll_interval_seconds": 30})).unwrap();
         for (patch, field) in [
             (
-                json!({"max_monitor_seconds": 7 * 86_400}),
+                json!({"max_monitor_seconds": 100_000}),
                 "max_monitor_seconds",
             ),
             (json!({"poll_interval_seconds": 1}), "poll_interval_seconds"),
@@ -315,7 +317,7 @@ mod tests {
                 "poll_interval_seconds",
             ),
         ] {
-            let e = s.patched(&patch).unwrap_err();
+            let e = at_30s.patched(&patch).unwrap_err();
             assert_eq!(e.field, field, "{patch}");
             assert!(
                 e.message.contains("max_monitor_seconds")
