@@ -152,24 +152,11 @@ conformance_tests!(fresh_store(), fresh_with_raw());
 
 #[tokio::test]
 async fn executions_stored_with_inline_history_stay_readable_and_move_out_on_save() {
-    use aws_sdk_dynamodb::types::AttributeValue;
     use statemachine::{ExecutionStore, HistoryPage};
-    let Ok(endpoint) = std::env::var("CRAT_TEST_DYNAMODB_ENDPOINT") else {
-        eprintln!("skipped: CRAT_TEST_DYNAMODB_ENDPOINT is not set (make test sets it)");
+    let Some((store, raw)) = fresh_dynamo().await else {
         return;
     };
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test", "test", None, None, "tests",
-        ))
-        .load()
-        .await;
-    let client = aws_sdk_dynamodb::Client::new(&config);
-    let table = format!("crat-test-{}", uuid::Uuid::new_v4());
-    let store = DynamoStore::new(client.clone(), table.clone());
-    store.create_table_if_missing().await.unwrap();
+    let (client, table) = (raw.client.clone(), raw.table.clone());
     // GIVEN a record written before history was kept apart: events inline
     let legacy = serde_json::json!({
         "execution_id": "run-7", "status": "RUNNING", "current_state": "Download",
@@ -301,5 +288,43 @@ async fn legacy_sessions_are_ignored_and_login_attempts_expire_by_ttl() {
         item.get("ttl"),
         Some(&n((t0 + LOGIN_WINDOW).timestamp())),
         "DynamoDB removes the record once its window has closed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ttl_never_removes_the_run_lock_near_its_lease() {
+    // A lapsed lease whose run is still live keeps a second run out (the trigger answers
+    // 409 and the sweeper fails the run); that needs the lock item to still be there, so
+    // DynamoDB's TTL may only remove it long after the lease.
+    use chrono::TimeDelta;
+    use shared::ports::RunStore;
+    let Some((store, raw)) = fresh_dynamo().await else {
+        return;
+    };
+    let lease_until = conformance::t0() + TimeDelta::hours(5);
+    store
+        .create_run_with_lock(
+            &conformance::runs::run(1, 1),
+            conformance::t0(),
+            lease_until,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let item = raw
+        .client
+        .get_item()
+        .table_name(&raw.table)
+        .key("PK", s("RUNLOCK"))
+        .key("SK", s("RUNLOCK"))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let ttl: i64 = item["ttl"].as_n().unwrap().parse().unwrap();
+    assert!(
+        ttl >= (lease_until + TimeDelta::days(7)).timestamp(),
+        "ttl {ttl} is too close to the lease's end {lease_until}"
     );
 }

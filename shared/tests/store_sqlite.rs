@@ -146,7 +146,7 @@ async fn executions_stored_with_inline_history_are_migrated_and_stay_readable() 
     });
     {
         let c = rusqlite::Connection::open(dir.path().join("crat.db")).unwrap();
-        c.execute_batch("DROP TABLE execution_events; PRAGMA user_version = 4;")
+        c.execute_batch("DROP TABLE execution_events; PRAGMA user_version = 5;")
             .unwrap();
         c.execute(
             "INSERT INTO executions (id, running, json) VALUES ('run-7', 1, ?1)",

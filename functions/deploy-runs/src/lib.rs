@@ -165,17 +165,13 @@ impl HistoryParams {
             Some("newest") => true,
             Some(_) => return Err(FieldError::new("order", "must be oldest or newest")),
         };
-        let cursor = self.cursor.filter(|c| !c.is_empty());
-        if cursor.as_ref().is_some_and(|c| c.len() > Self::MAX_CURSOR) {
-            return Err(bad_cursor());
-        }
         let page = PageParams {
             limit: None,
-            cursor,
+            cursor: self.cursor,
         };
         Ok(HistoryRequest {
             limit,
-            cursor: page.cursor()?,
+            cursor: page.cursor_within(Self::MAX_CURSOR)?,
             newest_first,
         })
     }

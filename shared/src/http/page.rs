@@ -43,15 +43,21 @@ impl PageParams {
     /// anything is decoded: at most [`Self::MAX_CURSOR_CHARS`] URL-safe base64 characters
     /// (no padding), decoding to UTF-8 text without control characters.
     pub fn cursor(&self) -> Result<Option<String>, FieldError> {
+        self.cursor_within(Self::MAX_CURSOR_CHARS)
+    }
+
+    /// [`Self::cursor`] for a list whose keys are longer than the stores' (a Step Functions
+    /// history `nextToken` is up to 1024 characters, about 1366 encoded): at most
+    /// `max_chars` encoded characters.
+    pub fn cursor_within(&self, max_chars: usize) -> Result<Option<String>, FieldError> {
         let Some(c) = self.cursor.as_deref().filter(|c| !c.is_empty()) else {
             return Ok(None);
         };
-        if c.len() > Self::MAX_CURSOR_CHARS {
+        if c.len() > max_chars {
             return Err(FieldError::new(
                 "cursor",
                 format!(
-                    "must be at most {} characters: pass next_cursor from the previous page, or start again without it",
-                    Self::MAX_CURSOR_CHARS
+                    "must be at most {max_chars} characters: pass next_cursor from the previous page, or start again without it"
                 ),
             ));
         }
@@ -148,6 +154,22 @@ mod tests {
             params(None, Some("eA")).id_cursor().unwrap_err().field,
             "cursor"
         );
+    }
+
+    #[test]
+    fn a_longer_key_fits_within_its_own_limit() {
+        // A Step Functions nextToken of the longest documented length.
+        let token = "t".repeat(1024);
+        let encoded = URL_SAFE_NO_PAD.encode(&token);
+        assert!(encoded.len() > PageParams::MAX_CURSOR_CHARS);
+        let p = params(None, Some(&encoded));
+        assert_eq!(p.cursor().unwrap_err().field, "cursor");
+        assert_eq!(p.cursor_within(2048), Ok(Some(token)));
+        let too_long = "A".repeat(2049);
+        let err = params(None, Some(&too_long))
+            .cursor_within(2048)
+            .unwrap_err();
+        assert!(err.message.contains("2048"), "{}", err.message);
     }
 
     #[test]

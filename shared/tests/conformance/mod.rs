@@ -3,7 +3,7 @@
 
 mod config;
 mod round_trips;
-mod runs;
+pub mod runs;
 pub use config::*;
 pub use round_trips::*;
 pub use runs::*;

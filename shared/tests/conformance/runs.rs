@@ -12,7 +12,7 @@ use shared::ports::{Store, StoreError};
 
 use super::{new_build, t0};
 
-fn run(id: i64, item_id: i64) -> Run {
+pub fn run(id: i64, item_id: i64) -> Run {
     let item = TestItem {
         id: item_id,
         name: ServiceName::parse("name", "cds").unwrap(),

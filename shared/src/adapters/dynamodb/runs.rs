@@ -32,8 +32,14 @@ fn epoch_ns(t: DateTime<Utc>) -> AttributeValue {
     AttributeValue::N(ns.to_string())
 }
 
-/// Epoch seconds, rounded up, so TTL never removes a lock before its lease ends.
-fn ttl_seconds(t: DateTime<Utc>) -> i64 {
+/// How long after its lease the lock item may be removed by TTL: a lapsed lease whose run
+/// is still live must keep the lock (a second trigger answers 409 until the sweeper has
+/// failed the run), so TTL is only the last cleanup of a lock nobody released.
+const LOCK_TTL_AFTER_LEASE: chrono::TimeDelta = chrono::TimeDelta::days(7);
+
+/// Epoch seconds, rounded up, [`LOCK_TTL_AFTER_LEASE`] after the lease ends.
+fn ttl_seconds(lease_until: DateTime<Utc>) -> i64 {
+    let t = lease_until + LOCK_TTL_AFTER_LEASE;
     t.timestamp() + i64::from(t.timestamp_subsec_nanos() > 0)
 }
 
