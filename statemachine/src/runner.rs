@@ -114,6 +114,18 @@ struct Driver {
 struct Slot {
     record: tokio::sync::Mutex<ExecutionRecord>,
     stopping: AtomicBool,
+    /// Notified when `stopping` is set, to cut short a save's backoff.
+    stop_requested: tokio::sync::Notify,
+}
+
+impl Slot {
+    fn new(record: ExecutionRecord) -> Arc<Self> {
+        Arc::new(Slot {
+            record: tokio::sync::Mutex::new(record),
+            stopping: AtomicBool::new(false),
+            stop_requested: tokio::sync::Notify::new(),
+        })
+    }
 }
 
 /// What performing the pending effect came to.
@@ -203,6 +215,24 @@ impl Executor {
         error: Option<String>,
         cause: Option<String>,
     ) -> Result<ExecutionRecord, ExecutorError> {
+        let stopped = self.stop_record(execution_id, error, cause).await?;
+        self.inner.with_history(stopped).await
+    }
+
+    /// [`Executor::stop`] without reading the history back: the record, `events` empty.
+    ///
+    /// It never waits for the store to recover: a driver retrying a failed save gives up
+    /// on that transition, and the abort is saved from the last saved record (so event
+    /// ids stay consecutive). If the store refuses the abort too, the stop still holds (no
+    /// further state runs), the abort is saved in the background once the store is back,
+    /// and this returns the store's error.
+    #[tracing::instrument(skip(self))]
+    pub async fn stop_record(
+        &self,
+        execution_id: &str,
+        error: Option<String>,
+        cause: Option<String>,
+    ) -> Result<ExecutionRecord, ExecutorError> {
         let driver = self
             .inner
             .drivers()
@@ -214,19 +244,40 @@ impl Executor {
                 .load(execution_id)
                 .await?
                 .ok_or_else(|| ExecutorError::NotFound(execution_id.to_string()))?;
-            let aborted = self.inner.abort(adopted(record), error, cause).await?;
-            return self.inner.with_history(aborted).await;
+            let mut aborted = self.inner.abort(adopted(record), error, cause).await?;
+            aborted.events.clear();
+            return Ok(aborted);
         };
         slot.stopping.store(true, Ordering::SeqCst);
+        slot.stop_requested.notify_waiters();
         let mut record = slot.record.lock().await;
+        if !record.is_running() {
+            // Finished, or aborted already (its abort may still be being saved): the
+            // driver ends by itself.
+            let mut done = record.clone();
+            done.events.clear();
+            return Ok(done);
+        }
         // Holding the lock, the driver is not mid-transition: it waits for an effect
         // or for this lock, and aborting it drops either.
         task.abort();
-        self.inner.forget(execution_id, &slot);
-        let aborted = self.inner.abort(record.clone(), error, cause).await?;
+        let mut aborted = record.clone();
+        step::apply(&mut aborted, step::abort(error, cause), self.inner.now());
+        let events = std::mem::take(&mut aborted.events);
         *record = aborted.clone();
         drop(record);
-        self.inner.with_history(aborted).await
+        match self.inner.save(&aborted, &events).await {
+            Ok(()) => {
+                self.inner.forget(execution_id, &slot);
+                tracing::info!(execution_id, "execution aborted");
+                Ok(aborted)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "saving the abort failed; saving it once the store is back");
+                self.inner.save_abort_later(aborted, events);
+                Err(error)
+            }
+        }
     }
 
     /// The execution with its whole history. For long executions prefer [`Executor::record`]
@@ -389,13 +440,26 @@ impl Inner {
             return false;
         }
         let execution_id = record.execution_id.clone();
-        let slot = Arc::new(Slot {
-            record: tokio::sync::Mutex::new(record),
-            stopping: AtomicBool::new(false),
-        });
+        let slot = Slot::new(record);
         let task = tokio::spawn(Arc::clone(self).drive(execution_id.clone(), Arc::clone(&slot)));
         drivers.insert(execution_id, Driver { slot, task });
         true
+    }
+
+    /// Keeps saving an abort the store refused, as the driver of `aborted` (already
+    /// not running, so a second stop returns it and does not save it twice).
+    fn save_abort_later(self: &Arc<Self>, aborted: ExecutionRecord, events: Vec<HistoryEvent>) {
+        let execution_id = aborted.execution_id.clone();
+        let slot = Slot::new(aborted.clone());
+        let inner = Arc::clone(self);
+        let saver_slot = Arc::clone(&slot);
+        let mut drivers = self.drivers();
+        let task = tokio::spawn(async move {
+            inner.save_patiently(&aborted, &events, None).await;
+            tracing::info!(execution_id = %aborted.execution_id, "execution aborted");
+            inner.forget(&aborted.execution_id, &saver_slot);
+        });
+        drivers.insert(execution_id, Driver { slot, task });
     }
 
     fn forget(&self, execution_id: &str, slot: &Arc<Slot>) {
@@ -435,7 +499,11 @@ impl Inner {
             // The events of this transition (plus, once, the inline history of a record
             // stored before history was kept apart).
             let events = std::mem::take(&mut next.events);
-            self.save_patiently(&next, &events).await;
+            if !self.save_patiently(&next, &events, Some(&slot)).await {
+                // Stopped while the store was down: the stop aborts from the last saved
+                // record, so this transition never happened.
+                break;
+            }
             tracing::debug!(state = next.current_state.as_deref(), status = %next.status, "transition");
             *current = next;
         }
@@ -459,8 +527,14 @@ impl Inner {
 
     /// Saves the transition, retrying with backoff until the store takes it. Giving up
     /// would leave the execution RUNNING, undriven, with its run's lock held until a
-    /// restart; waiting costs nothing but this task. (A stop aborts the task.)
-    async fn save_patiently(&self, record: &ExecutionRecord, events: &[HistoryEvent]) {
+    /// restart; waiting costs nothing but this task. Only a stop of `slot` ends the
+    /// retrying early (returns false: not saved), so a stop never waits for the store.
+    async fn save_patiently(
+        &self,
+        record: &ExecutionRecord,
+        events: &[HistoryEvent],
+        slot: Option<&Slot>,
+    ) -> bool {
         let started = tokio::time::Instant::now();
         let mut delay = self.options.save_backoff;
         let mut attempts = 0u64;
@@ -470,7 +544,7 @@ impl Inner {
                     if attempts > 0 {
                         tracing::info!(attempts, "saved the execution after the store recovered");
                     }
-                    return;
+                    return true;
                 }
                 Err(error) => error,
             };
@@ -480,7 +554,21 @@ impl Inner {
             } else {
                 tracing::error!(%error, attempts, "saving the execution still fails; retrying until the store is back");
             }
-            tokio::time::sleep(delay).await;
+            match slot {
+                None => tokio::time::sleep(delay).await,
+                Some(slot) => {
+                    let stopped = slot.stop_requested.notified();
+                    tokio::pin!(stopped);
+                    stopped.as_mut().enable();
+                    if slot.stopping.load(Ordering::SeqCst) {
+                        return false;
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = stopped => return false,
+                    }
+                }
+            }
             delay = (delay * 2).min(self.options.save_backoff_max.max(self.options.save_backoff));
         }
     }

@@ -332,6 +332,8 @@ struct FlakyStore {
     saves: std::sync::atomic::AtomicUsize,
     from: usize,
     until: usize,
+    /// Set when the store is back: every save from then on succeeds.
+    back: std::sync::atomic::AtomicBool,
 }
 
 #[async_trait::async_trait]
@@ -342,7 +344,9 @@ impl ExecutionStore for FlakyStore {
         new_events: &[statemachine::HistoryEvent],
     ) -> Result<(), String> {
         let n = self.saves.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-        if (self.from..=self.until).contains(&n) {
+        if (self.from..=self.until).contains(&n)
+            && !self.back.load(std::sync::atomic::Ordering::SeqCst)
+        {
             return Err(format!("store unavailable (save {n})"));
         }
         self.inner.save_execution(record, new_events).await
@@ -374,6 +378,7 @@ async fn a_store_that_is_down_for_a_while_does_not_strand_the_execution() {
         saves: Default::default(),
         from: 2,
         until: 41,
+        back: Default::default(),
     });
     let invoker = ScriptedInvoker::new(&[
         ("download", ok(json!({"package_url": "u"}))),
@@ -407,6 +412,82 @@ async fn a_store_that_is_down_for_a_while_does_not_strand_the_execution() {
     let ids: Vec<u64> = record.events.iter().map(|e| e.id).collect();
     assert_eq!(ids, (1..=record.event_count).collect::<Vec<_>>());
     assert!(store.saves.load(std::sync::atomic::Ordering::SeqCst) > 41);
+}
+
+#[tokio::test]
+async fn a_stop_while_the_store_is_down_returns_promptly_and_the_abort_lands_later() {
+    // GIVEN an execution whose first transition cannot be saved: the store is down from
+    // the second save on, and the driver keeps retrying (the old stop waited for it,
+    // holding cancel and the sweeper for the whole outage)
+    let store = Arc::new(FlakyStore {
+        inner: MemoryExecutionStore::new(),
+        saves: Default::default(),
+        from: 2,
+        until: usize::MAX,
+        back: Default::default(),
+    });
+    let invoker = ScriptedInvoker::new(&[
+        ("download", ok(json!({"package_url": "u"}))),
+        ("trigger", ok(json!({"task_id": "t-1"}))),
+    ]);
+    let options = ExecutorOptions {
+        save_backoff: Duration::from_millis(20),
+        save_backoff_max: Duration::from_millis(20),
+        ..fast()
+    };
+    let executor = Arc::new(statemachine::Executor::new(
+        common::deploy_test(),
+        invoker.clone(),
+        store.clone(),
+        options,
+    ));
+    executor.start("exec-1", input(1)).await.unwrap();
+    let saved = store.inner.load_execution("exec-1").await.unwrap().unwrap();
+    while store.saves.load(std::sync::atomic::Ordering::SeqCst) < 3 {
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+
+    // WHEN it is stopped while the store is still down
+    let stopped = tokio::time::timeout(
+        Duration::from_secs(2),
+        executor.stop("exec-1", None, Some("operator".into())),
+    )
+    .await
+    .expect("stop returns while the store is down");
+
+    // THEN the stop reports the store's failure, and nothing further runs (the
+    // unsaved first transition would have scheduled Download)
+    assert!(
+        matches!(stopped, Err(ExecutorError::Store(_))),
+        "{stopped:?}"
+    );
+    assert!(invoker.resources().is_empty());
+    let still = store.inner.load_execution("exec-1").await.unwrap().unwrap();
+    assert_eq!(still.status, ExecutionStatus::Running);
+
+    // AND once the store is back the execution is ABORTED, continuing from the last
+    // saved record: consecutive ids, the unsaved transition never happened
+    store.back.store(true, std::sync::atomic::Ordering::SeqCst);
+    let record = tokio::time::timeout(
+        Duration::from_secs(5),
+        executor.wait_finished("exec-1", Duration::from_secs(5)),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(record.status, ExecutionStatus::Aborted, "{record:#?}");
+    let ids: Vec<u64> = record.events.iter().map(|e| e.id).collect();
+    assert_eq!(ids, (1..=record.event_count).collect::<Vec<_>>());
+    assert_eq!(record.event_count, saved.event_count + 1);
+    assert_eq!(record.events.last().unwrap().r#type, "ExecutionAborted");
+    assert!(record.events.iter().all(|e| e.r#type != "TaskScheduled"));
+    assert!(invoker.resources().is_empty());
+
+    // AND a second stop changes nothing
+    let again = executor.stop("exec-1", None, None).await.unwrap();
+    assert_eq!(again.status, ExecutionStatus::Aborted);
+    assert_eq!(again.event_count, record.event_count);
 }
 
 #[tokio::test]

@@ -205,8 +205,9 @@ impl WorkflowStarter for EmbeddedWorkflow {
     }
 
     async fn stop(&self, execution_id: &str, cause: &str) -> Result<(), String> {
+        // The caller only needs to know it stopped: no history read back.
         self.executor
-            .stop(
+            .stop_record(
                 execution_id,
                 Some("Crat.Cancelled".into()),
                 Some(cause.into()),

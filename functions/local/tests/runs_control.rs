@@ -684,3 +684,116 @@ async fn sweeper_fails_only_stale_runs_and_mails_once() {
         "{run}"
     );
 }
+
+/// Runs `sql` on the test app's SQLite file through another connection (python3's
+/// sqlite3), as an operator or a second process would.
+fn sqlite(app: &TestApp, sql: &str) {
+    let status = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10); c.executescript(sys.argv[2])",
+        ])
+        .arg(app.dir.path().join("crat.db"))
+        .arg(sql)
+        .status()
+        .unwrap();
+    assert!(status.success(), "{sql}");
+}
+
+/// Review: the last-resort Finalize (the ASL's ReleaseLock, `finalize_error` set) frees
+/// the lock even when the run itself cannot be written, and calling it again is harmless.
+/// The real SQLite store refuses every update of `runs` (a trigger) while `run_lock`
+/// stays writable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn last_resort_finalize_frees_the_lock_when_the_run_cannot_be_written() {
+    let e = env().await;
+    let store = &e.app.state.store;
+    let item = store.get_test_item(e.item_id).await.unwrap().unwrap();
+    let build = store.get_build(e.build_id).await.unwrap().unwrap();
+    let set = store.get_parameter_set(e.set_id).await.unwrap().unwrap();
+    let now = e.app.clock.now();
+    let new_run = |id: i64| {
+        let mut run = Run::new(id, &item, &build, &set, "dev@example.com", now);
+        run.status = RunStatus::Monitoring;
+        run
+    };
+    let id = store.next_id("runs").await.unwrap();
+    store
+        .create_run_with_lock(&new_run(id), now, now + TimeDelta::hours(3))
+        .await
+        .unwrap()
+        .unwrap();
+    let deps = shared::tasks::TaskDeps {
+        state: e.app.state.clone(),
+        http: reqwest::Client::new(),
+        work_dir: e.app.dir.path().to_owned(),
+    };
+    let input = |finalize_error: Option<Value>| finalize::FinalizeInput {
+        run_id: id,
+        failure: None,
+        finalize_error,
+    };
+    let finalize_error = json!({"Error": "Crat.StoreUnavailable", "Cause": "the store is down"});
+    sqlite(
+        &e.app,
+        "CREATE TRIGGER refuse_run_updates BEFORE UPDATE ON runs \
+         BEGIN SELECT RAISE(ABORT, 'runs are read-only'); END;",
+    );
+
+    // The ordinary Finalize fails before it releases: the lock is still held.
+    finalize::handle(&deps, input(None)).await.unwrap_err();
+    assert_eq!(store.get_run_lock().await.unwrap().unwrap().run_id, id);
+
+    // WHEN the last resort runs while the run still cannot be written
+    let err = finalize::handle(&deps, input(Some(finalize_error.clone())))
+        .await
+        .unwrap_err();
+
+    // THEN it errs, but the lock is free; the run is unchanged (its write was refused)
+    assert!(!err.message.is_empty(), "{err:?}");
+    assert!(
+        store.get_run_lock().await.unwrap().is_none(),
+        "lock released"
+    );
+    assert_eq!(
+        store.get_run(id).await.unwrap().unwrap().status,
+        RunStatus::Monitoring
+    );
+
+    // AND another run may take the lock; calling the last resort again does not free it
+    let other = store.next_id("runs").await.unwrap();
+    store
+        .create_run_with_lock(&new_run(other), now, now + TimeDelta::hours(3))
+        .await
+        .unwrap()
+        .unwrap();
+    finalize::handle(&deps, input(Some(finalize_error.clone())))
+        .await
+        .unwrap_err();
+    assert_eq!(store.get_run_lock().await.unwrap().unwrap().run_id, other);
+
+    // AND once the store takes writes again, it marks the run FAILED, and repeats harmlessly
+    sqlite(&e.app, "DROP TRIGGER refuse_run_updates;");
+    let mut finished_at = None;
+    for _ in 0..2 {
+        let out = finalize::handle(&deps, input(Some(finalize_error.clone())))
+            .await
+            .unwrap();
+        assert_eq!(out.status, RunStatus::Failed);
+        let run = store.get_run(id).await.unwrap().unwrap();
+        assert_eq!(run.status, RunStatus::Failed);
+        assert!(
+            run.error_message
+                .as_deref()
+                .is_some_and(|m| m.contains("the store is down")),
+            "{run:?}"
+        );
+        assert!(run.finished_at.is_some());
+        assert!(
+            finished_at.is_none() || finished_at == run.finished_at,
+            "unchanged"
+        );
+        finished_at = run.finished_at;
+        assert_eq!(store.get_run_lock().await.unwrap().unwrap().run_id, other);
+    }
+}
