@@ -430,8 +430,9 @@ pub async fn unreadable_records_are_left_out_of_lists(
     let emails: Vec<_> = sessions.iter().map(|s| s.email.to_string()).collect();
     assert_eq!(emails, ["dev@example.com"]);
 
-    // An address the mailer refuses, accepted by the old parser.
-    raw.raw_test_item(50, "a..b@example.com").await;
+    // An address the mailer refuses, accepted by the old parser: the stored item stays
+    // readable (listed, fetched, updated), the address read as it was stored.
+    raw.raw_test_item(50, " A..B@Example.com").await;
     let good = store
         .create_test_item(
             &shared::domain::TestItemFields {
@@ -447,9 +448,36 @@ pub async fn unreadable_records_are_left_out_of_lists(
         .await
         .unwrap();
     let items = store.list_test_items(None, 200).await.unwrap();
+    let mut ids: Vec<_> = items.items.iter().map(|i| i.id).collect();
+    ids.sort();
+    let mut want = vec![50, good.id];
+    want.sort();
+    assert_eq!(ids, want, "the old item is listed");
+    let old = store.get_test_item(50).await.unwrap().unwrap();
+    let stored: Vec<_> = old.notify_emails.iter().map(|e| e.as_str()).collect();
+    assert_eq!(stored, ["a..b@example.com"]);
+    let fields = shared::domain::TestItemFields {
+        name: old.name.clone(),
+        job_name: old.job_name.clone(),
+        parameter_set_id: None,
+        description: "repaired".into(),
+        enabled: true,
+        notify_emails: vec![email("qa@example.com")],
+    };
+    let repaired = store
+        .update_test_item(50, &fields, t0())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(repaired.notify_emails, fields.notify_emails);
     assert_eq!(
-        items.items.iter().map(|i| i.id).collect::<Vec<_>>(),
-        [good.id]
+        store
+            .get_test_item(50)
+            .await
+            .unwrap()
+            .unwrap()
+            .notify_emails,
+        [email("qa@example.com")]
     );
 }
 

@@ -2325,7 +2325,7 @@ fn test_item_from_item(item: &Item) -> StoreResult<TestItem> {
         Some(AttributeValue::L(list)) => list
             .iter()
             .map(|v| match v {
-                AttributeValue::S(raw) => Email::parse("notify_emails", raw)
+                AttributeValue::S(raw) => Email::from_stored("notify_emails", raw)
                     .map_err(|e| corrupt(item, "notify_emails", &e.to_string())),
                 _ => Err(corrupt(item, "notify_emails", "holds a non-string")),
             })
