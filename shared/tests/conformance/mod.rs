@@ -481,6 +481,26 @@ pub async fn unreadable_records_are_left_out_of_lists(
     );
 }
 
+/// Jenkins repeats a webhook whose build was stored before the stricter parser
+/// (`CDN/. `): the stored row is repaired from the request (same id), never a 500 forever.
+pub async fn repeat_webhook_repairs_an_unreadable_stored_build(
+    store: Arc<dyn Store>,
+    raw: Arc<dyn RawWrites>,
+) {
+    raw.raw_build(100, "C", 1, "CDN/. ").await;
+    let repeat = new_build("C", 1);
+    for _ in 0..2 {
+        let (build, created) = store.insert_build(&repeat, t0()).await.unwrap();
+        assert!(!created, "the build was stored before");
+        assert_eq!(build.id, 100);
+        assert_eq!(build.package_path, repeat.package_path);
+    }
+    let read = store.get_build(100).await.unwrap().unwrap();
+    assert_eq!(read.package_path.as_str(), "CDN/pass/C-1/el7");
+    let all = store.list_builds(None, None, 200).await.unwrap();
+    assert_eq!(all.items.iter().map(|b| b.id).collect::<Vec<_>>(), [100]);
+}
+
 /// Runs every check, each on a fresh store from `make_store`.
 #[macro_export]
 macro_rules! conformance_tests {
@@ -490,6 +510,12 @@ macro_rules! conformance_tests {
         async fn unreadable_records_are_left_out_of_lists() {
             let Some((store, raw)) = $make_raw.await else { return };
             conformance::unreadable_records_are_left_out_of_lists(store, raw).await;
+        }
+        /// A repeated webhook repairs a build stored under the old rules.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn repeat_webhook_repairs_an_unreadable_stored_build() {
+            let Some((store, raw)) = $make_raw.await else { return };
+            conformance::repeat_webhook_repairs_an_unreadable_stored_build(store, raw).await;
         }
         $crate::conformance_tests!(@each $make_store;
             ids_are_sequential_per_sequence,
