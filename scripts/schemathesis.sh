@@ -55,12 +55,22 @@ run() { # run NAME ARGS...: one schemathesis run; its output also in $data/NAME.
     "$@") 2>&1 | tee "$data/$name.out"
   return "${PIPESTATUS[0]}"
 }
+# Every token the script needs is taken now, before any fuzz run: the login run sends wrong
+# passwords, and after 20 failures from one client IP (shared/src/domain/session.rs) every
+# login from 127.0.0.1 gets 429 for 15 minutes, so a login after it would fail the script.
+# For the same reason the login run goes last.
+ops=('POST /api/v1/auth/logout' 'DELETE /api/v1/auth/sessions/{email}' 'POST /api/v1/auth/login')
+tokens=()
+for i in "${!ops[@]}"; do
+  t=$(login "fuzz-$i-$RANDOM@example.com")
+  tokens+=("$t")
+done
 status=0
 run token -H "Authorization: Bearer $admin" --exclude-path-regex "$session_ending" || status=$?
-# The session-ending operations on their own, each with a fresh admin session.
-for op in 'POST /api/v1/auth/login' 'POST /api/v1/auth/logout' 'DELETE /api/v1/auth/sessions/{email}'; do
-  token=$(login "fuzz-$RANDOM@example.com")
-  run "session-${op%% *}-$(echo "${op#* }" | tr -c 'a-z\n' '_')" -H "Authorization: Bearer $token" \
+# The session-ending operations on their own, each with its own fresh admin session.
+for i in "${!ops[@]}"; do
+  op=${ops[$i]}
+  run "session-${op%% *}-$(echo "${op#* }" | tr -c 'a-z\n' '_')" -H "Authorization: Bearer ${tokens[$i]}" \
     --include-name "$op" || status=$?
 done
 

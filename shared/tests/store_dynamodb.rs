@@ -110,6 +110,13 @@ impl conformance::RawWrites for RawDynamo {
             ("latest_build_number", n(number)),
         ])
         .await;
+        // The (job, number) guard every stored build has.
+        self.put(&[
+            ("PK", s(&format!("BUILDKEY#{number}#{job}"))),
+            ("SK", s("BUILDKEY")),
+            ("build_id", n(id)),
+        ])
+        .await;
     }
 
     async fn raw_session(&self, email: &str, is_admin: bool) {

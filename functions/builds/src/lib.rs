@@ -58,14 +58,16 @@ struct WebhookBuild {
         pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
     )]
     JOB_NAME: String,
-    /// Relative to the package server: no leading `/`, scheme, host, `.`/`..` segments,
-    /// backslashes or control characters (spaces around are trimmed). The pattern spells
-    /// that out without lookaheads, which schemathesis generates from slowly; it does not
-    /// exclude a later `://`, which the server also refuses.
+    /// Relative to the package server: no leading `/`, scheme, host, `.`/`..` segments
+    /// (also once trimmed: `. `), backslashes or control characters (spaces around are
+    /// trimmed). The pattern spells that out without lookaheads, which schemathesis
+    /// generates from slowly, and is a little stricter than the server where that keeps it
+    /// short: the first segment has no `:`, no later one ends with `:` (so no `://`), and a
+    /// segment's first non-space characters are not `.`/`..` followed by a space.
     #[schema(
         example = "CDN/pass/20250613-master-27580974441fd35aa299d78a392aa4b59b018c27/el7",
         max_length = 1024,
-        pattern = r"^\s*(?:(?:[^\s/:.\\\x00-\x1f\x7f-\x9f](?:[^/:\\\x00-\x1f\x7f-\x9f]*[^\s/:\\\x00-\x1f\x7f-\x9f])?|\.(?:[^\s/:.\\\x00-\x1f\x7f-\x9f]|[^/:.\\\x00-\x1f\x7f-\x9f][^/:\\\x00-\x1f\x7f-\x9f]*[^\s/:\\\x00-\x1f\x7f-\x9f])|\.\.[^/:\\\x00-\x1f\x7f-\x9f]*[^\s/:\\\x00-\x1f\x7f-\x9f])|(?:[^\s/:.\\\x00-\x1f\x7f-\x9f][^/:\\\x00-\x1f\x7f-\x9f]*|\.[^/:.\\\x00-\x1f\x7f-\x9f][^/:\\\x00-\x1f\x7f-\x9f]*|\.\.[^/:\\\x00-\x1f\x7f-\x9f]+)(?:/(?:[^/.\\\x00-\x1f\x7f-\x9f][^/\\\x00-\x1f\x7f-\x9f]*|\.[^/.\\\x00-\x1f\x7f-\x9f][^/\\\x00-\x1f\x7f-\x9f]*|\.\.[^/\\\x00-\x1f\x7f-\x9f]+)?)*/(?:[^\s/.\\\x00-\x1f\x7f-\x9f]|[^/.\\\x00-\x1f\x7f-\x9f][^/\\\x00-\x1f\x7f-\x9f]*[^\s/\\\x00-\x1f\x7f-\x9f]|\.(?:[^\s/.\\\x00-\x1f\x7f-\x9f]|[^/.\\\x00-\x1f\x7f-\x9f][^/\\\x00-\x1f\x7f-\x9f]*[^\s/\\\x00-\x1f\x7f-\x9f])|\.\.[^/\\\x00-\x1f\x7f-\x9f]*[^\s/\\\x00-\x1f\x7f-\x9f])?)\s*$"
+        pattern = r"^[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*(?:[^\s/:.\\\x00-\x1f\x7f-\x9f]|\.[^\s/:.\\\x00-\x1f\x7f-\x9f]|\.\.[^\s/:\\\x00-\x1f\x7f-\x9f])[^/:\\\x00-\x1f\x7f-\x9f]*(?:/[ \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*(?:[^\s/:.\\\x00-\x1f\x7f-\x9f]|[^\s/.\\\x00-\x1f\x7f-\x9f][^/\\\x00-\x1f\x7f-\x9f]*[^/:\\\x00-\x1f\x7f-\x9f]|\.(?:[^\s/:.\\\x00-\x1f\x7f-\x9f]|[^\s/.\\\x00-\x1f\x7f-\x9f][^/\\\x00-\x1f\x7f-\x9f]*[^/:\\\x00-\x1f\x7f-\x9f])|\.\.(?:[^\s/:\\\x00-\x1f\x7f-\x9f]|[^\s/\\\x00-\x1f\x7f-\x9f][^/\\\x00-\x1f\x7f-\x9f]*[^/:\\\x00-\x1f\x7f-\x9f]))?)*[/\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
     )]
     PACKAGE_PATH: String,
     /// A positive integer, as a string or a number.
@@ -243,4 +245,68 @@ async fn list_jobs(
         items,
         next: jobs.next,
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use proptest::prelude::*;
+    use shared::domain::PackagePath;
+
+    /// PACKAGE_PATH's pattern as the OpenAPI document states it.
+    fn pattern() -> String {
+        let doc = serde_json::to_value(super::openapi()).unwrap();
+        doc["components"]["schemas"]["WebhookBuild"]["properties"]["PACKAGE_PATH"]["pattern"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    #[test]
+    fn the_package_path_pattern_takes_only_what_the_parser_takes() {
+        let re = regex_lite::Regex::new(&pattern()).unwrap();
+        for ok in [
+            "CDN/pass/1/el7",
+            " CDN/.hidden/..x/.../a b /el7/ \n",
+            "CDN//x",
+            "CDN/ /x",
+            "a/b:c/d",
+        ] {
+            assert!(re.is_match(ok), "{ok:?}");
+            PackagePath::parse("PACKAGE_PATH", ok).unwrap();
+        }
+        for refused in [
+            "CDN/. ",
+            "CDN/.. ",
+            "CDN/ ..",
+            "CDN/ ./x",
+            "CDN/../x",
+            ". /x",
+            ".",
+            "/CDN",
+            "a:/b",
+            "a/b://c",
+            "a\\b",
+            "a/\u{1c}b",
+            "\u{1c}a",
+        ] {
+            assert!(!re.is_match(refused), "{refused:?}");
+            assert!(
+                PackagePath::parse("PACKAGE_PATH", refused).is_err(),
+                "{refused:?}"
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn every_package_path_the_pattern_describes_parses(
+            s in proptest::string::string_regex(
+                pattern().trim_start_matches('^').trim_end_matches('$')
+            ).unwrap()
+        ) {
+            prop_assume!(s.chars().count() <= 1024);
+            prop_assert!(PackagePath::parse("PACKAGE_PATH", &s).is_ok(), "{:?}", s);
+        }
+    }
 }

@@ -26,9 +26,29 @@ pub fn routes(state: AppState) -> Router {
         // `{job_name}` and `{job_name}/sync`, for encoded and decoded job names alike.
         .route(
             "/api/v1/job-versions/{*rest}",
-            get(one).delete(remove).post(sync_now),
+            get(one)
+                .delete(remove)
+                .post(sync_now)
+                .fallback(method_not_allowed),
         )
         .with_state(state)
+}
+
+/// One route serves `{job_name}` (GET, DELETE) and `{job_name}/sync` (POST): a 405 names
+/// the methods of the path it answers, as the OpenAPI document lists them (the router's own
+/// Allow header would list all four for both).
+async fn method_not_allowed(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let allow = if uri.path().ends_with("/sync") {
+        "POST"
+    } else {
+        "GET,HEAD,DELETE"
+    };
+    (
+        [(axum::http::header::ALLOW, allow)],
+        ApiError::MethodNotAllowed,
+    )
+        .into_response()
 }
 
 #[derive(OpenApi)]

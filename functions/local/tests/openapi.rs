@@ -98,6 +98,33 @@ async fn openapi_lists_every_endpoint() {
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
 
+/// A 405 names exactly the documented methods of the path it answers, also under
+/// `/job-versions/`, where one wildcard route serves `{job_name}` and `{job_name}/sync`.
+#[tokio::test]
+async fn method_not_allowed_lists_the_documented_methods_of_job_version_paths() {
+    let app = TestApp::start(Backend::Sqlite, &[]).await.unwrap();
+    for (path, allow) in [
+        ("/api/v1/job-versions/J", "GET,HEAD,DELETE"),
+        ("/api/v1/job-versions/team%2FJ", "GET,HEAD,DELETE"),
+        ("/api/v1/job-versions/J/sync", "POST"),
+    ] {
+        let resp = app
+            .client
+            .request(reqwest::Method::OPTIONS, app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 405, "{path}");
+        assert_eq!(
+            resp.headers().get("allow").unwrap().to_str().unwrap(),
+            allow,
+            "{path}"
+        );
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "method_not_allowed", "{path}");
+    }
+}
+
 fn operations(doc: &Value) -> Vec<(String, String, Value)> {
     let mut ops = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {

@@ -55,6 +55,30 @@ impl Email {
         Ok(Self(s.to_owned()))
     }
 
+    /// An address as stored by this or an older version of CRAT, whose rules were laxer
+    /// (`a..b@example.com` was accepted): normalised as [`Email::parse`] does, but only an
+    /// unusable value (no `@`, spaces, control characters, over-long) is refused, so
+    /// records saved under the old rules stay readable and repairable. Input is always
+    /// checked with [`Email::parse`].
+    pub fn from_stored(field: &str, raw: &str) -> Result<Self, FieldError> {
+        let bad = || FieldError::new(field, "must be an email address such as dev@example.com");
+        if raw.len() > 4 * Self::MAX_BYTES {
+            return Err(bad());
+        }
+        let s = raw.trim().to_lowercase();
+        let s = s.trim();
+        let (local, domain) = s.split_once('@').ok_or_else(bad)?;
+        if local.is_empty()
+            || domain.is_empty()
+            || s.len() > Self::MAX_BYTES
+            || has_control(s)
+            || s.contains(char::is_whitespace)
+        {
+            return Err(bad());
+        }
+        Ok(Self(s.to_owned()))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -90,6 +114,27 @@ mod tests {
             Email::parse("email", " Dev@Example.COM ").unwrap().as_str(),
             "dev@example.com"
         );
+    }
+
+    #[test]
+    fn stored_addresses_are_read_with_the_old_rules() {
+        for (stored, read) in [
+            ("a..b@example.com", "a..b@example.com"),
+            (" Dev@Example.COM ", "dev@example.com"),
+            (".a@example.com", ".a@example.com"),
+        ] {
+            assert_eq!(Email::from_stored("e", stored).unwrap().as_str(), read);
+        }
+        for unusable in [
+            "",
+            "dev",
+            "@example.com",
+            "dev@",
+            "a b@example.com",
+            "a@b\r\nBcc: x",
+        ] {
+            assert_eq!(Email::from_stored("e", unusable).unwrap_err().field, "e");
+        }
     }
 
     #[test]

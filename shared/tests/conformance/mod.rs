@@ -430,8 +430,9 @@ pub async fn unreadable_records_are_left_out_of_lists(
     let emails: Vec<_> = sessions.iter().map(|s| s.email.to_string()).collect();
     assert_eq!(emails, ["dev@example.com"]);
 
-    // An address the mailer refuses, accepted by the old parser.
-    raw.raw_test_item(50, "a..b@example.com").await;
+    // An address the mailer refuses, accepted by the old parser: the stored item stays
+    // readable (listed, fetched, updated), the address read as it was stored.
+    raw.raw_test_item(50, " A..B@Example.com").await;
     let good = store
         .create_test_item(
             &shared::domain::TestItemFields {
@@ -447,10 +448,57 @@ pub async fn unreadable_records_are_left_out_of_lists(
         .await
         .unwrap();
     let items = store.list_test_items(None, 200).await.unwrap();
+    let mut ids: Vec<_> = items.items.iter().map(|i| i.id).collect();
+    ids.sort();
+    let mut want = vec![50, good.id];
+    want.sort();
+    assert_eq!(ids, want, "the old item is listed");
+    let old = store.get_test_item(50).await.unwrap().unwrap();
+    let stored: Vec<_> = old.notify_emails.iter().map(|e| e.as_str()).collect();
+    assert_eq!(stored, ["a..b@example.com"]);
+    let fields = shared::domain::TestItemFields {
+        name: old.name.clone(),
+        job_name: old.job_name.clone(),
+        parameter_set_id: None,
+        description: "repaired".into(),
+        enabled: true,
+        notify_emails: vec![email("qa@example.com")],
+    };
+    let repaired = store
+        .update_test_item(50, &fields, t0())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(repaired.notify_emails, fields.notify_emails);
     assert_eq!(
-        items.items.iter().map(|i| i.id).collect::<Vec<_>>(),
-        [good.id]
+        store
+            .get_test_item(50)
+            .await
+            .unwrap()
+            .unwrap()
+            .notify_emails,
+        [email("qa@example.com")]
     );
+}
+
+/// Jenkins repeats a webhook whose build was stored before the stricter parser
+/// (`CDN/. `): the stored row is repaired from the request (same id), never a 500 forever.
+pub async fn repeat_webhook_repairs_an_unreadable_stored_build(
+    store: Arc<dyn Store>,
+    raw: Arc<dyn RawWrites>,
+) {
+    raw.raw_build(100, "C", 1, "CDN/. ").await;
+    let repeat = new_build("C", 1);
+    for _ in 0..2 {
+        let (build, created) = store.insert_build(&repeat, t0()).await.unwrap();
+        assert!(!created, "the build was stored before");
+        assert_eq!(build.id, 100);
+        assert_eq!(build.package_path, repeat.package_path);
+    }
+    let read = store.get_build(100).await.unwrap().unwrap();
+    assert_eq!(read.package_path.as_str(), "CDN/pass/C-1/el7");
+    let all = store.list_builds(None, None, 200).await.unwrap();
+    assert_eq!(all.items.iter().map(|b| b.id).collect::<Vec<_>>(), [100]);
 }
 
 /// Runs every check, each on a fresh store from `make_store`.
@@ -462,6 +510,12 @@ macro_rules! conformance_tests {
         async fn unreadable_records_are_left_out_of_lists() {
             let Some((store, raw)) = $make_raw.await else { return };
             conformance::unreadable_records_are_left_out_of_lists(store, raw).await;
+        }
+        /// A repeated webhook repairs a build stored under the old rules.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn repeat_webhook_repairs_an_unreadable_stored_build() {
+            let Some((store, raw)) = $make_raw.await else { return };
+            conformance::repeat_webhook_repairs_an_unreadable_stored_build(store, raw).await;
         }
         $crate::conformance_tests!(@each $make_store;
             ids_are_sequential_per_sequence,

@@ -567,6 +567,38 @@ impl DynamoStore {
         Ok(Some(build))
     }
 
+    /// [`Self::existing_build`], except that a stored build that no longer reads (saved
+    /// under older, laxer rules: `CDN/. `) is rewritten from the repeated webhook `new`,
+    /// keeping its id, instead of failing every repeat.
+    async fn existing_or_repaired_build(
+        &self,
+        guard_pk: &str,
+        new: &NewBuild,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Build>> {
+        match self.existing_build(guard_pk).await {
+            Err(StoreError::Corrupt(why)) => {
+                let Some(guard) = self.get_item(guard_pk.to_owned(), "BUILDKEY").await? else {
+                    return Ok(None);
+                };
+                let id = get_i64(&guard, "build_id")?;
+                tracing::warn!(guard = %guard_pk, build_id = id, error = %why,
+                    "stored build unreadable; repaired from the repeated webhook");
+                let build = Build::new(id, new, now);
+                self.client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(build_item(&build)))
+                    .send()
+                    .await
+                    .map_err(|e| unavailable("PutItem (build repair)", e))?;
+                self.update_job(&build).await?;
+                Ok(Some(build))
+            }
+            other => other,
+        }
+    }
+
     // ---- login failures ----------------------------------------------------------------
 
     async fn login_failures_item(&self, k: &str) -> StoreResult<Option<(LoginFailures, String)>> {
@@ -680,7 +712,7 @@ impl BuildStore for DynamoStore {
         let guard_pk = format!("BUILDKEY#{}#{}", new.build_number, new.job_name);
         let mut id = None;
         for _ in 0..MAX_ATTEMPTS {
-            if let Some(existing) = self.existing_build(&guard_pk).await? {
+            if let Some(existing) = self.existing_or_repaired_build(&guard_pk, new, now).await? {
                 return Ok((existing, false));
             }
             let build_id = match id {
@@ -731,7 +763,9 @@ impl BuildStore for DynamoStore {
                     match codes.first().and_then(Option::as_deref) {
                         // Another caller stored this (job, number) first: use theirs.
                         Some("ConditionalCheckFailed") => {
-                            if let Some(existing) = self.existing_build(&guard_pk).await? {
+                            if let Some(existing) =
+                                self.existing_or_repaired_build(&guard_pk, new, now).await?
+                            {
                                 return Ok((existing, false));
                             }
                         }
@@ -2325,7 +2359,7 @@ fn test_item_from_item(item: &Item) -> StoreResult<TestItem> {
         Some(AttributeValue::L(list)) => list
             .iter()
             .map(|v| match v {
-                AttributeValue::S(raw) => Email::parse("notify_emails", raw)
+                AttributeValue::S(raw) => Email::from_stored("notify_emails", raw)
                     .map_err(|e| corrupt(item, "notify_emails", &e.to_string())),
                 _ => Err(corrupt(item, "notify_emails", "holds a non-string")),
             })

@@ -341,7 +341,7 @@ fn into_item(raw: RawItem) -> StoreResult<TestItem> {
         enabled,
         notify_emails: emails
             .iter()
-            .map(|e| Email::parse("notify_emails", e))
+            .map(|e| Email::from_stored("notify_emails", e))
             .collect::<Result<_, _>>()
             .map_err(|e| corrupt("test item", e))?,
         created_at: parse_ts("created_at", &created_at)?,

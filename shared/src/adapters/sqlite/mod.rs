@@ -314,7 +314,30 @@ impl BuildStore for SqliteStore {
                 .optional()
                 .map_err(unavailable)?;
             if let Some(raw) = existing {
-                return Ok((raw.into_build()?, false));
+                let id = raw.id;
+                match raw.into_build() {
+                    Ok(build) => return Ok((build, false)),
+                    // Stored under older, laxer rules (`CDN/. `): the repeated webhook
+                    // describes the build again, so the row is rewritten from it (same id).
+                    Err(StoreError::Corrupt(why)) => {
+                        tracing::warn!(build_id = id, job = %new.job_name, build_number = %new.build_number,
+                            error = %why, "stored build unreadable; repaired from the repeated webhook");
+                        let build = Build::new(id, &new, now);
+                        tx.execute(
+                            "UPDATE builds SET build_user = ?2, package_path = ?3, created_at = ?4 WHERE id = ?1",
+                            params![
+                                build.id,
+                                build.build_user,
+                                build.package_path.as_str(),
+                                ts(build.created_at)
+                            ],
+                        )
+                        .map_err(unavailable)?;
+                        tx.commit().map_err(unavailable)?;
+                        return Ok((build, false));
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             let id = next_id_in(&tx, "builds").map_err(unavailable)?;
             let build = Build::new(id, &new, now);
