@@ -1004,3 +1004,152 @@ mod three_hours {
         a_three_hour_run_at_five_second_polls(Backend::Dynamo).await
     }
 }
+
+/// Review (issue 10): the bounds hold on the values a run USES, not only at PATCH. The
+/// Wait's interval is the one trigger recorded (the already-triggered path returns the
+/// same, not the current setting), and poll clamps the deadline so the poll cycles fit
+/// the history limit and the machine's timeout, saying so on the MONITOR step. Settings
+/// stored before the bounds (1 s polls, 7 days, 2 h intervals) are clamped when read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_run_uses_bounded_values_fixed_at_trigger() {
+    use shared::domain::{MAX_POLL_CYCLES, RunStatus, StepName, StepStatus, timing};
+    let f = setup(Backend::Sqlite).await.unwrap();
+    f.peers.add_package(PKG_DIR, "cds-1.0.0.tar.gz");
+    let id = f.started().await;
+    let (run, _, _) = f.watch(id).await;
+    assert_eq!(run["status"], "COMPLETED", "{run}");
+    assert_eq!(
+        run["steps"][1]["details"]["poll_interval_seconds"], 5,
+        "trigger records the interval it returned: {run}"
+    );
+    let deps = shared::tasks::TaskDeps {
+        state: f.app.state.clone(),
+        http: reqwest::Client::new(),
+        work_dir: f.app.dir.path().to_owned(),
+    };
+    // Back to just after the trigger: task id kept, monitoring not begun.
+    let back_to_triggered = |clear_task: bool| {
+        let state = f.app.state.clone();
+        async move {
+            shared::tasks::update_run(&state, id, |run| {
+                run.status = RunStatus::Testing;
+                run.finished_at = None;
+                if clear_task {
+                    run.task_id = None;
+                    run.step_mut(StepName::Trigger).details.clear();
+                }
+                let m = run.step_mut(StepName::Monitor);
+                m.details.clear();
+                m.status = StepStatus::Pending;
+                m.started_at = None;
+                m.finished_at = None;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        }
+    };
+    let put = |change: fn(&mut shared::domain::Settings)| {
+        let state = f.app.state.clone();
+        async move {
+            let (mut s, version) = state.store.get_settings().await.unwrap();
+            change(&mut s);
+            state.store.put_settings(&s, version).await.unwrap();
+        }
+    };
+    let deadline_after = |run: &shared::domain::Run, now: chrono::DateTime<chrono::Utc>| {
+        (timing::monitoring_deadline(run).unwrap() - now).num_seconds()
+    };
+
+    // GIVEN triggered at 5 s, THEN settings changed to 60 s and 39 h during the download
+    back_to_triggered(false).await;
+    put(|s| {
+        s.poll_interval_seconds = 60;
+        s.max_monitor_seconds = timing::MAX_MONITOR_SECONDS_LIMIT;
+    })
+    .await;
+    // WHEN trigger is re-invoked (already triggered) and poll begins monitoring
+    let again = trigger::handle(&deps, shared::tasks::RunRef { run_id: id })
+        .await
+        .unwrap();
+    assert_eq!(again.poll_interval_seconds, 5, "the recorded interval");
+    let now = f.app.clock.now();
+    poll::handle(&deps, shared::tasks::RunRef { run_id: id })
+        .await
+        .unwrap();
+    // THEN the deadline allows at most MAX_POLL_CYCLES polls at 5 s, and says why
+    let stored = f.app.state.store.get_run(id).await.unwrap().unwrap();
+    let left = deadline_after(&stored, now);
+    let cap = (MAX_POLL_CYCLES * 5) as i64;
+    assert!((cap - 5..=cap).contains(&left), "{left} s, want {cap}");
+    let why = stored.step(StepName::Monitor).unwrap().details["deadline_clamped"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        why.contains("max_monitor_seconds") && why.contains("12000"),
+        "{why}"
+    );
+
+    // GIVEN settings stored before the bounds: 2 h polls and 7 days of monitoring
+    back_to_triggered(true).await;
+    put(|s| {
+        s.poll_interval_seconds = 7200;
+        s.max_monitor_seconds = 7 * 86_400;
+    })
+    .await;
+    let fresh = trigger::handle(&deps, shared::tasks::RunRef { run_id: id })
+        .await
+        .unwrap();
+    assert_eq!(
+        fresh.poll_interval_seconds,
+        timing::MAX_POLL_INTERVAL_SECONDS,
+        "clamped to the settings' range"
+    );
+    let now = f.app.clock.now();
+    let out = poll::handle(&deps, shared::tasks::RunRef { run_id: id })
+        .await
+        .unwrap();
+    assert_eq!(out.poll_interval_seconds, timing::MAX_POLL_INTERVAL_SECONDS);
+    let stored = f.app.state.store.get_run(id).await.unwrap().unwrap();
+    let left = deadline_after(&stored, now);
+    let limit = i64::from(timing::MAX_MONITOR_SECONDS_LIMIT);
+    assert!(
+        (limit - 5..=limit).contains(&left),
+        "{left} s, want {limit}"
+    );
+    assert!(
+        stored.step(StepName::Monitor).unwrap().details["deadline_clamped"].is_string(),
+        "{:?}",
+        stored.step(StepName::Monitor)
+    );
+
+    // AND settings within the bounds are not clamped, nor noted
+    back_to_triggered(true).await;
+    put(|s| {
+        s.poll_interval_seconds = 0;
+        s.max_monitor_seconds = 600;
+    })
+    .await;
+    let zero = trigger::handle(&deps, shared::tasks::RunRef { run_id: id })
+        .await
+        .unwrap();
+    assert_eq!(zero.poll_interval_seconds, 1, "a stored 0 is read as 1");
+    let now = f.app.clock.now();
+    poll::handle(&deps, shared::tasks::RunRef { run_id: id })
+        .await
+        .unwrap();
+    let stored = f.app.state.store.get_run(id).await.unwrap().unwrap();
+    let left = deadline_after(&stored, now);
+    assert!((595..=600).contains(&left), "{left}");
+    assert!(
+        stored
+            .step(StepName::Monitor)
+            .unwrap()
+            .details
+            .get("deadline_clamped")
+            .is_none(),
+        "{:?}",
+        stored.step(StepName::Monitor)
+    );
+}

@@ -111,25 +111,37 @@ async fn ask(http: &reqwest::Client, url: &str, timeout: Duration) -> Answer {
 pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<PollOutput, TaskError> {
     let state = &deps.state;
     let settings = state.settings().await?;
-    let poll_interval_seconds = settings.poll_interval_seconds;
     let Some(server) = settings.external_test_server_url.clone() else {
         return Err(TaskError::new(
             TaskError::CONFIG,
             "external_test_server_url is not set; an admin sets it in the settings",
         ));
     };
-    let max_monitor = TimeDelta::seconds(i64::from(settings.max_monitor_seconds));
     let now = state.clock.now();
-    // Enter MONITORING (once) and fix the deadline.
+    // Enter MONITORING (once) and fix the deadline, bounded by the interval the run's Wait
+    // uses (the one trigger fixed) so the polls fit the history and the machine's timeout.
     let mut entered = false;
+    let mut max_monitor = TimeDelta::seconds(i64::from(settings.max_monitor_seconds));
+    let mut poll_interval_seconds = timing::poll_interval(settings.poll_interval_seconds);
     let run = update_run(state, input.run_id, |run| {
         ensure_live(run)?;
+        poll_interval_seconds = timing::run_poll_interval(run)
+            .unwrap_or_else(|| timing::poll_interval(settings.poll_interval_seconds));
+        let (monitor, clamped) =
+            timing::monitor_seconds(settings.max_monitor_seconds, poll_interval_seconds);
+        max_monitor = TimeDelta::seconds(i64::from(monitor));
         entered = run.status != RunStatus::Monitoring;
         if entered {
             run.begin_step(StepName::Monitor, RunStatus::Monitoring, now);
-            run.step_mut(StepName::Monitor)
-                .details
-                .insert("deadline".into(), Value::from(fmt(now + max_monitor)));
+            let details = &mut run.step_mut(StepName::Monitor).details;
+            details.insert(
+                timing::DEADLINE_KEY.into(),
+                Value::from(fmt(now + max_monitor)),
+            );
+            if let Some(why) = clamped {
+                tracing::warn!(reason = %why, "monitoring deadline clamped");
+                details.insert("deadline_clamped".into(), Value::from(why));
+            }
         }
         Ok(())
     })

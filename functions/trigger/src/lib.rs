@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use shared::domain::{Run, RunStatus, StepName, StepStatus};
+use shared::domain::{Run, RunStatus, StepName, StepStatus, timing};
 use shared::tasks::http::{MAX_ANSWER_BYTES, read_capped};
 use shared::tasks::{
     RunRef, TaskDeps, TaskError, ensure_live, excerpt, note_step_error, update_run,
@@ -54,16 +54,24 @@ const NOT_AGAIN: &str = "it may have created the task, so CRAT does not post aga
 pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<TriggerOutput, TaskError> {
     let state = &deps.state;
     let settings = state.settings().await?;
-    let poll_interval_seconds = settings.poll_interval_seconds;
+    let current_interval = timing::poll_interval(settings.poll_interval_seconds);
     let now = state.clock.now();
     let run = update_run(state, input.run_id, |run| {
         ensure_live(run)?;
         if run.task_id.is_none() {
             run.begin_step(StepName::Trigger, RunStatus::Testing, now);
+            // The Wait's interval for this run, fixed now: poll bounds the deadline by it.
+            run.step_mut(StepName::Trigger)
+                .details
+                .entry(timing::POLL_INTERVAL_KEY)
+                .or_insert_with(|| Value::from(current_interval));
         }
         Ok(())
     })
     .await?;
+    // The interval this run was triggered with (the same on every re-invocation), not a
+    // later settings change.
+    let poll_interval_seconds = timing::run_poll_interval(&run).unwrap_or(current_interval);
     if let Some(task_id) = run.task_id {
         tracing::info!(%task_id, "already triggered; not posting again");
         return Ok(TriggerOutput {
@@ -143,7 +151,7 @@ pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<TriggerOutput, Tas
 }
 
 /// Pauses between the attempts of [`persist`]: about 30 s in all.
-const PERSIST_BACKOFF_MS: [u64; 9] = [100, 250, 500, 1000, 2000, 4000, 6000, 8000, 8000];
+const PERSIST_BACKOFF_MS: [u64; 9] = timing::TRIGGER_PERSIST_BACKOFF_MS;
 
 /// Runs a store write until it succeeds, retrying only a store that is unavailable or busy
 /// (`Crat.Transient`, `Crat.StoreBusy`) with [`PERSIST_BACKOFF_MS`] between attempts;

@@ -90,7 +90,7 @@ pub const DOWNLOAD: TaskLimits = TaskLimits {
     retriers: &[crat_retry(3, 5), LAMBDA_RETRY],
 };
 pub const TRIGGER: TaskLimits = TaskLimits {
-    timeout_seconds: 360,
+    timeout_seconds: 410,
     retriers: &[crat_retry(3, 5), LAMBDA_RETRY],
 };
 pub const POLL: TaskLimits = TaskLimits {
@@ -132,6 +132,79 @@ pub const SMTP_SEND_BUDGET_SECONDS: u32 = 120;
 /// The longest `poll_interval_seconds` the settings accept (the Wait between polls). The
 /// Wait's length is fixed when the run is triggered, so the rule assumes the longest.
 pub const MAX_POLL_INTERVAL_SECONDS: u32 = 3600;
+/// The shortest `poll_interval_seconds` the settings accept.
+pub const MIN_POLL_INTERVAL_SECONDS: u32 = 1;
+
+/// A `poll_interval_seconds` as a run uses it: within the settings' range, whatever was
+/// stored (settings saved before a bound existed are never re-checked).
+pub const fn poll_interval(stored: u32) -> u32 {
+    if stored < MIN_POLL_INTERVAL_SECONDS {
+        MIN_POLL_INTERVAL_SECONDS
+    } else if stored > MAX_POLL_INTERVAL_SECONDS {
+        MAX_POLL_INTERVAL_SECONDS
+    } else {
+        stored
+    }
+}
+
+/// The key, in the TRIGGER step's details, of the interval trigger returned for the Wait
+/// between polls (fixed at the first trigger invocation, returned again by every later one).
+pub const POLL_INTERVAL_KEY: &str = "poll_interval_seconds";
+
+/// The Wait interval trigger fixed for `run` (bounded by [`poll_interval`]), if it did.
+pub fn run_poll_interval(run: &Run) -> Option<u32> {
+    run.step(StepName::Trigger)
+        .and_then(|s| s.details.get(POLL_INTERVAL_KEY))
+        .and_then(Value::as_u64)
+        .map(|n| poll_interval(u32::try_from(n).unwrap_or(u32::MAX)))
+}
+
+/// How long poll monitors a run whose Wait is `interval_seconds`: `max_monitor_seconds`,
+/// but at most [`MAX_MONITOR_SECONDS_LIMIT`] (the machine's timeout) and at most
+/// [`MAX_POLL_CYCLES`](super::MAX_POLL_CYCLES) polls (the history limit). With the reason
+/// when it was cut.
+pub fn monitor_seconds(max_monitor_seconds: u32, interval_seconds: u32) -> (u32, Option<String>) {
+    let interval = poll_interval(interval_seconds);
+    let by_cycles = super::MAX_POLL_CYCLES * u64::from(interval);
+    let limit = u64::from(MAX_MONITOR_SECONDS_LIMIT).min(by_cycles);
+    if u64::from(max_monitor_seconds) <= limit {
+        return (max_monitor_seconds, None);
+    }
+    let why = if limit == by_cycles {
+        format!(
+            "max_monitor_seconds {max_monitor_seconds} cut to {limit}: at this run's {interval} s poll interval \
+             more would exceed {} poll cycles, the most Step Functions' {}-event history holds",
+            super::MAX_POLL_CYCLES,
+            super::STEP_FUNCTIONS_HISTORY_LIMIT
+        )
+    } else {
+        format!(
+            "max_monitor_seconds {max_monitor_seconds} cut to {limit}, the limit that fits the \
+             state machine's {MACHINE_TIMEOUT_SECONDS} s timeout"
+        )
+    };
+    // limit <= MAX_MONITOR_SECONDS_LIMIT, a u32.
+    (
+        u32::try_from(limit).unwrap_or(MAX_MONITOR_SECONDS_LIMIT),
+        Some(why),
+    )
+}
+
+/// Pauses between trigger's attempts to save the task id once the test server has it
+/// (about 30 s in all); part of the Trigger function's timeout.
+pub const TRIGGER_PERSIST_BACKOFF_MS: [u64; 9] =
+    [100, 250, 500, 1000, 2000, 4000, 6000, 8000, 8000];
+/// The sum of [`TRIGGER_PERSIST_BACKOFF_MS`], in whole seconds (rounded up).
+pub const TRIGGER_PERSIST_BUDGET_SECONDS: u64 = {
+    let mut ms = 0;
+    let mut i = 0;
+    while i < TRIGGER_PERSIST_BACKOFF_MS.len() {
+        ms += TRIGGER_PERSIST_BACKOFF_MS[i];
+        i += 1;
+    }
+    ms.div_ceil(1000)
+};
+
 /// The state machine's `TimeoutSeconds` (49 h).
 pub const MACHINE_TIMEOUT_SECONDS: u64 = 176_400;
 
@@ -228,7 +301,7 @@ mod tests {
                 5 * 10 + 5 + (2 + 4 + 8),
             ),
             (DOWNLOAD, 7 * 960 + 35 + 14),
-            (TRIGGER, 7 * 360 + 35 + 14),
+            (TRIGGER, 7 * 410 + 35 + 14),
             (POLL, 9 * 400 + 155 + 14),
             (FINALIZE, 12 * 120 + 14 + 510),
             (RELEASE_LOCK, 12 * 120 + 14 + 1275),
@@ -243,14 +316,14 @@ mod tests {
     fn the_default_and_the_limit_fit_the_machine() {
         assert_eq!(
             BEFORE_MONITORING_SECONDS,
-            6769 + 2569 + 3600,
+            6769 + 2919 + 3600,
             "download + trigger + wait"
         );
         assert!(
             u64::from(crate::domain::Settings::default().max_monitor_seconds) + OVERHEAD_SECONDS
                 <= MACHINE_TIMEOUT_SECONDS
         );
-        assert_eq!(OVERHEAD_SECONDS, 12_938 + 15_831 + 4_784);
+        assert_eq!(OVERHEAD_SECONDS, 13_288 + 15_831 + 4_784);
         let slack =
             MACHINE_TIMEOUT_SECONDS - OVERHEAD_SECONDS - u64::from(MAX_MONITOR_SECONDS_LIMIT);
         assert!(
@@ -323,6 +396,48 @@ mod tests {
             !is_stale(&run, 60, deadline + h(1000)),
             "ended runs are never stale"
         );
+    }
+
+    /// Review: the bounds hold on the values a run uses, whatever the stored settings.
+    #[test]
+    fn a_run_s_monitoring_is_clamped_to_the_history_and_the_machine() {
+        use super::super::MAX_POLL_CYCLES;
+        // (max_monitor_seconds, interval) → (seconds monitored, clamped?)
+        for (max_monitor, interval, seconds, clamped) in [
+            (10_800, 60, 10_800, false),
+            (10_800, 5, 10_800, false),
+            // 39 h at 5 s polls: 28,080 cycles → 2,400 cycles × 5 s.
+            (MAX_MONITOR_SECONDS_LIMIT, 5, 12_000, true),
+            (
+                MAX_MONITOR_SECONDS_LIMIT,
+                60,
+                MAX_MONITOR_SECONDS_LIMIT,
+                false,
+            ),
+            // Stored before the bounds: 7 days at 1 s, at 1 h, at 0 s (read as 1 s).
+            (7 * 86_400, 1, 2_400, true),
+            (7 * 86_400, 3600, MAX_MONITOR_SECONDS_LIMIT, true),
+            (7 * 86_400, 0, 2_400, true),
+            (7 * 86_400, 100_000, MAX_MONITOR_SECONDS_LIMIT, true),
+        ] {
+            let (got, why) = monitor_seconds(max_monitor, interval);
+            assert_eq!(
+                (got, why.is_some()),
+                (seconds, clamped),
+                "{max_monitor} at {interval}: {why:?}"
+            );
+            assert!(u64::from(got).div_ceil(u64::from(poll_interval(interval))) <= MAX_POLL_CYCLES);
+            assert!(got <= MAX_MONITOR_SECONDS_LIMIT);
+        }
+        let (_, why) = monitor_seconds(MAX_MONITOR_SECONDS_LIMIT, 5);
+        assert!(why.unwrap().contains("2400 poll cycles"));
+        let (_, why) = monitor_seconds(7 * 86_400, 3600);
+        assert!(why.unwrap().contains("176400 s timeout"));
+        assert_eq!(
+            (poll_interval(0), poll_interval(7200), poll_interval(30)),
+            (1, 3600, 30)
+        );
+        assert_eq!(TRIGGER_PERSIST_BUDGET_SECONDS, 30);
     }
 
     #[test]
