@@ -334,6 +334,13 @@ fn comparable(run: &Run) -> Value {
             let present = s.remove(key).is_some_and(|t| t.is_string());
             s.insert(format!("{key}?"), json!(present));
         }
+        // When trigger sent its POST (the guard against posting twice): a time, not a value.
+        if s["name"] == "TRIGGER"
+            && let Some(Value::Object(d)) = s.get_mut("details")
+            && let Some(sent) = d.remove("post_sent_at")
+        {
+            d.insert("post_sent_at?".into(), json!(sent.is_string()));
+        }
         // Poll bookkeeping depends on timing (how many polls fit before completion).
         if s["name"] == "MONITOR"
             && let Some(Value::Object(d)) = s.get_mut("details")
