@@ -326,6 +326,14 @@ class Handler(BaseHTTPRequestHandler):
     def version_string(self):
         return "nginx"
 
+    _pending_log = None
+
+    def send_response(self, code, message=None):
+        if self._pending_log is not None:
+            self._log(*self._pending_log, code)
+            self._pending_log = None
+        super().send_response(code, message)
+
     def _send(self, status: int, body: bytes, ctype: str = "text/html", headers: dict | None = None, head=False):
         self.send_response(status)
         self.send_header("Content-Type", ctype)
@@ -450,8 +458,13 @@ class Handler(BaseHTTPRequestHandler):
 
         upath = re.sub(rb"/{2,}", b"/", urllib.parse.unquote_to_bytes(raw_path))  # nginx merge_slashes
         display = upath.decode("utf-8", "replace")
+        # Logged when the status line goes out (send_response), before any byte of the answer:
+        # a client that has its answer always finds the request in GET /_requests.
+        self._pending_log = ("HEAD" if head else "GET", display, split.query)
         status = self._serve_path(upath, display, split.query, head)
-        self._log("HEAD" if head else "GET", display, split.query, status)
+        if self._pending_log is not None:  # a fault that sent no status line
+            self._log(*self._pending_log, status)
+            self._pending_log = None
 
     def _serve_path(self, upath: bytes, display: str, query: str, head: bool) -> int:
         if not upath.startswith(b"/") or b"\x00" in upath or b"\\" in upath:
