@@ -25,14 +25,26 @@ fn deploy_test_definition_parses_and_lints_clean() {
     let definition = common::deploy_test();
     assert_eq!(definition.lint(), Vec::<String>::new());
     assert_eq!(definition.start_at(), "Download");
-    assert_eq!(definition.timeout_seconds(), Some(3600));
+    assert_eq!(definition.timeout_seconds(), Some(176_400));
     assert_eq!(
         definition.task_resources(),
-        BTreeSet::from(["download", "trigger", "poll", "finalize"].map(String::from))
+        BTreeSet::from(["download", "trigger", "poll", "finalize", "notify"].map(String::from))
     );
     assert_eq!(
         definition.error_names(),
-        BTreeSet::from(["Crat.Transient", "States.ALL"].map(String::from))
+        BTreeSet::from(
+            [
+                "Crat.MailTransient",
+                "Crat.StoreBusy",
+                "Crat.Transient",
+                "Lambda.AWSLambdaException",
+                "Lambda.SdkClientException",
+                "Lambda.ServiceException",
+                "Lambda.TooManyRequestsException",
+                "States.ALL",
+            ]
+            .map(String::from)
+        )
     );
 }
 
@@ -42,10 +54,11 @@ fn substitution_vars_lists_the_placeholders() {
         Definition::substitution_vars(common::DEPLOY_TEST),
         BTreeSet::from(
             [
-                "DownloadFunction",
-                "TriggerFunction",
-                "PollFunction",
-                "FinalizeFunction"
+                "DownloadFunctionArn",
+                "TriggerFunctionArn",
+                "PollFunctionArn",
+                "FinalizeFunctionArn",
+                "NotifyFunctionArn"
             ]
             .map(String::from)
         )
@@ -55,11 +68,11 @@ fn substitution_vars_lists_the_placeholders() {
 #[test]
 fn missing_substitution_is_refused_by_name() {
     let mut substitutions = common::substitutions();
-    substitutions.remove("PollFunction");
+    substitutions.remove("PollFunctionArn");
     let err = Definition::parse(common::DEPLOY_TEST, &substitutions).unwrap_err();
     assert_eq!(
         err,
-        DefinitionError::MissingSubstitution("PollFunction".to_string())
+        DefinitionError::MissingSubstitution("PollFunctionArn".to_string())
     );
 }
 

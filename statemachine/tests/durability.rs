@@ -6,7 +6,9 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Reply, ScriptedInvoker, executor, fast, finished, input, ok, stored_until};
+use common::{
+    Reply, ScriptedInvoker, executor, fast, finished, input, ok, polled, stored_until, triggered,
+};
 use serde_json::json;
 use statemachine::{
     ExecutionStatus, ExecutionStore, ExecutorError, ExecutorOptions, HistoryPage,
@@ -41,7 +43,7 @@ async fn a_running_record_without_a_cursor_is_failed_on_resume() {
     let store = Arc::new(MemoryExecutionStore::new());
     let invoker = ScriptedInvoker::new(&[("download", Reply::Hang)]);
     let first = executor(invoker.clone(), store.clone(), fast());
-    first.start("exec-1", input(1)).await.unwrap();
+    first.start("exec-1", input()).await.unwrap();
     invoker.wait_called("download", 1).await;
     drop(first);
     let mut broken = store.load_execution("exec-1").await.unwrap().unwrap();
@@ -59,8 +61,8 @@ async fn a_running_record_without_a_cursor_is_failed_on_resume() {
 async fn abort_during_a_wait_runs_no_further_task() {
     let invoker = ScriptedInvoker::new(&[
         ("download", ok(json!({"package_url": "u"}))),
-        ("trigger", ok(json!({"task_id": "t-1"}))),
-        ("poll", ok(json!({"status": "completed"}))),
+        ("trigger", triggered("t-1", 5)),
+        ("poll", polled("completed")),
     ]);
     let store = Arc::new(MemoryExecutionStore::new());
     // 5 s wait × 0.01 = 50 ms.
@@ -69,7 +71,7 @@ async fn abort_during_a_wait_runs_no_further_task() {
         store.clone(),
         ExecutorOptions::scaled(0.01),
     );
-    executor.start("exec-1", input(5)).await.unwrap();
+    executor.start("exec-1", input()).await.unwrap();
     stored_until(&store, "exec-1", is_waiting).await;
 
     let stopped = executor
@@ -104,7 +106,7 @@ async fn abort_drops_an_in_flight_task() {
     let invoker = ScriptedInvoker::new(&[("download", Reply::Hang)]);
     let store = Arc::new(MemoryExecutionStore::new());
     let executor = executor(invoker.clone(), store.clone(), fast());
-    executor.start("exec-1", input(1)).await.unwrap();
+    executor.start("exec-1", input()).await.unwrap();
     invoker.wait_called("download", 1).await;
 
     let stopped = executor.stop("exec-1", None, None).await.unwrap();
@@ -132,9 +134,10 @@ async fn stopping_a_finished_execution_changes_nothing() {
     let invoker = ScriptedInvoker::new(&[
         ("download", Reply::Fail("Crat.PackageNotFound")),
         ("finalize", ok(json!({}))),
+        ("notify", ok(json!({}))),
     ]);
     let executor = executor(invoker, Arc::new(MemoryExecutionStore::new()), fast());
-    executor.start("exec-1", input(1)).await.unwrap();
+    executor.start("exec-1", input()).await.unwrap();
     let failed = finished(&executor, "exec-1").await;
     assert_eq!(executor.stop("exec-1", None, None).await.unwrap(), failed);
     assert_eq!(
@@ -151,7 +154,7 @@ async fn starting_an_existing_id_returns_the_existing_execution() {
         Arc::new(MemoryExecutionStore::new()),
         fast(),
     );
-    let first = executor.start("exec-1", input(1)).await.unwrap();
+    let first = executor.start("exec-1", input()).await.unwrap();
     invoker.wait_called("download", 1).await;
 
     let second = executor
@@ -175,7 +178,7 @@ async fn describe_and_wait_finished_on_unknown_or_unfinished_executions() {
             .await,
         Err(ExecutorError::NotFound("nope".to_string()))
     );
-    executor.start("exec-1", input(1)).await.unwrap();
+    executor.start("exec-1", input()).await.unwrap();
     assert_eq!(
         executor
             .wait_finished("exec-1", Duration::from_millis(30))
@@ -189,17 +192,18 @@ async fn resume_after_a_crash_during_a_wait_finishes_the_rest_once() {
     let store = Arc::new(MemoryExecutionStore::new());
     let before = ScriptedInvoker::new(&[
         ("download", ok(json!({"package_url": "u"}))),
-        ("trigger", ok(json!({"task_id": "t-1"}))),
+        ("trigger", triggered("t-1", 60)),
     ]);
     // 60 s wait × 0.001 = 60 ms: long enough to crash inside it.
     let first = executor(before.clone(), store.clone(), fast());
-    first.start("exec-1", input(60)).await.unwrap();
+    first.start("exec-1", input()).await.unwrap();
     let waiting = stored_until(&store, "exec-1", is_waiting).await;
     drop(first);
 
     let after = ScriptedInvoker::new(&[
-        ("poll", ok(json!({"status": "completed"}))),
+        ("poll", polled("completed")),
         ("finalize", ok(json!({}))),
+        ("notify", ok(json!({}))),
     ]);
     let second = executor(after.clone(), store.clone(), fast());
     assert_eq!(second.resume_all().await.unwrap(), 1);
@@ -208,11 +212,8 @@ async fn resume_after_a_crash_during_a_wait_finishes_the_rest_once() {
 
     assert_eq!(record.status, ExecutionStatus::Succeeded, "{record:#?}");
     assert_eq!(before.resources(), ["download", "trigger"]);
-    assert_eq!(after.resources(), ["poll", "finalize"]);
-    assert_eq!(
-        after.inputs("poll"),
-        [json!({"run_id": "run-1", "task_id": "t-1"})]
-    );
+    assert_eq!(after.resources(), ["poll", "finalize", "notify"]);
+    assert_eq!(after.inputs("poll"), [json!({"run_id": 1})]);
     assert_eq!(
         record.events[..waiting.events.len()],
         waiting.events[..],
@@ -236,7 +237,7 @@ async fn resume_after_a_crash_with_a_task_in_flight_invokes_it_again() {
         ("trigger", Reply::Hang),
     ]);
     let first = executor(before.clone(), store.clone(), fast());
-    first.start("exec-1", input(1)).await.unwrap();
+    first.start("exec-1", input()).await.unwrap();
     before.wait_called("trigger", 1).await;
     let in_flight = stored_until(&store, "exec-1", |r| scheduled_count(r, "Trigger") == 1).await;
     assert!(matches!(
@@ -246,9 +247,10 @@ async fn resume_after_a_crash_with_a_task_in_flight_invokes_it_again() {
     drop(first);
 
     let after = ScriptedInvoker::new(&[
-        ("trigger", ok(json!({"task_id": "t-2"}))),
-        ("poll", ok(json!({"status": "completed"}))),
+        ("trigger", triggered("t-2", 1)),
+        ("poll", polled("completed")),
         ("finalize", ok(json!({}))),
+        ("notify", ok(json!({}))),
     ]);
     let second = executor(after.clone(), store.clone(), fast());
     assert_eq!(second.resume_all().await.unwrap(), 1);
@@ -258,7 +260,7 @@ async fn resume_after_a_crash_with_a_task_in_flight_invokes_it_again() {
     assert_eq!(before.resources(), ["download", "trigger"]);
     assert_eq!(
         after.resources(),
-        ["trigger", "poll", "finalize"],
+        ["trigger", "poll", "finalize", "notify"],
         "download is not repeated"
     );
     assert_eq!(
@@ -275,11 +277,11 @@ async fn a_resumed_wait_sleeps_only_what_is_left() {
     let store = Arc::new(MemoryExecutionStore::new());
     let before = ScriptedInvoker::new(&[
         ("download", ok(json!({"package_url": "u"}))),
-        ("trigger", ok(json!({"task_id": "t-1"}))),
+        ("trigger", triggered("t-1", 3600)),
     ]);
     // 3600 s × 0.00003 = 108 ms.
     let first = executor(before, store.clone(), ExecutorOptions::scaled(0.00003));
-    first.start("exec-1", input(3600)).await.unwrap();
+    first.start("exec-1", input()).await.unwrap();
     let waiting = stored_until(&store, "exec-1", is_waiting).await;
     drop(first);
     let Pending::WaitUntil { until } = waiting.cursor.unwrap().pending else {
@@ -288,8 +290,9 @@ async fn a_resumed_wait_sleeps_only_what_is_left() {
 
     // The new executor waits 1000× longer per second, but the deadline is already fixed.
     let after = ScriptedInvoker::new(&[
-        ("poll", ok(json!({"status": "completed"}))),
+        ("poll", polled("completed")),
         ("finalize", ok(json!({}))),
+        ("notify", ok(json!({}))),
     ]);
     let second = executor(after, store.clone(), ExecutorOptions::scaled(0.1));
     second.resume_all().await.unwrap();
@@ -312,7 +315,7 @@ async fn stopping_an_execution_nobody_drives_marks_it_aborted() {
     let store = Arc::new(MemoryExecutionStore::new());
     let invoker = ScriptedInvoker::new(&[("download", Reply::Hang)]);
     let first = executor(invoker.clone(), store.clone(), fast());
-    first.start("exec-1", input(1)).await.unwrap();
+    first.start("exec-1", input()).await.unwrap();
     invoker.wait_called("download", 1).await;
     drop(first);
 
@@ -382,9 +385,10 @@ async fn a_store_that_is_down_for_a_while_does_not_strand_the_execution() {
     });
     let invoker = ScriptedInvoker::new(&[
         ("download", ok(json!({"package_url": "u"}))),
-        ("trigger", ok(json!({"task_id": "t-1"}))),
-        ("poll", ok(json!({"status": "completed"}))),
+        ("trigger", triggered("t-1", 1)),
+        ("poll", polled("completed")),
         ("finalize", ok(json!({}))),
+        ("notify", ok(json!({}))),
     ]);
     let options = ExecutorOptions {
         save_backoff: Duration::from_millis(1),
@@ -400,14 +404,14 @@ async fn a_store_that_is_down_for_a_while_does_not_strand_the_execution() {
     );
 
     // WHEN it runs
-    executor.start("exec-1", input(1)).await.unwrap();
+    executor.start("exec-1", input()).await.unwrap();
     let record = finished(&executor, "exec-1").await;
 
     // THEN it still ends, Finalize ran once, and no transition was lost
     assert_eq!(record.status, ExecutionStatus::Succeeded, "{record:#?}");
     assert_eq!(
         invoker.resources(),
-        ["download", "trigger", "poll", "finalize"]
+        ["download", "trigger", "poll", "finalize", "notify"]
     );
     let ids: Vec<u64> = record.events.iter().map(|e| e.id).collect();
     assert_eq!(ids, (1..=record.event_count).collect::<Vec<_>>());
@@ -428,7 +432,7 @@ async fn a_stop_while_the_store_is_down_returns_promptly_and_the_abort_lands_lat
     });
     let invoker = ScriptedInvoker::new(&[
         ("download", ok(json!({"package_url": "u"}))),
-        ("trigger", ok(json!({"task_id": "t-1"}))),
+        ("trigger", triggered("t-1", 1)),
     ]);
     let options = ExecutorOptions {
         save_backoff: Duration::from_millis(20),
@@ -441,7 +445,7 @@ async fn a_stop_while_the_store_is_down_returns_promptly_and_the_abort_lands_lat
         store.clone(),
         options,
     ));
-    executor.start("exec-1", input(1)).await.unwrap();
+    executor.start("exec-1", input()).await.unwrap();
     let saved = store.inner.load_execution("exec-1").await.unwrap().unwrap();
     while store.saves.load(std::sync::atomic::Ordering::SeqCst) < 3 {
         tokio::task::yield_now().await;
@@ -496,17 +500,15 @@ async fn history_is_appended_so_the_record_stays_small_and_pages_read_it_all() {
     let store = Arc::new(MemoryExecutionStore::new());
     let mut script = vec![
         ("download", ok(json!({"package_url": "u"}))),
-        ("trigger", ok(json!({"task_id": "t-1"}))),
+        ("trigger", triggered("t-1", 1)),
     ];
-    script.extend(std::iter::repeat_n(
-        ("poll", ok(json!({"status": "running"}))),
-        299,
-    ));
-    script.push(("poll", ok(json!({"status": "completed"}))));
+    script.extend(std::iter::repeat_n(("poll", polled("running")), 299));
+    script.push(("poll", polled("completed")));
     script.push(("finalize", ok(json!({}))));
+    script.push(("notify", ok(json!({}))));
     let invoker = ScriptedInvoker::new(&script);
     let executor = executor(invoker, store.clone(), ExecutorOptions::scaled(0.0));
-    executor.start("exec-1", input(1)).await.unwrap();
+    executor.start("exec-1", input()).await.unwrap();
     let first_size = stored_until(&store, "exec-1", |_| true).await;
     let small = store.record_size("exec-1").unwrap();
     let record = executor

@@ -1,4 +1,4 @@
-//! Shared test fixtures: the deploy-test-shaped definition, a scripted invoker, helpers.
+//! Shared test fixtures: the deployed deploy-test definition, a scripted invoker, helpers.
 
 #![allow(dead_code)]
 
@@ -13,14 +13,19 @@ use statemachine::{
     MemoryExecutionStore, TaskFailure, TaskInvoker,
 };
 
-pub const DEPLOY_TEST: &str = include_str!("deploy_test.asl.json");
+/// The definition Step Functions runs, as deployed: the flows are walked on the real
+/// thing, not on a copy that can drift from it.
+pub const DEPLOY_TEST: &str = include_str!("../../deploy_test.asl.json");
 
+/// Each `${XFunctionArn}` bound to the resource name the scripted invoker answers to
+/// (the template binds them to Lambda ARNs, the local server to in-process handlers).
 pub fn substitutions() -> HashMap<String, String> {
     [
-        ("DownloadFunction", "download"),
-        ("TriggerFunction", "trigger"),
-        ("PollFunction", "poll"),
-        ("FinalizeFunction", "finalize"),
+        ("DownloadFunctionArn", "download"),
+        ("TriggerFunctionArn", "trigger"),
+        ("PollFunctionArn", "poll"),
+        ("FinalizeFunctionArn", "finalize"),
+        ("NotifyFunctionArn", "notify"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -31,9 +36,19 @@ pub fn deploy_test() -> Arc<Definition> {
     Arc::new(Definition::parse(DEPLOY_TEST, &substitutions()).unwrap())
 }
 
-/// The execution input: one poll interval of `poll_interval_seconds` (scaled by the test).
-pub fn input(poll_interval_seconds: u64) -> Value {
-    json!({"run_id": "run-1", "poll_interval_seconds": poll_interval_seconds})
+/// The execution input, as the workflow starter gives it.
+pub fn input() -> Value {
+    json!({"run_id": 1, "failure": null})
+}
+
+/// Trigger's answer: the test server's task and the wait between polls (scaled by the test).
+pub fn triggered(task_id: &str, poll_interval_seconds: u64) -> Reply {
+    ok(json!({"task_id": task_id, "poll_interval_seconds": poll_interval_seconds}))
+}
+
+/// Poll's answer: `completed`, `failed` and `deadline` end the loop, anything else polls again.
+pub fn polled(outcome: &str) -> Reply {
+    ok(json!({"outcome": outcome}))
 }
 
 /// What a scripted task does when invoked.
