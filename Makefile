@@ -6,7 +6,7 @@ CARGO ?= cargo
 VENV := .venv
 LAMBDA_FUNCTIONS := builds auth test-items parameter-sets job-versions settings deploy-runs auto-sync sweeper download trigger poll finalize notify meta
 
-.PHONY: help run demo web test test-cloud test-web test-deps java-runtime lint validate fmt build-lambdas bench clean build watch deploy
+.PHONY: help run demo web openapi test test-cloud test-web test-deps java-runtime lint validate fmt build-lambdas bench clean build watch deploy
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -129,11 +129,14 @@ invoke-%: ## Send functions/<fn>/events/*.json to make watch (EVENT=<name>: one 
 	  $(LAMBDA_INVOKE) $* --data-ascii "$$data" || rc=$$?; echo; \
 	done; exit $$rc
 
+openapi: ## Regenerate functions/meta/openapi.json (what meta serves) from the routers' annotations; commit it
+	CRAT_WRITE_OPENAPI=1 $(CARGO) test -p local --test openapi the_checked_in_document_is_what_the_routers_document
+
 validate: $(VENV)/.installed node_modules/.installed ## Lint the SAM template and the state machine; check the template against the code
 	$(VENV)/bin/cfn-lint infra/template.yaml
 	npx --no-install asl-validator --json-path statemachine/deploy_test.asl.json
 	$(CARGO) test -p shared --test template_schema
-	$(CARGO) test -p meta --test template_routes
+	$(CARGO) test -p local --test openapi template_routes::
 	@if command -v $(SAM) >/dev/null 2>&1; then cd infra && SAM_CLI_TELEMETRY=0 $(SAM) validate --lint; \
 	else echo "sam not installed: sam validate --lint skipped (cfn-lint ran)"; fi
 

@@ -9,7 +9,7 @@
 //!   `main` reads the configuration gets the secrets `Config` requires under Lambda;
 //! - Lambda timeouts fit the Task states' and API Gateway's timeouts.
 //!
-//! The HTTP routes are checked against the routers in `functions/meta/tests/template_routes.rs`.
+//! The HTTP routes are checked against the routers in `functions/local/tests/template_routes/mod.rs`.
 
 mod cfn_template;
 

@@ -1,6 +1,7 @@
 //! The embedded mode: every endpoint group's routes in one axum server, on the embedded
 //! store (or DynamoDB with `CRAT_STORE=dynamodb`). Not deployed.
 
+pub mod openapi;
 pub mod site;
 pub mod workflow;
 

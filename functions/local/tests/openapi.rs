@@ -1,11 +1,54 @@
 #![allow(clippy::unwrap_used)]
-//! Every endpoint the local server serves is in the OpenAPI document, and nothing else is.
+//! Every endpoint the local server serves is in the OpenAPI document, and nothing else is;
+//! the document meta serves is the one the routers' annotations give; every route reaches
+//! its function through the template's HTTP API (`template_routes`).
 
 mod common;
+mod template_routes;
 
 use common::{Backend, TestApp, assert_error};
 use reqwest::StatusCode;
 use serde_json::Value;
+
+/// `make openapi` runs [`the_checked_in_document_is_what_the_routers_document`] with this
+/// set: it rewrites the checked-in file instead of comparing.
+const WRITE_VAR: &str = "CRAT_WRITE_OPENAPI";
+
+/// meta serves `functions/meta/openapi.json` as checked in (it does not link the routers):
+/// it must be exactly what `local::openapi::document()` assembles from them today.
+#[test]
+fn the_checked_in_document_is_what_the_routers_document() {
+    let built = local::openapi::document_json().unwrap();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(local::openapi::CHECKED_IN_PATH);
+    if std::env::var_os(WRITE_VAR).is_some() {
+        std::fs::write(&path, &built).unwrap();
+        return;
+    }
+    if meta::OPENAPI_JSON != built {
+        let first_difference = meta::OPENAPI_JSON
+            .lines()
+            .zip(built.lines())
+            .position(|(served, wanted)| served != wanted)
+            .unwrap_or_else(|| {
+                meta::OPENAPI_JSON
+                    .lines()
+                    .count()
+                    .min(built.lines().count())
+            });
+        panic!(
+            "{} is not what the routers document (first difference at line {}: {:?}, expected {:?}): run `make openapi` and commit the file",
+            local::openapi::CHECKED_IN_PATH,
+            first_difference + 1,
+            meta::OPENAPI_JSON
+                .lines()
+                .nth(first_difference)
+                .unwrap_or("<end>"),
+            built.lines().nth(first_difference).unwrap_or("<end>"),
+        );
+    }
+}
 
 const ENDPOINTS: &[(&str, &str)] = &[
     ("post", "/api/v1/builds"),

@@ -1,24 +1,26 @@
 //! Health and the OpenAPI document of every endpoint group. The document is assembled
-//! here from each function crate's own `openapi()`, so an endpoint joins it by being
-//! annotated where it is written.
+//! where every router is reachable (`functions/local`, `local::openapi`) and checked in
+//! beside this crate as `openapi.json`: meta serves it as written and links no other
+//! function crate. `make openapi` regenerates it; a test in `functions/local` fails when it
+//! drifts from the routers' annotations.
 
+use axum::http::header::CONTENT_TYPE;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 use shared::http::with_common_layers;
-use utoipa::openapi::path::ParameterIn;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::openapi::{Content, InfoBuilder, OpenApi, Ref, RefOr, Response, ResponseBuilder};
+
+/// The whole API's OpenAPI document, as `make openapi` wrote it.
+pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
 
 pub fn router() -> Router {
     with_common_layers(routes())
 }
 
 pub fn routes() -> Router {
-    let doc = openapi();
     Router::new().route("/healthz", get(health)).route(
         "/api/v1/openapi.json",
-        get(move || async move { Json(doc.clone()) }),
+        get(|| async { ([(CONTENT_TYPE, "application/json")], OPENAPI_JSON) }),
     )
 }
 
@@ -35,110 +37,31 @@ async fn health() -> Json<Health> {
     })
 }
 
-/// The whole API: every group merged, with the bearer scheme declared.
-pub fn openapi() -> OpenApi {
-    let mut doc = builds::openapi();
-    doc.merge(auth::openapi());
-    doc.merge(test_items::openapi());
-    doc.merge(parameter_sets::openapi());
-    doc.merge(job_versions::openapi());
-    doc.merge(settings::openapi());
-    doc.merge(deploy_runs::openapi());
-    doc.merge(notify::outbox_api::openapi());
-    doc.info = InfoBuilder::new()
-        .title("CRAT API")
-        .version(env!("CARGO_PKG_VERSION"))
-        .description(Some("CDN Regression Automation Trigger: Jenkins webhook, builds, auth, test items, parameter sets, job versions, settings, deploy-test runs. Errors are {\"error\": {\"code\", \"message\"}}."))
-        .build();
-    let components = doc.components.get_or_insert_with(Default::default);
-    components.add_security_scheme(
-        "bearer",
-        SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
-    );
-    let error_schema = <shared::error::ErrorBody as utoipa::PartialSchema>::schema();
-    components.schemas.insert("ErrorBody".into(), error_schema);
-    components.schemas.insert(
-        "ErrorDetail".into(),
-        <shared::error::ErrorDetail as utoipa::PartialSchema>::schema(),
-    );
-    add_shared_responses(&mut doc);
-    doc
-}
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
 
-/// The responses every route of a kind can give, so no handler has to repeat them: 400
-/// when it takes parameters or a body (a value of the wrong shape, a path segment that is
-/// not UTF-8), 401 when it needs a token, 403 when it needs an admin token (security role
-/// `admin`), 404 when it names a resource in the path, 413 and 415 when it takes a JSON
-/// body. A handler's own description of a status wins; 409, 422 and 429 are the handlers'.
-fn add_shared_responses(doc: &mut OpenApi) {
-    for item in doc.paths.paths.values_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for op in operations.into_iter().flatten() {
-            let params = op.parameters.as_deref().unwrap_or_default();
-            let has_path = params
-                .iter()
-                .any(|p| matches!(p.parameter_in, ParameterIn::Path));
-            let has_body = op.request_body.is_some();
-            let roles: Vec<String> = op
-                .security
-                .iter()
-                .flatten()
-                .filter_map(|req| serde_json::to_value(req).ok())
-                .filter_map(|v| v.get("bearer").cloned())
-                .flat_map(|roles| {
-                    roles
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default()
-                        .into_iter()
-                        .filter_map(|r| r.as_str().map(str::to_owned))
-                        .chain(std::iter::once(String::new()))
-                })
-                .collect();
-            let mut shared = Vec::new();
-            if !params.is_empty() || has_body {
-                shared.push((
-                    "400",
-                    "invalid input: the error names the field and how to fix it",
-                ));
-            }
-            if !roles.is_empty() {
-                shared.push(("401", "no token, or an invalid, expired or revoked one"));
-            }
-            if roles.iter().any(|r| r == "admin") {
-                shared.push(("403", "needs an admin session"));
-            }
-            if has_path {
-                shared.push(("404", "no such resource"));
-            }
-            if has_body {
-                shared.push(("413", "body larger than 64 KiB"));
-                shared.push(("415", "Content-Type is not application/json"));
-            }
-            for (status, description) in shared {
-                op.responses
-                    .responses
-                    .entry(status.to_owned())
-                    .or_insert_with(|| error_response(description));
-            }
-        }
-    }
-}
-
-fn error_response(description: &str) -> RefOr<Response> {
-    RefOr::T(
-        ResponseBuilder::new()
-            .description(description)
-            .content(
-                "application/json",
-                Content::new(Some(RefOr::Ref(Ref::from_schema_name("ErrorBody")))),
+    /// A merge that mangled the checked-in file would otherwise only show in the cloud.
+    #[tokio::test]
+    async fn serves_the_checked_in_document_as_json() {
+        let response = super::router()
+            .oneshot(
+                Request::get("/api/v1/openapi.json")
+                    .body(Body::empty())
+                    .unwrap(),
             )
-            .build(),
-    )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()[super::CONTENT_TYPE], "application/json");
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+        assert!(doc["paths"]["/api/v1/builds"].is_object());
+        assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    }
 }

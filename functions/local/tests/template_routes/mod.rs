@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! Every route the routers serve reaches its own function through the HTTP API of
 //! `infra/template.yaml`, and the template routes nothing that no router serves.
 //!
@@ -8,7 +7,7 @@
 //! HTTP APIs: a route without a greedy variable beats one with it, literal segments beat
 //! `{variables}`, the longest `{proxy+}` prefix wins, and `/{proxy+}` catches the rest.
 
-#[path = "../../../shared/tests/cfn_template/mod.rs"]
+#[path = "../../../../shared/tests/cfn_template/mod.rs"]
 mod cfn_template;
 
 use std::collections::BTreeSet;
