@@ -10,6 +10,7 @@
 
 use std::cmp::Ordering;
 
+use chrono::{Datelike, NaiveDateTime};
 use serde::Deserialize;
 
 /// One file of the listing.
@@ -343,70 +344,38 @@ fn parse_row_tail(rest: &str) -> (Option<i64>, Option<u64>) {
     (mtime, size)
 }
 
+/// The row's date and time in the forms listings print: nginx's `dd-Mon-yyyy HH:MM`,
+/// Apache's and others' `yyyy-mm-dd HH:MM[:SS]`, read as UTC.
 fn parse_listing_date(date: &str, time: &str) -> Option<i64> {
-    let parts: Vec<&str> = date.split('-').collect();
-    let (year, month, day) = match parts.as_slice() {
-        [d, mon, y] if mon.len() == 3 => (y.parse().ok()?, month_number(mon)?, d.parse().ok()?),
-        [y, m, d] => (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?),
-        _ => return None,
-    };
-    let seconds = parse_clock(time)?;
-    unix_time(year, month, day, seconds)
+    const FORMATS: [&str; 3] = ["%d-%b-%Y %H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"];
+    let text = format!("{date} {time}");
+    FORMATS
+        .iter()
+        .find_map(|format| NaiveDateTime::parse_from_str(&text, format).ok())
+        .and_then(real_mtime)
 }
 
-/// HTTP date as nginx writes it in JSON listings: `Wed, 25 Nov 2026 18:09:50 GMT`.
+/// HTTP date as nginx writes it in JSON listings: `Wed, 25 Nov 2026 18:09:50 GMT`. The
+/// weekday is not checked and the zone is taken as GMT (nginx writes nothing else).
 pub(crate) fn parse_http_date(s: &str) -> Option<i64> {
     let words: Vec<&str> = s.split_whitespace().collect();
     let [_, day, month, year, time, ..] = words.as_slice() else {
         return None;
     };
-    unix_time(
-        year.parse().ok()?,
-        month_number(month)?,
-        day.parse().ok()?,
-        parse_clock(time)?,
-    )
-}
-
-fn parse_clock(time: &str) -> Option<i64> {
-    let mut parts = time.split(':');
-    let h: i64 = parts.next()?.parse().ok()?;
-    let m: i64 = parts.next()?.parse().ok()?;
-    let s: i64 = match parts.next() {
-        Some(s) => s.parse().ok()?,
-        None => 0,
-    };
-    ((0..24).contains(&h) && (0..60).contains(&m) && (0..=60).contains(&s))
-        .then_some(h * 3600 + m * 60 + s)
-}
-
-fn month_number(name: &str) -> Option<u32> {
-    const MONTHS: [&str; 12] = [
-        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-    ];
-    let lower = name.to_ascii_lowercase();
-    MONTHS
+    const FORMATS: [&str; 2] = ["%d %b %Y %H:%M:%S", "%d %b %Y %H:%M"];
+    let text = format!("{day} {month} {year} {time}");
+    FORMATS
         .iter()
-        .position(|m| *m == lower)
-        .and_then(|i| u32::try_from(i + 1).ok())
+        .find_map(|format| NaiveDateTime::parse_from_str(&text, format).ok())
+        .and_then(real_mtime)
 }
 
-/// Seconds since the epoch for a UTC civil date and a time of day in seconds.
-/// Years outside 1..=9999 are no real modification time (and a huge one would overflow
-/// the arithmetic): the date is ignored.
-fn unix_time(year: i64, month: u32, day: u32, seconds_of_day: i64) -> Option<i64> {
-    if !(1..=9999).contains(&year) || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
-        return None;
-    }
-    // Howard Hinnant's days_from_civil.
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + seconds_of_day)
+/// Seconds since the epoch. Years outside 1..=9999 are no real modification time: the
+/// date is ignored.
+fn real_mtime(at: NaiveDateTime) -> Option<i64> {
+    (1..=9999)
+        .contains(&at.year())
+        .then(|| at.and_utc().timestamp())
 }
 
 /// Version-aware natural order: runs of ASCII digits compare as numbers (any length,
@@ -454,216 +423,5 @@ fn cmp_numbers(a: &[u8], b: &[u8]) -> Ordering {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const NGINX_HTML: &str = "<html>\r\n<head><title>Index of /CDN/pass/20250613-master-abc/el7/</title></head>\r\n<body>\r\n<h1>Index of /CDN/pass/20250613-master-abc/el7/</h1><hr><pre><a href=\"../\">../</a>\r\n<a href=\"debug/\">debug/</a>                                             13-Jun-2025 10:00                   -\r\n<a href=\"cds-1.2.3-build-20250613-master-abcdef0123456789-el7-x86_64.tar.gz\">cds-1.2.3-build-20250613-master-abcdef0123456..&gt;</a> 13-Jun-2025 10:01            12345678\r\n<a href=\"cds-1.2.3.tar.gz.sha256\">cds-1.2.3.tar.gz.sha256</a>                            25-Nov-2026 18:09                  65\r\n<a href=\"a%20b%26c.tgz\">a b&amp;c.tgz</a>                                         01-Jan-1970 00:00                   0\r\n<a href=\"./x:y.tar.gz\">x:y.tar.gz</a>                                         01-Jan-2000 00:00                 12K\r\n</pre><hr></body>\r\n</html>\r\n";
-
-    fn names(l: &Listing) -> Vec<&str> {
-        l.files.iter().map(|f| f.name.as_str()).collect()
-    }
-
-    #[test]
-    fn nginx_html_names_come_from_href() {
-        let l = parse_html(NGINX_HTML);
-        assert_eq!(
-            names(&l),
-            [
-                "cds-1.2.3-build-20250613-master-abcdef0123456789-el7-x86_64.tar.gz",
-                "cds-1.2.3.tar.gz.sha256",
-                "a b&c.tgz",
-                "x:y.tar.gz"
-            ]
-        );
-        assert_eq!(l.directories, ["debug"]);
-        let long = &l.files[0];
-        assert_eq!(long.size, Some(12_345_678));
-        assert_eq!(long.mtime, Some(1_749_808_860)); // 2025-06-13T10:01:00Z
-        assert_eq!(l.files[1].mtime, Some(1_795_630_140)); // 2026-11-25T18:09:00Z
-        assert_eq!(l.files[2].mtime, Some(0));
-        assert_eq!(l.files[2].size, Some(0));
-        assert_eq!(l.files[3].size, None, "human sizes are not exact");
-        assert_eq!(l.files[3].mtime, Some(946_684_800));
-    }
-
-    #[test]
-    fn html_skips_parent_query_absolute_and_nested_links() {
-        let html = r##"<a href="../">../</a>
-<a href="?C=M;O=A">Last modified</a>
-<a href="/etc/passwd">x</a>
-<a href="//evil.example/cds-9.tar.gz">x</a>
-<a href="http://evil.example/cds-9.tar.gz">cds-9.tar.gz</a>
-<a href="HTTPS://evil.example/cds-9.tar.gz">cds-9.tar.gz</a>
-<a href="sub/cds-9.tar.gz">x</a>
-<a href="sub%2Fcds-9.tar.gz">x</a>
-<a href="..">x</a>
-<a href="%2E%2E">x</a>
-<a href="#top">x</a>
-<abbr href="cds-8.tar.gz">no</abbr>
-<a name="anchor">no href</a>
-<A HREF='cds-1.tar.gz' class=x>cds-1</A>
-<a class="f" href=cds-2.tgz>cds-2</a>
-<a data-href="no.tar.gz" href="cds-3.tar.gz">x</a>
-<a href="cds-&amp;-4.tar.gz">x</a>"##;
-        let l = parse_html(html);
-        assert_eq!(
-            names(&l),
-            [
-                "cds-1.tar.gz",
-                "cds-2.tgz",
-                "cds-3.tar.gz",
-                "cds-&-4.tar.gz"
-            ]
-        );
-        assert!(l.directories.is_empty());
-    }
-
-    #[test]
-    fn html_with_no_links_is_an_empty_listing() {
-        assert_eq!(
-            parse_html("<html><body>nothing</body></html>"),
-            Listing::default()
-        );
-        assert_eq!(parse_html(""), Listing::default());
-        // Unterminated markup does not panic.
-        assert!(parse_html("<a href=\"x.tar.gz").files.is_empty());
-        assert_eq!(names(&parse_html("<a href=\"x.tar.gz\">x")), ["x.tar.gz"]);
-    }
-
-    #[test]
-    fn nginx_json() {
-        let body = br#"[
-{ "name":"el7", "type":"directory", "mtime":"Wed, 25 Nov 2026 18:09:50 GMT" },
-{ "name":"cds-1.0 final.tar.gz", "type":"file", "mtime":"Wed, 25 Nov 2026 18:09:50 GMT", "size":123 },
-{ "name":"link", "type":"other", "mtime":"Wed, 25 Nov 2026 18:09:50 GMT" },
-{ "name":"../x", "type":"file" },
-{ "name":"plain.tgz" }
-]"#;
-        let l = parse_listing(None, body).unwrap();
-        assert_eq!(names(&l), ["cds-1.0 final.tar.gz", "plain.tgz"]);
-        assert_eq!(l.files[0].size, Some(123));
-        assert_eq!(l.files[0].mtime, Some(1_795_630_190));
-        assert_eq!(
-            l.files[1],
-            ListingEntry {
-                name: "plain.tgz".into(),
-                mtime: None,
-                size: None
-            }
-        );
-        assert_eq!(l.directories, ["el7"]);
-    }
-
-    #[test]
-    fn format_detection() {
-        assert_eq!(
-            detect_format(Some("application/json"), b"<html>"),
-            ListingFormat::Json
-        );
-        assert_eq!(
-            detect_format(Some("text/html"), b"  \r\n[]"),
-            ListingFormat::Json
-        );
-        assert_eq!(detect_format(None, b"\n{\"a\":1}"), ListingFormat::Json);
-        assert_eq!(
-            detect_format(Some("text/html; charset=utf-8"), b"<html>"),
-            ListingFormat::Html
-        );
-        assert_eq!(detect_format(None, b""), ListingFormat::Html);
-        assert!(parse_listing(Some("application/json"), b"<html>").is_err());
-        assert!(parse_listing(None, b"{\"name\": \"x\"}").is_err());
-    }
-
-    #[test]
-    fn decoding_helpers() {
-        assert_eq!(
-            percent_decode("a%20b%2fc%zz%4"),
-            Some("a b/c%zz%4".to_owned())
-        );
-        assert_eq!(percent_decode("%C3%A9"), Some("é".to_owned()));
-        assert_eq!(percent_decode("%FF"), None);
-        assert_eq!(
-            decode_html_entities("a&amp;b&lt;&#65;&#x42;&bogus;&"),
-            "a&b<AB&bogus;&"
-        );
-        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
-        assert_eq!(
-            parse_http_date("Sat, 29 Feb 2020 12:00:00 GMT"),
-            Some(1_582_977_600)
-        );
-        assert_eq!(parse_http_date("garbage"), None);
-        assert_eq!(
-            parse_listing_date("2025-06-13", "10:01"),
-            Some(1_749_808_860)
-        );
-        assert_eq!(parse_listing_date("13-Foo-2025", "10:01"), None);
-        assert_eq!(parse_listing_date("13-Jun-2025", "25:01"), None);
-    }
-
-    #[test]
-    fn dates_with_huge_or_odd_years_are_ignored_without_overflow() {
-        for year in [
-            "9223372036854775807",
-            "-9223372036854775808",
-            "99999999999",
-            "0",
-            "10000",
-        ] {
-            assert_eq!(
-                parse_listing_date(&format!("25-Nov-{year}"), "18:09"),
-                None,
-                "{year}"
-            );
-            assert_eq!(
-                parse_listing_date(&format!("{year}-11-25"), "18:09"),
-                None,
-                "{year}"
-            );
-            assert_eq!(
-                parse_http_date(&format!("Wed, 25 Nov {year} 18:09:50 GMT")),
-                None,
-                "{year}"
-            );
-        }
-        let html =
-            "<a href=\"cds-1.tar.gz\">cds-1.tar.gz</a> 25-Nov-9223372036854775807 18:09 42\n";
-        let listing = parse_html(html);
-        assert_eq!(listing.files[0].mtime, None);
-        assert_eq!(listing.files[0].size, Some(42));
-        assert_eq!(
-            parse_listing_date("25-Nov-9999", "23:59"),
-            Some(253_399_190_340)
-        );
-        assert_eq!(parse_listing_date("01-Jan-1970", "00:00"), Some(0));
-    }
-
-    #[test]
-    fn natural_order() {
-        use Ordering::*;
-        assert_eq!(natural_cmp("1.2.10", "1.2.9"), Greater);
-        assert_eq!(natural_cmp("1.2.9", "1.2.10"), Less);
-        assert_eq!(natural_cmp("-1.2", "-1.2.1"), Less);
-        assert_eq!(natural_cmp("-1.10-el7", "-1.9-el8"), Greater);
-        assert_eq!(natural_cmp("-20250613", "-20250612"), Greater);
-        assert_eq!(
-            natural_cmp("v007", "v7"),
-            "v007".cmp("v7"),
-            "numerically equal: byte order"
-        );
-        assert_eq!(natural_cmp("v007", "v8"), Less);
-        assert_eq!(natural_cmp("a1", "ab"), Less, "a number sorts before text");
-        assert_eq!(natural_cmp("x", "x"), Equal);
-        assert_eq!(natural_cmp("", "a"), Less);
-        assert_eq!(
-            natural_cmp(
-                "99999999999999999999999999999",
-                "100000000000000000000000000000"
-            ),
-            Less,
-            "numbers longer than u64 compare correctly"
-        );
-        let mut v = vec!["1.10", "1.9", "1.0.1", "1", "1.2", "1.10.0"];
-        v.sort_by(|a, b| natural_cmp(a, b));
-        assert_eq!(v, ["1", "1.0.1", "1.2", "1.9", "1.10", "1.10.0"]);
-    }
-}
+#[path = "listing_tests.rs"]
+mod tests;
