@@ -33,7 +33,7 @@ use crate::ports::{BuildStore, IdCounters as _, Page, StoreError, StoreResult};
 
 impl DynamoStore {
     /// The build the uniqueness guard of (job, number) points at, if the guard exists.
-    pub(super) async fn build_by_guard(&self, guard_pk: &str) -> StoreResult<Option<Build>> {
+    async fn build_by_guard(&self, guard_pk: &str) -> StoreResult<Option<Build>> {
         let Some(guard) = self.get_item(guard_pk.to_owned(), BUILD_GUARD_SK).await? else {
             return Ok(None);
         };
@@ -47,7 +47,7 @@ impl DynamoStore {
     }
 
     /// Points the job item at `build` unless it already points at a higher build number.
-    pub(super) async fn update_job(&self, build: &Build) -> StoreResult<()> {
+    async fn update_job(&self, build: &Build) -> StoreResult<()> {
         let job = build.job_name.as_str();
         let result = self
             .client
@@ -74,7 +74,7 @@ impl DynamoStore {
     }
 
     /// The existing build for a guard after a lost race, with the job item healed.
-    pub(super) async fn existing_build(&self, guard_pk: &str) -> StoreResult<Option<Build>> {
+    async fn existing_build(&self, guard_pk: &str) -> StoreResult<Option<Build>> {
         let Some(build) = self.build_by_guard(guard_pk).await? else {
             return Ok(None);
         };
@@ -85,7 +85,7 @@ impl DynamoStore {
     /// [`Self::existing_build`], except that a stored build that no longer reads (saved
     /// under older, laxer rules: `CDN/. `) is rewritten from the repeated webhook `new`,
     /// keeping its id, instead of failing every repeat.
-    pub(super) async fn existing_or_repaired_build(
+    async fn existing_or_repaired_build(
         &self,
         guard_pk: &str,
         new: &NewBuild,

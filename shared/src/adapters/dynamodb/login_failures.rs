@@ -20,10 +20,7 @@ use crate::domain::LoginFailures;
 use crate::ports::{LoginFailureStore, StoreError, StoreResult};
 
 impl DynamoStore {
-    pub(super) async fn login_failures_item(
-        &self,
-        k: &str,
-    ) -> StoreResult<Option<(LoginFailures, String)>> {
+    async fn login_failures_item(&self, k: &str) -> StoreResult<Option<(LoginFailures, String)>> {
         let Some(item) = self
             .get_item(login_failures_pk(k), LOGIN_FAILURES_SK)
             .await?
@@ -36,7 +33,7 @@ impl DynamoStore {
 
     /// One try at taking an attempt: `None` when a concurrent writer changed the record
     /// between the read and the conditional write (try again).
-    pub(super) async fn try_take_login_attempt(
+    async fn try_take_login_attempt(
         &self,
         k: &str,
         max: u32,

@@ -20,6 +20,7 @@ mod executions;
 mod job_selections;
 mod keys;
 mod login_failures;
+mod parameter_set_versions;
 mod parameter_sets;
 mod requests;
 mod runs;

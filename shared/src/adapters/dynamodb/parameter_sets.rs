@@ -30,12 +30,13 @@ use super::codec::{
     n, s,
 };
 use super::keys::{
-    PSET_DEFAULT, PSET_NAME_SK, PSET_SEQUENCE, PSET_SK, PSETS, VERSION_PREFIX, index_id,
-    item_pk_of, key, padded, pset_name_pk, pset_pk, pset_version_sk,
+    PSET_DEFAULT, PSET_NAME_SK, PSET_SEQUENCE, PSET_SK, PSETS, index_id, item_pk_of, key, padded,
+    pset_name_pk, pset_pk,
 };
-use super::table::{GSI1, PK, SK};
+use super::parameter_set_versions::pset_version_item;
+use super::table::GSI1;
 use super::tx::{MAX_ATTEMPTS, Role, TxOutcome, backoff, tx_check, tx_delete, tx_put, tx_update};
-use crate::adapters::{readable, readable_page};
+use crate::adapters::readable_page;
 use crate::domain::{ParameterSet, ParameterSetVersion, Params};
 use crate::ports::{
     IdCounters as _, Page, ParameterSetStore, SetDeletion, StoreError, StoreResult,
@@ -43,7 +44,7 @@ use crate::ports::{
 
 impl DynamoStore {
     /// The id the default-set pointer names, if any.
-    pub(super) async fn default_set_id(&self) -> StoreResult<Option<i64>> {
+    async fn default_set_id(&self) -> StoreResult<Option<i64>> {
         match self.get_item(PSET_DEFAULT.to_owned(), PSET_DEFAULT).await? {
             Some(item) => get_i64(&item, "set_id").map(Some),
             None => Ok(None),
@@ -51,10 +52,7 @@ impl DynamoStore {
     }
 
     /// The stored set and its reference count.
-    pub(super) async fn parameter_set_with_refs(
-        &self,
-        id: i64,
-    ) -> StoreResult<Option<(ParameterSet, i64)>> {
+    async fn parameter_set_with_refs(&self, id: i64) -> StoreResult<Option<(ParameterSet, i64)>> {
         let Some(item) = self.get_item(pset_pk(id), PSET_SK).await? else {
             return Ok(None);
         };
@@ -66,10 +64,7 @@ impl DynamoStore {
     }
 
     /// The writes that create `set` (version 1), taking the default pointer when asked.
-    pub(super) fn create_set_ops(
-        &self,
-        set: &ParameterSet,
-    ) -> StoreResult<Vec<(Role, TransactWriteItem)>> {
+    fn create_set_ops(&self, set: &ParameterSet) -> StoreResult<Vec<(Role, TransactWriteItem)>> {
         let table = &self.table;
         let absent = Some("attribute_not_exists(#pk)");
         let mut ops = vec![
@@ -100,7 +95,7 @@ impl DynamoStore {
     }
 
     /// The writes that replace `stored` by `next` (same id, next version).
-    pub(super) fn update_set_ops(
+    fn update_set_ops(
         &self,
         stored: &ParameterSet,
         next: &ParameterSet,
@@ -169,7 +164,7 @@ impl DynamoStore {
     }
 
     /// One attempt at making `id` the default; `None` when it should be retried.
-    pub(super) async fn try_set_default(&self, id: i64, heal: bool) -> StoreResult<Option<bool>> {
+    async fn try_set_default(&self, id: i64, heal: bool) -> StoreResult<Option<bool>> {
         let table = &self.table;
         let current = self.default_set_id().await?;
         if current == Some(id) {
@@ -216,24 +211,6 @@ impl DynamoStore {
             TxOutcome::Committed => Ok(Some(true)),
             TxOutcome::ConditionFailed(roles) if roles.contains(&Role::NewSet) => Ok(Some(false)),
             TxOutcome::ConditionFailed(_) | TxOutcome::Contended => Ok(None),
-        }
-    }
-
-    /// Removes a deleted set's history; a failure leaves unreachable items only.
-    pub(super) async fn delete_set_history(&self, id: i64) {
-        let result = async {
-            let rows = self
-                .query_partition(&pset_pk(id), Some(VERSION_PREFIX))
-                .await?;
-            let keys = rows
-                .iter()
-                .map(|row| Ok(key(get_s(row, PK)?.to_owned(), get_s(row, SK)?)))
-                .collect::<StoreResult<Vec<_>>>()?;
-            self.batch_delete(keys).await
-        }
-        .await;
-        if let Err(e) = result {
-            tracing::warn!(set_id = id, error = %e, "could not delete a deleted parameter set's history");
         }
     }
 }
@@ -436,45 +413,11 @@ impl ParameterSetStore for DynamoStore {
     }
 
     async fn list_parameter_set_versions(&self, id: i64) -> StoreResult<Vec<ParameterSetVersion>> {
-        let rows = self.query_partition(&pset_pk(id), None).await?;
-        let mut exists = false;
-        let mut versions = Vec::new();
-        for row in &rows {
-            let sk = get_s(row, SK)?;
-            if sk == PSET_SK {
-                exists = true;
-            } else if sk.starts_with(VERSION_PREFIX) {
-                versions.extend(readable(
-                    "parameter set version",
-                    vec![row],
-                    |i| format!("{}/{sk}", item_pk_of(i)),
-                    pset_version_from_item,
-                )?);
-            }
-        }
-        if !exists {
-            // History left behind by an interrupted delete is not shown.
-            return Ok(Vec::new());
-        }
-        versions.sort_by_key(|v| std::cmp::Reverse(v.version));
-        Ok(versions)
+        self.set_versions(id).await
     }
 }
 
-/// Adds `delta` to a parameter set's reference count; the set must exist (an update of a
-/// missing key would create a stray item).
-pub(super) fn tx_add_refs(table: &str, set_id: i64, delta: i64) -> StoreResult<TransactWriteItem> {
-    tx_update(
-        table,
-        key(pset_pk(set_id), PSET_SK),
-        "ADD #refs :delta",
-        Some("attribute_exists(#pk)"),
-        Attrs::pk()
-            .name("#refs", "ref_count")
-            .value(":delta", n(delta)),
-    )
-}
-
+/// A new set's item (reference count 0).
 fn new_pset_item(set: &ParameterSet) -> StoreResult<Item> {
     let mut item = key(pset_pk(set.id), PSET_SK);
     item.insert(GSI1.partition_key.to_owned(), s(PSETS));
@@ -518,34 +461,4 @@ fn pset_name_item(name: &str, id: i64) -> Item {
     let mut item = key(pset_name_pk(name), PSET_NAME_SK);
     item.insert("set_id".to_owned(), n(id));
     item
-}
-
-/// The history record of the set's current version.
-fn pset_version_item(set: &ParameterSet) -> StoreResult<Item> {
-    let mut item = key(pset_pk(set.id), &pset_version_sk(set.version));
-    item.insert("parameter_set_id".to_owned(), n(set.id));
-    item.insert("version".to_owned(), n(set.version));
-    item.insert("name".to_owned(), s(&set.name));
-    item.insert("description".to_owned(), s(&set.description));
-    item.insert(
-        "params_json".to_owned(),
-        s(&encode_json("params", &set.params)?),
-    );
-    item.insert("updated_at".to_owned(), s(&fmt_time(set.updated_at)));
-    if let Some(by) = &set.updated_by {
-        item.insert("updated_by".to_owned(), s(by));
-    }
-    Ok(item)
-}
-
-fn pset_version_from_item(item: &Item) -> StoreResult<ParameterSetVersion> {
-    Ok(ParameterSetVersion {
-        parameter_set_id: get_i64(item, "parameter_set_id")?,
-        version: get_i64(item, "version")?,
-        name: get_s(item, "name")?.to_owned(),
-        description: get_s(item, "description")?.to_owned(),
-        params: decode_json(item, "params_json")?,
-        updated_at: get_time(item, "updated_at")?,
-        updated_by: get_opt_s(item, "updated_by")?.map(str::to_owned),
-    })
 }

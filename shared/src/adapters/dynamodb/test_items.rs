@@ -15,19 +15,18 @@ use super::codec::{
     Attrs, Item, corrupt, fmt_time, get_bool, get_i64, get_opt_i64, get_s, get_time, job_name, n, s,
 };
 use super::keys::{
-    ITEM_KEY_SK, ITEM_SEQUENCE, ITEM_SK, ITEMS, index_id, item_key_pk, item_pk, item_pk_of, key,
-    padded,
+    ITEM_KEY_SK, ITEM_SEQUENCE, ITEM_SK, ITEMS, PSET_SK, index_id, item_key_pk, item_pk,
+    item_pk_of, key, padded, pset_pk,
 };
-use super::parameter_sets::tx_add_refs;
 use super::table::GSI1;
-use super::tx::{MAX_ATTEMPTS, Role, TxOutcome, backoff, tx_delete, tx_put};
+use super::tx::{MAX_ATTEMPTS, Role, TxOutcome, backoff, tx_delete, tx_put, tx_update};
 use crate::adapters::readable_page;
 use crate::domain::{Email, ServiceName, TestItem, TestItemFields};
 use crate::ports::{IdCounters as _, Page, StoreError, StoreResult, TestItemStore};
 
 impl DynamoStore {
     /// The writes that replace `old` by `next`, moving its guard and references.
-    pub(super) fn update_item_ops(
+    fn update_item_ops(
         &self,
         old: &TestItem,
         next: &TestItem,
@@ -320,4 +319,18 @@ fn item_guard(t: &TestItem) -> Item {
     let mut item = key(item_key_pk(t), ITEM_KEY_SK);
     item.insert("item_id".to_owned(), n(t.id));
     item
+}
+
+/// Adds `delta` to a parameter set's reference count; the set must exist (an update of a
+/// missing key would create a stray item).
+fn tx_add_refs(table: &str, set_id: i64, delta: i64) -> StoreResult<TransactWriteItem> {
+    tx_update(
+        table,
+        key(pset_pk(set_id), PSET_SK),
+        "ADD #refs :delta",
+        Some("attribute_exists(#pk)"),
+        Attrs::pk()
+            .name("#refs", "ref_count")
+            .value(":delta", n(delta)),
+    )
 }
