@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::{SqliteStore, next_id_in, parse_ts, query_rows, ts, unavailable};
+use super::{SqliteStore, next_id_in, parse_ts, query_one, query_rows, ts, unavailable};
 use crate::adapters::readable_page;
 use crate::domain::{Build, BuildNumber, JobName, JobSummary, NewBuild, PackagePath};
 use crate::ports::{BuildStore, Page, StoreError, StoreResult};
@@ -112,15 +112,13 @@ impl BuildStore for SqliteStore {
 
     async fn get_build(&self, id: i64) -> StoreResult<Option<Build>> {
         self.with(move |c| {
-            c.query_row(
+            query_one(
+                c,
                 &format!("SELECT {BUILD_COLUMNS} FROM builds WHERE id = ?1"),
                 [id],
                 raw_build,
+                RawBuild::into_build,
             )
-            .optional()
-            .map_err(unavailable)?
-            .map(RawBuild::into_build)
-            .transpose()
         })
         .await
     }
@@ -158,15 +156,16 @@ impl BuildStore for SqliteStore {
     async fn latest_build(&self, job: &JobName) -> StoreResult<Option<Build>> {
         let job = job.as_str().to_owned();
         self.with(move |c| {
-            c.query_row(
-                &format!("SELECT {BUILD_COLUMNS} FROM builds WHERE job_name = ?1 ORDER BY build_number DESC LIMIT 1"),
+            query_one(
+                c,
+                &format!(
+                    "SELECT {BUILD_COLUMNS} FROM builds WHERE job_name = ?1
+                     ORDER BY build_number DESC LIMIT 1"
+                ),
                 [job],
                 raw_build,
+                RawBuild::into_build,
             )
-            .optional()
-            .map_err(unavailable)?
-            .map(RawBuild::into_build)
-            .transpose()
         })
         .await
     }

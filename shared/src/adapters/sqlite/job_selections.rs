@@ -1,9 +1,9 @@
 //! Job selections in the embedded store.
 
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{Row, params};
 
-use super::{SqliteStore, corrupt, parse_ts, query_rows, ts, unavailable};
+use super::{SqliteStore, corrupt, parse_ts, query_one, query_rows, ts, unavailable};
 use crate::adapters::readable;
 use crate::domain::{BuildNumber, JobName, JobSelection};
 use crate::ports::{JobSelectionStore, StoreError, StoreResult};
@@ -56,15 +56,13 @@ impl JobSelectionStore for SqliteStore {
     async fn get_job_selection(&self, job: &JobName) -> StoreResult<Option<JobSelection>> {
         let job = job.as_str().to_owned();
         self.with(move |c| {
-            c.query_row(
+            query_one(
+                c,
                 &format!("SELECT {SELECTION_COLUMNS} FROM job_selections WHERE job_name = ?1"),
                 [job],
                 SelectionRow::from_row,
+                SelectionRow::into_selection,
             )
-            .optional()
-            .map_err(unavailable)?
-            .map(SelectionRow::into_selection)
-            .transpose()
         })
         .await
     }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, ErrorCode, Row};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Row};
 
 use crate::ports::{IdCounters, StoreError, StoreResult};
 
@@ -228,6 +228,21 @@ fn query_rows<T>(
         .map_err(unavailable)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(unavailable)
+}
+
+/// Runs `sql` with `args` for at most one row, read with `row` and re-validated with `check`.
+fn query_one<R, T>(
+    c: &Connection,
+    sql: &str,
+    args: impl rusqlite::Params,
+    row: impl FnOnce(&Row<'_>) -> rusqlite::Result<R>,
+    check: impl FnOnce(R) -> StoreResult<T>,
+) -> StoreResult<Option<T>> {
+    c.query_row(sql, args, row)
+        .optional()
+        .map_err(unavailable)?
+        .map(check)
+        .transpose()
 }
 
 fn unavailable(e: rusqlite::Error) -> StoreError {

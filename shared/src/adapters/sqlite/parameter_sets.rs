@@ -2,10 +2,12 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, Row, params};
 use serde_json::Value;
 
-use super::{SqliteStore, conflict_or, corrupt, next_id_in, parse_ts, query_rows, ts, unavailable};
+use super::{
+    SqliteStore, conflict_or, corrupt, next_id_in, parse_ts, query_one, query_rows, ts, unavailable,
+};
 use crate::adapters::{readable, readable_page};
 use crate::domain::{ParameterSet, ParameterSetVersion, Params};
 use crate::ports::{Page, ParameterSetStore, SetDeletion, StoreError, StoreResult};
@@ -103,15 +105,13 @@ pub(super) fn read_set(
     filter: &str,
     arg: i64,
 ) -> StoreResult<Option<ParameterSet>> {
-    c.query_row(
+    query_one(
+        c,
         &format!("SELECT {SET_COLUMNS} FROM parameter_sets WHERE {filter}"),
         [arg],
         SetRow::from_row,
+        SetRow::into_set,
     )
-    .optional()
-    .map_err(unavailable)?
-    .map(SetRow::into_set)
-    .transpose()
 }
 
 fn record_version(c: &Connection, s: &ParameterSet) -> StoreResult<()> {

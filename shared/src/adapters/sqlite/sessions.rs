@@ -2,9 +2,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{Row, params};
 
-use super::{SqliteStore, parse_ts, query_rows, ts, unavailable};
+use super::{SqliteStore, parse_ts, query_one, query_rows, ts, unavailable};
 use crate::adapters::readable;
 use crate::domain::{Email, Session};
 use crate::ports::{SessionStore, StoreError, StoreResult};
@@ -74,17 +74,15 @@ impl SessionStore for SqliteStore {
     async fn get_session(&self, email: &Email, is_admin: bool) -> StoreResult<Option<Session>> {
         let email = email.as_str().to_owned();
         self.with(move |c| {
-            c.query_row(
+            query_one(
+                c,
                 &format!(
                     "SELECT {SESSION_COLUMNS} FROM sessions WHERE email = ?1 AND is_admin = ?2"
                 ),
                 params![email, is_admin],
                 raw_session,
+                RawSession::into_session,
             )
-            .optional()
-            .map_err(unavailable)?
-            .map(RawSession::into_session)
-            .transpose()
         })
         .await
     }

@@ -2,11 +2,13 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, Row, params};
 use serde_json::Value;
 
 use super::parameter_sets::read_set;
-use super::{SqliteStore, conflict_or, corrupt, next_id_in, parse_ts, query_rows, ts, unavailable};
+use super::{
+    SqliteStore, conflict_or, corrupt, next_id_in, parse_ts, query_one, query_rows, ts, unavailable,
+};
 use crate::adapters::readable_page;
 use crate::domain::{Email, JobName, ServiceName, TestItem, TestItemFields};
 use crate::ports::{Page, StoreError, StoreResult, TestItemStore};
@@ -64,15 +66,13 @@ impl ItemRow {
 }
 
 fn read_item(c: &Connection, id: i64) -> StoreResult<Option<TestItem>> {
-    c.query_row(
+    query_one(
+        c,
         &format!("SELECT {ITEM_COLUMNS} FROM test_items WHERE id = ?1"),
         [id],
         ItemRow::from_row,
+        ItemRow::into_item,
     )
-    .optional()
-    .map_err(unavailable)?
-    .map(ItemRow::into_item)
-    .transpose()
 }
 
 fn emails_json(f: &TestItemFields) -> String {
