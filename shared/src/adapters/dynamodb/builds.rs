@@ -22,12 +22,13 @@ use super::codec::{
 };
 use super::keys::{
     BUILD_GUARD_SK, BUILD_SEQUENCE, BUILD_SK, BUILDS, JOB_SK, JOBS, build_guard_pk, build_pk,
-    index_id, item_pk_of, job_pk, key, padded,
+    item_pk_of, job_pk, key, padded,
 };
+use super::requests::IdOrder;
 use super::requests::{condition_held, unavailable};
 use super::table::{GSI1, GSI2, PK};
 use super::tx::{MAX_ATTEMPTS, Role, TxOutcome, backoff, tx_put};
-use crate::adapters::{readable, readable_page};
+use crate::adapters::readable;
 use crate::domain::{Build, BuildNumber, JobName, JobSummary, NewBuild, PackagePath};
 use crate::ports::{BuildStore, IdCounters as _, Page, StoreError, StoreResult};
 
@@ -198,34 +199,20 @@ impl BuildStore for DynamoStore {
         before_id: Option<i64>,
         limit: usize,
     ) -> StoreResult<Page<Build, i64>> {
-        if before_id.is_some_and(|b| b <= 1) {
-            return Ok(Page {
-                items: Vec::new(),
-                next: None,
-            });
-        }
-        let (gsi, partition) = match job {
+        let partition = match job {
             Some(j) => (GSI2, job_pk(j.as_str())),
             None => (GSI1, BUILDS.to_owned()),
         };
-        let condition = before_id.map(|b| ("<", padded(b)));
-        let rows = self
-            .query_index(
-                gsi,
-                &partition,
-                condition,
-                false,
-                Some(limit.saturating_add(1)),
-            )
-            .await?;
-        readable_page(
+        let order = IdOrder::Before(before_id);
+        self.id_page(
             "build",
-            rows,
+            (partition.0, &partition.1),
+            order,
+            None,
             limit,
-            |i| index_id(i, gsi),
-            item_pk_of,
-            |i| build_from_item(&i),
+            build_from_item,
         )
+        .await
     }
 
     async fn list_jobs(

@@ -228,3 +228,126 @@ pub(super) fn index_id(item: &Item, gsi: GsiSchema) -> i64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    //! The keys are stored data: a changed format would orphan every item written before.
+    //! These pin each one to the table in this module's opening comment.
+
+    use super::*;
+    use crate::domain::{BuildNumber, ServiceName};
+
+    #[test]
+    fn keys_keep_their_stored_format() {
+        let job = JobName::parse("job_name", "team/CDN#1").unwrap();
+        let email = Email::parse("email", "qa@example.com").unwrap();
+        assert_eq!(counter_pk("builds"), "COUNTER#builds");
+        assert_eq!(build_pk(42), "BUILD#42");
+        assert_eq!(
+            build_guard_pk(BuildNumber::from_stored(7), &job),
+            "BUILDKEY#7#team/CDN#1"
+        );
+        assert_eq!(job_pk(job.as_str()), "JOB#team/CDN#1");
+        assert_eq!(session_pk(&email), "SESSION#qa@example.com");
+        assert_eq!(
+            (session_sk(true), session_sk(false)),
+            ("SESSION#ADMIN", "SESSION#USER")
+        );
+        assert_eq!(login_failures_pk("admin"), "LOGINFAIL#admin");
+        assert_eq!(pset_pk(3), "PSET#3");
+        assert_eq!(pset_name_pk("base"), "PSETNAME#base");
+        assert_eq!(pset_version_sk(12), "VERSION#0000000012");
+        assert_eq!(item_pk(5), "ITEM#5");
+        assert_eq!(job_selection_pk(&job), "JOBSEL#team/CDN#1");
+        assert_eq!(run_pk(9), "RUN#9");
+        assert_eq!(item_runs_pk(5), "ITEMRUNS#5");
+        assert_eq!(exec_pk("x-1"), "EXEC#x-1");
+        assert_eq!(event_sk(3), "EV#00000000000000000003");
+        assert_eq!(padded(42), "00000000000000000042");
+        let constants = [
+            COUNTER_SK,
+            BUILD_SK,
+            BUILDS,
+            BUILD_GUARD_SK,
+            JOB_SK,
+            JOBS,
+            SESSIONS,
+            LEGACY_SESSION_SK,
+            LOGIN_FAILURES_SK,
+            PSET_SK,
+            PSETS,
+            PSET_NAME_SK,
+            PSET_DEFAULT,
+            ITEM_SK,
+            ITEMS,
+            ITEM_KEY_SK,
+            JOB_SELECTION_SK,
+            JOB_SELECTIONS,
+            SETTINGS,
+            RUN_SK,
+            RUNS,
+            RUN_LOCK,
+            EXEC_SK,
+            EXECS_RUNNING,
+        ];
+        assert_eq!(
+            constants,
+            [
+                "COUNTER",
+                "BUILD",
+                "BUILDS",
+                "BUILDKEY",
+                "JOB",
+                "JOBS",
+                "SESSIONS",
+                "SESSION",
+                "LOGINFAIL",
+                "PSET",
+                "PSETS",
+                "PSETNAME",
+                "PSETDEFAULT",
+                "ITEM",
+                "ITEMS",
+                "ITEMKEY",
+                "JOBSEL",
+                "JOBSELS",
+                "SETTINGS",
+                "RUN",
+                "RUNS",
+                "RUNLOCK",
+                "EXEC",
+                "EXECS_RUNNING",
+            ]
+        );
+    }
+
+    #[test]
+    fn session_index_sorts_by_email_then_role() {
+        let session = |admin: bool| Session {
+            email: Email::parse("email", "qa@example.com").unwrap(),
+            session_id: "s".into(),
+            is_admin: admin,
+            token_sha256: "h".into(),
+            created_at: chrono::DateTime::UNIX_EPOCH,
+            expires_at: chrono::DateTime::UNIX_EPOCH,
+        };
+        assert_eq!(session_index_sk(&session(false)), "qa@example.com#0");
+        assert_eq!(session_index_sk(&session(true)), "qa@example.com#1");
+    }
+
+    #[test]
+    fn a_test_item_guard_puts_the_name_first() {
+        let item = TestItem {
+            id: 1,
+            name: ServiceName::parse("name", "cds").unwrap(),
+            job_name: JobName::parse("job_name", "a#b").unwrap(),
+            parameter_set_id: None,
+            description: String::new(),
+            enabled: true,
+            notify_emails: Vec::new(),
+            created_at: chrono::DateTime::UNIX_EPOCH,
+            updated_at: chrono::DateTime::UNIX_EPOCH,
+        };
+        assert_eq!(item_key_pk(&item), "ITEMKEY#cds#a#b");
+    }
+}

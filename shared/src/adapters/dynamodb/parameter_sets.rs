@@ -30,13 +30,12 @@ use super::codec::{
     n, s,
 };
 use super::keys::{
-    PSET_DEFAULT, PSET_NAME_SK, PSET_SEQUENCE, PSET_SK, PSETS, index_id, item_pk_of, key, padded,
-    pset_name_pk, pset_pk,
+    PSET_DEFAULT, PSET_NAME_SK, PSET_SEQUENCE, PSET_SK, PSETS, key, padded, pset_name_pk, pset_pk,
 };
 use super::parameter_set_versions::pset_version_item;
+use super::requests::IdOrder;
 use super::table::GSI1;
 use super::tx::{MAX_ATTEMPTS, Role, TxOutcome, backoff, tx_check, tx_delete, tx_put, tx_update};
-use crate::adapters::readable_page;
 use crate::domain::{ParameterSet, ParameterSetVersion, Params};
 use crate::ports::{
     IdCounters as _, Page, ParameterSetStore, SetDeletion, StoreError, StoreResult,
@@ -287,18 +286,16 @@ impl ParameterSetStore for DynamoStore {
         after_id: Option<i64>,
         limit: usize,
     ) -> StoreResult<Page<ParameterSet, i64>> {
-        let condition = after_id.map(|a| (">", padded(a)));
-        let rows = self
-            .query_index(GSI1, PSETS, condition, true, Some(limit.saturating_add(1)))
-            .await?;
-        readable_page(
+        let order = IdOrder::After(after_id);
+        self.id_page(
             "parameter set",
-            rows,
+            (GSI1, PSETS),
+            order,
+            None,
             limit,
-            |i| index_id(i, GSI1),
-            item_pk_of,
-            |i| pset_from_item(&i),
+            pset_from_item,
         )
+        .await
     }
 
     async fn update_parameter_set(&self, next: &ParameterSet) -> StoreResult<Option<ParameterSet>> {

@@ -13,9 +13,10 @@ use aws_sdk_dynamodb::types::{
 
 use super::DynamoStore;
 use super::codec::{Item, s};
-use super::keys::key;
+use super::keys::{index_id, item_pk_of, key, padded};
 use super::table::{GsiSchema, PK, SK};
-use crate::ports::{StoreError, StoreResult};
+use crate::adapters::readable_page;
+use crate::ports::{Page, StoreError, StoreResult};
 
 /// BatchGetItem takes at most this many keys per call.
 pub(super) const BATCH_GET_MAX: usize = 100;
@@ -243,6 +244,55 @@ impl DynamoStore {
             }
         }
         Ok(())
+    }
+}
+
+/// Where a page of records kept in id order on an index partition starts.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum IdOrder {
+    /// Oldest first, after this id.
+    After(Option<i64>),
+    /// Newest first, before this id.
+    Before(Option<i64>),
+}
+
+impl DynamoStore {
+    /// One page of the records on an index partition whose sort key is their padded id:
+    /// `limit + 1` rows are read to tell whether more follow, the cursor comes from the raw
+    /// rows, and rows that no longer read are logged and left out. With a filter only rows
+    /// whose attribute `filter.0` equals `filter.1` count.
+    pub(super) async fn id_page<T>(
+        &self,
+        what: &'static str,
+        (gsi, partition): (GsiSchema, &str),
+        order: IdOrder,
+        filter: Option<(&str, AttributeValue)>,
+        limit: usize,
+        read: impl Fn(&Item) -> StoreResult<T>,
+    ) -> StoreResult<Page<T, i64>> {
+        let (condition, forward) = match order {
+            IdOrder::After(after) => (after.map(|a| (">", padded(a))), true),
+            // Ids start at 1: nothing comes before it.
+            IdOrder::Before(Some(before)) if before <= 1 => {
+                return Ok(Page {
+                    items: Vec::new(),
+                    next: None,
+                });
+            }
+            IdOrder::Before(before) => (before.map(|b| ("<", padded(b))), false),
+        };
+        let want = Some(limit.saturating_add(1));
+        let rows = self
+            .query_index_filtered(gsi, partition, condition, forward, want, filter)
+            .await?;
+        readable_page(
+            what,
+            rows,
+            limit,
+            |i| index_id(i, gsi),
+            item_pk_of,
+            |i| read(&i),
+        )
     }
 }
 

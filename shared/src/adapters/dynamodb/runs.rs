@@ -22,11 +22,10 @@ use super::DynamoStore;
 use super::codec::{
     Attrs, Item, corrupt, decode_json, encode_json, fmt_time, get_i64, get_time, n, s,
 };
-use super::keys::{
-    RUN_LOCK, RUN_SK, RUNS, index_id, item_pk_of, item_runs_pk, key, padded, run_pk,
-};
+use super::keys::{RUN_LOCK, RUN_SK, RUNS, item_runs_pk, key, padded, run_pk};
+use super::requests::IdOrder;
 use super::requests::condition_held;
-use super::table::{GSI1, GSI2, GsiSchema, TTL};
+use super::table::{GSI1, GSI2, TTL};
 use super::tx::{MAX_ATTEMPTS, Role, TxOutcome, backoff, tx_put};
 use crate::domain::{Run, RunLock, RunStatus};
 use crate::ports::{Page, RunStore, StoreError, StoreResult};
@@ -88,45 +87,6 @@ fn lock_from_item(item: &Item) -> StoreResult<RunLock> {
         run_id: get_i64(item, "run_id")?,
         lease_until: get_time(item, "lease_until")?,
     })
-}
-
-impl DynamoStore {
-    /// Runs newest first on one index partition, optionally of one status.
-    async fn list_runs_on(
-        &self,
-        gsi: GsiSchema,
-        partition: &str,
-        status: Option<RunStatus>,
-        before_id: Option<i64>,
-        limit: usize,
-    ) -> StoreResult<Page<Run, i64>> {
-        if before_id.is_some_and(|b| b <= 1) {
-            return Ok(Page {
-                items: Vec::new(),
-                next: None,
-            });
-        }
-        let condition = before_id.map(|b| ("<", padded(b)));
-        let filter = status.map(|st| ("status", s(st.as_str())));
-        let rows = self
-            .query_index_filtered(
-                gsi,
-                partition,
-                condition,
-                false,
-                Some(limit.saturating_add(1)),
-                filter,
-            )
-            .await?;
-        crate::adapters::readable_page(
-            "run",
-            rows,
-            limit,
-            |i| index_id(i, gsi),
-            item_pk_of,
-            |i| run_from_item(&i),
-        )
-    }
 }
 
 #[async_trait]
@@ -213,7 +173,9 @@ impl RunStore for DynamoStore {
         before_id: Option<i64>,
         limit: usize,
     ) -> StoreResult<Page<Run, i64>> {
-        self.list_runs_on(GSI1, RUNS, status, before_id, limit)
+        let filter = status.map(|st| ("status", s(st.as_str())));
+        let order = IdOrder::Before(before_id);
+        self.id_page("run", (GSI1, RUNS), order, filter, limit, run_from_item)
             .await
     }
 
@@ -223,7 +185,9 @@ impl RunStore for DynamoStore {
         before_id: Option<i64>,
         limit: usize,
     ) -> StoreResult<Page<Run, i64>> {
-        self.list_runs_on(GSI2, &item_runs_pk(test_item_id), None, before_id, limit)
+        let partition = item_runs_pk(test_item_id);
+        let order = IdOrder::Before(before_id);
+        self.id_page("run", (GSI2, &partition), order, None, limit, run_from_item)
             .await
     }
 

@@ -15,12 +15,11 @@ use super::codec::{
     Attrs, Item, corrupt, fmt_time, get_bool, get_i64, get_opt_i64, get_s, get_time, job_name, n, s,
 };
 use super::keys::{
-    ITEM_KEY_SK, ITEM_SEQUENCE, ITEM_SK, ITEMS, PSET_SK, index_id, item_key_pk, item_pk,
-    item_pk_of, key, padded, pset_pk,
+    ITEM_KEY_SK, ITEM_SEQUENCE, ITEM_SK, ITEMS, PSET_SK, item_key_pk, item_pk, key, padded, pset_pk,
 };
+use super::requests::IdOrder;
 use super::table::GSI1;
 use super::tx::{MAX_ATTEMPTS, Role, TxOutcome, backoff, tx_delete, tx_put, tx_update};
-use crate::adapters::readable_page;
 use crate::domain::{Email, ServiceName, TestItem, TestItemFields};
 use crate::ports::{IdCounters as _, Page, StoreError, StoreResult, TestItemStore};
 
@@ -122,18 +121,16 @@ impl TestItemStore for DynamoStore {
         after_id: Option<i64>,
         limit: usize,
     ) -> StoreResult<Page<TestItem, i64>> {
-        let condition = after_id.map(|a| (">", padded(a)));
-        let rows = self
-            .query_index(GSI1, ITEMS, condition, true, Some(limit.saturating_add(1)))
-            .await?;
-        readable_page(
+        let order = IdOrder::After(after_id);
+        self.id_page(
             "test item",
-            rows,
+            (GSI1, ITEMS),
+            order,
+            None,
             limit,
-            |i| index_id(i, GSI1),
-            item_pk_of,
-            |i| test_item_from_item(&i),
+            test_item_from_item,
         )
+        .await
     }
 
     async fn update_test_item(
