@@ -10,11 +10,10 @@
 //! one moves the events out.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
 use statemachine::{ExecutionRecord, ExecutionStore, HistoryEvent, HistoryPage};
 
 use super::DynamoStore;
-use super::codec::{Item, decode_json, encode_json, s};
+use super::codec::{decode_json, encode_json, s};
 use super::keys::{EXEC_SK, EXECS_RUNNING, event_sk, exec_pk, key};
 use super::requests::unavailable;
 use super::table::{GSI1, PK, SK};
@@ -105,36 +104,24 @@ impl ExecutionStore for DynamoStore {
         if low > high || page.limit == 0 {
             return Ok(Vec::new());
         }
-        let mut events = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let want = page.limit - events.len();
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND #sk BETWEEN :low AND :high")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_names("#sk", SK)
-                .expression_attribute_values(":pk", s(&exec_pk(execution_id)))
-                .expression_attribute_values(":low", s(&event_sk(low)))
-                .expression_attribute_values(":high", AttributeValue::S(event_sk(high)))
-                .scan_index_forward(!page.newest_first)
-                .consistent_read(true)
-                .limit(i32::try_from(want).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| unavailable("Query (execution history)", e).to_string())?;
-            for item in out.items.unwrap_or_default() {
-                events.push(
-                    decode_json::<HistoryEvent>(&item, "event_json").map_err(|e| e.to_string())?,
-                );
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() && events.len() < page.limit => start = Some(k),
-                _ => return Ok(events),
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND #sk BETWEEN :low AND :high")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":pk", s(&exec_pk(execution_id)))
+            .expression_attribute_values(":low", s(&event_sk(low)))
+            .expression_attribute_values(":high", s(&event_sk(high)))
+            .scan_index_forward(!page.newest_first)
+            .consistent_read(true);
+        let rows = self
+            .query_pages("Query (execution history)", query, Some(page.limit), 1)
+            .await
+            .map_err(|e| e.to_string())?;
+        rows.iter()
+            .map(|item| decode_json::<HistoryEvent>(item, "event_json").map_err(|e| e.to_string()))
+            .collect()
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, ReturnValue, WriteRequest,
@@ -80,39 +81,50 @@ impl DynamoStore {
         if let Some((op, _)) = &sort_condition {
             expression.push_str(&format!(" AND #sk {op} :sk"));
         }
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(gsi.name)
+            .key_condition_expression(&expression)
+            .expression_attribute_names("#pk", gsi.partition_key)
+            .expression_attribute_values(":pk", s(partition))
+            .scan_index_forward(forward);
+        if let Some((_, value)) = &sort_condition {
+            query = query
+                .expression_attribute_names("#sk", gsi.sort_key)
+                .expression_attribute_values(":sk", s(value));
+        }
+        // The limit counts rows read, not rows kept: with a filter, read a little ahead.
+        let mut least_page = 1;
+        if let Some((attribute, value)) = filter {
+            query = query
+                .filter_expression("#f = :f")
+                .expression_attribute_names("#f", attribute)
+                .expression_attribute_values(":f", value);
+            least_page = FILTERED_PAGE_MIN;
+        }
+        self.query_pages("Query", query, want, least_page).await
+    }
+
+    /// Sends `query` page by page, each from where the last one ended, until `want` rows
+    /// (asking for at least `least_page` a page) or all of them.
+    pub(super) async fn query_pages(
+        &self,
+        operation: &str,
+        query: QueryFluentBuilder,
+        want: Option<usize>,
+        least_page: usize,
+    ) -> StoreResult<Vec<Item>> {
         let mut rows = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            let mut query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(gsi.name)
-                .key_condition_expression(&expression)
-                .expression_attribute_names("#pk", gsi.partition_key)
-                .expression_attribute_values(":pk", s(partition))
-                .scan_index_forward(forward)
-                .set_exclusive_start_key(start.take());
-            if let Some((_, value)) = &sort_condition {
-                query = query
-                    .expression_attribute_names("#sk", gsi.sort_key)
-                    .expression_attribute_values(":sk", s(value));
-            }
-            if let Some((attribute, value)) = &filter {
-                query = query
-                    .filter_expression("#f = :f")
-                    .expression_attribute_names("#f", *attribute)
-                    .expression_attribute_values(":f", value.clone());
-            }
+            let mut page = query.clone().set_exclusive_start_key(start.take());
             if let Some(want) = want {
-                let mut missing = want.saturating_sub(rows.len()).max(1);
-                if filter.is_some() {
-                    // The limit counts rows read, not rows kept: read a little ahead.
-                    missing = missing.max(FILTERED_PAGE_MIN);
-                }
-                query = query.limit(i32::try_from(missing).unwrap_or(i32::MAX));
+                let missing = want.saturating_sub(rows.len()).max(least_page);
+                page = page.limit(i32::try_from(missing).unwrap_or(i32::MAX));
             }
-            let out = query.send().await.map_err(|e| unavailable("Query", e))?;
+            let out = page.send().await.map_err(|e| unavailable(operation, e))?;
             rows.extend(out.items.unwrap_or_default());
             if let Some(want) = want
                 && rows.len() >= want
@@ -170,30 +182,20 @@ impl DynamoStore {
             Some(_) => "#pk = :pk AND begins_with(#sk, :prefix)",
             None => "#pk = :pk",
         };
-        let mut rows = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let mut query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression(expression)
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_values(":pk", s(pk))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take());
-            if let Some(prefix) = sk_prefix {
-                query = query
-                    .expression_attribute_names("#sk", SK)
-                    .expression_attribute_values(":prefix", s(prefix));
-            }
-            let out = query.send().await.map_err(|e| unavailable("Query", e))?;
-            rows.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(rows),
-            }
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression(expression)
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":pk", s(pk))
+            .consistent_read(true);
+        if let Some(prefix) = sk_prefix {
+            query = query
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":prefix", s(prefix));
         }
+        self.query_pages("Query", query, None, 1).await
     }
 
     /// Deletes many items by primary key.
