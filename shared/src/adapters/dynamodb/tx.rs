@@ -19,13 +19,13 @@ pub(super) const MAX_ATTEMPTS: usize = 10;
 /// What one write of a transaction is, to tell its failed condition apart from the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Role {
-    /// The record itself (set, item).
+    /// The record itself (build, set, item, run).
     Main,
     /// A parameter-set version (history) record.
     History,
     /// A uniqueness guard being removed.
     OldGuard,
-    /// A uniqueness guard being taken.
+    /// A uniqueness guard being taken (build number, set name, test item name).
     NewGuard,
     /// The default-set pointer.
     Pointer,
