@@ -9,7 +9,7 @@
 //!   descending, `SK < padded(before_id)` for the next page.
 //! - jobs by name: Query GSI1 `JOBS` ascending, `GSI1SK > after`, then BatchGetItem of
 //!   the latest builds.
-//!
+//! - latest build of a job: GetItem the job item, then its `latest_build_id`.
 
 use std::collections::{HashMap, HashSet};
 
@@ -24,8 +24,7 @@ use super::keys::{
     BUILD_GUARD_SK, BUILD_SEQUENCE, BUILD_SK, BUILDS, JOB_SK, JOBS, build_guard_pk, build_pk,
     item_pk_of, job_pk, key, padded,
 };
-use super::requests::IdOrder;
-use super::requests::{condition_held, unavailable};
+use super::requests::{IdOrder, condition_held, unavailable};
 use super::table::{GSI1, GSI2, PK};
 use super::tx::{MAX_ATTEMPTS, Role, TxOutcome, backoff, tx_put};
 use crate::adapters::readable;

@@ -4,7 +4,6 @@
 //!   old one (or none) is still there; retried on a lost race. The check and the count
 //!   are one conditional write, so concurrent callers take at most `max`. A success
 //!   gives one back (`ADD count :-1` if `count > 0`). `ttl` is the window end.
-//! - latest build of a job: GetItem the job item, then its `latest_build_id`.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValue;

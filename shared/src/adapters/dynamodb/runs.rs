@@ -23,8 +23,7 @@ use super::codec::{
     Attrs, Item, corrupt, decode_json, encode_json, fmt_time, get_i64, get_time, n, s,
 };
 use super::keys::{RUN_LOCK, RUN_SK, RUNS, item_runs_pk, key, padded, run_pk};
-use super::requests::IdOrder;
-use super::requests::condition_held;
+use super::requests::{IdOrder, condition_held};
 use super::table::{GSI1, GSI2, TTL};
 use super::tx::{MAX_ATTEMPTS, Role, TxOutcome, backoff, tx_put};
 use crate::domain::{Run, RunLock, RunStatus};
