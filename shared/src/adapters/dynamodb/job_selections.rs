@@ -1,6 +1,6 @@
 //! Job selections on DynamoDB.
-//! - sets and items by id: Query GSI1 `PSETS` / `ITEMS` ascending, `GSI1SK > padded(after)`.
 //! - job selections: Get/Delete by job name; Put, if `build_id = :expected` for a
+//!   conditional move; all of them is Query GSI1 `JOBSELS` (by name).
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;

@@ -1,5 +1,6 @@
-//! Parameter sets and their history on DynamoDB (ids from the counter `parameter_sets`;
-//! transactions through [`super::tx`]).
+//! Parameter sets on DynamoDB (ids from the counter `parameter_sets`; multi-item writes
+//! are transactions through `tx`; the history is in `parameter_set_versions`).
+//! - the default set: the pointer item is the truth; each set's `is_default` is a copy kept
 //!   in step by the same transactions. Since the default set can never be deleted, once a
 //!   set exists there is always exactly one default.
 //! - create a set: [Put name guard if `attribute_not_exists`, Put set, Put version 1, and,
@@ -17,7 +18,6 @@
 //!   `set_id <> :id`, Delete name guard]; a cancellation reads again and answers anew. Its
 //!   history items are then removed with BatchWriteItem (left over only on a crash, and
 //!   then never shown).
-//! - create a test item: [Put (name, job) guard if `attribute_not_exists`, Put item, and
 //! - sets by id: Query GSI1 `PSETS` ascending, `GSI1SK > padded(after)`.
 
 use async_trait::async_trait;

@@ -1,6 +1,6 @@
 //! The settings record on DynamoDB.
-//!   conditional move; all of them is Query GSI1 `JOBSELS` (by name).
 //! - settings: GetItem (none: defaults, version 0); PutItem with `version + 1` if
+//!   `attribute_not_exists(PK)` (expected 0) or `version = :expected`.
 
 use async_trait::async_trait;
 

@@ -1,9 +1,11 @@
-//! Test items on DynamoDB (ids from the counter `test_items`; transactions through
-//! [`super::tx`]).
+//! Test items on DynamoDB (ids from the counter `test_items`; multi-item writes are
+//! transactions through `tx`).
+//! - create a test item: [Put (name, job) guard if `attribute_not_exists`, Put item, and
 //!   with a set, Update set `ADD ref_count :1` if it exists]. So a set with a reference
 //!   always exists, and a set is only deleted with `ref_count` 0.
 //! - update a test item: read it; [Put item if its name, job and set are still the ones
 //!   read, move the guard when (name, job) changed, and when the set changed `ADD
+//!   ref_count -1` on the old and `+1` (if it exists) on the new]. Delete likewise.
 //! - items by id: Query GSI1 `ITEMS` ascending, `GSI1SK > padded(after)`.
 
 use async_trait::async_trait;
