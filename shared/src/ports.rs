@@ -228,6 +228,13 @@ pub trait RunStore: Send + Sync {
 }
 
 /// Everything CRAT stores.
+///
+/// Timestamps: every time a store is given reads back to the millisecond. Digits below
+/// the millisecond may be dropped (truncated, never rounded: the SQLite store keeps
+/// exactly three, as fixed-width text it compares in SQL) or kept (DynamoDB and records
+/// held as JSON keep nanoseconds); so callers compare stored times at millisecond
+/// precision, never finer. The conformance suite checks this on every record kind
+/// (`timestamps_read_back_to_the_millisecond`).
 pub trait Store:
     BuildStore
     + SessionStore

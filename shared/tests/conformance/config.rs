@@ -15,7 +15,7 @@ fn params(v: serde_json::Value) -> Params {
     Params::parse("params", &v).unwrap()
 }
 
-fn fields(name: &str, job: &str, set: Option<i64>) -> TestItemFields {
+pub(super) fn fields(name: &str, job: &str, set: Option<i64>) -> TestItemFields {
     TestItemFields {
         name: ServiceName::parse("name", name).unwrap(),
         job_name: JobName::parse("job_name", job).unwrap(),
@@ -317,7 +317,7 @@ pub async fn test_items_round_trip_and_are_unique_per_job(store: Arc<dyn Store>)
     assert_eq!(store.get_test_item(b.id).await.unwrap(), None);
 }
 
-fn selection(job: &str, build_id: i64, number: i64) -> JobSelection {
+pub(super) fn selection(job: &str, build_id: i64, number: i64) -> JobSelection {
     JobSelection {
         job_name: JobName::parse("job_name", job).unwrap(),
         build_id,

@@ -4,9 +4,11 @@
 mod config;
 mod round_trips;
 pub mod runs;
+mod timestamps;
 pub use config::*;
 pub use round_trips::*;
 pub use runs::*;
+pub use timestamps::*;
 
 use std::sync::Arc;
 
@@ -543,6 +545,7 @@ macro_rules! conformance_tests {
             execution_records_round_trip_and_running_ones_are_listed,
             execution_history_is_appended_and_read_page_by_page,
             accepted_values_re_read_equal,
+            timestamps_read_back_to_the_millisecond,
         );
     };
     (@each $make_store:expr; $($name:ident),* $(,)?) => {

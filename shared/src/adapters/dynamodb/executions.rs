@@ -9,71 +9,14 @@
 //! `record_json`: they are read as they are, and the executor's next save of a running
 //! one moves the events out.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use statemachine::{ExecutionRecord, ExecutionStore, HistoryEvent, HistoryPage};
 
-use super::{
-    BATCH_WRITE_MAX, DynamoStore, GSI1, Item, PK, SK, built, decode_json, encode_json, key, s,
-    unavailable,
-};
-
-const EXEC_SK: &str = "EXEC";
-const RUNNING: &str = "EXECS_RUNNING";
-
-fn exec_pk(id: &str) -> String {
-    format!("EXEC#{id}")
-}
-
-fn event_sk(id: u64) -> String {
-    format!("EV#{id:020}")
-}
-
-impl DynamoStore {
-    /// Puts `items` with BatchWriteItem (25 a call), retrying unprocessed ones.
-    async fn put_events(&self, items: Vec<Item>) -> Result<(), String> {
-        for chunk in items.chunks(BATCH_WRITE_MAX) {
-            let mut pending = chunk
-                .iter()
-                .map(|item| {
-                    let put = built(PutRequest::builder().set_item(Some(item.clone())).build())
-                        .map_err(|e| e.to_string())?;
-                    Ok(WriteRequest::builder().put_request(put).build())
-                })
-                .collect::<Result<Vec<_>, String>>()?;
-            let mut attempt = 0u32;
-            while !pending.is_empty() {
-                if attempt > 0 {
-                    // Unprocessed items mean throttling: back off a little.
-                    tokio::time::sleep(Duration::from_millis(50 << attempt.min(6))).await;
-                }
-                attempt += 1;
-                if attempt > 20 {
-                    return Err(
-                        "DynamoDB BatchWriteItem (execution history) kept leaving items unprocessed"
-                            .to_owned(),
-                    );
-                }
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, pending)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        unavailable("BatchWriteItem (execution history)", e).to_string()
-                    })?;
-                pending = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
-                    .unwrap_or_default();
-            }
-        }
-        Ok(())
-    }
-}
+use super::DynamoStore;
+use super::codec::{decode_json, encode_json, s};
+use super::keys::{EXEC_SK, EXECS_RUNNING, event_sk, exec_pk, key};
+use super::requests::unavailable;
+use super::table::{GSI1, PK, SK};
 
 #[async_trait]
 impl ExecutionStore for DynamoStore {
@@ -98,14 +41,16 @@ impl ExecutionStore for DynamoStore {
             s(&encode_json("execution", record).map_err(|e| e.to_string())?),
         );
         if record.is_running() {
-            item.insert(GSI1.partition_key.into(), s(RUNNING));
+            item.insert(GSI1.partition_key.into(), s(EXECS_RUNNING));
             item.insert(GSI1.sort_key.into(), s(&record.execution_id));
         }
         // Events first, then the record that counts them: readers see only events up to
         // the record's event_count, so a save cut off between the two is invisible, and
         // saving again rewrites the same event items. No transaction needed (they cost
         // double, and moto copies the whole table for each).
-        self.put_events(events).await?;
+        self.batch_put("execution history", events)
+            .await
+            .map_err(|e| e.to_string())?;
         self.client
             .put_item()
             .table_name(&self.table)
@@ -127,7 +72,7 @@ impl ExecutionStore for DynamoStore {
 
     async fn list_running_executions(&self) -> Result<Vec<ExecutionRecord>, String> {
         let rows = self
-            .query_index(GSI1, RUNNING, None, true, None)
+            .query_index(GSI1, EXECS_RUNNING, None, true, None)
             .await
             .map_err(|e| e.to_string())?;
         rows.iter()
@@ -159,36 +104,24 @@ impl ExecutionStore for DynamoStore {
         if low > high || page.limit == 0 {
             return Ok(Vec::new());
         }
-        let mut events = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let want = page.limit - events.len();
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND #sk BETWEEN :low AND :high")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_names("#sk", SK)
-                .expression_attribute_values(":pk", s(&exec_pk(execution_id)))
-                .expression_attribute_values(":low", s(&event_sk(low)))
-                .expression_attribute_values(":high", AttributeValue::S(event_sk(high)))
-                .scan_index_forward(!page.newest_first)
-                .consistent_read(true)
-                .limit(i32::try_from(want).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| unavailable("Query (execution history)", e).to_string())?;
-            for item in out.items.unwrap_or_default() {
-                events.push(
-                    decode_json::<HistoryEvent>(&item, "event_json").map_err(|e| e.to_string())?,
-                );
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() && events.len() < page.limit => start = Some(k),
-                _ => return Ok(events),
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND #sk BETWEEN :low AND :high")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":pk", s(&exec_pk(execution_id)))
+            .expression_attribute_values(":low", s(&event_sk(low)))
+            .expression_attribute_values(":high", s(&event_sk(high)))
+            .scan_index_forward(!page.newest_first)
+            .consistent_read(true);
+        let rows = self
+            .query_pages("Query (execution history)", query, Some(page.limit), 1)
+            .await
+            .map_err(|e| e.to_string())?;
+        rows.iter()
+            .map(|item| decode_json::<HistoryEvent>(item, "event_json").map_err(|e| e.to_string()))
+            .collect()
     }
 }

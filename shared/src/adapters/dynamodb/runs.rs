@@ -1,30 +1,33 @@
-//! Runs and the run lock on DynamoDB. The item design and access patterns are described
-//! with the rest of the table in the parent module.
+//! Runs and the run lock on DynamoDB (run ids come from the caller).
+//! - start a run: TransactWriteItems [Put lock if `attribute_not_exists(PK) OR
+//!   lease_until_ns <= :now_ns` (none, or its lease has ended), Put run if
+//!   `attribute_not_exists(PK)`]. Of many concurrent starts exactly one commits. When the
+//!   lock's condition failed, the lock is read (consistent) and returned as the holder;
+//!   if it is gone or ended meanwhile, the start is tried again. A run id already taken
+//!   is `Conflict`; `TransactionConflict` is retried after a short random pause.
+//! - update a run: PutItem if `revision = :prev` (`run.revision - 1`); a failed condition
+//!   (changed meanwhile, or no such run) is `Conflict`.
+//! - runs newest first: Query GSI1 `RUNS` (all) or GSI2 `ITEMRUNS#<item>` (one item),
+//!   descending, `GSI?SK < padded(before_id)` for the next page. With a status, a
+//!   FilterExpression `status = :s`, following pages until `limit + 1` matches or the end.
+//! - the lock: GetItem (consistent); release is DeleteItem if `run_id = :id` (false when
+//!   the condition fails: another run holds it, or none does). An expired lock is left in
+//!   place (and ignored) until the next start replaces it or TTL removes it.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
-use super::{
-    Attrs, DynamoStore, GSI1, GSI2, GsiSchema, Item, MAX_ATTEMPTS, Role, TTL, TxOutcome, backoff,
-    corrupt, decode_json, encode_json, fmt_time, get_i64, get_time, key, n, padded, s, tx_put,
-    unavailable,
+use super::DynamoStore;
+use super::codec::{
+    Attrs, Item, corrupt, decode_json, encode_json, fmt_time, get_i64, get_time, n, s,
 };
+use super::keys::{RUN_LOCK, RUN_SK, RUNS, item_runs_pk, key, padded, run_pk};
+use super::requests::{IdOrder, condition_held};
+use super::table::{GSI1, GSI2, TTL};
+use super::tx::{MAX_ATTEMPTS, Role, TxOutcome, backoff, tx_put};
 use crate::domain::{Run, RunLock, RunStatus};
 use crate::ports::{Page, RunStore, StoreError, StoreResult};
-
-const RUN_SK: &str = "RUN";
-const RUNS: &str = "RUNS";
-/// The run lock's PK and SK.
-const RUN_LOCK: &str = "RUNLOCK";
-
-fn run_pk(id: i64) -> String {
-    format!("RUN#{id}")
-}
-
-fn item_runs_pk(test_item_id: i64) -> String {
-    format!("ITEMRUNS#{test_item_id}")
-}
 
 /// Nanoseconds since the epoch, exact (the lock is held while `now < lease_until`).
 fn epoch_ns(t: DateTime<Utc>) -> AttributeValue {
@@ -83,45 +86,6 @@ fn lock_from_item(item: &Item) -> StoreResult<RunLock> {
         run_id: get_i64(item, "run_id")?,
         lease_until: get_time(item, "lease_until")?,
     })
-}
-
-impl DynamoStore {
-    /// Runs newest first on one index partition, optionally of one status.
-    async fn list_runs_on(
-        &self,
-        gsi: GsiSchema,
-        partition: &str,
-        status: Option<RunStatus>,
-        before_id: Option<i64>,
-        limit: usize,
-    ) -> StoreResult<Page<Run, i64>> {
-        if before_id.is_some_and(|b| b <= 1) {
-            return Ok(Page {
-                items: Vec::new(),
-                next: None,
-            });
-        }
-        let condition = before_id.map(|b| ("<", padded(b)));
-        let filter = status.map(|st| ("status", s(st.as_str())));
-        let rows = self
-            .query_index_filtered(
-                gsi,
-                partition,
-                condition,
-                false,
-                Some(limit.saturating_add(1)),
-                filter,
-            )
-            .await?;
-        crate::adapters::readable_page(
-            "run",
-            rows,
-            limit,
-            |i| super::index_id(i, gsi),
-            super::item_pk_of,
-            |i| run_from_item(&i),
-        )
-    }
 }
 
 #[async_trait]
@@ -192,19 +156,13 @@ impl RunStore for DynamoStore {
             .expression_attribute_values(":prev", n(run.revision.saturating_sub(1)))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::Conflict(format!(
-                    "run {} is not at revision {} (changed meanwhile, or no such run)",
-                    run.id,
-                    run.revision.saturating_sub(1)
-                )))
-            }
-            Err(e) => Err(unavailable("PutItem (run)", e)),
+        match condition_held("PutItem (run)", result)? {
+            Some(_) => Ok(()),
+            None => Err(StoreError::Conflict(format!(
+                "run {} is not at revision {} (changed meanwhile, or no such run)",
+                run.id,
+                run.revision.saturating_sub(1)
+            ))),
         }
     }
 
@@ -214,7 +172,9 @@ impl RunStore for DynamoStore {
         before_id: Option<i64>,
         limit: usize,
     ) -> StoreResult<Page<Run, i64>> {
-        self.list_runs_on(GSI1, RUNS, status, before_id, limit)
+        let filter = status.map(|st| ("status", s(st.as_str())));
+        let order = IdOrder::Before(before_id);
+        self.id_page("run", (GSI1, RUNS), order, filter, limit, run_from_item)
             .await
     }
 
@@ -224,7 +184,9 @@ impl RunStore for DynamoStore {
         before_id: Option<i64>,
         limit: usize,
     ) -> StoreResult<Page<Run, i64>> {
-        self.list_runs_on(GSI2, &item_runs_pk(test_item_id), None, before_id, limit)
+        let partition = item_runs_pk(test_item_id);
+        let order = IdOrder::Before(before_id);
+        self.id_page("run", (GSI2, &partition), order, None, limit, run_from_item)
             .await
     }
 
@@ -246,16 +208,7 @@ impl RunStore for DynamoStore {
             .expression_attribute_values(":id", n(run_id))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable("PutItem (run lock lease)", e)),
-        }
+        Ok(condition_held("PutItem (run lock lease)", result)?.is_some())
     }
 
     async fn release_run_lock(&self, run_id: i64) -> StoreResult<bool> {
@@ -269,15 +222,6 @@ impl RunStore for DynamoStore {
             .expression_attribute_values(":id", n(run_id))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable("DeleteItem (run lock)", e)),
-        }
+        Ok(condition_held("DeleteItem (run lock)", result)?.is_some())
     }
 }

@@ -1,26 +1,29 @@
 //! The embedded store: one SQLite file under `CRAT_DATA_DIR`. Durable (WAL, synchronous
 //! writes), safe under concurrent requests (one connection behind a mutex, used on the
 //! blocking pool; SQLite serialises writers anyway and every call is short).
+//!
+//! This file holds the schema, the connection and the helpers every table shares; each
+//! aggregate has its own file. Rows are read by column name into a small row struct per
+//! table (`from_row`), then re-validated into domain types.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Row};
 
-use super::{readable, readable_page};
-use crate::domain::{
-    Build, BuildNumber, Email, JobName, JobSummary, LOGIN_WINDOW, LoginFailures, NewBuild,
-    PackagePath, Session,
-};
-use crate::ports::{
-    BuildStore, IdCounters, LoginFailureStore, Page, SessionStore, StoreError, StoreResult,
-};
+use crate::ports::{IdCounters, StoreError, StoreResult};
 
-mod config;
+mod builds;
 mod executions;
+mod job_selections;
+mod login_failures;
+mod parameter_sets;
 mod runs;
+mod sessions;
+mod settings;
+mod test_items;
 
 /// Schema migrations, applied in order; the index is stored in `PRAGMA user_version`.
 const MIGRATIONS: &[&str] = &[
@@ -227,10 +230,27 @@ fn query_rows<T>(
         .map_err(unavailable)
 }
 
+/// Runs `sql` with `args` for at most one row, read with `row` and re-validated with `check`.
+fn query_one<R, T>(
+    c: &Connection,
+    sql: &str,
+    args: impl rusqlite::Params,
+    row: impl FnOnce(&Row<'_>) -> rusqlite::Result<R>,
+    check: impl FnOnce(R) -> StoreResult<T>,
+) -> StoreResult<Option<T>> {
+    c.query_row(sql, args, row)
+        .optional()
+        .map_err(unavailable)?
+        .map(check)
+        .transpose()
+}
+
 fn unavailable(e: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
+/// A stored timestamp: RFC 3339 UTC with exactly three fractional digits (milliseconds,
+/// truncated). Fixed width, so comparing the text in SQL (`expires_at <= ?1`) orders by time.
 fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
@@ -239,46 +259,6 @@ fn parse_ts(field: &str, s: &str) -> StoreResult<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.to_utc())
         .map_err(|e| StoreError::Corrupt(format!("{field} {s:?}: {e}")))
-}
-
-/// Row reading errors stay rusqlite errors so `query_map` can carry them; text fields are
-/// re-validated into domain types afterwards.
-struct RawBuild {
-    id: i64,
-    job_name: String,
-    build_number: i64,
-    build_user: Option<String>,
-    package_path: String,
-    created_at: String,
-}
-
-const BUILD_COLUMNS: &str = "id, job_name, build_number, build_user, package_path, created_at";
-
-fn raw_build(r: &Row<'_>) -> rusqlite::Result<RawBuild> {
-    Ok(RawBuild {
-        id: r.get(0)?,
-        job_name: r.get(1)?,
-        build_number: r.get(2)?,
-        build_user: r.get(3)?,
-        package_path: r.get(4)?,
-        created_at: r.get(5)?,
-    })
-}
-
-impl RawBuild {
-    fn into_build(self) -> StoreResult<Build> {
-        let corrupt =
-            |e: crate::domain::FieldError| StoreError::Corrupt(format!("build {}: {e}", self.id));
-        Ok(Build {
-            id: self.id,
-            job_name: JobName::parse("job_name", &self.job_name).map_err(corrupt)?,
-            build_number: BuildNumber::from_stored(self.build_number),
-            build_user: self.build_user.clone(),
-            package_path: PackagePath::parse("package_path", &self.package_path)
-                .map_err(corrupt)?,
-            created_at: parse_ts("created_at", &self.created_at)?,
-        })
-    }
 }
 
 fn next_id_in(conn: &Connection, sequence: &str) -> rusqlite::Result<i64> {
@@ -299,347 +279,16 @@ impl IdCounters for SqliteStore {
     }
 }
 
-#[async_trait]
-impl BuildStore for SqliteStore {
-    async fn insert_build(&self, new: &NewBuild, now: DateTime<Utc>) -> StoreResult<(Build, bool)> {
-        let new = new.clone();
-        self.with(move |c| {
-            let tx = c.transaction().map_err(unavailable)?;
-            let existing = tx
-                .query_row(
-                    &format!("SELECT {BUILD_COLUMNS} FROM builds WHERE job_name = ?1 AND build_number = ?2"),
-                    params![new.job_name.as_str(), new.build_number.get()],
-                    raw_build,
-                )
-                .optional()
-                .map_err(unavailable)?;
-            if let Some(raw) = existing {
-                let id = raw.id;
-                match raw.into_build() {
-                    Ok(build) => return Ok((build, false)),
-                    // Stored under older, laxer rules (`CDN/. `): the repeated webhook
-                    // describes the build again, so the row is rewritten from it (same id).
-                    Err(StoreError::Corrupt(why)) => {
-                        tracing::warn!(build_id = id, job = %new.job_name, build_number = %new.build_number,
-                            error = %why, "stored build unreadable; repaired from the repeated webhook");
-                        let build = Build::new(id, &new, now);
-                        tx.execute(
-                            "UPDATE builds SET build_user = ?2, package_path = ?3, created_at = ?4 WHERE id = ?1",
-                            params![
-                                build.id,
-                                build.build_user,
-                                build.package_path.as_str(),
-                                ts(build.created_at)
-                            ],
-                        )
-                        .map_err(unavailable)?;
-                        tx.commit().map_err(unavailable)?;
-                        return Ok((build, false));
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            let id = next_id_in(&tx, "builds").map_err(unavailable)?;
-            let build = Build::new(id, &new, now);
-            tx.execute(
-                "INSERT INTO builds (id, job_name, build_number, build_user, package_path, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    build.id,
-                    build.job_name.as_str(),
-                    build.build_number.get(),
-                    build.build_user,
-                    build.package_path.as_str(),
-                    ts(build.created_at)
-                ],
-            )
-            .map_err(unavailable)?;
-            tx.commit().map_err(unavailable)?;
-            Ok((build, true))
-        })
-        .await
-    }
-
-    async fn get_build(&self, id: i64) -> StoreResult<Option<Build>> {
-        self.with(move |c| {
-            c.query_row(
-                &format!("SELECT {BUILD_COLUMNS} FROM builds WHERE id = ?1"),
-                [id],
-                raw_build,
-            )
-            .optional()
-            .map_err(unavailable)?
-            .map(RawBuild::into_build)
-            .transpose()
-        })
-        .await
-    }
-
-    async fn list_builds(
-        &self,
-        job: Option<&JobName>,
-        before_id: Option<i64>,
-        limit: usize,
-    ) -> StoreResult<Page<Build, i64>> {
-        let job = job.map(|j| j.as_str().to_owned());
-        self.with(move |c| {
-            let rows = query_rows(
-                c,
-                &format!(
-                    "SELECT {BUILD_COLUMNS} FROM builds
-                     WHERE (?1 IS NULL OR job_name = ?1) AND (?2 IS NULL OR id < ?2)
-                     ORDER BY id DESC LIMIT ?3"
-                ),
-                params![job, before_id, limit as i64 + 1],
-                raw_build,
-            )?;
-            readable_page(
-                "build",
-                rows,
-                limit,
-                |r| r.id,
-                |r| format!("builds.id={}", r.id),
-                RawBuild::into_build,
-            )
-        })
-        .await
-    }
-
-    async fn latest_build(&self, job: &JobName) -> StoreResult<Option<Build>> {
-        let job = job.as_str().to_owned();
-        self.with(move |c| {
-            c.query_row(
-                &format!("SELECT {BUILD_COLUMNS} FROM builds WHERE job_name = ?1 ORDER BY build_number DESC LIMIT 1"),
-                [job],
-                raw_build,
-            )
-            .optional()
-            .map_err(unavailable)?
-            .map(RawBuild::into_build)
-            .transpose()
-        })
-        .await
-    }
-
-    async fn list_jobs(
-        &self,
-        after_name: Option<&str>,
-        limit: usize,
-    ) -> StoreResult<Page<JobSummary, String>> {
-        let after = after_name.map(str::to_owned);
-        self.with(move |c| {
-            // The latest build of a job is its highest build number.
-            let rows = query_rows(c, &format!(
-                    "SELECT {BUILD_COLUMNS} FROM builds b
-                     WHERE b.build_number = (SELECT MAX(build_number) FROM builds WHERE job_name = b.job_name)
-                       AND (?1 IS NULL OR b.job_name > ?1)
-                     ORDER BY b.job_name LIMIT ?2"
-                ), params![after, limit as i64 + 1], raw_build)?;
-            readable_page("build", rows, limit, |r| r.job_name.clone(), |r| format!("builds.id={}", r.id), |r| {
-                let b = r.into_build()?;
-                Ok(JobSummary { job_name: b.job_name.clone(), latest_build: b })
-            })
-        })
-        .await
+/// A constraint violation becomes `Conflict` with `what`; anything else stays `Unavailable`.
+fn conflict_or(e: rusqlite::Error, what: impl FnOnce() -> String) -> StoreError {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::ConstraintViolation => {
+            StoreError::Conflict(what())
+        }
+        _ => unavailable(e),
     }
 }
 
-struct RawSession {
-    email: String,
-    session_id: String,
-    is_admin: bool,
-    token_sha256: String,
-    created_at: String,
-    expires_at: String,
-}
-
-const SESSION_COLUMNS: &str = "email, session_id, is_admin, token_sha256, created_at, expires_at";
-
-fn raw_session(r: &Row<'_>) -> rusqlite::Result<RawSession> {
-    Ok(RawSession {
-        email: r.get(0)?,
-        session_id: r.get(1)?,
-        is_admin: r.get(2)?,
-        token_sha256: r.get(3)?,
-        created_at: r.get(4)?,
-        expires_at: r.get(5)?,
-    })
-}
-
-impl RawSession {
-    fn into_session(self) -> StoreResult<Session> {
-        Ok(Session {
-            email: Email::parse("email", &self.email)
-                .map_err(|e| StoreError::Corrupt(format!("session: {e}")))?,
-            session_id: self.session_id,
-            is_admin: self.is_admin,
-            token_sha256: self.token_sha256,
-            created_at: parse_ts("created_at", &self.created_at)?,
-            expires_at: parse_ts("expires_at", &self.expires_at)?,
-        })
-    }
-}
-
-fn role(is_admin: Option<bool>) -> Option<i64> {
-    is_admin.map(i64::from)
-}
-
-#[async_trait]
-impl SessionStore for SqliteStore {
-    async fn put_session(&self, s: &Session) -> StoreResult<()> {
-        let s = s.clone();
-        self.with(move |c| {
-            c.execute(
-                &format!("INSERT OR REPLACE INTO sessions ({SESSION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
-                params![
-                    s.email.as_str(),
-                    s.session_id,
-                    s.is_admin,
-                    s.token_sha256,
-                    ts(s.created_at),
-                    ts(s.expires_at)
-                ],
-            )
-            .map_err(unavailable)?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn get_session(&self, email: &Email, is_admin: bool) -> StoreResult<Option<Session>> {
-        let email = email.as_str().to_owned();
-        self.with(move |c| {
-            c.query_row(
-                &format!(
-                    "SELECT {SESSION_COLUMNS} FROM sessions WHERE email = ?1 AND is_admin = ?2"
-                ),
-                params![email, is_admin],
-                raw_session,
-            )
-            .optional()
-            .map_err(unavailable)?
-            .map(RawSession::into_session)
-            .transpose()
-        })
-        .await
-    }
-
-    async fn delete_session(&self, email: &Email, is_admin: Option<bool>) -> StoreResult<bool> {
-        let email = email.as_str().to_owned();
-        self.with(move |c| {
-            let n = c
-                .execute(
-                    "DELETE FROM sessions WHERE email = ?1 AND (?2 IS NULL OR is_admin = ?2)",
-                    params![email, role(is_admin)],
-                )
-                .map_err(unavailable)?;
-            Ok(n > 0)
-        })
-        .await
-    }
-
-    async fn list_sessions(&self, now: DateTime<Utc>) -> StoreResult<Vec<Session>> {
-        self.with(move |c| {
-            // Expired rows are dropped here: the embedded stand-in for DynamoDB's TTL.
-            c.execute("DELETE FROM sessions WHERE expires_at <= ?1", [ts(now)])
-                .map_err(unavailable)?;
-            let rows = query_rows(
-                c,
-                &format!("SELECT {SESSION_COLUMNS} FROM sessions ORDER BY email, is_admin"),
-                [],
-                raw_session,
-            )?;
-            let sessions = readable(
-                "session",
-                rows,
-                |r| format!("sessions.email={:?} is_admin={}", r.email, r.is_admin),
-                RawSession::into_session,
-            )?;
-            Ok(sessions.into_iter().filter(|s| s.is_live(now)).collect())
-        })
-        .await
-    }
-}
-
-fn read_failures(c: &Connection, key: &str) -> StoreResult<Option<LoginFailures>> {
-    let row: Option<(u32, String)> = c
-        .query_row(
-            "SELECT count, window_start FROM login_failures WHERE key = ?1",
-            [key],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()
-        .map_err(unavailable)?;
-    row.map(|(count, start)| {
-        Ok(LoginFailures {
-            count,
-            window_start: parse_ts("window_start", &start)?,
-        })
-    })
-    .transpose()
-}
-
-#[async_trait]
-impl LoginFailureStore for SqliteStore {
-    async fn get_login_failures(&self, key: &str) -> StoreResult<Option<LoginFailures>> {
-        let key = key.to_owned();
-        self.with(move |c| read_failures(c, &key)).await
-    }
-
-    async fn take_login_attempt(
-        &self,
-        key: &str,
-        max: u32,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Result<LoginFailures, LoginFailures>> {
-        let key = key.to_owned();
-        self.with(move |c| {
-            // One immediate transaction: the check and the count cannot interleave.
-            let tx = c
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(unavailable)?;
-            // Closed windows count for nothing: delete them (the stand-in for TTL).
-            tx.execute(
-                "DELETE FROM login_failures WHERE window_start <= ?1",
-                [ts(now - LOGIN_WINDOW)],
-            )
-            .map_err(unavailable)?;
-            let current = LoginFailures::current(read_failures(&tx, &key)?, now);
-            if let Some(f) = current.filter(|f| f.count >= max) {
-                return Ok(Err(f));
-            }
-            let next = LoginFailures::after_failure(current, now);
-            tx.execute(
-                "INSERT OR REPLACE INTO login_failures (key, count, window_start) VALUES (?1, ?2, ?3)",
-                params![key, next.count, ts(next.window_start)],
-            )
-            .map_err(unavailable)?;
-            tx.commit().map_err(unavailable)?;
-            Ok(Ok(next))
-        })
-        .await
-    }
-
-    async fn give_back_login_attempt(&self, key: &str, now: DateTime<Utc>) -> StoreResult<()> {
-        let key = key.to_owned();
-        self.with(move |c| {
-            c.execute(
-                "UPDATE login_failures SET count = count - 1 WHERE key = ?1 AND count > 0 AND window_start > ?2",
-                params![key, ts(now - LOGIN_WINDOW)],
-            )
-            .map_err(unavailable)?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn clear_login_failures(&self, key: &str) -> StoreResult<()> {
-        let key = key.to_owned();
-        self.with(move |c| {
-            c.execute("DELETE FROM login_failures WHERE key = ?1", [key])
-                .map_err(unavailable)?;
-            Ok(())
-        })
-        .await
-    }
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
 }
