@@ -1,7 +1,8 @@
 use axum::body::Body;
-use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::header;
 use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
 use crate::domain::FieldError;
@@ -118,19 +119,22 @@ fn strip_position(msg: &str) -> String {
 pub struct IdPath<T>(pub T);
 
 impl<S: Send + Sync, T: std::str::FromStr> FromRequestParts<S> for IdPath<T> {
-    type Rejection = ApiError;
+    /// A segment that is not UTF-8 keeps axum's own rejection (the common layers answer it
+    /// as `invalid_path`, as for every other path parameter).
+    type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let params = RawPathParams::from_request_parts(parts, state)
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let Path(params) = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
             .await
-            .map_err(|e| ApiError::Malformed(format!("path: {}", e.body_text())))?;
-        let (field, raw) = params
-            .iter()
-            .next()
-            .ok_or_else(|| ApiError::Internal("IdPath on a route without a parameter".into()))?;
-        raw.parse()
-            .map(Self)
-            .map_err(|_| ApiError::Invalid(FieldError::new(field, crate::domain::ids::BAD_ID)))
+            .map_err(IntoResponse::into_response)?;
+        let Some((field, raw)) = params.first() else {
+            return Err(
+                ApiError::Internal("IdPath on a route without a parameter".into()).into_response(),
+            );
+        };
+        raw.parse().map(Self).map_err(|_| {
+            ApiError::Invalid(FieldError::new(field, crate::domain::ids::BAD_ID)).into_response()
+        })
     }
 }
 
