@@ -104,9 +104,18 @@ impl StepDetails for PollDetails {
 /// NOTIFY: the result mail (its delivery is in the run's `notification`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NotifyDetails {
+    /// Where the Allure summary was read from.
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "absent")]
+    pub summary_source: Option<String>,
     /// Why the mail has no Allure summary.
     #[serde(default, deserialize_with = "lenient", skip_serializing_if = "absent")]
     pub summary_unavailable: Option<String>,
+    /// The mail server's answer (an excerpt).
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "absent")]
+    pub receipt: Option<String>,
+    /// The recipients the mail server refused.
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "absent")]
+    pub recipients_not_sent: Option<Vec<String>>,
     #[serde(flatten)]
     pub other: Map<String, Value>,
 }
@@ -217,6 +226,18 @@ mod tests {
             json!({"deadline": "2026-03-02T10:00:00.000Z", "deadline_clamped": "cut",
                 "last_poll_at": "2026-03-02T10:00:00.000Z", "polls": 2, "phase": "running"})
         );
+        let notify = NotifyDetails {
+            summary_source: Some("widgets/summary.json".into()),
+            receipt: Some("250 ok".into()),
+            recipients_not_sent: Some(vec!["x@example.com".into()]),
+            ..Default::default()
+        };
+        assert_eq!(
+            Value::Object(notify.to_map()),
+            json!({"summary_source": "widgets/summary.json", "receipt": "250 ok",
+                "recipients_not_sent": ["x@example.com"]})
+        );
+        assert_eq!(NotifyDetails::from_map(&notify.to_map()), notify);
         for d in [download.to_map(), trigger.to_map(), poll.to_map()] {
             assert!(
                 !d.values().any(Value::is_null),
