@@ -1,6 +1,6 @@
 //! The Jenkins webhook and the builds API (SPEC §3 "Builds").
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -8,9 +8,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use shared::auth::AuthUser;
 use shared::config::Secret;
-use shared::domain::{Build, JobName, JobSummary, JobVersion};
+use shared::domain::{Build, BuildId, JobName, JobSummary, JobVersion};
 use shared::error::ApiResult;
-use shared::http::{ApiJson, ListResponse, PageParams, parse_id, query, with_common_layers};
+use shared::http::{ApiJson, IdPath, ListResponse, PageParams, query, with_common_layers};
 use shared::{ApiError, AppState};
 use subtle::ConstantTimeEq;
 use utoipa::OpenApi;
@@ -184,12 +184,11 @@ async fn list_builds(
 async fn get_build(
     State(state): State<AppState>,
     _user: AuthUser,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<BuildId>,
 ) -> ApiResult<Json<Build>> {
-    let id = parse_id("id", &id)?;
     let build = state
         .store
-        .get_build(id)
+        .get_build(id.get())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no build with id {id}")))?;
     Ok(Json(build))

@@ -1,16 +1,16 @@
 //! Deploy-test runs: trigger, list, detail, and the state machine execution behind a run
 //! (SPEC §3 "Deploy-test runs").
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use shared::auth::AuthUser;
 use shared::domain::FieldError;
-use shared::domain::{Run, RunStatus};
+use shared::domain::{Run, RunId, RunStatus, TestItemId};
 use shared::error::{ApiResult, ErrorBody};
-use shared::http::{ApiJson, ListResponse, PageParams, parse_id, query, with_common_layers};
+use shared::http::{ApiJson, IdPath, ListResponse, PageParams, query, with_common_layers};
 use shared::services::runs::{self, TriggerInput};
 use shared::workflow::{ExecutionView, HistoryError, HistoryRequest};
 use shared::{ApiError, AppState};
@@ -44,11 +44,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
-async fn find(state: &AppState, raw_id: &str) -> ApiResult<Run> {
-    let id = parse_id("run_id", raw_id)?;
+async fn find(state: &AppState, id: RunId) -> ApiResult<Run> {
     state
         .store
-        .get_run(id)
+        .get_run(id.get())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no run with id {id}")))
 }
@@ -64,12 +63,11 @@ async fn find(state: &AppState, raw_id: &str) -> ApiResult<Run> {
 async fn trigger(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<TestItemId>,
     body: Option<ApiJson<TriggerInput>>,
 ) -> ApiResult<(StatusCode, Json<Run>)> {
-    let id = parse_id("id", &id)?;
     let input = body.map(|ApiJson(b)| b).unwrap_or_default();
-    let run = runs::trigger(&state, user.email.as_str(), id, input).await?;
+    let run = runs::trigger(&state, &user.email, id, input).await?;
     Ok((StatusCode::ACCEPTED, Json(run)))
 }
 
@@ -79,17 +77,16 @@ async fn trigger(
 async fn runs_of_item(
     State(state): State<AppState>,
     _user: AuthUser,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<TestItemId>,
     uri: Uri,
 ) -> ApiResult<Json<ListResponse<Run>>> {
-    let id = parse_id("id", &id)?;
-    if state.store.get_test_item(id).await?.is_none() {
+    if state.store.get_test_item(id.get()).await?.is_none() {
         return Err(ApiError::NotFound(format!("no test item with id {id}")));
     }
     let page: PageParams = query(&uri)?;
     let runs = state
         .store
-        .list_runs_of_item(id, page.id_cursor()?, page.limit()?)
+        .list_runs_of_item(id.get(), page.id_cursor()?, page.limit()?)
         .await?;
     Ok(Json(ListResponse::from_page(runs)))
 }
@@ -129,9 +126,9 @@ async fn list(
 async fn one(
     State(state): State<AppState>,
     _user: AuthUser,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<RunId>,
 ) -> ApiResult<Json<Run>> {
-    Ok(Json(find(&state, &id).await?))
+    Ok(Json(find(&state, id).await?))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -193,10 +190,10 @@ fn bad_cursor() -> FieldError {
 async fn execution(
     State(state): State<AppState>,
     _user: AuthUser,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<RunId>,
     uri: Uri,
 ) -> ApiResult<Json<ExecutionView>> {
-    let run = find(&state, &id).await?;
+    let run = find(&state, id).await?;
     let page = query::<HistoryParams>(&uri)?.request()?;
     let mut view = state
         .workflow
@@ -221,11 +218,10 @@ async fn execution(
 async fn cancel(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<RunId>,
 ) -> ApiResult<Json<Run>> {
-    let id = parse_id("run_id", &id)?;
     Ok(Json(
-        runs::cancel(&state, user.email.as_str(), user.is_admin, id).await?,
+        runs::cancel(&state, &user.email, user.is_admin, id).await?,
     ))
 }
 
@@ -237,11 +233,10 @@ async fn cancel(
 async fn rerun(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<RunId>,
 ) -> ApiResult<(StatusCode, Json<Run>)> {
-    let id = parse_id("run_id", &id)?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(runs::rerun(&state, user.email.as_str(), id).await?),
+        Json(runs::rerun(&state, &user.email, id).await?),
     ))
 }

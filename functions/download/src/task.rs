@@ -2,8 +2,7 @@
 //! on the run (DOWNLOADING → DOWNLOADED, the DOWNLOAD step, package url/size/sha256).
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use shared::domain::{RunStatus, StepName, StepStatus};
+use shared::domain::{DownloadDetails, RunStatus, StepName, StepStatus};
 use shared::tasks::{RunRef, TaskDeps, TaskError, ensure_live, note_step_error, update_run};
 
 use crate::fetch::{PackageRequest, fetch_package};
@@ -107,14 +106,12 @@ pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<DownloadOutput, Ta
         run.package_sha256 = Some(fetched.sha256.clone());
         run.status = RunStatus::Downloaded;
         run.finish_step(StepName::Download, StepStatus::Succeeded, None, done);
-        let details = &mut run.step_mut(StepName::Download).details;
-        details.insert("file_name".into(), Value::from(fetched.file_name.clone()));
-        details.insert("size".into(), Value::from(fetched.size));
-        details.insert("sha256".into(), Value::from(fetched.sha256.clone()));
-        details.insert(
-            "verified_with".into(),
-            Value::from(fetched.verified_with.clone()),
-        );
+        run.edit_details(|d: &mut DownloadDetails| {
+            d.file_name = Some(fetched.file_name.clone());
+            d.size = Some(fetched.size);
+            d.sha256 = Some(fetched.sha256.clone());
+            d.verified_with.clone_from(&fetched.verified_with);
+        });
         Ok(())
     })
     .await?;

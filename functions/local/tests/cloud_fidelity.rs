@@ -205,8 +205,8 @@ impl Side {
         let t = Instant::now();
         let run = runs::trigger(
             &self.state,
-            USER,
-            self.item_id,
+            &shared::domain::Email::parse("user", USER).unwrap(),
+            shared::domain::TestItemId::from_stored(self.item_id),
             serde_json::from_value(json!({"build_info_id": build_id})).unwrap(),
         )
         .await
@@ -234,7 +234,13 @@ impl Side {
                     run.execution_id
                 );
             }
-            let stored = self.state.store.get_run(run.id).await.unwrap().unwrap();
+            let stored = self
+                .state
+                .store
+                .get_run(run.id.get())
+                .await
+                .unwrap()
+                .unwrap();
             assert!(
                 t.elapsed() < EXECUTION_LIMIT,
                 "{}: execution {} still running after {EXECUTION_LIMIT:?}; run: {}",
@@ -245,7 +251,13 @@ impl Side {
             tokio::time::sleep(Duration::from_millis(300)).await;
         };
         let secs = t.elapsed().as_secs_f64();
-        let stored = self.state.store.get_run(run.id).await.unwrap().unwrap();
+        let stored = self
+            .state
+            .store
+            .get_run(run.id.get())
+            .await
+            .unwrap()
+            .unwrap();
         assert!(
             stored.status.is_terminal(),
             "{}: execution {} ended {} but the run is {}: {}",

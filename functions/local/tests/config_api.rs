@@ -47,6 +47,71 @@ impl TestApp {
     }
 }
 
+/// A bad id never reaches a handler: the path extractor answers the JSON 400 naming the
+/// route's parameter, on every route that takes an id (the store is not involved, so one
+/// backend is enough).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_ids_in_paths_get_the_json_400_naming_the_parameter() {
+    let Some(app) = TestApp::start(Backend::Sqlite, &[]).await else {
+        return;
+    };
+    let admin = app.admin_token().await;
+    let routes = [
+        (Method::GET, "/api/v1/deploy-test-runs/{}", "run_id"),
+        (
+            Method::GET,
+            "/api/v1/deploy-test-runs/{}/execution",
+            "run_id",
+        ),
+        (Method::POST, "/api/v1/deploy-test-runs/{}/cancel", "run_id"),
+        (Method::POST, "/api/v1/deploy-test-runs/{}/rerun", "run_id"),
+        (Method::POST, "/api/v1/test-items/{}/deploy-test", "id"),
+        (Method::GET, "/api/v1/test-items/{}/deploy-runs", "id"),
+        (Method::GET, "/api/v1/test-items/{}", "id"),
+        (Method::PUT, "/api/v1/test-items/{}", "id"),
+        (Method::DELETE, "/api/v1/test-items/{}", "id"),
+        (Method::GET, "/api/v1/parameter-sets/{}", "id"),
+        (Method::PUT, "/api/v1/parameter-sets/{}", "id"),
+        (Method::DELETE, "/api/v1/parameter-sets/{}", "id"),
+        (Method::GET, "/api/v1/parameter-sets/{}/versions", "id"),
+        (Method::GET, "/api/v1/builds/{}", "id"),
+    ];
+    for (method, route, field) in routes {
+        for bad in ["abc", "-1", "0", "99999999999999999999", "1.5", "%20"] {
+            let path = route.replace("{}", bad);
+            let body = matches!(method, Method::PUT).then(|| json!({"name": "x"}));
+            let resp = app
+                .call(method.clone(), &path, Some(&admin), body.as_ref())
+                .await;
+            assert_eq!(
+                resp.headers()["content-type"],
+                "application/json",
+                "{method} {path}"
+            );
+            let err = assert_error(resp, StatusCode::BAD_REQUEST, "invalid_field").await;
+            assert_eq!(err["error"]["field"], field, "{method} {path}: {err}");
+            assert_eq!(
+                err["error"]["message"],
+                format!("{field}: must be a positive integer id"),
+                "{method} {path}: {err}"
+            );
+        }
+    }
+    // A good id that names nothing still gets past the extractor to the handler's 404.
+    assert_error(
+        app.call(
+            Method::GET,
+            "/api/v1/deploy-test-runs/1",
+            Some(&admin),
+            None,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+}
+
 async fn build_id(app: &TestApp, job: &str, number: i64) -> i64 {
     let b: Value = app.post_build(job, number).await.json().await.unwrap();
     b["id"].as_i64().unwrap()

@@ -13,8 +13,12 @@ use common::{Backend, TestApp, assert_error};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shared::clock::Clock;
-use shared::domain::{Run, RunStatus, timing};
+use shared::domain::{Email, Run, RunId, RunStatus, timing};
 use shared::tasks::RunRef;
+
+fn dev() -> Email {
+    Email::parse("by", "dev@example.com").unwrap()
+}
 
 const PKG_DIR: &str = "CDN/pass/20250613-master-ctl/el7";
 
@@ -593,11 +597,11 @@ async fn sweeper_fails_only_stale_runs_and_mails_once() {
         .unwrap()
         .unwrap();
     let mut stale = Run::new(
-        stale_id,
+        RunId::from_stored(stale_id),
         &item,
         &build,
         &set,
-        "dev@example.com",
+        &dev(),
         e.app.clock.now(),
     );
     stale.status = RunStatus::Monitoring;
@@ -713,7 +717,7 @@ async fn last_resort_finalize_frees_the_lock_when_the_run_cannot_be_written() {
     let set = store.get_parameter_set(e.set_id).await.unwrap().unwrap();
     let now = e.app.clock.now();
     let new_run = |id: i64| {
-        let mut run = Run::new(id, &item, &build, &set, "dev@example.com", now);
+        let mut run = Run::new(RunId::from_stored(id), &item, &build, &set, &dev(), now);
         run.status = RunStatus::Monitoring;
         run
     };

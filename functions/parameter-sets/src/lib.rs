@@ -1,13 +1,13 @@
 //! Parameter sets with their version history (SPEC §3 "Parameter sets").
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::routing::get;
 use axum::{Json, Router};
 use shared::auth::{AdminUser, AuthUser};
-use shared::domain::{ParameterSet, ParameterSetVersion};
+use shared::domain::{ParameterSet, ParameterSetId, ParameterSetVersion};
 use shared::error::{ApiResult, ErrorBody};
-use shared::http::{ApiJson, ListResponse, PageParams, parse_id, query, with_common_layers};
+use shared::http::{ApiJson, IdPath, ListResponse, PageParams, query, with_common_layers};
 use shared::ports::Page;
 use shared::services::parameter_sets::{self, CreateParameterSet, UpdateParameterSet};
 use shared::{ApiError, AppState};
@@ -37,7 +37,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
-fn not_found(id: i64) -> ApiError {
+fn not_found(id: impl std::fmt::Display) -> ApiError {
     ApiError::NotFound(format!("no parameter set with id {id}"))
 }
 
@@ -61,13 +61,12 @@ async fn list(
 async fn one(
     State(state): State<AppState>,
     _user: AuthUser,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<ParameterSetId>,
 ) -> ApiResult<Json<ParameterSet>> {
-    let id = parse_id("id", &id)?;
     Ok(Json(
         state
             .store
-            .get_parameter_set(id)
+            .get_parameter_set(id.get())
             .await?
             .ok_or_else(|| not_found(id))?,
     ))
@@ -94,10 +93,9 @@ async fn create(
 async fn update(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<ParameterSetId>,
     ApiJson(input): ApiJson<UpdateParameterSet>,
 ) -> ApiResult<Json<ParameterSet>> {
-    let id = parse_id("id", &id)?;
     Ok(Json(
         parameter_sets::update(&state, admin.email.as_str(), id, input).await?,
     ))
@@ -109,9 +107,8 @@ async fn update(
 async fn remove(
     State(state): State<AppState>,
     _admin: AdminUser,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<ParameterSetId>,
 ) -> ApiResult<StatusCode> {
-    let id = parse_id("id", &id)?;
     parameter_sets::delete(&state, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -123,13 +120,12 @@ async fn remove(
 async fn versions(
     State(state): State<AppState>,
     _user: AuthUser,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<ParameterSetId>,
     uri: Uri,
 ) -> ApiResult<Json<ListResponse<ParameterSetVersion>>> {
-    let id = parse_id("id", &id)?;
     let page: PageParams = query(&uri)?;
     let (limit, before) = (page.limit()?, page.id_cursor()?);
-    let versions = state.store.list_parameter_set_versions(id).await?;
+    let versions = state.store.list_parameter_set_versions(id.get()).await?;
     if versions.is_empty() {
         return Err(not_found(id));
     }

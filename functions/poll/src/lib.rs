@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::domain::settings::MAX_REPORT_URL_CHARS;
-use shared::domain::{RunStatus, Settings, StepName, StepStatus, timing};
+use shared::domain::{PollDetails, RunStatus, Settings, StepName, StepStatus, timing};
 use shared::tasks::http::{BodyError, MAX_ANSWER_BYTES, read_capped};
 use shared::tasks::{RunRef, TaskDeps, TaskError, bounded, ensure_live, excerpt, update_run};
 
@@ -133,15 +133,13 @@ pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<PollOutput, TaskEr
         entered = run.status != RunStatus::Monitoring;
         if entered {
             run.begin_step(StepName::Monitor, RunStatus::Monitoring, now);
-            let details = &mut run.step_mut(StepName::Monitor).details;
-            details.insert(
-                timing::DEADLINE_KEY.into(),
-                Value::from(fmt(now + max_monitor)),
-            );
-            if let Some(why) = clamped {
+            if let Some(why) = &clamped {
                 tracing::warn!(reason = %why, "monitoring deadline clamped");
-                details.insert("deadline_clamped".into(), Value::from(why));
             }
+            run.edit_details(|d: &mut PollDetails| {
+                d.deadline = Some(now + max_monitor);
+                d.deadline_clamped = clamped;
+            });
         }
         Ok(())
     })
@@ -154,7 +152,7 @@ pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<PollOutput, TaskEr
         // healthy run unless max_monitor_seconds was raised meanwhile, and even a lapsed lease
         // never admits a second run while this one is live (services::runs::start).
         let lease_until = timing::lease_until(&run, settings.max_monitor_seconds);
-        match state.store.renew_run_lock(run.id, lease_until).await {
+        match state.store.renew_run_lock(run.id.get(), lease_until).await {
             Ok(true) => tracing::info!(%lease_until, "run lock lease renewed"),
             Ok(false) => {
                 tracing::warn!("the run does not hold the run lock; its lease was not renewed")
@@ -166,13 +164,7 @@ pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<PollOutput, TaskEr
         .task_id
         .clone()
         .ok_or_else(|| TaskError::new(TaskError::TEST_SERVER, "the run has no task id to poll"))?;
-    let deadline = run
-        .step(StepName::Monitor)
-        .and_then(|s| s.details.get("deadline"))
-        .and_then(Value::as_str)
-        .and_then(|d| DateTime::parse_from_rfc3339(d).ok())
-        .map(|d| d.to_utc())
-        .unwrap_or(now + max_monitor);
+    let deadline = timing::monitoring_deadline(&run).unwrap_or(now + max_monitor);
 
     let url = format!("{server}/api/tasks/{task_id}");
     let timeout = Duration::from_secs(u64::from(settings.poll_request_timeout_seconds));
@@ -188,39 +180,36 @@ pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<PollOutput, TaskEr
     };
     update_run(state, input.run_id, |run| {
         ensure_live(run)?;
-        let step = run.step_mut(StepName::Monitor);
-        step.details
-            .insert("last_poll_at".into(), Value::from(fmt(polled_at)));
-        let polls = step
-            .details
-            .get("polls")
-            .and_then(Value::as_u64)
-            .unwrap_or(0)
-            + 1;
-        step.details.insert("polls".into(), Value::from(polls));
+        let phase = match &answer {
+            Answer::Phase(phase) => Some(phase.clone()),
+            Answer::Completed { .. } => Some("completed".to_owned()),
+            Answer::Failed(_) => Some("failed".to_owned()),
+            Answer::Trouble(_) => None,
+        };
+        // A trouble is kept until the test server answers again (a failure report keeps it).
+        let last_error = run.edit_details(|d: &mut PollDetails| {
+            d.last_poll_at = Some(polled_at);
+            d.polls = Some(d.polls.unwrap_or(0) + 1);
+            match &answer {
+                Answer::Trouble(why) => d.last_error = Some(why.clone()),
+                Answer::Failed(_) => d.phase.clone_from(&phase),
+                Answer::Phase(_) | Answer::Completed { .. } => {
+                    d.phase.clone_from(&phase);
+                    d.last_error = None;
+                }
+            }
+            d.last_error.clone()
+        });
         output = PollOutput {
             outcome: Outcome::Running,
-            phase: None,
+            phase,
             error: None,
             poll_interval_seconds,
         };
         match &answer {
-            Answer::Phase(phase) => {
-                step.details
-                    .insert("phase".into(), Value::from(phase.clone()));
-                step.details.remove("last_error");
-                output.phase = Some(phase.clone());
-            }
-            Answer::Trouble(why) => {
-                step.details
-                    .insert("last_error".into(), Value::from(why.clone()));
-            }
+            Answer::Phase(_) | Answer::Trouble(_) => {}
             Answer::Completed { report_url } => {
-                step.details
-                    .insert("phase".into(), Value::from("completed"));
-                step.details.remove("last_error");
                 output.outcome = Outcome::Completed;
-                output.phase = Some("completed".into());
                 if let Some(u) = report_url {
                     let (link, refused) = report_link(&settings, u);
                     if let Some(why) = &refused {
@@ -233,7 +222,6 @@ pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<PollOutput, TaskEr
                 return Ok(());
             }
             Answer::Failed(why) => {
-                step.details.insert("phase".into(), Value::from("failed"));
                 let message = format!("the test server reports the run failed: {why}");
                 run.finish_step(
                     StepName::Monitor,
@@ -242,18 +230,12 @@ pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<PollOutput, TaskEr
                     polled_at,
                 );
                 output.outcome = Outcome::Failed;
-                output.phase = Some("failed".into());
                 output.error = Some(message);
                 return Ok(());
             }
         }
         if past_deadline {
-            let last = run
-                .step(StepName::Monitor)
-                .and_then(|s| s.details.get("last_error"))
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-            let message = match last {
+            let message = match last_error {
                 Some(last) => format!(
                     "no result from the test server within {} s (last problem: {last})",
                     max_monitor.num_seconds()
@@ -277,10 +259,6 @@ pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<PollOutput, TaskEr
     .await?;
     tracing::info!(outcome = ?output.outcome, phase = ?output.phase, "polled");
     Ok(output)
-}
-
-fn fmt(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 #[cfg(test)]

@@ -28,12 +28,12 @@ pub async fn handle(deps: &notify::NotifyDeps, _event: Value) -> Result<SweepRep
         failed_runs: Vec::new(),
         mail_errors: Vec::new(),
     };
-    for run in failed {
-        report.failed_runs.push(run.id);
+    for run_id in failed.iter().map(|run| run.id.get()) {
+        report.failed_runs.push(run_id);
         // Mail once: notify skips a run whose mail already went out.
-        if let Err(e) = notify::handle(deps, RunRef { run_id: run.id }).await {
-            tracing::warn!(run_id = run.id, error = %e, "failure mail of a swept run not sent");
-            report.mail_errors.push(run.id);
+        if let Err(e) = notify::handle(deps, RunRef { run_id }).await {
+            tracing::warn!(run_id, error = %e, "failure mail of a swept run not sent");
+            report.mail_errors.push(run_id);
         }
     }
     if !report.failed_runs.is_empty() {

@@ -1,13 +1,13 @@
 //! Test items: what can be deployed and tested (SPEC §3 "Test items").
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::routing::get;
 use axum::{Json, Router};
 use shared::auth::{AdminUser, AuthUser};
-use shared::domain::TestItem;
+use shared::domain::{TestItem, TestItemId};
 use shared::error::{ApiResult, ErrorBody};
-use shared::http::{ApiJson, ListResponse, PageParams, parse_id, query, with_common_layers};
+use shared::http::{ApiJson, IdPath, ListResponse, PageParams, query, with_common_layers};
 use shared::services::test_items::{self, TestItemInput};
 use shared::{ApiError, AppState};
 use utoipa::OpenApi;
@@ -55,12 +55,11 @@ async fn list(
 async fn one(
     State(state): State<AppState>,
     _user: AuthUser,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<TestItemId>,
 ) -> ApiResult<Json<TestItem>> {
-    let id = parse_id("id", &id)?;
     let item = state
         .store
-        .get_test_item(id)
+        .get_test_item(id.get())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no test item with id {id}")))?;
     Ok(Json(item))
@@ -89,10 +88,9 @@ async fn create(
 async fn update(
     State(state): State<AppState>,
     _admin: AdminUser,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<TestItemId>,
     ApiJson(input): ApiJson<TestItemInput>,
 ) -> ApiResult<Json<TestItem>> {
-    let id = parse_id("id", &id)?;
     Ok(Json(test_items::update(&state, id, input).await?))
 }
 
@@ -101,12 +99,11 @@ async fn update(
 async fn remove(
     State(state): State<AppState>,
     _admin: AdminUser,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<TestItemId>,
 ) -> ApiResult<StatusCode> {
-    let id = parse_id("id", &id)?;
-    if !state.store.delete_test_item(id).await? {
+    if !state.store.delete_test_item(id.get()).await? {
         return Err(ApiError::NotFound(format!("no test item with id {id}")));
     }
-    tracing::info!(id, "test item deleted");
+    tracing::info!(%id, "test item deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use shared::domain::{Run, RunStatus, StepName, StepStatus, timing};
+use shared::domain::{Run, RunStatus, StepName, StepStatus, TaskId, TriggerDetails, timing};
 use shared::tasks::http::{MAX_ANSWER_BYTES, read_capped};
 use shared::tasks::{
     RunRef, TaskDeps, TaskError, ensure_live, excerpt, note_step_error, update_run,
@@ -16,7 +16,7 @@ use shared::tasks::{
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 pub struct TriggerOutput {
-    pub task_id: String,
+    pub task_id: TaskId,
     /// For the Wait state before each poll (the settings at trigger time).
     pub poll_interval_seconds: u32,
 }
@@ -30,22 +30,20 @@ pub fn request_body(run: &Run) -> Value {
     body.insert("package_url".into(), Value::from(run.package_url.clone()));
     body.insert(
         "package_path".into(),
-        Value::from(run.build.package_path.clone()),
+        Value::from(run.build.package_path.as_str()),
     );
     body.insert(
         "package_sha256".into(),
         Value::from(run.package_sha256.clone()),
     );
-    body.insert("job_name".into(), Value::from(run.build.job_name.clone()));
-    body.insert("build_number".into(), Value::from(run.build.build_number));
-    body.insert("run_id".into(), Value::from(run.id));
+    body.insert("job_name".into(), Value::from(run.build.job_name.as_str()));
+    body.insert(
+        "build_number".into(),
+        Value::from(run.build.build_number.get()),
+    );
+    body.insert("run_id".into(), Value::from(run.id.get()));
     Value::Object(body)
 }
-
-/// Set on the TRIGGER step just before the POST goes out, removed again only when the
-/// request certainly did not reach the server (no connection). A re-invoked trigger that
-/// finds it (a crash, a Lambda timeout or a retry after the POST left) does not post again.
-const POST_SENT_AT: &str = "post_sent_at";
 
 /// Why a second POST is never made, for every error after one may have arrived.
 const NOT_AGAIN: &str = "it may have created the task, so CRAT does not post again (the body's run_id lets the test server de-duplicate); re-run when the test server is healthy";
@@ -61,10 +59,10 @@ pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<TriggerOutput, Tas
         if run.task_id.is_none() {
             run.begin_step(StepName::Trigger, RunStatus::Testing, now);
             // The Wait's interval for this run, fixed now: poll bounds the deadline by it.
-            run.step_mut(StepName::Trigger)
-                .details
-                .entry(timing::POLL_INTERVAL_KEY)
-                .or_insert_with(|| Value::from(current_interval));
+            run.edit_details(|d: &mut TriggerDetails| {
+                d.poll_interval_seconds
+                    .get_or_insert(u64::from(current_interval));
+            });
         }
         Ok(())
     })
@@ -89,22 +87,26 @@ pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<TriggerOutput, Tas
     };
     let url = format!("{base}/api/deploy_and_test");
     let timeout = Duration::from_secs(u64::from(settings.poll_request_timeout_seconds));
-    let sent_at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    // Check and set in one revision-conditional write (re-run on a conflict): of two
-    // invocations racing here exactly one finds no marker and posts.
+    // Check and set `post_sent_at` in one revision-conditional write (re-run on a
+    // conflict): of two invocations racing here exactly one finds no marker and posts. It is
+    // removed again only when the request certainly did not reach the server (no
+    // connection); a re-invoked trigger that finds it (a crash, a Lambda timeout or a retry
+    // after the POST left) does not post again.
     let marked = update_run(state, input.run_id, |run| {
         ensure_live(run)?;
-        let details = &mut run.step_mut(StepName::Trigger).details;
-        if let Some(sent) = details.get(POST_SENT_AT).and_then(Value::as_str) {
-            return Err(TaskError::new(
-                TaskError::TEST_SERVER,
-                format!(
-                    "an earlier attempt posted this run to the test server at {sent} and its answer was lost; {NOT_AGAIN}"
-                ),
-            ));
-        }
-        details.insert(POST_SENT_AT.into(), Value::from(sent_at.clone()));
-        Ok(())
+        run.edit_details(|d: &mut TriggerDetails| {
+            if let Some(sent) = d.post_sent_at {
+                let sent = sent.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+                return Err(TaskError::new(
+                    TaskError::TEST_SERVER,
+                    format!(
+                        "an earlier attempt posted this run to the test server at {sent} and its answer was lost; {NOT_AGAIN}"
+                    ),
+                ));
+            }
+            d.post_sent_at = Some(now);
+            Ok(())
+        })
     })
     .await;
     let run = match marked {
@@ -119,7 +121,7 @@ pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<TriggerOutput, Tas
                 // Nothing reached the server: a retry may post, once the marker is gone.
                 persist(|| {
                     update_run(state, input.run_id, |run| {
-                        run.step_mut(StepName::Trigger).details.remove(POST_SENT_AT);
+                        run.edit_details(|d: &mut TriggerDetails| d.post_sent_at = None);
                         Ok(())
                     })
                 })
@@ -136,9 +138,9 @@ pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<TriggerOutput, Tas
             ensure_live(run)?;
             run.task_id = Some(task_id.clone());
             run.finish_step(StepName::Trigger, StepStatus::Succeeded, None, done);
-            run.step_mut(StepName::Trigger)
-                .details
-                .insert("task_id".into(), Value::from(task_id.clone()));
+            run.edit_details(|d: &mut TriggerDetails| {
+                d.task_id = Some(task_id.to_string());
+            });
             Ok(())
         })
     })
@@ -185,7 +187,7 @@ async fn post(
     url: &str,
     body: &Value,
     timeout: Duration,
-) -> Result<String, TaskError> {
+) -> Result<TaskId, TaskError> {
     let response = http
         .post(url)
         .json(body)
@@ -248,24 +250,20 @@ async fn post(
             ),
         )
     })?;
-    match &parsed["task_id"] {
-        Value::String(s) if valid_task_id(s) => Ok(s.clone()),
-        Value::Number(n) => Ok(n.to_string()),
-        _ => Err(TaskError::new(
+    let task_id = match &parsed["task_id"] {
+        Value::String(s) => TaskId::parse("task_id", s).ok(),
+        Value::Number(n) => TaskId::parse("task_id", &n.to_string()).ok(),
+        _ => None,
+    };
+    task_id.ok_or_else(|| {
+        TaskError::new(
             TaskError::TEST_SERVER,
             format!(
                 "the test server's answer has no usable task_id: {}",
                 excerpt(&text)
             ),
-        )),
-    }
-}
-
-/// A task id goes into a URL path: keep it to a safe, bounded alphabet.
-fn valid_task_id(s: &str) -> bool {
-    (1..=128).contains(&s.len())
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        )
+    })
 }
 
 #[cfg(test)]
@@ -348,7 +346,10 @@ mod tests {
             assert_eq!(count.load(Ordering::SeqCst), 1, "{status}");
         }
         let (url, _) = canned(answer("200 OK", br#"{"task_id":"t-1"}"#)).await;
-        assert_eq!(post(&http, &url, &Value::Null, T).await.unwrap(), "t-1");
+        assert_eq!(
+            post(&http, &url, &Value::Null, T).await.unwrap().as_str(),
+            "t-1"
+        );
     }
 
     #[tokio::test]
@@ -411,9 +412,9 @@ mod tests {
 
     #[test]
     fn task_ids_are_path_safe() {
-        assert!(valid_task_id("3f2a-b_c.9"));
+        assert!(TaskId::parse("task_id", "3f2a-b_c.9").is_ok());
         for bad in ["", "../x", "a/b", "a b", "x?y", &"x".repeat(129)] {
-            assert!(!valid_task_id(bad), "{bad:?}");
+            assert!(TaskId::parse("task_id", bad).is_err(), "{bad:?}");
         }
     }
 }

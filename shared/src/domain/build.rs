@@ -14,6 +14,15 @@ use super::field::{FieldError, has_control};
 #[serde(transparent)]
 pub struct JobName(String);
 
+/// Reads as its text wherever a `&str` is taken (formatting, mail, logs).
+impl std::ops::Deref for JobName {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
 impl JobName {
     pub const MAX_CHARS: usize = 200;
 
@@ -92,6 +101,15 @@ impl fmt::Display for BuildNumber {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct PackagePath(String);
+
+/// Reads as its text wherever a `&str` is taken (formatting, mail, logs).
+impl std::ops::Deref for PackagePath {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
 
 impl PackagePath {
     pub const MAX_CHARS: usize = 1024;

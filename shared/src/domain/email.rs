@@ -13,6 +13,15 @@ use super::field::{FieldError, has_control};
 #[serde(transparent)]
 pub struct Email(String);
 
+/// Reads as its text wherever a `&str` is taken (formatting, mail, logs).
+impl std::ops::Deref for Email {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
 impl Email {
     pub const MAX_BYTES: usize = 254;
     pub const MAX_LOCAL_BYTES: usize = 64;

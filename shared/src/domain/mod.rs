@@ -5,11 +5,13 @@ pub mod config_values;
 pub mod email;
 mod email_schema;
 pub mod field;
+pub mod ids;
 pub mod job_version;
 pub mod parameter_set;
 #[cfg(test)]
 mod round_trips;
 pub mod run;
+pub mod run_details;
 pub mod session;
 pub mod settings;
 pub mod test_item;
@@ -20,12 +22,14 @@ pub use config_values::{HttpUrl, Origin, ServiceName};
 pub use email::Email;
 pub use email_schema::{EMAIL_PATTERN, EmailText};
 pub use field::FieldError;
+pub use ids::{BuildId, ParameterSetId, RunId, TestItemId};
 pub use job_version::{JobSelection, JobVersion};
 pub use parameter_set::{ParameterSet, ParameterSetVersion, Params};
 pub use run::{
     Notification, NotificationStatus, Run, RunBuild, RunLock, RunStatus, Step, StepName,
-    StepStatus, Summary, execution_id_of,
+    StepStatus, Summary, TaskId, execution_id_of,
 };
+pub use run_details::{DownloadDetails, NotifyDetails, PollDetails, StepDetails, TriggerDetails};
 pub use session::{
     LOGIN_WINDOW, LoginFailures, MAX_LOGIN_FAILURES, MAX_LOGIN_FAILURES_GLOBAL,
     MAX_LOGIN_FAILURES_PER_IP, Session, SessionInfo,

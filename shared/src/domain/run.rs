@@ -1,10 +1,13 @@
 //! Deploy-test runs: the record a run keeps, its statuses and steps, and the pure rules
-//! that move them.
+//! that move them. (Over 500 lines with its tests, which pin the stored JSON; what each
+//! step's details hold is in `run_details.rs`.)
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
+
+use super::{BuildId, BuildNumber, Email, JobName, PackagePath, ParameterSetId, RunId};
 
 /// `PENDING → DOWNLOADING → DOWNLOADED → TESTING → MONITORING → COMPLETED`; any step may end
 /// in `FAILED`; a person may end it `CANCELLED`.
@@ -124,9 +127,57 @@ pub struct Notification {
 /// The build as it was when the run started.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RunBuild {
-    pub job_name: String,
-    pub build_number: i64,
-    pub package_path: String,
+    #[schema(value_type = String)]
+    pub job_name: JobName,
+    #[schema(value_type = i64)]
+    pub build_number: BuildNumber,
+    #[schema(value_type = String)]
+    pub package_path: PackagePath,
+}
+
+/// The test server's id for the task that deploys and tests a run: it goes into a URL
+/// path (`/api/tasks/{task_id}`), so 1–128 characters of `[A-Za-z0-9._-]`. Checked when
+/// trigger reads the test server's answer; stored values are read as they are.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TaskId(String);
+
+impl TaskId {
+    pub const MAX_CHARS: usize = 128;
+
+    pub fn parse(field: &str, raw: &str) -> Result<Self, super::FieldError> {
+        let path_safe = (1..=Self::MAX_CHARS).contains(&raw.len())
+            && raw
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if path_safe {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(super::FieldError::new(
+                field,
+                "must be 1-128 characters of letters, digits, '.', '_' or '-'",
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Reads as its text wherever a `&str` is taken (URLs, logs).
+impl std::ops::Deref for TaskId {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for TaskId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// Allure counts; every count is optional in the report, absent ones are 0 here.
@@ -143,19 +194,24 @@ pub struct Summary {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Run {
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: RunId,
     pub test_item_id: i64,
     pub test_item_name: String,
-    pub build_info_id: i64,
+    #[schema(value_type = i64)]
+    pub build_info_id: BuildId,
     pub build: RunBuild,
-    pub parameter_set_id: i64,
+    #[schema(value_type = i64)]
+    pub parameter_set_id: ParameterSetId,
     pub parameter_set_version: i64,
     /// The parameters as they were when the run started.
     #[schema(value_type = Object)]
     pub params: Map<String, Value>,
-    pub triggered_by: String,
+    #[schema(value_type = String)]
+    pub triggered_by: Email,
     pub status: RunStatus,
-    pub task_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub task_id: Option<TaskId>,
     pub package_url: Option<String>,
     pub package_size: Option<u64>,
     pub package_sha256: Option<String>,
@@ -177,7 +233,7 @@ pub struct Run {
 }
 
 /// The execution name of run `id` (unique per run, as Step Functions requires).
-pub fn execution_id_of(run_id: i64) -> String {
+pub fn execution_id_of(run_id: RunId) -> String {
     format!("run-{run_id}")
 }
 
@@ -185,27 +241,27 @@ impl Run {
     /// A new run: PENDING, every step PENDING.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        id: i64,
+        id: RunId,
         item: &super::TestItem,
         build: &super::Build,
         set: &super::ParameterSet,
-        triggered_by: &str,
+        triggered_by: &Email,
         now: DateTime<Utc>,
     ) -> Self {
         Self {
             id,
             test_item_id: item.id,
             test_item_name: item.name.to_string(),
-            build_info_id: build.id,
+            build_info_id: BuildId::from_stored(build.id),
             build: RunBuild {
-                job_name: build.job_name.to_string(),
-                build_number: build.build_number.get(),
-                package_path: build.package_path.as_str().to_owned(),
+                job_name: build.job_name.clone(),
+                build_number: build.build_number,
+                package_path: build.package_path.clone(),
             },
-            parameter_set_id: set.id,
+            parameter_set_id: ParameterSetId::from_stored(set.id),
             parameter_set_version: set.version,
             params: set.params.as_map().clone(),
-            triggered_by: triggered_by.to_owned(),
+            triggered_by: triggered_by.clone(),
             status: RunStatus::Pending,
             task_id: None,
             package_url: None,
@@ -299,7 +355,10 @@ impl Run {
                         s.finished_at = Some(now);
                         s.error = Some(message.clone());
                     }
-                    s.details.insert("error_name".into(), Value::from(error));
+                    s.details.insert(
+                        super::run_details::ERROR_NAME_KEY.into(),
+                        Value::from(error),
+                    );
                 }
                 self.status = RunStatus::Failed;
                 self.error_message = Some(message);
@@ -343,11 +402,11 @@ impl Run {
     }
 
     /// A new run `id` of the same item, build and parameter snapshot as `self`.
-    pub fn rerun(&self, id: i64, triggered_by: &str, now: DateTime<Utc>) -> Self {
+    pub fn rerun(&self, id: RunId, triggered_by: &Email, now: DateTime<Utc>) -> Self {
         let mut run = Self {
             id,
             execution_id: execution_id_of(id),
-            triggered_by: triggered_by.to_owned(),
+            triggered_by: triggered_by.clone(),
             started_at: now,
             revision: 1,
             ..self.clone()
@@ -401,19 +460,19 @@ mod tests {
             .unwrap()
             .to_utc();
         Run {
-            id: 1,
+            id: RunId::from_stored(1),
             test_item_id: 1,
             test_item_name: "cds".into(),
-            build_info_id: 1,
+            build_info_id: BuildId::from_stored(1),
             build: RunBuild {
-                job_name: "J".into(),
-                build_number: 1,
-                package_path: "p".into(),
+                job_name: JobName::parse("job", "J").unwrap(),
+                build_number: BuildNumber::from_stored(1),
+                package_path: PackagePath::parse("path", "p").unwrap(),
             },
-            parameter_set_id: 1,
+            parameter_set_id: ParameterSetId::from_stored(1),
             parameter_set_version: 1,
             params: Map::new(),
-            triggered_by: "dev@example.com".into(),
+            triggered_by: Email::parse("by", "dev@example.com").unwrap(),
             status: RunStatus::Pending,
             task_id: None,
             package_url: None,
@@ -423,7 +482,7 @@ mod tests {
             report_refused: None,
             summary: None,
             error_message: None,
-            execution_id: "run-1".into(),
+            execution_id: execution_id_of(RunId::from_stored(1)),
             started_at: t,
             finished_at: None,
             steps: [
@@ -514,11 +573,16 @@ mod tests {
         old.params
             .insert("upgrade_type".into(), Value::from("full"));
         old.finish(Some(("Crat.TestFailed", "boom")), old.started_at);
-        old.task_id = Some("t1".into());
+        old.task_id = Some(TaskId::parse("task_id", "t1").unwrap());
         let later = old.started_at + chrono::TimeDelta::hours(1);
-        let new = old.rerun(9, "ops@example.com", later);
+        let ops = Email::parse("by", "ops@example.com").unwrap();
+        let new = old.rerun(RunId::from_stored(9), &ops, later);
         assert_eq!(
-            (new.id, new.execution_id.as_str(), new.triggered_by.as_str()),
+            (
+                new.id.get(),
+                new.execution_id.as_str(),
+                new.triggered_by.as_str()
+            ),
             (9, "run-9", "ops@example.com")
         );
         assert_eq!(
@@ -545,6 +609,66 @@ mod tests {
             (RunStatus::Pending, None, None, later)
         );
         assert!(new.steps.iter().all(|s| s.status == StepStatus::Pending));
+    }
+
+    #[test]
+    fn a_run_stored_by_the_old_code_reads_typed_and_writes_back_the_same_json() {
+        // As the String/i64-typed Run of earlier versions stored it (no `report_refused`).
+        let mut stored = serde_json::json!({
+            "id": 12, "test_item_id": 3, "test_item_name": "cds", "build_info_id": 7,
+            "build": {"job_name": "CDN/core", "build_number": 101, "package_path": "CDN/pass/el7"},
+            "parameter_set_id": 2, "parameter_set_version": 4, "params": {"upgrade_type": "full"},
+            "triggered_by": "dev@example.com", "status": "MONITORING", "task_id": "task-9",
+            "package_url": "http://pkg/x.tar.gz", "package_size": 3, "package_sha256": "ab",
+            "report_url": null, "summary": null, "error_message": null,
+            "execution_id": "run-12", "started_at": "2026-03-02T10:00:00Z", "finished_at": null,
+            "steps": [
+                {"name": "DOWNLOAD", "status": "SUCCEEDED", "started_at": "2026-03-02T10:00:00Z",
+                 "finished_at": "2026-03-02T10:00:05Z", "error": null,
+                 "details": {"file_name": "x.tar.gz", "size": 3, "sha256": "ab", "verified_with": null}},
+                {"name": "TRIGGER", "status": "SUCCEEDED", "started_at": "2026-03-02T10:00:05Z",
+                 "finished_at": "2026-03-02T10:00:06Z", "error": null,
+                 "details": {"poll_interval_seconds": 30, "post_sent_at": "2026-03-02T10:00:05.120Z", "task_id": "task-9"}},
+                {"name": "MONITOR", "status": "RUNNING", "started_at": "2026-03-02T10:00:36Z",
+                 "finished_at": null, "error": null,
+                 "details": {"deadline": "2026-03-02T13:00:36.000Z", "polls": 1, "phase": "deploying",
+                             "last_poll_at": "2026-03-02T10:00:36.000Z"}},
+                {"name": "NOTIFY", "status": "PENDING", "started_at": null, "finished_at": null,
+                 "error": null, "details": {}}
+            ],
+            "notification": null, "revision": 5
+        });
+        let run: Run = serde_json::from_value(stored.clone()).unwrap();
+        assert_eq!(
+            (run.id, run.build_info_id, run.parameter_set_id),
+            (
+                RunId::from_stored(12),
+                BuildId::from_stored(7),
+                ParameterSetId::from_stored(2)
+            )
+        );
+        assert_eq!(run.build.job_name, JobName::parse("j", "CDN/core").unwrap());
+        assert_eq!(run.build.build_number.get(), 101);
+        assert_eq!(run.triggered_by.as_str(), "dev@example.com");
+        assert_eq!(run.task_id.as_deref(), Some("task-9"));
+        let poll: super::super::PollDetails = run.details();
+        assert_eq!(
+            poll.deadline.map(|d| d.to_rfc3339()).as_deref(),
+            Some("2026-03-02T13:00:36+00:00")
+        );
+        assert_eq!(poll.phase.as_deref(), Some("deploying"));
+        let trigger: super::super::TriggerDetails = run.details();
+        assert_eq!(trigger.poll_interval_seconds, Some(30));
+        // Written back: the same JSON (the field added since reads as null).
+        stored["report_refused"] = Value::Null;
+        assert_eq!(serde_json::to_value(&run).unwrap(), stored);
+        // Rewriting each step's details through its struct changes nothing either.
+        let mut again = run.clone();
+        again.edit_details(|_: &mut super::super::DownloadDetails| ());
+        again.edit_details(|_: &mut super::super::TriggerDetails| ());
+        again.edit_details(|_: &mut super::super::PollDetails| ());
+        again.edit_details(|_: &mut super::super::NotifyDetails| ());
+        assert_eq!(again, run);
     }
 
     #[test]

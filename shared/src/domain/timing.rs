@@ -10,9 +10,8 @@
 //! `shared/tests/template_schema.rs` fails when the two drift.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use serde_json::Value;
 
-use super::{Run, StepName};
+use super::{PollDetails, Run, TriggerDetails};
 
 /// One ASL `Retry` entry (no `MaxDelaySeconds`, no jitter; an integer `BackoffRate`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,15 +146,11 @@ pub const fn poll_interval(stored: u32) -> u32 {
     }
 }
 
-/// The key, in the TRIGGER step's details, of the interval trigger returned for the Wait
-/// between polls (fixed at the first trigger invocation, returned again by every later one).
-pub const POLL_INTERVAL_KEY: &str = "poll_interval_seconds";
-
-/// The Wait interval trigger fixed for `run` (bounded by [`poll_interval`]), if it did.
+/// The Wait interval trigger fixed for `run` (bounded by [`poll_interval`]), if it did
+/// (fixed at the first trigger invocation, returned again by every later one).
 pub fn run_poll_interval(run: &Run) -> Option<u32> {
-    run.step(StepName::Trigger)
-        .and_then(|s| s.details.get(POLL_INTERVAL_KEY))
-        .and_then(Value::as_u64)
+    run.details::<TriggerDetails>()
+        .poll_interval_seconds
         .map(|n| poll_interval(u32::try_from(n).unwrap_or(u32::MAX)))
 }
 
@@ -234,16 +229,9 @@ fn secs(s: u64) -> TimeDelta {
     TimeDelta::seconds(i64::try_from(s).unwrap_or(i64::MAX))
 }
 
-/// The key of the monitoring deadline in the MONITOR step's details (set by poll's first call).
-pub const DEADLINE_KEY: &str = "deadline";
-
-/// The monitoring deadline poll fixed for `run`, if monitoring began.
+/// The monitoring deadline poll fixed for `run` (at its first call), if monitoring began.
 pub fn monitoring_deadline(run: &Run) -> Option<DateTime<Utc>> {
-    run.step(StepName::Monitor)
-        .and_then(|s| s.details.get(DEADLINE_KEY))
-        .and_then(Value::as_str)
-        .and_then(|d| DateTime::parse_from_rfc3339(d).ok())
-        .map(|d| d.to_utc())
+    run.details::<PollDetails>().deadline
 }
 
 /// When a live run's lock lease ends, and when the sweeper may fail it: before monitoring,
@@ -272,6 +260,8 @@ pub fn is_stale(run: &Run, max_monitor_seconds: u32, now: DateTime<Utc>) -> bool
 mod tests {
     use super::*;
     use crate::domain::RunStatus;
+    use crate::domain::StepName;
+    use serde_json::Value;
 
     #[test]
     fn worst_cases_add_every_attempt_and_wait() {
@@ -369,9 +359,10 @@ mod tests {
         // Monitoring began 3 h in (a slow download): the deadline poll fixed counts.
         let deadline = t0 + h(3) + h(3);
         run.status = RunStatus::Monitoring;
+        // Written as an older version stored it (second precision, `+00:00`).
         run.step_mut(StepName::Monitor)
             .details
-            .insert(DEADLINE_KEY.into(), Value::from(deadline.to_rfc3339()));
+            .insert("deadline".into(), Value::from(deadline.to_rfc3339()));
         // (table: max_monitor_seconds now, now) → stale?
         for (max_monitor, now, stale) in [
             (10_800, deadline, false),

@@ -1,6 +1,8 @@
 use axum::body::Body;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::header;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
 use crate::domain::FieldError;
@@ -110,12 +112,30 @@ fn strip_position(msg: &str) -> String {
     }
 }
 
-/// Parses an integer id from a path segment: 400 naming the field unless positive.
-pub fn parse_id(field: &str, raw: &str) -> Result<i64, ApiError> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| ApiError::Invalid(FieldError::new(field, "must be a positive integer id")))
+/// A record id from the route's path parameter (`/{run_id}`, `/{id}`): 400 naming that
+/// parameter unless a positive integer, before the handler runs. The route has exactly one
+/// parameter; `T` is one of the id types in [`crate::domain::ids`].
+#[derive(Debug, Clone, Copy)]
+pub struct IdPath<T>(pub T);
+
+impl<S: Send + Sync, T: std::str::FromStr> FromRequestParts<S> for IdPath<T> {
+    /// A segment that is not UTF-8 keeps axum's own rejection (the common layers answer it
+    /// as `invalid_path`, as for every other path parameter).
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let Path(params) = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Some((field, raw)) = params.first() else {
+            return Err(
+                ApiError::Internal("IdPath on a route without a parameter".into()).into_response(),
+            );
+        };
+        raw.parse().map(Self).map_err(|_| {
+            ApiError::Invalid(FieldError::new(field, crate::domain::ids::BAD_ID)).into_response()
+        })
+    }
 }
 
 /// Parses the query string into `T`: 400 naming the parameter when a value has the wrong shape.

@@ -5,6 +5,6 @@ mod extract;
 mod layers;
 mod page;
 
-pub use extract::{ApiJson, MAX_BODY_BYTES, parse_id, query};
+pub use extract::{ApiJson, IdPath, MAX_BODY_BYTES, query};
 pub use layers::with_common_layers;
 pub use page::{ListResponse, PageParams, encode_cursor};

@@ -3,7 +3,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::domain::parameter_set::{parse_description, parse_set_name};
-use crate::domain::{ParameterSet, Params};
+use crate::domain::{ParameterSet, ParameterSetId, Params};
 use crate::error::{ApiError, ApiResult};
 use crate::ports::SetDeletion;
 use crate::state::AppState;
@@ -69,7 +69,7 @@ fn params_schema() -> utoipa::openapi::schema::Schema {
         .into()
 }
 
-fn not_found(id: i64) -> ApiError {
+fn not_found(id: impl std::fmt::Display) -> ApiError {
     ApiError::NotFound(format!("no parameter set with id {id}"))
 }
 
@@ -111,12 +111,12 @@ pub async fn create(
 pub async fn update(
     state: &AppState,
     by: &str,
-    id: i64,
+    id: ParameterSetId,
     input: UpdateParameterSet,
 ) -> ApiResult<ParameterSet> {
     let current = state
         .store
-        .get_parameter_set(id)
+        .get_parameter_set(id.get())
         .await?
         .ok_or_else(|| not_found(id))?;
     if input.is_default == Some(false) && current.is_default {
@@ -152,7 +152,7 @@ pub async fn update(
         tracing::info!(version = stored.version, "parameter set updated");
     }
     if input.is_default == Some(true) && !stored.is_default {
-        if !state.store.set_default_parameter_set(id).await? {
+        if !state.store.set_default_parameter_set(id.get()).await? {
             return Err(not_found(id));
         }
         stored.is_default = true;
@@ -161,10 +161,10 @@ pub async fn update(
     Ok(stored)
 }
 
-pub async fn delete(state: &AppState, id: i64) -> ApiResult<()> {
-    match state.store.delete_parameter_set(id).await? {
+pub async fn delete(state: &AppState, id: ParameterSetId) -> ApiResult<()> {
+    match state.store.delete_parameter_set(id.get()).await? {
         SetDeletion::Deleted => {
-            tracing::info!(id, "parameter set deleted");
+            tracing::info!(%id, "parameter set deleted");
             Ok(())
         }
         SetDeletion::NotFound => Err(not_found(id)),

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::domain::{Build, Run, RunLock, timing};
+use crate::domain::{Build, BuildId, Email, Run, RunId, RunLock, TestItemId, timing};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -12,8 +12,8 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct TriggerInput {
     /// The build to test; absent: the job's selected build.
-    #[schema(minimum = 1)]
-    pub build_info_id: Option<i64>,
+    #[schema(minimum = 1, value_type = Option<i64>)]
+    pub build_info_id: Option<BuildId>,
 }
 
 fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
@@ -26,10 +26,10 @@ fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
 async fn build_to_test(
     state: &AppState,
     job: &crate::domain::JobName,
-    requested: Option<i64>,
+    requested: Option<BuildId>,
 ) -> ApiResult<Build> {
     let build = match requested {
-        Some(id) => state.store.get_build(id).await?.ok_or_else(|| {
+        Some(id) => state.store.get_build(id.get()).await?.ok_or_else(|| {
             unprocessable(
                 "build_not_found",
                 format!("build_info_id: no build with id {id}"),
@@ -127,13 +127,13 @@ fn ensure_settings_complete(settings: &crate::domain::Settings) -> ApiResult<()>
 #[tracing::instrument(skip_all, fields(item_id, by = %by))]
 pub async fn trigger(
     state: &AppState,
-    by: &str,
-    item_id: i64,
+    by: &Email,
+    item_id: TestItemId,
     input: TriggerInput,
 ) -> ApiResult<Run> {
     let item = state
         .store
-        .get_test_item(item_id)
+        .get_test_item(item_id.get())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no test item with id {item_id}")))?;
     ensure_enabled(&item)?;
@@ -151,10 +151,10 @@ pub async fn trigger(
     let settings = state.settings().await?;
     ensure_settings_complete(&settings)?;
 
-    let id = state.store.next_id("runs").await?;
+    let id = RunId::from_stored(state.store.next_id("runs").await?);
     let run = Run::new(id, &item, &build, &set, by, state.clock.now());
     start(state, &run, settings.max_monitor_seconds).await?;
-    tracing::info!(run_id = run.id, item = %item.name, build = build.id, "run started");
+    tracing::info!(run_id = %run.id, item = %item.name, build = build.id, "run started");
     Ok(run)
 }
 
@@ -215,7 +215,7 @@ async fn start(state: &AppState, run: &Run, max_monitor_seconds: u32) -> ApiResu
         );
         failed.revision += 1;
         let _ = state.store.update_run(&failed).await;
-        let _ = state.store.release_run_lock(run.id).await;
+        let _ = state.store.release_run_lock(run.id.get()).await;
         return Err(ApiError::Internal(format!(
             "starting execution {}: {e}",
             run.execution_id
@@ -224,16 +224,16 @@ async fn start(state: &AppState, run: &Run, max_monitor_seconds: u32) -> ApiResu
     Ok(())
 }
 
-fn no_run(id: i64) -> ApiError {
+fn no_run(id: RunId) -> ApiError {
     ApiError::NotFound(format!("no run with id {id}"))
 }
 
 /// Starts a new run with the same build and parameter snapshot as run `run_id`.
 #[tracing::instrument(skip_all, fields(run_id, by = %by))]
-pub async fn rerun(state: &AppState, by: &str, run_id: i64) -> ApiResult<Run> {
+pub async fn rerun(state: &AppState, by: &Email, run_id: RunId) -> ApiResult<Run> {
     let old = state
         .store
-        .get_run(run_id)
+        .get_run(run_id.get())
         .await?
         .ok_or_else(|| no_run(run_id))?;
     // The same rules as a trigger: the item still exists and is enabled, the build still
@@ -255,24 +255,24 @@ pub async fn rerun(state: &AppState, by: &str, run_id: i64) -> ApiResult<Run> {
     build_to_test(state, &item.job_name, Some(old.build_info_id)).await?;
     let settings = state.settings().await?;
     ensure_settings_complete(&settings)?;
-    let id = state.store.next_id("runs").await?;
+    let id = RunId::from_stored(state.store.next_id("runs").await?);
     let run = old.rerun(id, by, state.clock.now());
     start(state, &run, settings.max_monitor_seconds).await?;
-    tracing::info!(new_run = run.id, "re-run started");
+    tracing::info!(new_run = %run.id, "re-run started");
     Ok(run)
 }
 
 /// Cancels a live run: the person who triggered it or an admin. Marks it CANCELLED (no
 /// result mail), stops its execution and releases the lock.
 #[tracing::instrument(skip_all, fields(run_id, by = %by))]
-pub async fn cancel(state: &AppState, by: &str, is_admin: bool, run_id: i64) -> ApiResult<Run> {
+pub async fn cancel(state: &AppState, by: &Email, is_admin: bool, run_id: RunId) -> ApiResult<Run> {
     for _ in 0..8 {
         let mut run = state
             .store
-            .get_run(run_id)
+            .get_run(run_id.get())
             .await?
             .ok_or_else(|| no_run(run_id))?;
-        if run.triggered_by != by && !is_admin {
+        if &run.triggered_by != by && !is_admin {
             return Err(ApiError::Forbidden {
                 code: "not_your_run",
                 message: format!(
@@ -281,7 +281,7 @@ pub async fn cancel(state: &AppState, by: &str, is_admin: bool, run_id: i64) -> 
                 ),
             });
         }
-        if !run.cancel(by, state.clock.now()) {
+        if !run.cancel(by.as_str(), state.clock.now()) {
             return Err(ApiError::Conflict {
                 code: "run_ended",
                 message: format!("run {run_id} already ended ({})", run.status.as_str()),
@@ -299,7 +299,7 @@ pub async fn cancel(state: &AppState, by: &str, is_admin: bool, run_id: i64) -> 
                     // The run is CANCELLED either way; its tasks refuse to go on (the run ended).
                     tracing::warn!(error = %e, "could not stop the execution");
                 }
-                state.store.release_run_lock(run_id).await?;
+                state.store.release_run_lock(run_id.get()).await?;
                 tracing::info!("run cancelled");
                 return Ok(run);
             }
@@ -349,10 +349,10 @@ pub async fn sweep_stale(state: &AppState) -> ApiResult<Vec<Run>> {
                     .stop(&run.execution_id, SWEEPER_MESSAGE)
                     .await
                 {
-                    tracing::warn!(run_id = run.id, error = %e, "could not stop the execution of a stale run");
+                    tracing::warn!(run_id = %run.id, error = %e, "could not stop the execution of a stale run");
                 }
-                state.store.release_run_lock(run.id).await?;
-                tracing::warn!(run_id = run.id, "stale run failed by the sweeper");
+                state.store.release_run_lock(run.id.get()).await?;
+                tracing::warn!(run_id = %run.id, "stale run failed by the sweeper");
                 failed.push(run);
             }
             match page.next {

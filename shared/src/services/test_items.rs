@@ -2,7 +2,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::domain::config_values::{parse_email_list, parse_text};
-use crate::domain::{EmailText, JobName, ServiceName, TestItem, TestItemFields};
+use crate::domain::{EmailText, JobName, ServiceName, TestItem, TestItemFields, TestItemId};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -69,13 +69,13 @@ pub async fn create(state: &AppState, input: TestItemInput) -> ApiResult<TestIte
     Ok(item)
 }
 
-pub async fn update(state: &AppState, id: i64, input: TestItemInput) -> ApiResult<TestItem> {
+pub async fn update(state: &AppState, id: TestItemId, input: TestItemInput) -> ApiResult<TestItem> {
     let fields = parse(state, input).await?;
     let item = state
         .store
-        .update_test_item(id, &fields, state.clock.now())
+        .update_test_item(id.get(), &fields, state.clock.now())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no test item with id {id}")))?;
-    tracing::info!(id, "test item updated");
+    tracing::info!(%id, "test item updated");
     Ok(item)
 }

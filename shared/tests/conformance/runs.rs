@@ -5,8 +5,8 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
 use shared::domain::{
-    Build, Email, JobName, ParameterSet, Params, Run, RunLock, RunStatus, ServiceName, StepName,
-    TestItem,
+    Build, Email, JobName, ParameterSet, Params, Run, RunId, RunLock, RunStatus, ServiceName,
+    StepName, TestItem,
 };
 use shared::ports::{Store, StoreError};
 
@@ -40,7 +40,8 @@ pub fn run(id: i64, item_id: i64) -> Run {
         updated_at: t0(),
         updated_by: None,
     };
-    Run::new(id, &item, &build, &set, "dev@example.com", t0())
+    let by = Email::parse("by", "dev@example.com").unwrap();
+    Run::new(RunId::from_stored(id), &item, &build, &set, &by, t0())
 }
 
 fn lease() -> DateTime<Utc> {
@@ -201,7 +202,8 @@ pub async fn runs_list_by_status_and_item(store: Arc<dyn Store>) {
         }
         store.release_run_lock(id).await.unwrap();
     }
-    let ids = |p: &shared::ports::Page<Run, i64>| p.items.iter().map(|r| r.id).collect::<Vec<_>>();
+    let ids =
+        |p: &shared::ports::Page<Run, i64>| p.items.iter().map(|r| r.id.get()).collect::<Vec<_>>();
     let all = store.list_runs(None, None, 200).await.unwrap();
     assert_eq!(ids(&all), [6, 5, 4, 3, 2, 1]);
     let done = store

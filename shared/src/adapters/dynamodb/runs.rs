@@ -47,8 +47,8 @@ fn ttl_seconds(lease_until: DateTime<Utc>) -> i64 {
 }
 
 fn run_item(run: &Run) -> StoreResult<Item> {
-    let mut item = key(run_pk(run.id), RUN_SK);
-    let pad = padded(run.id);
+    let mut item = key(run_pk(run.id.get()), RUN_SK);
+    let pad = padded(run.id.get());
     item.insert(GSI1.partition_key.to_owned(), s(RUNS));
     item.insert(GSI1.sort_key.to_owned(), s(&pad));
     item.insert(
@@ -56,7 +56,7 @@ fn run_item(run: &Run) -> StoreResult<Item> {
         s(&item_runs_pk(run.test_item_id)),
     );
     item.insert(GSI2.sort_key.to_owned(), s(&pad));
-    item.insert("id".to_owned(), n(run.id));
+    item.insert("id".to_owned(), n(run.id.get()));
     item.insert("test_item_id".to_owned(), n(run.test_item_id));
     item.insert("status".to_owned(), s(run.status.as_str()));
     item.insert("revision".to_owned(), n(run.revision));
@@ -99,7 +99,7 @@ impl RunStore for DynamoStore {
         let table = &self.table;
         let lock = tx_put(
             table,
-            lock_item(run.id, lease_until),
+            lock_item(run.id.get(), lease_until),
             Some("attribute_not_exists(#pk) OR #lease <= :now"),
             Attrs::pk()
                 .name("#lease", "lease_until_ns")

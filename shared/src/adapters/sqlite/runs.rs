@@ -74,12 +74,12 @@ impl RunStore for SqliteStore {
             }
             tx.execute(
                 "INSERT OR REPLACE INTO run_lock (id, run_id, lease_until) VALUES (1, ?1, ?2)",
-                params![run.id, ts(lease_until)],
+                params![run.id.get(), ts(lease_until)],
             )
             .map_err(unavailable)?;
             tx.execute(
                 "INSERT INTO runs (id, test_item_id, status, revision, json) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![run.id, run.test_item_id, run.status.as_str(), run.revision, json],
+                params![run.id.get(), run.test_item_id, run.status.as_str(), run.revision, json],
             )
             .map_err(|e| StoreError::Conflict(format!("run {} exists: {e}", run.id)))?;
             tx.commit().map_err(unavailable)?;
@@ -103,7 +103,7 @@ impl RunStore for SqliteStore {
 
     async fn update_run(&self, run: &Run) -> StoreResult<()> {
         let json = encode(run)?;
-        let (id, status, revision) = (run.id, run.status.as_str(), run.revision);
+        let (id, status, revision) = (run.id.get(), run.status.as_str(), run.revision);
         self.with(move |c| {
             let n = c
                 .execute(
