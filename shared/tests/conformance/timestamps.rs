@@ -100,7 +100,7 @@ pub async fn timestamps_read_back_to_the_millisecond(store: Arc<dyn Store>) {
         .await
         .unwrap()
         .expect("the lock is free");
-    let got = store.get_run(r.id).await.unwrap().expect("run");
+    let got = store.get_run(r.id.get()).await.unwrap().expect("run");
     kept("run started_at", got.started_at);
     let lock = store.get_run_lock().await.unwrap().expect("lock");
     assert_kept_to_the_millisecond(
