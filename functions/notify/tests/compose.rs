@@ -4,13 +4,13 @@
 //! inline chart's Content-ID, the failure details, header and HTML injection, non-ASCII.
 
 use mail_parser::{MessageParser, MessagePart, MimeHeaders, PartType};
-use notify::compose::{
-    CHART_CID, ComposeError, MailContext, SUBJECT_MAX_CHARS, failure_mail, subject_for,
-    success_mail,
-};
 use serde_json::{Value, json};
 use shared::domain::Email;
 use shared::domain::run::{Run, Summary};
+use shared::mail::compose::{
+    CHART_CID, ComposeError, MailContext, SUBJECT_MAX_CHARS, failure_mail, subject_for,
+    success_mail,
+};
 
 const EVIL: &str = "<script>alert(1)</script>\r\nBcc: evil@example.com";
 
@@ -243,7 +243,7 @@ fn success_mail_structure_counts_chart_and_links() {
     ));
 
     // The legend swatches use the chart's colours.
-    for (_, colour) in notify::chart::COLORS {
+    for (_, colour) in shared::mail::chart::COLORS {
         assert!(html.contains(&format!("background:{colour}")), "{colour}");
     }
     // The facts in the HTML.
@@ -686,7 +686,7 @@ fn unusable_addresses_are_skipped_not_fatal() {
         .iter()
         .map(|a| serde_json::from_value(serde_json::json!(a)).unwrap())
         .collect();
-    let (ok, bad) = notify::compose::mailable("to", list);
+    let (ok, bad) = shared::mail::compose::mailable("to", list);
     let ok: Vec<&str> = ok.iter().map(Email::as_str).collect();
     assert_eq!(ok, ["dev@example.com", "qa@example.com"]);
     assert_eq!(bad.len(), 1);

@@ -11,13 +11,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::config::{SmtpConfig, SmtpSecurity};
 use chrono::{DateTime, Utc};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::{self, PoolConfig};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::Serialize;
-use shared::config::{SmtpConfig, SmtpSecurity};
 
 /// Connect and per-command timeout.
 pub const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -25,18 +25,18 @@ pub const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 const HEADER_READ_LIMIT: u64 = 64 * 1024;
 
 /// Where result mails go.
-pub enum Mailer {
+pub enum MailTransport {
     /// An SMTP server (pooled connections; must be created inside a Tokio runtime).
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
     /// A folder of `.eml` files (the embedded mode without a mail server).
     Outbox(PathBuf),
 }
 
-impl std::fmt::Debug for Mailer {
+impl std::fmt::Debug for MailTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Smtp(_) => f.write_str("Mailer::Smtp"),
-            Self::Outbox(dir) => write!(f, "Mailer::Outbox({})", dir.display()),
+            Self::Smtp(_) => f.write_str("MailTransport::Smtp"),
+            Self::Outbox(dir) => write!(f, "MailTransport::Outbox({})", dir.display()),
         }
     }
 }
@@ -118,7 +118,7 @@ fn is_tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
 
 static OUTBOX_SEQ: AtomicU64 = AtomicU64::new(0);
 
-impl Mailer {
+impl MailTransport {
     /// An SMTP mailer from the configuration: `security` decides implicit TLS, STARTTLS
     /// (required, never opportunistic) or plain; an empty `username` means no AUTH.
     /// `extra_root_pem`: PEM of one or more extra CA certificates to trust besides the
@@ -192,7 +192,7 @@ impl Mailer {
             Self::Smtp(transport) => {
                 let raw = message.formatted();
                 let budget = std::time::Duration::from_secs(u64::from(
-                    shared::domain::timing::SMTP_SEND_BUDGET_SECONDS,
+                    crate::domain::timing::SMTP_SEND_BUDGET_SECONDS,
                 ));
                 let response =
                     tokio::time::timeout(budget, transport.send_raw(message.envelope(), &raw))
@@ -245,7 +245,7 @@ impl std::fmt::Display for NotSent {
     }
 }
 
-/// What [`Mailer::deliver`] did: the receipt, and the recipients the server refused
+/// What [`MailTransport::deliver`] did: the receipt, and the recipients the server refused
 /// (everyone else got the mail).
 #[derive(Debug)]
 pub struct Delivery {
@@ -265,7 +265,7 @@ pub fn is_recipient_refusal(code: u16) -> bool {
     matches!(code, 450 | 451 | 452 | 550 | 551 | 553)
 }
 
-impl Mailer {
+impl MailTransport {
     /// Sends the message to every recipient of its envelope; when the SMTP server refuses
     /// a recipient (one RCPT refused stops lettre's transaction; see
     /// [`is_recipient_refusal`]) and there are several recipients, sends it once to each

@@ -21,13 +21,13 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::domain::Email;
+use crate::domain::run::{Run, RunStatus, Step, StepName, StepStatus, Summary};
 use chrono::{DateTime, Utc};
 use lettre::Message;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use serde_json::Value;
-use shared::domain::Email;
-use shared::domain::run::{Run, RunStatus, Step, StepName, StepStatus, Summary};
 
 /// The Content-ID of the inline chart image (`cid:chart@crat` in the HTML).
 pub const CHART_CID: &str = "chart@crat";
@@ -38,14 +38,14 @@ const CHART_MAX_DISPLAY_WIDTH: u32 = 320;
 /// Fallback display size when the chart's PNG header cannot be read.
 const CHART_FALLBACK_SIZE: u32 = 240;
 
-/// The legend labels, in the chart's slice order (colours from [`crate::chart::COLORS`]).
+/// The legend labels, in the chart's slice order (colours from [`crate::mail::chart::COLORS`]).
 const STATUS_LABELS: [&str; 5] = ["passed", "failed", "broken", "skipped", "unknown"];
 
 /// (label, colour) in the chart's slice order: the legend swatches match the slices.
 fn legend_colours() -> impl Iterator<Item = (&'static str, &'static str)> {
     STATUS_LABELS
         .into_iter()
-        .zip(crate::chart::COLORS)
+        .zip(crate::mail::chart::COLORS)
         .map(|(label, (_, colour))| (label, colour))
 }
 
@@ -100,7 +100,10 @@ pub enum ComposeError {
 /// The addresses of `list` the mailer can use (lettre's rules), and `address: reason` for
 /// each one it cannot (stored before input was checked as strictly): those are skipped and
 /// logged, so one bad address never stops the mail to the others.
-pub fn mailable(field: &str, list: Vec<Email>) -> (Vec<Email>, Vec<crate::transport::NotSent>) {
+pub fn mailable(
+    field: &str,
+    list: Vec<Email>,
+) -> (Vec<Email>, Vec<crate::mail::transport::NotSent>) {
     let mut ok = Vec::with_capacity(list.len());
     let mut bad = Vec::new();
     for email in list {
@@ -109,7 +112,7 @@ pub fn mailable(field: &str, list: Vec<Email>) -> (Vec<Email>, Vec<crate::transp
             Err(e) => {
                 let shown = truncate_chars(&one_line(email.as_str()), 100);
                 tracing::warn!(field, address = %shown, error = %e, "address skipped: the mailer cannot use it");
-                bad.push(crate::transport::NotSent {
+                bad.push(crate::mail::transport::NotSent {
                     address: shown,
                     reason: format!("not a usable address ({e})"),
                 });
