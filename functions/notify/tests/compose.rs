@@ -93,6 +93,7 @@ fn ctx<'a>(run: &'a Run, summary: Option<&'a Summary>) -> MailContext<'a> {
         from: "crat@example.com",
         to: vec![email("dev@example.com"), email("lead@example.com")],
         cc: vec![email("qa@example.com")],
+        language: shared::domain::MailLanguage::English,
     }
 }
 
@@ -692,4 +693,67 @@ fn unusable_addresses_are_skipped_not_fatal() {
     assert_eq!(bad.len(), 1);
     assert_eq!(bad[0].address, "a..b@example.com");
     assert!(bad[0].reason.starts_with("not a usable address"), "{bad:?}");
+}
+
+/// `mail_language: zh-CN`: the subject, the HTML (with `lang`) and the text are in
+/// Chinese, with the same facts; English words do not leak in.
+#[test]
+fn the_mail_is_written_in_the_settings_language() {
+    let r = run(json!({}));
+    let s = summary(95, 2, 1, 1, 1);
+    let mut c = ctx(&r, Some(&s));
+    c.language = shared::domain::MailLanguage::SimplifiedChinese;
+    let raw = success_mail(&c).unwrap().formatted();
+    let m = MessageParser::default().parse(&raw).unwrap();
+    assert_eq!(
+        m.subject().unwrap(),
+        "[CRAT] cds CDN_CORE #101 — 95/100 通过"
+    );
+    let html = text_of(&m, "text/html");
+    assert!(html.contains("<html lang=\"zh-CN\">"), "{html}");
+    assert_eq!(legend_count(&html, "通过"), 95);
+    assert_eq!(legend_count(&html, "合计"), 100);
+    let visible = strip_tags(&html);
+    for fact in [
+        "95 个通过",
+        "测试项 cds",
+        "任务 CDN_CORE",
+        "构建 #101",
+        "触发人 dev@example.com",
+        "打开测试报告",
+        "测试时长 1 min 15 s",
+    ] {
+        assert!(visible.contains(fact), "{fact:?} not in {visible}");
+    }
+    for english in [
+        "Test item",
+        "Triggered by",
+        "passed",
+        "Open the test report",
+    ] {
+        assert!(!visible.contains(english), "{english:?} in {visible}");
+    }
+    let text = text_of(&m, "text/plain");
+    assert_eq!(text_value(&text, "任务"), "CDN_CORE");
+    assert!(
+        text.contains("结果：100 个中 95 个通过（通过率 95.0%）"),
+        "{text}"
+    );
+
+    let failed = run(json!({
+        "status": "FAILED", "error_message": "deploy queue full",
+        "steps": [step("DOWNLOAD", "FAILED", Some("deploy queue full"), json!({}))],
+    }));
+    let mut c = ctx(&failed, None);
+    c.language = shared::domain::MailLanguage::SimplifiedChinese;
+    let raw = failure_mail(&c).unwrap().formatted();
+    let m = MessageParser::default().parse(&raw).unwrap();
+    assert_eq!(
+        m.subject().unwrap(),
+        "[CRAT] cds CDN_CORE #101 — 失败于 DOWNLOAD"
+    );
+    let visible = strip_tags(&text_of(&m, "text/html"));
+    assert!(visible.contains("失败步骤 DOWNLOAD"), "{visible}");
+    assert!(visible.contains("deploy queue full"), "{visible}");
+    assert!(text_of(&m, "text/plain").contains("步骤（UTC）"));
 }

@@ -384,6 +384,7 @@ fn ctx<'a>(run: &'a Run, to: &[&str]) -> MailContext<'a> {
         from: "crat@example.com",
         to: to.iter().map(|e| Email::parse("to", e).unwrap()).collect(),
         cc: vec![Email::parse("cc", "qa@example.com").unwrap()],
+        language: shared::domain::MailLanguage::English,
     }
 }
 

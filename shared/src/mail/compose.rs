@@ -2,8 +2,10 @@
 //! and the inline pie chart, plus a plain-text alternative) and the failure mail (the
 //! failing step, the errors and the build info, HTML plus plain text).
 //!
-//! Every outside value (names, paths, error texts, addresses, links) is HTML-escaped
-//! before it reaches the HTML; links become `href`s only when they are http(s) URLs;
+//! The HTML comes from the maud templates in [`super::html`] (every outside value is
+//! escaped by the template engine), the plain text from [`super::text`], the words from
+//! [`super::words`] in the settings' `mail_language`; links become `href`s only when they
+//! are http(s) URLs;
 //! the subject is built from one-line values (control characters become spaces) and is
 //! at most [`SUBJECT_MAX_CHARS`] characters long, so no CR/LF reaches a header.
 //!
@@ -18,11 +20,11 @@
 //! Without a chart (no summary, or a failure mail): `multipart/alternative` of
 //! `text/plain` and `text/html`.
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::domain::Email;
+use super::words::Words;
 use crate::domain::run::{Run, RunStatus, Step, StepName, StepStatus, Summary};
+use crate::domain::{Email, MailLanguage};
 use chrono::{DateTime, Utc};
 use lettre::Message;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
@@ -38,23 +40,10 @@ const CHART_MAX_DISPLAY_WIDTH: u32 = 320;
 /// Fallback display size when the chart's PNG header cannot be read.
 const CHART_FALLBACK_SIZE: u32 = 240;
 
-/// The legend labels, in the chart's slice order (colours from [`crate::mail::chart::COLORS`]).
-const STATUS_LABELS: [&str; 5] = ["passed", "failed", "broken", "skipped", "unknown"];
-
-/// (label, colour) in the chart's slice order: the legend swatches match the slices.
-fn legend_colours() -> impl Iterator<Item = (&'static str, &'static str)> {
-    STATUS_LABELS
-        .into_iter()
-        .zip(crate::mail::chart::COLORS)
-        .map(|(label, (_, colour))| (label, colour))
-}
-
-const GREEN: &str = "#2e7d32";
-const AMBER: &str = "#b26a00";
-const RED: &str = "#c62828";
-const GREY: &str = "#546e7a";
-const FONT: &str = "font-family:Arial,Helvetica,sans-serif;";
-const MONO: &str = "font-family:Consolas,Menlo,'Courier New',monospace;";
+pub(super) const GREEN: &str = "#2e7d32";
+pub(super) const AMBER: &str = "#b26a00";
+pub(super) const RED: &str = "#c62828";
+pub(super) const GREY: &str = "#546e7a";
 
 /// Everything a result mail is made of.
 pub struct MailContext<'a> {
@@ -80,6 +69,14 @@ pub struct MailContext<'a> {
     pub to: Vec<Email>,
     /// `settings.notify_cc`.
     pub cc: Vec<Email>,
+    /// `settings.mail_language`: the subject, HTML and text are written in it.
+    pub language: MailLanguage,
+}
+
+impl MailContext<'_> {
+    pub(super) fn words(&self) -> &'static Words {
+        Words::of(self.language)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -128,8 +125,8 @@ pub fn success_mail(ctx: &MailContext) -> Result<Message, ComposeError> {
         .summary
         .and(ctx.chart_png.as_deref())
         .filter(|png| !png.is_empty());
-    let html = success_html(ctx, chart.map(png_display_size));
-    let text = success_text(ctx);
+    let html = super::html::success(ctx, chart.map(png_display_size));
+    let text = super::text::success(ctx);
     let html_part = SinglePart::html(html);
     let body = match chart {
         Some(png) => MultiPart::alternative()
@@ -154,8 +151,8 @@ pub fn success_mail(ctx: &MailContext) -> Result<Message, ComposeError> {
 /// step, the errors, the external test server's last word, the build info. No chart.
 pub fn failure_mail(ctx: &MailContext) -> Result<Message, ComposeError> {
     let body = MultiPart::alternative()
-        .singlepart(SinglePart::plain(failure_text(ctx)))
-        .singlepart(SinglePart::html(failure_html(ctx)));
+        .singlepart(SinglePart::plain(super::text::failure(ctx)))
+        .singlepart(SinglePart::html(super::html::failure(ctx)));
     build(ctx, "failure", body)
 }
 
@@ -163,6 +160,7 @@ pub fn failure_mail(ctx: &MailContext) -> Result<Message, ComposeError> {
 /// `… — completed, summary unavailable`. One line, at most [`SUBJECT_MAX_CHARS`] characters.
 pub fn subject_for(ctx: &MailContext) -> String {
     let run = ctx.run;
+    let words = ctx.words();
     let head = one_line(&format!(
         "[{}] {} {} #{}",
         one_line(ctx.project_name),
@@ -172,35 +170,19 @@ pub fn subject_for(ctx: &MailContext) -> String {
     ));
     let tail = match run.status {
         RunStatus::Completed => match ctx.summary {
-            Some(s) if s.total == 0 => "completed, no tests reported".to_owned(),
-            Some(s) => format!("{}/{} passed", s.passed, s.total),
-            None => "completed, summary unavailable".to_owned(),
+            Some(s) if s.total == 0 => words.subject_no_tests.to_owned(),
+            Some(s) => (words.subject_passed)(s.passed, s.total),
+            None => words.subject_summary_unavailable.to_owned(),
         },
         RunStatus::Failed => match failed_step(run) {
-            Some(step) => format!("FAILED at {}", step_label(step.name)),
-            None => "FAILED".to_owned(),
+            Some(step) => (words.failed_at)(step_label(step.name)),
+            None => words.failed.to_owned(),
         },
         other => other.as_str().to_owned(),
     };
     let sep = " — ";
     let room = SUBJECT_MAX_CHARS.saturating_sub(tail.chars().count() + sep.chars().count());
     format!("{}{sep}{tail}", truncate_chars(&head, room.max(1)))
-}
-
-/// Escapes `& < > " '` so that any text is safe in HTML content and quoted attributes.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + s.len() / 8);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Human duration: `850 ms`, `4.2 s`, `42 s`, `1 min 15 s`, `2 h 5 min`.
@@ -314,7 +296,7 @@ fn png_display_size(png: &[u8]) -> (u32, u32) {
 
 /// Control characters (CR, LF, TAB, ...) and line/paragraph separators become spaces,
 /// runs of whitespace collapse to one, and the ends are trimmed.
-fn one_line(s: &str) -> String {
+pub(super) fn one_line(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut space = false;
     for c in s.chars() {
@@ -333,7 +315,7 @@ fn one_line(s: &str) -> String {
 
 /// Multi-line text for the plain-text part: newlines and tabs are kept, other control
 /// characters become spaces, CRLF/CR become LF.
-fn multi_line(s: &str) -> String {
+pub(super) fn multi_line(s: &str) -> String {
     s.replace("\r\n", "\n")
         .chars()
         .map(|c| match c {
@@ -347,7 +329,7 @@ fn multi_line(s: &str) -> String {
         .to_owned()
 }
 
-fn truncate_chars(s: &str, max: usize) -> String {
+pub(super) fn truncate_chars(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_owned();
     }
@@ -358,13 +340,13 @@ fn truncate_chars(s: &str, max: usize) -> String {
 }
 
 /// `Some(url)` when `s` is an absolute http(s) URL with a host (normalised by `url`).
-fn http_url(s: &str) -> Option<String> {
+pub(super) fn http_url(s: &str) -> Option<String> {
     let u = url::Url::parse(s.trim()).ok()?;
     (matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty()))
         .then(|| u.to_string())
 }
 
-fn step_label(name: StepName) -> &'static str {
+pub(super) fn step_label(name: StepName) -> &'static str {
     match name {
         StepName::Download => "DOWNLOAD",
         StepName::Trigger => "TRIGGER",
@@ -373,7 +355,7 @@ fn step_label(name: StepName) -> &'static str {
     }
 }
 
-fn step_status_label(status: StepStatus) -> &'static str {
+pub(super) fn step_status_label(status: StepStatus) -> &'static str {
     match status {
         StepStatus::Pending => "PENDING",
         StepStatus::Running => "RUNNING",
@@ -385,11 +367,11 @@ fn step_status_label(status: StepStatus) -> &'static str {
 }
 
 /// The step whose status is FAILED.
-fn failed_step(run: &Run) -> Option<&Step> {
+pub(super) fn failed_step(run: &Run) -> Option<&Step> {
     run.steps.iter().find(|s| s.status == StepStatus::Failed)
 }
 
-fn fmt_time(t: DateTime<Utc>) -> String {
+pub(super) fn fmt_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
@@ -402,56 +384,57 @@ fn detail_str<'s>(step: &'s Step, key: &str) -> Option<&'s str> {
 }
 
 /// The run's duration, when it has finished.
-fn run_time(run: &Run) -> Option<String> {
+pub(super) fn run_time(run: &Run) -> Option<String> {
     let finished = run.finished_at?;
     let ms = (finished - run.started_at).num_milliseconds();
     u64::try_from(ms).ok().map(format_duration_ms)
 }
 
 /// The build and run facts both mails show, as (label, value) pairs of plain text.
-fn build_facts(ctx: &MailContext) -> Vec<(&'static str, String)> {
+pub(super) fn build_facts(ctx: &MailContext) -> Vec<(&'static str, String)> {
     let run = ctx.run;
+    let w = ctx.words();
     let mut facts = vec![
-        ("Project", one_line(ctx.project_name)),
-        ("Test item", one_line(&run.test_item_name)),
-        ("Job", one_line(&run.build.job_name)),
-        ("Build", format!("#{}", run.build.build_number)),
-        ("Package path", one_line(&run.build.package_path)),
+        (w.project, one_line(ctx.project_name)),
+        (w.test_item, one_line(&run.test_item_name)),
+        (w.job, one_line(&run.build.job_name)),
+        (w.build, format!("#{}", run.build.build_number)),
+        (w.package_path, one_line(&run.build.package_path)),
     ];
     if let Some(file) = run
         .step(StepName::Download)
         .and_then(|s| detail_str(s, "file_name"))
     {
-        facts.push(("Package", one_line(file)));
+        facts.push((w.package, one_line(file)));
     }
-    facts.push(("Run", format!("#{}", run.id)));
-    facts.push(("Triggered by", one_line(&run.triggered_by)));
-    facts.push(("Started", fmt_time(run.started_at)));
+    facts.push((w.run, format!("#{}", run.id)));
+    facts.push((w.triggered_by, one_line(&run.triggered_by)));
+    facts.push((w.started, fmt_time(run.started_at)));
     if let Some(f) = run.finished_at {
-        facts.push(("Finished", fmt_time(f)));
+        facts.push((w.finished, fmt_time(f)));
     }
     if let Some(d) = run_time(run) {
-        facts.push(("Run time", d));
+        facts.push((w.run_time, d));
     }
     facts
 }
 
 /// (label, text, error-ish) facts about the failure.
-struct FailureFacts {
-    headline: String,
-    step: Option<&'static str>,
-    error_name: Option<String>,
-    error: Option<String>,
-    step_error: Option<String>,
+pub(super) struct FailureFacts {
+    pub(super) headline: String,
+    pub(super) step: Option<&'static str>,
+    pub(super) error_name: Option<String>,
+    pub(super) error: Option<String>,
+    pub(super) step_error: Option<String>,
     /// The external test server's last word: MONITOR's error and details.
-    external: Vec<(&'static str, String)>,
+    pub(super) external: Vec<(&'static str, String)>,
 }
 
-fn failure_facts(run: &Run) -> FailureFacts {
+pub(super) fn failure_facts(run: &Run, w: &Words) -> FailureFacts {
     let failed = failed_step(run);
     let headline = match (run.status, failed) {
-        (RunStatus::Failed, Some(step)) => format!("FAILED at {}", step_label(step.name)),
-        (status, Some(step)) => format!("{} at {}", status.as_str(), step_label(step.name)),
+        (RunStatus::Failed, Some(step)) => (w.failed_at)(step_label(step.name)),
+        (status, Some(step)) => (w.status_at)(status.as_str(), step_label(step.name)),
         (status, None) => status.as_str().to_owned(),
     };
     let error = run
@@ -478,16 +461,16 @@ fn failure_facts(run: &Run) -> FailureFacts {
             .map(str::trim)
             .filter(|e| !e.is_empty() && !shown_elsewhere(e))
         {
-            external.push(("Error", e.to_owned()));
+            external.push((w.error, e.to_owned()));
         }
         for (key, label) in [
-            ("error", "Error"),
-            ("external_error", "Error"),
-            ("last_error", "Last problem"),
-            ("phase", "Last phase"),
-            ("last_poll_at", "Last poll"),
-            ("polls", "Polls"),
-            ("report_url_refused", "Refused report URL"),
+            ("error", w.error),
+            ("external_error", w.error),
+            ("last_error", w.last_problem),
+            ("phase", w.last_phase),
+            ("last_poll_at", w.last_poll),
+            ("polls", w.polls),
+            ("report_url_refused", w.refused_report_url),
         ] {
             let value = match monitor.details.get(key) {
                 Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_owned(),
@@ -509,513 +492,26 @@ fn failure_facts(run: &Run) -> FailureFacts {
     }
 }
 
-// ---------------------------------------------------------------------------------------
-// HTML
-
-fn html_page(ctx: &MailContext, band: &str, kicker: &str, headline: &str, content: &str) -> String {
-    let title = escape_html(&subject_for(ctx));
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{title}</title>\n</head>\n\
-         <body style=\"margin:0;padding:0;background:#f3f4f6;\">\n\
-         <table role=\"presentation\" width=\"100%\" cellpadding=\"0\" cellspacing=\"0\" border=\"0\" style=\"background:#f3f4f6;\">\n\
-         <tr><td align=\"center\" style=\"padding:24px 12px;\">\n\
-         <table role=\"presentation\" width=\"640\" cellpadding=\"0\" cellspacing=\"0\" border=\"0\" \
-         style=\"width:100%;max-width:640px;background:#ffffff;border:1px solid #e5e7eb;{FONT}color:#1f2937;\">\n\
-         <tr><td bgcolor=\"{band}\" style=\"background:{band};color:#ffffff;padding:18px 24px;{FONT}\">\n\
-         <div style=\"font-size:13px;color:#ffffff;\">{kicker}</div>\n\
-         <div style=\"font-size:22px;font-weight:bold;color:#ffffff;margin-top:4px;\">{headline}</div>\n\
-         </td></tr>\n\
-         {content}\
-         <tr><td style=\"padding:14px 24px;border-top:1px solid #e5e7eb;font-size:12px;color:#6b7280;{FONT}\">\
-         Sent by {project} after deploy-and-test run #{id}. This is an automatic message.</td></tr>\n\
-         </table>\n</td></tr>\n</table>\n</body>\n</html>\n",
-        project = escape_html(&one_line(ctx.project_name)),
-        id = ctx.run.id,
-    )
-}
-
-fn section(title: &str, inner: &str) -> String {
-    format!(
-        "<tr><td style=\"padding:18px 24px 4px 24px;{FONT}\">\n\
-         <div style=\"font-size:15px;font-weight:bold;color:#111827;margin:0 0 8px 0;\">{}</div>\n{inner}</td></tr>\n",
-        escape_html(title)
-    )
-}
-
-/// A two-column table of plain-text facts (escaped here).
-fn facts_table(facts: &[(&str, String)]) -> String {
-    let mut rows = String::new();
-    for (label, value) in facts {
-        let _ = writeln!(
-            rows,
-            "<tr><td valign=\"top\" style=\"padding:4px 12px 4px 0;color:#6b7280;white-space:nowrap;font-size:14px;\">{}</td>\
-             <td valign=\"top\" style=\"padding:4px 0;font-size:14px;word-break:break-word;\">{}</td></tr>",
-            escape_html(label),
-            escape_html(value)
-        );
-    }
-    format!(
-        "<table role=\"presentation\" cellpadding=\"0\" cellspacing=\"0\" border=\"0\" style=\"{FONT}\">\n{rows}</table>\n"
-    )
-}
-
-/// An `<a>` for http(s) URLs, else the escaped text; `None` → a dash.
-fn link_html(link: Option<&str>, text: &str) -> String {
-    match link.map(|l| (l, http_url(l))) {
-        Some((_, Some(url))) => format!(
-            "<a href=\"{}\" style=\"color:#1d4ed8;text-decoration:underline;\">{}</a>",
-            escape_html(&url),
-            escape_html(text)
-        ),
-        Some((raw, None)) => format!(
-            "<span style=\"{MONO}\">{}</span>",
-            escape_html(&one_line(raw))
-        ),
-        None => "—".to_owned(),
-    }
-}
-
-fn button_html(link: Option<&str>, text: &str, colour: &str) -> Option<String> {
-    let url = http_url(link?)?;
-    Some(format!(
-        "<a href=\"{}\" style=\"display:inline-block;background:{colour};color:#ffffff;text-decoration:none;\
-         font-weight:bold;font-size:14px;padding:10px 18px;border-radius:4px;{FONT}\">{}</a>",
-        escape_html(&url),
-        escape_html(text)
-    ))
-}
-
-fn links_section(ctx: &MailContext, primary_colour: &str) -> String {
-    let mut buttons = Vec::new();
-    if ctx.report_refused.is_none()
-        && let Some(b) = button_html(
-            ctx.report_link.as_deref(),
-            "Open the test report",
-            primary_colour,
-        )
-    {
-        buttons.push(b);
-    }
-    if let Some(b) = button_html(ctx.run_link.as_deref(), "Run details", GREY) {
-        buttons.push(b);
-    }
-    let mut inner = String::new();
-    if !buttons.is_empty() {
-        let _ = writeln!(
-            inner,
-            "<p style=\"margin:0 0 12px 0;\">{}</p>",
-            buttons.join("&nbsp;&nbsp;")
-        );
-    }
-    let report = match (&ctx.report_refused, ctx.report_link.as_deref()) {
-        (Some(why), Some(link)) => format!(
-            "<span style=\"{MONO}\">{}</span><br><span style=\"color:{AMBER};\">{}</span>",
-            escape_html(&one_line(link)),
-            escape_html(&one_line(why))
-        ),
-        _ => link_html(
-            ctx.report_link.as_deref(),
-            ctx.report_link.as_deref().unwrap_or(""),
-        ),
-    };
-    let facts = [
-        ("Report", report),
-        (
-            "Run page",
-            link_html(
-                ctx.run_link.as_deref(),
-                ctx.run_link.as_deref().unwrap_or(""),
-            ),
-        ),
-    ];
-    inner.push_str(&format!("<table role=\"presentation\" cellpadding=\"0\" cellspacing=\"0\" border=\"0\" style=\"{FONT}\">\n"));
-    for (label, value) in facts {
-        let _ = writeln!(
-            inner,
-            "<tr><td valign=\"top\" style=\"padding:4px 12px 4px 0;color:#6b7280;font-size:14px;\">{label}</td>\
-             <td valign=\"top\" style=\"padding:4px 0;font-size:14px;word-break:break-all;\">{value}</td></tr>"
-        );
-    }
-    inner.push_str("</table>\n");
-    section("Links", &inner)
-}
-
-fn counts(s: &Summary) -> [u64; 5] {
+/// The counts in the chart's slice order.
+pub(super) fn counts(s: &Summary) -> [u64; 5] {
     [s.passed, s.failed, s.broken, s.skipped, s.unknown]
 }
 
-fn success_html(ctx: &MailContext, chart: Option<(u32, u32)>) -> String {
-    let run = ctx.run;
-    let (band, headline) = match ctx.summary {
-        Some(s) if s.total == 0 => (GREY, "Completed — no tests reported".to_owned()),
-        Some(s) if s.failed + s.broken == 0 && s.passed == s.total => {
-            (GREEN, format!("All {} tests passed", s.total))
-        }
-        Some(s) if s.failed + s.broken == 0 => (
-            GREEN,
-            format!("{} of {} tests passed, none failed", s.passed, s.total),
-        ),
-        Some(s) => (AMBER, format!("{} of {} tests passed", s.passed, s.total)),
-        None => (GREY, "Completed — summary unavailable".to_owned()),
-    };
-    let kicker = format!(
-        "{} · {} · {} #{}",
-        escape_html(&one_line(ctx.project_name)),
-        escape_html(&one_line(&run.test_item_name)),
-        escape_html(&one_line(&run.build.job_name)),
-        run.build.build_number
-    );
-
-    let mut content = String::new();
-    match ctx.summary {
-        Some(s) => {
-            let mut legend = String::new();
-            for ((label, colour), n) in legend_colours().zip(counts(s)) {
-                let _ = writeln!(
-                    legend,
-                    "<tr><td width=\"22\" style=\"width:22px;min-width:22px;padding:5px 0;\">\
-                     <table role=\"presentation\" width=\"14\" cellpadding=\"0\" cellspacing=\"0\" border=\"0\"><tr>\
-                     <td width=\"14\" height=\"14\" bgcolor=\"{colour}\" style=\"width:14px;min-width:14px;height:14px;background:{colour};font-size:0;line-height:0;\">&nbsp;</td>\
-                     </tr></table></td>\
-                     <td style=\"padding:5px 16px 5px 0;font-size:14px;text-transform:capitalize;\">{label}</td>\
-                     <td align=\"right\" style=\"padding:5px 0;font-size:14px;font-weight:bold;\">{n}</td></tr>"
-                );
-            }
-            let _ = writeln!(
-                legend,
-                "<tr><td></td><td style=\"padding:7px 16px 5px 0;font-size:14px;border-top:1px solid #e5e7eb;\">Total</td>\
-                 <td align=\"right\" style=\"padding:7px 0 5px 0;font-size:14px;font-weight:bold;border-top:1px solid #e5e7eb;\">{}</td></tr>",
-                s.total
-            );
-            let rate = format!(
-                "<div style=\"font-size:30px;font-weight:bold;color:{band};\">{}</div>\
-                 <div style=\"font-size:13px;color:#6b7280;margin:2px 0 12px 0;\">pass rate ({} of {} passed)</div>",
-                escape_html(&pass_rate(s)),
-                s.passed,
-                s.total
-            );
-            let legend_table = format!(
-                "{rate}<table role=\"presentation\" cellpadding=\"0\" cellspacing=\"0\" border=\"0\" style=\"{FONT}\">\n{legend}</table>\n"
-            );
-            let row = match chart {
-                Some((w, h)) => {
-                    let alt = format!(
-                        "Pie chart of the test results: {} passed, {} failed, {} broken, {} skipped, {} unknown",
-                        s.passed, s.failed, s.broken, s.skipped, s.unknown
-                    );
-                    // Two inline blocks: side by side when there is room, stacked on a phone.
-                    format!(
-                        "<div style=\"font-size:0;\">\
-                         <div style=\"display:inline-block;vertical-align:middle;padding:0 28px 8px 0;\">\
-                         <img src=\"cid:{CHART_CID}\" width=\"{w}\" height=\"{h}\" alt=\"{}\" \
-                         style=\"display:block;border:0;width:{w}px;height:{h}px;max-width:100%;\"></div>\
-                         <div style=\"display:inline-block;vertical-align:middle;padding:0 0 8px 0;font-size:14px;\">{legend_table}</div>\
-                         </div>\n",
-                        escape_html(&alt)
-                    )
-                }
-                None => legend_table,
-            };
-            let mut inner = row;
-            if let Some(ms) = s.duration_ms {
-                let _ = writeln!(
-                    inner,
-                    "<p style=\"margin:8px 0 0 0;font-size:14px;\"><span style=\"color:#6b7280;\">Test duration</span>&nbsp; {}</p>",
-                    escape_html(&format_duration_ms(ms))
-                );
-            }
-            content.push_str(&section("Results", &inner));
-        }
-        None => {
-            let note = ctx
-                .summary_note
-                .as_deref()
-                .map(one_line)
-                .filter(|n| !n.is_empty())
-                .unwrap_or_else(|| "the report has no readable summary".to_owned());
-            let inner = format!(
-                "<div style=\"background:#fff8e1;border-left:4px solid {AMBER};padding:10px 14px;font-size:14px;\">\
-                 The run completed and a report exists, but its summary is unavailable: \
-                 <span style=\"{MONO}\">{}</span>. Open the report for the results.</div>\n",
-                escape_html(&note)
-            );
-            content.push_str(&section("Results", &inner));
-        }
-    }
-    content.push_str(&links_section(ctx, band));
-    content.push_str(&section("Build", &facts_table(&build_facts(ctx))));
-    html_page(ctx, band, &kicker, &escape_html(&headline), &content)
-}
-
-fn error_box(text: &str) -> String {
-    format!(
-        "<div style=\"background:#fdecea;border-left:4px solid {RED};padding:10px 14px;margin:0 0 10px 0;\
-         {MONO}font-size:13px;white-space:pre-wrap;word-break:break-word;\">{}</div>\n",
-        escape_html(&multi_line(text))
+/// The failing step's label, or `— (run STATUS)` when no step failed.
+pub(super) fn failing_step_label(ctx: &MailContext, f: &FailureFacts) -> String {
+    f.step.map_or_else(
+        || (ctx.words().no_failing_step)(ctx.run.status.as_str()),
+        str::to_owned,
     )
 }
 
-fn failure_html(ctx: &MailContext) -> String {
-    let run = ctx.run;
-    let f = failure_facts(run);
-    let band = if run.status == RunStatus::Failed {
-        RED
-    } else {
-        GREY
-    };
-    let kicker = format!(
-        "{} · {} · {} #{}",
-        escape_html(&one_line(ctx.project_name)),
-        escape_html(&one_line(&run.test_item_name)),
-        escape_html(&one_line(&run.build.job_name)),
-        run.build.build_number
-    );
-    let mut inner = String::new();
-    let mut facts = vec![(
-        "Failing step",
-        f.step
-            .map_or_else(|| format!("— (run {})", run.status.as_str()), str::to_owned),
-    )];
-    if let Some(name) = &f.error_name {
-        facts.push(("Error type", one_line(name)));
-    }
-    inner.push_str(&facts_table(&facts));
-    inner.push_str("<div style=\"height:10px;line-height:10px;font-size:0;\">&nbsp;</div>\n");
-    match (&f.error, &f.step_error) {
-        (None, None) => inner.push_str(&error_box("no error message was recorded")),
-        (e, se) => {
-            if let Some(e) = e {
-                inner.push_str(&error_box(e));
-            }
-            if let Some(se) = se {
-                inner.push_str(&format!(
-                    "<div style=\"font-size:13px;color:#6b7280;margin:4px 0;\">Step error</div>\n{}",
-                    error_box(se)
-                ));
-            }
-        }
-    }
-    let mut content = section("What went wrong", &inner);
-    if !f.external.is_empty() {
-        let mut ext = String::new();
-        for (label, value) in &f.external {
-            let _ = writeln!(
-                ext,
-                "<tr><td valign=\"top\" style=\"padding:4px 12px 4px 0;color:#6b7280;white-space:nowrap;font-size:14px;\">{}</td>\
-                 <td valign=\"top\" style=\"padding:4px 0;font-size:13px;{MONO}white-space:pre-wrap;word-break:break-word;\">{}</td></tr>",
-                escape_html(label),
-                escape_html(&multi_line(value))
-            );
-        }
-        content.push_str(&section(
-            "Test server",
-            &format!("<table role=\"presentation\" cellpadding=\"0\" cellspacing=\"0\" border=\"0\" style=\"{FONT}\">\n{ext}</table>\n"),
-        ));
-    }
-    content.push_str(&section("Steps", &steps_table(run)));
-    content.push_str(&links_section(ctx, GREY));
-    content.push_str(&section("Build", &facts_table(&build_facts(ctx))));
-    html_page(ctx, band, &kicker, &escape_html(&f.headline), &content)
-}
-
-fn steps_table(run: &Run) -> String {
-    let th = "padding:6px 10px 6px 0;text-align:left;font-size:12px;color:#6b7280;border-bottom:1px solid #e5e7eb;";
-    let mut rows = format!(
-        "<tr><th style=\"{th}\">Step</th><th style=\"{th}\">Status</th><th style=\"{th}\">Started</th>\
-         <th style=\"{th}\">Finished</th><th style=\"{th}\">Error</th></tr>\n"
-    );
-    for s in &run.steps {
-        let colour = match s.status {
-            StepStatus::Succeeded => GREEN,
-            StepStatus::Failed => RED,
-            StepStatus::Running => AMBER,
-            _ => GREY,
-        };
-        let td = "padding:6px 10px 6px 0;font-size:13px;vertical-align:top;border-bottom:1px solid #f3f4f6;";
-        let _ = writeln!(
-            rows,
-            "<tr><td style=\"{td}\">{}</td><td style=\"{td}color:{colour};font-weight:bold;\">{}</td>\
-             <td style=\"{td}white-space:nowrap;\">{}</td><td style=\"{td}white-space:nowrap;\">{}</td>\
-             <td style=\"{td}word-break:break-word;\">{}</td></tr>",
-            step_label(s.name),
-            step_status_label(s.status),
-            s.started_at
-                .map_or("—".to_owned(), |t| t.format("%H:%M:%S").to_string()),
-            s.finished_at
-                .map_or("—".to_owned(), |t| t.format("%H:%M:%S").to_string()),
-            s.error
-                .as_deref()
-                .map_or(String::new(), |e| escape_html(&truncate_chars(
-                    &one_line(e),
-                    160
-                ))),
-        );
-    }
-    format!(
-        "<table role=\"presentation\" width=\"100%\" cellpadding=\"0\" cellspacing=\"0\" border=\"0\" style=\"{FONT}\">\n{rows}</table>\n\
-         <div style=\"font-size:12px;color:#6b7280;margin-top:4px;\">Times in UTC.</div>\n"
-    )
-}
-
-// ---------------------------------------------------------------------------------------
-// Plain text
-
-fn text_facts(out: &mut String, facts: &[(&str, String)]) {
-    let width = facts
-        .iter()
-        .map(|(l, _)| l.chars().count())
-        .max()
-        .unwrap_or(0)
-        + 1;
-    for (label, value) in facts {
-        let _ = writeln!(
-            out,
-            "  {:<width$} {value}",
-            format!("{label}:"),
-            width = width
-        );
-    }
-}
-
-fn text_links(out: &mut String, ctx: &MailContext) {
-    let show = |l: Option<&str>| {
-        l.map(one_line)
-            .filter(|l| !l.is_empty())
-            .unwrap_or_else(|| "—".to_owned())
-    };
-    text_facts(
-        out,
-        &[
-            (
-                "Report",
-                match (&ctx.report_refused, ctx.report_link.as_deref()) {
-                    (Some(why), Some(link)) => {
-                        format!("{} ({})", one_line(link), one_line(why))
-                    }
-                    _ => show(ctx.report_link.as_deref()),
-                },
-            ),
-            ("Run page", show(ctx.run_link.as_deref())),
-        ],
-    );
-}
-
-fn success_text(ctx: &MailContext) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "{}\n", subject_for(ctx));
-    match ctx.summary {
-        Some(s) => {
-            let _ = writeln!(
-                out,
-                "Results: {} of {} passed (pass rate {})",
-                s.passed,
-                s.total,
-                pass_rate(s)
-            );
-            let mut facts: Vec<(&str, String)> = STATUS_LABELS
-                .into_iter()
-                .zip(counts(s))
-                .map(|(label, n)| (label, n.to_string()))
-                .collect();
-            facts.push(("total", s.total.to_string()));
-            if let Some(ms) = s.duration_ms {
-                facts.push(("duration", format_duration_ms(ms)));
-            }
-            text_facts(&mut out, &facts);
-        }
-        None => {
-            let note = ctx
-                .summary_note
-                .as_deref()
-                .map(one_line)
-                .filter(|n| !n.is_empty())
-                .unwrap_or_else(|| "the report has no readable summary".to_owned());
-            let _ = writeln!(
-                out,
-                "The run completed and a report exists, but its summary is unavailable: {note}.\nOpen the report for the results."
-            );
-        }
-    }
-    out.push('\n');
-    text_links(&mut out, ctx);
-    out.push_str("\nBuild\n");
-    text_facts(&mut out, &build_facts(ctx));
-    let _ = writeln!(
-        out,
-        "\n-- \nSent by {} after deploy-and-test run #{}. This is an automatic message.",
-        one_line(ctx.project_name),
-        ctx.run.id
-    );
-    out
-}
-
-fn failure_text(ctx: &MailContext) -> String {
-    let run = ctx.run;
-    let f = failure_facts(run);
-    let mut out = String::new();
-    let _ = writeln!(out, "{}\n", subject_for(ctx));
-    let mut facts = vec![(
-        "Failing step",
-        f.step
-            .map_or_else(|| format!("— (run {})", run.status.as_str()), str::to_owned),
-    )];
-    if let Some(name) = &f.error_name {
-        facts.push(("Error type", one_line(name)));
-    }
-    text_facts(&mut out, &facts);
-    let indent = |s: &str| {
-        multi_line(s)
-            .lines()
-            .map(|l| format!("    {l}"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    match (&f.error, &f.step_error) {
-        (None, None) => out.push_str("\nError:\n    no error message was recorded\n"),
-        (e, se) => {
-            if let Some(e) = e {
-                let _ = writeln!(out, "\nError:\n{}", indent(e));
-            }
-            if let Some(se) = se {
-                let _ = writeln!(out, "\nStep error:\n{}", indent(se));
-            }
-        }
-    }
-    if !f.external.is_empty() {
-        out.push_str("\nTest server\n");
-        let ext: Vec<(&str, String)> = f.external.iter().map(|(l, v)| (*l, one_line(v))).collect();
-        text_facts(&mut out, &ext);
-    }
-    out.push_str("\nSteps (UTC)\n");
-    for s in &run.steps {
-        let _ = write!(
-            out,
-            "  {:<9} {:<10} {} → {}",
-            step_label(s.name),
-            step_status_label(s.status),
-            s.started_at
-                .map_or("—".to_owned(), |t| t.format("%H:%M:%S").to_string()),
-            s.finished_at
-                .map_or("—".to_owned(), |t| t.format("%H:%M:%S").to_string()),
-        );
-        if let Some(e) = s.error.as_deref().filter(|e| !e.trim().is_empty()) {
-            let _ = write!(out, "  {}", truncate_chars(&one_line(e), 160));
-        }
-        out.push('\n');
-    }
-    out.push('\n');
-    text_links(&mut out, ctx);
-    out.push_str("\nBuild\n");
-    text_facts(&mut out, &build_facts(ctx));
-    let _ = writeln!(
-        out,
-        "\n-- \nSent by {} after deploy-and-test run #{}. This is an automatic message.",
-        one_line(ctx.project_name),
-        run.id
-    );
-    out
+/// Why the summary is unavailable, one line, with a fallback.
+pub(super) fn summary_note(ctx: &MailContext) -> String {
+    ctx.summary_note
+        .as_deref()
+        .map(one_line)
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| ctx.words().no_summary_note.to_owned())
 }
 
 #[cfg(test)]
@@ -1036,10 +532,6 @@ mod tests {
 
     #[test]
     fn escaping_and_one_line_values() {
-        assert_eq!(
-            escape_html("<a href=\"x\">&'</a>"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
-        );
         assert_eq!(one_line(" a\r\nBcc: x\t\u{2028}y\u{0} "), "a Bcc: x y");
         assert_eq!(truncate_chars("abcdef", 4), "abc…");
         assert_eq!(http_url("javascript:alert(1)"), None);

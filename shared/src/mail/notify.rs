@@ -294,6 +294,7 @@ pub async fn handle(deps: &NotifyDeps, input: RunRef) -> Result<NotifyOutput, Ta
         from: &from,
         to: to.clone(),
         cc: cc.clone(),
+        language: settings.mail_language,
     };
     let message = if run.status == RunStatus::Completed {
         success_mail(&ctx)
