@@ -3,7 +3,8 @@
 //! `tests/smtp_sink.py` (which saves every accepted message to a folder), over plain SMTP,
 //! STARTTLS and implicit TLS, with certificates this test makes with the `openssl` CLI (a
 //! small CA and a leaf for `localhost`/`127.0.0.1`). Also: AUTH, refused recipients (4xx
-//! and 5xx), a closed port, an untrusted certificate, and the outbox folder.
+//! and 5xx), a closed port, an untrusted certificate, and the outbox folder, whose mail is
+//! also rendered in Chromium (`render/mail_in_chromium.rs`).
 //!
 //! Python: `$CRAT_PYTHON` (set by `make test`), else `.venv/bin/python` of the workspace,
 //! else `python3`; it needs aiosmtpd (`pip install -r requirements-test.txt`). Without it
@@ -25,6 +26,10 @@ use shared::mail::compose::{MailContext, failure_mail, subject_for, success_mail
 use shared::mail::transport::{
     MailError, MailTransport, NotSent, is_recipient_refusal, list_outbox,
 };
+
+// The mail from the outbox, screenshotted in Chromium (uses this file's run, ctx, send).
+#[path = "render/mail_in_chromium.rs"]
+mod mail_in_chromium;
 
 // ---------------------------------------------------------------------------------------
 // Python and aiosmtpd
