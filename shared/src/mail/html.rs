@@ -5,9 +5,11 @@
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::compose::{
-    AMBER, CHART_CID, FailureFacts, GREEN, GREY, MailContext, RED, build_facts, counts,
-    failing_step_label, failure_facts, format_duration_ms, http_url, multi_line, one_line,
-    pass_rate, step_label, step_status_label, subject_for, summary_note, truncate_chars,
+    AMBER, CHART_CID, GREEN, GREY, MailContext, RED, format_duration_ms, http_url, multi_line,
+    one_line, pass_rate, step_label, step_status_label, subject_for, truncate_chars,
+};
+use super::facts::{
+    FailureFacts, build_facts, counts, failing_step_label, failure_facts, summary_note,
 };
 use crate::domain::run::{RunStatus, StepStatus};
 

@@ -4,10 +4,10 @@
 use std::fmt::Write as _;
 
 use super::compose::{
-    MailContext, build_facts, counts, failing_step_label, failure_facts, format_duration_ms,
-    multi_line, one_line, pass_rate, step_label, step_status_label, subject_for, summary_note,
-    truncate_chars,
+    MailContext, format_duration_ms, multi_line, one_line, pass_rate, step_label,
+    step_status_label, subject_for, truncate_chars,
 };
+use super::facts::{build_facts, counts, failing_step_label, failure_facts, summary_note};
 
 fn facts(out: &mut String, facts: &[(&str, String)]) {
     let width = facts
