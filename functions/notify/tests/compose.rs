@@ -721,7 +721,8 @@ fn the_mail_is_written_in_the_settings_language() {
         "构建 #101",
         "触发人 dev@example.com",
         "打开测试报告",
-        "测试时长 1 min 15 s",
+        "测试时长 1 分 15 秒",
+        "运行时长 1 分 15 秒",
     ] {
         assert!(visible.contains(fact), "{fact:?} not in {visible}");
     }

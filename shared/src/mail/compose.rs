@@ -185,15 +185,20 @@ pub fn subject_for(ctx: &MailContext) -> String {
 
 /// Human duration: `850 ms`, `4.2 s`, `42 s`, `1 min 15 s`, `2 h 5 min`.
 pub fn format_duration_ms(ms: u64) -> String {
+    format_duration(ms, &Words::of(MailLanguage::English).units)
+}
+
+/// [`format_duration_ms`] with the unit names `[ms, s, min, h]` of a language.
+pub fn format_duration(ms: u64, [ms_unit, sec, min, h]: &[&str; 4]) -> String {
     let s = ms / 1000;
     match ms {
-        0..1_000 => format!("{ms} ms"),
-        1_000..10_000 => format!("{}.{} s", s, (ms % 1000) / 100),
-        10_000..60_000 => format!("{s} s"),
-        60_000..3_600_000 if s.is_multiple_of(60) => format!("{} min", s / 60),
-        60_000..3_600_000 => format!("{} min {} s", s / 60, s % 60),
-        _ if (s / 60).is_multiple_of(60) => format!("{} h", s / 3600),
-        _ => format!("{} h {} min", s / 3600, (s / 60) % 60),
+        0..1_000 => format!("{ms} {ms_unit}"),
+        1_000..10_000 => format!("{}.{} {sec}", s, (ms % 1000) / 100),
+        10_000..60_000 => format!("{s} {sec}"),
+        60_000..3_600_000 if s.is_multiple_of(60) => format!("{} {min}", s / 60),
+        60_000..3_600_000 => format!("{} {min} {} {sec}", s / 60, s % 60),
+        _ if (s / 60).is_multiple_of(60) => format!("{} {h}", s / 3600),
+        _ => format!("{} {h} {} {min}", s / 3600, (s / 60) % 60),
     }
 }
 

@@ -3,9 +3,7 @@
 
 use serde_json::Value;
 
-use super::compose::{
-    MailContext, failed_step, fmt_time, format_duration_ms, one_line, step_label,
-};
+use super::compose::{MailContext, failed_step, fmt_time, format_duration, one_line, step_label};
 use super::words::Words;
 use crate::domain::run::{Run, RunStatus, Step, StepName, Summary};
 
@@ -18,10 +16,12 @@ fn detail_str<'s>(step: &'s Step, key: &str) -> Option<&'s str> {
 }
 
 /// The run's duration, when it has finished.
-pub(super) fn run_time(run: &Run) -> Option<String> {
+pub(super) fn run_time(run: &Run, w: &Words) -> Option<String> {
     let finished = run.finished_at?;
     let ms = (finished - run.started_at).num_milliseconds();
-    u64::try_from(ms).ok().map(format_duration_ms)
+    u64::try_from(ms)
+        .ok()
+        .map(|ms| format_duration(ms, &w.units))
 }
 
 /// The build and run facts both mails show, as (label, value) pairs of plain text.
@@ -47,7 +47,7 @@ pub(super) fn build_facts(ctx: &MailContext) -> Vec<(&'static str, String)> {
     if let Some(f) = run.finished_at {
         facts.push((w.finished, fmt_time(f)));
     }
-    if let Some(d) = run_time(run) {
+    if let Some(d) = run_time(run, w) {
         facts.push((w.run_time, d));
     }
     facts

@@ -5,7 +5,7 @@
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::compose::{
-    AMBER, CHART_CID, GREEN, GREY, MailContext, RED, format_duration_ms, http_url, multi_line,
+    AMBER, CHART_CID, GREEN, GREY, MailContext, RED, format_duration, http_url, multi_line,
     one_line, pass_rate, step_label, step_status_label, subject_for, truncate_chars,
 };
 use super::facts::{
@@ -190,7 +190,7 @@ pub(super) fn success(ctx: &MailContext, chart: Option<(u32, u32)>) -> String {
                 }
                 @if let Some(ms) = s.duration_ms {
                     p style="margin:8px 0 0 0;font-size:14px;" {
-                        span style="color:#6b7280;" { (w.test_duration) } (NBSP) " " (format_duration_ms(ms))
+                        span style="color:#6b7280;" { (w.test_duration) } (NBSP) " " (format_duration(ms, &w.units))
                     }
                 }
             }

@@ -4,8 +4,8 @@
 use std::fmt::Write as _;
 
 use super::compose::{
-    MailContext, format_duration_ms, multi_line, one_line, pass_rate, step_label,
-    step_status_label, subject_for, truncate_chars,
+    MailContext, format_duration, multi_line, one_line, pass_rate, step_label, step_status_label,
+    subject_for, truncate_chars,
 };
 use super::facts::{build_facts, counts, failing_step_label, failure_facts, summary_note};
 
@@ -66,7 +66,7 @@ pub(super) fn success(ctx: &MailContext) -> String {
                 .collect();
             lines.push((w.total_lower, s.total.to_string()));
             if let Some(ms) = s.duration_ms {
-                lines.push((w.duration, format_duration_ms(ms)));
+                lines.push((w.duration, format_duration(ms, &w.units)));
             }
             facts(&mut out, &lines);
         }

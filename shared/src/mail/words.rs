@@ -67,6 +67,8 @@ pub struct Words {
     pub status_at: fn(&str, &str) -> String,
     pub no_failing_step: fn(&str) -> String,
     pub footer: fn(&str, i64) -> String,
+    /// Duration units: milliseconds, seconds, minutes, hours.
+    pub units: [&'static str; 4],
 }
 
 impl Words {
@@ -144,6 +146,7 @@ static EN: Words = Words {
     footer: |project, id| {
         format!("Sent by {project} after deploy-and-test run #{id}. This is an automatic message.")
     },
+    units: ["ms", "s", "min", "h"],
 };
 
 static ZH_CN: Words = Words {
@@ -208,4 +211,5 @@ static ZH_CN: Words = Words {
     status_at: |status, step| format!("{status}（{step}）"),
     no_failing_step: |status| format!("—（运行 {status}）"),
     footer: |project, id| format!("由 {project} 在部署测试运行 #{id} 后发送。这是一封自动邮件。"),
+    units: ["毫秒", "秒", "分", "小时"],
 };
