@@ -49,7 +49,7 @@ demo: ## Start CRAT with the dev peers (package server, test-server double) and 
 	scripts/demo.sh
 
 test: test-deps lint validate build-lambdas web /usr/bin/chromium /usr/sbin/nginx java-runtime ## Install what the tests need, start their servers, run every test
-	CRAT_REQUIRE_NGINX=1 scripts/with-test-services.sh $(CARGO) test --workspace --all-targets
+	CRAT_REQUIRE_NGINX=1 CRAT_REQUIRE_CHROMIUM=1 scripts/with-test-services.sh $(CARGO) test --workspace --all-targets
 	python3 -m unittest devpeers/test_peers.py
 	scripts/walkthrough.sh
 	scripts/schemathesis.sh

@@ -12,6 +12,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod lambda;
+pub mod mail;
 pub mod ports;
 pub mod services;
 pub mod state;

@@ -509,7 +509,7 @@ fn secrets_come_only_from_secrets_manager() {
             "{id}: WEBHOOK_TOKEN"
         );
         // Mail settings go where mail is sent: the functions built on notify's deps.
-        let sends_mail = main.contains("notify::task::lambda_deps");
+        let sends_mail = main.contains("shared::mail::lambda_deps");
         for key in MAIL_VARS {
             assert_eq!(vars.contains_key(key), sends_mail, "{id}: {key}");
         }

@@ -14,7 +14,7 @@ use shared::http::with_common_layers;
 #[derive(Clone)]
 pub struct Local {
     pub state: AppState,
-    pub notify: notify::NotifyDeps,
+    pub notify: shared::mail::NotifyDeps,
 }
 
 /// Adds the embedded workflow (executor + in-process tasks, mail through SMTP or the
@@ -40,11 +40,8 @@ pub async fn assemble_with_clock(
             .map_err(anyhow::Error::msg)?,
         work_dir: data_dir.to_path_buf(),
     };
-    let mailer = notify::mailer_from_config(&state.config).map_err(anyhow::Error::msg)?;
-    let notify = notify::NotifyDeps {
-        task,
-        mailer: mailer.map(std::sync::Arc::new),
-    };
+    let mailer = shared::mail::mailer_from_config(&state.config).map_err(anyhow::Error::msg)?;
+    let notify = shared::mail::NotifyDeps { task, mailer };
     // The executor's own tasks never start or stop executions, so they keep the state
     // without the workflow (no Arc cycle). Everything else, the routers and the timers (the
     // sweeper stops the executions of the runs it fails), gets the state WITH it.

@@ -44,7 +44,7 @@ pub fn definition() -> Result<Definition, statemachine::DefinitionError> {
 
 /// Calls the task functions' `handle` in-process, with the same error names Lambda gives.
 pub struct LocalTasks {
-    pub deps: notify::NotifyDeps,
+    pub deps: shared::mail::NotifyDeps,
 }
 
 async fn call<I, O, F>(input: Value, f: impl FnOnce(I) -> F) -> Result<Value, TaskFailure>
@@ -70,7 +70,7 @@ impl TaskInvoker for LocalTasks {
             "local:trigger" => call(input, |i| trigger::handle(d, i)).await,
             "local:poll" => call(input, |i| poll::handle(d, i)).await,
             "local:finalize" => call(input, |i| finalize::handle(d, i)).await,
-            "local:notify" => call(input, |i| notify::handle(&self.deps, i)).await,
+            "local:notify" => call(input, |i| shared::mail::handle(&self.deps, i)).await,
             other => Err(TaskFailure::new(
                 "States.Runtime",
                 format!("no local task for resource {other}"),
@@ -87,14 +87,14 @@ pub struct EmbeddedWorkflow {
 impl EmbeddedWorkflow {
     /// Builds the executor on the store, then resumes every execution a previous process
     /// left running. `time_scale` < 1 shortens waits and retry intervals (tests, demos).
-    pub async fn start(deps: notify::NotifyDeps, time_scale: f64) -> anyhow::Result<Self> {
+    pub async fn start(deps: shared::mail::NotifyDeps, time_scale: f64) -> anyhow::Result<Self> {
         Self::start_with_clock(deps, time_scale, None).await
     }
 
     /// [`Self::start`] with the executor on `clock` (history timestamps, wait and retry
     /// deadlines); tests pass a simulated clock that jumps over waits.
     pub async fn start_with_clock(
-        deps: notify::NotifyDeps,
+        deps: shared::mail::NotifyDeps,
         time_scale: f64,
         clock: Option<Arc<dyn statemachine::Clock>>,
     ) -> anyhow::Result<Self> {

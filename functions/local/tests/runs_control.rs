@@ -167,7 +167,7 @@ async fn completed_run_mails_once_to_everyone() {
     assert_eq!(run["steps"][3]["status"], "SUCCEEDED");
     assert_eq!(e.outbox().len(), 1);
     // Notify again (a retry, a restart that re-runs the task): no second mail.
-    notify::handle(&e.app.local.notify, RunRef { run_id: id })
+    shared::mail::handle(&e.app.local.notify, RunRef { run_id: id })
         .await
         .unwrap();
     assert_eq!(e.outbox().len(), 1, "mailed once");

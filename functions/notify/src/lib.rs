@@ -1,11 +1,5 @@
-//! Notify task: the Allure summary, the result mail (HTML with an inline pie chart, plain
-//! text alternative), and its delivery (SMTP or the outbox folder).
-
-pub mod chart;
-pub mod compose;
-pub mod summary;
-pub mod transport;
+//! The notify Lambda's crate: its `main` runs `shared::mail::handle` (the summary, the
+//! result mail and its delivery live in `shared::mail`, where the sweeper and the local
+//! server use them too), and the outbox API the local server mounts.
 
 pub mod outbox_api;
-pub mod task;
-pub use task::{NotifyDeps, handle, mailer_from_config};

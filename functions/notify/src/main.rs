@@ -2,10 +2,9 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let deps = notify::task::lambda_deps().await?;
-    shared::lambda::run_task(
-        deps,
-        |d, input| async move { notify::handle(&d, input).await },
-    )
+    let deps = shared::mail::lambda_deps().await?;
+    shared::lambda::run_task(deps, |d, input| async move {
+        shared::mail::handle(&d, input).await
+    })
     .await
 }

@@ -12,7 +12,7 @@ use shared::error::{ApiResult, ErrorBody};
 use shared::http::{ListResponse, PageParams, query};
 use utoipa::OpenApi;
 
-use crate::transport::{OutboxEntry, list_outbox};
+use shared::mail::transport::{OutboxEntry, list_outbox};
 
 pub fn routes(state: AppState) -> Router {
     Router::new()

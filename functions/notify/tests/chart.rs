@@ -4,8 +4,8 @@
 use std::f64::consts::TAU;
 use std::io::Cursor;
 
-use notify::chart::{COLORS, EMPTY_COLOR, pie_chart_png};
-use notify::summary::Summary;
+use shared::mail::chart::{COLORS, EMPTY_COLOR, pie_chart_png};
+use shared::mail::summary::Summary;
 
 struct Image {
     size: u32,

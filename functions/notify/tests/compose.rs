@@ -4,13 +4,13 @@
 //! inline chart's Content-ID, the failure details, header and HTML injection, non-ASCII.
 
 use mail_parser::{MessageParser, MessagePart, MimeHeaders, PartType};
-use notify::compose::{
-    CHART_CID, ComposeError, MailContext, SUBJECT_MAX_CHARS, failure_mail, subject_for,
-    success_mail,
-};
 use serde_json::{Value, json};
 use shared::domain::Email;
 use shared::domain::run::{Run, Summary};
+use shared::mail::compose::{
+    CHART_CID, ComposeError, MailContext, SUBJECT_MAX_CHARS, failure_mail, subject_for,
+    success_mail,
+};
 
 const EVIL: &str = "<script>alert(1)</script>\r\nBcc: evil@example.com";
 
@@ -93,6 +93,7 @@ fn ctx<'a>(run: &'a Run, summary: Option<&'a Summary>) -> MailContext<'a> {
         from: "crat@example.com",
         to: vec![email("dev@example.com"), email("lead@example.com")],
         cc: vec![email("qa@example.com")],
+        language: shared::domain::MailLanguage::English,
     }
 }
 
@@ -243,7 +244,7 @@ fn success_mail_structure_counts_chart_and_links() {
     ));
 
     // The legend swatches use the chart's colours.
-    for (_, colour) in notify::chart::COLORS {
+    for (_, colour) in shared::mail::chart::COLORS {
         assert!(html.contains(&format!("background:{colour}")), "{colour}");
     }
     // The facts in the HTML.
@@ -686,10 +687,74 @@ fn unusable_addresses_are_skipped_not_fatal() {
         .iter()
         .map(|a| serde_json::from_value(serde_json::json!(a)).unwrap())
         .collect();
-    let (ok, bad) = notify::compose::mailable("to", list);
+    let (ok, bad) = shared::mail::compose::mailable("to", list);
     let ok: Vec<&str> = ok.iter().map(Email::as_str).collect();
     assert_eq!(ok, ["dev@example.com", "qa@example.com"]);
     assert_eq!(bad.len(), 1);
     assert_eq!(bad[0].address, "a..b@example.com");
     assert!(bad[0].reason.starts_with("not a usable address"), "{bad:?}");
+}
+
+/// `mail_language: zh-CN`: the subject, the HTML (with `lang`) and the text are in
+/// Chinese, with the same facts; English words do not leak in.
+#[test]
+fn the_mail_is_written_in_the_settings_language() {
+    let r = run(json!({}));
+    let s = summary(95, 2, 1, 1, 1);
+    let mut c = ctx(&r, Some(&s));
+    c.language = shared::domain::MailLanguage::SimplifiedChinese;
+    let raw = success_mail(&c).unwrap().formatted();
+    let m = MessageParser::default().parse(&raw).unwrap();
+    assert_eq!(
+        m.subject().unwrap(),
+        "[CRAT] cds CDN_CORE #101 — 95/100 通过"
+    );
+    let html = text_of(&m, "text/html");
+    assert!(html.contains("<html lang=\"zh-CN\">"), "{html}");
+    assert_eq!(legend_count(&html, "通过"), 95);
+    assert_eq!(legend_count(&html, "合计"), 100);
+    let visible = strip_tags(&html);
+    for fact in [
+        "95 个通过",
+        "测试项 cds",
+        "任务 CDN_CORE",
+        "构建 #101",
+        "触发人 dev@example.com",
+        "打开测试报告",
+        "测试时长 1 分 15 秒",
+        "运行时长 1 分 15 秒",
+    ] {
+        assert!(visible.contains(fact), "{fact:?} not in {visible}");
+    }
+    for english in [
+        "Test item",
+        "Triggered by",
+        "passed",
+        "Open the test report",
+    ] {
+        assert!(!visible.contains(english), "{english:?} in {visible}");
+    }
+    let text = text_of(&m, "text/plain");
+    assert_eq!(text_value(&text, "任务"), "CDN_CORE");
+    assert!(
+        text.contains("结果：100 个中 95 个通过（通过率 95.0%）"),
+        "{text}"
+    );
+
+    let failed = run(json!({
+        "status": "FAILED", "error_message": "deploy queue full",
+        "steps": [step("DOWNLOAD", "FAILED", Some("deploy queue full"), json!({}))],
+    }));
+    let mut c = ctx(&failed, None);
+    c.language = shared::domain::MailLanguage::SimplifiedChinese;
+    let raw = failure_mail(&c).unwrap().formatted();
+    let m = MessageParser::default().parse(&raw).unwrap();
+    assert_eq!(
+        m.subject().unwrap(),
+        "[CRAT] cds CDN_CORE #101 — 失败于 DOWNLOAD"
+    );
+    let visible = strip_tags(&text_of(&m, "text/html"));
+    assert!(visible.contains("失败步骤 DOWNLOAD"), "{visible}");
+    assert!(visible.contains("deploy queue full"), "{visible}");
+    assert!(text_of(&m, "text/plain").contains("步骤（UTC）"));
 }

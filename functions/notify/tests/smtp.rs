@@ -3,7 +3,8 @@
 //! `tests/smtp_sink.py` (which saves every accepted message to a folder), over plain SMTP,
 //! STARTTLS and implicit TLS, with certificates this test makes with the `openssl` CLI (a
 //! small CA and a leaf for `localhost`/`127.0.0.1`). Also: AUTH, refused recipients (4xx
-//! and 5xx), a closed port, an untrusted certificate, and the outbox folder.
+//! and 5xx), a closed port, an untrusted certificate, and the outbox folder, whose mail is
+//! also rendered in Chromium (`render/mail_in_chromium.rs`).
 //!
 //! Python: `$CRAT_PYTHON` (set by `make test`), else `.venv/bin/python` of the workspace,
 //! else `python3`; it needs aiosmtpd (`pip install -r requirements-test.txt`). Without it
@@ -17,12 +18,18 @@ use std::time::{Duration, Instant};
 
 use lettre::Message;
 use mail_parser::{MessageParser, MimeHeaders};
-use notify::compose::{MailContext, failure_mail, subject_for, success_mail};
-use notify::transport::{MailError, Mailer, NotSent, is_recipient_refusal, list_outbox};
 use serde_json::{Value, json};
 use shared::config::{Secret, SmtpConfig, SmtpSecurity};
 use shared::domain::Email;
 use shared::domain::run::{Run, Summary};
+use shared::mail::compose::{MailContext, failure_mail, subject_for, success_mail};
+use shared::mail::transport::{
+    MailError, MailTransport, NotSent, is_recipient_refusal, list_outbox,
+};
+
+// The mail from the outbox, screenshotted in Chromium (uses this file's run, ctx, send).
+#[path = "render/mail_in_chromium.rs"]
+mod mail_in_chromium;
 
 // ---------------------------------------------------------------------------------------
 // Python and aiosmtpd
@@ -382,6 +389,7 @@ fn ctx<'a>(run: &'a Run, to: &[&str]) -> MailContext<'a> {
         from: "crat@example.com",
         to: to.iter().map(|e| Email::parse("to", e).unwrap()).collect(),
         cc: vec![Email::parse("cc", "qa@example.com").unwrap()],
+        language: shared::domain::MailLanguage::English,
     }
 }
 
@@ -391,7 +399,7 @@ fn success(to: &[&str]) -> (Message, String) {
     (success_mail(&c).unwrap(), subject_for(&c))
 }
 
-async fn send(mailer: &Mailer, message: &Message) -> Result<String, MailError> {
+async fn send(mailer: &MailTransport, message: &Message) -> Result<String, MailError> {
     tokio::time::timeout(Duration::from_secs(90), mailer.send(message))
         .await
         .expect("send did not finish within 90 s")
@@ -401,7 +409,7 @@ async fn send(mailer: &Mailer, message: &Message) -> Result<String, MailError> {
 async fn deliver_over(mode: Mode) {
     let Some(python) = python() else { return };
     let sink = start_sink(&python, mode, None);
-    let mailer = Mailer::smtp(
+    let mailer = MailTransport::smtp(
         &config(sink.port, security(mode), "", None),
         Some(&certs().ca_pem),
     )
@@ -451,7 +459,7 @@ async fn one_mailer_sends_several_mails_with_auth_over_starttls() {
     let Some(python) = python() else { return };
     let sink = start_sink(&python, Mode::StartTls, Some("crat:s3cret pass"));
     let ca = Some(certs().ca_pem.as_slice());
-    let mailer = Mailer::smtp(
+    let mailer = MailTransport::smtp(
         &config(
             sink.port,
             SmtpSecurity::StartTls,
@@ -479,7 +487,7 @@ async fn one_mailer_sends_several_mails_with_auth_over_starttls() {
     assert!(m.body_text(0).unwrap().contains("package not found"));
 
     // A wrong password: 535, permanent.
-    let wrong = Mailer::smtp(
+    let wrong = MailTransport::smtp(
         &config(sink.port, SmtpSecurity::StartTls, "crat", Some("nope")),
         ca,
     )
@@ -488,7 +496,8 @@ async fn one_mailer_sends_several_mails_with_auth_over_starttls() {
     assert!(matches!(e, MailError::Rejected { code: 535, .. }), "{e:?}");
     assert!(!e.is_transient(), "{e}");
     // No credentials where the server requires them: 530, permanent.
-    let anonymous = Mailer::smtp(&config(sink.port, SmtpSecurity::StartTls, "", None), ca).unwrap();
+    let anonymous =
+        MailTransport::smtp(&config(sink.port, SmtpSecurity::StartTls, "", None), ca).unwrap();
     let e = send(&anonymous, &first).await.unwrap_err();
     assert!(matches!(e, MailError::Rejected { code: 530, .. }), "{e:?}");
     assert!(!e.is_transient());
@@ -499,7 +508,8 @@ async fn one_mailer_sends_several_mails_with_auth_over_starttls() {
 async fn refused_recipients_are_transient_for_4xx_and_permanent_for_5xx() {
     let Some(python) = python() else { return };
     let sink = start_sink(&python, Mode::Plain, None);
-    let mailer = Mailer::smtp(&config(sink.port, SmtpSecurity::Plain, "", None), None).unwrap();
+    let mailer =
+        MailTransport::smtp(&config(sink.port, SmtpSecurity::Plain, "", None), None).unwrap();
     let (rejected, _) = success(&["reject550@example.com"]);
     let e = send(&mailer, &rejected).await.unwrap_err();
     assert!(matches!(e, MailError::Rejected { code: 550, .. }), "{e:?}");
@@ -530,9 +540,9 @@ fn refused_at_data(sink: &Sink) -> usize {
 }
 
 async fn deliver(
-    mailer: &Mailer,
+    mailer: &MailTransport,
     message: &Message,
-) -> Result<notify::transport::Delivery, MailError> {
+) -> Result<shared::mail::transport::Delivery, MailError> {
     tokio::time::timeout(Duration::from_secs(90), mailer.deliver(message))
         .await
         .expect("deliver did not finish within 90 s")
@@ -544,7 +554,8 @@ async fn deliver(
 async fn a_refused_recipient_is_left_out_and_the_others_get_one_copy_each() {
     let Some(python) = python() else { return };
     let sink = start_sink(&python, Mode::Plain, None);
-    let mailer = Mailer::smtp(&config(sink.port, SmtpSecurity::Plain, "", None), None).unwrap();
+    let mailer =
+        MailTransport::smtp(&config(sink.port, SmtpSecurity::Plain, "", None), None).unwrap();
     let (m, _) = success(&["reject550@example.com", "a@example.com", "b@example.com"]);
     let d = deliver(&mailer, &m).await.unwrap();
     assert_eq!(d.refused.len(), 1, "{d:?}");
@@ -562,7 +573,8 @@ async fn a_refused_recipient_is_left_out_and_the_others_get_one_copy_each() {
 async fn a_whole_mail_refusal_is_not_retried_per_recipient() {
     let Some(python) = python() else { return };
     let sink = start_sink_with(&python, Mode::Plain, None, &["--refuse-data"]);
-    let mailer = Mailer::smtp(&config(sink.port, SmtpSecurity::Plain, "", None), None).unwrap();
+    let mailer =
+        MailTransport::smtp(&config(sink.port, SmtpSecurity::Plain, "", None), None).unwrap();
     let (m, _) = success(&["a@example.com", "b@example.com", "c@example.com"]);
     let e = deliver(&mailer, &m).await.unwrap_err();
     assert!(matches!(e, MailError::Rejected { code: 554, .. }), "{e:?}");
@@ -598,7 +610,8 @@ async fn a_closed_port_is_a_transient_error() {
         SmtpSecurity::StartTls,
         SmtpSecurity::Tls,
     ] {
-        let mailer = Mailer::smtp(&config(port, sec, "", None), Some(&certs().ca_pem)).unwrap();
+        let mailer =
+            MailTransport::smtp(&config(port, sec, "", None), Some(&certs().ca_pem)).unwrap();
         let e = send(&mailer, &message).await.unwrap_err();
         assert!(matches!(e, MailError::Connection(_)), "{sec:?}: {e:?}");
         assert!(e.is_transient(), "{sec:?}: {e}");
@@ -612,7 +625,7 @@ async fn tls_problems_are_permanent() {
 
     // A certificate from a CA we do not trust.
     let smtps = start_sink(&python, Mode::Smtps, None);
-    let mailer = Mailer::smtp(
+    let mailer = MailTransport::smtp(
         &config(smtps.port, SmtpSecurity::Tls, "", None),
         Some(&certs().other_ca_pem),
     )
@@ -624,7 +637,7 @@ async fn tls_problems_are_permanent() {
 
     // STARTTLS required, but the server does not offer it.
     let plain = start_sink(&python, Mode::Plain, None);
-    let mailer = Mailer::smtp(
+    let mailer = MailTransport::smtp(
         &config(plain.port, SmtpSecurity::StartTls, "", None),
         Some(&certs().ca_pem),
     )
@@ -634,7 +647,7 @@ async fn tls_problems_are_permanent() {
     assert!(!e.is_transient());
 
     // Implicit TLS against a plain server.
-    let mailer = Mailer::smtp(
+    let mailer = MailTransport::smtp(
         &config(plain.port, SmtpSecurity::Tls, "", None),
         Some(&certs().ca_pem),
     )
@@ -648,14 +661,14 @@ async fn tls_problems_are_permanent() {
 #[test]
 fn configuration_mistakes_are_errors_not_panics() {
     // Outside a Tokio runtime (the connection pool needs one).
-    let e = Mailer::smtp(&config(25, SmtpSecurity::Plain, "", None), None).unwrap_err();
+    let e = MailTransport::smtp(&config(25, SmtpSecurity::Plain, "", None), None).unwrap_err();
     assert!(matches!(e, MailError::Config(_)), "{e:?}");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let e = Mailer::smtp(
+        let e = MailTransport::smtp(
             &config(465, SmtpSecurity::Tls, "", None),
             Some(b"not a certificate"),
         )
@@ -667,7 +680,7 @@ fn configuration_mistakes_are_errors_not_panics() {
         let mut cfg = config(465, SmtpSecurity::Tls, "", None);
         cfg.server = " ".into();
         assert!(matches!(
-            Mailer::smtp(&cfg, None).unwrap_err(),
+            MailTransport::smtp(&cfg, None).unwrap_err(),
             MailError::Config(_)
         ));
     });
@@ -678,7 +691,7 @@ async fn the_outbox_keeps_eml_files_that_list_outbox_returns() {
     let dir = tempfile::tempdir().unwrap();
     let outbox = dir.path().join("data/outbox"); // created on the first send
     assert!(list_outbox(&outbox, 10).unwrap().is_empty());
-    let mailer = Mailer::outbox(outbox.clone());
+    let mailer = MailTransport::outbox(outbox.clone());
 
     let r = run("COMPLETED");
     let mut c = ctx(&r, &["dev@example.com", "lead@example.com"]);

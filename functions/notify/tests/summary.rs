@@ -13,11 +13,11 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use notify::summary::{
+use shared::domain::Origin;
+use shared::mail::summary::{
     MAX_BODY_BYTES, Summary, SummaryError, SummarySource, parse_allure2, parse_allure3,
     parse_statistic, read_summary,
 };
-use shared::domain::Origin;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ALLURE2: &str = include_str!("samples/allure2-summary.json");

@@ -75,6 +75,9 @@ struct SettingsPatch {
     /// server's own origin.
     #[schema(nullable = false, value_type = Option<Vec<String>>, max_items = 20)]
     report_origins: Option<Vec<String>>,
+    /// The language of the result mails.
+    #[schema(nullable = false)]
+    mail_language: Option<shared::domain::MailLanguage>,
 }
 
 /// The current settings. None of them is a secret (secrets live in the environment).

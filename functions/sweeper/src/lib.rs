@@ -20,7 +20,10 @@ pub struct SweepReport {
     pub mail_errors: Vec<i64>,
 }
 
-pub async fn handle(deps: &notify::NotifyDeps, _event: Value) -> Result<SweepReport, TaskError> {
+pub async fn handle(
+    deps: &shared::mail::NotifyDeps,
+    _event: Value,
+) -> Result<SweepReport, TaskError> {
     let failed = sweep_stale(&deps.task.state)
         .await
         .map_err(|e| TaskError::new(TaskError::TRANSIENT, e.to_string()))?;
@@ -31,7 +34,7 @@ pub async fn handle(deps: &notify::NotifyDeps, _event: Value) -> Result<SweepRep
     for run_id in failed.iter().map(|run| run.id.get()) {
         report.failed_runs.push(run_id);
         // Mail once: notify skips a run whose mail already went out.
-        if let Err(e) = notify::handle(deps, RunRef { run_id }).await {
+        if let Err(e) = shared::mail::handle(deps, RunRef { run_id }).await {
             tracing::warn!(run_id, error = %e, "failure mail of a swept run not sent");
             report.mail_errors.push(run_id);
         }
@@ -43,7 +46,7 @@ pub async fn handle(deps: &notify::NotifyDeps, _event: Value) -> Result<SweepRep
 }
 
 /// The local server's timer.
-pub fn spawn_timer(deps: notify::NotifyDeps) -> tokio::task::JoinHandle<()> {
+pub fn spawn_timer(deps: shared::mail::NotifyDeps) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(SWEEP_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -58,7 +58,7 @@ impl Email {
             return Err(bad());
         }
         // The mailer's own rules: what is accepted here can always be sent to.
-        if s.parse::<lettre_address::Address>().is_err() {
+        if s.parse::<lettre::Address>().is_err() {
             return Err(bad());
         }
         Ok(Self(s.to_owned()))

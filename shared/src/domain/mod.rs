@@ -7,6 +7,7 @@ mod email_schema;
 pub mod field;
 pub mod ids;
 pub mod job_version;
+pub mod mail_language;
 pub mod parameter_set;
 #[cfg(test)]
 mod round_trips;
@@ -24,6 +25,7 @@ pub use email_schema::{EMAIL_PATTERN, EmailText};
 pub use field::FieldError;
 pub use ids::{BuildId, ParameterSetId, RunId, TestItemId};
 pub use job_version::{JobSelection, JobVersion};
+pub use mail_language::MailLanguage;
 pub use parameter_set::{ParameterSet, ParameterSetVersion, Params};
 pub use run::{
     Notification, NotificationStatus, Run, RunBuild, RunLock, RunStatus, Step, StepName,

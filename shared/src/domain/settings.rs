@@ -9,6 +9,7 @@ use super::config_values::{
     HttpUrl, Origin, parse_domain, parse_email_list, parse_origin_list, parse_text,
 };
 use super::field::FieldError;
+use super::mail_language::MailLanguage;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
@@ -36,6 +37,8 @@ pub struct Settings {
     /// test server's origin.
     #[schema(schema_with = report_origins_schema)]
     pub report_origins: Vec<Origin>,
+    /// The language of the result mails.
+    pub mail_language: MailLanguage,
 }
 
 impl Default for Settings {
@@ -52,6 +55,7 @@ impl Default for Settings {
             allowed_email_domains: Vec::new(),
             notify_cc: Vec::new(),
             report_origins: Vec::new(),
+            mail_language: MailLanguage::English,
         }
     }
 }
@@ -79,6 +83,7 @@ pub const SETTINGS_KEYS: &[&str] = &[
     "allowed_email_domains",
     "notify_cc",
     "report_origins",
+    "mail_language",
 ];
 
 fn int_in(key: &str, v: &Value, min: u32, max: u32) -> Result<u32, FieldError> {
@@ -168,6 +173,7 @@ impl Settings {
                 "report_origins" => {
                     next.report_origins = parse_origin_list(k, &string_list(k, v)?)?
                 }
+                "mail_language" => next.mail_language = MailLanguage::parse(k, v)?,
                 other => {
                     return Err(FieldError::new(
                         other,
@@ -347,6 +353,10 @@ mod tests {
         // Stored settings missing newer keys read back with defaults.
         let old: Settings = serde_json::from_value(json!({"project_name": "X"})).unwrap();
         assert_eq!(old.poll_interval_seconds, 60);
+        assert_eq!(old.mail_language, MailLanguage::English);
+        let zh = s.patched(&json!({"mail_language": "zh-CN"})).unwrap();
+        assert_eq!(zh.mail_language, MailLanguage::SimplifiedChinese);
+        assert_eq!(serde_json::to_value(&zh).unwrap()["mail_language"], "zh-CN");
     }
 
     #[test]
@@ -399,6 +409,7 @@ mod tests {
                 "package_download_base_url",
             ),
             (json!({"project_name": ""}), "project_name"),
+            (json!({"mail_language": "fr"}), "mail_language"),
             (
                 json!({"allowed_email_domains": ["nodot"]}),
                 "allowed_email_domains[0]",

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use chrono::TimeDelta;
 use serde_json::json;
 use shared::domain::{
-    BuildNumber, Email, JobName, JobSelection, Params, ServiceName, Settings, TestItemFields,
+    BuildNumber, Email, JobName, JobSelection, MailLanguage, Params, ServiceName, Settings,
+    TestItemFields,
 };
 use shared::ports::{SetDeletion, Store, StoreError};
 
@@ -415,10 +416,12 @@ pub async fn settings_default_then_versioned_saves(store: Arc<dyn Store>) {
     let changed = Settings::default()
         .patched(
             &json!({"poll_interval_seconds": 5, "notify_cc": ["qa@example.com"],
-            "report_origins": ["HTTP://Reports.Example:80/", "http://127.0.0.1:8080"]}),
+            "report_origins": ["HTTP://Reports.Example:80/", "http://127.0.0.1:8080"],
+            "mail_language": "zh-CN"}),
         )
         .unwrap();
     assert_eq!(changed.report_origins.len(), 2);
+    assert_eq!(changed.mail_language, MailLanguage::SimplifiedChinese);
     let v1 = store.put_settings(&changed, 0).await.unwrap();
     assert_eq!(v1, 1);
     assert_eq!(store.get_settings().await.unwrap(), (changed.clone(), 1));

@@ -5,13 +5,15 @@ import type { Ctx } from '../../router';
 import type { Settings } from '../../types';
 import { checkbox, errorBox, loading, pageHeader, section, toast } from '../../ui';
 
-type Kind = 'text' | 'url' | 'int' | 'bool' | 'list' | 'json';
+type Kind = 'text' | 'url' | 'int' | 'bool' | 'list' | 'json' | 'choice';
 interface Meta {
   kind: Kind;
   min?: number;
   max?: number;
   optional?: boolean;
   item?: 'email' | 'domain' | 'origin';
+  /** The values a `choice` may take (each labelled by `settings.choice.KEY.VALUE`). */
+  choices?: readonly string[];
 }
 
 // What the API documents (README "Settings"); keys the API adds later still show, typed by their value.
@@ -27,6 +29,7 @@ const META: Record<string, Meta> = {
   allowed_email_domains: { kind: 'list', item: 'domain' },
   notify_cc: { kind: 'list', item: 'email' },
   report_origins: { kind: 'list', item: 'origin' },
+  mail_language: { kind: 'choice', choices: ['en', 'zh-CN'] },
 };
 
 function metaFor(key: string, value: unknown): Meta {
@@ -41,7 +44,7 @@ function metaFor(key: string, value: unknown): Meta {
 interface FieldCtl {
   key: string;
   meta: Meta;
-  input: HTMLInputElement | HTMLTextAreaElement;
+  input: HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement;
   msg: HTMLElement;
   /** The value to send, or an error message. */
   read(): { ok: true; value: unknown } | { ok: false; message: string };
@@ -198,6 +201,16 @@ function makeControl(key: string, value: unknown): FieldCtl {
           return { ok: true, value: items };
         },
       };
+    }
+    case 'choice': {
+      const choices = meta.choices ?? [];
+      const input = h(
+        'select',
+        { class: 'input max-w-[16rem]', id, name: key },
+        choices.map((c) => h('option', { value: c }, tMaybe(`settings.choice.${key}.${c}`, c))),
+      );
+      input.value = value == null ? '' : String(value);
+      return { key, meta, input, msg, read: () => ({ ok: true, value: input.value }) };
     }
     case 'json': {
       const input = h('textarea', { class: 'input font-mono text-xs', id, name: key, rows: '4', spellcheck: 'false' });

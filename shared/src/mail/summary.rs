@@ -7,12 +7,12 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::domain::Origin;
+use crate::tasks::http::redacted;
 use serde_json::{Map, Value};
-use shared::domain::Origin;
-use shared::tasks::http::redacted;
 use url::Url;
 
-pub use shared::domain::Summary;
+pub use crate::domain::Summary;
 
 /// The largest summary body read (larger ones are refused as "too large").
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -143,7 +143,7 @@ pub async fn read_summary(
     // Every read together stays within the budget the notify function's Timeout is sized for.
     let budget_ends = tokio::time::Instant::now()
         + Duration::from_secs(u64::from(
-            shared::domain::timing::NOTIFY_SUMMARY_BUDGET_SECONDS,
+            crate::domain::timing::NOTIFY_SUMMARY_BUDGET_SECONDS,
         ));
     for source in SummarySource::ALL {
         let timeout =
@@ -228,10 +228,10 @@ async fn fetch(client: &reqwest::Client, url: &Url, timeout: Duration) -> Result
     if !status.is_success() {
         return Err(format!("HTTP {status}"));
     }
-    shared::tasks::http::read_capped(response, MAX_BODY_BYTES)
+    crate::tasks::http::read_capped(response, MAX_BODY_BYTES)
         .await
         .map_err(|e| match e {
-            shared::tasks::http::BodyError::TooLarge { .. } => SummaryError::TooLarge.to_string(),
+            crate::tasks::http::BodyError::TooLarge { .. } => SummaryError::TooLarge.to_string(),
             other => other.to_string(),
         })
 }

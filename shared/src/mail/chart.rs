@@ -9,7 +9,7 @@
 
 use std::f64::consts::TAU;
 
-use crate::summary::Summary;
+use crate::mail::summary::Summary;
 
 /// The slice colours in drawing order, for the legend the HTML mail draws next to the chart.
 pub const COLORS: [(&str, &str); 5] = [

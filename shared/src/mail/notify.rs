@@ -2,47 +2,23 @@
 //! sends the result (or failure) mail — once. A mail failure is recorded on the run's
 //! `notification` and retried by the state machine, and never changes the run's outcome.
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use shared::config::{Config, Host};
-use shared::domain::{
+use crate::domain::{
     Email, Notification, NotificationStatus, Run, RunStatus, StepName, StepStatus,
 };
-use shared::tasks::{RunRef, TaskDeps, TaskError, excerpt, update_run};
+use crate::tasks::{RunRef, TaskDeps, TaskError, excerpt, update_run};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use crate::compose::{MailContext, failure_mail, mailable, success_mail};
-use crate::summary::read_summary;
-use crate::transport::Mailer;
-use crate::transport::NotSent;
+use crate::mail::compose::{MailContext, failure_mail, mailable, success_mail};
+use crate::mail::summary::read_summary;
+use crate::mail::transport::NotSent;
+use crate::mail::{Mailer, mailer_from_config};
 
 /// Task dependencies plus the mailer (`None`: no mail server configured, mail is skipped).
 #[derive(Clone)]
 pub struct NotifyDeps {
     pub task: TaskDeps,
-    pub mailer: Option<std::sync::Arc<Mailer>>,
-}
-
-/// The mailer the configuration asks for: SMTP when `EMAIL_SEND_SERVER` is set, else the
-/// outbox folder (`<data>/outbox`) in the embedded mode, else none (Lambda without SMTP).
-pub fn mailer_from_config(config: &Config) -> Result<Option<Mailer>, String> {
-    match &config.smtp {
-        Some(smtp) => {
-            let ca = match &config.smtp_ca_file {
-                Some(path) => Some(
-                    std::fs::read(path)
-                        .map_err(|e| format!("EMAIL_SEND_CA_FILE {}: {e}", path.display()))?,
-                ),
-                None => None,
-            };
-            Mailer::smtp(smtp, ca.as_deref())
-                .map(Some)
-                .map_err(|e| e.to_string())
-        }
-        None if config.host == Host::Embedded => {
-            Ok(Some(Mailer::outbox(config.data_dir.join("outbox"))))
-        }
-        None => Ok(None),
-    }
+    pub mailer: Option<std::sync::Arc<dyn Mailer>>,
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -314,10 +290,11 @@ pub async fn handle(deps: &NotifyDeps, input: RunRef) -> Result<NotifyOutput, Ta
         chart_png: run
             .summary
             .as_ref()
-            .map(|s| crate::chart::pie_chart_png(s, 240)),
+            .map(|s| crate::mail::chart::pie_chart_png(s, 240)),
         from: &from,
         to: to.clone(),
         cc: cc.clone(),
+        language: settings.mail_language,
     };
     let message = if run.status == RunStatus::Completed {
         success_mail(&ctx)
@@ -385,9 +362,9 @@ pub async fn handle(deps: &NotifyDeps, input: RunRef) -> Result<NotifyOutput, Ta
 }
 
 /// Start-up for the Lambdas that mail (notify, sweeper): task deps plus the mailer.
-pub async fn lambda_deps() -> Result<NotifyDeps, shared::lambda::BoxError> {
-    let task = shared::lambda::init_task_deps().await?;
-    let mailer = mailer_from_config(&task.state.config)?.map(std::sync::Arc::new);
+pub async fn lambda_deps() -> Result<NotifyDeps, crate::lambda::BoxError> {
+    let task = crate::lambda::init_task_deps().await?;
+    let mailer = mailer_from_config(&task.state.config)?;
     Ok(NotifyDeps { task, mailer })
 }
 

@@ -6,37 +6,34 @@
 //! problems, timeouts and 4xx replies are transient; 5xx replies, TLS failures
 //! (untrusted certificate, wrong name, not TLS) and configuration mistakes are permanent.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use crate::config::{SmtpConfig, SmtpSecurity};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::{self, PoolConfig};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use serde::Serialize;
-use shared::config::{SmtpConfig, SmtpSecurity};
+
+use super::outbox::write_eml;
+pub use super::outbox::{OutboxEntry, list_outbox};
 
 /// Connect and per-command timeout.
 pub const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
-/// Only this much of an `.eml` file is read to find its headers.
-const HEADER_READ_LIMIT: u64 = 64 * 1024;
 
 /// Where result mails go.
-pub enum Mailer {
+pub enum MailTransport {
     /// An SMTP server (pooled connections; must be created inside a Tokio runtime).
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
     /// A folder of `.eml` files (the embedded mode without a mail server).
     Outbox(PathBuf),
 }
 
-impl std::fmt::Debug for Mailer {
+impl std::fmt::Debug for MailTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Smtp(_) => f.write_str("Mailer::Smtp"),
-            Self::Outbox(dir) => write!(f, "Mailer::Outbox({})", dir.display()),
+            Self::Smtp(_) => f.write_str("MailTransport::Smtp"),
+            Self::Outbox(dir) => write!(f, "MailTransport::Outbox({})", dir.display()),
         }
     }
 }
@@ -116,9 +113,7 @@ fn is_tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-static OUTBOX_SEQ: AtomicU64 = AtomicU64::new(0);
-
-impl Mailer {
+impl MailTransport {
     /// An SMTP mailer from the configuration: `security` decides implicit TLS, STARTTLS
     /// (required, never opportunistic) or plain; an empty `username` means no AUTH.
     /// `extra_root_pem`: PEM of one or more extra CA certificates to trust besides the
@@ -192,7 +187,7 @@ impl Mailer {
             Self::Smtp(transport) => {
                 let raw = message.formatted();
                 let budget = std::time::Duration::from_secs(u64::from(
-                    shared::domain::timing::SMTP_SEND_BUDGET_SECONDS,
+                    crate::domain::timing::SMTP_SEND_BUDGET_SECONDS,
                 ));
                 let response =
                     tokio::time::timeout(budget, transport.send_raw(message.envelope(), &raw))
@@ -245,7 +240,7 @@ impl std::fmt::Display for NotSent {
     }
 }
 
-/// What [`Mailer::deliver`] did: the receipt, and the recipients the server refused
+/// What [`MailTransport::deliver`] did: the receipt, and the recipients the server refused
 /// (everyone else got the mail).
 #[derive(Debug)]
 pub struct Delivery {
@@ -265,7 +260,7 @@ pub fn is_recipient_refusal(code: u16) -> bool {
     matches!(code, 450 | 451 | 452 | 550 | 551 | 553)
 }
 
-impl Mailer {
+impl MailTransport {
     /// Sends the message to every recipient of its envelope; when the SMTP server refuses
     /// a recipient (one RCPT refused stops lettre's transaction; see
     /// [`is_recipient_refusal`]) and there are several recipients, sends it once to each
@@ -367,326 +362,9 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-/// The Message-ID as a file-name part: `[A-Za-z0-9._@-]`, others `_`, at most 100 chars.
-fn sanitize_id(id: &str) -> String {
-    let s: String = id
-        .trim()
-        .trim_start_matches('<')
-        .trim_end_matches('>')
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(100)
-        .collect();
-    let s = s.trim_start_matches('.').to_owned();
-    if s.is_empty() { "message".into() } else { s }
-}
-
-/// Writes `raw` to a temporary file, flushes it, then links it under its final name
-/// (never replacing an existing file), so readers never see half a message.
-fn write_eml(dir: &Path, id: &str, raw: &[u8]) -> Result<String, MailError> {
-    use std::io::Write;
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| MailError::Outbox { path, source }
-    };
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let stamp = Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
-    let base = format!("{stamp}-{}", sanitize_id(id));
-    let tmp = dir.join(format!(
-        ".{base}.{}.{}.tmp",
-        std::process::id(),
-        OUTBOX_SEQ.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(io(&tmp))?;
-        file.write_all(raw).map_err(io(&tmp))?;
-        file.sync_all().map_err(io(&tmp))?;
-        drop(file);
-        for n in 0..1000 {
-            let name = if n == 0 {
-                format!("{base}.eml")
-            } else {
-                format!("{base}-{n}.eml")
-            };
-            let target = dir.join(&name);
-            match std::fs::hard_link(&tmp, &target) {
-                Ok(()) => return Ok(name),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                // No hard links on this file system: a rename, after checking the name is free.
-                Err(_) if !target.exists() => {
-                    std::fs::rename(&tmp, &target).map_err(io(&target))?;
-                    return Ok(name);
-                }
-                Err(e) => return Err(io(&target)(e)),
-            }
-        }
-        Err(io(dir)(std::io::Error::other("no free file name")))
-    })();
-    let _ = std::fs::remove_file(&tmp);
-    result
-}
-
-/// One `.eml` file of the outbox, for `GET /api/v1/outbox`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct OutboxEntry {
-    pub file: String,
-    pub size: u64,
-    pub modified: DateTime<Utc>,
-    /// The decoded Subject header ("" when absent).
-    pub subject: String,
-    /// The decoded To header ("" when absent).
-    pub to: String,
-}
-
-/// The outbox's `.eml` files, newest first, at most `limit`. A missing folder is empty.
-pub fn list_outbox(dir: &Path, limit: usize) -> std::io::Result<Vec<OutboxEntry>> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let mut files = Vec::new();
-    for entry in entries {
-        let entry = entry?;
-        let Ok(name) = entry.file_name().into_string() else {
-            continue;
-        };
-        if name.starts_with('.') || !name.ends_with(".eml") {
-            continue;
-        }
-        let Ok(meta) = entry.metadata() else { continue }; // removed meanwhile
-        if !meta.is_file() {
-            continue;
-        }
-        let modified: DateTime<Utc> = meta
-            .modified()
-            .map(DateTime::from)
-            .unwrap_or(DateTime::UNIX_EPOCH);
-        files.push((name, meta.len(), modified));
-    }
-    files.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| b.0.cmp(&a.0)));
-    files.truncate(limit);
-    let mut out = Vec::with_capacity(files.len());
-    for (file, size, modified) in files {
-        let headers = match read_headers(&dir.join(&file)) {
-            Ok(h) => h,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        };
-        out.push(OutboxEntry {
-            subject: header(&headers, "subject").unwrap_or_default(),
-            to: header(&headers, "to").unwrap_or_default(),
-            file,
-            size,
-            modified,
-        });
-    }
-    Ok(out)
-}
-
-/// The unfolded header lines of a message file.
-fn read_headers(path: &Path) -> std::io::Result<Vec<String>> {
-    let mut buf = Vec::new();
-    std::fs::File::open(path)?
-        .take(HEADER_READ_LIMIT)
-        .read_to_end(&mut buf)?;
-    let text = String::from_utf8_lossy(&buf);
-    let mut lines: Vec<String> = Vec::new();
-    for line in text.split('\n') {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        if line.is_empty() {
-            break;
-        }
-        match lines.last_mut() {
-            Some(last) if line.starts_with([' ', '\t']) => last.push_str(line),
-            _ => lines.push(line.to_owned()),
-        }
-    }
-    Ok(lines)
-}
-
-fn header(lines: &[String], name: &str) -> Option<String> {
-    lines.iter().find_map(|l| {
-        let (n, v) = l.split_once(':')?;
-        n.trim()
-            .eq_ignore_ascii_case(name)
-            .then(|| decode_rfc2047(v.trim()))
-    })
-}
-
-/// Decodes RFC 2047 encoded words (`=?utf-8?b?...?=`, `=?utf-8?q?...?=`); whitespace
-/// between adjacent encoded words is dropped, as the RFC says.
-pub fn decode_rfc2047(value: &str) -> String {
-    let mut out = String::new();
-    let mut rest = value;
-    // Bytes of consecutive encoded words, decoded together (a character may be split).
-    let mut pending: Vec<u8> = Vec::new();
-    let mut pending_ws = String::new();
-    while let Some(start) = rest.find("=?") {
-        let Some(word) = parse_encoded_word(&rest[start..]) else {
-            // Not an encoded word: keep "=?" literally and go on.
-            flush(&mut out, &mut pending);
-            out.push_str(&pending_ws);
-            pending_ws.clear();
-            out.push_str(&rest[..start + 2]);
-            rest = &rest[start + 2..];
-            continue;
-        };
-        let between = &rest[..start];
-        if !pending.is_empty() && between.chars().all(char::is_whitespace) {
-            // Adjacent encoded words: the whitespace between them disappears.
-        } else {
-            flush(&mut out, &mut pending);
-            out.push_str(&pending_ws);
-            out.push_str(between);
-        }
-        pending_ws.clear();
-        pending.extend_from_slice(&word.bytes);
-        rest = &rest[start + word.len..];
-        // Whitespace after a word is only kept when no encoded word follows.
-        let ws_len = rest.len() - rest.trim_start().len();
-        pending_ws.push_str(&rest[..ws_len]);
-        rest = &rest[ws_len..];
-    }
-    flush(&mut out, &mut pending);
-    out.push_str(&pending_ws);
-    out.push_str(rest);
-    out
-}
-
-fn flush(out: &mut String, pending: &mut Vec<u8>) {
-    if !pending.is_empty() {
-        out.push_str(&String::from_utf8_lossy(pending));
-        pending.clear();
-    }
-}
-
-struct EncodedWord {
-    bytes: Vec<u8>,
-    len: usize,
-}
-
-/// `=?charset?enc?text?=` at the start of `s`.
-fn parse_encoded_word(s: &str) -> Option<EncodedWord> {
-    let inner = s.strip_prefix("=?")?;
-    let (charset, inner) = inner.split_once('?')?;
-    let (encoding, inner) = inner.split_once('?')?;
-    let end = inner.find("?=")?;
-    let text = &inner[..end];
-    if text.contains(char::is_whitespace) || charset.is_empty() {
-        return None;
-    }
-    let len = 2 + charset.len() + 1 + encoding.len() + 1 + end + 2;
-    let raw = match encoding {
-        "b" | "B" => base64_decode(text)?,
-        "q" | "Q" => q_decode(text),
-        _ => return None,
-    };
-    let charset = charset.split('*').next().unwrap_or("").to_ascii_lowercase();
-    let bytes = match charset.as_str() {
-        "iso-8859-1" | "latin1" | "windows-1252" => raw
-            .iter()
-            .map(|&b| char::from(b))
-            .collect::<String>()
-            .into_bytes(),
-        _ => raw,
-    };
-    Some(EncodedWord { bytes, len })
-}
-
-fn q_decode(text: &str) -> Vec<u8> {
-    let b = text.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'_' => out.push(b' '),
-            b'=' if i + 3 <= b.len() => {
-                let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("");
-                match u8::from_str_radix(hex, 16) {
-                    Ok(v) if hex.bytes().all(|h| h.is_ascii_hexdigit()) => {
-                        out.push(v);
-                        i += 3;
-                        continue;
-                    }
-                    _ => out.push(b'='),
-                }
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    out
-}
-
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let mut acc: u32 = 0;
-    let mut bits = 0;
-    for c in text.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => break,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn encoded_words_decode() {
-        assert_eq!(decode_rfc2047("plain text"), "plain text");
-        assert_eq!(
-            decode_rfc2047("=?utf-8?b?W0NSQVRdIGNkcyDigJQgOTgvMTAwIHBhc3NlZA==?="),
-            "[CRAT] cds — 98/100 passed"
-        );
-        // Split across two words, in the middle of a character, with folding whitespace.
-        assert_eq!(
-            decode_rfc2047("=?utf-8?b?4oA=?=\r\n =?utf-8?b?lA==?= x"),
-            "— x"
-        );
-        assert_eq!(
-            decode_rfc2047("a =?UTF-8?Q?caf=C3=A9_au_lait?= b"),
-            "a café au lait b"
-        );
-        assert_eq!(decode_rfc2047("=?iso-8859-1?q?caf=E9?="), "café");
-        assert_eq!(decode_rfc2047("x =? y ?= z"), "x =? y ?= z");
-    }
-
-    #[test]
-    fn ids_become_safe_file_names() {
-        assert_eq!(
-            sanitize_id("<crat.run-1.result.5.0@example.com>"),
-            "crat.run-1.result.5.0@example.com"
-        );
-        assert_eq!(sanitize_id("<../../etc/passwd>"), "_.._etc_passwd");
-        assert_eq!(sanitize_id(""), "message");
-    }
 
     #[test]
     fn classification() {

@@ -1,0 +1,149 @@
+//! The facts both result mails show (build and run) and the failure's details, as plain
+//! (label, text) pairs in the mail's words; the templates in `html` and `text` lay them out.
+
+use serde_json::Value;
+
+use super::compose::{MailContext, failed_step, fmt_time, format_duration, one_line, step_label};
+use super::words::Words;
+use crate::domain::run::{Run, RunStatus, Step, StepName, Summary};
+
+fn detail_str<'s>(step: &'s Step, key: &str) -> Option<&'s str> {
+    step.details
+        .get(key)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// The run's duration, when it has finished.
+pub(super) fn run_time(run: &Run, w: &Words) -> Option<String> {
+    let finished = run.finished_at?;
+    let ms = (finished - run.started_at).num_milliseconds();
+    u64::try_from(ms)
+        .ok()
+        .map(|ms| format_duration(ms, &w.units))
+}
+
+/// The build and run facts both mails show, as (label, value) pairs of plain text.
+pub(super) fn build_facts(ctx: &MailContext) -> Vec<(&'static str, String)> {
+    let run = ctx.run;
+    let w = ctx.words();
+    let mut facts = vec![
+        (w.project, one_line(ctx.project_name)),
+        (w.test_item, one_line(&run.test_item_name)),
+        (w.job, one_line(&run.build.job_name)),
+        (w.build, format!("#{}", run.build.build_number)),
+        (w.package_path, one_line(&run.build.package_path)),
+    ];
+    if let Some(file) = run
+        .step(StepName::Download)
+        .and_then(|s| detail_str(s, "file_name"))
+    {
+        facts.push((w.package, one_line(file)));
+    }
+    facts.push((w.run, format!("#{}", run.id)));
+    facts.push((w.triggered_by, one_line(&run.triggered_by)));
+    facts.push((w.started, fmt_time(run.started_at)));
+    if let Some(f) = run.finished_at {
+        facts.push((w.finished, fmt_time(f)));
+    }
+    if let Some(d) = run_time(run, w) {
+        facts.push((w.run_time, d));
+    }
+    facts
+}
+
+/// (label, text, error-ish) facts about the failure.
+pub(super) struct FailureFacts {
+    pub(super) headline: String,
+    pub(super) step: Option<&'static str>,
+    pub(super) error_name: Option<String>,
+    pub(super) error: Option<String>,
+    pub(super) step_error: Option<String>,
+    /// The external test server's last word: MONITOR's error and details.
+    pub(super) external: Vec<(&'static str, String)>,
+}
+
+pub(super) fn failure_facts(run: &Run, w: &Words) -> FailureFacts {
+    let failed = failed_step(run);
+    let headline = match (run.status, failed) {
+        (RunStatus::Failed, Some(step)) => (w.failed_at)(step_label(step.name)),
+        (status, Some(step)) => (w.status_at)(status.as_str(), step_label(step.name)),
+        (status, None) => status.as_str().to_owned(),
+    };
+    let error = run
+        .error_message
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    let step_error = failed
+        .and_then(|s| s.error.as_deref())
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && Some(*s) != error.as_deref())
+        .map(str::to_owned);
+    let error_name = failed
+        .and_then(|s| detail_str(s, "error_name"))
+        .map(str::to_owned);
+    let mut external = Vec::new();
+    if let Some(monitor) = run.step(StepName::Monitor) {
+        let shown_elsewhere =
+            |e: &str| Some(e) == error.as_deref() || Some(e) == step_error.as_deref();
+        if let Some(e) = monitor
+            .error
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty() && !shown_elsewhere(e))
+        {
+            external.push((w.error, e.to_owned()));
+        }
+        for (key, label) in [
+            ("error", w.error),
+            ("external_error", w.error),
+            ("last_error", w.last_problem),
+            ("phase", w.last_phase),
+            ("last_poll_at", w.last_poll),
+            ("polls", w.polls),
+            ("report_url_refused", w.refused_report_url),
+        ] {
+            let value = match monitor.details.get(key) {
+                Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_owned(),
+                Some(Value::Number(n)) => n.to_string(),
+                _ => continue,
+            };
+            if !shown_elsewhere(&value) && !external.iter().any(|(_, v)| *v == value) {
+                external.push((label, value));
+            }
+        }
+    }
+    FailureFacts {
+        headline,
+        step: failed.map(|s| step_label(s.name)),
+        error_name,
+        error,
+        step_error,
+        external,
+    }
+}
+
+/// The counts in the chart's slice order.
+pub(super) fn counts(s: &Summary) -> [u64; 5] {
+    [s.passed, s.failed, s.broken, s.skipped, s.unknown]
+}
+
+/// The failing step's label, or `— (run STATUS)` when no step failed.
+pub(super) fn failing_step_label(ctx: &MailContext, f: &FailureFacts) -> String {
+    f.step.map_or_else(
+        || (ctx.words().no_failing_step)(ctx.run.status.as_str()),
+        str::to_owned,
+    )
+}
+
+/// Why the summary is unavailable, one line, with a fallback.
+pub(super) fn summary_note(ctx: &MailContext) -> String {
+    ctx.summary_note
+        .as_deref()
+        .map(one_line)
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| ctx.words().no_summary_note.to_owned())
+}

@@ -1,0 +1,60 @@
+//! The result mail: the port ([`Mailer`]) with its adapters (SMTP and the outbox folder,
+//! in [`transport`] and `outbox`), the Allure summary it reports ([`summary`]), its pie chart
+//! ([`chart`]), the message itself ([`compose`], from the templates in `html` and `text`
+//! in the [`words`] of the settings' `mail_language`) and the notify task logic ([`notify`])
+//! that the notify Lambda, the sweeper and the local server all run.
+
+pub mod chart;
+pub mod compose;
+mod facts;
+mod html;
+pub mod notify;
+mod outbox;
+pub mod summary;
+mod text;
+pub mod transport;
+pub mod words;
+
+use std::sync::Arc;
+
+use crate::config::{Config, Host};
+
+pub use notify::{NotifyDeps, NotifyOutput, handle, lambda_deps};
+pub use transport::{Delivery, MailError, MailTransport, NotSent};
+
+/// Where result mails go: the one thing about mail that differs between hosts and tests.
+#[async_trait::async_trait]
+pub trait Mailer: std::fmt::Debug + Send + Sync {
+    /// Sends `message` to every recipient of its envelope; the recipients a server
+    /// refused are listed in the [`Delivery`] (everyone else got the mail).
+    async fn deliver(&self, message: &lettre::Message) -> Result<Delivery, MailError>;
+}
+
+#[async_trait::async_trait]
+impl Mailer for MailTransport {
+    async fn deliver(&self, message: &lettre::Message) -> Result<Delivery, MailError> {
+        MailTransport::deliver(self, message).await
+    }
+}
+
+/// The mailer the configuration asks for: SMTP when `EMAIL_SEND_SERVER` is set, else the
+/// outbox folder (`<data>/outbox`) in the embedded mode, else none (Lambda without SMTP).
+pub fn mailer_from_config(config: &Config) -> Result<Option<Arc<dyn Mailer>>, String> {
+    let transport = match &config.smtp {
+        Some(smtp) => {
+            let ca = match &config.smtp_ca_file {
+                Some(path) => Some(
+                    std::fs::read(path)
+                        .map_err(|e| format!("EMAIL_SEND_CA_FILE {}: {e}", path.display()))?,
+                ),
+                None => None,
+            };
+            MailTransport::smtp(smtp, ca.as_deref()).map_err(|e| e.to_string())?
+        }
+        None if config.host == Host::Embedded => {
+            MailTransport::outbox(config.data_dir.join("outbox"))
+        }
+        None => return Ok(None),
+    };
+    Ok(Some(Arc::new(transport)))
+}
