@@ -5,6 +5,7 @@ mod common;
 
 use std::collections::{BTreeSet, HashMap};
 
+use common::error_name::ErrorName;
 use serde_json::{Value, json};
 use statemachine::{Definition, DefinitionError};
 
@@ -32,7 +33,7 @@ fn deploy_test_definition_parses_and_lints_clean() {
     );
     assert_eq!(
         definition.error_names(),
-        BTreeSet::from(["Crat.Transient", "States.ALL"].map(String::from))
+        BTreeSet::from([ErrorName::Transient.as_str(), "States.ALL"].map(String::from))
     );
 }
 

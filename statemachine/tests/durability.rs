@@ -6,6 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::error_name::ErrorName;
 use common::{Reply, ScriptedInvoker, executor, fast, finished, input, ok, stored_until};
 use serde_json::json;
 use statemachine::{
@@ -75,13 +76,16 @@ async fn abort_during_a_wait_runs_no_further_task() {
     let stopped = executor
         .stop(
             "exec-1",
-            Some("Crat.Cancelled".into()),
+            Some(ErrorName::Cancelled.as_str().into()),
             Some("cancelled by alice".into()),
         )
         .await
         .unwrap();
     assert_eq!(stopped.status, ExecutionStatus::Aborted);
-    assert_eq!(stopped.error.as_deref(), Some("Crat.Cancelled"));
+    assert_eq!(
+        stopped.error.as_deref(),
+        Some(ErrorName::Cancelled.as_str())
+    );
     assert_eq!(stopped.current_state.as_deref(), Some("WaitBeforePoll"));
     let last = stopped.events.last().unwrap();
     assert_eq!(last.r#type, "ExecutionAborted");
@@ -130,7 +134,7 @@ async fn abort_drops_an_in_flight_task() {
 #[tokio::test]
 async fn stopping_a_finished_execution_changes_nothing() {
     let invoker = ScriptedInvoker::new(&[
-        ("download", Reply::Fail("Crat.PackageNotFound")),
+        ("download", Reply::Fail(ErrorName::PackageNotFound.as_str())),
         ("finalize", ok(json!({}))),
     ]);
     let executor = executor(invoker, Arc::new(MemoryExecutionStore::new()), fast());

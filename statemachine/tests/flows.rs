@@ -5,6 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
+use common::error_name::ErrorName;
 use common::{Reply, ScriptedInvoker, events_with_states, executor, fast, finished, input, ok};
 use serde_json::json;
 use statemachine::{ExecutionStatus, ExecutorOptions, MemoryExecutionStore};
@@ -133,11 +134,11 @@ async fn history_events_carry_inputs_outputs_and_resources() {
 #[tokio::test]
 async fn transient_error_is_retried_then_succeeds() {
     let invoker = ScriptedInvoker::new(&[
-        ("download", Reply::Fail("Crat.Transient")),
-        ("download", Reply::Fail("Crat.Transient")),
+        ("download", Reply::Fail(ErrorName::Transient.as_str())),
+        ("download", Reply::Fail(ErrorName::Transient.as_str())),
         ("download", ok(json!({"package_url": "u"}))),
         ("trigger", ok(json!({"task_id": "t-1"}))),
-        ("poll", Reply::Fail("Crat.Transient")),
+        ("poll", Reply::Fail(ErrorName::Transient.as_str())),
         ("poll", ok(json!({"status": "completed"}))),
         ("finalize", ok(json!({}))),
     ]);
@@ -180,10 +181,10 @@ async fn transient_error_is_retried_then_succeeds() {
 #[tokio::test]
 async fn retries_exhausted_go_to_catch_and_the_failure_path() {
     let invoker = ScriptedInvoker::new(&[
-        ("download", Reply::Fail("Crat.Transient")),
-        ("download", Reply::Fail("Crat.Transient")),
-        ("download", Reply::Fail("Crat.Transient")),
-        ("download", Reply::Fail("Crat.Transient")),
+        ("download", Reply::Fail(ErrorName::Transient.as_str())),
+        ("download", Reply::Fail(ErrorName::Transient.as_str())),
+        ("download", Reply::Fail(ErrorName::Transient.as_str())),
+        ("download", Reply::Fail(ErrorName::Transient.as_str())),
         ("finalize", ok(json!({}))),
     ]);
     let executor = executor(
@@ -195,10 +196,10 @@ async fn retries_exhausted_go_to_catch_and_the_failure_path() {
     let record = finished(&executor, "exec-1").await;
 
     assert_eq!(record.status, ExecutionStatus::Failed);
-    assert_eq!(record.error.as_deref(), Some("Crat.Transient"));
+    assert_eq!(record.error.as_deref(), Some(ErrorName::Transient.as_str()));
     assert_eq!(
         record.cause.as_deref(),
-        Some("download failed with Crat.Transient")
+        Some(format!("download failed with {}", ErrorName::Transient).as_str())
     );
     assert_eq!(
         invoker.resources(),
@@ -209,7 +210,7 @@ async fn retries_exhausted_go_to_catch_and_the_failure_path() {
         [json!({
             "run_id": "run-1",
             "outcome": "failed",
-            "error": {"Error": "Crat.Transient", "Cause": "download failed with Crat.Transient"}
+            "error": {"Error": ErrorName::Transient.as_str(), "Cause": format!("download failed with {}", ErrorName::Transient)}
         })]
     );
     assert_eq!(record.current_state.as_deref(), Some("Failed"));
@@ -218,8 +219,8 @@ async fn retries_exhausted_go_to_catch_and_the_failure_path() {
 #[tokio::test]
 async fn uncaught_by_retry_error_takes_the_catch_path_with_exact_history() {
     let invoker = ScriptedInvoker::new(&[
-        ("download", Reply::Fail("Crat.PackageNotFound")),
-        ("finalize", Reply::Fail("Crat.Transient")),
+        ("download", Reply::Fail(ErrorName::PackageNotFound.as_str())),
+        ("finalize", Reply::Fail(ErrorName::Transient.as_str())),
         ("finalize", ok(json!({}))),
     ]);
     let executor = executor(
@@ -231,7 +232,10 @@ async fn uncaught_by_retry_error_takes_the_catch_path_with_exact_history() {
     let record = finished(&executor, "exec-1").await;
 
     assert_eq!(record.status, ExecutionStatus::Failed);
-    assert_eq!(record.error.as_deref(), Some("Crat.PackageNotFound"));
+    assert_eq!(
+        record.error.as_deref(),
+        Some(ErrorName::PackageNotFound.as_str())
+    );
     let expected: Vec<(String, Option<String>)> = [
         ("ExecutionStarted", None),
         ("TaskStateEntered", Some("Download")),
@@ -252,13 +256,19 @@ async fn uncaught_by_retry_error_takes_the_catch_path_with_exact_history() {
     .collect();
     assert_eq!(events_with_states(&record), expected);
     let failed = &record.events[3];
-    assert_eq!(failed.error.as_deref(), Some("Crat.PackageNotFound"));
+    assert_eq!(
+        failed.error.as_deref(),
+        Some(ErrorName::PackageNotFound.as_str())
+    );
     assert_eq!(
         failed.cause.as_deref(),
-        Some("download failed with Crat.PackageNotFound")
+        Some(format!("download failed with {}", ErrorName::PackageNotFound).as_str())
     );
     let last = record.events.last().unwrap();
-    assert_eq!(last.error.as_deref(), Some("Crat.PackageNotFound"));
+    assert_eq!(
+        last.error.as_deref(),
+        Some(ErrorName::PackageNotFound.as_str())
+    );
 }
 
 #[tokio::test]
@@ -282,7 +292,10 @@ async fn external_failure_status_branches_to_the_failure_path() {
     let record = finished(&executor, "exec-1").await;
 
     assert_eq!(record.status, ExecutionStatus::Failed);
-    assert_eq!(record.error.as_deref(), Some("Crat.TestServerError"));
+    assert_eq!(
+        record.error.as_deref(),
+        Some(ErrorName::TestServerError.as_str())
+    );
     assert_eq!(
         invoker.resources(),
         ["download", "trigger", "poll", "poll", "finalize"]
@@ -320,7 +333,7 @@ async fn deadline_flag_branches_to_monitor_timeout() {
     let record = finished(&executor, "exec-1").await;
 
     assert_eq!(record.status, ExecutionStatus::Failed);
-    assert_eq!(record.error.as_deref(), Some("Crat.Timeout"));
+    assert_eq!(record.error.as_deref(), Some(ErrorName::Timeout.as_str()));
     assert_eq!(record.cause.as_deref(), Some("max_monitor_seconds passed"));
     assert_eq!(invoker.inputs("poll").len(), 2);
 }

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use shared::tasks::TaskError;
+use shared::tasks::{ErrorName, TaskError};
 use shared::workflow::{
     ExecutionEvent, ExecutionView, HistoryError, HistoryRequest, WorkflowStarter,
     next_event_cursor, parse_event_cursor,
@@ -209,7 +209,7 @@ impl WorkflowStarter for EmbeddedWorkflow {
         self.executor
             .stop_record(
                 execution_id,
-                Some("Crat.Cancelled".into()),
+                Some(ErrorName::Cancelled.as_str().into()),
                 Some(cause.into()),
             )
             .await

@@ -208,7 +208,7 @@ async fn start(state: &AppState, run: &Run, max_monitor_seconds: u32) -> ApiResu
         let mut failed = run.clone();
         failed.finish(
             Some((
-                "Crat.StartFailed",
+                crate::tasks::ErrorName::StartFailed.as_str(),
                 "the deploy-test workflow could not be started",
             )),
             state.clock.now(),
@@ -336,7 +336,10 @@ pub async fn sweep_stale(state: &AppState) -> ApiResult<Vec<Run>> {
                 if !timing::is_stale(&run, settings.max_monitor_seconds, now) {
                     continue;
                 }
-                run.finish(Some(("Crat.Timeout", SWEEPER_MESSAGE)), now);
+                run.finish(
+                    Some((crate::tasks::ErrorName::Timeout.as_str(), SWEEPER_MESSAGE)),
+                    now,
+                );
                 run.revision += 1;
                 match state.store.update_run(&run).await {
                     Ok(()) => {}

@@ -2,10 +2,11 @@
 //! Retry/Catch match), their dependencies, and the run-record update they all do.
 
 mod error;
+mod error_name;
 pub mod http;
 mod run_update;
 
-pub use error::TaskError;
+pub use error::{ErrorName, TaskError};
 pub use run_update::{ensure_live, note_step_error, update_run};
 
 use std::path::PathBuf;

@@ -17,9 +17,6 @@ use serde_json::Value;
 use super::{ExecutionEvent, ExecutionView, HistoryError, HistoryRequest, WorkflowStarter};
 use crate::config::ConfigError;
 
-/// The error name a cancelled run's execution is stopped with (as the embedded executor).
-pub const CANCELLED_ERROR: &str = "Crat.Cancelled";
-
 const STATE_MACHINE_ARN_VAR: &str = "STATE_MACHINE_ARN";
 
 /// Runs deploy-tests as executions of one Step Functions state machine.
@@ -285,7 +282,7 @@ impl WorkflowStarter for StepFunctionsWorkflow {
             .client
             .stop_execution()
             .execution_arn(&arn)
-            .error(CANCELLED_ERROR)
+            .error(crate::tasks::ErrorName::Cancelled)
             .cause(cause)
             .send()
             .await;

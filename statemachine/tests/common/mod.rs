@@ -13,6 +13,11 @@ use statemachine::{
     MemoryExecutionStore, TaskFailure, TaskInvoker,
 };
 
+/// CRAT's error names, from the enum itself (a dependency-free file: this crate must not
+/// link `shared`), so a renamed or misspelt name fails to compile here too.
+#[path = "../../../shared/src/tasks/error_name.rs"]
+pub mod error_name;
+
 pub const DEPLOY_TEST: &str = include_str!("deploy_test.asl.json");
 
 pub fn substitutions() -> HashMap<String, String> {
