@@ -19,7 +19,7 @@ use aws_sdk_sfn::types::{HistoryEvent, HistoryEventType};
 use serde_json::{Value, json};
 use shared::tasks::ErrorName;
 use shared::workflow::sfn::{MappedHistory, execution_arn, map_history};
-use shared::workflow::{ExecutionEvent, StepFunctionsWorkflow, WorkflowStarter};
+use shared::workflow::{ExecutionEvent, StepFunctionsWorkflow, WorkflowError, WorkflowStarter};
 
 const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/crat";
 
@@ -505,7 +505,7 @@ mod mapping {
                 5,
                 HistoryEventType::TaskStateExited,
                 "Download",
-                r#"{"failure":{"Error":ErrorName::PackageNotFound.as_str()}}"#,
+                &json!({"failure": {"Error": ErrorName::PackageNotFound.as_str()}}).to_string(),
             ),
             entered(6, HistoryEventType::FailStateEntered, "RunFailed", "{}"),
             ev(7, HistoryEventType::ExecutionFailed)
@@ -948,11 +948,17 @@ mod on_moto {
             .start(&id, json!({"run_id": id, "retry": true}))
             .await
             .unwrap_err();
-        assert!(err.contains("other input"), "{err}");
+        assert!(
+            matches!(&err, WorkflowError::NameTaken(m) if m.contains("other input")),
+            "{err}"
+        );
         // Same name after it ended: nothing runs it, so it is not started either.
         wf.stop(&id, "test").await.unwrap();
         let err = wf.start(&id, json!({"run_id": id})).await.unwrap_err();
-        assert!(err.contains("ABORTED"), "{err}");
+        assert!(
+            matches!(&err, WorkflowError::NameTaken(m) if m.contains("ABORTED")),
+            "{err}"
+        );
 
         let executions = wf
             .client()
@@ -1007,8 +1013,12 @@ mod on_moto {
         );
         let wf = StepFunctionsWorkflow::new(client, arn).unwrap();
         let err = wf.start(&run_id(), json!({})).await.unwrap_err();
-        assert!(err.starts_with("Step Functions StartExecution: "), "{err}");
-        assert!(err.contains("StateMachineDoesNotExist"), "{err}");
+        assert!(
+            matches!(&err, WorkflowError::Service(m)
+                if m.starts_with("Step Functions StartExecution: ")
+                    && m.contains("StateMachineDoesNotExist")),
+            "{err}"
+        );
         // Its executions do not exist either: describe and stop say so without failing.
         assert_eq!(wf.describe("run-1").await.unwrap(), None);
         wf.stop("run-1", "x").await.unwrap();
