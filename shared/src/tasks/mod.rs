@@ -7,7 +7,7 @@ pub mod http;
 mod run_update;
 
 pub use error::{ErrorName, TaskError};
-pub use run_update::{ensure_live, note_step_error, update_run};
+pub use run_update::{RunChangeError, change_run, ensure_live, note_step_error, update_run};
 
 use std::path::PathBuf;
 
