@@ -10,8 +10,8 @@ use common::error_name::ErrorName;
 use common::{Reply, ScriptedInvoker, executor, fast, finished, input, ok, stored_until};
 use serde_json::json;
 use statemachine::{
-    ExecutionStatus, ExecutionStore, ExecutorError, ExecutorOptions, HistoryPage,
-    MemoryExecutionStore, Pending,
+    ExecutionStatus, ExecutionStore, ExecutionStoreError, ExecutorError, ExecutorOptions,
+    HistoryPage, MemoryExecutionStore, Pending,
 };
 
 fn is_waiting(record: &statemachine::ExecutionRecord) -> bool {
@@ -346,29 +346,33 @@ impl ExecutionStore for FlakyStore {
         &self,
         record: &statemachine::ExecutionRecord,
         new_events: &[statemachine::HistoryEvent],
-    ) -> Result<(), String> {
+    ) -> Result<(), ExecutionStoreError> {
         let n = self.saves.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         if (self.from..=self.until).contains(&n)
             && !self.back.load(std::sync::atomic::Ordering::SeqCst)
         {
-            return Err(format!("store unavailable (save {n})"));
+            return Err(ExecutionStoreError::Unavailable(format!(
+                "store unavailable (save {n})"
+            )));
         }
         self.inner.save_execution(record, new_events).await
     }
     async fn load_execution(
         &self,
         id: &str,
-    ) -> Result<Option<statemachine::ExecutionRecord>, String> {
+    ) -> Result<Option<statemachine::ExecutionRecord>, ExecutionStoreError> {
         self.inner.load_execution(id).await
     }
-    async fn list_running_executions(&self) -> Result<Vec<statemachine::ExecutionRecord>, String> {
+    async fn list_running_executions(
+        &self,
+    ) -> Result<Vec<statemachine::ExecutionRecord>, ExecutionStoreError> {
         self.inner.list_running_executions().await
     }
     async fn load_history(
         &self,
         id: &str,
         page: HistoryPage,
-    ) -> Result<Vec<statemachine::HistoryEvent>, String> {
+    ) -> Result<Vec<statemachine::HistoryEvent>, ExecutionStoreError> {
         self.inner.load_history(id, page).await
     }
 }

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
-use statemachine::{ExecutionRecord, ExecutionStore, HistoryEvent, HistoryPage};
+use statemachine::{
+    ExecutionRecord, ExecutionStore, ExecutionStoreError, HistoryEvent, HistoryPage,
+};
 
 use super::{
     BATCH_WRITE_MAX, DynamoStore, GSI1, Item, PK, SK, built, decode_json, encode_json, key, s,
@@ -33,16 +35,16 @@ fn event_sk(id: u64) -> String {
 
 impl DynamoStore {
     /// Puts `items` with BatchWriteItem (25 a call), retrying unprocessed ones.
-    async fn put_events(&self, items: Vec<Item>) -> Result<(), String> {
+    async fn put_events(&self, items: Vec<Item>) -> Result<(), ExecutionStoreError> {
         for chunk in items.chunks(BATCH_WRITE_MAX) {
             let mut pending = chunk
                 .iter()
                 .map(|item| {
                     let put = built(PutRequest::builder().set_item(Some(item.clone())).build())
-                        .map_err(|e| e.to_string())?;
+                        .map_err(ExecutionStoreError::from)?;
                     Ok(WriteRequest::builder().put_request(put).build())
                 })
-                .collect::<Result<Vec<_>, String>>()?;
+                .collect::<Result<Vec<_>, ExecutionStoreError>>()?;
             let mut attempt = 0u32;
             while !pending.is_empty() {
                 if attempt > 0 {
@@ -51,10 +53,10 @@ impl DynamoStore {
                 }
                 attempt += 1;
                 if attempt > 20 {
-                    return Err(
+                    return Err(ExecutionStoreError::Unavailable(
                         "DynamoDB BatchWriteItem (execution history) kept leaving items unprocessed"
                             .to_owned(),
-                    );
+                    ));
                 }
                 let out = self
                     .client
@@ -62,9 +64,7 @@ impl DynamoStore {
                     .request_items(&self.table, pending)
                     .send()
                     .await
-                    .map_err(|e| {
-                        unavailable("BatchWriteItem (execution history)", e).to_string()
-                    })?;
+                    .map_err(|e| unavailable("BatchWriteItem (execution history)", e))?;
                 pending = out
                     .unprocessed_items
                     .and_then(|mut u| u.remove(&self.table))
@@ -81,21 +81,21 @@ impl ExecutionStore for DynamoStore {
         &self,
         record: &ExecutionRecord,
         new_events: &[HistoryEvent],
-    ) -> Result<(), String> {
+    ) -> Result<(), ExecutionStoreError> {
         let pk = exec_pk(&record.execution_id);
         let mut events = Vec::with_capacity(new_events.len());
         for event in new_events {
             let mut item = key(pk.clone(), &event_sk(event.id));
             item.insert(
                 "event_json".into(),
-                s(&encode_json("execution event", event).map_err(|e| e.to_string())?),
+                s(&encode_json("execution event", event).map_err(ExecutionStoreError::from)?),
             );
             events.push(item);
         }
         let mut item = key(pk, EXEC_SK);
         item.insert(
             "record_json".into(),
-            s(&encode_json("execution", record).map_err(|e| e.to_string())?),
+            s(&encode_json("execution", record).map_err(ExecutionStoreError::from)?),
         );
         if record.is_running() {
             item.insert(GSI1.partition_key.into(), s(RUNNING));
@@ -112,26 +112,31 @@ impl ExecutionStore for DynamoStore {
             .set_item(Some(item))
             .send()
             .await
-            .map_err(|e| unavailable("PutItem (execution)", e).to_string())?;
+            .map_err(|e| unavailable("PutItem (execution)", e))?;
         Ok(())
     }
 
-    async fn load_execution(&self, execution_id: &str) -> Result<Option<ExecutionRecord>, String> {
+    async fn load_execution(
+        &self,
+        execution_id: &str,
+    ) -> Result<Option<ExecutionRecord>, ExecutionStoreError> {
         let item = self
             .get_item(exec_pk(execution_id), EXEC_SK)
             .await
-            .map_err(|e| e.to_string())?;
-        item.map(|i| decode_json(&i, "record_json").map_err(|e| e.to_string()))
+            .map_err(ExecutionStoreError::from)?;
+        item.map(|i| decode_json(&i, "record_json").map_err(ExecutionStoreError::from))
             .transpose()
     }
 
-    async fn list_running_executions(&self) -> Result<Vec<ExecutionRecord>, String> {
+    async fn list_running_executions(&self) -> Result<Vec<ExecutionRecord>, ExecutionStoreError> {
         let rows = self
             .query_index(GSI1, RUNNING, None, true, None)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(ExecutionStoreError::from)?;
         rows.iter()
-            .map(|i| decode_json::<ExecutionRecord>(i, "record_json").map_err(|e| e.to_string()))
+            .map(|i| {
+                decode_json::<ExecutionRecord>(i, "record_json").map_err(ExecutionStoreError::from)
+            })
             .filter(|r| r.as_ref().map_or(true, ExecutionRecord::is_running))
             .collect()
     }
@@ -140,7 +145,7 @@ impl ExecutionStore for DynamoStore {
         &self,
         execution_id: &str,
         page: HistoryPage,
-    ) -> Result<Vec<HistoryEvent>, String> {
+    ) -> Result<Vec<HistoryEvent>, ExecutionStoreError> {
         let Some(mut record) = self.load_execution(execution_id).await? else {
             return Ok(Vec::new());
         };
@@ -179,10 +184,11 @@ impl ExecutionStore for DynamoStore {
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(|e| unavailable("Query (execution history)", e).to_string())?;
+                .map_err(|e| unavailable("Query (execution history)", e))?;
             for item in out.items.unwrap_or_default() {
                 events.push(
-                    decode_json::<HistoryEvent>(&item, "event_json").map_err(|e| e.to_string())?,
+                    decode_json::<HistoryEvent>(&item, "event_json")
+                        .map_err(ExecutionStoreError::from)?,
                 );
             }
             match out.last_evaluated_key {
