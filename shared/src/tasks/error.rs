@@ -26,9 +26,6 @@ impl TaskError {
     pub const RUN_FAILED: ErrorName = ErrorName::RunFailed;
     pub const FINALIZE_FAILED: ErrorName = ErrorName::FinalizeFailed;
 
-    /// Every CRAT error name, for the definition lint.
-    pub const ALL: &'static [ErrorName] = ErrorName::ALL;
-
     pub fn new(name: ErrorName, message: impl Into<String>) -> Self {
         Self {
             name,
