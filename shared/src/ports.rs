@@ -25,6 +25,19 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// The embedded executor's records live in the same stores: their failures keep the text
+/// and whether trying again may help.
+impl From<StoreError> for statemachine::ExecutionStoreError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Corrupt(_) => Self::Corrupt(e.to_string()),
+            StoreError::Conflict(_) | StoreError::Unavailable(_) => {
+                Self::Unavailable(e.to_string())
+            }
+        }
+    }
+}
+
 /// A page of a list, in that list's order, and the key to pass for the next page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page<T, K> {

@@ -17,8 +17,9 @@
 use aws_sdk_sfn::primitives::DateTime as SdkDateTime;
 use aws_sdk_sfn::types::{HistoryEvent, HistoryEventType};
 use serde_json::{Value, json};
+use shared::tasks::ErrorName;
 use shared::workflow::sfn::{MappedHistory, execution_arn, map_history};
-use shared::workflow::{ExecutionEvent, StepFunctionsWorkflow, WorkflowStarter};
+use shared::workflow::{ExecutionEvent, StepFunctionsWorkflow, WorkflowError, WorkflowStarter};
 
 const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/crat";
 
@@ -427,7 +428,7 @@ mod mapping {
             ev(5, HistoryEventType::LambdaFunctionFailed)
                 .lambda_function_failed_event_details(
                     LambdaFunctionFailedEventDetails::builder()
-                        .error("Crat.Transient")
+                        .error(ErrorName::Transient.as_str())
                         .cause(r#"{"errorMessage":"503"}"#)
                         .build(),
                 )
@@ -466,7 +467,7 @@ mod mapping {
                 event(4, "LambdaFunctionStarted", Some("Download"), None, None),
                 failure(
                     event(5, "LambdaFunctionFailed", Some("Download"), None, None),
-                    "Crat.Transient",
+                    ErrorName::Transient.as_str(),
                     r#"{"errorMessage":"503"}"#
                 ),
                 event(
@@ -495,18 +496,22 @@ mod mapping {
             started(1, "{}"),
             entered(2, HistoryEventType::TaskStateEntered, "Download", "{}"),
             task_scheduled(3, "{}"),
-            task_failed(4, "Crat.PackageNotFound", "no package under /cds"),
+            task_failed(
+                4,
+                ErrorName::PackageNotFound.as_str(),
+                "no package under /cds",
+            ),
             exited(
                 5,
                 HistoryEventType::TaskStateExited,
                 "Download",
-                r#"{"failure":{"Error":"Crat.PackageNotFound"}}"#,
+                &json!({"failure": {"Error": ErrorName::PackageNotFound.as_str()}}).to_string(),
             ),
             entered(6, HistoryEventType::FailStateEntered, "RunFailed", "{}"),
             ev(7, HistoryEventType::ExecutionFailed)
                 .execution_failed_event_details(
                     ExecutionFailedEventDetails::builder()
-                        .error("Crat.RunFailed")
+                        .error(ErrorName::RunFailed.as_str())
                         .cause("Download: no package under /cds")
                         .build(),
                 )
@@ -518,19 +523,19 @@ mod mapping {
             mapped.events[3],
             failure(
                 event(4, "TaskFailed", Some("Download"), None, None),
-                "Crat.PackageNotFound",
+                ErrorName::PackageNotFound.as_str(),
                 "no package under /cds"
             )
         );
         assert_eq!(
             mapped.events[4].output,
-            Some(json!({"failure": {"Error": "Crat.PackageNotFound"}}))
+            Some(json!({"failure": {"Error": ErrorName::PackageNotFound.as_str()}}))
         );
         assert_eq!(
             mapped.events[6],
             failure(
                 event(7, "ExecutionFailed", None, None, None),
-                "Crat.RunFailed",
+                ErrorName::RunFailed.as_str(),
                 "Download: no package under /cds"
             )
         );
@@ -590,7 +595,7 @@ mod mapping {
             ev(4, HistoryEventType::ExecutionAborted)
                 .execution_aborted_event_details(
                     ExecutionAbortedEventDetails::builder()
-                        .error("Crat.Cancelled")
+                        .error(ErrorName::Cancelled.as_str())
                         .cause("cancelled by admin")
                         .build(),
                 )
@@ -604,7 +609,7 @@ mod mapping {
                 event(3, "WaitStateAborted", Some("WaitBeforePoll"), None, None),
                 failure(
                     event(4, "ExecutionAborted", None, None, None),
-                    "Crat.Cancelled",
+                    ErrorName::Cancelled.as_str(),
                     "cancelled by admin"
                 ),
             ]
@@ -943,11 +948,17 @@ mod on_moto {
             .start(&id, json!({"run_id": id, "retry": true}))
             .await
             .unwrap_err();
-        assert!(err.contains("other input"), "{err}");
+        assert!(
+            matches!(&err, WorkflowError::NameTaken(m) if m.contains("other input")),
+            "{err}"
+        );
         // Same name after it ended: nothing runs it, so it is not started either.
         wf.stop(&id, "test").await.unwrap();
         let err = wf.start(&id, json!({"run_id": id})).await.unwrap_err();
-        assert!(err.contains("ABORTED"), "{err}");
+        assert!(
+            matches!(&err, WorkflowError::NameTaken(m) if m.contains("ABORTED")),
+            "{err}"
+        );
 
         let executions = wf
             .client()
@@ -1002,8 +1013,12 @@ mod on_moto {
         );
         let wf = StepFunctionsWorkflow::new(client, arn).unwrap();
         let err = wf.start(&run_id(), json!({})).await.unwrap_err();
-        assert!(err.starts_with("Step Functions StartExecution: "), "{err}");
-        assert!(err.contains("StateMachineDoesNotExist"), "{err}");
+        assert!(
+            matches!(&err, WorkflowError::Service(m)
+                if m.starts_with("Step Functions StartExecution: ")
+                    && m.contains("StateMachineDoesNotExist")),
+            "{err}"
+        );
         // Its executions do not exist either: describe and stop say so without failing.
         assert_eq!(wf.describe("run-1").await.unwrap(), None);
         wf.stop("run-1", "x").await.unwrap();

@@ -48,7 +48,7 @@ pub enum ExecutorError {
     #[error("execution {0} does not exist")]
     NotFound(String),
     #[error("execution store failed: {0}")]
-    Store(String),
+    Store(#[from] crate::store::ExecutionStoreError),
     #[error("execution {0} still running after the wait timed out")]
     WaitTimedOut(String),
 }

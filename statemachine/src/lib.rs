@@ -69,4 +69,4 @@ pub use history::HistoryEvent;
 pub use invoker::TaskInvoker;
 pub use record::{Cursor, ExecutionRecord, ExecutionStatus, Pending};
 pub use runner::{Executor, ExecutorOptions};
-pub use store::{ExecutionStore, HistoryPage, MemoryExecutionStore};
+pub use store::{ExecutionStore, ExecutionStoreError, HistoryPage, MemoryExecutionStore};

@@ -69,7 +69,7 @@ fn start_records_execution_started_and_enters_start_at() {
 #[test]
 fn retry_delays_grow_by_backoff_and_stop_at_max_delay() {
     let def = retry_definition(
-        json!([{"ErrorEquals": ["Crat.Transient"], "IntervalSeconds": 2, "BackoffRate": 3.0, "MaxAttempts": 4, "MaxDelaySeconds": 10}]),
+        json!([{"ErrorEquals": ["App.Transient"], "IntervalSeconds": 2, "BackoffRate": 3.0, "MaxAttempts": 4, "MaxDelaySeconds": 10}]),
         json!([]),
     );
     let mut record = start(&def, "e1", json!({}), now());
@@ -77,7 +77,7 @@ fn retry_delays_grow_by_backoff_and_stop_at_max_delay() {
     let mut delays = Vec::new();
     for _ in 0..4 {
         assert_eq!(
-            advance(&def, &mut record, fail("Crat.Transient")),
+            advance(&def, &mut record, fail("App.Transient")),
             ["TaskFailed"]
         );
         let Pending::RetryAt { until } = pending(&record) else {
@@ -91,11 +91,11 @@ fn retry_delays_grow_by_backoff_and_stop_at_max_delay() {
     }
     assert_eq!(delays, [2, 6, 10, 10]);
     assert_eq!(
-        advance(&def, &mut record, fail("Crat.Transient")),
+        advance(&def, &mut record, fail("App.Transient")),
         ["TaskFailed", "ExecutionFailed"]
     );
     assert_eq!(record.status, ExecutionStatus::Failed);
-    assert_eq!(record.error.as_deref(), Some("Crat.Transient"));
+    assert_eq!(record.error.as_deref(), Some("App.Transient"));
 }
 
 #[test]
@@ -126,9 +126,9 @@ fn max_attempts_zero_goes_straight_to_catch_with_error_output() {
     );
     let mut record = start(&def, "e1", json!({"keep": true}), now());
     advance(&def, &mut record, Effect::Proceed);
-    let types = advance(&def, &mut record, fail("Crat.Broken"));
+    let types = advance(&def, &mut record, fail("App.Broken"));
     assert_eq!(types, ["TaskFailed", "TaskStateExited", "PassStateEntered"]);
-    let expected = json!({"keep": true, "error": {"Error": "Crat.Broken", "Cause": "boom"}});
+    let expected = json!({"keep": true, "error": {"Error": "App.Broken", "Cause": "boom"}});
     assert_eq!(record.events.last().unwrap().input, Some(expected.clone()));
     advance(&def, &mut record, Effect::Proceed);
     assert_eq!(record.status, ExecutionStatus::Succeeded);
@@ -350,7 +350,7 @@ fn fail_state_reads_error_and_cause_from_paths() {
     let mut record = start(
         &def,
         "e1",
-        json!({"e": {"Error": "Crat.X", "Cause": "why"}}),
+        json!({"e": {"Error": "App.X", "Cause": "why"}}),
         now(),
     );
     assert_eq!(
@@ -359,7 +359,7 @@ fn fail_state_reads_error_and_cause_from_paths() {
     );
     assert_eq!(
         (record.error.as_deref(), record.cause.as_deref()),
-        (Some("Crat.X"), Some("why"))
+        (Some("App.X"), Some("why"))
     );
     assert_eq!(record.current_state.as_deref(), Some("F"));
     assert!(record.cursor.is_none());

@@ -69,6 +69,17 @@ impl HistoryPage {
     }
 }
 
+/// Why an execution store could not do it; the text is for the log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExecutionStoreError {
+    /// The back end failed or is unreachable; trying again may work.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A record or event cannot be encoded, or what is stored cannot be read back.
+    #[error("{0}")]
+    Corrupt(String),
+}
+
 /// Durable storage for executions.
 #[async_trait]
 pub trait ExecutionStore: Send + Sync {
@@ -79,19 +90,22 @@ pub trait ExecutionStore: Send + Sync {
         &self,
         record: &ExecutionRecord,
         new_events: &[HistoryEvent],
-    ) -> Result<(), String>;
+    ) -> Result<(), ExecutionStoreError>;
     /// The record without its history (`events` empty), or with the inline events of a
     /// record stored before history was kept apart.
-    async fn load_execution(&self, execution_id: &str) -> Result<Option<ExecutionRecord>, String>;
+    async fn load_execution(
+        &self,
+        execution_id: &str,
+    ) -> Result<Option<ExecutionRecord>, ExecutionStoreError>;
     /// Every RUNNING record, without history, oldest first.
-    async fn list_running_executions(&self) -> Result<Vec<ExecutionRecord>, String>;
+    async fn list_running_executions(&self) -> Result<Vec<ExecutionRecord>, ExecutionStoreError>;
     /// One page of the execution's history (empty for an unknown execution), events
     /// with ids up to the record's `event_count` only.
     async fn load_history(
         &self,
         execution_id: &str,
         page: HistoryPage,
-    ) -> Result<Vec<HistoryEvent>, String>;
+    ) -> Result<Vec<HistoryEvent>, ExecutionStoreError>;
 }
 
 /// Keeps records in memory. Records round-trip through JSON, as a real store's would,
@@ -110,16 +124,20 @@ impl MemoryExecutionStore {
         Self::default()
     }
 
-    fn records(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, String>>, String> {
+    fn records(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, HashMap<String, String>>, ExecutionStoreError> {
         self.records
             .lock()
-            .map_err(|_| "memory store lock poisoned".to_string())
+            .map_err(|_| ExecutionStoreError::Unavailable("memory store lock poisoned".into()))
     }
 
-    fn events(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, EventRows>>, String> {
+    fn events(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, HashMap<String, EventRows>>, ExecutionStoreError> {
         self.events
             .lock()
-            .map_err(|_| "memory store lock poisoned".to_string())
+            .map_err(|_| ExecutionStoreError::Unavailable("memory store lock poisoned".into()))
     }
 
     /// The stored size of the record (without history), in bytes: what a save rewrites.
@@ -128,8 +146,13 @@ impl MemoryExecutionStore {
     }
 }
 
-fn decode(json: &str) -> Result<ExecutionRecord, String> {
-    serde_json::from_str(json).map_err(|e| format!("stored execution is not readable: {e}"))
+fn decode(json: &str) -> Result<ExecutionRecord, ExecutionStoreError> {
+    serde_json::from_str(json)
+        .map_err(|e| ExecutionStoreError::Corrupt(format!("stored execution is not readable: {e}")))
+}
+
+fn corrupt(e: serde_json::Error) -> ExecutionStoreError {
+    ExecutionStoreError::Corrupt(e.to_string())
 }
 
 #[async_trait]
@@ -138,14 +161,11 @@ impl ExecutionStore for MemoryExecutionStore {
         &self,
         record: &ExecutionRecord,
         new_events: &[HistoryEvent],
-    ) -> Result<(), String> {
-        let json = serde_json::to_string(record).map_err(|e| e.to_string())?;
+    ) -> Result<(), ExecutionStoreError> {
+        let json = serde_json::to_string(record).map_err(corrupt)?;
         let mut encoded = Vec::with_capacity(new_events.len());
         for event in new_events {
-            encoded.push((
-                event.id,
-                serde_json::to_string(event).map_err(|e| e.to_string())?,
-            ));
+            encoded.push((event.id, serde_json::to_string(event).map_err(corrupt)?));
         }
         // Both locks at once, so a reader never sees the record ahead of its events.
         let mut records = self.records()?;
@@ -158,14 +178,17 @@ impl ExecutionStore for MemoryExecutionStore {
         Ok(())
     }
 
-    async fn load_execution(&self, execution_id: &str) -> Result<Option<ExecutionRecord>, String> {
+    async fn load_execution(
+        &self,
+        execution_id: &str,
+    ) -> Result<Option<ExecutionRecord>, ExecutionStoreError> {
         self.records()?
             .get(execution_id)
             .map(|json| decode(json))
             .transpose()
     }
 
-    async fn list_running_executions(&self) -> Result<Vec<ExecutionRecord>, String> {
+    async fn list_running_executions(&self) -> Result<Vec<ExecutionRecord>, ExecutionStoreError> {
         let records = self.records()?;
         let mut running = Vec::new();
         for json in records.values() {
@@ -186,7 +209,7 @@ impl ExecutionStore for MemoryExecutionStore {
         &self,
         execution_id: &str,
         page: HistoryPage,
-    ) -> Result<Vec<HistoryEvent>, String> {
+    ) -> Result<Vec<HistoryEvent>, ExecutionStoreError> {
         let Some(record) = self.load_execution(execution_id).await? else {
             return Ok(Vec::new());
         };
@@ -197,10 +220,9 @@ impl ExecutionStore for MemoryExecutionStore {
         let mut decoded = Vec::new();
         for (id, json) in stored {
             if *id <= record.event_count && page.admits(*id) {
-                decoded.push(
-                    serde_json::from_str::<HistoryEvent>(json)
-                        .map_err(|e| format!("stored event is not readable: {e}"))?,
-                );
+                decoded.push(serde_json::from_str::<HistoryEvent>(json).map_err(|e| {
+                    ExecutionStoreError::Corrupt(format!("stored event is not readable: {e}"))
+                })?);
             }
         }
         Ok(page.select(decoded))

@@ -5,6 +5,7 @@ mod common;
 
 use std::collections::{BTreeSet, HashMap};
 
+use common::error_name::ErrorName;
 use serde_json::{Value, json};
 use statemachine::{Definition, DefinitionError};
 
@@ -34,9 +35,9 @@ fn deploy_test_definition_parses_and_lints_clean() {
         definition.error_names(),
         BTreeSet::from(
             [
-                "Crat.MailTransient",
-                "Crat.StoreBusy",
-                "Crat.Transient",
+                ErrorName::MailTransient.as_str(),
+                ErrorName::StoreBusy.as_str(),
+                ErrorName::Transient.as_str(),
                 "Lambda.AWSLambdaException",
                 "Lambda.SdkClientException",
                 "Lambda.ServiceException",

@@ -6,13 +6,14 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::error_name::ErrorName;
 use common::{
     Reply, ScriptedInvoker, executor, fast, finished, input, ok, polled, stored_until, triggered,
 };
 use serde_json::json;
 use statemachine::{
-    ExecutionStatus, ExecutionStore, ExecutorError, ExecutorOptions, HistoryPage,
-    MemoryExecutionStore, Pending,
+    ExecutionStatus, ExecutionStore, ExecutionStoreError, ExecutorError, ExecutorOptions,
+    HistoryPage, MemoryExecutionStore, Pending,
 };
 
 fn is_waiting(record: &statemachine::ExecutionRecord) -> bool {
@@ -77,13 +78,16 @@ async fn abort_during_a_wait_runs_no_further_task() {
     let stopped = executor
         .stop(
             "exec-1",
-            Some("Crat.Cancelled".into()),
+            Some(ErrorName::Cancelled.as_str().into()),
             Some("cancelled by alice".into()),
         )
         .await
         .unwrap();
     assert_eq!(stopped.status, ExecutionStatus::Aborted);
-    assert_eq!(stopped.error.as_deref(), Some("Crat.Cancelled"));
+    assert_eq!(
+        stopped.error.as_deref(),
+        Some(ErrorName::Cancelled.as_str())
+    );
     assert_eq!(stopped.current_state.as_deref(), Some("WaitBeforePoll"));
     let last = stopped.events.last().unwrap();
     assert_eq!(last.r#type, "ExecutionAborted");
@@ -132,7 +136,7 @@ async fn abort_drops_an_in_flight_task() {
 #[tokio::test]
 async fn stopping_a_finished_execution_changes_nothing() {
     let invoker = ScriptedInvoker::new(&[
-        ("download", Reply::Fail("Crat.PackageNotFound")),
+        ("download", Reply::Fail(ErrorName::PackageNotFound.as_str())),
         ("finalize", ok(json!({}))),
         ("notify", ok(json!({}))),
     ]);
@@ -345,29 +349,33 @@ impl ExecutionStore for FlakyStore {
         &self,
         record: &statemachine::ExecutionRecord,
         new_events: &[statemachine::HistoryEvent],
-    ) -> Result<(), String> {
+    ) -> Result<(), ExecutionStoreError> {
         let n = self.saves.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         if (self.from..=self.until).contains(&n)
             && !self.back.load(std::sync::atomic::Ordering::SeqCst)
         {
-            return Err(format!("store unavailable (save {n})"));
+            return Err(ExecutionStoreError::Unavailable(format!(
+                "store unavailable (save {n})"
+            )));
         }
         self.inner.save_execution(record, new_events).await
     }
     async fn load_execution(
         &self,
         id: &str,
-    ) -> Result<Option<statemachine::ExecutionRecord>, String> {
+    ) -> Result<Option<statemachine::ExecutionRecord>, ExecutionStoreError> {
         self.inner.load_execution(id).await
     }
-    async fn list_running_executions(&self) -> Result<Vec<statemachine::ExecutionRecord>, String> {
+    async fn list_running_executions(
+        &self,
+    ) -> Result<Vec<statemachine::ExecutionRecord>, ExecutionStoreError> {
         self.inner.list_running_executions().await
     }
     async fn load_history(
         &self,
         id: &str,
         page: HistoryPage,
-    ) -> Result<Vec<statemachine::HistoryEvent>, String> {
+    ) -> Result<Vec<statemachine::HistoryEvent>, ExecutionStoreError> {
         self.inner.load_history(id, page).await
     }
 }

@@ -7,6 +7,7 @@ mod common;
 
 use std::sync::Arc;
 
+use common::error_name::ErrorName;
 use common::{
     Reply, ScriptedInvoker, events_with_states, executor, fast, finished, input, ok, polled,
     triggered,
@@ -151,8 +152,8 @@ async fn history_events_carry_inputs_outputs_and_resources() {
 #[tokio::test]
 async fn transient_errors_are_retried_then_succeed() {
     let invoker = ScriptedInvoker::new(&[
-        ("download", Reply::Fail("Crat.Transient")),
-        ("download", Reply::Fail("Crat.StoreBusy")),
+        ("download", Reply::Fail(ErrorName::Transient.as_str())),
+        ("download", Reply::Fail(ErrorName::StoreBusy.as_str())),
         ("download", ok(json!({"package_url": "u"}))),
         ("trigger", triggered("t-1", 1)),
         ("poll", Reply::Fail("Lambda.TooManyRequestsException")),
@@ -199,10 +200,10 @@ async fn transient_errors_are_retried_then_succeed() {
 #[tokio::test]
 async fn retries_exhausted_go_to_catch_then_finalize_with_the_failure() {
     let invoker = ScriptedInvoker::new(&[
-        ("download", Reply::Fail("Crat.Transient")),
-        ("download", Reply::Fail("Crat.Transient")),
-        ("download", Reply::Fail("Crat.Transient")),
-        ("download", Reply::Fail("Crat.Transient")),
+        ("download", Reply::Fail(ErrorName::Transient.as_str())),
+        ("download", Reply::Fail(ErrorName::Transient.as_str())),
+        ("download", Reply::Fail(ErrorName::Transient.as_str())),
+        ("download", Reply::Fail(ErrorName::Transient.as_str())),
         ("finalize", ok(json!({}))),
         ("notify", ok(json!({}))),
     ]);
@@ -216,7 +217,7 @@ async fn retries_exhausted_go_to_catch_then_finalize_with_the_failure() {
 
     // The run record names the failing step; the execution just says the run failed.
     assert_eq!(record.status, ExecutionStatus::Failed);
-    assert_eq!(record.error.as_deref(), Some("Crat.RunFailed"));
+    assert_eq!(record.error.as_deref(), Some(ErrorName::RunFailed.as_str()));
     assert_eq!(record.cause.as_deref(), Some(RUN_FAILED_CAUSE));
     assert_eq!(
         invoker.resources(),
@@ -228,7 +229,7 @@ async fn retries_exhausted_go_to_catch_then_finalize_with_the_failure() {
         invoker.inputs("finalize"),
         [json!({
             "run_id": 1,
-            "failure": {"Error": "Crat.Transient", "Cause": "download failed with Crat.Transient"}
+            "failure": {"Error": ErrorName::Transient.as_str(), "Cause": "download failed with Crat.Transient"}
         })]
     );
     assert_eq!(record.current_state.as_deref(), Some("RunFailed"));
@@ -237,8 +238,8 @@ async fn retries_exhausted_go_to_catch_then_finalize_with_the_failure() {
 #[tokio::test]
 async fn an_error_no_retrier_names_takes_the_catch_path_with_exact_history() {
     let invoker = ScriptedInvoker::new(&[
-        ("download", Reply::Fail("Crat.PackageNotFound")),
-        ("finalize", Reply::Fail("Crat.StoreBusy")),
+        ("download", Reply::Fail(ErrorName::PackageNotFound.as_str())),
+        ("finalize", Reply::Fail(ErrorName::StoreBusy.as_str())),
         ("finalize", ok(json!({}))),
         ("notify", ok(json!({}))),
     ]);
@@ -251,7 +252,7 @@ async fn an_error_no_retrier_names_takes_the_catch_path_with_exact_history() {
     let record = finished(&executor, "exec-1").await;
 
     assert_eq!(record.status, ExecutionStatus::Failed);
-    assert_eq!(record.error.as_deref(), Some("Crat.RunFailed"));
+    assert_eq!(record.error.as_deref(), Some(ErrorName::RunFailed.as_str()));
     let mut expected = vec![
         ("ExecutionStarted", None),
         ("TaskStateEntered", Some("Download")),
@@ -274,17 +275,20 @@ async fn an_error_no_retrier_names_takes_the_catch_path_with_exact_history() {
     ]);
     assert_eq!(events_with_states(&record), owned(expected));
     let failed = &record.events[3];
-    assert_eq!(failed.error.as_deref(), Some("Crat.PackageNotFound"));
+    assert_eq!(
+        failed.error.as_deref(),
+        Some(ErrorName::PackageNotFound.as_str())
+    );
     assert_eq!(
         failed.cause.as_deref(),
-        Some("download failed with Crat.PackageNotFound")
+        Some(format!("download failed with {}", ErrorName::PackageNotFound).as_str())
     );
     assert_eq!(
         invoker.inputs("finalize")[1]["failure"]["Error"],
-        "Crat.PackageNotFound"
+        ErrorName::PackageNotFound.as_str()
     );
     let last = record.events.last().unwrap();
-    assert_eq!(last.error.as_deref(), Some("Crat.RunFailed"));
+    assert_eq!(last.error.as_deref(), Some(ErrorName::RunFailed.as_str()));
 }
 
 #[tokio::test]
@@ -309,14 +313,16 @@ async fn a_failed_test_passes_its_error_to_finalize() {
     let record = finished(&executor, "exec-1").await;
 
     assert_eq!(record.status, ExecutionStatus::Failed);
-    assert_eq!(record.error.as_deref(), Some("Crat.RunFailed"));
+    assert_eq!(record.error.as_deref(), Some(ErrorName::RunFailed.as_str()));
     assert_eq!(
         invoker.resources(),
         ["download", "trigger", "poll", "poll", "finalize", "notify"]
     );
     assert_eq!(
         invoker.inputs("finalize"),
-        [json!({"run_id": 1, "failure": {"Error": "Crat.TestFailed", "Cause": "deploy broke"}})]
+        [
+            json!({"run_id": 1, "failure": {"Error": ErrorName::TestFailed.as_str(), "Cause": "deploy broke"}})
+        ]
     );
     let states: Vec<_> = record
         .events
@@ -348,11 +354,11 @@ async fn a_passed_deadline_branches_to_monitor_timed_out() {
     let record = finished(&executor, "exec-1").await;
 
     assert_eq!(record.status, ExecutionStatus::Failed);
-    assert_eq!(record.error.as_deref(), Some("Crat.RunFailed"));
+    assert_eq!(record.error.as_deref(), Some(ErrorName::RunFailed.as_str()));
     assert_eq!(invoker.inputs("poll").len(), 2);
     assert_eq!(
         invoker.inputs("finalize")[0]["failure"],
-        json!({"Error": "Crat.Timeout", "Cause": "max_monitor_seconds passed"})
+        json!({"Error": ErrorName::Timeout.as_str(), "Cause": "max_monitor_seconds passed"})
     );
     assert!(
         events_with_states(&record)
@@ -371,7 +377,7 @@ async fn a_mail_that_cannot_be_sent_does_not_change_the_outcome() {
         ("finalize", ok(json!({}))),
     ];
     script.extend(std::iter::repeat_n(
-        ("notify", Reply::Fail("Crat.MailTransient")),
+        ("notify", Reply::Fail(ErrorName::MailTransient.as_str())),
         5,
     ));
     let invoker = ScriptedInvoker::new(&script);
@@ -387,16 +393,19 @@ async fn a_mail_that_cannot_be_sent_does_not_change_the_outcome() {
     assert_eq!(record.status, ExecutionStatus::Succeeded, "{record:#?}");
     assert_eq!(invoker.inputs("notify").len(), 5);
     let output = record.output.unwrap();
-    assert_eq!(output["notify_error"]["Error"], "Crat.MailTransient");
+    assert_eq!(
+        output["notify_error"]["Error"],
+        ErrorName::MailTransient.as_str()
+    );
     assert_eq!(record.current_state.as_deref(), Some("Done"));
 }
 
 #[tokio::test]
 async fn a_finalize_that_keeps_failing_releases_the_lock_and_fails_the_run() {
     // Finalize: 1 + 8 retries (States.ALL), then its catch → ReleaseLock (also Finalize).
-    let mut script = vec![("download", Reply::Fail("Crat.PackageNotFound"))];
+    let mut script = vec![("download", Reply::Fail(ErrorName::PackageNotFound.as_str()))];
     script.extend(std::iter::repeat_n(
-        ("finalize", Reply::Fail("Crat.StoreBusy")),
+        ("finalize", Reply::Fail(ErrorName::StoreBusy.as_str())),
         9,
     ));
     script.push(("finalize", ok(json!({"lock_released": true}))));
@@ -411,12 +420,18 @@ async fn a_finalize_that_keeps_failing_releases_the_lock_and_fails_the_run() {
     let record = finished(&executor, "exec-1").await;
 
     assert_eq!(record.status, ExecutionStatus::Failed, "{record:#?}");
-    assert_eq!(record.error.as_deref(), Some("Crat.RunFailed"));
+    assert_eq!(record.error.as_deref(), Some(ErrorName::RunFailed.as_str()));
     let finalize = invoker.inputs("finalize");
     assert_eq!(finalize.len(), 10);
     let release = &finalize[9];
-    assert_eq!(release["failure"]["Error"], "Crat.PackageNotFound");
-    assert_eq!(release["finalize_error"]["Error"], "Crat.StoreBusy");
+    assert_eq!(
+        release["failure"]["Error"],
+        ErrorName::PackageNotFound.as_str()
+    );
+    assert_eq!(
+        release["finalize_error"]["Error"],
+        ErrorName::StoreBusy.as_str()
+    );
     assert_eq!(invoker.inputs("notify").len(), 1, "the mail still goes out");
     assert!(
         events_with_states(&record)
@@ -428,9 +443,9 @@ async fn a_finalize_that_keeps_failing_releases_the_lock_and_fails_the_run() {
 #[tokio::test]
 async fn when_release_lock_fails_too_the_execution_says_so() {
     let invoker = ScriptedInvoker::new(
-        &std::iter::once(("download", Reply::Fail("Crat.PackageNotFound")))
+        &std::iter::once(("download", Reply::Fail(ErrorName::PackageNotFound.as_str())))
             .chain(std::iter::repeat_n(
-                ("finalize", Reply::Fail("Crat.StoreBusy")),
+                ("finalize", Reply::Fail(ErrorName::StoreBusy.as_str())),
                 18,
             ))
             .collect::<Vec<_>>(),
@@ -444,7 +459,10 @@ async fn when_release_lock_fails_too_the_execution_says_so() {
     let record = finished(&executor, "exec-1").await;
 
     assert_eq!(record.status, ExecutionStatus::Failed, "{record:#?}");
-    assert_eq!(record.error.as_deref(), Some("Crat.FinalizeFailed"));
+    assert_eq!(
+        record.error.as_deref(),
+        Some(ErrorName::FinalizeFailed.as_str())
+    );
     assert_eq!(record.current_state.as_deref(), Some("FinalizeFailed"));
     assert_eq!(invoker.inputs("finalize").len(), 18);
     assert!(invoker.inputs("notify").is_empty());
@@ -471,7 +489,7 @@ async fn task_timeout_fails_the_task_with_states_timeout() {
     let record = finished(&executor, "exec-1").await;
 
     assert_eq!(record.status, ExecutionStatus::Failed);
-    assert_eq!(record.error.as_deref(), Some("Crat.RunFailed"));
+    assert_eq!(record.error.as_deref(), Some(ErrorName::RunFailed.as_str()));
     let timed_out = record
         .events
         .iter()

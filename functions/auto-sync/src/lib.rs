@@ -8,7 +8,10 @@ use shared::services::job_versions::{self, AutoSyncReport};
 pub const CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// The scheduled event's content is not used: the work depends only on the store and the clock.
-pub async fn handle(state: &AppState, _event: Value) -> Result<AutoSyncReport, shared::ApiError> {
+pub async fn handle(
+    state: &AppState,
+    _event: Value,
+) -> Result<AutoSyncReport, shared::services::ServiceError> {
     job_versions::auto_sync(state).await
 }
 

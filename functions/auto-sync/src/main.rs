@@ -2,6 +2,7 @@
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
+use shared::tasks::ErrorName;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -12,7 +13,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             auto_sync::handle(&state, event.payload)
                 .await
                 .map_err(|e| Diagnostic {
-                    error_type: "Crat.AutoSyncFailed".into(),
+                    error_type: ErrorName::AutoSyncFailed.as_str().into(),
                     error_message: e.to_string(),
                 })
         }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use shared::tasks::TaskError;
+use shared::tasks::{ErrorName, TaskError};
 
 /// A failed [`crate::fetch::fetch_package`]. `Display` is a human sentence naming at most
 /// the URL and what was found; [`FetchError::error_name`] is the ASL error name.
@@ -106,7 +106,7 @@ pub enum FetchError {
 impl FetchError {
     /// The ASL error name: one of `Crat.PackageNotFound`, `Crat.IntegrityError`,
     /// `Crat.Transient`, `Crat.ConfigError`.
-    pub fn error_name(&self) -> &'static str {
+    pub fn error_name(&self) -> ErrorName {
         match self {
             Self::ListingNotFound { .. } | Self::NoMatchingFile { .. } => {
                 TaskError::PACKAGE_NOT_FOUND
@@ -244,10 +244,10 @@ mod tests {
     #[test]
     fn names() {
         let url = || "http://h/x/".to_owned();
-        let cases: Vec<(FetchError, &str)> = vec![
+        let cases: Vec<(FetchError, ErrorName)> = vec![
             (
                 FetchError::ListingNotFound { url: url() },
-                "Crat.PackageNotFound",
+                ErrorName::PackageNotFound,
             ),
             (
                 FetchError::NoMatchingFile {
@@ -256,58 +256,58 @@ mod tests {
                     found: vec![],
                     directories: vec![],
                 },
-                "Crat.PackageNotFound",
+                ErrorName::PackageNotFound,
             ),
             (
                 FetchError::HttpStatus {
                     url: url(),
                     status: 404,
                 },
-                "Crat.PackageNotFound",
+                ErrorName::PackageNotFound,
             ),
             (
                 FetchError::HttpStatus {
                     url: url(),
                     status: 500,
                 },
-                "Crat.Transient",
+                ErrorName::Transient,
             ),
             (
                 FetchError::HttpStatus {
                     url: url(),
                     status: 503,
                 },
-                "Crat.Transient",
+                ErrorName::Transient,
             ),
             (
                 FetchError::HttpStatus {
                     url: url(),
                     status: 429,
                 },
-                "Crat.Transient",
+                ErrorName::Transient,
             ),
             (
                 FetchError::HttpStatus {
                     url: url(),
                     status: 403,
                 },
-                "Crat.ConfigError",
+                ErrorName::ConfigError,
             ),
             (
                 FetchError::Unreachable {
                     url: url(),
                     reason: "refused",
                 },
-                "Crat.Transient",
+                ErrorName::Transient,
             ),
-            (FetchError::Timeout { url: url() }, "Crat.Transient"),
+            (FetchError::Timeout { url: url() }, ErrorName::Transient),
             (
                 FetchError::TooLarge {
                     url: url(),
                     size: None,
                     limit: 1,
                 },
-                "Crat.IntegrityError",
+                ErrorName::IntegrityError,
             ),
             (
                 FetchError::Truncated {
@@ -315,35 +315,35 @@ mod tests {
                     received: 1,
                     expected: Some(2),
                 },
-                "Crat.IntegrityError",
+                ErrorName::IntegrityError,
             ),
             (
                 FetchError::Corrupt {
                     file_name: "f".into(),
                     reason: "x".into(),
                 },
-                "Crat.IntegrityError",
+                ErrorName::IntegrityError,
             ),
             (
                 FetchError::BadSidecar {
                     url: url(),
                     reason: "x".into(),
                 },
-                "Crat.IntegrityError",
+                ErrorName::IntegrityError,
             ),
             (
                 FetchError::InvalidBaseUrl {
                     url: url(),
                     reason: "x".into(),
                 },
-                "Crat.ConfigError",
+                ErrorName::ConfigError,
             ),
             (
                 FetchError::RedirectRefused {
                     url: url(),
                     target: url(),
                 },
-                "Crat.ConfigError",
+                ErrorName::ConfigError,
             ),
         ];
         for (e, name) in cases {

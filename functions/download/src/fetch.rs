@@ -713,6 +713,7 @@ async fn download(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::tasks::ErrorName;
 
     fn base(s: &str) -> Url {
         Url::parse(s).unwrap()
@@ -775,7 +776,7 @@ mod tests {
             "http://h/x?token=1",
         ] {
             let e = listing_url(&base(b), "a").unwrap_err();
-            assert_eq!(e.error_name(), "Crat.ConfigError", "{b}");
+            assert_eq!(e.error_name(), ErrorName::ConfigError, "{b}");
             assert!(matches!(e, FetchError::InvalidBaseUrl { .. }), "{b}");
         }
         for p in ["../x", "a/./b", "a/../../b", "a/\u{7}"] {

@@ -3,6 +3,7 @@
 
 mod common;
 
+use shared::tasks::ErrorName;
 use std::path::Path;
 use std::time::Duration;
 
@@ -105,7 +106,7 @@ fn assert_downloaded(got: &FetchedPackage, bytes: &[u8], dest: &Path) {
 }
 
 #[track_caller]
-fn assert_error(result: Result<FetchedPackage, FetchError>, name: &str) -> FetchError {
+fn assert_error(result: Result<FetchedPackage, FetchError>, name: ErrorName) -> FetchError {
     match result {
         Ok(p) => panic!("expected {name}, got a package: {p:?}"),
         Err(e) => {
@@ -238,7 +239,7 @@ async fn no_match_lists_what_was_found() {
     env.put("cds-1.zip", b"x");
     env.put("notes.txt", b"x");
     env.server.mkdir(&format!("{DIR}/el8"));
-    let e = assert_error(env.fetch("cds").await, "Crat.PackageNotFound");
+    let e = assert_error(env.fetch("cds").await, ErrorName::PackageNotFound);
     let m = e.to_string();
     for part in [
         "cdsx-1.tar.gz",
@@ -259,14 +260,14 @@ async fn no_match_lists_what_was_found() {
 async fn empty_folder() {
     let env = Env::new().await;
     env.server.mkdir(DIR);
-    let e = assert_error(env.fetch("cds").await, "Crat.PackageNotFound");
+    let e = assert_error(env.fetch("cds").await, ErrorName::PackageNotFound);
     assert!(e.to_string().contains("The folder is empty"), "{e}");
 }
 
 #[tokio::test]
 async fn listing_404() {
     let env = Env::new().await;
-    let e = assert_error(env.fetch("cds").await, "Crat.PackageNotFound");
+    let e = assert_error(env.fetch("cds").await, ErrorName::PackageNotFound);
     assert!(matches!(e, FetchError::ListingNotFound { .. }), "{e:?}");
     assert!(e.to_string().contains(DIR), "{e}");
 }
@@ -284,7 +285,7 @@ async fn listing_links_to_other_hosts_are_ignored() {
         &format!("/pkgs/{DIR}/"),
         Fault::Body("text/html", html.clone()),
     );
-    let e = assert_error(env.fetch("cds").await, "Crat.PackageNotFound");
+    let e = assert_error(env.fetch("cds").await, ErrorName::PackageNotFound);
     assert!(
         e.to_string().contains("The folder is empty"),
         "absolute links are not files of the folder: {e}"
@@ -310,7 +311,7 @@ async fn not_a_listing() {
         &format!("/pkgs/{DIR}/"),
         Fault::Body("application/json", "{\"error\": \"nope\"}".into()),
     );
-    let e = assert_error(env.fetch("cds").await, "Crat.ConfigError");
+    let e = assert_error(env.fetch("cds").await, ErrorName::ConfigError);
     assert!(matches!(e, FetchError::BadListing { .. }), "{e:?}");
 }
 
@@ -320,7 +321,7 @@ async fn truncated_body_is_an_integrity_error() {
     env.put("cds-1.tar.gz", &common::package(100_000, 13));
     env.server
         .fault(&env.route("cds-1.tar.gz"), Fault::Truncate);
-    let e = assert_error(env.fetch("cds").await, "Crat.IntegrityError");
+    let e = assert_error(env.fetch("cds").await, ErrorName::IntegrityError);
     assert!(matches!(e, FetchError::Truncated { .. }), "{e:?}");
     assert!(e.to_string().contains("incomplete"), "{e}");
     assert!(env.dest_is_empty(), "{:?}", common::tree(env.dest.path()));
@@ -344,7 +345,7 @@ async fn corrupt_gzip_is_an_integrity_error() {
         *b ^= 0x5a;
     }
     env.put("cds-1.tar.gz", &bytes);
-    let e = assert_error(env.fetch("cds").await, "Crat.IntegrityError");
+    let e = assert_error(env.fetch("cds").await, ErrorName::IntegrityError);
     assert!(matches!(e, FetchError::Corrupt { .. }), "{e:?}");
     assert!(env.dest_is_empty());
 }
@@ -358,7 +359,7 @@ async fn not_gzip_is_an_integrity_error() {
     h.set_cksum();
     tar.append_data(&mut h, "a", &b"abc"[..]).unwrap();
     env.put("cds-1.tar.gz", &tar.into_inner().unwrap()); // a plain tar
-    let e = assert_error(env.fetch("cds").await, "Crat.IntegrityError");
+    let e = assert_error(env.fetch("cds").await, ErrorName::IntegrityError);
     assert!(e.to_string().contains("not a gzip file"), "{e}");
     assert!(env.dest_is_empty());
 }
@@ -367,7 +368,7 @@ async fn not_gzip_is_an_integrity_error() {
 async fn gzip_of_garbage_is_an_integrity_error() {
     let env = Env::new().await;
     env.put("cds-1.tar.gz", &common::gzip(&common::noise(20_000, 16)));
-    let e = assert_error(env.fetch("cds").await, "Crat.IntegrityError");
+    let e = assert_error(env.fetch("cds").await, ErrorName::IntegrityError);
     assert!(e.to_string().contains("tar archive"), "{e}");
     assert!(env.dest_is_empty());
 }
@@ -411,7 +412,7 @@ async fn sha256_sidecar_mismatch() {
         "cds-1.tar.gz.sha256",
         common::sha256_hex(b"something else").as_bytes(),
     );
-    let e = assert_error(env.fetch("cds").await, "Crat.IntegrityError");
+    let e = assert_error(env.fetch("cds").await, ErrorName::IntegrityError);
     assert!(
         matches!(
             e,
@@ -439,7 +440,7 @@ async fn md5_sidecar_match_and_mismatch() {
         "cds-1.tar.gz.md5",
         format!("{}  cds-1.tar.gz", common::md5_hex(b"other")).as_bytes(),
     );
-    let e = assert_error(env.fetch("cds").await, "Crat.IntegrityError");
+    let e = assert_error(env.fetch("cds").await, ErrorName::IntegrityError);
     assert!(
         matches!(
             e,
@@ -470,21 +471,21 @@ async fn unreadable_sidecars() {
     let env = Env::new().await;
     env.put("cds-1.tar.gz", &common::package(20_000, 22));
     env.put("cds-1.tar.gz.sha256", b"this is not a digest");
-    let e = assert_error(env.fetch("cds").await, "Crat.IntegrityError");
+    let e = assert_error(env.fetch("cds").await, ErrorName::IntegrityError);
     assert!(matches!(e, FetchError::BadSidecar { .. }), "{e:?}");
 
     env.put("cds-1.tar.gz.sha256", &vec![b'a'; 5000]);
-    let e = assert_error(env.fetch("cds").await, "Crat.IntegrityError");
+    let e = assert_error(env.fetch("cds").await, ErrorName::IntegrityError);
     assert!(e.to_string().contains("larger than"), "{e}");
 
     env.server
         .fault(&env.route("cds-1.tar.gz.sha256"), Fault::Status(404));
-    let e = assert_error(env.fetch("cds").await, "Crat.IntegrityError");
+    let e = assert_error(env.fetch("cds").await, ErrorName::IntegrityError);
     assert!(e.to_string().contains("404"), "{e}");
 
     env.server
         .fault(&env.route("cds-1.tar.gz.sha256"), Fault::Status(503));
-    assert_error(env.fetch("cds").await, "Crat.Transient");
+    assert_error(env.fetch("cds").await, ErrorName::Transient);
     assert!(env.dest_is_empty());
 }
 
@@ -494,21 +495,21 @@ async fn server_errors_are_transient() {
     env.put("cds-1.tar.gz", &common::package(2_000, 23));
     env.server
         .fault(&env.route("cds-1.tar.gz"), Fault::Status(500));
-    let e = assert_error(env.fetch("cds").await, "Crat.Transient");
+    let e = assert_error(env.fetch("cds").await, ErrorName::Transient);
     assert!(e.to_string().contains("500"), "{e}");
     assert!(env.dest_is_empty());
 
     env.server
         .fault(&env.route("cds-1.tar.gz"), Fault::Status(429));
-    assert_error(env.fetch("cds").await, "Crat.Transient");
+    assert_error(env.fetch("cds").await, ErrorName::Transient);
 
     env.server
         .fault(&format!("/pkgs/{DIR}/"), Fault::Status(503));
-    assert_error(env.fetch("cds").await, "Crat.Transient");
+    assert_error(env.fetch("cds").await, ErrorName::Transient);
 
     env.server
         .fault(&format!("/pkgs/{DIR}/"), Fault::Status(403));
-    assert_error(env.fetch("cds").await, "Crat.ConfigError");
+    assert_error(env.fetch("cds").await, ErrorName::ConfigError);
 }
 
 #[tokio::test]
@@ -517,7 +518,7 @@ async fn package_gone_after_listing() {
     env.put("cds-1.tar.gz", b"x");
     env.server
         .fault(&env.route("cds-1.tar.gz"), Fault::Status(404));
-    assert_error(env.fetch("cds").await, "Crat.PackageNotFound");
+    assert_error(env.fetch("cds").await, ErrorName::PackageNotFound);
 }
 
 #[tokio::test]
@@ -526,7 +527,7 @@ async fn connection_refused_is_transient() {
     let base = Url::parse(&format!("http://127.0.0.1:{}/pkgs/", common::closed_port())).unwrap();
     let e = assert_error(
         env.fetch_with(&base, DIR, "cds", GIB8).await,
-        "Crat.Transient",
+        ErrorName::Transient,
     );
     assert!(matches!(e, FetchError::Unreachable { .. }), "{e:?}");
     assert!(e.to_string().contains("refused"), "{e}");
@@ -543,7 +544,7 @@ async fn redirect_to_another_port_is_refused() {
         &env.route("cds-1.tar.gz"),
         Fault::Redirect(format!("http://{}/pkgs/{DIR}/cds-1.tar.gz", other.addr)),
     );
-    let e = assert_error(env.fetch("cds").await, "Crat.ConfigError");
+    let e = assert_error(env.fetch("cds").await, ErrorName::ConfigError);
     assert!(matches!(e, FetchError::RedirectRefused { .. }), "{e:?}");
     assert!(e.to_string().contains(&other.addr.to_string()), "{e}");
     assert!(
@@ -562,7 +563,7 @@ async fn redirect_to_another_host_name_is_refused() {
         &format!("/pkgs/{DIR}/"),
         Fault::Redirect(format!("http://localhost:{port}/pkgs/{DIR}/")),
     );
-    let e = assert_error(env.fetch("cds").await, "Crat.ConfigError");
+    let e = assert_error(env.fetch("cds").await, ErrorName::ConfigError);
     assert!(matches!(e, FetchError::RedirectRefused { .. }), "{e:?}");
     assert_eq!(env.server.hits().len(), 1);
 }
@@ -589,7 +590,7 @@ async fn redirect_loop_is_stopped() {
         &env.route("cds-1.tar.gz"),
         Fault::Redirect(format!("/pkgs/{DIR}/cds-1.tar.gz")),
     );
-    let e = assert_error(env.fetch("cds").await, "Crat.ConfigError");
+    let e = assert_error(env.fetch("cds").await, ErrorName::ConfigError);
     assert!(matches!(e, FetchError::TooManyRedirects { .. }), "{e:?}");
 }
 
@@ -602,7 +603,7 @@ async fn slow_answer_is_transient() {
         Fault::Slow(Duration::from_secs(3)),
     );
     let started = std::time::Instant::now();
-    let e = assert_error(env.fetch("cds").await, "Crat.Transient");
+    let e = assert_error(env.fetch("cds").await, ErrorName::Transient);
     assert!(matches!(e, FetchError::Timeout { .. }), "{e:?}");
     assert!(
         started.elapsed() < Duration::from_secs(2),
@@ -619,7 +620,7 @@ async fn stalled_body_is_transient() {
         &env.route("cds-1.tar.gz"),
         Fault::StallBody(Duration::from_secs(3)),
     );
-    let e = assert_error(env.fetch("cds").await, "Crat.Transient");
+    let e = assert_error(env.fetch("cds").await, ErrorName::Transient);
     assert!(matches!(e, FetchError::Timeout { .. }), "{e:?}");
     assert!(env.dest_is_empty());
 }
@@ -631,7 +632,7 @@ async fn max_bytes_from_content_length() {
     let e = assert_error(
         env.fetch_with(&env.server.base_url(), DIR, "cds", 50_000)
             .await,
-        "Crat.IntegrityError",
+        ErrorName::IntegrityError,
     );
     assert!(
         matches!(e, FetchError::TooLarge { size: Some(n), limit: 50_000, .. } if n == bytes.len() as u64),
@@ -654,7 +655,7 @@ async fn max_bytes_while_streaming() {
     let e = assert_error(
         env.fetch_with(&env.server.base_url(), DIR, "cds", 200_000)
             .await,
-        "Crat.IntegrityError",
+        ErrorName::IntegrityError,
     );
     assert!(
         matches!(e, FetchError::TooLarge { size: None, .. }),
@@ -672,7 +673,7 @@ async fn max_bytes_from_the_listing_size() {
     let e = assert_error(
         env.fetch_with(&env.server.base_url(), DIR, "cds", 50_000)
             .await,
-        "Crat.IntegrityError",
+        ErrorName::IntegrityError,
     );
     assert!(matches!(e, FetchError::TooLarge { .. }), "{e:?}");
     assert!(env.package_hits().is_empty(), "refused before downloading");
@@ -712,15 +713,15 @@ async fn unusable_requests() {
     let ftp = Url::parse("ftp://127.0.0.1/pkgs/").unwrap();
     let e = assert_error(
         env.fetch_with(&ftp, DIR, "cds", GIB8).await,
-        "Crat.ConfigError",
+        ErrorName::ConfigError,
     );
     assert!(matches!(e, FetchError::InvalidBaseUrl { .. }), "{e:?}");
     assert_error(
         env.fetch_with(&env.server.base_url(), "CDN/../etc", "cds", GIB8)
             .await,
-        "Crat.ConfigError",
+        ErrorName::ConfigError,
     );
-    assert_error(env.fetch("").await, "Crat.ConfigError");
+    assert_error(env.fetch("").await, ErrorName::ConfigError);
     assert!(env.server.hits().is_empty());
 }
 
@@ -746,13 +747,13 @@ async fn callers_own_client_refusing_redirects() {
         }))
         .build()
         .unwrap();
-    let e = assert_error(fetch_package(&refusing, &req).await, "Crat.ConfigError");
+    let e = assert_error(fetch_package(&refusing, &req).await, ErrorName::ConfigError);
     assert!(matches!(e, FetchError::RedirectNotFollowed { .. }), "{e:?}");
     let stopping = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let e = assert_error(fetch_package(&stopping, &req).await, "Crat.ConfigError");
+    let e = assert_error(fetch_package(&stopping, &req).await, ErrorName::ConfigError);
     assert!(e.to_string().contains("HTTP 302"), "{e}");
     assert!(env.dest_is_empty());
 }

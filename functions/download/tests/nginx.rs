@@ -5,6 +5,7 @@
 
 mod common;
 
+use shared::tasks::ErrorName;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -162,6 +163,6 @@ async fn real_nginx_autoindex() {
         assert_eq!(std::fs::read(&got.path).unwrap(), odd_pkg);
 
         let e = fetch("CDN/pass/missing").await.unwrap_err();
-        assert_eq!(e.error_name(), "Crat.PackageNotFound", "{prefix}: {e}");
+        assert_eq!(e.error_name(), ErrorName::PackageNotFound, "{prefix}: {e}");
     }
 }

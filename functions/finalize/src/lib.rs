@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::domain::RunStatus;
-use shared::tasks::{TaskDeps, TaskError, update_run};
+use shared::tasks::{ErrorName, TaskDeps, TaskError, update_run};
 
 /// `failure` is the ASL Catch output `{"Error", "Cause"}`, or null on success.
 #[derive(Debug, Deserialize, Serialize)]
@@ -32,7 +32,7 @@ pub struct FinalizeOutput {
 pub fn describe_failure(failure: &Value) -> (String, String) {
     let error = failure["Error"]
         .as_str()
-        .unwrap_or("Crat.Unknown")
+        .unwrap_or(ErrorName::Unknown.as_str())
         .to_owned();
     let cause = match &failure["Cause"] {
         Value::String(s) => match serde_json::from_str::<Value>(s) {
@@ -69,7 +69,7 @@ pub async fn handle(deps: &TaskDeps, input: FinalizeInput) -> Result<FinalizeOut
             last_resort.map(|e| {
                 let (_, cause) = describe_failure(e);
                 (
-                    TaskError::FINALIZE_FAILED.to_owned(),
+                    TaskError::FINALIZE_FAILED.into(),
                     format!("finishing the run failed: {cause}"),
                 )
             })
@@ -99,10 +99,10 @@ mod tests {
 
     #[test]
     fn failures_from_both_hosts_read_the_same() {
-        let embedded =
-            json!({"Error": "Crat.PackageNotFound", "Cause": "no cds-*.tar.gz in listing"});
-        let lambda = json!({"Error": "Crat.PackageNotFound",
-            "Cause": "{\"errorType\":\"Crat.PackageNotFound\",\"errorMessage\":\"no cds-*.tar.gz in listing\"}"});
+        let embedded = json!({"Error": ErrorName::PackageNotFound.as_str(), "Cause": "no cds-*.tar.gz in listing"});
+        let lambda = json!({"Error": ErrorName::PackageNotFound.as_str(),
+            "Cause": json!({"errorType": ErrorName::PackageNotFound.as_str(),
+                "errorMessage": "no cds-*.tar.gz in listing"}).to_string()});
         assert_eq!(describe_failure(&embedded), describe_failure(&lambda));
         assert_eq!(describe_failure(&embedded).1, "no cds-*.tar.gz in listing");
         let bare = describe_failure(&json!({"Error": "States.Timeout"}));

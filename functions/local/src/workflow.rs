@@ -8,9 +8,9 @@ use async_trait::async_trait;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use shared::tasks::TaskError;
+use shared::tasks::{ErrorName, TaskError};
 use shared::workflow::{
-    ExecutionEvent, ExecutionView, HistoryError, HistoryRequest, WorkflowStarter,
+    ExecutionEvent, ExecutionView, HistoryError, HistoryRequest, WorkflowError, WorkflowStarter,
     next_event_cursor, parse_event_cursor,
 };
 use statemachine::{
@@ -153,21 +153,13 @@ fn event(e: HistoryEvent) -> ExecutionEvent {
 
 #[async_trait]
 impl WorkflowStarter for EmbeddedWorkflow {
-    async fn start(&self, execution_id: &str, input: Value) -> Result<(), String> {
-        self.executor
-            .start(execution_id, input)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+    async fn start(&self, execution_id: &str, input: Value) -> Result<(), WorkflowError> {
+        self.executor.start(execution_id, input).await?;
+        Ok(())
     }
 
-    async fn describe(&self, execution_id: &str) -> Result<Option<ExecutionView>, String> {
-        Ok(self
-            .executor
-            .describe(execution_id)
-            .await
-            .map_err(|e| e.to_string())?
-            .map(view))
+    async fn describe(&self, execution_id: &str) -> Result<Option<ExecutionView>, WorkflowError> {
+        Ok(self.executor.describe(execution_id).await?.map(view))
     }
 
     async fn describe_page(
@@ -176,7 +168,7 @@ impl WorkflowStarter for EmbeddedWorkflow {
         page: &HistoryRequest,
     ) -> Result<Option<ExecutionView>, HistoryError> {
         let after = parse_event_cursor(page.cursor.as_deref())?;
-        let unavailable = |e: statemachine::ExecutorError| HistoryError::Unavailable(e.to_string());
+        let unavailable = |e| HistoryError::Unavailable(WorkflowError::Executor(e));
         let Some(record) = self
             .executor
             .record(execution_id)
@@ -204,16 +196,15 @@ impl WorkflowStarter for EmbeddedWorkflow {
         Ok(Some(view))
     }
 
-    async fn stop(&self, execution_id: &str, cause: &str) -> Result<(), String> {
+    async fn stop(&self, execution_id: &str, cause: &str) -> Result<(), WorkflowError> {
         // The caller only needs to know it stopped: no history read back.
         self.executor
             .stop_record(
                 execution_id,
-                Some("Crat.Cancelled".into()),
+                Some(ErrorName::Cancelled.as_str().into()),
                 Some(cause.into()),
             )
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+            .await?;
+        Ok(())
     }
 }

@@ -17,6 +17,7 @@
 
 mod common;
 
+use shared::tasks::ErrorName;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -611,7 +612,7 @@ async fn moto_step_functions_with_the_lambda_binaries_match_the_embedded_executo
             (
                 "DOWNLOAD".into(),
                 "FAILED".into(),
-                Some("Crat.PackageNotFound".into())
+                Some(ErrorName::PackageNotFound.as_str().into())
             ),
             ("TRIGGER".into(), "SKIPPED".into(), None),
             ("MONITOR".into(), "SKIPPED".into(), None),
@@ -627,15 +628,18 @@ async fn moto_step_functions_with_the_lambda_binaries_match_the_embedded_executo
     );
     assert_eq!(
         ending(&c.1),
-        ("FAILED".into(), Some("Crat.RunFailed".into()))
+        ("FAILED".into(), Some(ErrorName::RunFailed.as_str().into()))
     );
     // The Download task's own failure carries the function's error name (from the Lambda
     // error's errorType on moto), caught into Finalize; the Fail state names Crat.RunFailed.
     assert_eq!(
         errors(&c.1),
         [
-            (Some("Download".into()), "Crat.PackageNotFound".into()),
-            (None, "Crat.RunFailed".into())
+            (
+                Some("Download".into()),
+                ErrorName::PackageNotFound.as_str().into()
+            ),
+            (None, ErrorName::RunFailed.as_str().into())
         ],
         "{:?}",
         c.1.events

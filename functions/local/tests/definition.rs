@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use local::workflow::{DEFINITION, LOCAL_RESOURCES, definition};
 use serde_json::Value;
-use shared::tasks::TaskError;
+use shared::tasks::{ErrorName, TaskError};
 use statemachine::Definition;
 
 #[test]
@@ -28,9 +28,10 @@ fn every_substitution_has_a_local_task_and_vice_versa() {
 
 #[test]
 fn every_error_name_is_known() {
-    let known: BTreeSet<&str> = TaskError::ALL
+    // Every name a Retry/Catch matches is one CRAT (the enum), ASL or Lambda produces.
+    let known: BTreeSet<&str> = ErrorName::ALL
         .iter()
-        .copied()
+        .map(|n| n.as_str())
         .chain(["States.ALL", "States.Timeout", "States.TaskFailed"])
         // Raised by the Lambda service in the cloud, retried on every Task.
         .chain(
@@ -45,22 +46,46 @@ fn every_error_name_is_known() {
             "unknown error name {name} in Retry/Catch"
         );
     }
-    // Every error a Pass/Fail state raises is a stable CRAT name too.
+    // Every CRAT-prefixed string anywhere in the definition (Retry/Catch, a Fail's Error, a
+    // Pass's Parameters...) is a variant of the enum: no name exists only in the ASL.
     let raw: Value = serde_json::from_str(DEFINITION).unwrap();
-    for (state, body) in raw["States"].as_object().unwrap() {
-        for key in ["Error"] {
-            if let Some(name) = body
-                .get(key)
-                .and_then(Value::as_str)
-                .or_else(|| body["Parameters"].get(key).and_then(Value::as_str))
-            {
-                assert!(
-                    TaskError::ALL.contains(&name),
-                    "{state} raises unknown {name}"
-                );
-            }
-        }
+    let crat_names = prefixed_strings(&raw, ErrorName::PREFIX);
+    assert!(
+        crat_names.contains(ErrorName::Transient.as_str()),
+        "the walk finds the names: {crat_names:?}"
+    );
+    for name in &crat_names {
+        assert!(
+            ErrorName::parse(name).is_some(),
+            "the definition names {name}, which is not an ErrorName variant"
+        );
     }
+}
+
+/// Every string value in `value` (at any depth) that starts with `prefix`.
+fn prefixed_strings(value: &Value, prefix: &str) -> BTreeSet<String> {
+    match value {
+        Value::String(s) if s.starts_with(prefix) => BTreeSet::from([s.clone()]),
+        Value::Array(items) => items
+            .iter()
+            .flat_map(|v| prefixed_strings(v, prefix))
+            .collect(),
+        Value::Object(fields) => fields
+            .values()
+            .flat_map(|v| prefixed_strings(v, prefix))
+            .collect(),
+        _ => BTreeSet::new(),
+    }
+}
+
+#[test]
+fn the_lint_walk_finds_nested_names() {
+    let nested =
+        serde_json::json!({"a": [{"b": "Crat-like"}, {"c": ["x", "P.One"]}], "d": "P.Two"});
+    assert_eq!(
+        prefixed_strings(&nested, "P."),
+        BTreeSet::from(["P.One".to_owned(), "P.Two".to_owned()])
+    );
 }
 
 #[test]
@@ -191,12 +216,15 @@ async fn a_finalize_that_keeps_failing_falls_back_to_releasing_the_lock() {
     assert_eq!(finalize.len(), 10, "{calls:?}");
     assert_eq!(
         finalize[9]["finalize_error"]["Error"],
-        TaskError::STORE_BUSY
+        TaskError::STORE_BUSY.as_str()
     );
     assert_eq!(finalize[9]["run_id"], 1);
     assert_eq!(calls.last().unwrap().0, "local:notify");
     assert_eq!(record.status, statemachine::ExecutionStatus::Failed);
-    assert_eq!(record.error.as_deref(), Some(TaskError::RUN_FAILED));
+    assert_eq!(
+        record.error.as_deref(),
+        Some(TaskError::RUN_FAILED.as_str())
+    );
     let states: Vec<&str> = record
         .events
         .iter()

@@ -5,6 +5,7 @@
 
 mod common;
 
+use shared::tasks::ErrorName;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -394,7 +395,7 @@ async fn missing_package_fails_at_download_listing_what_was_found() {
     );
     assert_eq!(
         run["steps"][0]["details"]["error_name"],
-        "Crat.PackageNotFound"
+        ErrorName::PackageNotFound.as_str()
     );
     assert!(
         f.peers.tasks().await.is_empty(),
@@ -414,7 +415,8 @@ async fn broken_packages_fail_at_download() {
         .await;
     let run = f.fails_at("DOWNLOAD").await;
     assert_eq!(
-        run["steps"][0]["details"]["error_name"], "Crat.IntegrityError",
+        run["steps"][0]["details"]["error_name"],
+        ErrorName::IntegrityError.as_str(),
         "{run}"
     );
 
@@ -424,7 +426,8 @@ async fn broken_packages_fail_at_download() {
         .add_file(PKG_DIR, file, b"this is not a gzip file at all, just text");
     let run = f.fails_at("DOWNLOAD").await;
     assert_eq!(
-        run["steps"][0]["details"]["error_name"], "Crat.IntegrityError",
+        run["steps"][0]["details"]["error_name"],
+        ErrorName::IntegrityError.as_str(),
         "{run}"
     );
 
@@ -438,7 +441,8 @@ async fn broken_packages_fail_at_download() {
     );
     let run = f.fails_at("DOWNLOAD").await;
     assert_eq!(
-        run["steps"][0]["details"]["error_name"], "Crat.IntegrityError",
+        run["steps"][0]["details"]["error_name"],
+        ErrorName::IntegrityError.as_str(),
         "{run}"
     );
     assert!(
@@ -454,9 +458,9 @@ async fn test_server_trouble_on_trigger_fails_at_trigger() {
     f.peers.add_package(PKG_DIR, "cds-1.0.0.tar.gz");
     // Every answer (and a timeout) means the POST may have reached the server: no retry.
     for (fault, name) in [
-        ("500", "Crat.TestServerError"),
-        ("garbage", "Crat.TestServerError"),
-        ("timeout", "Crat.TestServerError"),
+        ("500", ErrorName::TestServerError.as_str()),
+        ("garbage", ErrorName::TestServerError.as_str()),
+        ("timeout", ErrorName::TestServerError.as_str()),
     ] {
         f.peers
             .test_control(json!({"trigger_fault": fault, "timeout_seconds": 5}))
@@ -494,7 +498,8 @@ async fn trigger_never_posts_twice_after_a_request_that_may_have_arrived() {
             "{fault}: exactly one POST: {run}"
         );
         assert_eq!(
-            run["steps"][1]["details"]["error_name"], "Crat.TestServerError",
+            run["steps"][1]["details"]["error_name"],
+            ErrorName::TestServerError.as_str(),
             "{fault}: {run}"
         );
         let msg = run["error_message"].as_str().unwrap();
@@ -536,7 +541,7 @@ async fn a_reinvoked_trigger_does_not_post_again() {
     let again = trigger::handle(&deps, shared::tasks::RunRef { run_id: id })
         .await
         .unwrap_err();
-    assert_eq!(again.name, "Crat.TestServerError", "{again:?}");
+    assert_eq!(again.name, ErrorName::TestServerError.as_str(), "{again:?}");
     assert!(
         again.message.contains("not post again"),
         "{}",
@@ -600,7 +605,7 @@ async fn two_triggers_started_together_post_once() {
             other => panic!("round {attempt}: one succeeds, one refuses: {other:?}"),
         };
         assert!(!ok.task_id.is_empty());
-        assert_eq!(err.name, "Crat.TestServerError", "{err:?}");
+        assert_eq!(err.name, ErrorName::TestServerError.as_str(), "{err:?}");
         assert!(err.message.contains("not post again"), "{}", err.message);
         let run = f.run(id).await;
         assert_eq!(run["task_id"], ok.task_id.as_str(), "{run}");
@@ -715,7 +720,10 @@ async fn poll_trouble_past_the_deadline_fails_at_monitor() {
     let (run, _, _) = f.watch(id).await;
     assert_eq!(run["status"], "FAILED");
     assert_eq!(run["steps"][2]["status"], "FAILED");
-    assert_eq!(run["steps"][2]["details"]["error_name"], "Crat.Timeout");
+    assert_eq!(
+        run["steps"][2]["details"]["error_name"],
+        ErrorName::Timeout.as_str()
+    );
     let msg = run["error_message"].as_str().unwrap();
     assert!(msg.contains("10800") && msg.contains("500"), "{msg}");
     assert!(f.lock_is_free().await);
@@ -736,7 +744,10 @@ async fn external_failure_fails_at_monitor_with_its_text() {
             .contains("nginx would not start"),
         "{run}"
     );
-    assert_eq!(run["steps"][2]["details"]["error_name"], "Crat.TestFailed");
+    assert_eq!(
+        run["steps"][2]["details"]["error_name"],
+        ErrorName::TestFailed.as_str()
+    );
     let exec = f.execution_done(run["id"].as_i64().unwrap()).await;
     assert_eq!(exec["status"], "FAILED", "{exec}");
 }

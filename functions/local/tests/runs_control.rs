@@ -5,6 +5,7 @@
 
 mod common;
 
+use shared::tasks::ErrorName;
 use std::time::Duration;
 
 use chrono::TimeDelta;
@@ -737,7 +738,8 @@ async fn last_resort_finalize_frees_the_lock_when_the_run_cannot_be_written() {
         failure: None,
         finalize_error,
     };
-    let finalize_error = json!({"Error": "Crat.StoreUnavailable", "Cause": "the store is down"});
+    let finalize_error =
+        json!({"Error": ErrorName::Transient.as_str(), "Cause": "the store is down"});
     sqlite(
         &e.app,
         "CREATE TRIGGER refuse_run_updates BEFORE UPDATE ON runs \

@@ -11,6 +11,7 @@ use shared::mail::compose::{
     CHART_CID, ComposeError, MailContext, SUBJECT_MAX_CHARS, failure_mail, subject_for,
     success_mail,
 };
+use shared::tasks::ErrorName;
 
 const EVIL: &str = "<script>alert(1)</script>\r\nBcc: evil@example.com";
 
@@ -376,7 +377,7 @@ fn failure_mail_names_the_step_and_the_errors() {
         "error_message": "the test server answered 500: deploy queue full",
         "steps": [
             step("DOWNLOAD", "SUCCEEDED", None, json!({"file_name": "cds-1.2.3.tar.gz"})),
-            step("TRIGGER", "FAILED", Some("the test server answered 500: deploy queue full"), json!({"error_name": "Crat.TestServerError"})),
+            step("TRIGGER", "FAILED", Some("the test server answered 500: deploy queue full"), json!({"error_name": ErrorName::TestServerError.as_str()})),
             step("MONITOR", "SKIPPED", None, json!({})),
             step("NOTIFY", "RUNNING", None, json!({})),
         ],
@@ -394,7 +395,7 @@ fn failure_mail_names_the_step_and_the_errors() {
     for fact in [
         "FAILED at TRIGGER",
         "Failing step TRIGGER",
-        "Error type Crat.TestServerError",
+        &format!("Error type {}", ErrorName::TestServerError),
         "the test server answered 500: deploy queue full",
         "Job CDN_CORE",
         "Build #101",
@@ -409,7 +410,10 @@ fn failure_mail_names_the_step_and_the_errors() {
     assert!(!html.contains("cid:"));
     let text = text_of(&m, "text/plain");
     assert_eq!(text_value(&text, "Failing step"), "TRIGGER");
-    assert_eq!(text_value(&text, "Error type"), "Crat.TestServerError");
+    assert_eq!(
+        text_value(&text, "Error type"),
+        ErrorName::TestServerError.as_str()
+    );
     assert!(
         text.contains("Error:\n    the test server answered 500: deploy queue full"),
         "{text}"
@@ -430,7 +434,7 @@ fn failure_mail_shows_the_test_servers_error() {
             step("DOWNLOAD", "SUCCEEDED", None, json!({})),
             step("TRIGGER", "SUCCEEDED", None, json!({})),
             step("MONITOR", "FAILED", Some("the test server reports the run failed: deploy: ssh timeout to 10.0.0.8"),
-                 json!({"phase": "failed", "last_error": "GET /api/tasks/task-9: 502 Bad Gateway", "polls": 12, "error_name": "Crat.TestFailed"})),
+                 json!({"phase": "failed", "last_error": "GET /api/tasks/task-9: 502 Bad Gateway", "polls": 12, "error_name": ErrorName::TestFailed.as_str()})),
             step("NOTIFY", "RUNNING", None, json!({})),
         ],
     }));

@@ -24,9 +24,7 @@ pub async fn handle(
     deps: &shared::mail::NotifyDeps,
     _event: Value,
 ) -> Result<SweepReport, TaskError> {
-    let failed = sweep_stale(&deps.task.state)
-        .await
-        .map_err(|e| TaskError::new(TaskError::TRANSIENT, e.to_string()))?;
+    let failed = sweep_stale(&deps.task.state).await?;
     let mut report = SweepReport {
         failed_runs: Vec::new(),
         mail_errors: Vec::new(),

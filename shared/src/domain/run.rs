@@ -454,6 +454,7 @@ impl RunLock {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tasks::ErrorName;
 
     fn run() -> Run {
         let t = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
@@ -527,7 +528,10 @@ mod tests {
         r.finish_step(StepName::Download, StepStatus::Succeeded, None, now);
         r.begin_step(StepName::Trigger, RunStatus::Testing, now);
         r.finish(
-            Some(("Crat.TestServerError", "the test server answered 500")),
+            Some((
+                ErrorName::TestServerError.as_str(),
+                "the test server answered 500",
+            )),
             now,
         );
         assert_eq!(r.status, RunStatus::Failed);
@@ -547,7 +551,7 @@ mod tests {
         );
         assert_eq!(
             r.step(StepName::Trigger).unwrap().details["error_name"],
-            "Crat.TestServerError"
+            ErrorName::TestServerError.as_str()
         );
     }
 
@@ -572,7 +576,10 @@ mod tests {
         let mut old = run();
         old.params
             .insert("upgrade_type".into(), Value::from("full"));
-        old.finish(Some(("Crat.TestFailed", "boom")), old.started_at);
+        old.finish(
+            Some((ErrorName::TestFailed.as_str(), "boom")),
+            old.started_at,
+        );
         old.task_id = Some(TaskId::parse("task_id", "t1").unwrap());
         let later = old.started_at + chrono::TimeDelta::hours(1);
         let ops = Email::parse("by", "ops@example.com").unwrap();

@@ -4,8 +4,8 @@ use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::error::{ServiceError, ServiceResult};
 use crate::domain::{Build, JobName, JobSelection, JobVersion};
-use crate::error::{ApiError, ApiResult};
 use crate::ports::StoreError;
 use crate::state::AppState;
 
@@ -45,16 +45,16 @@ pub struct AutoSyncReport {
     pub moved: Vec<AutoSyncMove>,
 }
 
-fn no_selection(job: &JobName) -> ApiError {
-    ApiError::NotFound(format!("job {job} has no selected build"))
+fn no_selection(job: &JobName) -> ServiceError {
+    ServiceError::NotFound(format!("job {job} has no selected build"))
 }
 
-async fn view(state: &AppState, s: JobSelection) -> ApiResult<JobVersion> {
+async fn view(state: &AppState, s: JobSelection) -> ServiceResult<JobVersion> {
     let build = state.store.get_build(s.build_id).await?;
     Ok(JobVersion::new(s, build))
 }
 
-pub async fn get(state: &AppState, job: &JobName) -> ApiResult<JobVersion> {
+pub async fn get(state: &AppState, job: &JobName) -> ServiceResult<JobVersion> {
     let s = state
         .store
         .get_job_selection(job)
@@ -63,7 +63,7 @@ pub async fn get(state: &AppState, job: &JobName) -> ApiResult<JobVersion> {
     view(state, s).await
 }
 
-pub async fn list(state: &AppState) -> ApiResult<Vec<JobVersion>> {
+pub async fn list(state: &AppState) -> ServiceResult<Vec<JobVersion>> {
     let mut out = Vec::new();
     for s in state.store.list_job_selections().await? {
         out.push(view(state, s).await?);
@@ -73,18 +73,18 @@ pub async fn list(state: &AppState) -> ApiResult<Vec<JobVersion>> {
 
 /// A person selects a build of a job.
 #[tracing::instrument(skip_all, fields(by = %by))]
-pub async fn select(state: &AppState, by: &str, input: SelectInput) -> ApiResult<JobVersion> {
+pub async fn select(state: &AppState, by: &str, input: SelectInput) -> ServiceResult<JobVersion> {
     let job = JobName::parse("job_name", &input.job_name)?;
     let build = state
         .store
         .get_build(input.build_id)
         .await?
-        .ok_or_else(|| ApiError::Unprocessable {
+        .ok_or_else(|| ServiceError::Unprocessable {
             code: "build_not_found",
             message: format!("build_id: no build with id {}", input.build_id),
         })?;
     if build.job_name != job {
-        return Err(ApiError::Unprocessable {
+        return Err(ServiceError::Unprocessable {
             code: "build_not_in_job",
             message: format!(
                 "build_id: build {} belongs to job {}, not {job}",
@@ -113,15 +113,18 @@ pub async fn select(state: &AppState, by: &str, input: SelectInput) -> ApiResult
 }
 
 /// A person moves the job's selection to its newest build now.
-pub async fn sync_now(state: &AppState, by: &str, job: &JobName) -> ApiResult<JobVersion> {
-    let newest = state
-        .store
-        .latest_build(job)
-        .await?
-        .ok_or_else(|| ApiError::Unprocessable {
-            code: "job_has_no_builds",
-            message: format!("job {job} has no builds yet; Jenkins posts them to /api/v1/builds"),
-        })?;
+pub async fn sync_now(state: &AppState, by: &str, job: &JobName) -> ServiceResult<JobVersion> {
+    let newest =
+        state
+            .store
+            .latest_build(job)
+            .await?
+            .ok_or_else(|| ServiceError::Unprocessable {
+                code: "job_has_no_builds",
+                message: format!(
+                    "job {job} has no builds yet; Jenkins posts them to /api/v1/builds"
+                ),
+            })?;
     let now = state.clock.now();
     let selection = match state.store.get_job_selection(job).await? {
         Some(current) => current.moved_to(&newest, by, now),
@@ -141,7 +144,7 @@ pub async fn sync_now(state: &AppState, by: &str, job: &JobName) -> ApiResult<Jo
     Ok(JobVersion::new(selection, Some(newest)))
 }
 
-pub async fn delete(state: &AppState, job: &JobName) -> ApiResult<()> {
+pub async fn delete(state: &AppState, job: &JobName) -> ServiceResult<()> {
     if state.store.delete_job_selection(job).await? {
         Ok(())
     } else {
@@ -152,7 +155,7 @@ pub async fn delete(state: &AppState, job: &JobName) -> ApiResult<()> {
 /// Moves every due auto-sync selection to its job's newest build. Safe to run from
 /// several places at once: each move is conditional on the selection not having changed.
 #[tracing::instrument(skip_all)]
-pub async fn auto_sync(state: &AppState) -> ApiResult<AutoSyncReport> {
+pub async fn auto_sync(state: &AppState) -> ServiceResult<AutoSyncReport> {
     let interval = TimeDelta::hours(i64::from(state.settings().await?.auto_sync_interval_hours));
     let now = state.clock.now();
     let mut report = AutoSyncReport {
@@ -193,7 +196,7 @@ pub async fn auto_sync(state: &AppState) -> ApiResult<AutoSyncReport> {
 }
 
 /// After the webhook stores `build`: move the job's selection to it when the selection asks to.
-pub async fn follow_new_build(state: &AppState, build: &Build) -> ApiResult<bool> {
+pub async fn follow_new_build(state: &AppState, build: &Build) -> ServiceResult<bool> {
     let Some(current) = state.store.get_job_selection(&build.job_name).await? else {
         return Ok(false);
     };

@@ -1,6 +1,9 @@
-//! Use cases shared by the function crates: the same code behind both hosts.
+//! Use cases shared by the function crates: the same code behind both hosts. They fail
+//! with [`ServiceError`], which the API and the scheduled work each render their way.
 
 pub mod builds;
+pub mod error;
+pub use error::{ServiceError, ServiceResult};
 pub mod job_versions;
 pub mod parameter_sets;
 pub mod runs;

@@ -2,9 +2,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use super::error::{ServiceError, ServiceResult};
 use crate::domain::parameter_set::{parse_description, parse_set_name};
 use crate::domain::{ParameterSet, ParameterSetId, Params};
-use crate::error::{ApiError, ApiResult};
 use crate::ports::SetDeletion;
 use crate::state::AppState;
 
@@ -69,13 +69,13 @@ fn params_schema() -> utoipa::openapi::schema::Schema {
         .into()
 }
 
-fn not_found(id: impl std::fmt::Display) -> ApiError {
-    ApiError::NotFound(format!("no parameter set with id {id}"))
+fn not_found(id: impl std::fmt::Display) -> ServiceError {
+    ServiceError::NotFound(format!("no parameter set with id {id}"))
 }
 
-fn name_taken(e: crate::ports::StoreError) -> ApiError {
+fn name_taken(e: crate::ports::StoreError) -> ServiceError {
     match e {
-        crate::ports::StoreError::Conflict(message) => ApiError::Conflict {
+        crate::ports::StoreError::Conflict(message) => ServiceError::Conflict {
             code: "conflict",
             message,
             details: None,
@@ -89,7 +89,7 @@ pub async fn create(
     state: &AppState,
     by: &str,
     input: CreateParameterSet,
-) -> ApiResult<ParameterSet> {
+) -> ServiceResult<ParameterSet> {
     let name = parse_set_name(&input.name)?;
     let description = parse_description(&input.description)?;
     let params = Params::parse(
@@ -113,14 +113,14 @@ pub async fn update(
     by: &str,
     id: ParameterSetId,
     input: UpdateParameterSet,
-) -> ApiResult<ParameterSet> {
+) -> ServiceResult<ParameterSet> {
     let current = state
         .store
         .get_parameter_set(id.get())
         .await?
         .ok_or_else(|| not_found(id))?;
     if input.is_default == Some(false) && current.is_default {
-        return Err(ApiError::Conflict {
+        return Err(ServiceError::Conflict {
             code: "default_required",
             message: "one set is always the default; make another set the default instead".into(),
             details: None,
@@ -161,21 +161,21 @@ pub async fn update(
     Ok(stored)
 }
 
-pub async fn delete(state: &AppState, id: ParameterSetId) -> ApiResult<()> {
+pub async fn delete(state: &AppState, id: ParameterSetId) -> ServiceResult<()> {
     match state.store.delete_parameter_set(id.get()).await? {
         SetDeletion::Deleted => {
             tracing::info!(%id, "parameter set deleted");
             Ok(())
         }
         SetDeletion::NotFound => Err(not_found(id)),
-        SetDeletion::IsDefault => Err(ApiError::Conflict {
+        SetDeletion::IsDefault => Err(ServiceError::Conflict {
             code: "parameter_set_is_default",
             message:
                 "the default parameter set cannot be deleted; make another set the default first"
                     .into(),
             details: None,
         }),
-        SetDeletion::InUse => Err(ApiError::Conflict {
+        SetDeletion::InUse => Err(ServiceError::Conflict {
             code: "parameter_set_in_use",
             message: "a test item uses this parameter set; change or delete those test items first"
                 .into(),

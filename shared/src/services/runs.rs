@@ -4,9 +4,10 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
+use super::error::{ServiceError, ServiceResult};
 use crate::domain::{Build, BuildId, Email, Run, RunId, RunLock, TestItemId, timing};
-use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use crate::tasks::{RunChangeError, change_run};
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -16,8 +17,8 @@ pub struct TriggerInput {
     pub build_info_id: Option<BuildId>,
 }
 
-fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::Unprocessable {
+fn unprocessable(code: &'static str, message: impl Into<String>) -> ServiceError {
+    ServiceError::Unprocessable {
         code,
         message: message.into(),
     }
@@ -27,7 +28,7 @@ async fn build_to_test(
     state: &AppState,
     job: &crate::domain::JobName,
     requested: Option<BuildId>,
-) -> ApiResult<Build> {
+) -> ServiceResult<Build> {
     let build = match requested {
         Some(id) => state.store.get_build(id.get()).await?.ok_or_else(|| {
             unprocessable(
@@ -66,13 +67,13 @@ async fn build_to_test(
     Ok(build)
 }
 
-async fn busy(state: &AppState, lock: &RunLock) -> ApiResult<ApiError> {
+async fn busy(state: &AppState, lock: &RunLock) -> ServiceResult<ServiceError> {
     let active = state.store.get_run(lock.run_id).await?;
     let details = active.as_ref().map(|r| {
         json!({"active_run": {"id": r.id, "test_item_id": r.test_item_id, "test_item_name": r.test_item_name,
             "status": r.status, "triggered_by": r.triggered_by, "started_at": r.started_at}})
     });
-    Ok(ApiError::Conflict {
+    Ok(ServiceError::Conflict {
         code: "run_active",
         message: match &active {
             Some(r) => format!(
@@ -88,7 +89,7 @@ async fn busy(state: &AppState, lock: &RunLock) -> ApiResult<ApiError> {
     })
 }
 
-fn ensure_enabled(item: &crate::domain::TestItem) -> ApiResult<()> {
+fn ensure_enabled(item: &crate::domain::TestItem) -> ServiceResult<()> {
     if item.enabled {
         return Ok(());
     }
@@ -102,7 +103,7 @@ fn ensure_enabled(item: &crate::domain::TestItem) -> ApiResult<()> {
 }
 
 /// A run needs somewhere to download from and a test server to talk to.
-fn ensure_settings_complete(settings: &crate::domain::Settings) -> ApiResult<()> {
+fn ensure_settings_complete(settings: &crate::domain::Settings) -> ServiceResult<()> {
     for (key, value) in [
         (
             "package_download_base_url",
@@ -130,12 +131,12 @@ pub async fn trigger(
     by: &Email,
     item_id: TestItemId,
     input: TriggerInput,
-) -> ApiResult<Run> {
+) -> ServiceResult<Run> {
     let item = state
         .store
         .get_test_item(item_id.get())
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no test item with id {item_id}")))?;
+        .ok_or_else(|| ServiceError::NotFound(format!("no test item with id {item_id}")))?;
     ensure_enabled(&item)?;
     let build = build_to_test(state, &item.job_name, input.build_info_id).await?;
     let set = match item.parameter_set_id {
@@ -164,7 +165,7 @@ pub async fn trigger(
 /// (poll renews it when monitoring begins). A lock whose lease lapsed while its run is still
 /// live is NOT taken over: that run is the sweeper's to fail (same rule), never a reason
 /// to start a second run beside it.
-async fn start(state: &AppState, run: &Run, max_monitor_seconds: u32) -> ApiResult<()> {
+async fn start(state: &AppState, run: &Run, max_monitor_seconds: u32) -> ServiceResult<()> {
     let lease_until = timing::lease_until(run, max_monitor_seconds);
     let now = run.started_at;
     if let Some(lock) = state.store.get_run_lock().await?
@@ -208,7 +209,7 @@ async fn start(state: &AppState, run: &Run, max_monitor_seconds: u32) -> ApiResu
         let mut failed = run.clone();
         failed.finish(
             Some((
-                "Crat.StartFailed",
+                crate::tasks::ErrorName::StartFailed.as_str(),
                 "the deploy-test workflow could not be started",
             )),
             state.clock.now(),
@@ -216,7 +217,7 @@ async fn start(state: &AppState, run: &Run, max_monitor_seconds: u32) -> ApiResu
         failed.revision += 1;
         let _ = state.store.update_run(&failed).await;
         let _ = state.store.release_run_lock(run.id.get()).await;
-        return Err(ApiError::Internal(format!(
+        return Err(ServiceError::Internal(format!(
             "starting execution {}: {e}",
             run.execution_id
         )));
@@ -224,13 +225,13 @@ async fn start(state: &AppState, run: &Run, max_monitor_seconds: u32) -> ApiResu
     Ok(())
 }
 
-fn no_run(id: RunId) -> ApiError {
-    ApiError::NotFound(format!("no run with id {id}"))
+fn no_run(id: RunId) -> ServiceError {
+    ServiceError::NotFound(format!("no run with id {id}"))
 }
 
 /// Starts a new run with the same build and parameter snapshot as run `run_id`.
 #[tracing::instrument(skip_all, fields(run_id, by = %by))]
-pub async fn rerun(state: &AppState, by: &Email, run_id: RunId) -> ApiResult<Run> {
+pub async fn rerun(state: &AppState, by: &Email, run_id: RunId) -> ServiceResult<Run> {
     let old = state
         .store
         .get_run(run_id.get())
@@ -265,15 +266,15 @@ pub async fn rerun(state: &AppState, by: &Email, run_id: RunId) -> ApiResult<Run
 /// Cancels a live run: the person who triggered it or an admin. Marks it CANCELLED (no
 /// result mail), stops its execution and releases the lock.
 #[tracing::instrument(skip_all, fields(run_id, by = %by))]
-pub async fn cancel(state: &AppState, by: &Email, is_admin: bool, run_id: RunId) -> ApiResult<Run> {
-    for _ in 0..8 {
-        let mut run = state
-            .store
-            .get_run(run_id.get())
-            .await?
-            .ok_or_else(|| no_run(run_id))?;
+pub async fn cancel(
+    state: &AppState,
+    by: &Email,
+    is_admin: bool,
+    run_id: RunId,
+) -> ServiceResult<Run> {
+    let run = change_run(state, run_id.get(), |run| {
         if &run.triggered_by != by && !is_admin {
-            return Err(ApiError::Forbidden {
+            return Err(ServiceError::Forbidden {
                 code: "not_your_run",
                 message: format!(
                     "only {} (who triggered it) or an admin can cancel run {run_id}",
@@ -282,36 +283,36 @@ pub async fn cancel(state: &AppState, by: &Email, is_admin: bool, run_id: RunId)
             });
         }
         if !run.cancel(by.as_str(), state.clock.now()) {
-            return Err(ApiError::Conflict {
+            return Err(ServiceError::Conflict {
                 code: "run_ended",
                 message: format!("run {run_id} already ended ({})", run.status.as_str()),
                 details: None,
             });
         }
-        run.revision += 1;
-        match state.store.update_run(&run).await {
-            Ok(()) => {
-                if let Err(e) = state
-                    .workflow
-                    .stop(&run.execution_id, &format!("cancelled by {by}"))
-                    .await
-                {
-                    // The run is CANCELLED either way; its tasks refuse to go on (the run ended).
-                    tracing::warn!(error = %e, "could not stop the execution");
-                }
-                state.store.release_run_lock(run_id.get()).await?;
-                tracing::info!("run cancelled");
-                return Ok(run);
-            }
-            Err(crate::ports::StoreError::Conflict(_)) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(ApiError::Conflict {
-        code: "run_busy",
-        message: format!("run {run_id} kept changing; try again"),
-        details: None,
+        Ok(())
     })
+    .await
+    .map_err(|e| match e {
+        RunChangeError::Missing => no_run(run_id),
+        RunChangeError::Refused(e) => e,
+        RunChangeError::KeptChanging => ServiceError::Conflict {
+            code: "run_busy",
+            message: format!("run {run_id} kept changing; try again"),
+            details: None,
+        },
+        RunChangeError::Store(e) => e.into(),
+    })?;
+    if let Err(e) = state
+        .workflow
+        .stop(&run.execution_id, &format!("cancelled by {by}"))
+        .await
+    {
+        // The run is CANCELLED either way; its tasks refuse to go on (the run ended).
+        tracing::warn!(error = %e, "could not stop the execution");
+    }
+    state.store.release_run_lock(run_id.get()).await?;
+    tracing::info!("run cancelled");
+    Ok(run)
 }
 
 /// The message the sweeper leaves on runs it fails (the seed's wording).
@@ -321,7 +322,7 @@ pub const SWEEPER_MESSAGE: &str = "Test timeout - automatically failed by cleanu
 /// comes from), stops its execution and releases its lock. Returns the runs it failed (the caller sends
 /// their failure mail). A healthy run never gets that old: its own poll deadline ends it.
 #[tracing::instrument(skip_all)]
-pub async fn sweep_stale(state: &AppState) -> ApiResult<Vec<Run>> {
+pub async fn sweep_stale(state: &AppState) -> ServiceResult<Vec<Run>> {
     let settings = state.settings().await?;
     let now = state.clock.now();
     let mut failed = Vec::new();
@@ -336,7 +337,10 @@ pub async fn sweep_stale(state: &AppState) -> ApiResult<Vec<Run>> {
                 if !timing::is_stale(&run, settings.max_monitor_seconds, now) {
                     continue;
                 }
-                run.finish(Some(("Crat.Timeout", SWEEPER_MESSAGE)), now);
+                run.finish(
+                    Some((crate::tasks::ErrorName::Timeout.as_str(), SWEEPER_MESSAGE)),
+                    now,
+                );
                 run.revision += 1;
                 match state.store.update_run(&run).await {
                     Ok(()) => {}

@@ -1,14 +1,14 @@
 use serde_json::Value;
 
+use super::error::{ServiceError, ServiceResult};
 use crate::domain::Settings;
-use crate::error::{ApiError, ApiResult};
 use crate::ports::StoreError;
 use crate::state::AppState;
 
 /// Applies a partial update. Concurrent updates of different keys both land: on a
 /// version conflict the patch is re-applied to the fresh settings (a few times).
 #[tracing::instrument(skip_all, fields(by = %by))]
-pub async fn patch(state: &AppState, by: &str, patch: &Value) -> ApiResult<Settings> {
+pub async fn patch(state: &AppState, by: &str, patch: &Value) -> ServiceResult<Settings> {
     for _ in 0..5 {
         let (current, version) = state.store.get_settings().await?;
         let next = current.patched(patch)?;
@@ -21,7 +21,7 @@ pub async fn patch(state: &AppState, by: &str, patch: &Value) -> ApiResult<Setti
             Err(e) => return Err(e.into()),
         }
     }
-    Err(ApiError::Conflict {
+    Err(ServiceError::Conflict {
         code: "settings_busy",
         message: "the settings are being changed by someone else right now; try again".into(),
         details: None,

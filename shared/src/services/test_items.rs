@@ -1,9 +1,9 @@
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use super::error::{ServiceError, ServiceResult};
 use crate::domain::config_values::{parse_email_list, parse_text};
 use crate::domain::{EmailText, JobName, ServiceName, TestItem, TestItemFields, TestItemId};
-use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 /// The body of POST and PUT (PUT replaces every field).
@@ -37,7 +37,7 @@ fn enabled_by_default() -> bool {
     true
 }
 
-async fn parse(state: &AppState, input: TestItemInput) -> ApiResult<TestItemFields> {
+async fn parse(state: &AppState, input: TestItemInput) -> ServiceResult<TestItemFields> {
     let fields = TestItemFields {
         name: ServiceName::parse("name", &input.name)?,
         job_name: JobName::parse("job_name", &input.job_name)?,
@@ -49,7 +49,7 @@ async fn parse(state: &AppState, input: TestItemInput) -> ApiResult<TestItemFiel
     if let Some(id) = fields.parameter_set_id
         && state.store.get_parameter_set(id).await?.is_none()
     {
-        return Err(ApiError::Unprocessable {
+        return Err(ServiceError::Unprocessable {
             code: "parameter_set_not_found",
             message: format!(
                 "parameter_set_id: no parameter set with id {id}; create it first or leave this null for the default"
@@ -59,7 +59,7 @@ async fn parse(state: &AppState, input: TestItemInput) -> ApiResult<TestItemFiel
     Ok(fields)
 }
 
-pub async fn create(state: &AppState, input: TestItemInput) -> ApiResult<TestItem> {
+pub async fn create(state: &AppState, input: TestItemInput) -> ServiceResult<TestItem> {
     let fields = parse(state, input).await?;
     let item = state
         .store
@@ -69,13 +69,17 @@ pub async fn create(state: &AppState, input: TestItemInput) -> ApiResult<TestIte
     Ok(item)
 }
 
-pub async fn update(state: &AppState, id: TestItemId, input: TestItemInput) -> ApiResult<TestItem> {
+pub async fn update(
+    state: &AppState,
+    id: TestItemId,
+    input: TestItemInput,
+) -> ServiceResult<TestItem> {
     let fields = parse(state, input).await?;
     let item = state
         .store
         .update_test_item(id.get(), &fields, state.clock.now())
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no test item with id {id}")))?;
+        .ok_or_else(|| ServiceError::NotFound(format!("no test item with id {id}")))?;
     tracing::info!(%id, "test item updated");
     Ok(item)
 }

@@ -2,11 +2,12 @@
 //! Retry/Catch match), their dependencies, and the run-record update they all do.
 
 mod error;
+mod error_name;
 pub mod http;
 mod run_update;
 
-pub use error::TaskError;
-pub use run_update::{ensure_live, note_step_error, update_run};
+pub use error::{ErrorName, TaskError};
+pub use run_update::{RunChangeError, change_run, ensure_live, note_step_error, update_run};
 
 use std::path::PathBuf;
 

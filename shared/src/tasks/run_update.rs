@@ -4,29 +4,69 @@ use crate::state::AppState;
 
 use super::TaskError;
 
+/// How many times a run update re-reads and re-applies after a concurrent write.
+const UPDATE_ATTEMPTS: usize = 8;
+
+/// Why [`change_run`] gave up, for the caller to word in its own error type.
+#[derive(Debug)]
+pub enum RunChangeError<E> {
+    /// No run has this id.
+    Missing,
+    /// `change` refused (e.g. the run already ended).
+    Refused(E),
+    /// Every attempt lost to a concurrent write.
+    KeptChanging,
+    Store(StoreError),
+}
+
 /// Reads run `run_id`, applies `change`, and writes it back conditionally on its revision,
 /// re-reading and re-applying on a concurrent write (a few times). `change` sees the fresh
-/// record every time; it may refuse with an error (e.g. the run already ended).
-pub async fn update_run<F>(state: &AppState, run_id: i64, mut change: F) -> Result<Run, TaskError>
+/// record every time; it may refuse with its own error. The one retry loop for every run
+/// update: the tasks' ([`update_run`]) and the API's (cancel).
+pub async fn change_run<E, F>(
+    state: &AppState,
+    run_id: i64,
+    mut change: F,
+) -> Result<Run, RunChangeError<E>>
 where
-    F: FnMut(&mut Run) -> Result<(), TaskError>,
+    F: FnMut(&mut Run) -> Result<(), E>,
 {
-    for _ in 0..8 {
-        let mut run = state.store.get_run(run_id).await?.ok_or_else(|| {
-            TaskError::new(TaskError::RUN_ENDED, format!("run {run_id} does not exist"))
-        })?;
-        change(&mut run)?;
+    for _ in 0..UPDATE_ATTEMPTS {
+        let mut run = state
+            .store
+            .get_run(run_id)
+            .await
+            .map_err(RunChangeError::Store)?
+            .ok_or(RunChangeError::Missing)?;
+        change(&mut run).map_err(RunChangeError::Refused)?;
         run.revision += 1;
         match state.store.update_run(&run).await {
             Ok(()) => return Ok(run),
             Err(StoreError::Conflict(_)) => continue,
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(RunChangeError::Store(e)),
         }
     }
-    Err(TaskError::new(
-        TaskError::STORE_BUSY,
-        format!("run {run_id} kept changing while it was being updated"),
-    ))
+    Err(RunChangeError::KeptChanging)
+}
+
+/// [`change_run`] for a task: a missing run has ended, a busy one is retried by the ASL.
+pub async fn update_run<F>(state: &AppState, run_id: i64, change: F) -> Result<Run, TaskError>
+where
+    F: FnMut(&mut Run) -> Result<(), TaskError>,
+{
+    change_run(state, run_id, change)
+        .await
+        .map_err(|e| match e {
+            RunChangeError::Missing => {
+                TaskError::new(TaskError::RUN_ENDED, format!("run {run_id} does not exist"))
+            }
+            RunChangeError::Refused(e) => e,
+            RunChangeError::KeptChanging => TaskError::new(
+                TaskError::STORE_BUSY,
+                format!("run {run_id} kept changing while it was being updated"),
+            ),
+            RunChangeError::Store(e) => e.into(),
+        })
 }
 
 /// Refuses to work on a run that has already ended (cancelled, failed by the sweeper, ...).

@@ -58,19 +58,42 @@ pub struct HistoryRequest {
     pub newest_first: bool,
 }
 
+/// Why the workflow engine could not do what was asked. The text is for the log: the API
+/// answers a generic 500 for every one of them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WorkflowError {
+    /// This host has no workflow engine configured.
+    #[error(
+        "this host cannot run deploy-tests: set STATE_MACHINE_ARN (cloud) or use the local server"
+    )]
+    NotConfigured,
+    /// The execution name is taken by an execution this start did not begin (ended, or
+    /// running with other input): starting it again would run nothing.
+    #[error("{0}")]
+    NameTaken(String),
+    /// Step Functions failed or refused the call.
+    #[error("{0}")]
+    Service(String),
+    /// The embedded executor failed (its store, a missing execution).
+    #[error(transparent)]
+    Executor(#[from] statemachine::ExecutorError),
+}
+
 /// Why a history page could not be read.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HistoryError {
     /// The cursor is not one this history gave (or was given for the other order).
+    #[error("the cursor is not one this history gave")]
     BadCursor,
-    Unavailable(String),
+    #[error(transparent)]
+    Unavailable(#[from] WorkflowError),
 }
 
 #[async_trait]
 pub trait WorkflowStarter: Send + Sync {
     /// Starts the execution named `execution_id`; starting an existing one is harmless.
-    async fn start(&self, execution_id: &str, input: Value) -> Result<(), String>;
-    async fn describe(&self, execution_id: &str) -> Result<Option<ExecutionView>, String>;
+    async fn start(&self, execution_id: &str, input: Value) -> Result<(), WorkflowError>;
+    async fn describe(&self, execution_id: &str) -> Result<Option<ExecutionView>, WorkflowError>;
     /// The execution with one page of its history. The default reads the whole history
     /// and cuts the page out (cursor: the last event id seen); adapters read pages.
     async fn describe_page(
@@ -79,11 +102,7 @@ pub trait WorkflowStarter: Send + Sync {
         page: &HistoryRequest,
     ) -> Result<Option<ExecutionView>, HistoryError> {
         let after = parse_event_cursor(page.cursor.as_deref())?;
-        let Some(mut view) = self
-            .describe(execution_id)
-            .await
-            .map_err(HistoryError::Unavailable)?
-        else {
+        let Some(mut view) = self.describe(execution_id).await? else {
             return Ok(None);
         };
         let last = view.events.iter().map(|e| e.id).max().unwrap_or(0);
@@ -105,7 +124,7 @@ pub trait WorkflowStarter: Send + Sync {
         Ok(Some(view))
     }
     /// Aborts a running execution; a finished one is left as it is.
-    async fn stop(&self, execution_id: &str, cause: &str) -> Result<(), String>;
+    async fn stop(&self, execution_id: &str, cause: &str) -> Result<(), WorkflowError>;
 }
 
 /// An event-id cursor (`"123"`): what the embedded executor's pages use.
@@ -138,18 +157,15 @@ pub fn next_event_cursor(
 /// The host has no workflow engine configured: every call says so.
 pub struct NoWorkflow;
 
-const NO_WORKFLOW: &str =
-    "this host cannot run deploy-tests: set STATE_MACHINE_ARN (cloud) or use the local server";
-
 #[async_trait]
 impl WorkflowStarter for NoWorkflow {
-    async fn start(&self, _: &str, _: Value) -> Result<(), String> {
-        Err(NO_WORKFLOW.into())
+    async fn start(&self, _: &str, _: Value) -> Result<(), WorkflowError> {
+        Err(WorkflowError::NotConfigured)
     }
-    async fn describe(&self, _: &str) -> Result<Option<ExecutionView>, String> {
-        Err(NO_WORKFLOW.into())
+    async fn describe(&self, _: &str) -> Result<Option<ExecutionView>, WorkflowError> {
+        Err(WorkflowError::NotConfigured)
     }
-    async fn stop(&self, _: &str, _: &str) -> Result<(), String> {
-        Err(NO_WORKFLOW.into())
+    async fn stop(&self, _: &str, _: &str) -> Result<(), WorkflowError> {
+        Err(WorkflowError::NotConfigured)
     }
 }

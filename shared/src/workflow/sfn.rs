@@ -14,11 +14,10 @@ use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{ExecutionEvent, ExecutionView, HistoryError, HistoryRequest, WorkflowStarter};
+use super::{
+    ExecutionEvent, ExecutionView, HistoryError, HistoryRequest, WorkflowError, WorkflowStarter,
+};
 use crate::config::ConfigError;
-
-/// The error name a cancelled run's execution is stopped with (as the embedded executor).
-pub const CANCELLED_ERROR: &str = "Crat.Cancelled";
 
 const STATE_MACHINE_ARN_VAR: &str = "STATE_MACHINE_ARN";
 
@@ -60,11 +59,11 @@ impl StepFunctionsWorkflow {
     }
 
     /// The ARN of the execution named `execution_id` of this state machine.
-    pub fn execution_arn(&self, execution_id: &str) -> Result<String, String> {
-        execution_arn(&self.state_machine_arn, execution_id)
+    pub fn execution_arn(&self, execution_id: &str) -> Result<String, WorkflowError> {
+        execution_arn(&self.state_machine_arn, execution_id).map_err(WorkflowError::Service)
     }
 
-    async fn history(&self, arn: &str) -> Result<Vec<HistoryEvent>, String> {
+    async fn history(&self, arn: &str) -> Result<Vec<HistoryEvent>, WorkflowError> {
         let mut events = Vec::new();
         let mut next_token: Option<String> = None;
         loop {
@@ -87,7 +86,7 @@ impl StepFunctionsWorkflow {
         }
     }
 
-    async fn status(&self, arn: &str) -> Result<Option<ExecutionStatus>, String> {
+    async fn status(&self, arn: &str) -> Result<Option<ExecutionStatus>, WorkflowError> {
         match self
             .client
             .describe_execution()
@@ -110,7 +109,7 @@ impl StepFunctionsWorkflow {
 #[async_trait]
 impl WorkflowStarter for StepFunctionsWorkflow {
     #[tracing::instrument(skip_all, fields(execution_id = execution_id))]
-    async fn start(&self, execution_id: &str, input: Value) -> Result<(), String> {
+    async fn start(&self, execution_id: &str, input: Value) -> Result<(), WorkflowError> {
         let result = self
             .client
             .start_execution()
@@ -148,13 +147,13 @@ impl WorkflowStarter for StepFunctionsWorkflow {
                         tracing::info!("execution already running with this input: started");
                         Ok(())
                     }
-                    (ExecutionStatus::Running, false) => Err(format!(
+                    (ExecutionStatus::Running, false) => Err(WorkflowError::NameTaken(format!(
                         "StartExecution: execution {execution_id} already exists, running with other input"
-                    )),
-                    (status, _) => Err(format!(
+                    ))),
+                    (status, _) => Err(WorkflowError::NameTaken(format!(
                         "StartExecution: execution {execution_id} already exists and has ended ({})",
                         status.as_str()
-                    )),
+                    ))),
                 }
             }
             Err(e) => Err(sdk_error("StartExecution", e)),
@@ -162,7 +161,7 @@ impl WorkflowStarter for StepFunctionsWorkflow {
     }
 
     #[tracing::instrument(skip_all, fields(execution_id = execution_id))]
-    async fn describe(&self, execution_id: &str) -> Result<Option<ExecutionView>, String> {
+    async fn describe(&self, execution_id: &str) -> Result<Option<ExecutionView>, WorkflowError> {
         let arn = self.execution_arn(execution_id)?;
         let out = match self
             .client
@@ -202,9 +201,7 @@ impl WorkflowStarter for StepFunctionsWorkflow {
         execution_id: &str,
         page: &HistoryRequest,
     ) -> Result<Option<ExecutionView>, HistoryError> {
-        let arn = self
-            .execution_arn(execution_id)
-            .map_err(HistoryError::Unavailable)?;
+        let arn = self.execution_arn(execution_id)?;
         let out = match self
             .client
             .describe_execution()
@@ -279,13 +276,13 @@ impl WorkflowStarter for StepFunctionsWorkflow {
     }
 
     #[tracing::instrument(skip_all, fields(execution_id = execution_id))]
-    async fn stop(&self, execution_id: &str, cause: &str) -> Result<(), String> {
+    async fn stop(&self, execution_id: &str, cause: &str) -> Result<(), WorkflowError> {
         let arn = self.execution_arn(execution_id)?;
         let result = self
             .client
             .stop_execution()
             .execution_arn(&arn)
-            .error(CANCELLED_ERROR)
+            .error(crate::tasks::ErrorName::Cancelled)
             .cause(cause)
             .send()
             .await;
@@ -587,7 +584,7 @@ pub fn to_chrono(t: &SdkDateTime) -> DateTime<Utc> {
 
 /// The SDK's error chain: for a service error its code and message (not the raw HTTP
 /// response the whole `SdkError` would print), else the dispatch/timeout/parse chain.
-fn sdk_error<E, R>(operation: &str, err: SdkError<E, R>) -> String
+fn sdk_error<E, R>(operation: &str, err: SdkError<E, R>) -> WorkflowError
 where
     E: std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -596,5 +593,5 @@ where
         SdkError::ServiceError(context) => DisplayErrorContext(context.into_err()).to_string(),
         other => DisplayErrorContext(other).to_string(),
     };
-    format!("Step Functions {operation}: {detail}")
+    WorkflowError::Service(format!("Step Functions {operation}: {detail}"))
 }

@@ -17,6 +17,11 @@ use statemachine::{
 /// thing, not on a copy that can drift from it.
 pub const DEPLOY_TEST: &str = include_str!("../../deploy_test.asl.json");
 
+/// CRAT's error names, from the enum itself (a dependency-free file: this crate must not
+/// link `shared`), so a renamed or misspelt name fails to compile here too.
+#[path = "../../../shared/src/tasks/error_name.rs"]
+pub mod error_name;
+
 /// Each `${XFunctionArn}` bound to the resource name the scripted invoker answers to
 /// (the template binds them to Lambda ARNs, the local server to in-process handlers).
 pub fn substitutions() -> HashMap<String, String> {

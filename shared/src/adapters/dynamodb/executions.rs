@@ -10,7 +10,9 @@
 //! one moves the events out.
 
 use async_trait::async_trait;
-use statemachine::{ExecutionRecord, ExecutionStore, HistoryEvent, HistoryPage};
+use statemachine::{
+    ExecutionRecord, ExecutionStore, ExecutionStoreError, HistoryEvent, HistoryPage,
+};
 
 use super::DynamoStore;
 use super::codec::{decode_json, encode_json, s};
@@ -24,21 +26,21 @@ impl ExecutionStore for DynamoStore {
         &self,
         record: &ExecutionRecord,
         new_events: &[HistoryEvent],
-    ) -> Result<(), String> {
+    ) -> Result<(), ExecutionStoreError> {
         let pk = exec_pk(&record.execution_id);
         let mut events = Vec::with_capacity(new_events.len());
         for event in new_events {
             let mut item = key(pk.clone(), &event_sk(event.id));
             item.insert(
                 "event_json".into(),
-                s(&encode_json("execution event", event).map_err(|e| e.to_string())?),
+                s(&encode_json("execution event", event).map_err(ExecutionStoreError::from)?),
             );
             events.push(item);
         }
         let mut item = key(pk, EXEC_SK);
         item.insert(
             "record_json".into(),
-            s(&encode_json("execution", record).map_err(|e| e.to_string())?),
+            s(&encode_json("execution", record).map_err(ExecutionStoreError::from)?),
         );
         if record.is_running() {
             item.insert(GSI1.partition_key.into(), s(EXECS_RUNNING));
@@ -50,33 +52,38 @@ impl ExecutionStore for DynamoStore {
         // double, and moto copies the whole table for each).
         self.batch_put("execution history", events)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(ExecutionStoreError::from)?;
         self.client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
             .send()
             .await
-            .map_err(|e| unavailable("PutItem (execution)", e).to_string())?;
+            .map_err(|e| unavailable("PutItem (execution)", e))?;
         Ok(())
     }
 
-    async fn load_execution(&self, execution_id: &str) -> Result<Option<ExecutionRecord>, String> {
+    async fn load_execution(
+        &self,
+        execution_id: &str,
+    ) -> Result<Option<ExecutionRecord>, ExecutionStoreError> {
         let item = self
             .get_item(exec_pk(execution_id), EXEC_SK)
             .await
-            .map_err(|e| e.to_string())?;
-        item.map(|i| decode_json(&i, "record_json").map_err(|e| e.to_string()))
+            .map_err(ExecutionStoreError::from)?;
+        item.map(|i| decode_json(&i, "record_json").map_err(ExecutionStoreError::from))
             .transpose()
     }
 
-    async fn list_running_executions(&self) -> Result<Vec<ExecutionRecord>, String> {
+    async fn list_running_executions(&self) -> Result<Vec<ExecutionRecord>, ExecutionStoreError> {
         let rows = self
             .query_index(GSI1, EXECS_RUNNING, None, true, None)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(ExecutionStoreError::from)?;
         rows.iter()
-            .map(|i| decode_json::<ExecutionRecord>(i, "record_json").map_err(|e| e.to_string()))
+            .map(|i| {
+                decode_json::<ExecutionRecord>(i, "record_json").map_err(ExecutionStoreError::from)
+            })
             .filter(|r| r.as_ref().map_or(true, ExecutionRecord::is_running))
             .collect()
     }
@@ -85,7 +92,7 @@ impl ExecutionStore for DynamoStore {
         &self,
         execution_id: &str,
         page: HistoryPage,
-    ) -> Result<Vec<HistoryEvent>, String> {
+    ) -> Result<Vec<HistoryEvent>, ExecutionStoreError> {
         let Some(mut record) = self.load_execution(execution_id).await? else {
             return Ok(Vec::new());
         };
@@ -119,9 +126,11 @@ impl ExecutionStore for DynamoStore {
         let rows = self
             .query_pages("Query (execution history)", query, Some(page.limit), 1)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(ExecutionStoreError::from)?;
         rows.iter()
-            .map(|item| decode_json::<HistoryEvent>(item, "event_json").map_err(|e| e.to_string()))
+            .map(|item| {
+                decode_json::<HistoryEvent>(item, "event_json").map_err(ExecutionStoreError::from)
+            })
             .collect()
     }
 }

@@ -5,12 +5,15 @@
 
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
-use statemachine::{ExecutionRecord, ExecutionStore, HistoryEvent, HistoryPage};
+use statemachine::{
+    ExecutionRecord, ExecutionStore, ExecutionStoreError, HistoryEvent, HistoryPage,
+};
 
 use super::SqliteStore;
 
-fn decode(json: &str) -> Result<ExecutionRecord, String> {
-    serde_json::from_str(json).map_err(|e| format!("unreadable execution record: {e}"))
+fn decode(json: &str) -> Result<ExecutionRecord, ExecutionStoreError> {
+    serde_json::from_str(json)
+        .map_err(|e| ExecutionStoreError::Corrupt(format!("unreadable execution record: {e}")))
 }
 
 #[async_trait]
@@ -19,8 +22,9 @@ impl ExecutionStore for SqliteStore {
         &self,
         record: &ExecutionRecord,
         new_events: &[HistoryEvent],
-    ) -> Result<(), String> {
-        let json = serde_json::to_string(record).map_err(|e| e.to_string())?;
+    ) -> Result<(), ExecutionStoreError> {
+        let json = serde_json::to_string(record)
+            .map_err(|e| ExecutionStoreError::Corrupt(e.to_string()))?;
         let events = new_events
             .iter()
             .map(|e| {
@@ -30,7 +34,7 @@ impl ExecutionStore for SqliteStore {
                 ))
             })
             .collect::<Result<Vec<_>, serde_json::Error>>()
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| ExecutionStoreError::Corrupt(e.to_string()))?;
         let (id, running) = (record.execution_id.clone(), record.is_running());
         self.with(move |c| {
             let tx = c.transaction().map_err(super::unavailable)?;
@@ -54,10 +58,13 @@ impl ExecutionStore for SqliteStore {
             tx.commit().map_err(super::unavailable)
         })
         .await
-        .map_err(|e| e.to_string())
+        .map_err(ExecutionStoreError::from)
     }
 
-    async fn load_execution(&self, execution_id: &str) -> Result<Option<ExecutionRecord>, String> {
+    async fn load_execution(
+        &self,
+        execution_id: &str,
+    ) -> Result<Option<ExecutionRecord>, ExecutionStoreError> {
         let id = execution_id.to_owned();
         let json = self
             .with(move |c| {
@@ -67,12 +74,11 @@ impl ExecutionStore for SqliteStore {
                 .optional()
                 .map_err(super::unavailable)
             })
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         json.as_deref().map(decode).transpose()
     }
 
-    async fn list_running_executions(&self) -> Result<Vec<ExecutionRecord>, String> {
+    async fn list_running_executions(&self) -> Result<Vec<ExecutionRecord>, ExecutionStoreError> {
         let rows = self
             .with(|c| {
                 super::query_rows(
@@ -82,8 +88,7 @@ impl ExecutionStore for SqliteStore {
                     |r| r.get::<_, String>(0),
                 )
             })
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         rows.iter().map(|j| decode(j)).collect()
     }
 
@@ -91,7 +96,7 @@ impl ExecutionStore for SqliteStore {
         &self,
         execution_id: &str,
         page: HistoryPage,
-    ) -> Result<Vec<HistoryEvent>, String> {
+    ) -> Result<Vec<HistoryEvent>, ExecutionStoreError> {
         let Some(record) = self.load_execution(execution_id).await? else {
             return Ok(Vec::new());
         };
@@ -115,10 +120,12 @@ impl ExecutionStore for SqliteStore {
                 })
             })
             .await
-            .map_err(|e| e.to_string())?;
+            ?;
         rows.iter()
             .map(|j| {
-                serde_json::from_str(j).map_err(|e| format!("unreadable execution event: {e}"))
+                serde_json::from_str(j).map_err(|e| {
+                    ExecutionStoreError::Corrupt(format!("unreadable execution event: {e}"))
+                })
             })
             .collect()
     }
