@@ -2,11 +2,11 @@ use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use crate::deps::Deps;
 use crate::domain::parameter_set::{parse_description, parse_set_name};
 use crate::domain::{ParameterSet, Params};
 use crate::error::{ApiError, ApiResult};
 use crate::ports::SetDeletion;
-use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -85,11 +85,7 @@ fn name_taken(e: crate::ports::StoreError) -> ApiError {
 }
 
 #[tracing::instrument(skip_all, fields(by = %by))]
-pub async fn create(
-    state: &AppState,
-    by: &str,
-    input: CreateParameterSet,
-) -> ApiResult<ParameterSet> {
+pub async fn create(state: &Deps, by: &str, input: CreateParameterSet) -> ApiResult<ParameterSet> {
     let name = parse_set_name(&input.name)?;
     let description = parse_description(&input.description)?;
     let params = Params::parse(
@@ -109,7 +105,7 @@ pub async fn create(
 
 #[tracing::instrument(skip_all, fields(by = %by, id))]
 pub async fn update(
-    state: &AppState,
+    state: &Deps,
     by: &str,
     id: i64,
     input: UpdateParameterSet,
@@ -161,7 +157,7 @@ pub async fn update(
     Ok(stored)
 }
 
-pub async fn delete(state: &AppState, id: i64) -> ApiResult<()> {
+pub async fn delete(state: &Deps, id: i64) -> ApiResult<()> {
     match state.store.delete_parameter_set(id).await? {
         SetDeletion::Deleted => {
             tracing::info!(id, "parameter set deleted");

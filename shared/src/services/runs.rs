@@ -4,9 +4,9 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
+use crate::deps::Deps;
 use crate::domain::{Build, Run, RunLock, timing};
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -24,7 +24,7 @@ fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
 }
 
 async fn build_to_test(
-    state: &AppState,
+    state: &Deps,
     job: &crate::domain::JobName,
     requested: Option<i64>,
 ) -> ApiResult<Build> {
@@ -66,7 +66,7 @@ async fn build_to_test(
     Ok(build)
 }
 
-async fn busy(state: &AppState, lock: &RunLock) -> ApiResult<ApiError> {
+async fn busy(state: &Deps, lock: &RunLock) -> ApiResult<ApiError> {
     let active = state.store.get_run(lock.run_id).await?;
     let details = active.as_ref().map(|r| {
         json!({"active_run": {"id": r.id, "test_item_id": r.test_item_id, "test_item_name": r.test_item_name,
@@ -125,12 +125,7 @@ fn ensure_settings_complete(settings: &crate::domain::Settings) -> ApiResult<()>
 
 /// Starts a run of test item `item_id`: 202 with the run, or 409 naming the active run.
 #[tracing::instrument(skip_all, fields(item_id, by = %by))]
-pub async fn trigger(
-    state: &AppState,
-    by: &str,
-    item_id: i64,
-    input: TriggerInput,
-) -> ApiResult<Run> {
+pub async fn trigger(state: &Deps, by: &str, item_id: i64, input: TriggerInput) -> ApiResult<Run> {
     let item = state
         .store
         .get_test_item(item_id)
@@ -164,7 +159,7 @@ pub async fn trigger(
 /// (poll renews it when monitoring begins). A lock whose lease lapsed while its run is still
 /// live is NOT taken over: that run is the sweeper's to fail (same rule), never a reason
 /// to start a second run beside it.
-async fn start(state: &AppState, run: &Run, max_monitor_seconds: u32) -> ApiResult<()> {
+async fn start(state: &Deps, run: &Run, max_monitor_seconds: u32) -> ApiResult<()> {
     let lease_until = timing::lease_until(run, max_monitor_seconds);
     let now = run.started_at;
     if let Some(lock) = state.store.get_run_lock().await?
@@ -230,7 +225,7 @@ fn no_run(id: i64) -> ApiError {
 
 /// Starts a new run with the same build and parameter snapshot as run `run_id`.
 #[tracing::instrument(skip_all, fields(run_id, by = %by))]
-pub async fn rerun(state: &AppState, by: &str, run_id: i64) -> ApiResult<Run> {
+pub async fn rerun(state: &Deps, by: &str, run_id: i64) -> ApiResult<Run> {
     let old = state
         .store
         .get_run(run_id)
@@ -265,7 +260,7 @@ pub async fn rerun(state: &AppState, by: &str, run_id: i64) -> ApiResult<Run> {
 /// Cancels a live run: the person who triggered it or an admin. Marks it CANCELLED (no
 /// result mail), stops its execution and releases the lock.
 #[tracing::instrument(skip_all, fields(run_id, by = %by))]
-pub async fn cancel(state: &AppState, by: &str, is_admin: bool, run_id: i64) -> ApiResult<Run> {
+pub async fn cancel(state: &Deps, by: &str, is_admin: bool, run_id: i64) -> ApiResult<Run> {
     for _ in 0..8 {
         let mut run = state
             .store
@@ -321,7 +316,7 @@ pub const SWEEPER_MESSAGE: &str = "Test timeout - automatically failed by cleanu
 /// comes from), stops its execution and releases its lock. Returns the runs it failed (the caller sends
 /// their failure mail). A healthy run never gets that old: its own poll deadline ends it.
 #[tracing::instrument(skip_all)]
-pub async fn sweep_stale(state: &AppState) -> ApiResult<Vec<Run>> {
+pub async fn sweep_stale(state: &Deps) -> ApiResult<Vec<Run>> {
     let settings = state.settings().await?;
     let now = state.clock.now();
     let mut failed = Vec::new();

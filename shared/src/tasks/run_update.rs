@@ -1,13 +1,13 @@
+use crate::deps::Deps;
 use crate::domain::Run;
 use crate::ports::StoreError;
-use crate::state::AppState;
 
 use super::TaskError;
 
 /// Reads run `run_id`, applies `change`, and writes it back conditionally on its revision,
 /// re-reading and re-applying on a concurrent write (a few times). `change` sees the fresh
 /// record every time; it may refuse with an error (e.g. the run already ended).
-pub async fn update_run<F>(state: &AppState, run_id: i64, mut change: F) -> Result<Run, TaskError>
+pub async fn update_run<F>(state: &Deps, run_id: i64, mut change: F) -> Result<Run, TaskError>
 where
     F: FnMut(&mut Run) -> Result<(), TaskError>,
 {
@@ -43,7 +43,7 @@ pub fn ensure_live(run: &Run) -> Result<(), TaskError> {
 /// Records a task's error on its step (the step stays RUNNING: the state machine may retry;
 /// finalize marks it FAILED if it gives up) and hands the error back for returning.
 pub async fn note_step_error(
-    state: &AppState,
+    state: &Deps,
     run_id: i64,
     step: crate::domain::StepName,
     error: TaskError,
