@@ -766,3 +766,54 @@ fn schedules_are_the_documented_ones() {
         assert_eq!(event.str_at(&["Properties", "Schedule"]), expected, "{id}");
     }
 }
+
+/// Issue 11: one dependency set per host, built in one place. Every Lambda main that
+/// reads configuration gets its `Deps` from `shared::lambda::init_deps`; outside tests
+/// (and `shared/src/deps.rs`, which defines it), `Deps` is constructed only there and in
+/// the local server's `assemble`.
+#[test]
+fn each_host_builds_its_deps_in_one_place() {
+    for crate_name in lambda_crates() {
+        let main = main_rs(&crate_name);
+        assert!(
+            main.contains("shared::lambda::init_deps()") || !main.contains("Deps"),
+            "{crate_name}: a Lambda main gets its Deps from shared::lambda::init_deps"
+        );
+    }
+    let root = workspace_root();
+    let mut sources = vec![root.join("shared/src")];
+    sources.extend(
+        std::fs::read_dir(root.join("functions"))
+            .unwrap()
+            .map(|e| e.unwrap().path().join("src")),
+    );
+    let mut builders = Vec::new();
+    while let Some(dir) = sources.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources.push(path);
+            } else if path.extension().is_some_and(|x| x == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                // Its constructors, or a struct literal (the fields are public).
+                let calls = text.matches("Deps::new(").count()
+                    + text.matches("Deps::from_config(").count()
+                    + text.matches("Deps {").count()
+                    - text.matches("struct Deps {").count()
+                    - text.matches("impl Deps {").count();
+                let rel = path
+                    .strip_prefix(&root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                builders.extend(std::iter::repeat_n(rel, calls));
+            }
+        }
+    }
+    builders.sort();
+    assert_eq!(
+        builders,
+        ["functions/local/src/lib.rs", "shared/src/lambda.rs"],
+        "where Deps is constructed outside tests"
+    );
+}
