@@ -24,6 +24,11 @@ fn every_substitution_has_a_local_task_and_vice_versa() {
     assert_eq!(used, bound);
     let resources: BTreeSet<String> = LOCAL_TASKS.iter().map(|t| t.resource.to_owned()).collect();
     assert_eq!(definition().unwrap().task_resources(), resources);
+    // One row per task: a repeated variable or resource would shadow another row.
+    assert_eq!(
+        (bound.len(), resources.len()),
+        (LOCAL_TASKS.len(), LOCAL_TASKS.len())
+    );
 }
 
 #[test]
