@@ -87,6 +87,15 @@ pub struct Config {
     pub smtp_ca_file: Option<PathBuf>,
     /// Set when this start generated the admin password: shown once, then only in the file.
     pub generated_admin_password: bool,
+    /// Local server only. `CRAT_BIND`: the address it listens on (an IP address or a host
+    /// name), default `0.0.0.0`.
+    pub bind: String,
+    /// Local server only. `CRAT_TIME_SCALE` in (0, 1], default 1: multiplies the state
+    /// machine's waits and retry intervals (tests and demos use less).
+    pub time_scale: f64,
+    /// Local server only. `CRAT_WEB_DIR`: the built site it serves, default `web/dist`
+    /// (relative to the working directory).
+    pub web_dir: PathBuf,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -261,8 +270,44 @@ impl Config {
             },
             smtp_ca_file: get("EMAIL_SEND_CA_FILE").map(PathBuf::from),
             generated_admin_password,
+            bind: bind_address(get("CRAT_BIND"))?,
+            time_scale: time_scale(get("CRAT_TIME_SCALE"))?,
+            web_dir: PathBuf::from(get("CRAT_WEB_DIR").unwrap_or("web/dist")),
         })
     }
+}
+
+fn bind_address(value: Option<&str>) -> Result<String, ConfigError> {
+    let Some(v) = value else {
+        return Ok("0.0.0.0".into());
+    };
+    let host_name = v.len() <= 253
+        && v.split('.').all(|label| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if v.parse::<std::net::IpAddr>().is_ok() || host_name {
+        Ok(v.to_owned())
+    } else {
+        Err(err(
+            "CRAT_BIND",
+            format!("must be an IP address or a host name (e.g. 127.0.0.1), got {v:?}"),
+        ))
+    }
+}
+
+fn time_scale(value: Option<&str>) -> Result<f64, ConfigError> {
+    let Some(v) = value else { return Ok(1.0) };
+    v.parse::<f64>()
+        .ok()
+        .filter(|s| *s > 0.0 && *s <= 1.0)
+        .ok_or_else(|| {
+            err(
+                "CRAT_TIME_SCALE",
+                format!("must be a number in (0, 1], got {v:?}"),
+            )
+        })
 }
 
 /// Reads `data_dir/file`, or writes a new random value there (owner-only) and says so.
@@ -380,6 +425,44 @@ mod tests {
             with(&[("EMAIL_SEND_SECURITY", "ssl")]).unwrap_err().var,
             "EMAIL_SEND_SECURITY"
         );
+    }
+
+    #[test]
+    fn local_server_settings_have_defaults_and_name_the_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        let with = |extra: &[(&str, &str)]| {
+            let mut v = vars(&[("CRAT_DATA_DIR", d)]);
+            v.extend(vars(extra));
+            Config::from_vars(Host::Embedded, &v)
+        };
+        let defaults = with(&[]).unwrap();
+        assert_eq!(defaults.bind, "0.0.0.0");
+        assert_eq!(defaults.time_scale, 1.0);
+        assert_eq!(defaults.web_dir, PathBuf::from("web/dist"));
+        let set = with(&[
+            ("CRAT_BIND", "127.0.0.1"),
+            ("CRAT_TIME_SCALE", "0.05"),
+            ("CRAT_WEB_DIR", "/srv/site"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (set.bind.as_str(), set.time_scale, set.web_dir),
+            ("127.0.0.1", 0.05, PathBuf::from("/srv/site"))
+        );
+        assert_eq!(with(&[("CRAT_BIND", "::1")]).unwrap().bind, "::1");
+        assert_eq!(
+            with(&[("CRAT_BIND", "localhost")]).unwrap().bind,
+            "localhost"
+        );
+        for bad in ["0", "1.5", "-0.1", "fast", "NaN"] {
+            let e = with(&[("CRAT_TIME_SCALE", bad)]).unwrap_err();
+            assert_eq!(e.var, "CRAT_TIME_SCALE", "{bad}");
+        }
+        for bad in ["127.0.0.1:8000", "a b", "host/path"] {
+            let e = with(&[("CRAT_BIND", bad)]).unwrap_err();
+            assert_eq!(e.var, "CRAT_BIND", "{bad}");
+        }
     }
 
     #[test]

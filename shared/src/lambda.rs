@@ -1,38 +1,34 @@
 //! Start-up shared by every Lambda `main.rs`: configuration (a missing secret is an error
-//! naming the variable), JSON logs, the store and Step Functions clients built once per
-//! container.
+//! naming the variable), JSON logs, and the one [`Deps`] per container.
 
 use std::sync::Arc;
 
 use crate::config::{Config, Host};
-use crate::state::AppState;
+use crate::deps::Deps;
 use crate::telemetry;
-use crate::workflow::StepFunctionsWorkflow;
+use crate::workflow::{NoWorkflow, StepFunctionsWorkflow, WorkflowStarter};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-pub async fn init_state() -> Result<AppState, BoxError> {
+/// The one place a Lambda builds its [`Deps`], API and task functions alike: the store,
+/// the HTTP client and the mailer (none without `EMAIL_SEND_SERVER`, which only the mail
+/// functions get) once per container. Building the client and mailer eagerly costs an API
+/// function little at cold start and keeps one shape everywhere.
+pub async fn init_deps() -> Result<Deps, BoxError> {
     let config = Config::from_env(Host::Lambda)?;
     telemetry::init(Host::Lambda, config.debug);
     let state_machine_arn = config.state_machine_arn.clone();
-    let state = AppState::from_config(config).await?;
-    // `STATE_MACHINE_ARN` selects Step Functions (client built once, here); without it the
-    // state keeps `NoWorkflow`, which says what to set. Only Lambda hosts come through
-    // here: the local server (functions/local) always installs its embedded executor, so
-    // `STATE_MACHINE_ARN` set for it changes nothing.
-    Ok(match state_machine_arn {
-        Some(arn) => state.with_workflow(Arc::new(StepFunctionsWorkflow::from_env(&arn).await?)),
-        None => state,
-    })
-}
-
-/// For the task functions: the state plus one HTTP client; packages go to /tmp.
-pub async fn init_task_deps() -> Result<crate::tasks::TaskDeps, BoxError> {
-    Ok(crate::tasks::TaskDeps {
-        state: init_state().await?,
-        http: crate::tasks::http::http_client(crate::tasks::HTTP_STALL_TIMEOUT)?,
-        work_dir: std::env::temp_dir().join("crat"),
-    })
+    let deps = Deps::from_config(config).await?;
+    // `STATE_MACHINE_ARN` selects Step Functions (client built once, here); without it
+    // `NoWorkflow` says what to set. Only Lambda hosts come through here: the local server
+    // (functions/local) binds its embedded executor, so `STATE_MACHINE_ARN` set for it
+    // changes nothing.
+    let workflow: Arc<dyn WorkflowStarter> = match state_machine_arn {
+        Some(arn) => Arc::new(StepFunctionsWorkflow::from_env(&arn).await?),
+        None => Arc::new(NoWorkflow),
+    };
+    deps.workflow.bind(workflow)?;
+    Ok(deps)
 }
 
 /// Runs a task handler under `lambda_runtime` (the state machine invokes it directly): the

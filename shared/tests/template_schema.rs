@@ -160,6 +160,22 @@ fn main_rs(crate_name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// Every source file of a function crate, one after another.
+fn crate_sources(crate_name: &str) -> String {
+    let dir = workspace_root()
+        .join("functions")
+        .join(crate_name)
+        .join("src");
+    let mut text = String::new();
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|x| x == "rs") {
+            text += &std::fs::read_to_string(&path).unwrap();
+        }
+    }
+    text
+}
+
 #[test]
 fn the_reader_reads_the_subset() {
     cfn_template::self_check();
@@ -480,9 +496,7 @@ fn secrets_come_only_from_secrets_manager() {
             }
         }
         let main = main_rs(&crate_name);
-        let reads_config = ["init_state", "init_task_deps", "lambda_deps"]
-            .iter()
-            .any(|call| main.contains(call));
+        let reads_config = main.contains("shared::lambda::init_deps()");
         let table_policy = policies(f).iter().any(|p| {
             ["DynamoDBCrudPolicy", "DynamoDBReadPolicy"]
                 .iter()
@@ -508,8 +522,8 @@ fn secrets_come_only_from_secrets_manager() {
             crate_name == "builds",
             "{id}: WEBHOOK_TOKEN"
         );
-        // Mail settings go where mail is sent: the functions built on notify's deps.
-        let sends_mail = main.contains("shared::mail::lambda_deps");
+        // Mail settings go where mail is sent: the functions that run the notify logic.
+        let sends_mail = crate_sources(&crate_name).contains("shared::mail::handle(");
         for key in MAIL_VARS {
             assert_eq!(vars.contains_key(key), sends_mail, "{id}: {key}");
         }
@@ -751,4 +765,55 @@ fn schedules_are_the_documented_ones() {
         assert_eq!(event.str_at(&["Type"]), "Schedule", "{id}");
         assert_eq!(event.str_at(&["Properties", "Schedule"]), expected, "{id}");
     }
+}
+
+/// Issue 11: one dependency set per host, built in one place. Every Lambda main that
+/// reads configuration gets its `Deps` from `shared::lambda::init_deps`; outside tests
+/// (and `shared/src/deps.rs`, which defines it), `Deps` is constructed only there and in
+/// the local server's `assemble`.
+#[test]
+fn each_host_builds_its_deps_in_one_place() {
+    for crate_name in lambda_crates() {
+        let main = main_rs(&crate_name);
+        assert!(
+            main.contains("shared::lambda::init_deps()") || !main.contains("Deps"),
+            "{crate_name}: a Lambda main gets its Deps from shared::lambda::init_deps"
+        );
+    }
+    let root = workspace_root();
+    let mut sources = vec![root.join("shared/src")];
+    sources.extend(
+        std::fs::read_dir(root.join("functions"))
+            .unwrap()
+            .map(|e| e.unwrap().path().join("src")),
+    );
+    let mut builders = Vec::new();
+    while let Some(dir) = sources.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources.push(path);
+            } else if path.extension().is_some_and(|x| x == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                // Its constructors, or a struct literal (the fields are public).
+                let calls = text.matches("Deps::new(").count()
+                    + text.matches("Deps::from_config(").count()
+                    + text.matches("Deps {").count()
+                    - text.matches("struct Deps {").count()
+                    - text.matches("impl Deps {").count();
+                let rel = path
+                    .strip_prefix(&root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                builders.extend(std::iter::repeat_n(rel, calls));
+            }
+        }
+    }
+    builders.sort();
+    assert_eq!(
+        builders,
+        ["functions/local/src/lib.rs", "shared/src/lambda.rs"],
+        "where Deps is constructed outside tests"
+    );
 }

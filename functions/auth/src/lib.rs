@@ -15,16 +15,16 @@ use shared::domain::{Email, SessionInfo};
 use shared::error::{ApiResult, ErrorBody};
 use shared::http::{ApiJson, ListResponse, PageParams, query, with_common_layers};
 use shared::ports::Page;
-use shared::{ApiError, AppState};
+use shared::{ApiError, Deps};
 use utoipa::OpenApi;
 
 /// This group's routes for the Lambda host, with the shared layers.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: Deps) -> Router {
     with_common_layers(routes(state))
 }
 
 /// The bare routes, for a host that merges several groups and adds the layers once.
-pub fn routes(state: AppState) -> Router {
+pub fn routes(state: Deps) -> Router {
     Router::new()
         .route("/api/v1/auth/login", post(login))
         .route("/api/v1/auth/logout", post(logout))
@@ -54,7 +54,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         (status = 403, description = "email domain not allowed", body = ErrorBody),
         (status = 429, description = "too many failed admin logins; see Retry-After", body = ErrorBody)))]
 async fn login(
-    State(state): State<AppState>,
+    State(state): State<Deps>,
     ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
@@ -85,7 +85,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 /// End this session: the token stops working at once.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
     responses((status = 204), (status = 401, body = ErrorBody)))]
-async fn logout(State(state): State<AppState>, user: AuthUser) -> ApiResult<StatusCode> {
+async fn logout(State(state): State<Deps>, user: AuthUser) -> ApiResult<StatusCode> {
     state
         .store
         .delete_session(&user.email, Some(user.is_admin))
@@ -116,7 +116,7 @@ async fn me(user: AuthUser) -> Json<Me> {
 #[utoipa::path(get, path = "/api/v1/auth/sessions", tag = "auth", params(PageParams), security(("bearer" = ["admin"])),
     responses((status = 200, body = ListResponse<SessionInfo>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn list_sessions(
-    State(state): State<AppState>,
+    State(state): State<Deps>,
     _admin: AdminUser,
     uri: Uri,
 ) -> ApiResult<Json<ListResponse<SessionInfo>>> {
@@ -158,7 +158,7 @@ struct EmailPath {
     security(("bearer" = ["admin"])),
     responses((status = 204), (status = 404, description = "no live session for that email", body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn end_session(
-    State(state): State<AppState>,
+    State(state): State<Deps>,
     AdminUser(admin): AdminUser,
     Path(path): Path<EmailPath>,
 ) -> ApiResult<StatusCode> {

@@ -6,7 +6,7 @@ use shared::tasks::ErrorName;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let state = shared::lambda::init_state().await?;
+    let state = shared::lambda::init_deps().await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let state = state.clone();
         async move {

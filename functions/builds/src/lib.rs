@@ -11,17 +11,17 @@ use shared::config::Secret;
 use shared::domain::{Build, BuildId, JobName, JobSummary, JobVersion};
 use shared::error::ApiResult;
 use shared::http::{ApiJson, IdPath, ListResponse, PageParams, query, with_common_layers};
-use shared::{ApiError, AppState};
+use shared::{ApiError, Deps};
 use subtle::ConstantTimeEq;
 use utoipa::OpenApi;
 
 /// This group's routes for the Lambda host, with the shared layers.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: Deps) -> Router {
     with_common_layers(routes(state))
 }
 
 /// The bare routes, for a host that merges several groups and adds the layers once.
-pub fn routes(state: AppState) -> Router {
+pub fn routes(state: Deps) -> Router {
     Router::new()
         .route("/api/v1/builds", post(receive_build).get(list_builds))
         .route("/api/v1/builds/{id}", get(get_build))
@@ -128,7 +128,7 @@ fn check_webhook_token(expected: Option<&Secret>, headers: &HeaderMap, uri: &Uri
         (status = 401, description = "WEBHOOK_TOKEN is set and was not sent", body = shared::error::ErrorBody),
         (status = 413, body = shared::error::ErrorBody), (status = 415, body = shared::error::ErrorBody)))]
 async fn receive_build(
-    State(state): State<AppState>,
+    State(state): State<Deps>,
     headers: HeaderMap,
     uri: Uri,
     ApiJson(body): ApiJson<Value>,
@@ -159,7 +159,7 @@ struct BuildFilter {
     security(("bearer" = [])),
     responses((status = 200, body = ListResponse<Build>), (status = 400, body = shared::error::ErrorBody), (status = 401, body = shared::error::ErrorBody)))]
 async fn list_builds(
-    State(state): State<AppState>,
+    State(state): State<Deps>,
     _user: AuthUser,
     uri: Uri,
 ) -> ApiResult<Json<ListResponse<Build>>> {
@@ -182,7 +182,7 @@ async fn list_builds(
     security(("bearer" = [])),
     responses((status = 200, body = Build), (status = 404, body = shared::error::ErrorBody)))]
 async fn get_build(
-    State(state): State<AppState>,
+    State(state): State<Deps>,
     _user: AuthUser,
     IdPath(id): IdPath<BuildId>,
 ) -> ApiResult<Json<Build>> {
@@ -209,7 +209,7 @@ pub struct JobOverview {
     security(("bearer" = [])),
     responses((status = 200, body = ListResponse<JobOverview>)))]
 async fn list_jobs(
-    State(state): State<AppState>,
+    State(state): State<Deps>,
     _user: AuthUser,
     uri: Uri,
 ) -> ApiResult<Json<ListResponse<JobOverview>>> {

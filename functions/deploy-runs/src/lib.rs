@@ -13,14 +13,14 @@ use shared::error::{ApiResult, ErrorBody};
 use shared::http::{ApiJson, IdPath, ListResponse, PageParams, query, with_common_layers};
 use shared::services::runs::{self, TriggerInput};
 use shared::workflow::{ExecutionView, HistoryError, HistoryRequest};
-use shared::{ApiError, AppState};
+use shared::{ApiError, Deps};
 use utoipa::OpenApi;
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: Deps) -> Router {
     with_common_layers(routes(state))
 }
 
-pub fn routes(state: AppState) -> Router {
+pub fn routes(state: Deps) -> Router {
     Router::new()
         .route("/api/v1/test-items/{id}/deploy-test", post(trigger))
         .route("/api/v1/test-items/{id}/deploy-runs", get(runs_of_item))
@@ -44,7 +44,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
-async fn find(state: &AppState, id: RunId) -> ApiResult<Run> {
+async fn find(state: &Deps, id: RunId) -> ApiResult<Run> {
     state
         .store
         .get_run(id.get())
@@ -61,7 +61,7 @@ async fn find(state: &AppState, id: RunId) -> ApiResult<Run> {
         (status = 409, description = "another run is active (error.details.active_run)", body = ErrorBody),
         (status = 422, description = "disabled item, no selected build, build of another job, settings incomplete", body = ErrorBody)))]
 async fn trigger(
-    State(state): State<AppState>,
+    State(state): State<Deps>,
     user: AuthUser,
     IdPath(id): IdPath<TestItemId>,
     body: Option<ApiJson<TriggerInput>>,
@@ -75,7 +75,7 @@ async fn trigger(
 #[utoipa::path(get, path = "/api/v1/test-items/{id}/deploy-runs", tag = "runs", params(("id" = i64, Path, minimum = 1), PageParams),
     security(("bearer" = [])), responses((status = 200, body = ListResponse<Run>), (status = 404, body = ErrorBody)))]
 async fn runs_of_item(
-    State(state): State<AppState>,
+    State(state): State<Deps>,
     _user: AuthUser,
     IdPath(id): IdPath<TestItemId>,
     uri: Uri,
@@ -103,7 +103,7 @@ struct RunFilter {
 #[utoipa::path(get, path = "/api/v1/deploy-test-runs", tag = "runs", params(RunFilter, PageParams), security(("bearer" = [])),
     responses((status = 200, body = ListResponse<Run>), (status = 400, body = ErrorBody)))]
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<Deps>,
     _user: AuthUser,
     uri: Uri,
 ) -> ApiResult<Json<ListResponse<Run>>> {
@@ -124,7 +124,7 @@ async fn list(
 #[utoipa::path(get, path = "/api/v1/deploy-test-runs/{run_id}", tag = "runs", params(("run_id" = i64, Path, minimum = 1)), security(("bearer" = [])),
     responses((status = 200, body = Run), (status = 404, body = ErrorBody)))]
 async fn one(
-    State(state): State<AppState>,
+    State(state): State<Deps>,
     _user: AuthUser,
     IdPath(id): IdPath<RunId>,
 ) -> ApiResult<Json<Run>> {
@@ -188,7 +188,7 @@ fn bad_cursor() -> FieldError {
     security(("bearer" = [])), responses((status = 200, body = ExecutionView), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 async fn execution(
-    State(state): State<AppState>,
+    State(state): State<Deps>,
     _user: AuthUser,
     IdPath(id): IdPath<RunId>,
     uri: Uri,
@@ -216,7 +216,7 @@ async fn execution(
     responses((status = 200, body = Run), (status = 403, description = "not your run", body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, description = "the run already ended", body = ErrorBody)))]
 async fn cancel(
-    State(state): State<AppState>,
+    State(state): State<Deps>,
     user: AuthUser,
     IdPath(id): IdPath<RunId>,
 ) -> ApiResult<Json<Run>> {
@@ -231,7 +231,7 @@ async fn cancel(
     responses((status = 202, description = "started; the body is the new run", body = Run), (status = 404, body = ErrorBody),
         (status = 409, description = "another run is active", body = ErrorBody)))]
 async fn rerun(
-    State(state): State<AppState>,
+    State(state): State<Deps>,
     user: AuthUser,
     IdPath(id): IdPath<RunId>,
 ) -> ApiResult<(StatusCode, Json<Run>)> {

@@ -2,8 +2,9 @@
 //! on the run (DOWNLOADING → DOWNLOADED, the DOWNLOAD step, package url/size/sha256).
 
 use serde::{Deserialize, Serialize};
+use shared::Deps;
 use shared::domain::{DownloadDetails, RunStatus, StepName, StepStatus};
-use shared::tasks::{RunRef, TaskDeps, TaskError, ensure_live, note_step_error, update_run};
+use shared::tasks::{RunRef, TaskError, ensure_live, note_step_error, update_run};
 
 use crate::fetch::{PackageRequest, fetch_package};
 
@@ -38,8 +39,8 @@ pub async fn clear_leftovers(dir: &std::path::Path) {
 }
 
 #[tracing::instrument(skip_all, fields(run_id = input.run_id))]
-pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<DownloadOutput, TaskError> {
-    let state = &deps.state;
+pub async fn handle(deps: &Deps, input: RunRef) -> Result<DownloadOutput, TaskError> {
+    let state = deps;
     let now = state.clock.now();
     let run = update_run(state, input.run_id, |run| {
         ensure_live(run)?;

@@ -7,8 +7,9 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use shared::Deps;
 use shared::domain::RunStatus;
-use shared::tasks::{ErrorName, TaskDeps, TaskError, update_run};
+use shared::tasks::{ErrorName, TaskError, update_run};
 
 /// `failure` is the ASL Catch output `{"Error", "Cause"}`, or null on success.
 #[derive(Debug, Deserialize, Serialize)]
@@ -53,8 +54,8 @@ pub fn describe_failure(failure: &Value) -> (String, String) {
 }
 
 #[tracing::instrument(skip_all, fields(run_id = input.run_id))]
-pub async fn handle(deps: &TaskDeps, input: FinalizeInput) -> Result<FinalizeOutput, TaskError> {
-    let state = &deps.state;
+pub async fn handle(deps: &Deps, input: FinalizeInput) -> Result<FinalizeOutput, TaskError> {
+    let state = deps;
     let last_resort = input.finalize_error.as_ref().filter(|f| !f.is_null());
     if last_resort.is_some() {
         state.store.release_run_lock(input.run_id).await?;

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use shared::AppState;
+use shared::Deps;
 use shared::auth::{AdminUser, AuthUser};
 use shared::domain::{JobName, JobVersion};
 use shared::error::{ApiError, ApiResult, ErrorBody};
@@ -15,11 +15,11 @@ use shared::http::{ApiJson, ListResponse, with_common_layers};
 use shared::services::job_versions::{self, AutoSyncMove, AutoSyncReport, SelectInput};
 use utoipa::OpenApi;
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: Deps) -> Router {
     with_common_layers(routes(state))
 }
 
-pub fn routes(state: AppState) -> Router {
+pub fn routes(state: Deps) -> Router {
     Router::new()
         .route("/api/v1/job-versions", put(select).get(list))
         .route("/api/v1/job-versions/auto-sync", post(auto_sync))
@@ -64,7 +64,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 #[utoipa::path(get, path = "/api/v1/job-versions", tag = "job-versions", security(("bearer" = [])),
     responses((status = 200, body = ListResponse<JobVersion>), (status = 401, body = ErrorBody)))]
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<Deps>,
     _user: AuthUser,
 ) -> ApiResult<Json<ListResponse<JobVersion>>> {
     Ok(Json(ListResponse {
@@ -77,7 +77,7 @@ async fn list(
 #[utoipa::path(get, path = "/api/v1/job-versions/{job_name}", tag = "job-versions", params(("job_name" = String, Path, description = "percent-encoded", min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")),
     security(("bearer" = [])), responses((status = 200, body = JobVersion), (status = 404, body = ErrorBody)))]
 async fn one(
-    State(state): State<AppState>,
+    State(state): State<Deps>,
     _user: AuthUser,
     Path(rest): Path<String>,
 ) -> ApiResult<Json<JobVersion>> {
@@ -89,7 +89,7 @@ async fn one(
 #[utoipa::path(put, path = "/api/v1/job-versions", tag = "job-versions", request_body = SelectInput, security(("bearer" = [])),
     responses((status = 200, body = JobVersion), (status = 400, body = ErrorBody), (status = 422, description = "no such build, or it belongs to another job", body = ErrorBody)))]
 async fn select(
-    State(state): State<AppState>,
+    State(state): State<Deps>,
     user: AuthUser,
     ApiJson(input): ApiJson<SelectInput>,
 ) -> ApiResult<Json<JobVersion>> {
@@ -102,7 +102,7 @@ async fn select(
 #[utoipa::path(post, path = "/api/v1/job-versions/{job_name}/sync", tag = "job-versions", params(("job_name" = String, Path, description = "percent-encoded", min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")),
     security(("bearer" = [])), responses((status = 200, body = JobVersion), (status = 422, description = "the job has no builds", body = ErrorBody)))]
 async fn sync_now(
-    State(state): State<AppState>,
+    State(state): State<Deps>,
     user: AuthUser,
     Path(rest): Path<String>,
 ) -> ApiResult<Json<JobVersion>> {
@@ -123,7 +123,7 @@ async fn sync_now(
 #[utoipa::path(delete, path = "/api/v1/job-versions/{job_name}", tag = "job-versions", params(("job_name" = String, Path, description = "percent-encoded", min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")),
     security(("bearer" = ["admin"])), responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn remove(
-    State(state): State<AppState>,
+    State(state): State<Deps>,
     _admin: AdminUser,
     Path(rest): Path<String>,
 ) -> ApiResult<StatusCode> {
@@ -136,7 +136,7 @@ async fn remove(
 #[utoipa::path(post, path = "/api/v1/job-versions/auto-sync", tag = "job-versions", security(("bearer" = ["admin"])),
     responses((status = 200, body = AutoSyncReport), (status = 403, body = ErrorBody)))]
 async fn auto_sync(
-    State(state): State<AppState>,
+    State(state): State<Deps>,
     _admin: AdminUser,
 ) -> ApiResult<Json<AutoSyncReport>> {
     Ok(Json(job_versions::auto_sync(&state).await?))

@@ -5,77 +5,50 @@ pub mod openapi;
 pub mod site;
 pub mod workflow;
 
+use std::sync::Arc;
+
 use axum::Router;
-use shared::AppState;
+use shared::Deps;
+use shared::config::Config;
 use shared::http::with_common_layers;
 
-/// The local server's parts: the state every router gets (with the embedded workflow)
-/// and what the timers need (on that same state).
-#[derive(Clone)]
+/// The local server: the one [`Deps`] its routers, tasks and timers all get (its workflow
+/// bound to the embedded executor), and that executor, owned here.
 pub struct Local {
-    pub state: AppState,
-    pub notify: shared::mail::NotifyDeps,
+    pub deps: Deps,
+    /// The only strong handle: `deps.workflow` reaches the executor through a weak one,
+    /// since the executor's tasks hold `deps` (a strong one would be an `Arc` cycle that
+    /// never drops the executor). Dropping `Local` stops the executor.
+    pub executor: Arc<statemachine::Executor>,
 }
 
-/// Adds the embedded workflow (executor + in-process tasks, mail through SMTP or the
-/// outbox) to `state`, and resumes the executions a previous process left running.
-pub async fn assemble(
-    state: AppState,
-    data_dir: &std::path::Path,
-    time_scale: f64,
+/// The one place the local server builds its [`Deps`]: the configured store, the system
+/// clock, then [`assemble_with`].
+pub async fn assemble(config: Config) -> anyhow::Result<Local> {
+    assemble_with(Deps::from_config(config).await?, None).await
+}
+
+/// Binds the embedded workflow (executor + in-process tasks, mail through SMTP or the
+/// outbox) into `deps`, then resumes the executions a previous process left running.
+/// `executor_clock`: the executor's clock (tests: a simulated clock), else the system's.
+pub async fn assemble_with(
+    deps: Deps,
+    executor_clock: Option<Arc<dyn statemachine::Clock>>,
 ) -> anyhow::Result<Local> {
-    assemble_with_clock(state, data_dir, time_scale, None).await
-}
-
-/// [`assemble`] with the executor on `executor_clock` (tests: a simulated clock).
-pub async fn assemble_with_clock(
-    state: AppState,
-    data_dir: &std::path::Path,
-    time_scale: f64,
-    executor_clock: Option<std::sync::Arc<dyn statemachine::Clock>>,
-) -> anyhow::Result<Local> {
-    let task = shared::tasks::TaskDeps {
-        state: state.clone(),
-        http: shared::tasks::http::http_client(shared::tasks::HTTP_STALL_TIMEOUT)
-            .map_err(anyhow::Error::msg)?,
-        work_dir: data_dir.to_path_buf(),
-    };
-    let mailer = shared::mail::mailer_from_config(&state.config).map_err(anyhow::Error::msg)?;
-    let notify = shared::mail::NotifyDeps { task, mailer };
-    // The executor's own tasks never start or stop executions, so they keep the state
-    // without the workflow (no Arc cycle). Everything else, the routers and the timers (the
-    // sweeper stops the executions of the runs it fails), gets the state WITH it.
-    let workflow =
-        workflow::EmbeddedWorkflow::start_with_clock(notify.clone(), time_scale, executor_clock)
-            .await?;
-    let state = state.with_workflow(std::sync::Arc::new(workflow));
-    let mut notify = notify;
-    notify.task.state = state.clone();
-    Ok(Local { state, notify })
-}
-
-/// `CRAT_TIME_SCALE`: multiplies the state machine's waits and retry intervals. 1 (default)
-/// in production; tests and demos use less so a poll loop takes seconds, not minutes.
-pub fn time_scale_from_env() -> anyhow::Result<f64> {
-    match std::env::var("CRAT_TIME_SCALE") {
-        Err(_) => Ok(1.0),
-        Ok(v) => v
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|s| *s > 0.0 && *s <= 1.0)
-            .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "configuration: CRAT_TIME_SCALE: must be a number in (0, 1], got {v:?}"
-                )
-            }),
+    let executor = workflow::start_executor(deps.clone(), executor_clock)?;
+    deps.workflow
+        .bind(Arc::new(workflow::EmbeddedWorkflow::new(&executor)))?;
+    let resumed = executor.resume_all().await?;
+    if resumed > 0 {
+        tracing::info!(resumed, "resumed running executions");
     }
+    Ok(Local { deps, executor })
 }
 
 /// Every router, merged, with the shared layers applied once; every other path is the
 /// web site from `CRAT_WEB_DIR` (see [`site`]).
-pub fn app(state: AppState) -> Router {
-    let site = site::handler(site::web_dir_from_env());
+pub fn app(state: Deps) -> Router {
+    let site = site::handler(state.config.web_dir.clone());
     with_common_layers(
         Router::new()
             .merge(meta::routes())
@@ -96,14 +69,11 @@ pub fn app(state: AppState) -> Router {
 /// Also runs the schedules the cloud gives to EventBridge (auto-sync, the stale-run
 /// sweeper) on in-process timers.
 pub async fn serve(local: Local, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-    let timers = [
-        auto_sync::spawn_timer(local.state.clone()),
-        sweeper::spawn_timer(local.notify.clone()),
-    ];
+    let timers = spawn_timers(&local.deps);
     // With the peer address: the admin login limit counts failures per client IP.
     let served = axum::serve(
         listener,
-        app(local.state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        app(local.deps.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown_signal())
     .await;
@@ -111,6 +81,15 @@ pub async fn serve(local: Local, listener: tokio::net::TcpListener) -> std::io::
         t.abort();
     }
     served
+}
+
+/// The schedules EventBridge runs in the cloud (auto-sync, the stale-run sweeper), on
+/// in-process timers with the host's `deps`. Each runs once at once, then on its interval.
+pub fn spawn_timers(deps: &Deps) -> [tokio::task::JoinHandle<()>; 2] {
+    [
+        auto_sync::spawn_timer(deps.clone()),
+        sweeper::spawn_timer(deps.clone()),
+    ]
 }
 
 async fn shutdown_signal() {

@@ -1,7 +1,7 @@
 //! `crat`: the whole product in one process (embedded mode).
 
 use shared::config::{ADMIN_PASSWORD_FILE, Config, Host, StoreConfig};
-use shared::{AppState, telemetry};
+use shared::telemetry;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -12,9 +12,7 @@ async fn main() -> anyhow::Result<()> {
             "WEBHOOK_TOKEN is not set: anyone who can reach this server can post builds"
         );
     }
-    let bind = std::env::var("CRAT_BIND").unwrap_or_else(|_| "0.0.0.0".into());
-    let time_scale = local::time_scale_from_env()?;
-    let listener = tokio::net::TcpListener::bind((bind.as_str(), config.port)).await?;
+    let listener = tokio::net::TcpListener::bind((config.bind.as_str(), config.port)).await?;
     let port = listener.local_addr()?.port();
 
     let data_dir =
@@ -30,8 +28,7 @@ async fn main() -> anyhow::Result<()> {
             config.admin_password.expose()
         )
     });
-    let parts =
-        local::assemble(AppState::from_config(config).await?, &data_dir, time_scale).await?;
+    let parts = local::assemble(config).await?;
     println!("CRAT is running at http://localhost:{port}");
     println!("{store_line}");
     if let Some(line) = password_line {

@@ -10,14 +10,6 @@ use axum::response::{Html, IntoResponse, Response};
 use shared::ApiError;
 use tower_http::services::{ServeDir, ServeFile};
 
-/// `CRAT_WEB_DIR`, default `web/dist` (relative to the working directory).
-pub fn web_dir_from_env() -> PathBuf {
-    std::env::var_os("CRAT_WEB_DIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("web/dist"))
-}
-
 /// The handler for every path no API route claims.
 pub fn handler(
     dir: PathBuf,

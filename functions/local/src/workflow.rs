@@ -2,12 +2,14 @@
 //! embedded executor, its Task resources bound to the task functions in this process.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use shared::Deps;
 use shared::tasks::{ErrorName, TaskError};
 use shared::workflow::{
     ExecutionEvent, ExecutionView, HistoryError, HistoryRequest, WorkflowError, WorkflowStarter,
@@ -21,20 +23,63 @@ use statemachine::{
 /// The one definition, as deployed to Step Functions.
 pub const DEFINITION: &str = include_str!("../../../statemachine/deploy_test.asl.json");
 
-/// `${Var}` of the definition → the in-process resource name. Every variable the
-/// definition uses must be here (a test checks it).
-pub const LOCAL_RESOURCES: &[(&str, &str)] = &[
-    ("DownloadFunctionArn", "local:download"),
-    ("TriggerFunctionArn", "local:trigger"),
-    ("PollFunctionArn", "local:poll"),
-    ("FinalizeFunctionArn", "local:finalize"),
-    ("NotifyFunctionArn", "local:notify"),
+/// A task run in-process: the state's input in, its output (or failure) out.
+pub type TaskFuture<'a> = Pin<Box<dyn Future<Output = Result<Value, TaskFailure>> + Send + 'a>>;
+pub type TaskFn = for<'a> fn(&'a Deps, Value) -> TaskFuture<'a>;
+
+/// One Task resource of the definition, bound to the function that runs it here.
+pub struct LocalTask {
+    /// The `${Var}` the definition uses (the SAM template binds it to a function ARN).
+    pub variable: &'static str,
+    /// What the variable becomes locally: the resource name the executor invokes.
+    pub resource: &'static str,
+    pub run: TaskFn,
+}
+
+/// A [`TaskFn`] that calls `handler(deps, input)` with [`call`]'s typing of input and output.
+macro_rules! task_fn {
+    ($handler:path) => {{
+        fn run(deps: &Deps, input: Value) -> TaskFuture<'_> {
+            Box::pin(call(input, move |i| $handler(deps, i)))
+        }
+        run as TaskFn
+    }};
+}
+
+/// The embedded executor's tasks: the substitutions and the dispatch both come from here.
+/// Every variable the definition uses must be here (a test checks it).
+pub const LOCAL_TASKS: &[LocalTask] = &[
+    LocalTask {
+        variable: "DownloadFunctionArn",
+        resource: "local:download",
+        run: task_fn!(download::handle),
+    },
+    LocalTask {
+        variable: "TriggerFunctionArn",
+        resource: "local:trigger",
+        run: task_fn!(trigger::handle),
+    },
+    LocalTask {
+        variable: "PollFunctionArn",
+        resource: "local:poll",
+        run: task_fn!(poll::handle),
+    },
+    LocalTask {
+        variable: "FinalizeFunctionArn",
+        resource: "local:finalize",
+        run: task_fn!(finalize::handle),
+    },
+    LocalTask {
+        variable: "NotifyFunctionArn",
+        resource: "local:notify",
+        run: task_fn!(shared::mail::handle),
+    },
 ];
 
 pub fn substitutions() -> HashMap<String, String> {
-    LOCAL_RESOURCES
+    LOCAL_TASKS
         .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .map(|t| (t.variable.to_owned(), t.resource.to_owned()))
         .collect()
 }
 
@@ -44,14 +89,14 @@ pub fn definition() -> Result<Definition, statemachine::DefinitionError> {
 
 /// Calls the task functions' `handle` in-process, with the same error names Lambda gives.
 pub struct LocalTasks {
-    pub deps: shared::mail::NotifyDeps,
+    pub deps: Deps,
 }
 
 async fn call<I, O, F>(input: Value, f: impl FnOnce(I) -> F) -> Result<Value, TaskFailure>
 where
     I: DeserializeOwned,
     O: Serialize,
-    F: std::future::Future<Output = Result<O, TaskError>>,
+    F: Future<Output = Result<O, TaskError>>,
 {
     let input: I = serde_json::from_value(input)
         .map_err(|e| TaskFailure::new("States.Runtime", format!("task input does not fit: {e}")))?;
@@ -64,65 +109,65 @@ where
 #[async_trait]
 impl TaskInvoker for LocalTasks {
     async fn invoke(&self, resource: &str, input: Value) -> Result<Value, TaskFailure> {
-        let d = &self.deps.task;
-        match resource {
-            "local:download" => call(input, |i| download::handle(d, i)).await,
-            "local:trigger" => call(input, |i| trigger::handle(d, i)).await,
-            "local:poll" => call(input, |i| poll::handle(d, i)).await,
-            "local:finalize" => call(input, |i| finalize::handle(d, i)).await,
-            "local:notify" => call(input, |i| shared::mail::handle(&self.deps, i)).await,
-            other => Err(TaskFailure::new(
+        match LOCAL_TASKS.iter().find(|t| t.resource == resource) {
+            Some(task) => (task.run)(&self.deps, input).await,
+            None => Err(TaskFailure::new(
                 "States.Runtime",
-                format!("no local task for resource {other}"),
+                format!("no local task for resource {resource}"),
             )),
         }
     }
 }
 
-/// [`WorkflowStarter`] on the embedded executor.
-pub struct EmbeddedWorkflow {
-    pub executor: Arc<Executor>,
+/// Builds the executor on `deps`' store, its tasks on `deps` (not yet resumed: the host
+/// binds the workflow first). The time scale is `CRAT_TIME_SCALE`; `clock` replaces the
+/// system clock for history timestamps and wait and retry deadlines (tests: a simulated
+/// clock that jumps over waits).
+pub fn start_executor(
+    deps: Deps,
+    clock: Option<Arc<dyn statemachine::Clock>>,
+) -> anyhow::Result<Arc<Executor>> {
+    let definition = Arc::new(definition()?);
+    let problems = definition.lint();
+    anyhow::ensure!(
+        problems.is_empty(),
+        "the deploy-test definition has problems: {problems:?}"
+    );
+    let store: Arc<dyn statemachine::ExecutionStore> = deps.store.clone();
+    let mut options = ExecutorOptions {
+        state_machine_id: "crat-deploy-test".into(),
+        ..ExecutorOptions::scaled(deps.config.time_scale)
+    };
+    if let Some(clock) = clock {
+        options.clock = clock;
+    }
+    Ok(Arc::new(Executor::new(
+        definition,
+        Arc::new(LocalTasks { deps }),
+        store,
+        options,
+    )))
 }
 
+/// [`WorkflowStarter`] on the embedded executor, through a weak handle (the host owns the
+/// executor, see `Local`): once the host is gone, calls fail with [`EXECUTOR_GONE`].
+pub struct EmbeddedWorkflow {
+    executor: Weak<Executor>,
+}
+
+pub const EXECUTOR_GONE: &str = "the embedded executor has shut down with its local server";
+
 impl EmbeddedWorkflow {
-    /// Builds the executor on the store, then resumes every execution a previous process
-    /// left running. `time_scale` < 1 shortens waits and retry intervals (tests, demos).
-    pub async fn start(deps: shared::mail::NotifyDeps, time_scale: f64) -> anyhow::Result<Self> {
-        Self::start_with_clock(deps, time_scale, None).await
+    pub fn new(executor: &Arc<Executor>) -> Self {
+        Self {
+            executor: Arc::downgrade(executor),
+        }
     }
 
-    /// [`Self::start`] with the executor on `clock` (history timestamps, wait and retry
-    /// deadlines); tests pass a simulated clock that jumps over waits.
-    pub async fn start_with_clock(
-        deps: shared::mail::NotifyDeps,
-        time_scale: f64,
-        clock: Option<Arc<dyn statemachine::Clock>>,
-    ) -> anyhow::Result<Self> {
-        let definition = Arc::new(definition()?);
-        let problems = definition.lint();
-        anyhow::ensure!(
-            problems.is_empty(),
-            "the deploy-test definition has problems: {problems:?}"
-        );
-        let store: Arc<dyn statemachine::ExecutionStore> = deps.task.state.store.clone();
-        let mut options = ExecutorOptions {
-            state_machine_id: "crat-deploy-test".into(),
-            ..ExecutorOptions::scaled(time_scale)
-        };
-        if let Some(clock) = clock {
-            options.clock = clock;
-        }
-        let executor = Arc::new(Executor::new(
-            definition,
-            Arc::new(LocalTasks { deps }),
-            store,
-            options,
-        ));
-        let resumed = executor.resume_all().await?;
-        if resumed > 0 {
-            tracing::info!(resumed, "resumed running executions");
-        }
-        Ok(Self { executor })
+    fn executor(&self) -> Result<Arc<Executor>, WorkflowError> {
+        self.executor
+            .upgrade()
+            .ok_or(WorkflowError::Unavailable(EXECUTOR_GONE))
     }
 }
 
@@ -154,12 +199,12 @@ fn event(e: HistoryEvent) -> ExecutionEvent {
 #[async_trait]
 impl WorkflowStarter for EmbeddedWorkflow {
     async fn start(&self, execution_id: &str, input: Value) -> Result<(), WorkflowError> {
-        self.executor.start(execution_id, input).await?;
+        self.executor()?.start(execution_id, input).await?;
         Ok(())
     }
 
     async fn describe(&self, execution_id: &str) -> Result<Option<ExecutionView>, WorkflowError> {
-        Ok(self.executor.describe(execution_id).await?.map(view))
+        Ok(self.executor()?.describe(execution_id).await?.map(view))
     }
 
     async fn describe_page(
@@ -169,16 +214,11 @@ impl WorkflowStarter for EmbeddedWorkflow {
     ) -> Result<Option<ExecutionView>, HistoryError> {
         let after = parse_event_cursor(page.cursor.as_deref())?;
         let unavailable = |e| HistoryError::Unavailable(WorkflowError::Executor(e));
-        let Some(record) = self
-            .executor
-            .record(execution_id)
-            .await
-            .map_err(unavailable)?
-        else {
+        let executor = self.executor().map_err(HistoryError::Unavailable)?;
+        let Some(record) = executor.record(execution_id).await.map_err(unavailable)? else {
             return Ok(None);
         };
-        let events = self
-            .executor
+        let events = executor
             .history(
                 execution_id,
                 HistoryPage {
@@ -198,7 +238,7 @@ impl WorkflowStarter for EmbeddedWorkflow {
 
     async fn stop(&self, execution_id: &str, cause: &str) -> Result<(), WorkflowError> {
         // The caller only needs to know it stopped: no history read back.
-        self.executor
+        self.executor()?
             .stop_record(
                 execution_id,
                 Some(ErrorName::Cancelled.as_str().into()),

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use common::peers::Peers;
 use serde_json::{Map, Value, json};
-use shared::AppState;
+use shared::Deps;
 use shared::adapters::DynamoStore;
 use shared::clock::SystemClock;
 use shared::config::{Config, Host};
@@ -116,10 +116,10 @@ fn lambda_config(table: &str, data_dir: &std::path::Path) -> Config {
 /// of the function `x` (what the SAM template's DefinitionSubstitutions give).
 fn cloud_definition() -> String {
     let mut text = local::workflow::DEFINITION.to_owned();
-    for (var, resource) in local::workflow::LOCAL_RESOURCES {
-        let function = resource.strip_prefix("local:").unwrap();
+    for task in local::workflow::LOCAL_TASKS {
+        let function = task.resource.strip_prefix("local:").unwrap();
         text = text.replace(
-            &format!("${{{var}}}"),
+            &format!("${{{}}}", task.variable),
             &format!("{LAMBDA_ARN_PREFIX}{function}"),
         );
     }
@@ -151,7 +151,7 @@ async fn create_state_machine() -> StepFunctionsWorkflow {
 /// Seeds a store with what `deploy_flow.rs` posts to the API, through the services behind
 /// it (settings, parameter set, test item `cds` for CDN_CORE, builds 101 and 102);
 /// returns the item and the two builds.
-async fn seed(state: &AppState, peers: &Peers) -> (i64, i64, i64) {
+async fn seed(state: &Deps, peers: &Peers) -> (i64, i64, i64) {
     settings::patch(
         state,
         "admin@example.com",
@@ -193,7 +193,9 @@ async fn seed(state: &AppState, peers: &Peers) -> (i64, i64, i64) {
 /// One host: a store with its own table, the state the API would have, and the workflow.
 struct Side {
     label: &'static str,
-    state: AppState,
+    state: Deps,
+    /// The embedded side's host: it owns the executor `state.workflow` reaches.
+    _local: Option<local::Local>,
     item_id: i64,
     builds: (i64, i64),
     _dir: tempfile::TempDir,
@@ -283,16 +285,21 @@ async fn hosts(env: &Env, peers: &Peers) -> (Side, Side) {
     // Step Functions through the production adapter.
     let dir = tempfile::tempdir().unwrap();
     let store = dynamo_store(&env.endpoint, &env.table).await;
-    let state = AppState::new(
+    let state = Deps::new(
         lambda_config(&env.table, dir.path()),
         Arc::new(store),
         Arc::new(SystemClock),
     )
-    .with_workflow(Arc::new(create_state_machine().await));
+    .unwrap();
+    state
+        .workflow
+        .bind(Arc::new(create_state_machine().await))
+        .unwrap();
     let (item_id, b1, b2) = seed(&state, peers).await;
     let cloud = Side {
         label: "moto Step Functions + Lambda binaries",
         state,
+        _local: None,
         item_id,
         builds: (b1, b2),
         _dir: dir,
@@ -303,16 +310,18 @@ async fn hosts(env: &Env, peers: &Peers) -> (Side, Side) {
     let dir = tempfile::tempdir().unwrap();
     let table = format!("{}-embedded", env.table);
     let store = dynamo_store(&env.endpoint, &table).await;
-    let state = AppState::new(
+    let deps = Deps::new(
         lambda_config(&table, dir.path()),
         Arc::new(store),
         Arc::new(SystemClock),
-    );
-    let local = local::assemble(state, dir.path(), 1.0).await.unwrap();
-    let (item_id, b1, b2) = seed(&local.state, peers).await;
+    )
+    .unwrap();
+    let local = local::assemble_with(deps, None).await.unwrap();
+    let (item_id, b1, b2) = seed(&local.deps, peers).await;
     let embedded = Side {
         label: "embedded executor",
-        state: local.state,
+        state: local.deps.clone(),
+        _local: Some(local),
         item_id,
         builds: (b1, b2),
         _dir: dir,

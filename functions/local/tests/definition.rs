@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use local::workflow::{DEFINITION, LOCAL_RESOURCES, definition};
+use local::workflow::{DEFINITION, LOCAL_TASKS, definition};
 use serde_json::Value;
 use shared::tasks::{ErrorName, TaskError};
 use statemachine::Definition;
@@ -20,10 +20,15 @@ fn definition_parses_and_lints_clean() {
 #[test]
 fn every_substitution_has_a_local_task_and_vice_versa() {
     let used = Definition::substitution_vars(DEFINITION);
-    let bound: BTreeSet<String> = LOCAL_RESOURCES.iter().map(|(k, _)| k.to_string()).collect();
+    let bound: BTreeSet<String> = LOCAL_TASKS.iter().map(|t| t.variable.to_owned()).collect();
     assert_eq!(used, bound);
-    let resources: BTreeSet<String> = LOCAL_RESOURCES.iter().map(|(_, v)| v.to_string()).collect();
+    let resources: BTreeSet<String> = LOCAL_TASKS.iter().map(|t| t.resource.to_owned()).collect();
     assert_eq!(definition().unwrap().task_resources(), resources);
+    // One row per task: a repeated variable or resource would shadow another row.
+    assert_eq!(
+        (bound.len(), resources.len()),
+        (LOCAL_TASKS.len(), LOCAL_TASKS.len())
+    );
 }
 
 #[test]

@@ -533,11 +533,7 @@ async fn a_reinvoked_trigger_does_not_post_again() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(marked, "the first POST never went out: {}", f.run(id).await);
-    let deps = shared::tasks::TaskDeps {
-        state: f.app.state.clone(),
-        http: reqwest::Client::new(),
-        work_dir: f.app.dir.path().to_owned(),
-    };
+    let deps = f.app.state.clone();
     let again = trigger::handle(&deps, shared::tasks::RunRef { run_id: id })
         .await
         .unwrap_err();
@@ -579,11 +575,7 @@ async fn two_triggers_started_together_post_once() {
             .test_control(json!({"trigger_fault": "timeout", "timeout_seconds": 1}))
             .await;
         let before = f.peers.trigger_posts().await;
-        let deps = shared::tasks::TaskDeps {
-            state: f.app.state.clone(),
-            http: reqwest::Client::new(),
-            work_dir: f.app.dir.path().to_owned(),
-        };
+        let deps = f.app.state.clone();
         let (a, b) = tokio::join!(
             tokio::spawn({
                 let deps = deps.clone();
@@ -639,11 +631,7 @@ async fn a_store_hiccup_after_the_post_keeps_the_task() {
         .test_control(json!({"trigger_fault": "timeout", "timeout_seconds": 1.5}))
         .await;
     let before = f.peers.trigger_posts().await;
-    let deps = shared::tasks::TaskDeps {
-        state: f.app.state.clone(),
-        http: reqwest::Client::new(),
-        work_dir: f.app.dir.path().to_owned(),
-    };
+    let deps = f.app.state.clone();
     let trigger =
         tokio::spawn(
             async move { trigger::handle(&deps, shared::tasks::RunRef { run_id: id }).await },
@@ -1033,11 +1021,7 @@ async fn a_run_uses_bounded_values_fixed_at_trigger() {
         run["steps"][1]["details"]["poll_interval_seconds"], 5,
         "trigger records the interval it returned: {run}"
     );
-    let deps = shared::tasks::TaskDeps {
-        state: f.app.state.clone(),
-        http: reqwest::Client::new(),
-        work_dir: f.app.dir.path().to_owned(),
-    };
+    let deps = f.app.state.clone();
     // Back to just after the trigger: task id kept, monitoring not begun.
     let back_to_triggered = |clear_task: bool| {
         let state = f.app.state.clone();

@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
 use serde_json::{Value, json};
-use shared::AppState;
+use shared::Deps;
 use shared::adapters::DynamoStore;
 use shared::clock::SystemClock;
 use shared::config::{Config, Host};
@@ -301,7 +301,12 @@ impl LocalServer {
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
         let config = Config::from_vars(Host::Embedded, &vars).unwrap();
-        let state = AppState::new(config, Arc::new(store), Arc::new(SystemClock));
+        let state = Deps::new(config, Arc::new(store), Arc::new(SystemClock)).unwrap();
+        // Like a Lambda without STATE_MACHINE_ARN: only the read paths are compared.
+        state
+            .workflow
+            .bind(Arc::new(shared::workflow::NoWorkflow))
+            .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let app = local::app(state);

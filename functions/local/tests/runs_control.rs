@@ -168,7 +168,7 @@ async fn completed_run_mails_once_to_everyone() {
     assert_eq!(run["steps"][3]["status"], "SUCCEEDED");
     assert_eq!(e.outbox().len(), 1);
     // Notify again (a retry, a restart that re-runs the task): no second mail.
-    shared::mail::handle(&e.app.local.notify, RunRef { run_id: id })
+    shared::mail::handle(&e.app.local.deps, RunRef { run_id: id })
         .await
         .unwrap();
     assert_eq!(e.outbox().len(), 1, "mailed once");
@@ -419,7 +419,7 @@ async fn local_sweeper_stops_the_live_execution_of_a_stale_run() {
     // local server's timer runs (the same deps) sweeps THEN the run fails, its execution is
     // stopped and the lock is free.
     e.app.clock.advance(TimeDelta::days(30));
-    let report = sweeper::handle(&e.app.local.notify, Value::Null)
+    let report = sweeper::handle(&e.app.local.deps, Value::Null)
         .await
         .unwrap();
     assert_eq!(report.failed_runs, [id]);
@@ -485,7 +485,7 @@ async fn a_healthy_slow_run_outlives_cleanup_and_keeps_the_lock() {
             .unwrap()
     };
     let sweep = || async {
-        sweeper::handle(&e.app.local.notify, Value::Null)
+        sweeper::handle(&e.app.local.deps, Value::Null)
             .await
             .unwrap()
             .failed_runs
@@ -495,7 +495,7 @@ async fn a_healthy_slow_run_outlives_cleanup_and_keeps_the_lock() {
     e.app.clock.advance(TimeDelta::hours(4));
     assert_eq!(sweep().await, Vec::<i64>::new());
     // WHEN monitoring begins (poll's first call) THEN the lease counts from its deadline.
-    let polled = poll::handle(&e.app.local.notify.task, RunRef { run_id: id })
+    let polled = poll::handle(&e.app.local.deps, RunRef { run_id: id })
         .await
         .unwrap();
     assert_eq!(polled.outcome, poll::Outcome::Running);
@@ -623,14 +623,14 @@ async fn sweeper_fails_only_stale_runs_and_mails_once() {
     // Download's own retries could outlast.)
     let lease_until = timing::lease_until(&stale, 10_800);
     e.app.clock.advance(lease_until - e.app.clock.now());
-    let report = sweeper::handle(&e.app.local.notify, Value::Null)
+    let report = sweeper::handle(&e.app.local.deps, Value::Null)
         .await
         .unwrap();
     assert!(report.failed_runs.is_empty());
     assert_eq!(e.run(stale_id).await["status"], "MONITORING");
 
     e.app.clock.advance(TimeDelta::seconds(1));
-    let report = sweeper::handle(&e.app.local.notify, Value::Null)
+    let report = sweeper::handle(&e.app.local.deps, Value::Null)
         .await
         .unwrap();
     assert_eq!(report.failed_runs, [stale_id]);
@@ -660,7 +660,7 @@ async fn sweeper_fails_only_stale_runs_and_mails_once() {
         "failure mail"
     );
     // Sweeping again changes nothing and mails nothing.
-    let report = sweeper::handle(&e.app.local.notify, Value::Null)
+    let report = sweeper::handle(&e.app.local.deps, Value::Null)
         .await
         .unwrap();
     assert!(report.failed_runs.is_empty());
@@ -670,7 +670,7 @@ async fn sweeper_fails_only_stale_runs_and_mails_once() {
     let user = e.app.user_token("dev@example.com").await;
     e.peers.test_control(json!({"test_seconds": 600})).await;
     let live = e.trigger(&user).await["id"].as_i64().unwrap();
-    let report = sweeper::handle(&e.app.local.notify, Value::Null)
+    let report = sweeper::handle(&e.app.local.deps, Value::Null)
         .await
         .unwrap();
     assert!(report.failed_runs.is_empty());
@@ -728,11 +728,7 @@ async fn last_resort_finalize_frees_the_lock_when_the_run_cannot_be_written() {
         .await
         .unwrap()
         .unwrap();
-    let deps = shared::tasks::TaskDeps {
-        state: e.app.state.clone(),
-        http: reqwest::Client::new(),
-        work_dir: e.app.dir.path().to_owned(),
-    };
+    let deps = e.app.state.clone();
     let input = |finalize_error: Option<Value>| finalize::FinalizeInput {
         run_id: id,
         failure: None,
@@ -802,4 +798,88 @@ async fn last_resort_finalize_frees_the_lock_when_the_run_cannot_be_written() {
         finished_at = run.finished_at;
         assert_eq!(store.get_run_lock().await.unwrap().unwrap().run_id, other);
     }
+}
+
+/// Issue 11: the timers get the host's one `Deps`, whose workflow is the embedded executor
+/// (a copy without it left stale runs' executions running).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_local_servers_sweeper_timer_stops_the_live_execution_of_a_stale_run() {
+    let e = env().await;
+    // The execution will sit in WaitBeforePoll for an hour (72 s at the test time scale).
+    let r = e
+        .app
+        .client
+        .put(e.app.url("/api/v1/settings"))
+        .bearer_auth(&e.admin)
+        .json(&json!({"poll_interval_seconds": 3600}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let id = e.trigger(&e.user).await["id"].as_i64().unwrap();
+    e.until(id, "the test server took the task", |r| {
+        r["task_id"].is_string()
+    })
+    .await;
+    assert_eq!(e.execution(id).await["status"], "RUNNING");
+
+    // GIVEN the run looks dead (far past any deadline) WHEN the local server's timers start
+    // (as `local::serve` starts them: each runs once at once) THEN the sweeper fails the run
+    // AND stops its execution in the embedded executor.
+    e.app.clock.advance(TimeDelta::days(30));
+    let timers = local::spawn_timers(&e.app.local.deps);
+    let store = &e.app.state.store;
+    let mut run = None;
+    for _ in 0..500 {
+        let now = store.get_run(id).await.unwrap().unwrap();
+        if now.status.is_terminal() && store.get_run_lock().await.unwrap().is_none() {
+            run = Some(now);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for t in timers {
+        t.abort();
+    }
+    let run = run.expect("the sweeper timer failed the stale run and released the lock");
+    assert_eq!(run.status, RunStatus::Failed);
+    assert_eq!(
+        run.error_message.as_deref(),
+        Some("Test timeout - automatically failed by cleanup")
+    );
+    let exec = e
+        .app
+        .state
+        .workflow
+        .describe(&run.execution_id)
+        .await
+        .unwrap()
+        .expect("the execution exists");
+    let last = exec.events.last().map(|ev| ev.event_type.as_str());
+    assert_eq!(
+        (exec.status.as_str(), last),
+        ("ABORTED", Some("ExecutionAborted")),
+        "the execution in {:?}",
+        exec.current_state
+    );
+}
+
+/// The executor belongs to the host: its tasks hold the same `Deps` (so the workflow slot
+/// reaches it only weakly) and dropping the host stops it, instead of an `Arc` cycle
+/// keeping it alive.
+#[tokio::test]
+async fn dropping_the_local_server_shuts_its_executor_down() {
+    let app = TestApp::start(Backend::Sqlite, &[]).await.unwrap();
+    let deps = app.local.deps.clone();
+    assert!(deps.workflow.is_bound(), "assemble binds the workflow");
+    assert!(matches!(deps.workflow.describe("none").await, Ok(None)));
+    let executor = std::sync::Arc::downgrade(&app.local.executor);
+    drop(app);
+    assert!(executor.upgrade().is_none(), "the executor was dropped");
+    assert!(matches!(
+        deps.workflow.describe("none").await,
+        Err(shared::workflow::WorkflowError::Unavailable(
+            local::workflow::EXECUTOR_GONE
+        ))
+    ));
 }

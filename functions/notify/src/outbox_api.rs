@@ -6,7 +6,7 @@ use axum::http::Uri;
 use axum::routing::get;
 use axum::{Json, Router};
 use shared::ApiError;
-use shared::AppState;
+use shared::Deps;
 use shared::auth::AdminUser;
 use shared::error::{ApiResult, ErrorBody};
 use shared::http::{ListResponse, PageParams, query};
@@ -14,7 +14,7 @@ use utoipa::OpenApi;
 
 use shared::mail::transport::{OutboxEntry, list_outbox};
 
-pub fn routes(state: AppState) -> Router {
+pub fn routes(state: Deps) -> Router {
     Router::new()
         .route("/api/v1/outbox", get(outbox))
         .with_state(state)
@@ -32,7 +32,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 #[utoipa::path(get, path = "/api/v1/outbox", tag = "mail", params(PageParams), security(("bearer" = ["admin"])),
     responses((status = 200, body = ListResponse<OutboxEntry>), (status = 403, body = ErrorBody)))]
 async fn outbox(
-    State(state): State<AppState>,
+    State(state): State<Deps>,
     _admin: AdminUser,
     uri: Uri,
 ) -> ApiResult<Json<ListResponse<OutboxEntry>>> {

@@ -10,14 +10,14 @@ use shared::error::{ApiResult, ErrorBody};
 use shared::http::{ApiJson, IdPath, ListResponse, PageParams, query, with_common_layers};
 use shared::ports::Page;
 use shared::services::parameter_sets::{self, CreateParameterSet, UpdateParameterSet};
-use shared::{ApiError, AppState};
+use shared::{ApiError, Deps};
 use utoipa::OpenApi;
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: Deps) -> Router {
     with_common_layers(routes(state))
 }
 
-pub fn routes(state: AppState) -> Router {
+pub fn routes(state: Deps) -> Router {
     Router::new()
         .route("/api/v1/parameter-sets", get(list).post(create))
         .route(
@@ -44,7 +44,7 @@ fn not_found(id: impl std::fmt::Display) -> ApiError {
 #[utoipa::path(get, path = "/api/v1/parameter-sets", tag = "parameter-sets", params(PageParams), security(("bearer" = [])),
     responses((status = 200, body = ListResponse<ParameterSet>), (status = 401, body = ErrorBody)))]
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<Deps>,
     _user: AuthUser,
     uri: Uri,
 ) -> ApiResult<Json<ListResponse<ParameterSet>>> {
@@ -59,7 +59,7 @@ async fn list(
 #[utoipa::path(get, path = "/api/v1/parameter-sets/{id}", tag = "parameter-sets", params(("id" = i64, Path, minimum = 1)), security(("bearer" = [])),
     responses((status = 200, body = ParameterSet), (status = 404, body = ErrorBody)))]
 async fn one(
-    State(state): State<AppState>,
+    State(state): State<Deps>,
     _user: AuthUser,
     IdPath(id): IdPath<ParameterSetId>,
 ) -> ApiResult<Json<ParameterSet>> {
@@ -76,7 +76,7 @@ async fn one(
 #[utoipa::path(post, path = "/api/v1/parameter-sets", tag = "parameter-sets", request_body = CreateParameterSet, security(("bearer" = ["admin"])),
     responses((status = 201, body = ParameterSet), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, description = "name taken", body = ErrorBody)))]
 async fn create(
-    State(state): State<AppState>,
+    State(state): State<Deps>,
     AdminUser(admin): AdminUser,
     ApiJson(input): ApiJson<CreateParameterSet>,
 ) -> ApiResult<(StatusCode, Json<ParameterSet>)> {
@@ -91,7 +91,7 @@ async fn create(
     security(("bearer" = ["admin"])),
     responses((status = 200, body = ParameterSet), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn update(
-    State(state): State<AppState>,
+    State(state): State<Deps>,
     AdminUser(admin): AdminUser,
     IdPath(id): IdPath<ParameterSetId>,
     ApiJson(input): ApiJson<UpdateParameterSet>,
@@ -105,7 +105,7 @@ async fn update(
 #[utoipa::path(delete, path = "/api/v1/parameter-sets/{id}", tag = "parameter-sets", params(("id" = i64, Path, minimum = 1)), security(("bearer" = ["admin"])),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn remove(
-    State(state): State<AppState>,
+    State(state): State<Deps>,
     _admin: AdminUser,
     IdPath(id): IdPath<ParameterSetId>,
 ) -> ApiResult<StatusCode> {
@@ -118,7 +118,7 @@ async fn remove(
     security(("bearer" = [])),
     responses((status = 200, body = ListResponse<ParameterSetVersion>), (status = 404, body = ErrorBody)))]
 async fn versions(
-    State(state): State<AppState>,
+    State(state): State<Deps>,
     _user: AuthUser,
     IdPath(id): IdPath<ParameterSetId>,
     uri: Uri,

@@ -8,10 +8,11 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use shared::Deps;
 use shared::domain::settings::MAX_REPORT_URL_CHARS;
 use shared::domain::{PollDetails, RunStatus, Settings, StepName, StepStatus, timing};
 use shared::tasks::http::{BodyError, MAX_ANSWER_BYTES, read_capped};
-use shared::tasks::{RunRef, TaskDeps, TaskError, bounded, ensure_live, excerpt, update_run};
+use shared::tasks::{RunRef, TaskError, bounded, ensure_live, excerpt, update_run};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -108,8 +109,8 @@ async fn ask(http: &reqwest::Client, url: &str, timeout: Duration) -> Answer {
 }
 
 #[tracing::instrument(skip_all, fields(run_id = input.run_id))]
-pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<PollOutput, TaskError> {
-    let state = &deps.state;
+pub async fn handle(deps: &Deps, input: RunRef) -> Result<PollOutput, TaskError> {
+    let state = deps;
     let settings = state.settings().await?;
     let Some(server) = settings.external_test_server_url.clone() else {
         return Err(TaskError::new(

@@ -4,18 +4,18 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::Value;
-use shared::AppState;
+use shared::Deps;
 use shared::auth::{AdminUser, AuthUser};
 use shared::domain::Settings;
 use shared::error::{ApiResult, ErrorBody};
 use shared::http::{ApiJson, with_common_layers};
 use utoipa::OpenApi;
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: Deps) -> Router {
     with_common_layers(routes(state))
 }
 
-pub fn routes(state: AppState) -> Router {
+pub fn routes(state: Deps) -> Router {
     Router::new()
         .route("/api/v1/settings", get(read).put(update))
         .with_state(state)
@@ -83,7 +83,7 @@ struct SettingsPatch {
 /// The current settings. None of them is a secret (secrets live in the environment).
 #[utoipa::path(get, path = "/api/v1/settings", tag = "settings", security(("bearer" = [])),
     responses((status = 200, body = Settings), (status = 401, body = ErrorBody)))]
-async fn read(State(state): State<AppState>, _user: AuthUser) -> ApiResult<Json<Settings>> {
+async fn read(State(state): State<Deps>, _user: AuthUser) -> ApiResult<Json<Settings>> {
     Ok(Json(state.settings().await?))
 }
 
@@ -91,7 +91,7 @@ async fn read(State(state): State<AppState>, _user: AuthUser) -> ApiResult<Json<
 #[utoipa::path(put, path = "/api/v1/settings", tag = "settings", request_body = SettingsPatch, security(("bearer" = ["admin"])),
     responses((status = 200, body = Settings), (status = 400, description = "a key is unknown or its value invalid (named)", body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn update(
-    State(state): State<AppState>,
+    State(state): State<Deps>,
     AdminUser(admin): AdminUser,
     ApiJson(patch): ApiJson<Value>,
 ) -> ApiResult<Json<Settings>> {

@@ -20,11 +20,8 @@ pub struct SweepReport {
     pub mail_errors: Vec<i64>,
 }
 
-pub async fn handle(
-    deps: &shared::mail::NotifyDeps,
-    _event: Value,
-) -> Result<SweepReport, TaskError> {
-    let failed = sweep_stale(&deps.task.state).await?;
+pub async fn handle(deps: &shared::Deps, _event: Value) -> Result<SweepReport, TaskError> {
+    let failed = sweep_stale(deps).await?;
     let mut report = SweepReport {
         failed_runs: Vec::new(),
         mail_errors: Vec::new(),
@@ -44,7 +41,7 @@ pub async fn handle(
 }
 
 /// The local server's timer.
-pub fn spawn_timer(deps: shared::mail::NotifyDeps) -> tokio::task::JoinHandle<()> {
+pub fn spawn_timer(deps: shared::Deps) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(SWEEP_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -2,7 +2,7 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let deps = shared::mail::lambda_deps().await?;
+    let deps = shared::lambda::init_deps().await?;
     shared::lambda::run_task(deps, |d, event: serde_json::Value| async move {
         sweeper::handle(&d, event).await
     })

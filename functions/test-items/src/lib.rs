@@ -9,14 +9,14 @@ use shared::domain::{TestItem, TestItemId};
 use shared::error::{ApiResult, ErrorBody};
 use shared::http::{ApiJson, IdPath, ListResponse, PageParams, query, with_common_layers};
 use shared::services::test_items::{self, TestItemInput};
-use shared::{ApiError, AppState};
+use shared::{ApiError, Deps};
 use utoipa::OpenApi;
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: Deps) -> Router {
     with_common_layers(routes(state))
 }
 
-pub fn routes(state: AppState) -> Router {
+pub fn routes(state: Deps) -> Router {
     Router::new()
         .route("/api/v1/test-items", get(list).post(create))
         .route(
@@ -38,7 +38,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 #[utoipa::path(get, path = "/api/v1/test-items", tag = "test-items", params(PageParams), security(("bearer" = [])),
     responses((status = 200, body = ListResponse<TestItem>), (status = 401, body = ErrorBody)))]
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<Deps>,
     _user: AuthUser,
     uri: Uri,
 ) -> ApiResult<Json<ListResponse<TestItem>>> {
@@ -53,7 +53,7 @@ async fn list(
 #[utoipa::path(get, path = "/api/v1/test-items/{id}", tag = "test-items", params(("id" = i64, Path, minimum = 1)), security(("bearer" = [])),
     responses((status = 200, body = TestItem), (status = 404, body = ErrorBody)))]
 async fn one(
-    State(state): State<AppState>,
+    State(state): State<Deps>,
     _user: AuthUser,
     IdPath(id): IdPath<TestItemId>,
 ) -> ApiResult<Json<TestItem>> {
@@ -70,7 +70,7 @@ async fn one(
     responses((status = 201, body = TestItem), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 422, description = "parameter_set_id names no parameter set", body = ErrorBody)))]
 async fn create(
-    State(state): State<AppState>,
+    State(state): State<Deps>,
     _admin: AdminUser,
     ApiJson(input): ApiJson<TestItemInput>,
 ) -> ApiResult<(StatusCode, Json<TestItem>)> {
@@ -86,7 +86,7 @@ async fn create(
     responses((status = 200, body = TestItem), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 422, description = "parameter_set_id names no parameter set", body = ErrorBody)))]
 async fn update(
-    State(state): State<AppState>,
+    State(state): State<Deps>,
     _admin: AdminUser,
     IdPath(id): IdPath<TestItemId>,
     ApiJson(input): ApiJson<TestItemInput>,
@@ -97,7 +97,7 @@ async fn update(
 #[utoipa::path(delete, path = "/api/v1/test-items/{id}", tag = "test-items", params(("id" = i64, Path, minimum = 1)), security(("bearer" = ["admin"])),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn remove(
-    State(state): State<AppState>,
+    State(state): State<Deps>,
     _admin: AdminUser,
     IdPath(id): IdPath<TestItemId>,
 ) -> ApiResult<StatusCode> {

@@ -8,11 +8,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use shared::Deps;
 use shared::domain::{Run, RunStatus, StepName, StepStatus, TaskId, TriggerDetails, timing};
 use shared::tasks::http::{MAX_ANSWER_BYTES, read_capped};
-use shared::tasks::{
-    RunRef, TaskDeps, TaskError, ensure_live, excerpt, note_step_error, update_run,
-};
+use shared::tasks::{RunRef, TaskError, ensure_live, excerpt, note_step_error, update_run};
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 pub struct TriggerOutput {
@@ -49,8 +48,8 @@ pub fn request_body(run: &Run) -> Value {
 const NOT_AGAIN: &str = "it may have created the task, so CRAT does not post again (the body's run_id lets the test server de-duplicate); re-run when the test server is healthy";
 
 #[tracing::instrument(skip_all, fields(run_id = input.run_id))]
-pub async fn handle(deps: &TaskDeps, input: RunRef) -> Result<TriggerOutput, TaskError> {
-    let state = &deps.state;
+pub async fn handle(deps: &Deps, input: RunRef) -> Result<TriggerOutput, TaskError> {
+    let state = deps;
     let settings = state.settings().await?;
     let current_interval = timing::poll_interval(settings.poll_interval_seconds);
     let now = state.clock.now();

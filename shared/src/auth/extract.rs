@@ -5,9 +5,9 @@ use chrono::{DateTime, Utc};
 use subtle::ConstantTimeEq;
 
 use super::token_sha256;
+use crate::deps::Deps;
 use crate::domain::Email;
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// Any logged-in person. Rejects with 401 unless the token verifies (HS256 only), is
 /// unexpired, and its session record still exists with the same id and token hash.
@@ -29,10 +29,10 @@ const INVALID: &str = "the token is invalid; log in again";
 const EXPIRED: &str = "the session has expired; log in again";
 const REVOKED: &str = "the session has ended (logged out, replaced by a newer login, or ended by an admin); log in again";
 
-impl FromRequestParts<AppState> for AuthUser {
+impl FromRequestParts<Deps> for AuthUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &Deps) -> Result<Self, ApiError> {
         let header = parts
             .headers
             .get(AUTHORIZATION)
@@ -84,10 +84,10 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
-impl FromRequestParts<AppState> for AdminUser {
+impl FromRequestParts<Deps> for AdminUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &Deps) -> Result<Self, ApiError> {
         let user = AuthUser::from_request_parts(parts, state).await?;
         if !user.is_admin {
             return Err(ApiError::admin_only());

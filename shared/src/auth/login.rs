@@ -7,11 +7,11 @@ use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
 use super::Claims;
+use crate::deps::Deps;
 use crate::domain::{
     Email, MAX_LOGIN_FAILURES, MAX_LOGIN_FAILURES_GLOBAL, MAX_LOGIN_FAILURES_PER_IP, Session,
 };
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginRequest {
@@ -63,11 +63,7 @@ fn attempt_keys(email: &Email, client_ip: Option<IpAddr>) -> [(String, u32); 3] 
 
 /// Takes one attempt under every key (each check-and-count is one atomic store
 /// operation), or gives back the ones taken and answers 429 when any key is locked.
-async fn take_attempts(
-    state: &AppState,
-    keys: &[(String, u32)],
-    now: DateTime<Utc>,
-) -> ApiResult<()> {
+async fn take_attempts(state: &Deps, keys: &[(String, u32)], now: DateTime<Utc>) -> ApiResult<()> {
     for (i, (key, max)) in keys.iter().enumerate() {
         if let Err(locked) = state.store.take_login_attempt(key, *max, now).await? {
             for (taken, _) in &keys[..i] {
@@ -87,7 +83,7 @@ async fn take_attempts(
 /// (local server) or API Gateway's `sourceIp` (Lambda), never a forwarded header.
 #[tracing::instrument(skip_all, fields(email = %req.email.trim()))]
 pub async fn login(
-    state: &AppState,
+    state: &Deps,
     req: LoginRequest,
     client_ip: Option<IpAddr>,
 ) -> ApiResult<LoginResponse> {

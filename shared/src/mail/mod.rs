@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use crate::config::{Config, Host};
 
-pub use notify::{NotifyDeps, NotifyOutput, handle, lambda_deps};
+pub use notify::{NotifyOutput, handle};
 pub use transport::{Delivery, MailError, MailTransport, NotSent};
 
 /// Where result mails go: the one thing about mail that differs between hosts and tests.

@@ -2,24 +2,17 @@
 //! sends the result (or failure) mail — once. A mail failure is recorded on the run's
 //! `notification` and retried by the state machine, and never changes the run's outcome.
 
+use crate::Deps;
 use crate::domain::{
     Email, Notification, NotificationStatus, Run, RunStatus, StepName, StepStatus,
 };
-use crate::tasks::{RunRef, TaskDeps, TaskError, excerpt, update_run};
+use crate::tasks::{RunRef, TaskError, excerpt, update_run};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::mail::compose::{MailContext, failure_mail, mailable, success_mail};
 use crate::mail::summary::read_summary;
 use crate::mail::transport::NotSent;
-use crate::mail::{Mailer, mailer_from_config};
-
-/// Task dependencies plus the mailer (`None`: no mail server configured, mail is skipped).
-#[derive(Clone)]
-pub struct NotifyDeps {
-    pub task: TaskDeps,
-    pub mailer: Option<std::sync::Arc<dyn Mailer>>,
-}
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 pub struct NotifyOutput {
@@ -36,20 +29,14 @@ fn done(n: &Notification) -> bool {
 /// The recipients: who triggered the run and the item's extra addresses (to), the
 /// settings' `notify_cc` (cc), without duplicates.
 async fn recipients(
-    deps: &NotifyDeps,
+    deps: &Deps,
     run: &Run,
     cc: &[Email],
 ) -> Result<(Vec<Email>, Vec<Email>), TaskError> {
     let mut to: Vec<Email> = Email::parse("triggered_by", &run.triggered_by)
         .into_iter()
         .collect();
-    if let Some(item) = deps
-        .task
-        .state
-        .store
-        .get_test_item(run.test_item_id)
-        .await?
-    {
+    if let Some(item) = deps.store.get_test_item(run.test_item_id).await? {
         for e in item.notify_emails {
             if !to.contains(&e) {
                 to.push(e);
@@ -88,8 +75,8 @@ fn mail_report_link(report_url: Option<&str>, refused: bool, base: Option<&str>)
 }
 
 #[tracing::instrument(skip_all, fields(run_id = input.run_id))]
-pub async fn handle(deps: &NotifyDeps, input: RunRef) -> Result<NotifyOutput, TaskError> {
-    let state = &deps.task.state;
+pub async fn handle(deps: &Deps, input: RunRef) -> Result<NotifyOutput, TaskError> {
+    let state = deps;
     let run = state.store.get_run(input.run_id).await?.ok_or_else(|| {
         TaskError::new(
             TaskError::RUN_ENDED,
@@ -131,7 +118,7 @@ pub async fn handle(deps: &NotifyDeps, input: RunRef) -> Result<NotifyOutput, Ta
                     settings.poll_request_timeout_seconds,
                 ));
                 read_summary(
-                    &deps.task.http,
+                    &deps.http,
                     report,
                     &settings.allowed_report_origins(),
                     timeout,
@@ -359,13 +346,6 @@ pub async fn handle(deps: &NotifyDeps, input: RunRef) -> Result<NotifyOutput, Ta
             Err(TaskError::new(name, why))
         }
     }
-}
-
-/// Start-up for the Lambdas that mail (notify, sweeper): task deps plus the mailer.
-pub async fn lambda_deps() -> Result<NotifyDeps, crate::lambda::BoxError> {
-    let task = crate::lambda::init_task_deps().await?;
-    let mailer = mailer_from_config(&task.state.config)?;
-    Ok(NotifyDeps { task, mailer })
 }
 
 #[cfg(test)]

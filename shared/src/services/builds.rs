@@ -1,13 +1,13 @@
 use serde_json::Value;
 
 use super::error::ServiceResult;
+use crate::deps::Deps;
 use crate::domain::{Build, NewBuild};
-use crate::state::AppState;
 
 /// Stores a build posted by Jenkins. Returns it and whether this call created it
 /// (a repeat of the same job and number returns the first one).
 #[tracing::instrument(skip_all)]
-pub async fn record_build(state: &AppState, body: &Value) -> ServiceResult<(Build, bool)> {
+pub async fn record_build(state: &Deps, body: &Value) -> ServiceResult<(Build, bool)> {
     let new = NewBuild::from_webhook(body)?;
     let (build, created) = state.store.insert_build(&new, state.clock.now()).await?;
     if created {

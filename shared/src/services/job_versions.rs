@@ -5,9 +5,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ServiceError, ServiceResult};
+use crate::deps::Deps;
 use crate::domain::{Build, JobName, JobSelection, JobVersion};
 use crate::ports::StoreError;
-use crate::state::AppState;
 
 /// Who moved a selection when no person did.
 pub const AUTO_SYNC_ACTOR: &str = "auto-sync";
@@ -49,12 +49,12 @@ fn no_selection(job: &JobName) -> ServiceError {
     ServiceError::NotFound(format!("job {job} has no selected build"))
 }
 
-async fn view(state: &AppState, s: JobSelection) -> ServiceResult<JobVersion> {
+async fn view(state: &Deps, s: JobSelection) -> ServiceResult<JobVersion> {
     let build = state.store.get_build(s.build_id).await?;
     Ok(JobVersion::new(s, build))
 }
 
-pub async fn get(state: &AppState, job: &JobName) -> ServiceResult<JobVersion> {
+pub async fn get(state: &Deps, job: &JobName) -> ServiceResult<JobVersion> {
     let s = state
         .store
         .get_job_selection(job)
@@ -63,7 +63,7 @@ pub async fn get(state: &AppState, job: &JobName) -> ServiceResult<JobVersion> {
     view(state, s).await
 }
 
-pub async fn list(state: &AppState) -> ServiceResult<Vec<JobVersion>> {
+pub async fn list(state: &Deps) -> ServiceResult<Vec<JobVersion>> {
     let mut out = Vec::new();
     for s in state.store.list_job_selections().await? {
         out.push(view(state, s).await?);
@@ -73,7 +73,7 @@ pub async fn list(state: &AppState) -> ServiceResult<Vec<JobVersion>> {
 
 /// A person selects a build of a job.
 #[tracing::instrument(skip_all, fields(by = %by))]
-pub async fn select(state: &AppState, by: &str, input: SelectInput) -> ServiceResult<JobVersion> {
+pub async fn select(state: &Deps, by: &str, input: SelectInput) -> ServiceResult<JobVersion> {
     let job = JobName::parse("job_name", &input.job_name)?;
     let build = state
         .store
@@ -113,7 +113,7 @@ pub async fn select(state: &AppState, by: &str, input: SelectInput) -> ServiceRe
 }
 
 /// A person moves the job's selection to its newest build now.
-pub async fn sync_now(state: &AppState, by: &str, job: &JobName) -> ServiceResult<JobVersion> {
+pub async fn sync_now(state: &Deps, by: &str, job: &JobName) -> ServiceResult<JobVersion> {
     let newest =
         state
             .store
@@ -144,7 +144,7 @@ pub async fn sync_now(state: &AppState, by: &str, job: &JobName) -> ServiceResul
     Ok(JobVersion::new(selection, Some(newest)))
 }
 
-pub async fn delete(state: &AppState, job: &JobName) -> ServiceResult<()> {
+pub async fn delete(state: &Deps, job: &JobName) -> ServiceResult<()> {
     if state.store.delete_job_selection(job).await? {
         Ok(())
     } else {
@@ -155,7 +155,7 @@ pub async fn delete(state: &AppState, job: &JobName) -> ServiceResult<()> {
 /// Moves every due auto-sync selection to its job's newest build. Safe to run from
 /// several places at once: each move is conditional on the selection not having changed.
 #[tracing::instrument(skip_all)]
-pub async fn auto_sync(state: &AppState) -> ServiceResult<AutoSyncReport> {
+pub async fn auto_sync(state: &Deps) -> ServiceResult<AutoSyncReport> {
     let interval = TimeDelta::hours(i64::from(state.settings().await?.auto_sync_interval_hours));
     let now = state.clock.now();
     let mut report = AutoSyncReport {
@@ -196,7 +196,7 @@ pub async fn auto_sync(state: &AppState) -> ServiceResult<AutoSyncReport> {
 }
 
 /// After the webhook stores `build`: move the job's selection to it when the selection asks to.
-pub async fn follow_new_build(state: &AppState, build: &Build) -> ServiceResult<bool> {
+pub async fn follow_new_build(state: &Deps, build: &Build) -> ServiceResult<bool> {
     let Some(current) = state.store.get_job_selection(&build.job_name).await? else {
         return Ok(false);
     };

@@ -3,10 +3,10 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::error::{ServiceError, ServiceResult};
+use crate::deps::Deps;
 use crate::domain::parameter_set::{parse_description, parse_set_name};
 use crate::domain::{ParameterSet, ParameterSetId, Params};
 use crate::ports::SetDeletion;
-use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -86,7 +86,7 @@ fn name_taken(e: crate::ports::StoreError) -> ServiceError {
 
 #[tracing::instrument(skip_all, fields(by = %by))]
 pub async fn create(
-    state: &AppState,
+    state: &Deps,
     by: &str,
     input: CreateParameterSet,
 ) -> ServiceResult<ParameterSet> {
@@ -109,7 +109,7 @@ pub async fn create(
 
 #[tracing::instrument(skip_all, fields(by = %by, id))]
 pub async fn update(
-    state: &AppState,
+    state: &Deps,
     by: &str,
     id: ParameterSetId,
     input: UpdateParameterSet,
@@ -161,7 +161,7 @@ pub async fn update(
     Ok(stored)
 }
 
-pub async fn delete(state: &AppState, id: ParameterSetId) -> ServiceResult<()> {
+pub async fn delete(state: &Deps, id: ParameterSetId) -> ServiceResult<()> {
     match state.store.delete_parameter_set(id.get()).await? {
         SetDeletion::Deleted => {
             tracing::info!(%id, "parameter set deleted");

@@ -5,8 +5,8 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::error::{ServiceError, ServiceResult};
+use crate::deps::Deps;
 use crate::domain::{Build, BuildId, Email, Run, RunId, RunLock, TestItemId, timing};
-use crate::state::AppState;
 use crate::tasks::{RunChangeError, change_run};
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -25,7 +25,7 @@ fn unprocessable(code: &'static str, message: impl Into<String>) -> ServiceError
 }
 
 async fn build_to_test(
-    state: &AppState,
+    state: &Deps,
     job: &crate::domain::JobName,
     requested: Option<BuildId>,
 ) -> ServiceResult<Build> {
@@ -67,7 +67,7 @@ async fn build_to_test(
     Ok(build)
 }
 
-async fn busy(state: &AppState, lock: &RunLock) -> ServiceResult<ServiceError> {
+async fn busy(state: &Deps, lock: &RunLock) -> ServiceResult<ServiceError> {
     let active = state.store.get_run(lock.run_id).await?;
     let details = active.as_ref().map(|r| {
         json!({"active_run": {"id": r.id, "test_item_id": r.test_item_id, "test_item_name": r.test_item_name,
@@ -127,7 +127,7 @@ fn ensure_settings_complete(settings: &crate::domain::Settings) -> ServiceResult
 /// Starts a run of test item `item_id`: 202 with the run, or 409 naming the active run.
 #[tracing::instrument(skip_all, fields(item_id, by = %by))]
 pub async fn trigger(
-    state: &AppState,
+    state: &Deps,
     by: &Email,
     item_id: TestItemId,
     input: TriggerInput,
@@ -165,7 +165,7 @@ pub async fn trigger(
 /// (poll renews it when monitoring begins). A lock whose lease lapsed while its run is still
 /// live is NOT taken over: that run is the sweeper's to fail (same rule), never a reason
 /// to start a second run beside it.
-async fn start(state: &AppState, run: &Run, max_monitor_seconds: u32) -> ServiceResult<()> {
+async fn start(state: &Deps, run: &Run, max_monitor_seconds: u32) -> ServiceResult<()> {
     let lease_until = timing::lease_until(run, max_monitor_seconds);
     let now = run.started_at;
     if let Some(lock) = state.store.get_run_lock().await?
@@ -231,7 +231,7 @@ fn no_run(id: RunId) -> ServiceError {
 
 /// Starts a new run with the same build and parameter snapshot as run `run_id`.
 #[tracing::instrument(skip_all, fields(run_id, by = %by))]
-pub async fn rerun(state: &AppState, by: &Email, run_id: RunId) -> ServiceResult<Run> {
+pub async fn rerun(state: &Deps, by: &Email, run_id: RunId) -> ServiceResult<Run> {
     let old = state
         .store
         .get_run(run_id.get())
@@ -266,12 +266,7 @@ pub async fn rerun(state: &AppState, by: &Email, run_id: RunId) -> ServiceResult
 /// Cancels a live run: the person who triggered it or an admin. Marks it CANCELLED (no
 /// result mail), stops its execution and releases the lock.
 #[tracing::instrument(skip_all, fields(run_id, by = %by))]
-pub async fn cancel(
-    state: &AppState,
-    by: &Email,
-    is_admin: bool,
-    run_id: RunId,
-) -> ServiceResult<Run> {
+pub async fn cancel(state: &Deps, by: &Email, is_admin: bool, run_id: RunId) -> ServiceResult<Run> {
     let run = change_run(state, run_id.get(), |run| {
         if &run.triggered_by != by && !is_admin {
             return Err(ServiceError::Forbidden {
@@ -322,7 +317,7 @@ pub const SWEEPER_MESSAGE: &str = "Test timeout - automatically failed by cleanu
 /// comes from), stops its execution and releases its lock. Returns the runs it failed (the caller sends
 /// their failure mail). A healthy run never gets that old: its own poll deadline ends it.
 #[tracing::instrument(skip_all)]
-pub async fn sweep_stale(state: &AppState) -> ServiceResult<Vec<Run>> {
+pub async fn sweep_stale(state: &Deps) -> ServiceResult<Vec<Run>> {
     let settings = state.settings().await?;
     let now = state.clock.now();
     let mut failed = Vec::new();

@@ -1,14 +1,14 @@
 use serde_json::Value;
 
 use super::error::{ServiceError, ServiceResult};
+use crate::deps::Deps;
 use crate::domain::Settings;
 use crate::ports::StoreError;
-use crate::state::AppState;
 
 /// Applies a partial update. Concurrent updates of different keys both land: on a
 /// version conflict the patch is re-applied to the fresh settings (a few times).
 #[tracing::instrument(skip_all, fields(by = %by))]
-pub async fn patch(state: &AppState, by: &str, patch: &Value) -> ServiceResult<Settings> {
+pub async fn patch(state: &Deps, by: &str, patch: &Value) -> ServiceResult<Settings> {
     for _ in 0..5 {
         let (current, version) = state.store.get_settings().await?;
         let next = current.patched(patch)?;

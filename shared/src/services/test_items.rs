@@ -2,9 +2,9 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::error::{ServiceError, ServiceResult};
+use crate::deps::Deps;
 use crate::domain::config_values::{parse_email_list, parse_text};
 use crate::domain::{EmailText, JobName, ServiceName, TestItem, TestItemFields, TestItemId};
-use crate::state::AppState;
 
 /// The body of POST and PUT (PUT replaces every field).
 #[derive(Debug, Deserialize, ToSchema)]
@@ -37,7 +37,7 @@ fn enabled_by_default() -> bool {
     true
 }
 
-async fn parse(state: &AppState, input: TestItemInput) -> ServiceResult<TestItemFields> {
+async fn parse(state: &Deps, input: TestItemInput) -> ServiceResult<TestItemFields> {
     let fields = TestItemFields {
         name: ServiceName::parse("name", &input.name)?,
         job_name: JobName::parse("job_name", &input.job_name)?,
@@ -59,7 +59,7 @@ async fn parse(state: &AppState, input: TestItemInput) -> ServiceResult<TestItem
     Ok(fields)
 }
 
-pub async fn create(state: &AppState, input: TestItemInput) -> ServiceResult<TestItem> {
+pub async fn create(state: &Deps, input: TestItemInput) -> ServiceResult<TestItem> {
     let fields = parse(state, input).await?;
     let item = state
         .store
@@ -69,11 +69,7 @@ pub async fn create(state: &AppState, input: TestItemInput) -> ServiceResult<Tes
     Ok(item)
 }
 
-pub async fn update(
-    state: &AppState,
-    id: TestItemId,
-    input: TestItemInput,
-) -> ServiceResult<TestItem> {
+pub async fn update(state: &Deps, id: TestItemId, input: TestItemInput) -> ServiceResult<TestItem> {
     let fields = parse(state, input).await?;
     let item = state
         .store

@@ -1,5 +1,5 @@
 //! What the deploy-test task functions share: their error type (whose names the ASL's
-//! Retry/Catch match), their dependencies, and the run-record update they all do.
+//! Retry/Catch match), and the run-record update they all do.
 
 mod error;
 mod error_name;
@@ -8,20 +8,6 @@ mod run_update;
 
 pub use error::{ErrorName, TaskError};
 pub use run_update::{RunChangeError, change_run, ensure_live, note_step_error, update_run};
-
-use std::path::PathBuf;
-
-use crate::state::AppState;
-
-/// Built once per process (Lambda container or local server) and shared by every task.
-#[derive(Clone)]
-pub struct TaskDeps {
-    pub state: AppState,
-    /// One HTTP client for the package server and the test server ([`http::http_client`]).
-    pub http: reqwest::Client,
-    /// Where packages are streamed for verification: the data folder locally, /tmp in Lambda.
-    pub work_dir: PathBuf,
-}
 
 /// How long an outside server may stall between two reads before a request fails.
 pub const HTTP_STALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);

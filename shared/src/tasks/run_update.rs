@@ -1,6 +1,6 @@
+use crate::deps::Deps;
 use crate::domain::Run;
 use crate::ports::StoreError;
-use crate::state::AppState;
 
 use super::TaskError;
 
@@ -24,7 +24,7 @@ pub enum RunChangeError<E> {
 /// record every time; it may refuse with its own error. The one retry loop for every run
 /// update: the tasks' ([`update_run`]) and the API's (cancel).
 pub async fn change_run<E, F>(
-    state: &AppState,
+    state: &Deps,
     run_id: i64,
     mut change: F,
 ) -> Result<Run, RunChangeError<E>>
@@ -50,7 +50,7 @@ where
 }
 
 /// [`change_run`] for a task: a missing run has ended, a busy one is retried by the ASL.
-pub async fn update_run<F>(state: &AppState, run_id: i64, change: F) -> Result<Run, TaskError>
+pub async fn update_run<F>(state: &Deps, run_id: i64, change: F) -> Result<Run, TaskError>
 where
     F: FnMut(&mut Run) -> Result<(), TaskError>,
 {
@@ -83,7 +83,7 @@ pub fn ensure_live(run: &Run) -> Result<(), TaskError> {
 /// Records a task's error on its step (the step stays RUNNING: the state machine may retry;
 /// finalize marks it FAILED if it gives up) and hands the error back for returning.
 pub async fn note_step_error(
-    state: &AppState,
+    state: &Deps,
     run_id: i64,
     step: crate::domain::StepName,
     error: TaskError,

@@ -74,6 +74,10 @@ pub enum WorkflowError {
     /// Step Functions failed or refused the call.
     #[error("{0}")]
     Service(String),
+    /// The workflow cannot be reached at all from this host: not bound yet during start-up,
+    /// or its embedded executor has shut down with the local server.
+    #[error("{0}")]
+    Unavailable(&'static str),
     /// The embedded executor failed (its store, a missing execution).
     #[error(transparent)]
     Executor(#[from] statemachine::ExecutorError),

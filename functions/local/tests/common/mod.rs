@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
-use shared::AppState;
+use shared::Deps;
 use shared::adapters::{DynamoStore, SqliteStore};
 use shared::clock::ManualClock;
 use shared::config::{Config, Host};
@@ -30,7 +30,7 @@ pub struct TestApp {
     pub base: String,
     pub client: Client,
     pub clock: Arc<ManualClock>,
-    pub state: AppState,
+    pub state: Deps,
     pub local: local::Local,
     pub dir: tempfile::TempDir,
 }
@@ -122,8 +122,11 @@ impl TestApp {
         } else {
             tempfile::tempdir().unwrap()
         };
+        // Simulated time runs waits at full length; real time at TIME_SCALE.
+        let scale = if simulated { 1.0 } else { TIME_SCALE };
         let mut vars: HashMap<String, String> = HashMap::from([
             ("CRAT_DATA_DIR".into(), dir.path().to_str().unwrap().into()),
+            ("CRAT_TIME_SCALE".into(), scale.to_string()),
             ("ADMIN_PASSWD".into(), ADMIN_PASSWORD.into()),
             (
                 "JWT_SECRET".into(),
@@ -141,17 +144,13 @@ impl TestApp {
             Backend::Dynamo => Arc::new(dynamo_store(dynamo_endpoint()?).await),
         };
         let clock = Arc::new(ManualClock::new(t0()));
-        let state = AppState::new(config, store, clock.clone());
-        let (scale, executor_clock) = if simulated {
+        let deps = Deps::new(config, store, clock.clone()).unwrap();
+        let executor_clock = simulated.then(|| {
             let sim: Arc<dyn statemachine::Clock> = Arc::new(SimulatedClock(clock.clone()));
-            (1.0, Some(sim))
-        } else {
-            (TIME_SCALE, None)
-        };
-        let local = local::assemble_with_clock(state, dir.path(), scale, executor_clock)
-            .await
-            .unwrap();
-        let state = local.state.clone();
+            sim
+        });
+        let local = local::assemble_with(deps, executor_clock).await.unwrap();
+        let state = local.deps.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let app = local::app(state.clone());
