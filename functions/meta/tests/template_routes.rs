@@ -8,7 +8,7 @@
 //! HTTP APIs: a route without a greedy variable beats one with it, literal segments beat
 //! `{variables}`, the longest `{proxy+}` prefix wins, and `/{proxy+}` catches the rest.
 
-#[path = "../../../shared/tests/cfn_template/mod.rs"]
+#[path = "../../../shared/tests/integration/cfn_template/mod.rs"]
 mod cfn_template;
 
 use std::collections::BTreeSet;

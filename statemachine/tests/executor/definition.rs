@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used)]
 //! Parsing refuses what the executor cannot run; lint finds what would break at runtime.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeSet, HashMap};
 

@@ -3,7 +3,7 @@
 //! start it again on the same data folder: the execution resumes where it was, the run
 //! ends COMPLETED, and the test server saw exactly one task.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

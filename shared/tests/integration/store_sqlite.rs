@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used)]
 //! The conformance suite on the embedded SQLite store, plus its durability.
 
-mod conformance;
+use crate::conformance;
 
 use std::sync::{Arc, Mutex};
 

@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used)]
 //! Scripted walks through the deploy-test-shaped definition: each path a run can take.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -3,7 +3,7 @@
 //! its embedded executor, against the development peers (package server with nginx-style
 //! listings, test-server double) as real HTTP servers on 127.0.0.1.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

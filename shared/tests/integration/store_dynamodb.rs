@@ -4,7 +4,7 @@
 //! table. Without the variable the tests skip, unless `CRAT_REQUIRE_DYNAMODB=1` (set by
 //! `make test`), which turns a missing server into a failure.
 
-mod conformance;
+use crate::conformance;
 
 use std::collections::HashMap;
 use std::sync::Arc;

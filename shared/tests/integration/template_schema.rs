@@ -11,7 +11,7 @@
 //!
 //! The HTTP routes are checked against the routers in `functions/meta/tests/template_routes.rs`.
 
-mod cfn_template;
+use crate::cfn_template;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

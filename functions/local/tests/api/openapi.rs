@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used)]
 //! Every endpoint the local server serves is in the OpenAPI document, and nothing else is.
 
-mod common;
+use crate::common;
 
 use common::{Backend, TestApp, assert_error};
 use reqwest::StatusCode;

@@ -6,7 +6,7 @@
 //! naming the step; outside text with markup and CR/LF arrives escaped, headers intact.
 //! (STARTTLS and implicit TLS delivery are proven in `functions/notify/tests/smtp.rs`.)
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

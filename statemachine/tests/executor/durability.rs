@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used)]
 //! Stopping, restarting and resuming: what survives in the store is enough to go on.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used)]
 //! Login, sessions and the role split over real HTTP, on both stores.
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -15,7 +15,7 @@
 //!   CRAT_REQUIRE_CLOUD=1  so the test cannot skip
 //! Without CRAT_CLOUD_ENDPOINT (a plain `cargo test`) the test skips.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::sync::Arc;

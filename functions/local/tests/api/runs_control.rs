@@ -3,7 +3,7 @@
 //! peers. Mail goes to the outbox folder here (no SMTP configured); `notify_smtp.rs`
 //! covers real SMTP delivery.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

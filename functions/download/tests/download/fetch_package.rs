@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used)]
 //! `fetch_package` against a real HTTP server (axum on 127.0.0.1) serving real tar.gz files.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

@@ -20,10 +20,10 @@ use notify::summary::{
 use shared::domain::Origin;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const ALLURE2: &str = include_str!("samples/allure2-summary.json");
-const ALLURE2_NO_TESTS: &str = include_str!("samples/allure2-summary-no-tests.json");
-const ALLURE3: &str = include_str!("samples/allure3-summary.json");
-const STATISTIC: &str = include_str!("samples/statistic.json");
+const ALLURE2: &str = include_str!("../samples/allure2-summary.json");
+const ALLURE2_NO_TESTS: &str = include_str!("../samples/allure2-summary-no-tests.json");
+const ALLURE3: &str = include_str!("../samples/allure3-summary.json");
+const STATISTIC: &str = include_str!("../samples/statistic.json");
 
 type Parser = fn(&[u8]) -> Result<Summary, SummaryError>;
 

@@ -3,7 +3,7 @@
 //! `nginx` binary is installed (`apt-get install -y nginx-light`); skipped otherwise.
 //! The test starts nginx itself on 127.0.0.1 (foreground, single process) and stops it.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

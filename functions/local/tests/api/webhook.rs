@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used)]
 //! The Jenkins webhook and builds API over real HTTP, on both stores.
 
-mod common;
+use crate::common;
 
 use common::{Backend, TestApp, assert_error, webhook};
 use reqwest::StatusCode;

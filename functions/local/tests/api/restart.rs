@@ -3,7 +3,7 @@
 //! and restart, and keeps its generated secrets (tokens stay valid, the admin password is
 //! printed only the first time).
 
-mod common;
+use crate::common;
 
 use common::binary::start;
 use reqwest::StatusCode;

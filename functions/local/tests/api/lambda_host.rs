@@ -9,7 +9,7 @@
 //! (moto). Then the in-process local server is started on the same table with the same
 //! secrets, and the same requests must get the identical status and JSON there.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

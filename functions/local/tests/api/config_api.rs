@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used)]
 //! Test items, parameter sets, job versions and settings over real HTTP, on both stores.
 
-mod common;
+use crate::common;
 
 use chrono::TimeDelta;
 use common::{Backend, TestApp, assert_error};
