@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! `shared`'s integration tests in one test binary (`cargo test -p shared --test
 //! integration <module>::`): the store conformance suite on both back ends, the
 //! template/ASL checks, the Step Functions adapter. The AWS SDK is linked once.

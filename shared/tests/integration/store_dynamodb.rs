@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! The conformance suite on DynamoDB, against a real DynamoDB-compatible server (moto).
 //! `make test` starts moto and sets `CRAT_TEST_DYNAMODB_ENDPOINT`; each test gets its own
 //! table. Without the variable the tests skip, unless `CRAT_REQUIRE_DYNAMODB=1` (set by

@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! The conformance suite on the embedded SQLite store, plus its durability.
 
 use crate::conformance;

@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! `infra/template.yaml` against the code it deploys (no AWS needed):
 //! - the DynamoDB table is exactly `shared::adapters::dynamodb::table_schema()`;
 //! - `DefinitionSubstitutions` names every `${Var}` of `statemachine/deploy_test.asl.json`

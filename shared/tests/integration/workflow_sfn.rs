@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! The Step Functions workflow adapter.
 //!
 //! - `mapping`, `arns`: the pure parts (history → execution events + current state,

@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! Parsing refuses what the executor cannot run; lint finds what would break at runtime.
 
 use crate::common;

@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! Stopping, restarting and resuming: what survives in the store is enough to go on.
 
 use crate::common;

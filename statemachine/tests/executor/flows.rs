@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! Scripted walks through the deploy-test-shaped definition: each path a run can take.
 
 use crate::common;

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! The embedded executor's integration tests in one test binary (`cargo test -p
 //! statemachine --test executor <module>::`).
 

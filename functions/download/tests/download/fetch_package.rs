@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! `fetch_package` against a real HTTP server (axum on 127.0.0.1) serving real tar.gz files.
 
 use crate::common;

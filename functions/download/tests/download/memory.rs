@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! Bounded memory: a package much larger than the allowed growth of the process's peak
 //! resident memory downloads and verifies. Measured in a process of its own, so that no
 //! other test runs in it while the peak is measured: the test runs this test binary again

@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! Against a real nginx with `autoindex` (HTML and `autoindex_format json`), when an
 //! `nginx` binary is installed (`apt-get install -y nginx-light`); skipped otherwise.
 //! The test starts nginx itself on 127.0.0.1 (foreground, single process) and stops it.

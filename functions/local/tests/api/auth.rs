@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! Login, sessions and the role split over real HTTP, on both stores.
 
 use crate::common;

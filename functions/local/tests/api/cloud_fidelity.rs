@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! Cloud fidelity: the deploy-test definition run by a THIRD-PARTY Step Functions
 //! interpreter (moto's, execution switched on) with its Task states invoking the REAL
 //! task function binaries (download, trigger, poll, finalize, notify under

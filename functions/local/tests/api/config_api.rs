@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! Test items, parameter sets, job versions and settings over real HTTP, on both stores.
 
 use crate::common;

@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! Lints of `statemachine/deploy_test.asl.json`: it parses with the embedded executor,
 //! every Next exists and every state is reachable, every `${Var}` is bound to a local
 //! task, every error name in Retry/Catch is one the tasks (or ASL) produce, every Task

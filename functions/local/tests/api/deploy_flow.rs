@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! The deploy-test flow end to end: the local server (in-process, on 127.0.0.1:0) with
 //! its embedded executor, against the development peers (package server with nginx-style
 //! listings, test-server double) as real HTTP servers on 127.0.0.1.

@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! The Lambda host path answers like the local one.
 //!
 //! Runs the REAL `builds`, `auth` and `meta` function binaries (the `cargo lambda build`

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! The local server's integration tests, one module per area, in one test binary: the
 //! AWS SDK and the server are linked once, not once per file (`cargo test -p local --test
 //! api <module>::` runs one area). Modules share one process: none may rely on a process

@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! The result mail end to end: the local server with SMTP configured, the dev peers, and
 //! a real SMTP server on 127.0.0.1 (aiosmtpd, `functions/notify/tests/smtp_sink.py`).
 //! A completed run delivers one mail whose MIME has the HTML part (counts, report link,

@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! Every endpoint the local server serves is in the OpenAPI document, and nothing else is.
 
 use crate::common;

@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! The real `crat` binary: prints what a newcomer needs, keeps builds across a hard kill
 //! and restart, and keeps its generated secrets (tokens stay valid, the admin password is
 //! printed only the first time).

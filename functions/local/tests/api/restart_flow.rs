@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! Durability of a live run: `kill -9` the real `crat` binary while a run is MONITORING,
 //! start it again on the same data folder: the execution resumes where it was, the run
 //! ends COMPLETED, and the test server saw exactly one task.

@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! Cancel, re-run, the stale-run sweeper and mail-once, on the local server with the dev
 //! peers. Mail goes to the outbox folder here (no SMTP configured); `notify_smtp.rs`
 //! covers real SMTP delivery.

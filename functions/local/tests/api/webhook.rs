@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! The Jenkins webhook and builds API over real HTTP, on both stores.
 
 use crate::common;

@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! The pie chart PNG: decoded again with the `png` crate and checked pixel by pixel.
 
 use std::f64::consts::TAU;

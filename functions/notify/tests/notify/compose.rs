@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! The result mails, parsed back from their bytes (`Message::formatted()`) with a real MIME
 //! parser (`mail-parser`): the MIME structure, the facts in the HTML and the text part, the
 //! inline chart's Content-ID, the failure details, header and HTML injection, non-ASCII.

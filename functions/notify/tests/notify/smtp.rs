@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! Delivery against a REAL SMTP server on 127.0.0.1: aiosmtpd, started by each test through
 //! `tests/smtp_sink.py` (which saves every accepted message to a folder), over plain SMTP,
 //! STARTTLS and implicit TLS, with certificates this test makes with the `openssl` CLI (a

@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! The Allure summary: the three formats parsed from real-shaped samples (see
 //! `tests/samples/`), the strict rules for odd counts, and `read_summary` against a real
 //! HTTP server on 127.0.0.1 serving a report folder.
