@@ -17,5 +17,6 @@ mod notify_smtp;
 mod openapi;
 mod restart;
 mod restart_flow;
+mod router;
 mod runs_control;
 mod webhook;
