@@ -8,7 +8,7 @@
 //! Anything else (anchors, multi-line flow collections) is an error naming the line, so a
 //! template edit outside the subset fails the tests loudly instead of being misread.
 //!
-//! Shared by `shared/tests/template_schema.rs` and `functions/meta/tests/template_routes.rs`
+//! Shared by `shared/tests/integration/template_schema.rs` and `functions/meta/tests/template_routes.rs`
 //! (through `#[path]`), hence the `dead_code` allowance.
 #![allow(dead_code)]
 

@@ -41,7 +41,7 @@ pub fn t0() -> DateTime<Utc> {
         .to_utc()
 }
 
-/// The DynamoDB endpoint of the test run, or `None` to skip (see shared/tests/store_dynamodb.rs).
+/// The DynamoDB endpoint of the test run, or `None` to skip (see shared/tests/integration/store_dynamodb.rs).
 pub fn dynamo_endpoint() -> Option<String> {
     match std::env::var("CRAT_TEST_DYNAMODB_ENDPOINT") {
         Ok(e) => Some(e),
