@@ -135,8 +135,8 @@ openapi: ## Regenerate functions/meta/openapi.json (what meta serves) from the r
 validate: $(VENV)/.installed node_modules/.installed ## Lint the SAM template and the state machine; check the template against the code
 	$(VENV)/bin/cfn-lint infra/template.yaml
 	npx --no-install asl-validator --json-path statemachine/deploy_test.asl.json
-	$(CARGO) test -p shared --test template_schema
-	$(CARGO) test -p local --test openapi template_routes::
+	$(CARGO) test -p shared --test integration template_schema::
+	$(CARGO) test -p local --test api template_routes::
 	@if command -v $(SAM) >/dev/null 2>&1; then cd infra && SAM_CLI_TELEMETRY=0 $(SAM) validate --lint; \
 	else echo "sam not installed: sam validate --lint skipped (cfn-lint ran)"; fi
 

@@ -2,7 +2,7 @@
 # `make test-cloud`: the cloud-fidelity test. moto's own Step Functions interpreter runs
 # statemachine/deploy_test.asl.json (Lambda ARNs substituted) with its Task states invoking
 # the REAL task function binaries served by `cargo lambda watch`, on moto's DynamoDB,
-# against the development peers; functions/local/tests/cloud_fidelity.rs runs the same two
+# against the development peers; functions/local/tests/api/cloud_fidelity.rs runs the same two
 # scenarios (happy path, missing package) through the embedded executor too and asserts
 # both give the same run records, states visited and execution ending.
 #
@@ -13,7 +13,7 @@
 #               lambda watch (function errors as 200 + X-Amz-Function-Error), rest to moto
 #   watch       cargo lambda watch serving download, trigger, poll, finalize, notify
 #               (debug builds in the shared target/, warmed up before the test)
-#   the test    cargo test -p local --test cloud_fidelity (it starts the dev peers itself)
+#   the test    cargo test -p local --test api cloud_fidelity:: (it starts the dev peers itself)
 # Logs: .tmp/cloud-fidelity/*.log. Needs `make test-deps` (moto, cargo-lambda in .venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -78,7 +78,7 @@ phase "building the functions and the test (debug)"
 for f in "${functions[@]}"; do
   "$CARGO" build --quiet --bin "$f" 2>&1 | tee -a "$log_dir/build.log" || die "cargo build --bin $f failed; see $log_dir/build.log"
 done
-"$CARGO" test --quiet -p local --test cloud_fidelity --no-run 2>&1 | tee -a "$log_dir/build.log" \
+"$CARGO" test --quiet -p local --test api --no-run 2>&1 | tee -a "$log_dir/build.log" \
   || die "building the test failed; see $log_dir/build.log"
 
 moto_port=$(free_port)
@@ -153,14 +153,14 @@ done
 rm -f "$log_dir"/warmup-*.headers
 
 # 6. The test.
-phase "running functions/local/tests/cloud_fidelity.rs"
+phase "running functions/local/tests/api/cloud_fidelity.rs"
 test_started=$(date +%s)
 set +e
 env -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL_DYNAMODB -u AWS_ENDPOINT_URL_SFN \
   CRAT_CLOUD_ENDPOINT="$moto_url" AWS_ENDPOINT_URL="$moto_url" CRAT_CLOUD_TABLE="$table" \
   CRAT_REQUIRE_CLOUD=1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 \
   AWS_EC2_METADATA_DISABLED=true RUST_BACKTRACE=0 \
-  "$CARGO" test --quiet -p local --test cloud_fidelity -- --nocapture 2>&1 | tee "$log_dir/test.log"
+  "$CARGO" test --quiet -p local --test api cloud_fidelity:: -- --nocapture 2>&1 | tee "$log_dir/test.log"
 rc=${PIPESTATUS[0]}
 set -e
 test_secs=$(( $(date +%s) - test_started ))

@@ -1,5 +1,5 @@
 //! What varies between the cloud and the embedded target: storage, behind small traits.
-//! Every adapter passes the same conformance suite (`shared/tests/conformance`).
+//! Every adapter passes the same conformance suite (`shared/tests/integration/conformance`).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -1,6 +1,6 @@
 //! Property tests: whatever a parser accepts re-parses to itself (parse → display →
 //! parse), so a stored value can always be read back. The store round trips of the same
-//! values are in the conformance suite (`shared/tests/conformance/round_trips.rs`).
+//! values are in the conformance suite (`shared/tests/integration/conformance/round_trips.rs`).
 
 use proptest::prelude::*;
 use serde_json::{Value, json};

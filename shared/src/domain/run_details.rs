@@ -269,7 +269,10 @@ mod tests {
         assert_eq!(poll.polls, None);
         poll.polls = Some(1);
         let written = poll.to_map();
-        assert_eq!(written["error_name"], crate::tasks::ErrorName::Timeout.as_str());
+        assert_eq!(
+            written["error_name"],
+            crate::tasks::ErrorName::Timeout.as_str()
+        );
         assert_eq!(written["legacy"], json!({"x": 1}));
         assert_eq!(written["deadline"], "2026-03-02T10:00:00.000Z");
         assert_eq!(written["polls"], 1);

@@ -7,7 +7,7 @@
 //! (`max_monitor_seconds` after the first poll), then the tail (the poll running at the
 //! deadline, one more Wait, the poll that reports `deadline`), then Finalize (which frees the
 //! lock) and Notify. The Task limits below are those of `statemachine/deploy_test.asl.json`;
-//! `shared/tests/template_schema.rs` fails when the two drift.
+//! `shared/tests/integration/template_schema.rs` fails when the two drift.
 
 use chrono::{DateTime, TimeDelta, Utc};
 

@@ -9,3 +9,6 @@ pub mod parameter_sets;
 pub mod runs;
 pub mod settings;
 pub mod test_items;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,535 @@
+//! Reads `infra/template.yaml` for the template tests, without a YAML dependency.
+//!
+//! CloudFormation's short tags (`!GetAtt`, `!Sub`, ...) stop plain YAML parsers, so this
+//! is a small reader for the subset the template is written in: block mappings and block
+//! sequences by indentation, one-line scalars (plain, 'single' or "double" quoted),
+//! `[a, b]` flow lists, `{}`, `>-`/`|` block scalars, comments, and tags either inline
+//! (`!Ref X` → `Tag("!Ref", "X")`) or before an indented block (`!If` + a list).
+//! Anything else (anchors, multi-line flow collections) is an error naming the line, so a
+//! template edit outside the subset fails the tests loudly instead of being misread.
+//!
+//! Shared by `shared/tests/integration/template_schema.rs` and `functions/local/tests/api/template_routes/mod.rs`
+//! (through `#[path]`), hence the `dead_code` allowance.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Yaml {
+    Null,
+    Str(String),
+    Seq(Vec<Yaml>),
+    /// Entries in file order.
+    Map(Vec<(String, Yaml)>),
+    /// `!Tag value`: the tag with its `!`.
+    Tag(String, Box<Yaml>),
+}
+
+impl Yaml {
+    pub fn get(&self, key: &str) -> Option<&Yaml> {
+        match self {
+            Yaml::Map(entries) => entries.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// `get` along a path of keys, panicking with the path when one is missing.
+    pub fn at(&self, path: &[&str]) -> &Yaml {
+        let mut node = self;
+        for (i, key) in path.iter().enumerate() {
+            node = node
+                .get(key)
+                .unwrap_or_else(|| panic!("template: no {}", path[..=i].join(".")));
+        }
+        node
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Yaml::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn str_at(&self, path: &[&str]) -> &str {
+        self.at(path)
+            .as_str()
+            .unwrap_or_else(|| panic!("template: {} is not a plain scalar", path.join(".")))
+    }
+
+    pub fn as_seq(&self) -> &[Yaml] {
+        match self {
+            Yaml::Seq(items) => items,
+            other => panic!("template: expected a list, got {other:?}"),
+        }
+    }
+
+    pub fn entries(&self) -> &[(String, Yaml)] {
+        match self {
+            Yaml::Map(entries) => entries,
+            other => panic!("template: expected a mapping, got {other:?}"),
+        }
+    }
+
+    /// `(tag, value)` of a tagged node.
+    pub fn as_tag(&self) -> Option<(&str, &Yaml)> {
+        match self {
+            Yaml::Tag(t, v) => Some((t, v)),
+            _ => None,
+        }
+    }
+
+    /// The resource a `!Ref X` names.
+    pub fn ref_target(&self) -> Option<&str> {
+        match self.as_tag() {
+            Some(("!Ref", v)) => v.as_str(),
+            _ => None,
+        }
+    }
+
+    /// Every scalar below this node (tags included), depth first.
+    pub fn scalars(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        self.collect_scalars(&mut out);
+        out
+    }
+
+    fn collect_scalars<'a>(&'a self, out: &mut Vec<&'a str>) {
+        match self {
+            Yaml::Null => {}
+            Yaml::Str(s) => out.push(s),
+            Yaml::Seq(items) => items.iter().for_each(|i| i.collect_scalars(out)),
+            Yaml::Map(entries) => entries.iter().for_each(|(_, v)| v.collect_scalars(out)),
+            Yaml::Tag(_, v) => v.collect_scalars(out),
+        }
+    }
+}
+
+/// The workspace root (two levels above `shared/` or `functions/<name>/`).
+pub fn workspace_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .find(|dir| dir.join("infra").is_dir() && dir.join("Cargo.lock").is_file())
+        .expect("the workspace root (with infra/ and Cargo.lock) above CARGO_MANIFEST_DIR")
+        .to_path_buf()
+}
+
+pub fn template_path() -> PathBuf {
+    workspace_root().join("infra").join("template.yaml")
+}
+
+pub fn load_template() -> Yaml {
+    let path = template_path();
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The template's resources of one type, `(logical id, resource)`.
+pub fn resources_of_type<'a>(template: &'a Yaml, type_name: &str) -> Vec<(&'a str, &'a Yaml)> {
+    template
+        .at(&["Resources"])
+        .entries()
+        .iter()
+        .filter(|(_, r)| r.get("Type").and_then(Yaml::as_str) == Some(type_name))
+        .map(|(k, r)| (k.as_str(), r))
+        .collect()
+}
+
+pub fn resource<'a>(template: &'a Yaml, logical_id: &str) -> &'a Yaml {
+    template.at(&["Resources", logical_id])
+}
+
+/// The crate a function resource runs: `CodeUri: ../target/lambda/<crate>/`.
+pub fn function_crate(function: &Yaml) -> &str {
+    let uri = function.str_at(&["Properties", "CodeUri"]);
+    uri.strip_prefix("../target/lambda/")
+        .and_then(|rest| rest.strip_suffix('/'))
+        .filter(|name| !name.is_empty() && !name.contains('/'))
+        .unwrap_or_else(|| panic!("CodeUri {uri:?} is not ../target/lambda/<crate>/"))
+}
+
+#[derive(Debug)]
+struct Line {
+    number: usize,
+    indent: usize,
+    text: String,
+}
+
+/// Parses the subset described at the top of this file.
+pub fn parse(source: &str) -> Result<Yaml, String> {
+    let mut lines = Vec::new();
+    let raw: Vec<&str> = source.lines().collect();
+    let mut i = 0;
+    while i < raw.len() {
+        let line = raw[i];
+        let number = i + 1;
+        i += 1;
+        if line[..line.len() - line.trim_start().len()].contains('\t') {
+            return Err(format!("line {number}: tab indentation"));
+        }
+        let text = strip_comment(line);
+        let trimmed = text.trim_end();
+        if trimmed.trim().is_empty() || trimmed.trim() == "---" {
+            continue;
+        }
+        let indent = trimmed.len() - trimmed.trim_start().len();
+        let content = trimmed.trim_start().to_owned();
+        // A block scalar: fold its more-indented lines into one line (content is never
+        // compared, only carried).
+        if let Some(head) = block_scalar_head(&content) {
+            let mut parts = Vec::new();
+            while i < raw.len() {
+                let next = raw[i];
+                let next_indent = next.len() - next.trim_start().len();
+                if !next.trim().is_empty() && next_indent <= indent {
+                    break;
+                }
+                parts.push(next.trim().to_owned());
+                i += 1;
+            }
+            let folded = parts
+                .into_iter()
+                .filter(|p| !p.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            lines.push(Line {
+                number,
+                indent,
+                text: format!("{head}{}", quote(&folded)),
+            });
+            continue;
+        }
+        lines.push(Line {
+            number,
+            indent,
+            text: content,
+        });
+    }
+    let mut parser = Parser { lines, pos: 0 };
+    if parser.lines.is_empty() {
+        return Ok(Yaml::Null);
+    }
+    let indent = parser.lines[0].indent;
+    let doc = parser.block(indent)?;
+    if let Some(extra) = parser.lines.get(parser.pos) {
+        return Err(format!("line {}: unexpected indentation", extra.number));
+    }
+    Ok(doc)
+}
+
+/// `key: >-` / `key: |` / `- |` → the part before the indicator.
+fn block_scalar_head(content: &str) -> Option<String> {
+    for indicator in [">-", ">", "|-", "|"] {
+        if let Some(head) = content.strip_suffix(indicator)
+            && (head.ends_with(": ") || head == "- ")
+        {
+            return Some(head.to_owned());
+        }
+    }
+    None
+}
+
+fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// Drops a `#` comment (at the start or after a space, outside quotes).
+fn strip_comment(line: &str) -> &str {
+    let mut quote: Option<char> = None;
+    let mut prev = ' ';
+    for (i, c) in line.char_indices() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if (c == '"' || c == '\'') && (prev == ' ' || prev == '[' || prev == ',') => {
+                quote = Some(c)
+            }
+            None if c == '#' && prev.is_whitespace() => return &line[..i],
+            None => {}
+        }
+        prev = c;
+    }
+    line
+}
+
+/// The byte index of the `:` ending a mapping key, when the line is `key: ...` or `key:`.
+fn key_colon(content: &str) -> Option<usize> {
+    let first = content.chars().next()?;
+    if matches!(first, '!' | '[' | '{' | '&' | '*' | '|' | '>') {
+        return None;
+    }
+    if first == '"' || first == '\'' {
+        let close = content[1..].find(first)? + 1;
+        let after = &content[close + 1..];
+        return (after == ":" || after.starts_with(": ")).then_some(close + 1);
+    }
+    let bytes = content.as_bytes();
+    (0..bytes.len()).find(|&i| bytes[i] == b':' && (i + 1 == bytes.len() || bytes[i + 1] == b' '))
+}
+
+struct Parser {
+    lines: Vec<Line>,
+    pos: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Line> {
+        self.lines.get(self.pos)
+    }
+
+    /// The node whose first line is the current one, at exactly `indent`.
+    fn block(&mut self, indent: usize) -> Result<Yaml, String> {
+        let line = self.peek().ok_or("unexpected end of the template")?;
+        if line.indent != indent {
+            return Err(format!("line {}: unexpected indentation", line.number));
+        }
+        if line.text == "-" || line.text.starts_with("- ") {
+            self.sequence(indent)
+        } else if key_colon(&line.text).is_some() {
+            self.mapping(indent)
+        } else {
+            let (number, text) = (line.number, line.text.clone());
+            self.pos += 1;
+            self.value_after(&text, number, indent)
+        }
+    }
+
+    fn sequence(&mut self, indent: usize) -> Result<Yaml, String> {
+        let mut items = Vec::new();
+        while let Some(line) = self.peek() {
+            if line.indent != indent || !(line.text == "-" || line.text.starts_with("- ")) {
+                break;
+            }
+            let number = line.number;
+            let rest = line.text[1..].trim_start().to_owned();
+            if rest.is_empty() {
+                self.pos += 1;
+                items.push(self.nested(indent, number)?);
+            } else {
+                // `- key: v` and `- scalar`: the rest is a line of its own, further in.
+                let offset = line.text.len() - rest.len();
+                let line = &mut self.lines[self.pos];
+                line.indent = indent + offset;
+                line.text = rest;
+                items.push(self.block(indent + offset)?);
+            }
+        }
+        Ok(Yaml::Seq(items))
+    }
+
+    fn mapping(&mut self, indent: usize) -> Result<Yaml, String> {
+        let mut entries: Vec<(String, Yaml)> = Vec::new();
+        while let Some(line) = self.peek() {
+            if line.indent != indent {
+                if line.indent > indent {
+                    return Err(format!("line {}: unexpected indentation", line.number));
+                }
+                break;
+            }
+            let Some(colon) = key_colon(&line.text) else {
+                if line.text.starts_with("- ") {
+                    break;
+                }
+                return Err(format!("line {}: expected `key: value`", line.number));
+            };
+            let number = line.number;
+            let key = unquote(line.text[..colon].trim(), number)?;
+            let rest = line.text[colon + 1..].trim().to_owned();
+            self.pos += 1;
+            let value = if rest.is_empty() {
+                match self.peek() {
+                    Some(next) if next.indent > indent => {
+                        let next_indent = next.indent;
+                        self.block(next_indent)?
+                    }
+                    // `key:` with the list at the key's own indentation.
+                    Some(next) if next.indent == indent && next.text.starts_with("- ") => {
+                        self.sequence(indent)?
+                    }
+                    _ => Yaml::Null,
+                }
+            } else {
+                self.value_after(&rest, number, indent)?
+            };
+            if entries.iter().any(|(k, _)| *k == key) {
+                return Err(format!("line {number}: duplicate key {key:?}"));
+            }
+            entries.push((key, value));
+        }
+        Ok(Yaml::Map(entries))
+    }
+
+    /// The value written after `key:` or `- `: inline, or a lone tag over a nested block.
+    fn value_after(&mut self, text: &str, number: usize, indent: usize) -> Result<Yaml, String> {
+        if text.starts_with('!') && !text.contains(' ') {
+            let inner = self.nested(indent, number)?;
+            return Ok(Yaml::Tag(text.to_owned(), Box::new(inner)));
+        }
+        inline(text, number)
+    }
+
+    /// The more-indented block after line `number` (or the list at the same indentation).
+    fn nested(&mut self, indent: usize, number: usize) -> Result<Yaml, String> {
+        match self.peek() {
+            Some(next) if next.indent > indent => {
+                let next_indent = next.indent;
+                self.block(next_indent)
+            }
+            Some(next) if next.indent == indent && next.text.starts_with("- ") => {
+                self.sequence(indent)
+            }
+            _ => Err(format!("line {number}: a nested block was expected")),
+        }
+    }
+}
+
+fn unquote(s: &str, number: usize) -> Result<String, String> {
+    match inline(s, number)? {
+        Yaml::Str(s) => Ok(s),
+        other => Err(format!(
+            "line {number}: a key must be a scalar, got {other:?}"
+        )),
+    }
+}
+
+/// A one-line value.
+fn inline(text: &str, number: usize) -> Result<Yaml, String> {
+    let text = text.trim();
+    if let Some(tagged) = text.strip_prefix('!') {
+        let (tag, rest) = tagged.split_once(' ').ok_or_else(|| {
+            format!("line {number}: tag {text:?} needs a value or a nested block")
+        })?;
+        return Ok(Yaml::Tag(
+            format!("!{tag}"),
+            Box::new(inline(rest, number)?),
+        ));
+    }
+    if text.starts_with('&') || text.starts_with('*') {
+        return Err(format!(
+            "line {number}: anchors and aliases are not supported"
+        ));
+    }
+    if text == "{}" {
+        return Ok(Yaml::Map(Vec::new()));
+    }
+    if text.starts_with('{') {
+        return Err(format!("line {number}: flow mappings are not supported"));
+    }
+    if let Some(body) = text.strip_prefix('[') {
+        let body = body
+            .strip_suffix(']')
+            .ok_or_else(|| format!("line {number}: a flow list must close on its line"))?;
+        return split_flow(body, number)?
+            .into_iter()
+            .map(|item| inline(&item, number))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Yaml::Seq);
+    }
+    if let Some(body) = text.strip_prefix('"') {
+        let body = body
+            .strip_suffix('"')
+            .ok_or_else(|| format!("line {number}: unterminated double quote"))?;
+        let mut out = String::new();
+        let mut chars = body.chars();
+        while let Some(c) = chars.next() {
+            if c == '\\' {
+                match chars.next() {
+                    Some('n') => out.push('\n'),
+                    Some('t') => out.push('\t'),
+                    Some(other) => out.push(other),
+                    None => return Err(format!("line {number}: dangling backslash")),
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        return Ok(Yaml::Str(out));
+    }
+    if let Some(body) = text.strip_prefix('\'') {
+        let body = body
+            .strip_suffix('\'')
+            .ok_or_else(|| format!("line {number}: unterminated single quote"))?;
+        return Ok(Yaml::Str(body.replace("''", "'")));
+    }
+    if text == "~" || text == "null" {
+        return Ok(Yaml::Null);
+    }
+    Ok(Yaml::Str(text.to_owned()))
+}
+
+/// Splits `a, !Ref b, [c, d]` at top-level commas.
+fn split_flow(body: &str, number: usize) -> Result<Vec<String>, String> {
+    let mut items = Vec::new();
+    let mut depth = 0i32;
+    let mut quote: Option<char> = None;
+    let mut current = String::new();
+    for c in body.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => {
+                quote = None;
+                current.push(c);
+            }
+            (Some(_), c) => current.push(c),
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                current.push(c);
+            }
+            (None, '[') => {
+                depth += 1;
+                current.push(c);
+            }
+            (None, ']') => {
+                depth -= 1;
+                current.push(c);
+            }
+            (None, ',') if depth == 0 => items.push(std::mem::take(&mut current)),
+            (None, c) => current.push(c),
+        }
+    }
+    if quote.is_some() || depth != 0 {
+        return Err(format!("line {number}: unbalanced flow list"));
+    }
+    if !current.trim().is_empty() {
+        items.push(current);
+    }
+    Ok(items.into_iter().map(|s| s.trim().to_owned()).collect())
+}
+
+/// The reader's own checks, run by the test files that include this module.
+pub fn self_check() {
+    let doc = parse(
+        "A: 1 # comment\n\
+         B:\n  - x\n  - !Ref Y\n  - k: v\n    k2: 'q: ''r'''\n\
+         C: !If [Cond, !Ref A, !Ref AWS::NoValue]\n\
+         D: !And\n  - !Condition X\n  - !Not [!Equals [!Ref P, \"\"]]\n\
+         E:\n- a\n- b\n\
+         F: >-\n  folded\n  text\n\
+         G: \"a # not a comment\"\n\
+         H: {}\n",
+    )
+    .unwrap();
+    assert_eq!(doc.str_at(&["A"]), "1");
+    let b = doc.at(&["B"]).as_seq();
+    assert_eq!(b[0], Yaml::Str("x".into()));
+    assert_eq!(b[1].ref_target(), Some("Y"));
+    assert_eq!(b[2].str_at(&["k2"]), "q: 'r'");
+    let (tag, args) = doc.at(&["C"]).as_tag().unwrap();
+    assert_eq!(tag, "!If");
+    assert_eq!(args.as_seq().len(), 3);
+    assert_eq!(args.as_seq()[2].ref_target(), Some("AWS::NoValue"));
+    let (tag, args) = doc.at(&["D"]).as_tag().unwrap();
+    assert_eq!(tag, "!And");
+    assert_eq!(args.as_seq().len(), 2);
+    assert_eq!(doc.at(&["E"]).as_seq().len(), 2);
+    assert_eq!(doc.str_at(&["F"]), "folded text");
+    assert_eq!(doc.str_at(&["G"]), "a # not a comment");
+    assert_eq!(doc.at(&["H"]), &Yaml::Map(Vec::new()));
+    assert!(parse("A: 1\nA: 2\n").is_err(), "duplicate keys are refused");
+    assert!(parse("A: &x 1\n").is_err(), "anchors are refused");
+    assert!(
+        parse("A: [1,\n 2]\n").is_err(),
+        "multi-line flow lists are refused"
+    );
+}

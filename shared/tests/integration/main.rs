@@ -1,0 +1,13 @@
+#![allow(clippy::unwrap_used)]
+//! `shared`'s integration tests in one test binary (`cargo test -p shared --test
+//! integration <module>::`): the store conformance suite on both back ends, the
+//! template/ASL checks, the Step Functions adapter. The AWS SDK is linked once.
+
+#[macro_use]
+mod conformance;
+
+mod cfn_template;
+mod store_dynamodb;
+mod store_sqlite;
+mod template_schema;
+mod workflow_sfn;

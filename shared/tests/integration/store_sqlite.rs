@@ -1,0 +1,191 @@
+//! The conformance suite on the embedded SQLite store, plus its durability.
+
+use crate::conformance;
+
+use std::sync::{Arc, Mutex};
+
+use shared::adapters::SqliteStore;
+use shared::ports::{BuildStore, IdCounters, LoginFailureStore, Store};
+
+async fn fresh_store() -> Option<Arc<dyn Store>> {
+    fresh_with_raw().await.map(|(store, _)| store)
+}
+
+/// A store and a second connection to its file that writes rows past every check.
+async fn fresh_with_raw() -> Option<(Arc<dyn Store>, Arc<dyn conformance::RawWrites>)> {
+    // The folder must outlive the store; leak it for the test's duration.
+    let dir = tempfile::tempdir().unwrap().keep();
+    let store = Arc::new(SqliteStore::open(&dir).unwrap());
+    let raw = Arc::new(RawSqlite(Mutex::new(
+        rusqlite::Connection::open(dir.join("crat.db")).unwrap(),
+    )));
+    Some((store, raw))
+}
+
+struct RawSqlite(Mutex<rusqlite::Connection>);
+
+const T0: &str = "2026-11-25T10:00:00.123Z";
+
+#[async_trait::async_trait]
+impl conformance::RawWrites for RawSqlite {
+    async fn raw_build(&self, id: i64, job: &str, number: i64, package_path: &str) {
+        self.0
+            .lock()
+            .unwrap()
+            .execute(
+                "INSERT INTO builds (id, job_name, build_number, build_user, package_path, created_at)
+                 VALUES (?1, ?2, ?3, NULL, ?4, ?5)",
+                rusqlite::params![id, job, number, package_path, T0],
+            )
+            .unwrap();
+    }
+
+    async fn raw_session(&self, email: &str, is_admin: bool) {
+        self.0
+            .lock()
+            .unwrap()
+            .execute(
+                "INSERT INTO sessions (email, session_id, is_admin, token_sha256, created_at, expires_at)
+                 VALUES (?1, 'raw', ?2, 'hash', ?3, '2099-01-01T00:00:00.000Z')",
+                rusqlite::params![email, is_admin, T0],
+            )
+            .unwrap();
+    }
+
+    async fn raw_test_item(&self, id: i64, notify_email: &str) {
+        let emails = serde_json::json!([notify_email]).to_string();
+        self.0
+            .lock()
+            .unwrap()
+            .execute(
+                "INSERT INTO test_items (id, name, job_name, parameter_set_id, description, enabled, notify_emails, created_at, updated_at)
+                 VALUES (?1, 'raw', 'RAW', NULL, '', 1, ?2, ?3, ?3)",
+                rusqlite::params![id, emails, T0],
+            )
+            .unwrap();
+    }
+}
+
+conformance_tests!(fresh_store(), fresh_with_raw());
+
+#[tokio::test]
+async fn closed_login_windows_are_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let t0 = conformance::t0();
+    for key in ["admin:email:a@example.com", "admin:all"] {
+        store.take_login_attempt(key, 5, t0).await.unwrap().unwrap();
+    }
+    let later = t0 + shared::domain::LOGIN_WINDOW + chrono::TimeDelta::seconds(1);
+    store
+        .take_login_attempt("admin:all", 100, later)
+        .await
+        .unwrap()
+        .unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join("crat.db")).unwrap();
+    let keys: Vec<String> = conn
+        .prepare("SELECT key FROM login_failures ORDER BY key")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(keys, ["admin:all"], "the stale record is gone");
+}
+
+#[tokio::test]
+async fn builds_survive_reopening_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let store = SqliteStore::open(dir.path()).unwrap();
+        store
+            .insert_build(&conformance::new_build("CDN_CORE", 101), conformance::t0())
+            .await
+            .unwrap()
+            .0
+            .id
+    };
+    let reopened = SqliteStore::open(dir.path()).unwrap();
+    let got = reopened
+        .get_build(id)
+        .await
+        .unwrap()
+        .expect("build kept across reopen");
+    assert_eq!(got.build_number.get(), 101);
+    let (again, created) = reopened
+        .insert_build(&conformance::new_build("CDN_CORE", 101), conformance::t0())
+        .await
+        .unwrap();
+    assert!(!created);
+    assert_eq!(again.id, id);
+    assert!(
+        reopened.next_id("builds").await.unwrap() > id,
+        "counters survive too"
+    );
+}
+
+#[tokio::test]
+async fn executions_stored_with_inline_history_are_migrated_and_stay_readable() {
+    use statemachine::{ExecutionStore, HistoryPage};
+    // GIVEN a file from before history was kept apart (schema version 4), holding a
+    // running execution with its 3 events inline in the record
+    let dir = tempfile::tempdir().unwrap();
+    drop(SqliteStore::open(dir.path()).unwrap());
+    let legacy = serde_json::json!({
+        "execution_id": "run-7", "status": "RUNNING", "current_state": "WaitBeforePoll",
+        "input": {"run_id": 7, "failure": null}, "output": null, "error": null, "cause": null,
+        "started_at": "2026-11-25T10:00:00Z", "stopped_at": null,
+        "events": [
+            {"id": 1, "type": "ExecutionStarted", "timestamp": "2026-11-25T10:00:00Z", "input": {"run_id": 7}},
+            {"id": 2, "type": "TaskStateEntered", "state": "Download", "timestamp": "2026-11-25T10:00:00Z"},
+            {"id": 3, "type": "WaitStateEntered", "state": "WaitBeforePoll", "timestamp": "2026-11-25T10:00:01Z"}
+        ],
+        "cursor": {"state": "WaitBeforePoll", "input": {"run_id": 7}, "entered_at": "2026-11-25T10:00:01Z",
+                   "retries": [], "pending": {"kind": "WAIT_UNTIL", "until": "2026-11-25T10:00:06Z"}}
+    });
+    {
+        let c = rusqlite::Connection::open(dir.path().join("crat.db")).unwrap();
+        c.execute_batch("DROP TABLE execution_events; PRAGMA user_version = 5;")
+            .unwrap();
+        c.execute(
+            "INSERT INTO executions (id, running, json) VALUES ('run-7', 1, ?1)",
+            [legacy.to_string()],
+        )
+        .unwrap();
+    }
+    // WHEN the current code opens it
+    let store = SqliteStore::open(dir.path()).unwrap();
+    // THEN the record is small, counts its events, is still resumable, and its history
+    // reads page by page
+    let running = store.list_running_executions().await.unwrap();
+    assert_eq!(running.len(), 1);
+    let record = &running[0];
+    assert_eq!(record.event_count, 3);
+    assert!(record.events.is_empty());
+    assert!(record.cursor.is_some());
+    let first = store
+        .load_history("run-7", HistoryPage::first(2))
+        .await
+        .unwrap();
+    let rest = store
+        .load_history(
+            "run-7",
+            HistoryPage {
+                after: Some(2),
+                limit: 2,
+                newest_first: false,
+            },
+        )
+        .await
+        .unwrap();
+    let types: Vec<_> = first
+        .iter()
+        .chain(&rest)
+        .map(|e| e.r#type.as_str())
+        .collect();
+    assert_eq!(
+        types,
+        ["ExecutionStarted", "TaskStateEntered", "WaitStateEntered"]
+    );
+    assert_eq!(rest[0].state.as_deref(), Some("WaitBeforePoll"));
+}
