@@ -130,7 +130,7 @@ invoke-%: ## Send functions/<fn>/events/*.json to make watch (EVENT=<name>: one 
 	done; exit $$rc
 
 openapi: ## Regenerate functions/meta/openapi.json (what meta serves) from the routers' annotations; commit it
-	CRAT_WRITE_OPENAPI=1 $(CARGO) test -p local --test openapi the_checked_in_document_is_what_the_routers_document
+	CRAT_WRITE_OPENAPI=1 $(CARGO) test -p local --test api openapi::the_checked_in_document_is_what_the_routers_document
 
 validate: $(VENV)/.installed node_modules/.installed ## Lint the SAM template and the state machine; check the template against the code
 	$(VENV)/bin/cfn-lint infra/template.yaml
