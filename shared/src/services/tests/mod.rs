@@ -23,7 +23,7 @@ use crate::adapters::SqliteStore;
 use crate::clock::ManualClock;
 use crate::config::{Config, Host};
 use crate::deps::Deps;
-use crate::domain::{Build, ParameterSet, TestItem};
+use crate::domain::{Build, Email, ParameterSet, TestItem, TestItemId};
 use crate::error::ApiError;
 use crate::workflow::{ExecutionView, WorkflowError, WorkflowStarter};
 
@@ -31,6 +31,16 @@ pub(super) fn t0() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-25T10:00:00Z")
         .unwrap()
         .to_utc()
+}
+
+/// `raw` as a checked address: who acts is an [`Email`], never a bare string.
+pub(super) fn email(raw: &str) -> Email {
+    Email::parse("email", raw).unwrap()
+}
+
+/// The id the services take for `item` (the record still holds the bare integer).
+pub(super) fn item_id(item: &TestItem) -> TestItemId {
+    TestItemId::from_stored(item.id)
 }
 
 /// What a service refused, as the API would show it.

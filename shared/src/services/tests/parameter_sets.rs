@@ -3,6 +3,7 @@
 use serde_json::json;
 
 use super::{Fixture, refusal};
+use crate::domain::{ParameterSet, ParameterSetId};
 use crate::services::parameter_sets::{self, CreateParameterSet, UpdateParameterSet};
 use crate::services::test_items;
 
@@ -12,6 +13,11 @@ fn create(name: &str) -> CreateParameterSet {
         description: String::new(),
         params: None,
     }
+}
+
+/// The id the services take for `set` (the record still holds the bare integer).
+fn set_id(set: &ParameterSet) -> ParameterSetId {
+    ParameterSetId::from_stored(set.id)
 }
 
 fn no_change() -> UpdateParameterSet {
@@ -57,7 +63,7 @@ async fn content_changes_bump_the_version_and_default_changes_do_not() {
     let renamed = parameter_sets::update(
         &f.state,
         "b@x.test",
-        second.id,
+        set_id(&second),
         UpdateParameterSet {
             params: Some(json!({"service_name": "edge"})),
             ..no_change()
@@ -71,7 +77,7 @@ async fn content_changes_bump_the_version_and_default_changes_do_not() {
     let made_default = parameter_sets::update(
         &f.state,
         "b@x.test",
-        second.id,
+        set_id(&second),
         UpdateParameterSet {
             is_default: Some(true),
             ..no_change()
@@ -105,16 +111,25 @@ async fn the_default_cannot_be_unset_or_deleted() {
         ..no_change()
     };
     assert_eq!(
-        refusal(parameter_sets::update(&f.state, "a@x.test", first.id, unset).await).code,
+        refusal(parameter_sets::update(&f.state, "a@x.test", set_id(&first), unset).await).code,
         "default_required"
     );
-    let deleted = refusal(parameter_sets::delete(&f.state, first.id).await);
+    let deleted = refusal(parameter_sets::delete(&f.state, set_id(&first)).await);
     assert_eq!(
         (deleted.status.as_u16(), deleted.code.as_str()),
         (409, "parameter_set_is_default")
     );
     assert_eq!(
-        refusal(parameter_sets::update(&f.state, "a@x.test", 999, no_change()).await).code,
+        refusal(
+            parameter_sets::update(
+                &f.state,
+                "a@x.test",
+                ParameterSetId::from_stored(999),
+                no_change()
+            )
+            .await
+        )
+        .code,
         "not_found"
     );
 }
@@ -130,12 +145,14 @@ async fn a_set_in_use_is_kept_and_an_unused_one_deleted() {
     test_items::create(&f.state, input).await.unwrap();
 
     assert_eq!(
-        refusal(parameter_sets::delete(&f.state, used.id).await).code,
+        refusal(parameter_sets::delete(&f.state, set_id(&used)).await).code,
         "parameter_set_in_use"
     );
-    parameter_sets::delete(&f.state, unused.id).await.unwrap();
+    parameter_sets::delete(&f.state, set_id(&unused))
+        .await
+        .unwrap();
     assert_eq!(
-        refusal(parameter_sets::delete(&f.state, unused.id).await).code,
+        refusal(parameter_sets::delete(&f.state, set_id(&unused)).await).code,
         "not_found"
     );
 }

@@ -1,6 +1,7 @@
 //! Test items: parsed fields, an existing parameter set or the default.
 
-use super::{Fixture, refusal};
+use super::{Fixture, item_id, refusal};
+use crate::domain::TestItemId;
 use crate::services::test_items;
 
 #[tokio::test]
@@ -12,7 +13,9 @@ async fn an_item_is_created_enabled_and_replaced_whole() {
 
     let mut input = Fixture::item_input("edge", "CDN_EDGE");
     input.notify_emails = vec!["ops@example.com".into()];
-    let replaced = test_items::update(&f.state, item.id, input).await.unwrap();
+    let replaced = test_items::update(&f.state, item_id(&item), input)
+        .await
+        .unwrap();
 
     assert_eq!(replaced.id, item.id);
     assert_eq!(replaced.name.as_str(), "edge");
@@ -50,7 +53,13 @@ async fn an_unknown_parameter_set_or_item_is_refused() {
         (422, "parameter_set_not_found")
     );
 
-    let missing =
-        refusal(test_items::update(&f.state, 999, Fixture::item_input("cds", "CDN_CORE")).await);
+    let missing = refusal(
+        test_items::update(
+            &f.state,
+            TestItemId::from_stored(999),
+            Fixture::item_input("cds", "CDN_CORE"),
+        )
+        .await,
+    );
     assert_eq!(missing.code, "not_found");
 }
