@@ -1,19 +1,11 @@
 //! The facts both result mails show (build and run) and the failure's details, as plain
 //! (label, text) pairs in the mail's words; the templates in `html` and `text` lay them out.
 
-use serde_json::Value;
 
 use super::compose::{MailContext, failed_step, fmt_time, format_duration, one_line, step_label};
 use super::words::Words;
-use crate::domain::run::{Run, RunStatus, Step, StepName, Summary};
-
-fn detail_str<'s>(step: &'s Step, key: &str) -> Option<&'s str> {
-    step.details
-        .get(key)
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-}
+use crate::domain::{DownloadDetails, PollDetails};
+use crate::domain::run::{Run, RunStatus, StepName, Summary};
 
 /// The run's duration, when it has finished.
 pub(super) fn run_time(run: &Run, w: &Words) -> Option<String> {
@@ -35,9 +27,12 @@ pub(super) fn build_facts(ctx: &MailContext) -> Vec<(&'static str, String)> {
         (w.build, format!("#{}", run.build.build_number)),
         (w.package_path, one_line(&run.build.package_path)),
     ];
-    if let Some(file) = run
-        .step(StepName::Download)
-        .and_then(|s| detail_str(s, "file_name"))
+    let download: DownloadDetails = run.details();
+    if let Some(file) = download
+        .file_name
+        .as_deref()
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
     {
         facts.push((w.package, one_line(file)));
     }
@@ -83,7 +78,9 @@ pub(super) fn failure_facts(run: &Run, w: &Words) -> FailureFacts {
         .filter(|s| !s.is_empty() && Some(*s) != error.as_deref())
         .map(str::to_owned);
     let error_name = failed
-        .and_then(|s| detail_str(s, "error_name"))
+        .and_then(|s| run.error_name(s.name))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
         .map(str::to_owned);
     let mut external = Vec::new();
     if let Some(monitor) = run.step(StepName::Monitor) {
@@ -97,20 +94,21 @@ pub(super) fn failure_facts(run: &Run, w: &Words) -> FailureFacts {
         {
             external.push((w.error, e.to_owned()));
         }
-        for (key, label) in [
-            ("error", w.error),
-            ("external_error", w.error),
-            ("last_error", w.last_problem),
-            ("phase", w.last_phase),
-            ("last_poll_at", w.last_poll),
-            ("polls", w.polls),
-            ("report_url_refused", w.refused_report_url),
+        // What poll recorded about the test server's last answers.
+        let poll: PollDetails = run.details();
+        let trimmed = |s: &Option<String>| {
+            s.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        for (label, value) in [
+            (w.last_problem, trimmed(&poll.last_error)),
+            (w.last_phase, trimmed(&poll.phase)),
+            (w.last_poll, poll.last_poll_at.map(fmt_time)),
+            (w.polls, poll.polls.map(|n| n.to_string())),
         ] {
-            let value = match monitor.details.get(key) {
-                Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_owned(),
-                Some(Value::Number(n)) => n.to_string(),
-                _ => continue,
-            };
+            let Some(value) = value else { continue };
             if !shown_elsewhere(&value) && !external.iter().any(|(_, v)| *v == value) {
                 external.push((label, value));
             }

@@ -4,11 +4,10 @@
 
 use crate::Deps;
 use crate::domain::{
-    Email, Notification, NotificationStatus, Run, RunStatus, StepName, StepStatus,
+    Email, Notification, NotificationStatus, NotifyDetails, Run, RunStatus, StepName, StepStatus,
 };
 use crate::tasks::{RunRef, TaskError, excerpt, update_run};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::mail::compose::{MailContext, failure_mail, mailable, success_mail};
 use crate::mail::summary::read_summary;
@@ -33,9 +32,7 @@ async fn recipients(
     run: &Run,
     cc: &[Email],
 ) -> Result<(Vec<Email>, Vec<Email>), TaskError> {
-    let mut to: Vec<Email> = Email::parse("triggered_by", &run.triggered_by)
-        .into_iter()
-        .collect();
+    let mut to: Vec<Email> = vec![run.triggered_by.clone()];
     if let Some(item) = deps.store.get_test_item(run.test_item_id).await? {
         for e in item.notify_emails {
             if !to.contains(&e) {
@@ -131,17 +128,16 @@ pub async fn handle(deps: &Deps, input: RunRef) -> Result<NotifyOutput, TaskErro
             if r.report_url.is_some() {
                 r.report_refused = refused.clone();
             }
-            let details = &mut r.step_mut(StepName::Notify).details;
             match &read {
                 Ok((summary, source)) => {
                     r.summary = Some(summary.clone());
-                    r.step_mut(StepName::Notify)
-                        .details
-                        .insert("summary_source".into(), Value::from(source.to_string()));
+                    r.edit_details(|d: &mut NotifyDetails| {
+                        d.summary_source = Some(source.to_string());
+                    });
                 }
-                Err(why) => {
-                    details.insert("summary_unavailable".into(), Value::from(excerpt(why)));
-                }
+                Err(why) => r.edit_details(|d: &mut NotifyDetails| {
+                    d.summary_unavailable = Some(excerpt(why));
+                }),
             }
             Ok(())
         })
@@ -194,22 +190,15 @@ pub async fn handle(deps: &Deps, input: RunRef) -> Result<NotifyOutput, TaskErro
                 NotificationStatus::Skipped => StepStatus::Skipped,
             };
             r.finish_step(StepName::Notify, step_status, error.clone(), now);
-            if let Some(receipt) = &receipt {
-                r.step_mut(StepName::Notify)
-                    .details
-                    .insert("receipt".into(), Value::from(excerpt(receipt)));
-            }
-            if !not_sent.is_empty() {
-                r.step_mut(StepName::Notify).details.insert(
-                    "recipients_not_sent".into(),
-                    Value::from(
-                        not_sent
-                            .iter()
-                            .map(|n| excerpt(&n.to_string()))
-                            .collect::<Vec<_>>(),
-                    ),
-                );
-            }
+            r.edit_details(|d: &mut NotifyDetails| {
+                if let Some(receipt) = &receipt {
+                    d.receipt = Some(excerpt(receipt));
+                }
+                if !not_sent.is_empty() {
+                    d.recipients_not_sent =
+                        Some(not_sent.iter().map(|n| excerpt(&n.to_string())).collect());
+                }
+            });
             Ok(())
         }
     };
@@ -253,11 +242,7 @@ pub async fn handle(deps: &Deps, input: RunRef) -> Result<NotifyOutput, TaskErro
         .as_ref()
         .map(|s| s.from.clone())
         .unwrap_or_else(|| "crat@localhost.localdomain".into());
-    let summary_note = run
-        .step(StepName::Notify)
-        .and_then(|s| s.details.get("summary_unavailable"))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
+    let summary_note = run.details::<NotifyDetails>().summary_unavailable;
     let ctx = MailContext {
         project_name: &settings.project_name,
         run: &run,
