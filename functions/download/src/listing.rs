@@ -344,10 +344,15 @@ fn parse_row_tail(rest: &str) -> (Option<i64>, Option<u64>) {
     (mtime, size)
 }
 
-/// The row's date and time in the forms listings print: nginx's `dd-Mon-yyyy HH:MM`,
+/// The row's date and time in the forms listings print: nginx's `dd-Mon-yyyy HH:MM[:SS]`,
 /// Apache's and others' `yyyy-mm-dd HH:MM[:SS]`, read as UTC.
 fn parse_listing_date(date: &str, time: &str) -> Option<i64> {
-    const FORMATS: [&str; 3] = ["%d-%b-%Y %H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"];
+    const FORMATS: [&str; 4] = [
+        "%d-%b-%Y %H:%M",
+        "%d-%b-%Y %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%d %H:%M:%S",
+    ];
     let text = format!("{date} {time}");
     FORMATS
         .iter()

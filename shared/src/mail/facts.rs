@@ -1,11 +1,10 @@
 //! The facts both result mails show (build and run) and the failure's details, as plain
 //! (label, text) pairs in the mail's words; the templates in `html` and `text` lay them out.
 
-
 use super::compose::{MailContext, failed_step, fmt_time, format_duration, one_line, step_label};
 use super::words::Words;
-use crate::domain::{DownloadDetails, PollDetails};
 use crate::domain::run::{Run, RunStatus, StepName, Summary};
+use crate::domain::{DownloadDetails, PollDetails};
 
 /// The run's duration, when it has finished.
 pub(super) fn run_time(run: &Run, w: &Words) -> Option<String> {
