@@ -39,6 +39,13 @@ pub enum ServiceError {
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
 
+impl ServiceError {
+    /// A record looked up by id is not there: "no {what} with id {id}".
+    pub fn no_such(what: &str, id: impl std::fmt::Display) -> Self {
+        Self::NotFound(format!("no {what} with id {id}"))
+    }
+}
+
 impl From<FieldError> for ServiceError {
     fn from(e: FieldError) -> Self {
         Self::Invalid(e)
