@@ -101,7 +101,7 @@ mod tests {
     fn the_api_rendering_keeps_status_code_and_message() {
         let cases: Vec<(ServiceError, u16, &str, &str)> = vec![
             (
-                ServiceError::NotFound("no run with id 7".into()),
+                ServiceError::no_such("run", 7),
                 404,
                 "not_found",
                 "no run with id 7",
