@@ -6,7 +6,24 @@ pub mod sqlite;
 pub use dynamodb::DynamoStore;
 pub use sqlite::SqliteStore;
 
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+
 use crate::ports::{Page, StoreError, StoreResult};
+
+/// A failed AWS SDK call as text (every AWS SDK crate shares this `SdkError`). For a
+/// service error only the error itself is kept (code, message and request id), not the
+/// raw HTTP response the whole `SdkError` would print; else the dispatch/timeout/parse
+/// chain.
+pub(crate) fn sdk_error_text<E, R>(err: SdkError<E, R>) -> String
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match err {
+        SdkError::ServiceError(context) => DisplayErrorContext(context.into_err()).to_string(),
+        other => DisplayErrorContext(other).to_string(),
+    }
+}
 
 /// Reads the rows of a list, logging and leaving out any that cannot be read back
 /// (`Corrupt`: a record written by an older, laxer version, or edited by hand). One bad

@@ -53,20 +53,7 @@ impl HttpUrl {
                 format!("must be an absolute http(s) URL such as http://host:8080 ({why})"),
             )
         };
-        let s = raw.trim();
-        if has_control(s) {
-            return Err(bad("control characters"));
-        }
-        let url = url::Url::parse(s).map_err(|e| bad(&e.to_string()))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(bad("scheme must be http or https"));
-        }
-        if url.host_str().is_none_or(str::is_empty) {
-            return Err(bad("no host"));
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(bad("credentials in URLs are not allowed"));
-        }
+        let url = http_url_with_host(raw.trim(), &bad, "credentials in URLs are not allowed")?;
         if url.query().is_some() || url.fragment().is_some() {
             return Err(bad("no query or fragment"));
         }
@@ -110,19 +97,7 @@ impl Origin {
         if s.chars().count() > Self::MAX_LEN {
             return Err(bad(&format!("longer than {} characters", Self::MAX_LEN)));
         }
-        if has_control(s) {
-            return Err(bad("control characters"));
-        }
-        let url = url::Url::parse(s).map_err(|e| bad(&e.to_string()))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(bad("scheme must be http or https"));
-        }
-        if url.host_str().is_none_or(str::is_empty) {
-            return Err(bad("no host"));
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(bad("no credentials"));
-        }
+        let url = http_url_with_host(s, &bad, "no credentials")?;
         if url.path() != "/" {
             return Err(bad("no path: scheme, host and port only"));
         }
@@ -149,22 +124,32 @@ impl fmt::Display for Origin {
     }
 }
 
+/// The checks an [`HttpUrl`] and an [`Origin`] share: no control characters, an http(s)
+/// URL with a host and without credentials (refused as `credentials`).
+fn http_url_with_host(
+    s: &str,
+    bad: &dyn Fn(&str) -> FieldError,
+    credentials: &str,
+) -> Result<url::Url, FieldError> {
+    if has_control(s) {
+        return Err(bad("control characters"));
+    }
+    let url = url::Url::parse(s).map_err(|e| bad(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad("scheme must be http or https"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad(credentials));
+    }
+    Ok(url)
+}
+
 /// A list of origins: normalised, de-duplicated, at most [`MAX_ORIGINS`].
 pub fn parse_origin_list(field: &str, raw: &[String]) -> Result<Vec<Origin>, FieldError> {
-    if raw.len() > MAX_ORIGINS {
-        return Err(FieldError::new(
-            field,
-            format!("must list at most {MAX_ORIGINS} origins"),
-        ));
-    }
-    let mut out: Vec<Origin> = Vec::with_capacity(raw.len());
-    for (i, s) in raw.iter().enumerate() {
-        let o = Origin::parse(&format!("{field}[{i}]"), s)?;
-        if !out.contains(&o) {
-            out.push(o);
-        }
-    }
-    Ok(out)
+    parse_unique_list(field, raw, MAX_ORIGINS, "origins", Origin::parse)
 }
 
 /// The most origins a list may hold.
@@ -172,14 +157,28 @@ pub const MAX_ORIGINS: usize = 20;
 
 /// A list of email addresses: de-duplicated, at most 50.
 pub fn parse_email_list(field: &str, raw: &[String]) -> Result<Vec<Email>, FieldError> {
-    if raw.len() > 50 {
-        return Err(FieldError::new(field, "must list at most 50 addresses"));
+    parse_unique_list(field, raw, 50, "addresses", Email::parse)
+}
+
+/// At most `max` values, each parsed as `field[i]`, the first of equal ones kept.
+fn parse_unique_list<T: PartialEq>(
+    field: &str,
+    raw: &[String],
+    max: usize,
+    what: &str,
+    parse: impl Fn(&str, &str) -> Result<T, FieldError>,
+) -> Result<Vec<T>, FieldError> {
+    if raw.len() > max {
+        return Err(FieldError::new(
+            field,
+            format!("must list at most {max} {what}"),
+        ));
     }
-    let mut out: Vec<Email> = Vec::with_capacity(raw.len());
+    let mut out: Vec<T> = Vec::with_capacity(raw.len());
     for (i, s) in raw.iter().enumerate() {
-        let e = Email::parse(&format!("{field}[{i}]"), s)?;
-        if !out.contains(&e) {
-            out.push(e);
+        let value = parse(&format!("{field}[{i}]"), s)?;
+        if !out.contains(&value) {
+            out.push(value);
         }
     }
     Ok(out)

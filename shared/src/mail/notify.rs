@@ -203,37 +203,28 @@ pub async fn handle(deps: &Deps, input: RunRef) -> Result<NotifyOutput, TaskErro
         }
     };
 
-    let Some(mailer) = &deps.mailer else {
+    // Skipped (no mailer, nobody to mail) or failed: the run records why, without a receipt.
+    let unsent = |status: NotificationStatus, why: String| {
         update_run(
             state,
             input.run_id,
-            record(
-                NotificationStatus::Skipped,
-                Some("no mail server is configured (EMAIL_SEND_SERVER)".into()),
-                None,
-                Vec::new(),
-            ),
+            record(status, Some(why), None, Vec::new()),
         )
-        .await?;
-        return Ok(NotifyOutput {
-            status: NotificationStatus::Skipped,
-        });
+    };
+    let skipped_because = |why: &str| {
+        let recorded = unsent(NotificationStatus::Skipped, why.to_owned());
+        async move {
+            recorded.await?;
+            Ok(NotifyOutput {
+                status: NotificationStatus::Skipped,
+            })
+        }
+    };
+    let Some(mailer) = &deps.mailer else {
+        return skipped_because("no mail server is configured (EMAIL_SEND_SERVER)").await;
     };
     if to.is_empty() && cc.is_empty() {
-        update_run(
-            state,
-            input.run_id,
-            record(
-                NotificationStatus::Skipped,
-                Some("no usable recipients".into()),
-                None,
-                Vec::new(),
-            ),
-        )
-        .await?;
-        return Ok(NotifyOutput {
-            status: NotificationStatus::Skipped,
-        });
+        return skipped_because("no usable recipients").await;
     }
 
     let from = state
@@ -277,17 +268,7 @@ pub async fn handle(deps: &Deps, input: RunRef) -> Result<NotifyOutput, TaskErro
         Ok(m) => m,
         Err(e) => {
             let why = e.to_string();
-            update_run(
-                state,
-                input.run_id,
-                record(
-                    NotificationStatus::Failed,
-                    Some(why.clone()),
-                    None,
-                    Vec::new(),
-                ),
-            )
-            .await?;
+            unsent(NotificationStatus::Failed, why.clone()).await?;
             return Err(TaskError::new(TaskError::MAIL_FAILED, why));
         }
     };
@@ -316,17 +297,7 @@ pub async fn handle(deps: &Deps, input: RunRef) -> Result<NotifyOutput, TaskErro
             } else {
                 TaskError::MAIL_FAILED
             };
-            update_run(
-                state,
-                input.run_id,
-                record(
-                    NotificationStatus::Failed,
-                    Some(why.clone()),
-                    None,
-                    Vec::new(),
-                ),
-            )
-            .await?;
+            unsent(NotificationStatus::Failed, why.clone()).await?;
             tracing::warn!(error = %why, attempts, "result mail not sent");
             Err(TaskError::new(name, why))
         }

@@ -39,6 +39,13 @@ pub enum ServiceError {
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
 
+impl ServiceError {
+    /// A record looked up by id is not there: "no {what} with id {id}".
+    pub fn no_such(what: &str, id: impl std::fmt::Display) -> Self {
+        Self::NotFound(format!("no {what} with id {id}"))
+    }
+}
+
 impl From<FieldError> for ServiceError {
     fn from(e: FieldError) -> Self {
         Self::Invalid(e)
@@ -94,7 +101,7 @@ mod tests {
     fn the_api_rendering_keeps_status_code_and_message() {
         let cases: Vec<(ServiceError, u16, &str, &str)> = vec![
             (
-                ServiceError::NotFound("no run with id 7".into()),
+                ServiceError::no_such("run", 7),
                 404,
                 "not_found",
                 "no run with id 7",

@@ -69,8 +69,8 @@ fn params_schema() -> utoipa::openapi::schema::Schema {
         .into()
 }
 
-fn not_found(id: impl std::fmt::Display) -> ServiceError {
-    ServiceError::NotFound(format!("no parameter set with id {id}"))
+fn not_found(id: ParameterSetId) -> ServiceError {
+    ServiceError::no_such("parameter set", id)
 }
 
 fn name_taken(e: crate::ports::StoreError) -> ServiceError {

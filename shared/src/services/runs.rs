@@ -136,7 +136,7 @@ pub async fn trigger(
         .store
         .get_test_item(item_id.get())
         .await?
-        .ok_or_else(|| ServiceError::NotFound(format!("no test item with id {item_id}")))?;
+        .ok_or_else(|| ServiceError::no_such("test item", item_id))?;
     ensure_enabled(&item)?;
     let build = build_to_test(state, &item.job_name, input.build_info_id).await?;
     let set = match item.parameter_set_id {
@@ -226,7 +226,7 @@ async fn start(state: &Deps, run: &Run, max_monitor_seconds: u32) -> ServiceResu
 }
 
 fn no_run(id: RunId) -> ServiceError {
-    ServiceError::NotFound(format!("no run with id {id}"))
+    ServiceError::no_such("run", id)
 }
 
 /// Starts a new run with the same build and parameter snapshot as run `run_id`.

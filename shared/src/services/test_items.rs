@@ -75,7 +75,7 @@ pub async fn update(state: &Deps, id: TestItemId, input: TestItemInput) -> Servi
         .store
         .update_test_item(id.get(), &fields, state.clock.now())
         .await?
-        .ok_or_else(|| ServiceError::NotFound(format!("no test item with id {id}")))?;
+        .ok_or_else(|| ServiceError::no_such("test item", id))?;
     tracing::info!(%id, "test item updated");
     Ok(item)
 }

@@ -17,16 +17,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::DynamoStore;
-use super::codec::{
-    Attrs, Item, corrupt, fmt_time, get_i64, get_opt_s, get_s, get_time, job_name, n, s,
-};
+use super::codec::{Item, corrupt, fmt_time, get_i64, get_opt_s, get_s, get_time, job_name, n, s};
 use super::keys::{
     BUILD_GUARD_SK, BUILD_SEQUENCE, BUILD_SK, BUILDS, JOB_SK, JOBS, build_guard_pk, build_pk,
     item_pk_of, job_pk, key, padded,
 };
 use super::requests::{IdOrder, condition_held, unavailable};
 use super::table::{GSI1, GSI2, PK};
-use super::tx::{MAX_ATTEMPTS, Role, TxOutcome, backoff, tx_put};
+use super::tx::{MAX_ATTEMPTS, Role, TxOutcome, backoff, tx_put_new};
 use crate::adapters::readable;
 use crate::domain::{Build, BuildNumber, JobName, JobSummary, NewBuild, PackagePath};
 use crate::ports::{BuildStore, IdCounters as _, Page, StoreError, StoreResult};
@@ -132,16 +130,9 @@ impl BuildStore for DynamoStore {
             let build = Build::new(build_id, new, now);
             let mut guard = key(guard_pk.clone(), BUILD_GUARD_SK);
             guard.insert("build_id".to_owned(), n(build_id));
-            let absent = Some("attribute_not_exists(#pk)");
             let ops = vec![
-                (
-                    Role::NewGuard,
-                    tx_put(&self.table, guard, absent, Attrs::pk())?,
-                ),
-                (
-                    Role::Main,
-                    tx_put(&self.table, build_item(&build), absent, Attrs::pk())?,
-                ),
+                (Role::NewGuard, tx_put_new(&self.table, guard)?),
+                (Role::Main, tx_put_new(&self.table, build_item(&build))?),
             ];
             match self.transact("build", ops).await? {
                 TxOutcome::Committed => {

@@ -35,7 +35,10 @@ use super::keys::{
 use super::parameter_set_versions::pset_version_item;
 use super::requests::IdOrder;
 use super::table::GSI1;
-use super::tx::{MAX_ATTEMPTS, Role, TxOutcome, backoff, tx_check, tx_delete, tx_put, tx_update};
+use super::tx::{
+    MAX_ATTEMPTS, Role, TxOutcome, backoff, tx_check, tx_delete, tx_move_guard, tx_put, tx_put_new,
+    tx_update,
+};
 use crate::domain::{ParameterSet, ParameterSetVersion, Params};
 use crate::ports::{
     IdCounters as _, Page, ParameterSetStore, SetDeletion, StoreError, StoreResult,
@@ -65,21 +68,12 @@ impl DynamoStore {
     /// The writes that create `set` (version 1), taking the default pointer when asked.
     fn create_set_ops(&self, set: &ParameterSet) -> StoreResult<Vec<(Role, TransactWriteItem)>> {
         let table = &self.table;
-        let absent = Some("attribute_not_exists(#pk)");
         let mut ops = vec![
             (
                 Role::NewGuard,
-                tx_put(
-                    table,
-                    pset_name_item(&set.name, set.id),
-                    absent,
-                    Attrs::pk(),
-                )?,
+                tx_put_new(table, pset_name_item(&set.name, set.id))?,
             ),
-            (
-                Role::Main,
-                tx_put(table, new_pset_item(set)?, absent, Attrs::pk())?,
-            ),
+            (Role::Main, tx_put_new(table, new_pset_item(set)?)?),
             (
                 Role::History,
                 tx_put(table, pset_version_item(set)?, None, Attrs::default())?,
@@ -88,7 +82,7 @@ impl DynamoStore {
         if set.is_default {
             let mut pointer = key(PSET_DEFAULT.to_owned(), PSET_DEFAULT);
             pointer.insert("set_id".to_owned(), n(set.id));
-            ops.push((Role::Pointer, tx_put(table, pointer, absent, Attrs::pk())?));
+            ops.push((Role::Pointer, tx_put_new(table, pointer)?));
         }
         Ok(ops)
     }
@@ -140,24 +134,11 @@ impl DynamoStore {
             ),
         ];
         if next.name != stored.name {
-            ops.push((
-                Role::OldGuard,
-                tx_delete(
-                    table,
-                    key(pset_name_pk(&stored.name), PSET_NAME_SK),
-                    None,
-                    Attrs::default(),
-                )?,
-            ));
-            ops.push((
-                Role::NewGuard,
-                tx_put(
-                    table,
-                    pset_name_item(&next.name, next.id),
-                    Some("attribute_not_exists(#pk)"),
-                    Attrs::pk(),
-                )?,
-            ));
+            ops.extend(tx_move_guard(
+                table,
+                key(pset_name_pk(&stored.name), PSET_NAME_SK),
+                pset_name_item(&next.name, next.id),
+            )?);
         }
         Ok(ops)
     }
@@ -196,15 +177,7 @@ impl DynamoStore {
                     ops.push((Role::OldSet, flag(old, false)?));
                 }
             }
-            None => ops.push((
-                Role::Pointer,
-                tx_put(
-                    table,
-                    pointer,
-                    Some("attribute_not_exists(#pk)"),
-                    Attrs::pk(),
-                )?,
-            )),
+            None => ops.push((Role::Pointer, tx_put_new(table, pointer)?)),
         }
         match self.transact("set default parameter set", ops).await? {
             TxOutcome::Committed => Ok(Some(true)),

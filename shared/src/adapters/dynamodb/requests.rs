@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::{BuildError, SdkError};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
@@ -16,7 +16,7 @@ use super::DynamoStore;
 use super::codec::{Item, s};
 use super::keys::{index_id, item_pk_of, key, padded};
 use super::table::{GsiSchema, PK, SK};
-use crate::adapters::readable_page;
+use crate::adapters::{readable_page, sdk_error_text};
 use crate::ports::{Page, StoreError, StoreResult};
 
 /// BatchGetItem takes at most this many keys per call.
@@ -200,32 +200,34 @@ impl DynamoStore {
 
     /// Deletes many items by primary key.
     pub(super) async fn batch_delete(&self, keys: Vec<Item>) -> StoreResult<()> {
-        let requests = keys
-            .into_iter()
-            .map(|k| {
-                let delete = built(DeleteRequest::builder().set_key(Some(k)).build())?;
-                Ok(WriteRequest::builder().delete_request(delete).build())
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
-        self.batch_write("BatchWriteItem", requests).await
+        self.batch_write("BatchWriteItem", keys, |key| {
+            let delete = DeleteRequest::builder().set_key(Some(key)).build()?;
+            Ok(WriteRequest::builder().delete_request(delete).build())
+        })
+        .await
     }
 
     /// Puts many items (no conditions).
     pub(super) async fn batch_put(&self, what: &str, items: Vec<Item>) -> StoreResult<()> {
-        let requests = items
-            .into_iter()
-            .map(|item| {
-                let put = built(PutRequest::builder().set_item(Some(item)).build())?;
-                Ok(WriteRequest::builder().put_request(put).build())
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
-        self.batch_write(&format!("BatchWriteItem ({what})"), requests)
-            .await
+        self.batch_write(&format!("BatchWriteItem ({what})"), items, |item| {
+            let put = PutRequest::builder().set_item(Some(item)).build()?;
+            Ok(WriteRequest::builder().put_request(put).build())
+        })
+        .await
     }
 
-    /// Sends writes with BatchWriteItem ([`BATCH_WRITE_MAX`] a call), retrying the
-    /// unprocessed ones.
-    async fn batch_write(&self, operation: &str, requests: Vec<WriteRequest>) -> StoreResult<()> {
+    /// Sends one write per item with BatchWriteItem ([`BATCH_WRITE_MAX`] a call), retrying
+    /// the unprocessed ones.
+    async fn batch_write(
+        &self,
+        operation: &str,
+        items: Vec<Item>,
+        request: impl Fn(Item) -> Result<WriteRequest, BuildError>,
+    ) -> StoreResult<()> {
+        let requests = items
+            .into_iter()
+            .map(|item| built(request(item)))
+            .collect::<StoreResult<Vec<_>>>()?;
         for chunk in requests.chunks(BATCH_WRITE_MAX) {
             let mut pending = chunk.to_vec();
             let mut attempt = 0u32;
@@ -350,16 +352,11 @@ pub(super) fn built<T>(result: Result<T, BuildError>) -> StoreResult<T> {
     result.map_err(|e| StoreError::Unavailable(format!("building a DynamoDB request: {e}")))
 }
 
-/// A failed call. For a service error only the error itself is kept (code, message and
-/// request id), not the raw HTTP response.
+/// A failed call, named by its operation.
 pub(super) fn unavailable<E, R>(operation: &str, err: SdkError<E, R>) -> StoreError
 where
     E: std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let detail = match err {
-        SdkError::ServiceError(context) => DisplayErrorContext(context.into_err()).to_string(),
-        other => DisplayErrorContext(other).to_string(),
-    };
-    StoreError::Unavailable(format!("DynamoDB {operation}: {detail}"))
+    StoreError::Unavailable(format!("DynamoDB {operation}: {}", sdk_error_text(err)))
 }

@@ -25,7 +25,7 @@ use super::codec::{
 use super::keys::{RUN_LOCK, RUN_SK, RUNS, item_runs_pk, key, padded, run_pk};
 use super::requests::{IdOrder, condition_held};
 use super::table::{GSI1, GSI2, TTL};
-use super::tx::{MAX_ATTEMPTS, Role, TxOutcome, backoff, tx_put};
+use super::tx::{MAX_ATTEMPTS, Role, TxOutcome, backoff, tx_put, tx_put_new};
 use crate::domain::{Run, RunLock, RunStatus};
 use crate::ports::{Page, RunStore, StoreError, StoreResult};
 
@@ -105,12 +105,7 @@ impl RunStore for DynamoStore {
                 .name("#lease", "lease_until_ns")
                 .value(":now", epoch_ns(now)),
         )?;
-        let record = tx_put(
-            table,
-            run_item(run)?,
-            Some("attribute_not_exists(#pk)"),
-            Attrs::pk(),
-        )?;
+        let record = tx_put_new(table, run_item(run)?)?;
         let ops = vec![(Role::Lock, lock), (Role::Main, record)];
         for attempt in 0..MAX_ATTEMPTS {
             match self.transact("start run", ops.clone()).await? {

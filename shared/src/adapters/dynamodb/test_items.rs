@@ -21,7 +21,9 @@ use super::keys::{
 };
 use super::requests::IdOrder;
 use super::table::GSI1;
-use super::tx::{MAX_ATTEMPTS, Role, TxOutcome, backoff, tx_delete, tx_put, tx_update};
+use super::tx::{
+    MAX_ATTEMPTS, Role, TxOutcome, backoff, tx_delete, tx_move_guard, tx_put, tx_put_new, tx_update,
+};
 use crate::domain::{Email, ServiceName, TestItem, TestItemFields};
 use crate::ports::{IdCounters as _, Page, StoreError, StoreResult, TestItemStore};
 
@@ -39,24 +41,11 @@ impl DynamoStore {
             tx_put(table, test_item_item(next), Some(&condition), attrs)?,
         )];
         if (&old.name, &old.job_name) != (&next.name, &next.job_name) {
-            ops.push((
-                Role::OldGuard,
-                tx_delete(
-                    table,
-                    key(item_key_pk(old), ITEM_KEY_SK),
-                    None,
-                    Attrs::default(),
-                )?,
-            ));
-            ops.push((
-                Role::NewGuard,
-                tx_put(
-                    table,
-                    item_guard(next),
-                    Some("attribute_not_exists(#pk)"),
-                    Attrs::pk(),
-                )?,
-            ));
+            ops.extend(tx_move_guard(
+                table,
+                key(item_key_pk(old), ITEM_KEY_SK),
+                item_guard(next),
+            )?);
         }
         if old.parameter_set_id != next.parameter_set_id {
             if let Some(set) = old.parameter_set_id {
@@ -80,16 +69,9 @@ impl TestItemStore for DynamoStore {
         let id = self.next_id(ITEM_SEQUENCE).await?;
         let item = test_item_from_fields(id, fields, now, now);
         let table = &self.table;
-        let absent = Some("attribute_not_exists(#pk)");
         let mut ops = vec![
-            (
-                Role::NewGuard,
-                tx_put(table, item_guard(&item), absent, Attrs::pk())?,
-            ),
-            (
-                Role::Main,
-                tx_put(table, test_item_item(&item), absent, Attrs::pk())?,
-            ),
+            (Role::NewGuard, tx_put_new(table, item_guard(&item))?),
+            (Role::Main, tx_put_new(table, test_item_item(&item))?),
         ];
         if let Some(set) = item.parameter_set_id {
             ops.push((Role::NewSet, tx_add_refs(table, set, 1)?));

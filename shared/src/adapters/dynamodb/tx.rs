@@ -66,6 +66,28 @@ pub(super) fn tx_put(
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
+/// A put that takes a new key: its condition fails (reported under its role) when the
+/// key is taken.
+pub(super) fn tx_put_new(table: &str, item: Item) -> StoreResult<TransactWriteItem> {
+    tx_put(table, item, Some("attribute_not_exists(#pk)"), Attrs::pk())
+}
+
+/// The writes that move a uniqueness guard: delete the old one at `old_key`, take
+/// `new_guard` (failing as [`Role::NewGuard`] when someone holds it).
+pub(super) fn tx_move_guard(
+    table: &str,
+    old_key: Item,
+    new_guard: Item,
+) -> StoreResult<[(Role, TransactWriteItem); 2]> {
+    Ok([
+        (
+            Role::OldGuard,
+            tx_delete(table, old_key, None, Attrs::default())?,
+        ),
+        (Role::NewGuard, tx_put_new(table, new_guard)?),
+    ])
+}
+
 pub(super) fn tx_update(
     table: &str,
     item_key: Item,

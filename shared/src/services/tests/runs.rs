@@ -8,9 +8,12 @@ use serde_json::json;
 
 use super::{Fixture, email, item_id, refusal};
 use crate::clock::Clock;
-use crate::domain::{BuildId, Email, RunId, RunStatus, TestItemId};
+use crate::domain::{
+    BuildId, Email, NotificationStatus, RunId, RunStatus, StepName, StepStatus, TestItemId,
+};
 use crate::services::runs::{self, TriggerInput};
 use crate::services::test_items;
+use crate::tasks::RunRef;
 
 static USER: LazyLock<Email> = LazyLock::new(|| email("user@example.com"));
 static OTHER: LazyLock<Email> = LazyLock::new(|| email("other@example.com"));
@@ -322,4 +325,55 @@ async fn the_sweeper_fails_only_runs_past_their_lease() {
     assert!(f.state.store.get_run_lock().await.unwrap().is_none());
     // Nothing is live any more: a second sweep does nothing.
     assert!(runs::sweep_stale(&f.state).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_result_mail_is_recorded_skipped_when_no_mail_server_is_configured() {
+    // GIVEN a run that ended, on a host without a mail server
+    let f = Fixture::new();
+    let (item, _) = f.ready_item().await;
+    let run = runs::trigger(&f.state, &USER, item_id(&item), selected())
+        .await
+        .unwrap();
+    let mut ended = f.state.store.get_run(run.id.get()).await.unwrap().unwrap();
+    ended.finish(None, f.clock.now());
+    ended.revision += 1;
+    f.state.store.update_run(&ended).await.unwrap();
+    let mut without_mail = f.state.clone();
+    without_mail.mailer = None;
+
+    // WHEN the notify task runs
+    let out = crate::mail::handle(
+        &without_mail,
+        RunRef {
+            run_id: run.id.get(),
+        },
+    )
+    .await
+    .unwrap();
+
+    // THEN the run says why no mail went out, and the step is skipped
+    assert_eq!(out.status, NotificationStatus::Skipped);
+    let stored = f.state.store.get_run(run.id.get()).await.unwrap().unwrap();
+    let notification = stored.notification.clone().unwrap();
+    assert_eq!(
+        (
+            notification.status,
+            notification.error.as_deref(),
+            notification.attempts
+        ),
+        (
+            NotificationStatus::Skipped,
+            Some("no mail server is configured (EMAIL_SEND_SERVER)"),
+            0
+        )
+    );
+    let step = stored.step(StepName::Notify).unwrap();
+    assert_eq!(
+        (step.status, step.error.as_deref()),
+        (
+            StepStatus::Skipped,
+            Some("no mail server is configured (EMAIL_SEND_SERVER)")
+        )
+    );
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::TimeDelta;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRng, TestRunner};
-use serde_json::{Value, json};
+use serde_json::json;
 use shared::domain::config_values::parse_email_list;
 use shared::domain::{
     Email, JobName, NewBuild, Params, ServiceName, Session, Settings, TestItemFields,
@@ -18,103 +18,12 @@ use shared::ports::{Page, Store};
 
 use super::t0;
 
+// The generators the domain's own property tests draw from.
+#[path = "../../../src/domain/round_trips/generators.rs"]
+mod generators;
+use generators::{emailish, job_name_ish, package_pathish, params_value, settings_patch};
+
 const CASES: u32 = 64;
-
-/// Text that trips normalisation: spaces, dots, slashes, `İ` (longer once lower-cased),
-/// a combining dot, `ß`, a TAB, `#` (a key separator in DynamoDB) and 4-byte characters.
-fn tricky(max: usize) -> impl Strategy<Value = String> {
-    proptest::string::string_regex(&format!(
-        "[a-zA-Z0-9 ./_@#%:\\-\\t\u{a0}İıßé\u{307}\u{1F680}]{{1,{max}}}"
-    ))
-    .expect("a valid regex")
-}
-
-/// Package paths: segments of plain and tricky names, now and then a dot segment with
-/// spaces or a trailing "/ " (what the old parser stored unreadable).
-fn package_pathish() -> impl Strategy<Value = String> {
-    let segment = prop_oneof![
-        6 => proptest::string::string_regex("[a-zA-Z0-9_.İß\u{1F680} -]{1,12}").expect("regex"),
-        1 => Just(". ".to_owned()),
-        1 => Just(" ..".to_owned()),
-        1 => tricky(8),
-    ];
-    (
-        prop::collection::vec(segment, 1..5),
-        prop_oneof![Just(""), Just("/"), Just("/ "), Just(" ")],
-    )
-        .prop_map(|(segments, tail)| format!("{}{tail}", segments.join("/")))
-}
-
-fn emailish() -> impl Strategy<Value = String> {
-    let atom = proptest::string::string_regex("[a-zA-Z0-9+_İß-]{1,10}").expect("regex");
-    let label = proptest::string::string_regex("[a-zA-Z0-9]([a-zA-Z0-9-]{0,6}[a-zA-Z0-9])?")
-        .expect("regex");
-    (
-        prop::collection::vec(atom, 1..3),
-        prop::collection::vec(label, 2..4),
-        prop_oneof![4 => Just(""), 1 => Just(".."), 1 => Just("İİİİİİİİİİİİİİİİİİİİİİ")],
-    )
-        .prop_map(|(local, domain, odd)| format!(" {}{odd}@{}", local.join("."), domain.join(".")))
-}
-
-fn params_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::from),
-        any::<i64>().prop_map(Value::from),
-        any::<f64>()
-            .prop_filter("finite", |f| f.is_finite())
-            .prop_map(Value::from),
-        tricky(12).prop_map(Value::from),
-    ];
-    let value = leaf.prop_recursive(2, 12, 3, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..3).prop_map(Value::from),
-            prop::collection::btree_map(tricky(6), inner, 0..3)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    });
-    prop::collection::btree_map(
-        prop_oneof![Just("upgrade_type".to_owned()), tricky(10)],
-        prop_oneof![Just(json!("full")), value],
-        0..5,
-    )
-    .prop_map(|m| Value::Object(m.into_iter().collect()))
-}
-
-fn settings_patch() -> impl Strategy<Value = Value> {
-    (
-        prop::option::weighted(0.5, tricky(30)),
-        prop::option::weighted(
-            0.5,
-            (
-                prop_oneof![Just("http://"), Just("HTTPS://")],
-                "[a-z0-9.-]{1,12}",
-                prop_oneof![Just(""), Just(":8080")],
-                tricky(12),
-            )
-                .prop_map(|(s, h, p, path)| format!("{s}{h}{p}/{path}")),
-        ),
-        prop::option::weighted(0.5, 1u32..=3600),
-        prop::option::weighted(0.5, prop::collection::vec(emailish(), 0..3)),
-    )
-        .prop_map(|(name, url, interval, cc)| {
-            let mut patch = serde_json::Map::new();
-            if let Some(n) = name {
-                patch.insert("project_name".into(), json!(n));
-            }
-            if let Some(u) = url {
-                patch.insert("package_download_base_url".into(), json!(u));
-            }
-            if let Some(i) = interval {
-                patch.insert("poll_interval_seconds".into(), json!(i));
-            }
-            if let Some(cc) = cc {
-                patch.insert("notify_cc".into(), json!(cc));
-            }
-            Value::Object(patch)
-        })
-}
 
 /// Encodes a page's cursor as the API does and decodes it as the next request would.
 fn through_the_api<T, K: ToString>(page: Page<T, K>) -> (Vec<T>, PageParams) {
@@ -141,7 +50,7 @@ pub async fn accepted_values_re_read_equal(store: Arc<dyn Store>) {
     let rng = TestRng::deterministic_rng(config.rng_algorithm);
     let mut runner = TestRunner::new_with_rng(config, rng);
     let strategy = (
-        prop_oneof![tricky(40), "[a-zA-Z0-9 #/İ\u{1F680}]{195,200}"],
+        job_name_ish(),
         package_pathish(),
         prop::collection::vec(emailish(), 0..3),
         params_value(),
