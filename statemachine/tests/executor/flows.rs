@@ -1,6 +1,9 @@
 //! Scripted walks through the deployed deploy-test definition: each path a run can take.
 //! Every path ends in Finalize (or its last-resort ReleaseLock), then Notify, then the
 //! Outcome choice: the execution succeeds only when nothing failed.
+//!
+//! Over 500 lines on purpose: one area (the paths through the one deployed definition),
+//! each with its exact history.
 
 use crate::common;
 

@@ -13,6 +13,9 @@
 //!   CRAT_CLOUD_TABLE      the DynamoDB table the functions under cargo lambda watch use
 //!   CRAT_REQUIRE_CLOUD=1  so the test cannot skip
 //! Without CRAT_CLOUD_ENDPOINT (a plain `cargo test`) the test skips.
+//!
+//! Over 500 lines on purpose: one comparison around one fixture (both hosts on the same
+//! store and peers); its helpers only make sense next to it.
 
 use crate::common;
 

@@ -7,6 +7,9 @@
 //! responses. The functions use a fresh table on the DynamoDB endpoint of the test run
 //! (moto). Then the in-process local server is started on the same table with the same
 //! secrets, and the same requests must get the identical status and JSON there.
+//!
+//! Over 500 lines on purpose: one scenario around one fixture (the Runtime API double and the
+//! function processes it drives), which no other test uses.
 
 use crate::common;
 

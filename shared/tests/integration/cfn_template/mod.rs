@@ -10,6 +10,9 @@
 //!
 //! Shared by `shared/tests/integration/template_schema.rs` and `functions/local/tests/api/template_routes/mod.rs`
 //! (through `#[path]`), hence the `dead_code` allowance.
+//!
+//! Over 500 lines on purpose: one idea, the reader of the template's YAML subset, with its
+//! own tests.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
