@@ -3,31 +3,34 @@
 //! STARTTLS and implicit TLS, with certificates this test makes with the `openssl` CLI (a
 //! small CA and a leaf for `localhost`/`127.0.0.1`). Also: AUTH, refused recipients (4xx
 //! and 5xx), a closed port, an untrusted certificate, and the outbox folder, whose mail is
-//! also rendered in Chromium (`render/mail_in_chromium.rs`).
+//! also rendered in Chromium (`smtp/mail_in_chromium.rs`).
 //!
 //! Python: `$CRAT_PYTHON` (set by `make test`), else `.venv/bin/python` of the workspace,
 //! else `python3`; it needs aiosmtpd (`pip install -r requirements-test.txt`). Without it
 //! these tests fail, unless `CRAT_SKIP_SMTP_TESTS=1`.
+//!
+//! Here: the certificates, the sink, the mail fixtures and the outbox; delivery, refusals and
+//! failures have their modules.
 
+use lettre::Message;
+use mail_parser::MessageParser;
+use serde_json::{Value, json};
+use shared::config::{Secret, SmtpConfig, SmtpSecurity};
+use shared::domain::Email;
+use shared::domain::run::{Run, Summary};
+use shared::mail::compose::{MailContext, failure_mail, subject_for, success_mail};
+use shared::mail::transport::{MailError, MailTransport, list_outbox};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use lettre::Message;
-use mail_parser::{MessageParser, MimeHeaders};
-use serde_json::{Value, json};
-use shared::config::{Secret, SmtpConfig, SmtpSecurity};
-use shared::domain::Email;
-use shared::domain::run::{Run, Summary};
-use shared::mail::compose::{MailContext, failure_mail, subject_for, success_mail};
-use shared::mail::transport::{
-    MailError, MailTransport, NotSent, is_recipient_refusal, list_outbox,
-};
+mod delivery;
+mod failures;
+mod refusals;
 
 // The mail from the outbox, screenshotted in Chromium (uses this file's run, ctx, send).
-#[path = "render/mail_in_chromium.rs"]
 mod mail_in_chromium;
 
 // ---------------------------------------------------------------------------------------
@@ -402,287 +405,6 @@ async fn send(mailer: &MailTransport, message: &Message) -> Result<String, MailE
     tokio::time::timeout(Duration::from_secs(90), mailer.send(message))
         .await
         .expect("send did not finish within 90 s")
-}
-
-/// Sends the success mail over `mode` and checks what the server saved.
-async fn deliver_over(mode: Mode) {
-    let Some(python) = python() else { return };
-    let sink = start_sink(&python, mode, None);
-    let mailer = MailTransport::smtp(
-        &config(sink.port, security(mode), "", None),
-        Some(&certs().ca_pem),
-    )
-    .unwrap();
-    let (message, subject) = success(&["dev@example.com"]);
-    let receipt = send(&mailer, &message).await.unwrap();
-    assert!(receipt.starts_with("250 "), "{receipt}");
-    assert!(receipt.contains("accepted"), "{receipt}");
-
-    let (raw, meta) = saved(&sink, 1);
-    assert_eq!(meta["tls"], mode != Mode::Plain, "{mode:?}: {meta}");
-    assert_eq!(meta["mail_from"], "crat@example.com");
-    assert_eq!(
-        meta["rcpt_tos"],
-        json!(["dev@example.com", "qa@example.com"])
-    );
-    let m = MessageParser::default().parse(&raw).unwrap();
-    assert_eq!(m.subject().unwrap(), subject);
-    assert_eq!(subject, "[CRAT] cds CDN_CORE #101 — 8/10 passed");
-    let png = m
-        .parts
-        .iter()
-        .find(|p| p.content_type().is_some_and(|c| c.ctype() == "image"))
-        .unwrap();
-    assert_eq!(png.contents(), tiny_png().as_slice());
-    assert!(m.body_html(0).unwrap().contains("cid:chart@crat"));
-    assert!(m.body_text(0).unwrap().contains("8 of 10 passed"));
-}
-
-#[tokio::test]
-async fn delivers_over_plain_smtp() {
-    deliver_over(Mode::Plain).await;
-}
-
-#[tokio::test]
-async fn delivers_over_starttls() {
-    deliver_over(Mode::StartTls).await;
-}
-
-#[tokio::test]
-async fn delivers_over_implicit_tls() {
-    deliver_over(Mode::Smtps).await;
-}
-
-#[tokio::test]
-async fn one_mailer_sends_several_mails_with_auth_over_starttls() {
-    let Some(python) = python() else { return };
-    let sink = start_sink(&python, Mode::StartTls, Some("crat:s3cret pass"));
-    let ca = Some(certs().ca_pem.as_slice());
-    let mailer = MailTransport::smtp(
-        &config(
-            sink.port,
-            SmtpSecurity::StartTls,
-            "crat",
-            Some("s3cret pass"),
-        ),
-        ca,
-    )
-    .unwrap();
-    let (first, _) = success(&["dev@example.com"]);
-    let r = run("FAILED");
-    let failure = failure_mail(&ctx(&r, &["lead@example.com"])).unwrap();
-    send(&mailer, &first).await.unwrap();
-    send(&mailer, &failure).await.unwrap();
-    let (_, meta1) = saved(&sink, 1);
-    let (raw2, meta2) = saved(&sink, 2);
-    assert_eq!(meta1["auth_login"], "crat");
-    assert_eq!(meta2["auth_login"], "crat");
-    assert_eq!(meta2["tls"], true);
-    let m = MessageParser::default().parse(&raw2).unwrap();
-    assert_eq!(
-        m.subject().unwrap(),
-        "[CRAT] cds CDN_CORE #101 — FAILED at DOWNLOAD"
-    );
-    assert!(m.body_text(0).unwrap().contains("package not found"));
-
-    // A wrong password: 535, permanent.
-    let wrong = MailTransport::smtp(
-        &config(sink.port, SmtpSecurity::StartTls, "crat", Some("nope")),
-        ca,
-    )
-    .unwrap();
-    let e = send(&wrong, &first).await.unwrap_err();
-    assert!(matches!(e, MailError::Rejected { code: 535, .. }), "{e:?}");
-    assert!(!e.is_transient(), "{e}");
-    // No credentials where the server requires them: 530, permanent.
-    let anonymous =
-        MailTransport::smtp(&config(sink.port, SmtpSecurity::StartTls, "", None), ca).unwrap();
-    let e = send(&anonymous, &first).await.unwrap_err();
-    assert!(matches!(e, MailError::Rejected { code: 530, .. }), "{e:?}");
-    assert!(!e.is_transient());
-    assert_eq!(saved_count(&sink), 2);
-}
-
-#[tokio::test]
-async fn refused_recipients_are_transient_for_4xx_and_permanent_for_5xx() {
-    let Some(python) = python() else { return };
-    let sink = start_sink(&python, Mode::Plain, None);
-    let mailer =
-        MailTransport::smtp(&config(sink.port, SmtpSecurity::Plain, "", None), None).unwrap();
-    let (rejected, _) = success(&["reject550@example.com"]);
-    let e = send(&mailer, &rejected).await.unwrap_err();
-    assert!(matches!(e, MailError::Rejected { code: 550, .. }), "{e:?}");
-    assert!(!e.is_transient());
-    assert!(e.to_string().contains("mailbox unavailable"), "{e}");
-    let (deferred, _) = success(&["defer451@example.com"]);
-    let e = send(&mailer, &deferred).await.unwrap_err();
-    assert!(matches!(e, MailError::Rejected { code: 451, .. }), "{e:?}");
-    assert!(e.is_transient());
-    // The mailer still works afterwards.
-    let (ok, _) = success(&["dev@example.com"]);
-    send(&mailer, &ok).await.unwrap();
-    assert_eq!(saved_count(&sink), 1);
-}
-
-/// Messages the sink refused at DATA (`--refuse-data`).
-fn refused_at_data(sink: &Sink) -> usize {
-    std::fs::read_dir(sink.folder.path())
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .ends_with(".data")
-        })
-        .count()
-}
-
-async fn deliver(
-    mailer: &MailTransport,
-    message: &Message,
-) -> Result<shared::mail::transport::Delivery, MailError> {
-    tokio::time::timeout(Duration::from_secs(90), mailer.deliver(message))
-        .await
-        .expect("deliver did not finish within 90 s")
-}
-
-/// Defect 11: one refused recipient does not stop the others; the refused one is named
-/// with the server's reply.
-#[tokio::test]
-async fn a_refused_recipient_is_left_out_and_the_others_get_one_copy_each() {
-    let Some(python) = python() else { return };
-    let sink = start_sink(&python, Mode::Plain, None);
-    let mailer =
-        MailTransport::smtp(&config(sink.port, SmtpSecurity::Plain, "", None), None).unwrap();
-    let (m, _) = success(&["reject550@example.com", "a@example.com", "b@example.com"]);
-    let d = deliver(&mailer, &m).await.unwrap();
-    assert_eq!(d.refused.len(), 1, "{d:?}");
-    let NotSent { address, reason } = &d.refused[0];
-    assert_eq!(address, "reject550@example.com");
-    assert!(reason.contains("550"), "{reason}");
-    // The cc (qa@example.com) is a recipient too.
-    assert!(d.receipt.starts_with("3 of 4 recipients"), "{}", d.receipt);
-    assert_eq!(saved_count(&sink), 3);
-}
-
-/// Review: a refusal of the whole mail (554 at DATA) is not retried once per recipient:
-/// one attempt, and the server's reply is the error.
-#[tokio::test]
-async fn a_whole_mail_refusal_is_not_retried_per_recipient() {
-    let Some(python) = python() else { return };
-    let sink = start_sink_with(&python, Mode::Plain, None, &["--refuse-data"]);
-    let mailer =
-        MailTransport::smtp(&config(sink.port, SmtpSecurity::Plain, "", None), None).unwrap();
-    let (m, _) = success(&["a@example.com", "b@example.com", "c@example.com"]);
-    let e = deliver(&mailer, &m).await.unwrap_err();
-    assert!(matches!(e, MailError::Rejected { code: 554, .. }), "{e:?}");
-    assert_eq!(refused_at_data(&sink), 1, "one DATA, not one per recipient");
-    // After a refused recipient the copies stop at the first whole-mail refusal.
-    let (m, _) = success(&["reject550@example.com", "a@example.com", "b@example.com"]);
-    let e = deliver(&mailer, &m).await.unwrap_err();
-    assert!(matches!(e, MailError::Rejected { code: 554, .. }), "{e:?}");
-    assert_eq!(
-        refused_at_data(&sink),
-        2,
-        "a's copy only; b's and qa's are not tried"
-    );
-    assert_eq!(saved_count(&sink), 0);
-}
-
-#[test]
-fn only_rcpt_stage_replies_are_recipient_refusals() {
-    for code in [450, 451, 452, 550, 551, 553] {
-        assert!(is_recipient_refusal(code), "{code}");
-    }
-    for code in [421, 530, 535, 552, 554, 500, 501, 503] {
-        assert!(!is_recipient_refusal(code), "{code}");
-    }
-}
-
-#[tokio::test]
-async fn a_closed_port_is_a_transient_error() {
-    let port = free_port(); // bound then released: nothing listens there
-    let (message, _) = success(&["dev@example.com"]);
-    for sec in [
-        SmtpSecurity::Plain,
-        SmtpSecurity::StartTls,
-        SmtpSecurity::Tls,
-    ] {
-        let mailer =
-            MailTransport::smtp(&config(port, sec, "", None), Some(&certs().ca_pem)).unwrap();
-        let e = send(&mailer, &message).await.unwrap_err();
-        assert!(matches!(e, MailError::Connection(_)), "{sec:?}: {e:?}");
-        assert!(e.is_transient(), "{sec:?}: {e}");
-    }
-}
-
-#[tokio::test]
-async fn tls_problems_are_permanent() {
-    let Some(python) = python() else { return };
-    let (message, _) = success(&["dev@example.com"]);
-
-    // A certificate from a CA we do not trust.
-    let smtps = start_sink(&python, Mode::Smtps, None);
-    let mailer = MailTransport::smtp(
-        &config(smtps.port, SmtpSecurity::Tls, "", None),
-        Some(&certs().other_ca_pem),
-    )
-    .unwrap();
-    let e = send(&mailer, &message).await.unwrap_err();
-    assert!(matches!(e, MailError::Tls(_)), "{e:?}");
-    assert!(!e.is_transient());
-    assert!(e.to_string().to_lowercase().contains("certificate"), "{e}");
-
-    // STARTTLS required, but the server does not offer it.
-    let plain = start_sink(&python, Mode::Plain, None);
-    let mailer = MailTransport::smtp(
-        &config(plain.port, SmtpSecurity::StartTls, "", None),
-        Some(&certs().ca_pem),
-    )
-    .unwrap();
-    let e = send(&mailer, &message).await.unwrap_err();
-    assert!(matches!(e, MailError::Protocol(_)), "{e:?}");
-    assert!(!e.is_transient());
-
-    // Implicit TLS against a plain server.
-    let mailer = MailTransport::smtp(
-        &config(plain.port, SmtpSecurity::Tls, "", None),
-        Some(&certs().ca_pem),
-    )
-    .unwrap();
-    let e = send(&mailer, &message).await.unwrap_err();
-    assert!(matches!(e, MailError::Tls(_)), "{e:?}");
-    assert!(!e.is_transient());
-    assert_eq!(saved_count(&smtps) + saved_count(&plain), 0);
-}
-
-#[test]
-fn configuration_mistakes_are_errors_not_panics() {
-    // Outside a Tokio runtime (the connection pool needs one).
-    let e = MailTransport::smtp(&config(25, SmtpSecurity::Plain, "", None), None).unwrap_err();
-    assert!(matches!(e, MailError::Config(_)), "{e:?}");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let e = MailTransport::smtp(
-            &config(465, SmtpSecurity::Tls, "", None),
-            Some(b"not a certificate"),
-        )
-        .unwrap_err();
-        assert!(
-            matches!(e, MailError::Config(_)) && !e.is_transient(),
-            "{e:?}"
-        );
-        let mut cfg = config(465, SmtpSecurity::Tls, "", None);
-        cfg.server = " ".into();
-        assert!(matches!(
-            MailTransport::smtp(&cfg, None).unwrap_err(),
-            MailError::Config(_)
-        ));
-    });
 }
 
 #[tokio::test]
