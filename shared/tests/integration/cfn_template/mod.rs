@@ -8,7 +8,7 @@
 //! Anything else (anchors, multi-line flow collections) is an error naming the line, so a
 //! template edit outside the subset fails the tests loudly instead of being misread.
 //!
-//! Shared by `shared/tests/integration/template_schema.rs` and `functions/local/tests/api/template_routes/mod.rs`
+//! Shared by `shared/tests/integration/template_schema/` and `functions/local/tests/api/template_routes/mod.rs`
 //! (through `#[path]`), hence the `dead_code` allowance.
 //!
 //! Over 500 lines on purpose: one idea, the reader of the template's YAML subset, with its

@@ -152,7 +152,7 @@ async fn create_state_machine() -> StepFunctionsWorkflow {
     workflow
 }
 
-/// Seeds a store with what `deploy_flow.rs` posts to the API, through the services behind
+/// Seeds a store with what `deploy_flow/` posts to the API, through the services behind
 /// it (settings, parameter set, test item `cds` for CDN_CORE, builds 101 and 102);
 /// returns the item and the two builds.
 async fn seed(state: &Deps, peers: &Peers) -> (i64, i64, i64) {

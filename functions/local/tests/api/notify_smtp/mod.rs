@@ -3,7 +3,7 @@
 //! A completed run delivers one mail whose MIME has the HTML part (counts, report link,
 //! `cid:` chart), the inline PNG and the text part; a failed run delivers the failure mail
 //! naming the step; outside text with markup and CR/LF arrives escaped, headers intact.
-//! (STARTTLS and implicit TLS delivery are proven in `functions/notify/tests/notify/smtp.rs`.)
+//! (STARTTLS and implicit TLS delivery are proven in `functions/notify/tests/notify/smtp/`.)
 //!
 //! Here: the SMTP sink, the run helpers and delivery; reports on other origins have their module.
 

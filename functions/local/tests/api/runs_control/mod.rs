@@ -1,5 +1,5 @@
 //! Cancel, re-run, the stale-run sweeper and mail-once, on the local server with the dev
-//! peers. Mail goes to the outbox folder here (no SMTP configured); `notify_smtp.rs`
+//! peers. Mail goes to the outbox folder here (no SMTP configured); `notify_smtp/`
 //! covers real SMTP delivery.
 //!
 //! Here: the `Env` fixture, mail-once, cancel and shutdown; re-run and stale runs (the sweeper) have their
