@@ -2,13 +2,9 @@
 //! Every path ends in Finalize (or its last-resort ReleaseLock), then Notify, then the
 //! Outcome choice: the execution succeeds only when nothing failed.
 //!
-//! Over 500 lines on purpose: one area (the paths through the one deployed definition),
-//! each with its exact history.
+//! The last-resort path and timeouts have their modules.
 
 use crate::common;
-
-use std::sync::Arc;
-
 use common::error_name::ErrorName;
 use common::{
     Reply, ScriptedInvoker, events_with_states, executor, fast, finished, input, ok, polled,
@@ -16,6 +12,10 @@ use common::{
 };
 use serde_json::json;
 use statemachine::{ExecutionStatus, ExecutorOptions, MemoryExecutionStore};
+use std::sync::Arc;
+
+mod last_resort;
+mod timeouts;
 
 const RUN_FAILED_CAUSE: &str =
     "The deploy-test run failed; its record names the failing step and the error.";
@@ -400,135 +400,4 @@ async fn a_mail_that_cannot_be_sent_does_not_change_the_outcome() {
         ErrorName::MailTransient.as_str()
     );
     assert_eq!(record.current_state.as_deref(), Some("Done"));
-}
-
-#[tokio::test]
-async fn a_finalize_that_keeps_failing_releases_the_lock_and_fails_the_run() {
-    // Finalize: 1 + 8 retries (States.ALL), then its catch → ReleaseLock (also Finalize).
-    let mut script = vec![("download", Reply::Fail(ErrorName::PackageNotFound.as_str()))];
-    script.extend(std::iter::repeat_n(
-        ("finalize", Reply::Fail(ErrorName::StoreBusy.as_str())),
-        9,
-    ));
-    script.push(("finalize", ok(json!({"lock_released": true}))));
-    script.push(("notify", ok(json!({}))));
-    let invoker = ScriptedInvoker::new(&script);
-    let executor = executor(
-        invoker.clone(),
-        Arc::new(MemoryExecutionStore::new()),
-        ExecutorOptions::scaled(0.0001),
-    );
-    executor.start("exec-1", input()).await.unwrap();
-    let record = finished(&executor, "exec-1").await;
-
-    assert_eq!(record.status, ExecutionStatus::Failed, "{record:#?}");
-    assert_eq!(record.error.as_deref(), Some(ErrorName::RunFailed.as_str()));
-    let finalize = invoker.inputs("finalize");
-    assert_eq!(finalize.len(), 10);
-    let release = &finalize[9];
-    assert_eq!(
-        release["failure"]["Error"],
-        ErrorName::PackageNotFound.as_str()
-    );
-    assert_eq!(
-        release["finalize_error"]["Error"],
-        ErrorName::StoreBusy.as_str()
-    );
-    assert_eq!(invoker.inputs("notify").len(), 1, "the mail still goes out");
-    assert!(
-        events_with_states(&record)
-            .iter()
-            .any(|(t, s)| t == "TaskSucceeded" && s.as_deref() == Some("ReleaseLock"))
-    );
-}
-
-#[tokio::test]
-async fn when_release_lock_fails_too_the_execution_says_so() {
-    let invoker = ScriptedInvoker::new(
-        &std::iter::once(("download", Reply::Fail(ErrorName::PackageNotFound.as_str())))
-            .chain(std::iter::repeat_n(
-                ("finalize", Reply::Fail(ErrorName::StoreBusy.as_str())),
-                18,
-            ))
-            .collect::<Vec<_>>(),
-    );
-    let executor = executor(
-        invoker.clone(),
-        Arc::new(MemoryExecutionStore::new()),
-        ExecutorOptions::scaled(0.0001),
-    );
-    executor.start("exec-1", input()).await.unwrap();
-    let record = finished(&executor, "exec-1").await;
-
-    assert_eq!(record.status, ExecutionStatus::Failed, "{record:#?}");
-    assert_eq!(
-        record.error.as_deref(),
-        Some(ErrorName::FinalizeFailed.as_str())
-    );
-    assert_eq!(record.current_state.as_deref(), Some("FinalizeFailed"));
-    assert_eq!(invoker.inputs("finalize").len(), 18);
-    assert!(invoker.inputs("notify").is_empty());
-}
-
-#[tokio::test]
-async fn task_timeout_fails_the_task_with_states_timeout() {
-    let invoker = ScriptedInvoker::new(&[
-        ("download", Reply::Hang),
-        ("finalize", ok(json!({}))),
-        ("notify", ok(json!({}))),
-    ]);
-    // Download's TimeoutSeconds 960 → 96 ms; no retrier names States.Timeout, the catch does.
-    let options = ExecutorOptions {
-        timeout_scale: 0.0001,
-        ..fast()
-    };
-    let executor = executor(
-        invoker.clone(),
-        Arc::new(MemoryExecutionStore::new()),
-        options,
-    );
-    executor.start("exec-1", input()).await.unwrap();
-    let record = finished(&executor, "exec-1").await;
-
-    assert_eq!(record.status, ExecutionStatus::Failed);
-    assert_eq!(record.error.as_deref(), Some(ErrorName::RunFailed.as_str()));
-    let timed_out = record
-        .events
-        .iter()
-        .find(|e| e.r#type == "TaskTimedOut")
-        .unwrap();
-    assert_eq!(timed_out.state.as_deref(), Some("Download"));
-    assert_eq!(timed_out.error.as_deref(), Some("States.Timeout"));
-    assert_eq!(invoker.resources(), ["download", "finalize", "notify"]);
-    assert_eq!(
-        invoker.inputs("finalize")[0]["failure"]["Error"],
-        "States.Timeout"
-    );
-}
-
-#[tokio::test]
-async fn machine_timeout_ends_the_execution_timed_out() {
-    let invoker = ScriptedInvoker::new(&[
-        ("download", ok(json!({"package_url": "u"}))),
-        ("trigger", triggered("t-1", 3600)),
-    ]);
-    // Machine TimeoutSeconds 176400 → 176 ms; the 3600 s wait → 3.6 s, so the machine
-    // times out first (the sweeper then fails the run and frees its lock).
-    let options = ExecutorOptions {
-        timeout_scale: 0.000001,
-        ..fast()
-    };
-    let executor = executor(
-        invoker.clone(),
-        Arc::new(MemoryExecutionStore::new()),
-        options,
-    );
-    executor.start("exec-1", input()).await.unwrap();
-    let record = finished(&executor, "exec-1").await;
-
-    assert_eq!(record.status, ExecutionStatus::TimedOut);
-    assert_eq!(record.error.as_deref(), Some("States.Timeout"));
-    assert_eq!(record.event_types().last(), Some(&"ExecutionTimedOut"));
-    assert_eq!(record.current_state.as_deref(), Some("WaitBeforePoll"));
-    assert_eq!(invoker.resources(), ["download", "trigger"]);
 }
