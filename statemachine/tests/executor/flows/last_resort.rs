@@ -3,9 +3,7 @@
 
 use crate::common;
 use common::error_name::ErrorName;
-use common::{
-    Reply, ScriptedInvoker, events_with_states, executor, finished, input, ok,
-};
+use common::{Reply, ScriptedInvoker, events_with_states, executor, finished, input, ok};
 use serde_json::json;
 use statemachine::{ExecutionStatus, ExecutorOptions, MemoryExecutionStore};
 use std::sync::Arc;

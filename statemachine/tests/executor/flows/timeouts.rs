@@ -2,10 +2,7 @@
 
 use crate::common;
 use common::error_name::ErrorName;
-use common::{
-    Reply, ScriptedInvoker, executor, fast, finished, input, ok,
-    triggered,
-};
+use common::{Reply, ScriptedInvoker, executor, fast, finished, input, ok, triggered};
 use serde_json::json;
 use statemachine::{ExecutionStatus, ExecutorOptions, MemoryExecutionStore};
 use std::sync::Arc;
