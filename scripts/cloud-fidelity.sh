@@ -2,7 +2,7 @@
 # `make test-cloud`: the cloud-fidelity test. moto's own Step Functions interpreter runs
 # statemachine/deploy_test.asl.json (Lambda ARNs substituted) with its Task states invoking
 # the REAL task function binaries served by `cargo lambda watch`, on moto's DynamoDB,
-# against the development peers; functions/local/tests/api/cloud_fidelity.rs runs the same two
+# against the development peers; functions/local/tests/api/cloud_fidelity/ runs the same two
 # scenarios (happy path, missing package) through the embedded executor too and asserts
 # both give the same run records, states visited and execution ending.
 #
@@ -153,7 +153,7 @@ done
 rm -f "$log_dir"/warmup-*.headers
 
 # 6. The test.
-phase "running functions/local/tests/api/cloud_fidelity.rs"
+phase "running functions/local/tests/api/cloud_fidelity/"
 test_started=$(date +%s)
 set +e
 env -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL_DYNAMODB -u AWS_ENDPOINT_URL_SFN \

@@ -5,7 +5,7 @@
 #   - real nginx (nginx-light) on its own port, serving a package folder with `autoindex on`
 #     (/packages/) and a real Allure 2 report generated once from
 #     functions/local/tests/allure-results (every /reports/<task id>/ serves it), for the
-#     real-world scenario in functions/local/tests/api/notify_smtp.rs. Skipped (with a message)
+#     real-world scenario in functions/local/tests/api/notify_smtp/. Skipped (with a message)
 #     when nginx or allure-commandline is missing, unless CRAT_REQUIRE_NGINX=1 (make test).
 # Exports CRAT_TEST_DYNAMODB_ENDPOINT and CRAT_REQUIRE_DYNAMODB=1 so those tests cannot skip,
 # and CRAT_TEST_NGINX_URL, CRAT_TEST_NGINX_ROOT and CRAT_REQUIRE_NGINX=1 for the nginx one.

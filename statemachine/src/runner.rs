@@ -2,87 +2,26 @@
 //! effects (task invocations, waits) on one tokio task per running execution.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use tokio::task::JoinHandle;
 
-use crate::clock::{Clock, SystemClock};
 use crate::definition::Definition;
-use crate::error::{ExecutorError, TaskFailure};
+use crate::error::ExecutorError;
 use crate::history::HistoryEvent;
 use crate::invoker::TaskInvoker;
-use crate::record::{Cursor, ExecutionRecord, Pending};
-use crate::step::{self, Effect, Step, StepEnv};
+use crate::record::ExecutionRecord;
+use crate::step;
 use crate::store::{ExecutionStore, HistoryPage};
 
-/// How the executor treats time. The scales multiply the definition's seconds, so tests
-/// run a whole flow in milliseconds (e.g. `0.001`); production uses `1.0`.
-#[derive(Clone)]
-pub struct ExecutorOptions {
-    /// Wait states (`Seconds`, and the distance to a `Timestamp`).
-    pub wait_scale: f64,
-    /// Retry intervals (`IntervalSeconds` × `BackoffRate`ⁿ, capped by `MaxDelaySeconds`).
-    pub retry_scale: f64,
-    /// Task and machine `TimeoutSeconds`.
-    pub timeout_scale: f64,
-    /// Timestamps of history events and the base of wait/retry deadlines.
-    pub clock: Arc<dyn Clock>,
-    /// `$$.StateMachine.Id` and `$$.StateMachine.Name`.
-    pub state_machine_id: String,
-    /// The first pause before saving a transition again after the store failed; it
-    /// doubles up to `save_backoff_max`. A driver never abandons its execution because
-    /// the store is unavailable: it keeps trying (and logs louder after
-    /// `save_patience`), so the run still reaches its end and frees its lock.
-    pub save_backoff: Duration,
-    pub save_backoff_max: Duration,
-    /// How long failed saves are retried quietly before each failure is an error log.
-    pub save_patience: Duration,
-}
+mod driver;
+mod options;
 
-impl ExecutorOptions {
-    /// Scales waits and retry intervals by `scale`. Timeouts stay real (they are upper
-    /// bounds, not sleeps, so they do not slow a test down); set `timeout_scale` to test them.
-    pub fn scaled(scale: f64) -> Self {
-        ExecutorOptions {
-            wait_scale: scale,
-            retry_scale: scale,
-            ..ExecutorOptions::default()
-        }
-    }
-}
-
-impl Default for ExecutorOptions {
-    fn default() -> Self {
-        ExecutorOptions {
-            wait_scale: 1.0,
-            retry_scale: 1.0,
-            timeout_scale: 1.0,
-            clock: Arc::new(SystemClock),
-            state_machine_id: "statemachine".to_string(),
-            save_backoff: Duration::from_millis(100),
-            save_backoff_max: Duration::from_secs(30),
-            save_patience: Duration::from_secs(600),
-        }
-    }
-}
-
-impl std::fmt::Debug for ExecutorOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ExecutorOptions")
-            .field("wait_scale", &self.wait_scale)
-            .field("retry_scale", &self.retry_scale)
-            .field("timeout_scale", &self.timeout_scale)
-            .field("state_machine_id", &self.state_machine_id)
-            .field("save_backoff", &self.save_backoff)
-            .field("save_backoff_max", &self.save_backoff_max)
-            .field("save_patience", &self.save_patience)
-            .finish_non_exhaustive()
-    }
-}
+use driver::Driver;
+pub use options::ExecutorOptions;
 
 /// Runs executions of one definition. Dropping it stops driving its executions (they
 /// stay RUNNING in the store, and [`Executor::resume_all`] on a new one continues them),
@@ -101,37 +40,6 @@ struct Inner {
     changed: tokio::sync::Notify,
     /// Serialises `start` so one id is never created twice by this executor.
     starting: tokio::sync::Mutex<()>,
-}
-
-/// A running execution driven by this executor.
-struct Driver {
-    slot: Arc<Slot>,
-    task: JoinHandle<()>,
-}
-
-/// The driver's copy of the record. Whoever changes it holds the lock while saving, so
-/// a stop and a transition never interleave.
-struct Slot {
-    record: tokio::sync::Mutex<ExecutionRecord>,
-    stopping: AtomicBool,
-    /// Notified when `stopping` is set, to cut short a save's backoff.
-    stop_requested: tokio::sync::Notify,
-}
-
-impl Slot {
-    fn new(record: ExecutionRecord) -> Arc<Self> {
-        Arc::new(Slot {
-            record: tokio::sync::Mutex::new(record),
-            stopping: AtomicBool::new(false),
-            stop_requested: tokio::sync::Notify::new(),
-        })
-    }
-}
-
-/// What performing the pending effect came to.
-enum Performed {
-    Effect(Effect),
-    MachineTimedOut,
 }
 
 impl Executor {
@@ -432,205 +340,7 @@ impl Inner {
         tracing::info!(execution_id = %record.execution_id, "execution aborted");
         Ok(record)
     }
-
-    /// Starts driving `record` unless this executor already does. Returns whether it did.
-    fn spawn_driver(self: &Arc<Self>, record: ExecutionRecord) -> bool {
-        let mut drivers = self.drivers();
-        if drivers.contains_key(&record.execution_id) {
-            return false;
-        }
-        let execution_id = record.execution_id.clone();
-        let slot = Slot::new(record);
-        let task = tokio::spawn(Arc::clone(self).drive(execution_id.clone(), Arc::clone(&slot)));
-        drivers.insert(execution_id, Driver { slot, task });
-        true
-    }
-
-    /// Keeps saving an abort the store refused, as the driver of `aborted` (already
-    /// not running, so a second stop returns it and does not save it twice).
-    fn save_abort_later(self: &Arc<Self>, aborted: ExecutionRecord, events: Vec<HistoryEvent>) {
-        let execution_id = aborted.execution_id.clone();
-        let slot = Slot::new(aborted.clone());
-        let inner = Arc::clone(self);
-        let saver_slot = Arc::clone(&slot);
-        let mut drivers = self.drivers();
-        let task = tokio::spawn(async move {
-            inner.save_patiently(&aborted, &events, None).await;
-            tracing::info!(execution_id = %aborted.execution_id, "execution aborted");
-            inner.forget(&aborted.execution_id, &saver_slot);
-        });
-        drivers.insert(execution_id, Driver { slot, task });
-    }
-
-    fn forget(&self, execution_id: &str, slot: &Arc<Slot>) {
-        let mut drivers = self.drivers();
-        if drivers
-            .get(execution_id)
-            .is_some_and(|d| Arc::ptr_eq(&d.slot, slot))
-        {
-            drivers.remove(execution_id);
-        }
-    }
-
-    #[tracing::instrument(skip(self, slot))]
-    async fn drive(self: Arc<Self>, execution_id: String, slot: Arc<Slot>) {
-        loop {
-            let record = slot.record.lock().await.clone();
-            if !record.is_running() || slot.stopping.load(Ordering::SeqCst) {
-                break;
-            }
-            let performed = match &record.cursor {
-                Some(cursor) => self.perform(&record, cursor).await,
-                // A RUNNING record without a cursor cannot go on; the step fails it.
-                None => Performed::Effect(Effect::Proceed),
-            };
-            let mut current = slot.record.lock().await;
-            if !current.is_running() || slot.stopping.load(Ordering::SeqCst) {
-                break;
-            }
-            let now = self.now();
-            let step = match performed {
-                Performed::Effect(effect) => {
-                    step::step(&self.definition, &current, effect, &self.env(now))
-                }
-                Performed::MachineTimedOut => step::time_out(&self.definition),
-            };
-            let mut next = self.advance(&current, step, now);
-            // The events of this transition (plus, once, the inline history of a record
-            // stored before history was kept apart).
-            let events = std::mem::take(&mut next.events);
-            if !self.save_patiently(&next, &events, Some(&slot)).await {
-                // Stopped while the store was down: the stop aborts from the last saved
-                // record, so this transition never happened.
-                break;
-            }
-            tracing::debug!(state = next.current_state.as_deref(), status = %next.status, "transition");
-            *current = next;
-        }
-        self.forget(&execution_id, &slot);
-    }
-
-    fn env(&self, now: DateTime<Utc>) -> StepEnv<'_> {
-        StepEnv {
-            now,
-            wait_scale: self.options.wait_scale,
-            retry_scale: self.options.retry_scale,
-            state_machine_id: &self.options.state_machine_id,
-        }
-    }
-
-    fn advance(&self, record: &ExecutionRecord, step: Step, now: DateTime<Utc>) -> ExecutionRecord {
-        let mut next = record.clone();
-        step::apply(&mut next, step, now);
-        next
-    }
-
-    /// Saves the transition, retrying with backoff until the store takes it. Giving up
-    /// would leave the execution RUNNING, undriven, with its run's lock held until a
-    /// restart; waiting costs nothing but this task. Only a stop of `slot` ends the
-    /// retrying early (returns false: not saved), so a stop never waits for the store.
-    async fn save_patiently(
-        &self,
-        record: &ExecutionRecord,
-        events: &[HistoryEvent],
-        slot: Option<&Slot>,
-    ) -> bool {
-        let started = tokio::time::Instant::now();
-        let mut delay = self.options.save_backoff;
-        let mut attempts = 0u64;
-        loop {
-            let error = match self.save(record, events).await {
-                Ok(()) => {
-                    if attempts > 0 {
-                        tracing::info!(attempts, "saved the execution after the store recovered");
-                    }
-                    return true;
-                }
-                Err(error) => error,
-            };
-            attempts += 1;
-            if started.elapsed() < self.options.save_patience {
-                tracing::warn!(%error, attempts, "saving the execution failed; retrying");
-            } else {
-                tracing::error!(%error, attempts, "saving the execution still fails; retrying until the store is back");
-            }
-            match slot {
-                None => tokio::time::sleep(delay).await,
-                Some(slot) => {
-                    let stopped = slot.stop_requested.notified();
-                    tokio::pin!(stopped);
-                    stopped.as_mut().enable();
-                    if slot.stopping.load(Ordering::SeqCst) {
-                        return false;
-                    }
-                    tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
-                        () = stopped => return false,
-                    }
-                }
-            }
-            delay = (delay * 2).min(self.options.save_backoff_max.max(self.options.save_backoff));
-        }
-    }
-
-    /// Performs the cursor's pending effect, racing the machine's TimeoutSeconds.
-    async fn perform(&self, record: &ExecutionRecord, cursor: &Cursor) -> Performed {
-        let deadline = self.definition.timeout_seconds.map(|seconds| {
-            let timeout = scaled(seconds as f64, self.options.timeout_scale);
-            self.until(
-                record.started_at
-                    + chrono::TimeDelta::from_std(timeout).unwrap_or(chrono::TimeDelta::MAX),
-            )
-        });
-        if deadline == Some(Duration::ZERO) {
-            return Performed::MachineTimedOut;
-        }
-        let work = self.effect(cursor);
-        match deadline {
-            None => Performed::Effect(work.await),
-            Some(deadline) => tokio::select! {
-                effect = work => Performed::Effect(effect),
-                () = tokio::time::sleep(deadline) => Performed::MachineTimedOut,
-            },
-        }
-    }
-
-    async fn effect(&self, cursor: &Cursor) -> Effect {
-        match &cursor.pending {
-            Pending::Run => Effect::Proceed,
-            Pending::RetryAt { until } | Pending::WaitUntil { until } => {
-                self.options.clock.sleep_until(*until).await;
-                Effect::Proceed
-            }
-            Pending::Invoke { resource, input } => {
-                let call = self.invoker.invoke(resource, input.clone());
-                let result = match step::task_timeout(&self.definition, cursor) {
-                    None => call.await,
-                    Some(seconds) => tokio::time::timeout(
-                        scaled(seconds as f64, self.options.timeout_scale),
-                        call,
-                    )
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(TaskFailure::new(
-                            step::TIMEOUT,
-                            format!(
-                                "the task did not finish within its TimeoutSeconds ({seconds})"
-                            ),
-                        ))
-                    }),
-                };
-                Effect::TaskDone(result)
-            }
-        }
-    }
-
-    /// How long from now until `at` (zero if it has passed).
-    fn until(&self, at: DateTime<Utc>) -> Duration {
-        (at - self.now()).to_std().unwrap_or(Duration::ZERO)
-    }
 }
-
 /// A record as loaded for driving: a record stored with inline history keeps those
 /// events, so the next save moves them to the append-only history.
 fn adopted(mut record: ExecutionRecord) -> ExecutionRecord {

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A real SMTP server for functions/notify/tests/smtp.rs, built on aiosmtpd, that saves
+"""A real SMTP server for functions/notify/tests/notify/smtp/, built on aiosmtpd, that saves
 every message it accepts.
 
     smtp_sink.py --port PORT --folder DIR [--mode plain|starttls|smtps]

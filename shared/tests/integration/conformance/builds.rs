@@ -1,0 +1,143 @@
+//! Builds and jobs: sequential ids, round trips, idempotent inserts, pages and filters.
+
+use super::*;
+use chrono::TimeDelta;
+use shared::domain::JobName;
+use shared::ports::Store;
+use std::sync::Arc;
+
+pub async fn ids_are_sequential_per_sequence(store: Arc<dyn Store>) {
+    assert_eq!(store.next_id("a").await.unwrap(), 1);
+    assert_eq!(store.next_id("a").await.unwrap(), 2);
+    assert_eq!(store.next_id("b").await.unwrap(), 1);
+    let mut handles = Vec::new();
+    for _ in 0..20 {
+        let s = store.clone();
+        handles.push(tokio::spawn(async move { s.next_id("a").await.unwrap() }));
+    }
+    let mut got: Vec<i64> = Vec::new();
+    for h in handles {
+        got.push(h.await.unwrap());
+    }
+    got.sort();
+    assert_eq!(
+        got,
+        (3..23).collect::<Vec<_>>(),
+        "concurrent ids must be distinct and gapless"
+    );
+}
+
+pub async fn build_round_trips(store: Arc<dyn Store>) {
+    let (b, created) = store
+        .insert_build(&new_build("team/CDN_CORE", 101), t0())
+        .await
+        .unwrap();
+    assert!(created);
+    assert!(b.id > 0);
+    assert_eq!(b.created_at, t0());
+    let got = store.get_build(b.id).await.unwrap().expect("stored build");
+    assert_eq!(got, b);
+    assert_eq!(got.job_name.as_str(), "team/CDN_CORE");
+    assert_eq!(got.build_user.as_deref(), Some("jenkins"));
+    assert_eq!(store.get_build(b.id + 1000).await.unwrap(), None);
+}
+
+pub async fn repeat_insert_returns_the_first_build(store: Arc<dyn Store>) {
+    let (first, created) = store
+        .insert_build(&new_build("CDN_CORE", 7), t0())
+        .await
+        .unwrap();
+    assert!(created);
+    let mut changed = new_build("CDN_CORE", 7);
+    changed.build_user = None;
+    let (again, created) = store
+        .insert_build(&changed, t0() + TimeDelta::hours(1))
+        .await
+        .unwrap();
+    assert!(!created);
+    assert_eq!(again, first, "a repeat returns the stored build unchanged");
+    let (other, created) = store
+        .insert_build(&new_build("CDN_EDGE", 7), t0())
+        .await
+        .unwrap();
+    assert!(created, "the same number in another job is another build");
+    assert_ne!(other.id, first.id);
+}
+
+pub async fn concurrent_identical_inserts_create_one_build(store: Arc<dyn Store>) {
+    let mut handles = Vec::new();
+    for _ in 0..50 {
+        let s = store.clone();
+        handles.push(tokio::spawn(async move {
+            s.insert_build(&new_build("CDN_CORE", 101), t0())
+                .await
+                .unwrap()
+        }));
+    }
+    let mut created = 0;
+    let mut ids = std::collections::BTreeSet::new();
+    for h in handles {
+        let (b, c) = h.await.unwrap();
+        created += usize::from(c);
+        ids.insert(b.id);
+    }
+    assert_eq!(created, 1, "exactly one caller creates");
+    assert_eq!(ids.len(), 1, "every caller sees the same id");
+    let page = store.list_builds(None, None, 200).await.unwrap();
+    assert_eq!(page.items.len(), 1, "one row stored");
+}
+
+pub async fn builds_list_newest_first_with_pages_and_job_filter(store: Arc<dyn Store>) {
+    for n in 1..=5 {
+        store.insert_build(&new_build("A", n), t0()).await.unwrap();
+        store.insert_build(&new_build("B", n), t0()).await.unwrap();
+    }
+    let all = store.list_builds(None, None, 200).await.unwrap();
+    assert_eq!(all.items.len(), 10);
+    assert_eq!(all.next, None);
+    assert!(
+        all.items.windows(2).all(|w| w[0].id > w[1].id),
+        "newest first"
+    );
+
+    let job = JobName::parse("job_name", "A").unwrap();
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store.list_builds(Some(&job), cursor, 2).await.unwrap();
+        assert!(page.items.len() <= 2);
+        seen.extend(page.items.iter().map(|b| b.build_number.get()));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, vec![5, 4, 3, 2, 1]);
+    let exact = store.list_builds(Some(&job), None, 5).await.unwrap();
+    assert_eq!(exact.items.len(), 5);
+    assert_eq!(exact.next, None, "no cursor when nothing follows");
+    let none = store
+        .list_builds(Some(&JobName::parse("j", "C").unwrap()), None, 20)
+        .await
+        .unwrap();
+    assert!(none.items.is_empty());
+}
+
+pub async fn jobs_list_their_highest_build(store: Arc<dyn Store>) {
+    store.insert_build(&new_build("B", 3), t0()).await.unwrap();
+    store.insert_build(&new_build("A", 10), t0()).await.unwrap();
+    // A lower number arriving later is not the latest.
+    store.insert_build(&new_build("A", 9), t0()).await.unwrap();
+    store
+        .insert_build(&new_build("C/x", 1), t0())
+        .await
+        .unwrap();
+    let first = store.list_jobs(None, 2).await.unwrap();
+    let names: Vec<_> = first.items.iter().map(|j| j.job_name.to_string()).collect();
+    assert_eq!(names, ["A", "B"]);
+    assert_eq!(first.items[0].latest_build.build_number.get(), 10);
+    let rest = store.list_jobs(first.next.as_deref(), 2).await.unwrap();
+    let names: Vec<_> = rest.items.iter().map(|j| j.job_name.to_string()).collect();
+    assert_eq!(names, ["C/x"]);
+    assert_eq!(rest.next, None);
+}
