@@ -314,12 +314,16 @@ async fn hosts(env: &Env, peers: &Peers) -> (Side, Side) {
     let dir = tempfile::tempdir().unwrap();
     let table = format!("{}-embedded", env.table);
     let store = dynamo_store(&env.endpoint, &table).await;
-    let deps = Deps::new(
+    let mut deps = Deps::new(
         lambda_config(&table, dir.path()),
         Arc::new(store),
         Arc::new(SystemClock),
     )
     .unwrap();
+    // A Lambda-host configuration stages packages in the temp folder's `crat/`, which the
+    // cloud side's download function (same machine) clears of leftovers: the embedded side
+    // stages in its own folder, as the local server does in its data folder.
+    deps.work_dir = dir.path().to_path_buf();
     let local = local::assemble_with(deps, None).await.unwrap();
     let (item_id, b1, b2) = seed(&local.deps, peers).await;
     let embedded = Side {
