@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use super::{BuildId, BuildNumber, Email, JobName, PackagePath, ParameterSetId, RunId};
+use super::{BuildId, BuildNumber, Email, JobName, PackagePath, ParameterSetId, RunId, TestItemId};
 
 /// `PENDING → DOWNLOADING → DOWNLOADED → TESTING → MONITORING → COMPLETED`; any step may end
 /// in `FAILED`; a person may end it `CANCELLED`.
@@ -208,7 +208,8 @@ pub struct Summary {
 pub struct Run {
     #[schema(value_type = i64)]
     pub id: RunId,
-    pub test_item_id: i64,
+    #[schema(value_type = i64)]
+    pub test_item_id: TestItemId,
     pub test_item_name: String,
     #[schema(value_type = i64)]
     pub build_info_id: BuildId,
@@ -262,7 +263,7 @@ impl Run {
     ) -> Self {
         Self {
             id,
-            test_item_id: item.id,
+            test_item_id: TestItemId::from_stored(item.id),
             test_item_name: item.name.to_string(),
             build_info_id: BuildId::from_stored(build.id),
             build: RunBuild {

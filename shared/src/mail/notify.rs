@@ -33,7 +33,7 @@ async fn recipients(
     cc: &[Email],
 ) -> Result<(Vec<Email>, Vec<Email>), TaskError> {
     let mut to: Vec<Email> = vec![run.triggered_by.clone()];
-    if let Some(item) = deps.store.get_test_item(run.test_item_id).await? {
+    if let Some(item) = deps.store.get_test_item(run.test_item_id.get()).await? {
         for e in item.notify_emails {
             if !to.contains(&e) {
                 to.push(e);

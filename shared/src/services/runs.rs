@@ -241,7 +241,7 @@ pub async fn rerun(state: &Deps, by: &Email, run_id: RunId) -> ServiceResult<Run
     // exists and belongs to the item's job, the settings are complete.
     let item = state
         .store
-        .get_test_item(old.test_item_id)
+        .get_test_item(old.test_item_id.get())
         .await?
         .ok_or_else(|| {
             unprocessable(

@@ -53,11 +53,11 @@ fn run_item(run: &Run) -> StoreResult<Item> {
     item.insert(GSI1.sort_key.to_owned(), s(&pad));
     item.insert(
         GSI2.partition_key.to_owned(),
-        s(&item_runs_pk(run.test_item_id)),
+        s(&item_runs_pk(run.test_item_id.get())),
     );
     item.insert(GSI2.sort_key.to_owned(), s(&pad));
     item.insert("id".to_owned(), n(run.id.get()));
-    item.insert("test_item_id".to_owned(), n(run.test_item_id));
+    item.insert("test_item_id".to_owned(), n(run.test_item_id.get()));
     item.insert("status".to_owned(), s(run.status.as_str()));
     item.insert("revision".to_owned(), n(run.revision));
     item.insert("run_json".to_owned(), s(&encode_json("run", run)?));

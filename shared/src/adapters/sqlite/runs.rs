@@ -79,7 +79,7 @@ impl RunStore for SqliteStore {
             .map_err(unavailable)?;
             tx.execute(
                 "INSERT INTO runs (id, test_item_id, status, revision, json) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![run.id.get(), run.test_item_id, run.status.as_str(), run.revision, json],
+                params![run.id.get(), run.test_item_id.get(), run.status.as_str(), run.revision, json],
             )
             .map_err(|e| StoreError::Conflict(format!("run {} exists: {e}", run.id)))?;
             tx.commit().map_err(unavailable)?;
