@@ -126,22 +126,20 @@ impl WorkflowSlot {
     fn bound(&self) -> Result<&Arc<dyn WorkflowStarter>, WorkflowError> {
         self.0.get().ok_or(WorkflowError::Unavailable(UNBOUND))
     }
+}
 
-    // The bound workflow's calls ([`WorkflowStarter`]), as methods so no caller needs
-    // the trait in scope.
-
-    pub async fn start(&self, execution_id: &str, input: Value) -> Result<(), WorkflowError> {
+/// The bound workflow's calls: the slot is itself a [`WorkflowStarter`].
+#[async_trait::async_trait]
+impl WorkflowStarter for WorkflowSlot {
+    async fn start(&self, execution_id: &str, input: Value) -> Result<(), WorkflowError> {
         self.bound()?.start(execution_id, input).await
     }
 
-    pub async fn describe(
-        &self,
-        execution_id: &str,
-    ) -> Result<Option<ExecutionView>, WorkflowError> {
+    async fn describe(&self, execution_id: &str) -> Result<Option<ExecutionView>, WorkflowError> {
         self.bound()?.describe(execution_id).await
     }
 
-    pub async fn describe_page(
+    async fn describe_page(
         &self,
         execution_id: &str,
         page: &HistoryRequest,
@@ -152,7 +150,7 @@ impl WorkflowSlot {
             .await
     }
 
-    pub async fn stop(&self, execution_id: &str, cause: &str) -> Result<(), WorkflowError> {
+    async fn stop(&self, execution_id: &str, cause: &str) -> Result<(), WorkflowError> {
         self.bound()?.stop(execution_id, cause).await
     }
 }

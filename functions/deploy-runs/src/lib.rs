@@ -12,6 +12,7 @@ use shared::domain::{Run, RunId, RunStatus, TestItemId};
 use shared::error::{ApiResult, ErrorBody};
 use shared::http::{ApiJson, IdPath, ListResponse, PageParams, query, with_common_layers};
 use shared::services::runs::{self, TriggerInput};
+use shared::workflow::WorkflowStarter;
 use shared::workflow::{ExecutionView, HistoryError, HistoryRequest};
 use shared::{ApiError, Deps};
 use utoipa::OpenApi;

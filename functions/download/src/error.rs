@@ -109,32 +109,32 @@ impl FetchError {
     pub fn error_name(&self) -> ErrorName {
         match self {
             Self::ListingNotFound { .. } | Self::NoMatchingFile { .. } => {
-                TaskError::PACKAGE_NOT_FOUND
+                ErrorName::PackageNotFound
             }
             Self::HttpStatus { status, .. } => match status {
-                404 | 410 => TaskError::PACKAGE_NOT_FOUND,
-                408 | 425 | 429 | 500..=599 => TaskError::TRANSIENT,
-                _ => TaskError::CONFIG,
+                404 | 410 => ErrorName::PackageNotFound,
+                408 | 425 | 429 | 500..=599 => ErrorName::Transient,
+                _ => ErrorName::ConfigError,
             },
-            Self::Unreachable { .. } | Self::Timeout { .. } => TaskError::TRANSIENT,
+            Self::Unreachable { .. } | Self::Timeout { .. } => ErrorName::Transient,
             Self::TooLarge { .. }
             | Self::Truncated { .. }
             | Self::Corrupt { .. }
             | Self::DigestMismatch { .. }
-            | Self::BadSidecar { .. } => TaskError::INTEGRITY,
+            | Self::BadSidecar { .. } => ErrorName::IntegrityError,
             Self::InvalidBaseUrl { .. }
             | Self::InvalidRequest { .. }
             | Self::BadListing { .. }
             | Self::RedirectRefused { .. }
             | Self::RedirectNotFollowed { .. }
             | Self::TooManyRedirects { .. }
-            | Self::LocalStorage { .. } => TaskError::CONFIG,
+            | Self::LocalStorage { .. } => ErrorName::ConfigError,
         }
     }
 
     /// Whether the step is worth retrying as is (`Crat.Transient`).
     pub fn is_transient(&self) -> bool {
-        self.error_name() == TaskError::TRANSIENT
+        self.error_name() == ErrorName::Transient
     }
 }
 

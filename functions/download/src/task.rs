@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use shared::Deps;
 use shared::domain::{DownloadDetails, RunStatus, StepName, StepStatus};
+use shared::tasks::ErrorName;
 use shared::tasks::{RunRef, TaskError, ensure_live, note_step_error, update_run};
 
 use crate::fetch::{PackageRequest, fetch_package};
@@ -63,7 +64,7 @@ pub async fn handle(deps: &Deps, input: RunRef) -> Result<DownloadOutput, TaskEr
     let fail = |e: TaskError| note_step_error(state, input.run_id, StepName::Download, e);
     let Some(base) = state.settings().await?.package_download_base_url else {
         return Err(fail(TaskError::new(
-            TaskError::CONFIG,
+            ErrorName::ConfigError,
             "package_download_base_url is not set; an admin sets it in the settings",
         ))
         .await);
@@ -72,7 +73,7 @@ pub async fn handle(deps: &Deps, input: RunRef) -> Result<DownloadOutput, TaskEr
         Ok(u) => u,
         Err(_) => {
             return Err(fail(TaskError::new(
-                TaskError::CONFIG,
+                ErrorName::ConfigError,
                 "package_download_base_url is not a usable URL",
             ))
             .await);

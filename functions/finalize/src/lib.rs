@@ -70,7 +70,7 @@ pub async fn handle(deps: &Deps, input: FinalizeInput) -> Result<FinalizeOutput,
             last_resort.map(|e| {
                 let (_, cause) = describe_failure(e);
                 (
-                    TaskError::FINALIZE_FAILED.into(),
+                    ErrorName::FinalizeFailed.into(),
                     format!("finishing the run failed: {cause}"),
                 )
             })
@@ -84,7 +84,7 @@ pub async fn handle(deps: &Deps, input: FinalizeInput) -> Result<FinalizeOutput,
     {
         Ok(run) => Some(run),
         // A run that is gone still must not keep the lock.
-        Err(e) if e.name == TaskError::RUN_ENDED => None,
+        Err(e) if e.name == ErrorName::RunEnded => None,
         Err(e) => return Err(e),
     };
     state.store.release_run_lock(input.run_id).await?;

@@ -3,6 +3,7 @@
 //! on the MONITOR step and tolerated until `max_monitor_seconds` have passed since
 //! monitoring began; then the outcome is `deadline`.
 
+use shared::tasks::ErrorName;
 use std::time::Duration;
 
 use chrono::TimeDelta;
@@ -114,7 +115,7 @@ pub async fn handle(deps: &Deps, input: RunRef) -> Result<PollOutput, TaskError>
     let settings = state.settings().await?;
     let Some(server) = settings.external_test_server_url.clone() else {
         return Err(TaskError::new(
-            TaskError::CONFIG,
+            ErrorName::ConfigError,
             "external_test_server_url is not set; an admin sets it in the settings",
         ));
     };
@@ -161,10 +162,9 @@ pub async fn handle(deps: &Deps, input: RunRef) -> Result<PollOutput, TaskError>
             Err(e) => tracing::warn!(error = %e, "the run lock's lease could not be renewed"),
         }
     }
-    let task_id = run
-        .task_id
-        .clone()
-        .ok_or_else(|| TaskError::new(TaskError::TEST_SERVER, "the run has no task id to poll"))?;
+    let task_id = run.task_id.clone().ok_or_else(|| {
+        TaskError::new(ErrorName::TestServerError, "the run has no task id to poll")
+    })?;
     let deadline = timing::monitoring_deadline(&run).unwrap_or(now + max_monitor);
 
     let url = format!("{server}/api/tasks/{task_id}");

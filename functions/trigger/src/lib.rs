@@ -4,6 +4,7 @@
 //! answer, a timeout, a connection broken after sending, a lost invocation) it is never
 //! sent again: only a request that could not connect is retried.
 
+use shared::tasks::ErrorName;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -79,7 +80,7 @@ pub async fn handle(deps: &Deps, input: RunRef) -> Result<TriggerOutput, TaskErr
     let fail = |e: TaskError| note_step_error(state, input.run_id, StepName::Trigger, e);
     let Some(base) = settings.external_test_server_url else {
         return Err(fail(TaskError::new(
-            TaskError::CONFIG,
+            ErrorName::ConfigError,
             "external_test_server_url is not set; an admin sets it in the settings",
         ))
         .await);
@@ -97,7 +98,7 @@ pub async fn handle(deps: &Deps, input: RunRef) -> Result<TriggerOutput, TaskErr
             if let Some(sent) = d.post_sent_at {
                 let sent = sent.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
                 return Err(TaskError::new(
-                    TaskError::TEST_SERVER,
+                    ErrorName::TestServerError,
                     format!(
                         "an earlier attempt posted this run to the test server at {sent} and its answer was lost; {NOT_AGAIN}"
                     ),
@@ -110,13 +111,13 @@ pub async fn handle(deps: &Deps, input: RunRef) -> Result<TriggerOutput, TaskErr
     .await;
     let run = match marked {
         Ok(run) => run,
-        Err(e) if e.name == TaskError::TEST_SERVER => return Err(fail(e).await),
+        Err(e) if e.name == ErrorName::TestServerError => return Err(fail(e).await),
         Err(e) => return Err(e),
     };
     let task_id = match post(&deps.http, &url, &request_body(&run), timeout).await {
         Ok(id) => id,
         Err(e) => {
-            if e.name == TaskError::TRANSIENT {
+            if e.name == ErrorName::Transient {
                 // Nothing reached the server: a retry may post, once the marker is gone.
                 persist(|| {
                     update_run(state, input.run_id, |run| {
@@ -165,7 +166,7 @@ where
     let mut pauses = PERSIST_BACKOFF_MS.iter();
     loop {
         match write().await {
-            Err(e) if matches!(e.name, TaskError::TRANSIENT | TaskError::STORE_BUSY) => {
+            Err(e) if matches!(e.name, ErrorName::Transient | ErrorName::StoreBusy) => {
                 let Some(ms) = pauses.next() else {
                     return Err(e);
                 };
@@ -197,12 +198,12 @@ async fn post(
             if e.is_connect() {
                 // Nothing reached the server: safe to retry.
                 TaskError::new(
-                    TaskError::TRANSIENT,
+                    ErrorName::Transient,
                     format!("cannot reach the test server at {url}: connection failed"),
                 )
             } else if e.is_timeout() {
                 TaskError::new(
-                    TaskError::TEST_SERVER,
+                    ErrorName::TestServerError,
                     format!(
                         "the test server at {url} did not answer within {} s; {NOT_AGAIN}",
                         timeout.as_secs()
@@ -210,7 +211,7 @@ async fn post(
                 )
             } else {
                 TaskError::new(
-                    TaskError::TEST_SERVER,
+                    ErrorName::TestServerError,
                     format!("the request to the test server at {url} broke off; {NOT_AGAIN}"),
                 )
             }
@@ -220,20 +221,20 @@ async fn post(
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         Err(e) => {
             return Err(TaskError::new(
-                TaskError::TEST_SERVER,
+                ErrorName::TestServerError,
                 format!("the test server answered {status} to POST {url}, but {e}; {NOT_AGAIN}"),
             ));
         }
     };
     if status.is_server_error() || status.as_u16() == 429 {
         return Err(TaskError::new(
-            TaskError::TEST_SERVER,
+            ErrorName::TestServerError,
             format!("the test server answered {status} to POST {url}; {NOT_AGAIN}"),
         ));
     }
     if !status.is_success() {
         return Err(TaskError::new(
-            TaskError::TEST_SERVER,
+            ErrorName::TestServerError,
             format!(
                 "the test server refused the run: {status} {}",
                 excerpt(&text)
@@ -242,7 +243,7 @@ async fn post(
     }
     let parsed: Value = serde_json::from_str(&text).map_err(|_| {
         TaskError::new(
-            TaskError::TEST_SERVER,
+            ErrorName::TestServerError,
             format!(
                 "the test server answered {status} with a body that is not JSON: {}",
                 excerpt(&text)
@@ -256,7 +257,7 @@ async fn post(
     };
     task_id.ok_or_else(|| {
         TaskError::new(
-            TaskError::TEST_SERVER,
+            ErrorName::TestServerError,
             format!(
                 "the test server's answer has no usable task_id: {}",
                 excerpt(&text)
@@ -331,7 +332,7 @@ mod tests {
         )
         .await
         .unwrap_err();
-        assert_eq!(e.name, TaskError::TRANSIENT, "{e:?}");
+        assert_eq!(e.name, ErrorName::Transient, "{e:?}");
         for status in [
             "502 Bad Gateway",
             "504 Gateway Timeout",
@@ -340,7 +341,7 @@ mod tests {
         ] {
             let (url, count) = canned(answer(status, b"{}")).await;
             let e = post(&http, &url, &Value::Null, T).await.unwrap_err();
-            assert_eq!(e.name, TaskError::TEST_SERVER, "{status}: {e:?}");
+            assert_eq!(e.name, ErrorName::TestServerError, "{status}: {e:?}");
             assert!(e.message.contains("run_id"), "{}", e.message);
             assert_eq!(count.load(Ordering::SeqCst), 1, "{status}");
         }
@@ -360,7 +361,7 @@ mod tests {
         );
         let (url, _) = canned(answer("200 OK", big.as_bytes())).await;
         let e = post(&http, &url, &Value::Null, T).await.unwrap_err();
-        assert_eq!(e.name, TaskError::TEST_SERVER);
+        assert_eq!(e.name, ErrorName::TestServerError);
         assert!(
             e.message.contains("larger than 1048576 bytes"),
             "{}",
@@ -385,8 +386,8 @@ mod tests {
             let n = calls.fetch_add(1, Ordering::SeqCst);
             async move {
                 match n {
-                    0 => Err(TaskError::new(TaskError::TRANSIENT, "store down")),
-                    1 => Err(TaskError::new(TaskError::STORE_BUSY, "conflicts")),
+                    0 => Err(TaskError::new(ErrorName::Transient, "store down")),
+                    1 => Err(TaskError::new(ErrorName::StoreBusy, "conflicts")),
                     _ => Ok(n),
                 }
             }
@@ -398,11 +399,11 @@ mod tests {
         let calls = AtomicUsize::new(0);
         let e = persist(|| {
             calls.fetch_add(1, Ordering::SeqCst);
-            async { Err::<(), _>(TaskError::new(TaskError::RUN_ENDED, "cancelled")) }
+            async { Err::<(), _>(TaskError::new(ErrorName::RunEnded, "cancelled")) }
         })
         .await
         .unwrap_err();
-        assert_eq!(e.name, TaskError::RUN_ENDED);
+        assert_eq!(e.name, ErrorName::RunEnded);
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         // Bounded: about 30 s of pauses, then the last error.
         let total: u64 = PERSIST_BACKOFF_MS.iter().sum();

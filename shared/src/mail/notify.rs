@@ -6,6 +6,7 @@ use crate::Deps;
 use crate::domain::{
     Email, Notification, NotificationStatus, NotifyDetails, Run, RunStatus, StepName, StepStatus,
 };
+use crate::tasks::ErrorName;
 use crate::tasks::{RunRef, TaskError, excerpt, update_run};
 use serde::{Deserialize, Serialize};
 
@@ -76,7 +77,7 @@ pub async fn handle(deps: &Deps, input: RunRef) -> Result<NotifyOutput, TaskErro
     let state = deps;
     let run = state.store.get_run(input.run_id).await?.ok_or_else(|| {
         TaskError::new(
-            TaskError::RUN_ENDED,
+            ErrorName::RunEnded,
             format!("run {} does not exist", input.run_id),
         )
     })?;
@@ -85,7 +86,7 @@ pub async fn handle(deps: &Deps, input: RunRef) -> Result<NotifyOutput, TaskErro
     }
     if !run.status.is_terminal() {
         return Err(TaskError::new(
-            TaskError::CONFIG,
+            ErrorName::ConfigError,
             format!("run {} has not ended; nothing to report yet", run.id),
         ));
     }
@@ -269,7 +270,7 @@ pub async fn handle(deps: &Deps, input: RunRef) -> Result<NotifyOutput, TaskErro
         Err(e) => {
             let why = e.to_string();
             unsent(NotificationStatus::Failed, why.clone()).await?;
-            return Err(TaskError::new(TaskError::MAIL_FAILED, why));
+            return Err(TaskError::new(ErrorName::MailFailed, why));
         }
     };
     match mailer.deliver(&message).await {
@@ -293,9 +294,9 @@ pub async fn handle(deps: &Deps, input: RunRef) -> Result<NotifyOutput, TaskErro
         Err(e) => {
             let why = e.to_string();
             let name = if e.is_transient() {
-                TaskError::MAIL_TRANSIENT
+                ErrorName::MailTransient
             } else {
-                TaskError::MAIL_FAILED
+                ErrorName::MailFailed
             };
             unsent(NotificationStatus::Failed, why.clone()).await?;
             tracing::warn!(error = %why, attempts, "result mail not sent");

@@ -2,6 +2,7 @@
 //! same status, code and message as before services had their own type), scheduled work
 //! (sweeper, auto-sync, tasks) as a [`TaskError`].
 
+use crate::tasks::ErrorName;
 use serde_json::Value;
 
 use crate::domain::FieldError;
@@ -79,16 +80,18 @@ impl From<ServiceError> for TaskError {
         match e {
             ServiceError::Store(e) => e.into(),
             // A concurrent change: trying again later may succeed.
-            ServiceError::Conflict { message, .. } => Self::new(Self::STORE_BUSY, message),
+            ServiceError::Conflict { message, .. } => Self::new(ErrorName::StoreBusy, message),
             ServiceError::Internal(cause) => {
                 tracing::error!(%cause, "a service failed during scheduled work");
-                Self::new(Self::TRANSIENT, "a back end is unavailable; retrying")
+                Self::new(ErrorName::Transient, "a back end is unavailable; retrying")
             }
-            ServiceError::NotFound(m) => Self::new(Self::RUN_ENDED, m),
+            ServiceError::NotFound(m) => Self::new(ErrorName::RunEnded, m),
             // What the settings or the data say cannot change by retrying.
             other @ (ServiceError::Invalid(_)
             | ServiceError::Forbidden { .. }
-            | ServiceError::Unprocessable { .. }) => Self::new(Self::CONFIG, other.to_string()),
+            | ServiceError::Unprocessable { .. }) => {
+                Self::new(ErrorName::ConfigError, other.to_string())
+            }
         }
     }
 }
@@ -157,21 +160,21 @@ mod tests {
         let name = |e: ServiceError| TaskError::from(e).name;
         assert_eq!(
             name(StoreError::Conflict("moved".into()).into()),
-            TaskError::STORE_BUSY
+            ErrorName::StoreBusy
         );
         assert_eq!(
             name(ServiceError::Internal("x".into())),
-            TaskError::TRANSIENT
+            ErrorName::Transient
         );
         assert_eq!(
             name(ServiceError::NotFound("gone".into())),
-            TaskError::RUN_ENDED
+            ErrorName::RunEnded
         );
         let unprocessable = TaskError::from(ServiceError::Unprocessable {
             code: "settings_incomplete",
             message: "set the test server URL".into(),
         });
-        assert_eq!(unprocessable.name, TaskError::CONFIG);
+        assert_eq!(unprocessable.name, ErrorName::ConfigError);
         assert_eq!(unprocessable.message, "set the test server URL");
     }
 }

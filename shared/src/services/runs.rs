@@ -1,5 +1,6 @@
 //! Triggering deploy-test runs: one at a time, with a snapshot of build and parameters.
 
+use crate::workflow::WorkflowStarter;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;

@@ -1,6 +1,7 @@
 use crate::deps::Deps;
 use crate::domain::Run;
 use crate::ports::StoreError;
+use crate::tasks::ErrorName;
 
 use super::TaskError;
 
@@ -58,11 +59,11 @@ where
         .await
         .map_err(|e| match e {
             RunChangeError::Missing => {
-                TaskError::new(TaskError::RUN_ENDED, format!("run {run_id} does not exist"))
+                TaskError::new(ErrorName::RunEnded, format!("run {run_id} does not exist"))
             }
             RunChangeError::Refused(e) => e,
             RunChangeError::KeptChanging => TaskError::new(
-                TaskError::STORE_BUSY,
+                ErrorName::StoreBusy,
                 format!("run {run_id} kept changing while it was being updated"),
             ),
             RunChangeError::Store(e) => e.into(),
@@ -73,7 +74,7 @@ where
 pub fn ensure_live(run: &Run) -> Result<(), TaskError> {
     if run.status.is_terminal() {
         return Err(TaskError::new(
-            TaskError::RUN_ENDED,
+            ErrorName::RunEnded,
             format!("run {} already ended ({})", run.id, run.status.as_str()),
         ));
     }

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use local::workflow::{DEFINITION, LOCAL_TASKS, definition};
 use serde_json::Value;
-use shared::tasks::{ErrorName, TaskError};
+use shared::tasks::ErrorName;
 use statemachine::Definition;
 
 #[test]
@@ -180,7 +180,7 @@ impl statemachine::TaskInvoker for StoreDownAtFinalize {
             "local:trigger" => Ok(serde_json::json!({"poll_interval_seconds": 1})),
             "local:poll" => Ok(serde_json::json!({"outcome": "completed"})),
             "local:finalize" if finalize_calls <= self.finalize_failures => Err(
-                statemachine::TaskFailure::new(TaskError::STORE_BUSY, "store unavailable"),
+                statemachine::TaskFailure::new(ErrorName::StoreBusy, "store unavailable"),
             ),
             _ => Ok(serde_json::json!({})),
         }
@@ -220,15 +220,12 @@ async fn a_finalize_that_keeps_failing_falls_back_to_releasing_the_lock() {
     assert_eq!(finalize.len(), 10, "{calls:?}");
     assert_eq!(
         finalize[9]["finalize_error"]["Error"],
-        TaskError::STORE_BUSY.as_str()
+        ErrorName::StoreBusy.as_str()
     );
     assert_eq!(finalize[9]["run_id"], 1);
     assert_eq!(calls.last().unwrap().0, "local:notify");
     assert_eq!(record.status, statemachine::ExecutionStatus::Failed);
-    assert_eq!(
-        record.error.as_deref(),
-        Some(TaskError::RUN_FAILED.as_str())
-    );
+    assert_eq!(record.error.as_deref(), Some(ErrorName::RunFailed.as_str()));
     let states: Vec<&str> = record
         .events
         .iter()

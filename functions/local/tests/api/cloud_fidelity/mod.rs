@@ -17,6 +17,7 @@
 //! Here: the environment, the two hosts and the scenario; `compare` holds what must agree.
 
 use crate::common;
+use shared::workflow::WorkflowStarter;
 
 use shared::tasks::ErrorName;
 use std::collections::HashMap;

@@ -12,6 +12,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shared::domain::Email;
 use shared::tasks::RunRef;
+use shared::workflow::WorkflowStarter;
 use std::time::Duration;
 
 mod rerun;

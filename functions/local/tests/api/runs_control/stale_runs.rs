@@ -11,6 +11,7 @@ use shared::clock::Clock;
 use shared::domain::{Run, RunId, RunStatus, timing};
 use shared::tasks::ErrorName;
 use shared::tasks::RunRef;
+use shared::workflow::WorkflowStarter;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
