@@ -190,6 +190,7 @@ async fn a_failed_commit_fails_every_job_of_the_group_and_the_writer_goes_on() {
     assert_eq!(committed_rows(&dir), [2], "the next group commits");
 }
 
+/// The writer thread prints this panic on stderr (it is not the test's thread): expected.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_write_fails_alone() {
     let (dir, store) = store_with_scratch().await;
