@@ -355,3 +355,82 @@ pub(super) async fn download(
         archive,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    /// Sends `bytes` cut into chunks of 0, 1, 2, ... 700 bytes (cycling), then closes.
+    fn feed(bytes: Vec<u8>) -> mpsc::Receiver<Vec<u8>> {
+        let (tx, rx) = mpsc::channel(2);
+        std::thread::spawn(move || {
+            let mut rest = &bytes[..];
+            let mut size = 0;
+            while !rest.is_empty() {
+                let n = size.min(rest.len());
+                tx.blocking_send(rest[..n].to_vec()).unwrap();
+                rest = &rest[n..];
+                size = (size + 1) % 701;
+            }
+        });
+        rx
+    }
+
+    fn tar_gz(payload: &[u8]) -> Vec<u8> {
+        let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+            Vec::new(),
+            flate2::Compression::fast(),
+        ));
+        let mut header = tar::Header::new_gnu();
+        header.set_size(payload.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, "bin/app", payload).unwrap();
+        let mut gz = tar.into_inner().unwrap();
+        gz.flush().unwrap();
+        gz.finish().unwrap()
+    }
+
+    #[test]
+    fn the_channel_reads_as_the_byte_stream_it_carried() {
+        let bytes: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut out = Vec::new();
+        ChannelReader::new(feed(bytes.clone()))
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, bytes);
+        use md5::Digest as _;
+        assert_eq!(
+            md5_of(feed(bytes.clone())),
+            hex::encode(Md5::digest(&bytes))
+        );
+        assert_eq!(md5_of(feed(Vec::new())), hex::encode(Md5::digest(b"")));
+    }
+
+    #[test]
+    fn the_archive_check_on_the_stream_matches_the_check_of_the_file() {
+        let payload: Vec<u8> = (0..300_000u32).map(|i| (i * 31 % 256) as u8).collect();
+        let good = tar_gz(&payload);
+        let check = |bytes: &[u8]| {
+            verify::check_archive(ChannelReader::new(feed(bytes.to_vec())), 64 << 20)
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.tar.gz");
+        fs::write(&file, &good).unwrap();
+        assert_eq!(
+            check(&good).unwrap(),
+            verify::verify_archive(&file).unwrap()
+        );
+        assert!(matches!(check(b""), Err(ArchiveError::NotGzip)));
+        assert!(matches!(check(b"\x1f"), Err(ArchiveError::NotGzip)));
+        assert!(matches!(
+            check(&good[..good.len() / 2]),
+            Err(ArchiveError::Gzip(_))
+        ));
+        assert!(matches!(
+            verify::check_archive(ChannelReader::new(feed(good)), 100_000),
+            Err(ArchiveError::TooLarge { limit: 100_000 })
+        ));
+    }
+}
