@@ -359,7 +359,6 @@ pub(super) async fn download(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write as _;
 
     /// Sends `bytes` cut into chunks of 0, 1, 2, ... 700 bytes (cycling), then closes.
     fn feed(bytes: Vec<u8>) -> mpsc::Receiver<Vec<u8>> {
