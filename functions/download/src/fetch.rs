@@ -7,15 +7,17 @@
 //!    listing URL plus the encoded file name, so only the base's server is ever contacted.
 //! 3. A listed `<file>.sha256` (preferred) or `<file>.md5` is fetched (at most
 //!    [`MAX_SIDECAR_BYTES`]) and parsed by [`crate::verify::parse_sidecar`].
-//! 4. The package is streamed to `<dest_dir>/<unique folder>/<file>.part`: the async side
-//!    reads the body chunk by chunk and hands each chunk over a bounded channel to a
-//!    blocking writer thread, which hashes (sha256, plus md5 when needed) and writes it.
-//!    Memory stays bounded (a few chunks in flight) whatever the package size. The byte
+//! 4. The package is streamed to `<dest_dir>/<unique folder>/<file>.part` and checked in
+//!    the same pass: the async side reads the body chunk by chunk and hands each chunk over
+//!    bounded channels to blocking stages running beside it: the writer (sha256 + file),
+//!    the md5 hasher when the sidecar is md5, and the gzip + tar structure check
+//!    ([`crate::verify::check_archive`] on the bytes as they arrive). Nothing is read back;
+//!    memory stays bounded (a few chunks in flight) whatever the package size. The byte
 //!    count is checked against `max_bytes` as it grows (the download stops at once when it
 //!    is exceeded) and against `Content-Length` at the end; the file is fsynced.
-//! 5. Digest compared with the sidecar, then gzip + tar structure checked
-//!    ([`crate::verify::verify_archive`], in `spawn_blocking`), and only then the `.part`
-//!    file is renamed to its final name: a file under its final name is always verified.
+//! 5. Digest compared with the sidecar, then the structure check's outcome, and only then
+//!    the `.part` file is renamed to its final name: a file under its final name is always
+//!    verified.
 //!
 //! On any failure (and if the future is dropped mid-way) the unique folder is removed, so
 //! nothing is left behind.
@@ -197,6 +199,7 @@ pub async fn fetch_package(
         size,
         sha256,
         md5,
+        archive,
     } = written;
     let cleanup = RemoveOnDrop(Some(work_dir.clone()));
 
@@ -215,15 +218,16 @@ pub async fn fetch_package(
         }
     }
 
-    let check_path = part_path.clone();
-    let summary = tokio::task::spawn_blocking(move || verify::verify_archive(&check_path))
-        .await
-        .map_err(|_| {
-            local_error(
-                &part_path,
-                "the archive check stopped unexpectedly".to_owned(),
-            )
-        })?
+    let summary = archive
+        .and_then(|summary| {
+            // Without a Content-Length the check ran under the size cap's bound; the bound
+            // of the actual size applies all the same.
+            let limit = verify::decompressed_limit(size);
+            if summary.uncompressed_bytes > limit {
+                return Err(ArchiveError::TooLarge { limit });
+            }
+            Ok(summary)
+        })
         .map_err(|e| match e {
             ArchiveError::Io(kind) => local_error(&part_path, kind.to_string()),
             other => FetchError::Corrupt {

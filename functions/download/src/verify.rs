@@ -1,10 +1,10 @@
 //! Integrity checks: checksum sidecar files and the gzip + tar structure of a package.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
-use flate2::read::MultiGzDecoder;
+use flate2::bufread::MultiGzDecoder;
 
 /// The digest a sidecar file carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,9 +160,7 @@ pub fn decompressed_limit(compressed: u64) -> u64 {
 }
 
 /// Decompresses `path` (gzip, possibly multi-member) and walks the tar archive inside to
-/// its end, reading every entry's data, then reads the gzip stream to its end so its CRC
-/// and length trailer are checked too. Blocking: call it from `spawn_blocking`.
-/// Memory use is constant (a few buffers), whatever the package size.
+/// its end: [`check_archive`] on the file. Blocking: call it from `spawn_blocking`.
 pub fn verify_archive(path: &Path) -> Result<ArchiveSummary, ArchiveError> {
     let compressed = std::fs::metadata(path)
         .map_err(|e| ArchiveError::Io(e.kind()))?
@@ -176,18 +174,32 @@ pub fn verify_archive_within(
     path: &Path,
     max_decompressed: u64,
 ) -> Result<ArchiveSummary, ArchiveError> {
-    let mut file = File::open(path).map_err(|e| ArchiveError::Io(e.kind()))?;
+    let file = File::open(path).map_err(|e| ArchiveError::Io(e.kind()))?;
+    check_archive(BufReader::with_capacity(64 * 1024, file), max_decompressed)
+}
+
+/// Read size of the tar walk: large reads let the inflater write straight into one buffer.
+const WALK_BUFFER: usize = 128 * 1024;
+
+/// Decompresses `input` (gzip, possibly multi-member) and walks the tar archive inside to
+/// its end, reading every entry's data, then reads the gzip stream to its end so its CRC
+/// and length trailer are checked too. Reading stops (with [`ArchiveError::TooLarge`]) as
+/// soon as the decompressed stream passes `max_decompressed`. `input` is the file, or the
+/// download itself as it arrives (so nothing is read twice). Blocking; memory use is
+/// constant (a few buffers), whatever the package size.
+pub fn check_archive<R: BufRead>(
+    mut input: R,
+    max_decompressed: u64,
+) -> Result<ArchiveSummary, ArchiveError> {
     let mut magic = [0u8; 2];
-    match file.read_exact(&mut magic) {
+    match input.read_exact(&mut magic) {
         Ok(()) if magic == [0x1f, 0x8b] => {}
         Ok(()) => return Err(ArchiveError::NotGzip),
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(ArchiveError::NotGzip),
         Err(e) => return Err(ArchiveError::Io(e.kind())),
     }
-    drop(file);
-    let file = File::open(path).map_err(|e| ArchiveError::Io(e.kind()))?;
     let mut gz = Tracked {
-        inner: MultiGzDecoder::new(BufReader::with_capacity(64 * 1024, file)),
+        inner: MultiGzDecoder::new(io::Cursor::new(magic).chain(input)),
         error: None,
         bytes: 0,
         limit: max_decompressed,
@@ -195,16 +207,25 @@ pub fn verify_archive_within(
     };
 
     let mut entries = 0u64;
+    let mut buffer = vec![0u8; WALK_BUFFER];
+    let mut drain = |reader: &mut dyn Read| -> io::Result<()> {
+        loop {
+            match reader.read(&mut buffer) {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    };
     let walked: io::Result<()> = (|| {
         let mut archive = tar::Archive::new(&mut gz);
         for entry in archive.entries()? {
-            let mut entry = entry?;
-            io::copy(&mut entry, &mut io::sink())?;
+            drain(&mut entry?)?;
             entries += 1;
         }
         // Past the end-of-archive blocks: padding and the gzip trailer (CRC32, ISIZE).
-        io::copy(&mut archive.into_inner(), &mut io::sink())?;
-        Ok(())
+        drain(&mut archive.into_inner())
     })();
 
     if gz.too_large {

@@ -179,3 +179,77 @@ async fn unreadable_sidecars() {
     assert_error(env.fetch("cds").await, ErrorName::Transient);
     assert!(env.dest_is_empty());
 }
+
+/// The archive check runs while the body arrives and fails early on a damaged archive; the
+/// download goes on all the same, so the failures keep their order: truncated first, then
+/// the sidecar's digest, then the archive.
+#[tokio::test]
+async fn a_damaged_archive_does_not_hide_earlier_failures() {
+    // Far more than the chunks the check's channel holds: the check gives up mid-body.
+    let not_gzip = common::noise(4 << 20, 23);
+
+    let env = Env::new().await;
+    env.put("cds-1.tar.gz", &not_gzip);
+    env.put(
+        "cds-1.tar.gz.sha256",
+        common::sha256_hex(b"something else").as_bytes(),
+    );
+    let e = assert_error(env.fetch("cds").await, ErrorName::IntegrityError);
+    assert!(matches!(e, FetchError::DigestMismatch { .. }), "{e:?}");
+    assert!(env.dest_is_empty());
+
+    let env = Env::new().await;
+    env.put("cds-1.tar.gz", &not_gzip);
+    env.server
+        .fault(&env.route("cds-1.tar.gz"), Fault::Truncate);
+    let e = assert_error(env.fetch("cds").await, ErrorName::IntegrityError);
+    assert!(matches!(e, FetchError::Truncated { .. }), "{e:?}");
+    assert!(env.dest_is_empty());
+
+    let env = Env::new().await;
+    let bytes = env.put("cds-1.tar.gz", &not_gzip);
+    env.put("cds-1.tar.gz.sha256", common::sha256_hex(&bytes).as_bytes());
+    let e = assert_error(env.fetch("cds").await, ErrorName::IntegrityError);
+    assert!(e.to_string().contains("not a gzip file"), "{e}");
+    assert!(env.dest_is_empty());
+}
+
+/// A small file that inflates past the bound (100× its size, at least 64 MiB) is refused,
+/// with a `Content-Length` (the bound is known from the start) and without one (chunked:
+/// the check streams under the size cap's bound, then the final size's bound applies).
+#[tokio::test]
+async fn decompression_bomb_is_refused_with_and_without_content_length() {
+    use std::io::Read;
+    let bomb = {
+        let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+            Vec::new(),
+            flate2::Compression::best(),
+        ));
+        let mut header = tar::Header::new_gnu();
+        header.set_size(65 << 20);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, "cds/zeros", std::io::repeat(0).take(65 << 20))
+            .unwrap();
+        tar.into_inner().unwrap().finish().unwrap()
+    };
+    assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
+    for chunked in [false, true] {
+        let env = Env::new().await;
+        env.put("cds-1.tar.gz", &bomb);
+        if chunked {
+            env.server.fault(&env.route("cds-1.tar.gz"), Fault::Chunked);
+        }
+        let e = assert_error(env.fetch("cds").await, ErrorName::IntegrityError);
+        assert!(
+            matches!(e, FetchError::Corrupt { .. }),
+            "chunked {chunked}: {e:?}"
+        );
+        assert!(
+            e.to_string()
+                .contains("decompresses to more than 67108864 bytes"),
+            "chunked {chunked}: {e}"
+        );
+        assert!(env.dest_is_empty());
+    }
+}
