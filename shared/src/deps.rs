@@ -48,15 +48,27 @@ pub enum DepsError {
 }
 
 impl Deps {
-    /// The set on `store` and `clock`; the workflow slot starts unbound.
+    /// The set on `store` and `clock` with the mailer the configuration asks for; the
+    /// workflow slot starts unbound.
     pub fn new(
         config: Config,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, DepsError> {
+        let mailer = mailer_from_config(&config).map_err(DepsError::Mail)?;
+        Self::with_mailer(config, store, clock, mailer)
+    }
+
+    /// The set with `mailer` as given: a Lambda that sends no mail passes `None` and so
+    /// never links the SMTP transport (`crate::lambda::init_deps`).
+    pub fn with_mailer(
+        config: Config,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        mailer: Option<Arc<dyn Mailer>>,
+    ) -> Result<Self, DepsError> {
         let http = crate::tasks::http::http_client(crate::tasks::HTTP_STALL_TIMEOUT)
             .map_err(DepsError::Http)?;
-        let mailer = mailer_from_config(&config).map_err(DepsError::Mail)?;
         let work_dir = match config.host {
             Host::Embedded => {
                 std::path::absolute(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone())
@@ -84,13 +96,7 @@ impl Deps {
             StoreConfig::DynamoDb {
                 table,
                 create_table,
-            } => {
-                let store = crate::adapters::DynamoStore::from_env(table).await;
-                if *create_table {
-                    store.create_table_if_missing().await?;
-                }
-                Arc::new(store)
-            }
+            } => open_dynamodb(table, *create_table).await?,
         };
         Self::new(config, store, Arc::new(SystemClock))
     }
@@ -99,6 +105,16 @@ impl Deps {
     pub async fn settings(&self) -> Result<Settings, StoreError> {
         Ok(self.store.get_settings().await?.0)
     }
+}
+
+/// The DynamoDB store on `table`, created first when `create_table` (Lambda opens only
+/// this one: SQLite stays out of its binaries).
+pub async fn open_dynamodb(table: &str, create_table: bool) -> Result<Arc<dyn Store>, StoreError> {
+    let store = crate::adapters::DynamoStore::from_env(table).await;
+    if create_table {
+        store.create_table_if_missing().await?;
+    }
+    Ok(Arc::new(store))
 }
 
 /// The late-bound workflow: empty until the host binds it (once), shared by every clone
