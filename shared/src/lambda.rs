@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::clock::SystemClock;
 use crate::config::{Config, ConfigError, Host, StoreConfig};
-use crate::deps::{Deps, open_dynamodb};
+use crate::deps::{Deps, HttpClient, open_dynamodb};
 use crate::mail::{Mailer, mailer_from_config};
 use crate::telemetry;
 use crate::workflow::{NoWorkflow, StepFunctionsWorkflow, WorkflowStarter};
@@ -20,7 +20,7 @@ type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// The one place a Lambda builds its [`Deps`], API and task functions alike, once per
 /// container: `shared::lambda::init_deps().await` gives the configuration, the DynamoDB
-/// store, the keys and the HTTP client; a function that mails or runs executions names
+/// store, the keys and the HTTP client (built on first use); a function that mails or runs executions names
 /// that too (`init_deps().mailer().step_functions().await`). What a function does not
 /// name is neither built at its cold start nor linked into its binary (the SMTP
 /// transport, the Step Functions client: the linker keeps only what `main` reaches, which
@@ -83,7 +83,10 @@ impl LambdaInit {
             (Some(factory), Some(arn)) => factory(arn).await?,
             _ => Arc::new(NoWorkflow),
         };
-        let deps = Deps::with_mailer(config, store, Arc::new(SystemClock), mailer)?;
+        // The HTTP client is built on first use: the tasks that call a server build it
+        // then; the API functions never do.
+        let http = HttpClient::default();
+        let deps = Deps::from_parts(config, store, Arc::new(SystemClock), mailer, http);
         deps.workflow.bind(workflow)?;
         Ok(deps)
     }
