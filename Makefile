@@ -102,9 +102,9 @@ WATCH_PORT ?= 9000
 WATCH_MOTO_PORT ?= 5000
 WATCH_ENV ?= infra/watch.env
 
-build: test-deps ## Release bootstraps for AWS into target/lambda/ (LAMBDA_ARCH=arm64, the default, or x86_64)
+build: test-deps ## Release bootstraps (profile lambda: small) for AWS into target/lambda/ (LAMBDA_ARCH=arm64, the default, or x86_64)
 	@case "$(LAMBDA_ARCH)" in arm64|x86_64) ;; *) echo "LAMBDA_ARCH must be arm64 or x86_64" >&2; exit 1;; esac
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --release $(if $(filter x86_64,$(LAMBDA_ARCH)),--x86-64,--arm64) $(addprefix --bin ,$(LAMBDA_FUNCTIONS))
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --profile lambda $(if $(filter x86_64,$(LAMBDA_ARCH)),--x86-64,--arm64) $(addprefix --bin ,$(LAMBDA_FUNCTIONS))
 
 watch: test-deps ## Every function under cargo lambda watch on 127.0.0.1:9000 (WATCH_PORT), with moto as the table (infra/watch.env)
 	@mkdir -p .tmp/logs

@@ -26,8 +26,8 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
     pub jwt: Arc<JwtKeys>,
     /// One HTTP client for the package server and the test server
-    /// ([`crate::tasks::http::http_client`]).
-    pub http: reqwest::Client,
+    /// ([`crate::tasks::http::http_client`]); `&deps.http` is a `&reqwest::Client`.
+    pub http: HttpClient,
     /// `None`: no mail server is configured (Lambda without `EMAIL_SEND_SERVER`); mail is skipped.
     pub mailer: Option<Arc<dyn Mailer>>,
     /// Where packages are streamed for verification: the data folder locally, /tmp in Lambda.
@@ -48,22 +48,35 @@ pub enum DepsError {
 }
 
 impl Deps {
-    /// The set on `store` and `clock`; the workflow slot starts unbound.
+    /// The set on `store` and `clock` with the mailer the configuration asks for and the
+    /// HTTP client built now (an error here stops the start); the workflow slot starts unbound.
     pub fn new(
         config: Config,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, DepsError> {
-        let http = crate::tasks::http::http_client(crate::tasks::HTTP_STALL_TIMEOUT)
-            .map_err(DepsError::Http)?;
         let mailer = mailer_from_config(&config).map_err(DepsError::Mail)?;
+        let http = HttpClient::built().map_err(DepsError::Http)?;
+        Ok(Self::from_parts(config, store, clock, mailer, http))
+    }
+
+    /// The set with `mailer` and `http` as given: a Lambda that sends no mail passes `None`,
+    /// and an unbuilt [`HttpClient`], so a function that calls no server never links the
+    /// SMTP transport nor the HTTP client (`crate::lambda::init_deps`).
+    pub fn from_parts(
+        config: Config,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        mailer: Option<Arc<dyn Mailer>>,
+        http: HttpClient,
+    ) -> Self {
         let work_dir = match config.host {
             Host::Embedded => {
                 std::path::absolute(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone())
             }
             Host::Lambda => std::env::temp_dir().join("crat"),
         };
-        Ok(Self {
+        Self {
             jwt: Arc::new(JwtKeys::new(&config.jwt_secret)),
             config: Arc::new(config),
             store,
@@ -72,7 +85,7 @@ impl Deps {
             mailer,
             work_dir,
             workflow: WorkflowSlot::default(),
-        })
+        }
     }
 
     /// Opens the configured store (creating the DynamoDB table when asked) with the system clock.
@@ -84,13 +97,7 @@ impl Deps {
             StoreConfig::DynamoDb {
                 table,
                 create_table,
-            } => {
-                let store = crate::adapters::DynamoStore::from_env(table).await;
-                if *create_table {
-                    store.create_table_if_missing().await?;
-                }
-                Arc::new(store)
-            }
+            } => open_dynamodb(table, *create_table).await?,
         };
         Self::new(config, store, Arc::new(SystemClock))
     }
@@ -99,6 +106,44 @@ impl Deps {
     pub async fn settings(&self) -> Result<Settings, StoreError> {
         Ok(self.store.get_settings().await?.0)
     }
+}
+
+/// The outside-server HTTP client ([`crate::tasks::http::http_client`]), built at the
+/// latest on first use: only code that uses it reaches its construction, so a Lambda
+/// that calls no server (the API functions) neither builds it at its cold start nor
+/// links it. Derefs to `reqwest::Client`.
+#[derive(Clone, Default)]
+pub struct HttpClient(Arc<OnceLock<reqwest::Client>>);
+
+impl HttpClient {
+    /// The client built now: a host that surely uses it fails at start, not at first use.
+    pub fn built() -> Result<Self, String> {
+        let client = crate::tasks::http::http_client(crate::tasks::HTTP_STALL_TIMEOUT)?;
+        Ok(Self(Arc::new(OnceLock::from(client))))
+    }
+}
+
+impl std::ops::Deref for HttpClient {
+    type Target = reqwest::Client;
+
+    fn deref(&self) -> &reqwest::Client {
+        self.0.get_or_init(|| {
+            // Building fails only when the TLS stack cannot start (no crypto provider),
+            // which the local server and the tests would have hit at start already.
+            crate::tasks::http::http_client(crate::tasks::HTTP_STALL_TIMEOUT)
+                .unwrap_or_else(|e| panic!("{e}"))
+        })
+    }
+}
+
+/// The DynamoDB store on `table`, created first when `create_table` (Lambda opens only
+/// this one: SQLite stays out of its binaries).
+pub async fn open_dynamodb(table: &str, create_table: bool) -> Result<Arc<dyn Store>, StoreError> {
+    let store = crate::adapters::DynamoStore::from_env(table).await;
+    if create_table {
+        store.create_table_if_missing().await?;
+    }
+    Ok(Arc::new(store))
 }
 
 /// The late-bound workflow: empty until the host binds it (once), shared by every clone
@@ -159,6 +204,20 @@ impl WorkflowStarter for WorkflowSlot {
 mod tests {
     use super::*;
     use crate::workflow::NoWorkflow;
+
+    #[test]
+    fn the_http_client_is_built_on_first_use_once_for_every_clone() {
+        let http = HttpClient::default();
+        let clone = http.clone();
+        assert!(http.0.get().is_none(), "not built before its first use");
+        let first: *const reqwest::Client = &*clone;
+        assert!(
+            http.0.get().is_some(),
+            "a clone's first use builds it for every clone"
+        );
+        assert!(std::ptr::eq(first, &*http), "built once");
+        assert!(HttpClient::built().unwrap().0.get().is_some(), "built now");
+    }
 
     #[tokio::test]
     async fn an_unbound_slot_says_so_and_binds_once_for_every_clone() {

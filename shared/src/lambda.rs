@@ -1,34 +1,104 @@
 //! Start-up shared by every Lambda `main.rs`: configuration (a missing secret is an error
 //! naming the variable), JSON logs, and the one [`Deps`] per container.
 
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::config::{Config, Host};
-use crate::deps::Deps;
+use crate::clock::SystemClock;
+use crate::config::{Config, ConfigError, Host, StoreConfig};
+use crate::deps::{Deps, HttpClient, open_dynamodb};
+use crate::mail::{Mailer, mailer_from_config};
 use crate::telemetry;
 use crate::workflow::{NoWorkflow, StepFunctionsWorkflow, WorkflowStarter};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// The one place a Lambda builds its [`Deps`], API and task functions alike: the store,
-/// the HTTP client and the mailer (none without `EMAIL_SEND_SERVER`, which only the mail
-/// functions get) once per container. Building the client and mailer eagerly costs an API
-/// function little at cold start and keeps one shape everywhere.
-pub async fn init_deps() -> Result<Deps, BoxError> {
-    let config = Config::from_env(Host::Lambda)?;
-    telemetry::init(Host::Lambda, config.debug);
-    let state_machine_arn = config.state_machine_arn.clone();
-    let deps = Deps::from_config(config).await?;
-    // `STATE_MACHINE_ARN` selects Step Functions (client built once, here); without it
-    // `NoWorkflow` says what to set. Only Lambda hosts come through here: the local server
-    // (functions/local) binds its embedded executor, so `STATE_MACHINE_ARN` set for it
-    // changes nothing.
-    let workflow: Arc<dyn WorkflowStarter> = match state_machine_arn {
-        Some(arn) => Arc::new(StepFunctionsWorkflow::from_env(&arn).await?),
-        None => Arc::new(NoWorkflow),
-    };
-    deps.workflow.bind(workflow)?;
-    Ok(deps)
+type MailerFactory = fn(&Config) -> Result<Option<Arc<dyn Mailer>>, String>;
+type WorkflowFactory = fn(String) -> BoxFuture<Result<Arc<dyn WorkflowStarter>, ConfigError>>;
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// The one place a Lambda builds its [`Deps`], API and task functions alike, once per
+/// container: `shared::lambda::init_deps().await` gives the configuration, the DynamoDB
+/// store, the keys and the HTTP client (built on first use); a function that mails or runs executions names
+/// that too (`init_deps().mailer().step_functions().await`). What a function does not
+/// name is neither built at its cold start nor linked into its binary (the SMTP
+/// transport, the Step Functions client: the linker keeps only what `main` reaches, which
+/// a cargo feature could not do when `make build` builds every function in one go).
+pub fn init_deps() -> LambdaInit {
+    LambdaInit {
+        mailer: None,
+        workflow: None,
+    }
+}
+
+/// What [`init_deps`] builds; `.await` it.
+#[must_use = "await it to get the Deps"]
+pub struct LambdaInit {
+    mailer: Option<MailerFactory>,
+    workflow: Option<WorkflowFactory>,
+}
+
+impl LambdaInit {
+    /// The mailer: SMTP when `EMAIL_SEND_SERVER` is set (notify and the sweeper get it in
+    /// infra/template.yaml), else none and mail is skipped. Without this, never a mailer.
+    pub fn mailer(mut self) -> Self {
+        self.mailer = Some(mailer_from_config);
+        self
+    }
+
+    /// Executions on Step Functions when `STATE_MACHINE_ARN` is set (client built once,
+    /// here); without it `NoWorkflow` says what to set. Without this, always `NoWorkflow`.
+    pub fn step_functions(mut self) -> Self {
+        self.workflow = Some(|arn| {
+            Box::pin(async move {
+                let workflow = StepFunctionsWorkflow::from_env(&arn).await?;
+                Ok(Arc::new(workflow) as Arc<dyn WorkflowStarter>)
+            })
+        });
+        self
+    }
+
+    async fn build(self) -> Result<Deps, BoxError> {
+        let config = Config::from_env(Host::Lambda)?;
+        telemetry::init(Host::Lambda, config.debug);
+        let StoreConfig::DynamoDb {
+            table,
+            create_table,
+        } = &config.store
+        else {
+            return Err(Box::new(ConfigError {
+                var: "CRAT_STORE",
+                message: "must be dynamodb under Lambda".into(),
+            }));
+        };
+        let store = open_dynamodb(table, *create_table).await?;
+        let mailer = match self.mailer {
+            Some(factory) => factory(&config)?,
+            None => None,
+        };
+        // Only Lambda hosts come through here: the local server (functions/local) binds
+        // its embedded executor, so `STATE_MACHINE_ARN` set for it changes nothing.
+        let workflow = match (self.workflow, config.state_machine_arn.clone()) {
+            (Some(factory), Some(arn)) => factory(arn).await?,
+            _ => Arc::new(NoWorkflow),
+        };
+        // The HTTP client is built on first use: the tasks that call a server build it
+        // then; the API functions never do.
+        let http = HttpClient::default();
+        let deps = Deps::from_parts(config, store, Arc::new(SystemClock), mailer, http);
+        deps.workflow.bind(workflow)?;
+        Ok(deps)
+    }
+}
+
+impl IntoFuture for LambdaInit {
+    type Output = Result<Deps, BoxError>;
+    type IntoFuture = BoxFuture<Self::Output>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.build())
+    }
 }
 
 /// Runs a task handler under `lambda_runtime` (the state machine invokes it directly): the

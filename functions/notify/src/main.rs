@@ -2,7 +2,7 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let deps = shared::lambda::init_deps().await?;
+    let deps = shared::lambda::init_deps().mailer().await?;
     shared::lambda::run_task(deps, |d, input| async move {
         shared::mail::handle(&d, input).await
     })

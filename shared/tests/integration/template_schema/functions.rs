@@ -135,3 +135,35 @@ fn http_functions_answer_within_api_gateway_s_timeout() {
         }
     }
 }
+
+/// Issue 12: a Lambda builds (and links) the mailer and the Step Functions client only when
+/// its main names them (`shared::lambda::init_deps().mailer()`, `.step_functions()`), and it
+/// names them exactly where the template gives it the variable they read: a function
+/// deployed with `STATE_MACHINE_ARN` but not naming `.step_functions()` would answer
+/// "not configured"; one naming it without the variable would carry the client for nothing.
+#[test]
+fn mains_name_the_mailer_and_step_functions_exactly_where_the_template_configures_them() {
+    let template = load_template();
+    let globals = global_env(&template);
+    for var in ["STATE_MACHINE_ARN", "EMAIL_SEND_SERVER"] {
+        assert!(
+            !globals.contains_key(var),
+            "{var} is set per function, not globally"
+        );
+    }
+    for crate_name in lambda_crates() {
+        let main = main_rs(&crate_name);
+        let (id, function) = function_of(&template, &crate_name);
+        let vars = env(function);
+        for (call, var) in [
+            (".step_functions()", "STATE_MACHINE_ARN"),
+            (".mailer()", "EMAIL_SEND_SERVER"),
+        ] {
+            assert_eq!(
+                main.contains(call),
+                vars.contains_key(var),
+                "{crate_name} ({id}): its main names `{call}` exactly when the template sets {var}"
+            );
+        }
+    }
+}

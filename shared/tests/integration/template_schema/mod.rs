@@ -325,6 +325,7 @@ fn each_host_builds_its_deps_in_one_place() {
                 // Its constructors, or a struct literal (the fields are public).
                 let calls = text.matches("Deps::new(").count()
                     + text.matches("Deps::from_config(").count()
+                    + text.matches("Deps::from_parts(").count()
                     + text.matches("Deps {").count()
                     - text.matches("struct Deps {").count()
                     - text.matches("impl Deps {").count();
