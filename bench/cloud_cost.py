@@ -280,6 +280,7 @@ def main() -> None:
     p.add_argument("crat_bin")
     p.add_argument("--json", help="also write the figures to this file")
     p.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
+    p.add_argument("--calls", action="store_true", help="also list every call (keys, units)")
     args = p.parse_args()
     work = tempfile.mkdtemp(prefix="crat-cloud-cost-")
     bench = Bench(os.path.abspath(args.crat_bin), work)
@@ -320,6 +321,9 @@ def main() -> None:
             detail = ops(calls)
         figures.append({"operation": name, "reads": r, "writes": w, "rcu": rcu, "wcu": wcu})
         print(f"{name:<46} {r:>5g} {w:>6g} {rcu:>6g} {wcu:>6g}  {detail}")
+        if args.calls and len(entry) == 2:
+            for c in entry[1]:
+                print(f"    {c['op']:<20} rcu {c['rcu']:<4g} wcu {c['wcu']:<4g} {' '.join(c['keys'])}")
     r, w, rcu, wcu = totals(executor_calls)
     print(f"(not in the cloud: the embedded executor's own records: {r} reads, {w} writes)")
 

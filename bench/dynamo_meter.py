@@ -227,6 +227,7 @@ class Meter:
             "op": op, "kind": "read" if op in READS else "write" if op in WRITES else "other",
             "label": label, "ok": ok, "rcu": rcu, "wcu": wcu,
             "moto_capacity": answer.get("ConsumedCapacity"),
+            "keys": [f'{k.get(PK, {}).get("S")}/{k.get(SK, {}).get("S", "")}' for k in keys],
         })
         return status, headers, out
 

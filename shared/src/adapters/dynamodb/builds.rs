@@ -38,9 +38,21 @@ use crate::domain::{Build, BuildNumber, JobName, JobSummary, NewBuild, PackagePa
 use crate::ports::{BuildStore, IdCounters as _, Page, StoreError, StoreResult};
 
 impl DynamoStore {
+    /// The uniqueness guard of (job, number): `known` when just read, else read now.
+    async fn guard(&self, guard_pk: &str, known: Option<&Item>) -> StoreResult<Option<Item>> {
+        match known {
+            Some(guard) => Ok(Some(guard.clone())),
+            None => self.get_item(guard_pk.to_owned(), BUILD_GUARD_SK).await,
+        }
+    }
+
     /// The build the uniqueness guard of (job, number) points at, if the guard exists.
-    async fn build_by_guard(&self, guard_pk: &str) -> StoreResult<Option<Build>> {
-        let Some(guard) = self.get_item(guard_pk.to_owned(), BUILD_GUARD_SK).await? else {
+    async fn build_by_guard(
+        &self,
+        guard_pk: &str,
+        known: Option<&Item>,
+    ) -> StoreResult<Option<Build>> {
+        let Some(guard) = self.guard(guard_pk, known).await? else {
             return Ok(None);
         };
         let id = get_i64(&guard, "build_id")?;
@@ -100,9 +112,10 @@ impl DynamoStore {
     async fn existing_build(
         &self,
         guard_pk: &str,
+        known_guard: Option<&Item>,
         job_number: Option<i64>,
     ) -> StoreResult<Option<Build>> {
-        let Some(build) = self.build_by_guard(guard_pk).await? else {
+        let Some(build) = self.build_by_guard(guard_pk, known_guard).await? else {
             return Ok(None);
         };
         if job_number.is_none_or(|n| n < build.build_number.get()) {
@@ -117,13 +130,14 @@ impl DynamoStore {
     async fn existing_or_repaired_build(
         &self,
         guard_pk: &str,
+        known_guard: Option<&Item>,
         job_number: Option<i64>,
         new: &NewBuild,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<Build>> {
-        match self.existing_build(guard_pk, job_number).await {
+        match self.existing_build(guard_pk, known_guard, job_number).await {
             Err(StoreError::Corrupt(why)) => {
-                let Some(guard) = self.get_item(guard_pk.to_owned(), BUILD_GUARD_SK).await? else {
+                let Some(guard) = self.guard(guard_pk, known_guard).await? else {
                     return Ok(None);
                 };
                 let id = get_i64(&guard, "build_id")?;
@@ -155,7 +169,13 @@ impl BuildStore for DynamoStore {
             let seen = self.before_insert(&guard_pk, &new.job_name).await?;
             if seen.guard.is_some()
                 && let Some(existing) = self
-                    .existing_or_repaired_build(&guard_pk, seen.job_number, new, now)
+                    .existing_or_repaired_build(
+                        &guard_pk,
+                        seen.guard.as_ref(),
+                        seen.job_number,
+                        new,
+                        now,
+                    )
                     .await?
             {
                 return Ok((existing, false));
@@ -185,7 +205,7 @@ impl BuildStore for DynamoStore {
                 // Another caller stored this (job, number) first: use theirs.
                 TxOutcome::ConditionFailed(roles) if roles.contains(&Role::NewGuard) => {
                     if let Some(existing) = self
-                        .existing_or_repaired_build(&guard_pk, None, new, now)
+                        .existing_or_repaired_build(&guard_pk, None, None, new, now)
                         .await?
                     {
                         return Ok((existing, false));
