@@ -37,7 +37,7 @@ ADMIN_PASSWORD = "cloud-cost-admin-password"
 # The default poll interval, scaled by CRAT_TIME_SCALE for the run measured here.
 POLL_INTERVAL_S = 60
 TIME_SCALE = 0.02  # a 60 s wait lasts 1.2 s
-TEST_SECONDS = 5.0  # the test server double's test phase: a few poll cycles
+TEST_SECONDS = 8.0  # the test server double's test phase: a few poll cycles
 THREE_HOURS_S = 3 * 3600
 
 
@@ -209,6 +209,9 @@ class Bench:
         def row(name, calls):
             rows.append((name, calls))
 
+        time.sleep(1.0)  # the schedules' first tick (they run once at start)
+        row("schedules, one tick each (sweeper + auto-sync)",
+            [c for c in self.meter_log()["log"] if c["kind"] != "other" and c["label"] == "idle"])
         self.seed()
         build, c = self.webhook(2, "w1")
         row("webhook, new build of a known job", c)
@@ -273,6 +276,56 @@ def transitions(events: list) -> dict:
         if e["type"].endswith("StateEntered"):
             entered[e["state"]] += 1
     return dict(entered)
+
+
+# Public on-demand prices, us-east-1, as read on 2026-12-02 (README "What it costs in the
+# cloud" names the pages). Free tiers are left out.
+PRICE_WRU = 0.625 / 1e6  # DynamoDB on-demand, per write request unit
+PRICE_RRU = 0.125 / 1e6  # DynamoDB on-demand, per read request unit
+PRICE_TRANSITION = 0.025 / 1000  # Step Functions Standard, per state transition
+PRICE_LAMBDA_REQUEST = 0.20 / 1e6
+PRICE_GB_S = 0.0000133334  # Lambda arm64 (the template's default architecture), per GB-second
+PRICE_HTTP_API = 1.00 / 1e6  # API Gateway HTTP API, per request (assumed: the first 300 M a month)
+
+# The month costed: builds, runs (each a 3-hour test), and per run a login and this many
+# authenticated GETs (the site's lists and the run page it refreshes).
+BUILDS, RUNS, GETS_PER_RUN = 100_000, 1_000, 50
+# Lambda: memory from infra/template.yaml (256 MB, meta 128, download 1024) and durations
+# ASSUMED (not measured here): API calls 30 ms, poll 100 ms, trigger 200 ms, download 20 s
+# (a 1 GiB package), notify 1 s, finalize and a schedule tick 50 ms.
+SWEEPS, SYNCS = 30 * 24 * 12, 30 * 24  # every 5 min, hourly
+
+
+def monthly(by_name: dict, transitions_3h: float, polls: int) -> list[tuple[str, float, str]]:
+    def units(name):
+        f = by_name[name]
+        return f["rcu"], f["wcu"]
+
+    webhook = units("webhook, new build of a known job")
+    login, get = units("login (user)"), units("GET /builds?job_name=&limit=20 (user)")
+    schedule = units("schedules, one tick each (sweeper + auto-sync)")
+    run_units = [units("trigger (POST /test-items/{id}/deploy-test)"), units("task Download"),
+                 units("task Trigger"), units("task Poll (first: monitoring begins)"),
+                 units("task Finalize"), units("task Notify"), units("task Poll (the last: the result)")]
+    later = by_name[next(n for n in by_name if n.startswith("task Poll (each later"))]
+    run_rcu = sum(u[0] for u in run_units) + (polls - 2) * later["rcu"] + login[0] + GETS_PER_RUN * get[0]
+    run_wcu = sum(u[1] for u in run_units) + (polls - 2) * later["wcu"] + login[1] + GETS_PER_RUN * get[1]
+    rru = BUILDS * webhook[0] + RUNS * run_rcu + SWEEPS * schedule[0]
+    wru = BUILDS * webhook[1] + RUNS * run_wcu + SWEEPS * schedule[1]
+    http_requests = BUILDS + RUNS * (1 + 1 + GETS_PER_RUN)
+    gb_s = (http_requests * 0.030 * 0.25
+            + RUNS * (20 * 1.0 + 0.2 * 0.25 + polls * 0.1 * 0.25 + 0.05 * 0.25 + 1 * 0.25)
+            + (SWEEPS + SYNCS) * 0.05 * 0.25)
+    invocations = http_requests + RUNS * (4 + polls) + SWEEPS + SYNCS
+    return [
+        ("DynamoDB writes", wru * PRICE_WRU, f"{wru:,.0f} WRU"),
+        ("DynamoDB reads", rru * PRICE_RRU, f"{rru:,.0f} RRU"),
+        ("Step Functions", RUNS * transitions_3h * PRICE_TRANSITION,
+         f"{RUNS * transitions_3h:,.0f} state transitions"),
+        ("Lambda requests", invocations * PRICE_LAMBDA_REQUEST, f"{invocations:,.0f} invocations"),
+        ("Lambda duration", gb_s * PRICE_GB_S, f"{gb_s:,.0f} GB-s (assumed durations)"),
+        ("API Gateway", http_requests * PRICE_HTTP_API, f"{http_requests:,.0f} HTTP API requests"),
+    ]
 
 
 def main() -> None:
@@ -343,6 +396,15 @@ def main() -> None:
     total_3h = fixed + cycles_3h * per
     print(f"a 3-hour test at the default poll interval ({POLL_INTERVAL_S} s): {cycles_3h} poll cycles → "
           f"{fixed} + {cycles_3h} × {per:g} = {total_3h:g} state transitions")
+    by_name = {f["operation"]: f for f in figures}
+    # A 3-hour test: polls at 60 s, 120 s, ..., the 180th sees it done.
+    costs = monthly(by_name, total_3h, cycles_3h)
+    print()
+    print(f"a month of {BUILDS:,} builds and {RUNS:,} runs (each a 3-hour test; per run 1 login and "
+          f"{GETS_PER_RUN} authenticated GETs), us-east-1 on-demand:")
+    for name, usd, what in costs:
+        print(f"  {name:<16} ${usd:>8.2f}  {what}")
+    print(f"  {'total':<16} ${sum(c[1] for c in costs):>8.2f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"operations": figures, "transitions": entered, "fixed": fixed, "per_cycle": per,
