@@ -69,6 +69,18 @@ fn writes(calls: &[String]) -> usize {
 
 /// Deps on a fresh table whose client counts its calls; `None` when moto is not there.
 async fn counted_deps() -> Option<(Deps, CountCalls, tempfile::TempDir)> {
+    counted_store()
+        .await
+        .map(|(deps, calls, dir, _)| (deps, calls, dir))
+}
+
+/// [`counted_deps`] and the store's own client and table, to write items past every check.
+async fn counted_store() -> Option<(
+    Deps,
+    CountCalls,
+    tempfile::TempDir,
+    (aws_sdk_dynamodb::Client, String),
+)> {
     let Ok(endpoint) = std::env::var("CRAT_TEST_DYNAMODB_ENDPOINT") else {
         assert!(
             std::env::var("CRAT_REQUIRE_DYNAMODB").is_err(),
@@ -90,7 +102,8 @@ async fn counted_deps() -> Option<(Deps, CountCalls, tempfile::TempDir)> {
         .interceptor(calls.clone())
         .build();
     let table = format!("crat-test-{}", uuid::Uuid::new_v4());
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(conf), table);
+    let client = aws_sdk_dynamodb::Client::from_conf(conf);
+    let store = DynamoStore::new(client.clone(), table.clone());
     store
         .create_table_if_missing()
         .await
@@ -111,7 +124,7 @@ async fn counted_deps() -> Option<(Deps, CountCalls, tempfile::TempDir)> {
     let store: Arc<dyn Store> = Arc::new(store);
     let deps = Deps::new(config, store, Arc::new(SystemClock)).unwrap();
     calls.take();
-    Some((deps, calls, dir))
+    Some((deps, calls, dir, (client, table)))
 }
 
 fn webhook(job: &str, number: u32) -> serde_json::Value {
@@ -185,4 +198,29 @@ async fn concurrent_new_builds_each_get_their_own_id() {
         20,
         "the job points at its newest"
     );
+}
+
+#[tokio::test]
+async fn a_job_item_without_a_build_number_does_not_stop_the_webhook() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let Some((deps, _calls, _dir, (client, table))) = counted_store().await else {
+        return;
+    };
+    // GIVEN a job item an older version left without latest_build_number
+    let s = |v: &str| AttributeValue::S(v.to_owned());
+    client
+        .put_item()
+        .table_name(&table)
+        .item("PK", s("JOB#CDN_CORE"))
+        .item("SK", s("JOB"))
+        .item("job_name", s("CDN_CORE"))
+        .send()
+        .await
+        .unwrap();
+    // WHEN a build arrives, and again, THEN it is stored once (the job item is left alone)
+    let (build, created) = record_build(&deps, &webhook("CDN_CORE", 4)).await.unwrap();
+    assert!(created);
+    let (again, created) = record_build(&deps, &webhook("CDN_CORE", 4)).await.unwrap();
+    assert!(!created);
+    assert_eq!(again.id, build.id);
 }

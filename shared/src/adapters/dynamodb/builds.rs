@@ -101,7 +101,10 @@ impl DynamoStore {
             } else if pk == counter {
                 seen.last_id = Some(get_i64(&item, "value")?);
             } else if pk == job_key {
-                seen.job_number = Some(get_opt_i64(&item, "latest_build_number")?.unwrap_or(0));
+                // A job item without a readable number is never moved (the condition on
+                // it cannot hold), as before: leave it out rather than fail the webhook.
+                let number = get_opt_i64(&item, "latest_build_number").ok().flatten();
+                seen.job_number = Some(number.unwrap_or(i64::MAX));
             }
         }
         Ok(seen)
