@@ -50,7 +50,7 @@ demo: ## Start CRAT with the dev peers (package server, test-server double) and 
 
 test: test-deps lint validate build-lambdas web /usr/bin/chromium /usr/sbin/nginx java-runtime ## Install what the tests need, start their servers, run every test
 	CRAT_REQUIRE_NGINX=1 CRAT_REQUIRE_CHROMIUM=1 scripts/with-test-services.sh $(CARGO) test --workspace --all-targets
-	python3 -m unittest devpeers/test_peers.py
+	python3 -m unittest devpeers/test_peers.py bench/test_dynamo_meter.py
 	scripts/walkthrough.sh
 	scripts/schemathesis.sh
 	CARGO=$(CARGO) scripts/cloud-fidelity.sh

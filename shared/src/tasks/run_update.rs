@@ -20,7 +20,8 @@ pub enum RunChangeError<E> {
     Store(StoreError),
 }
 
-/// Reads run `run_id`, applies `change`, and writes it back conditionally on its revision,
+/// Reads run `run_id`, applies `change`, and writes it back conditionally on its revision
+/// (unless `change` left it as it was),
 /// re-reading and re-applying on a concurrent write (a few times). `change` sees the fresh
 /// record every time; it may refuse with its own error. The one retry loop for every run
 /// update: the tasks' ([`update_run`]) and the API's (cancel).
@@ -39,7 +40,13 @@ where
             .await
             .map_err(RunChangeError::Store)?
             .ok_or(RunChangeError::Missing)?;
+        let before = run.clone();
         change(&mut run).map_err(RunChangeError::Refused)?;
+        // Nothing changed (a poll of a run already monitoring): nothing to write. Each
+        // write of a run record is several write units in the cloud, every poll cycle.
+        if run == before {
+            return Ok(run);
+        }
         run.revision += 1;
         match state.store.update_run(&run).await {
             Ok(()) => return Ok(run),

@@ -35,6 +35,10 @@ pub(super) enum Role {
     NewSet,
     /// The run lock.
     Lock,
+    /// An id counter moved from the value read (optimistic: fails when another took it).
+    Counter,
+    /// The job item moved to its newest build.
+    Job,
 }
 
 /// How a transaction ended, when DynamoDB answered.

@@ -377,3 +377,29 @@ async fn the_result_mail_is_recorded_skipped_when_no_mail_server_is_configured()
         )
     );
 }
+
+#[tokio::test]
+async fn a_run_change_that_changes_nothing_writes_nothing() {
+    let f = Fixture::new();
+    let (item, _) = f.ready_item().await;
+    let run = runs::trigger(&f.state, &USER, item_id(&item), selected())
+        .await
+        .unwrap();
+
+    let same = crate::tasks::update_run(&f.state, run.id.get(), |_| Ok(()))
+        .await
+        .unwrap();
+    assert_eq!(same, run);
+    let stored = f.state.store.get_run(run.id.get()).await.unwrap().unwrap();
+    assert_eq!(stored.revision, run.revision, "no write, no new revision");
+
+    let changed = crate::tasks::update_run(&f.state, run.id.get(), |r| {
+        r.report_url = Some("http://127.0.0.1/report/".into());
+        Ok(())
+    })
+    .await
+    .unwrap();
+    assert_eq!(changed.revision, run.revision + 1);
+    let stored = f.state.store.get_run(run.id.get()).await.unwrap().unwrap();
+    assert_eq!(stored, changed);
+}

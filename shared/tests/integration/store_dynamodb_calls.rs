@@ -1,0 +1,226 @@
+//! DynamoDB calls of the webhook's store path, counted by an SDK interceptor on the
+//! store's client, so the cloud's cost goal cannot regress unnoticed (README "What it
+//! costs in the cloud"): a new build is one write call, a repeat none. The same goals
+//! through the HTTP handlers, and the authenticated GET's: `local --test api cloud_calls`.
+//! Same moto as `store_dynamodb`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use serde_json::json;
+
+use shared::Deps;
+use shared::adapters::DynamoStore;
+use shared::clock::SystemClock;
+use shared::config::{Config, Host};
+use shared::domain::JobName;
+use shared::ports::Store;
+use shared::services::builds::record_build;
+
+/// The operation (`X-Amz-Target`'s last part) of every request the client sends.
+#[derive(Debug, Clone, Default)]
+struct CountCalls(Arc<Mutex<Vec<String>>>);
+
+impl Intercept for CountCalls {
+    fn name(&self) -> &'static str {
+        "CountCalls"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let target = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .unwrap_or_default();
+        let op = target.rsplit('.').next().unwrap_or_default().to_owned();
+        self.0.lock().unwrap().push(op);
+        Ok(())
+    }
+}
+
+const WRITES: &[&str] = &[
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "BatchWriteItem",
+    "TransactWriteItems",
+];
+
+impl CountCalls {
+    /// The calls since the last take.
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+fn writes(calls: &[String]) -> usize {
+    calls
+        .iter()
+        .filter(|c| WRITES.contains(&c.as_str()))
+        .count()
+}
+
+/// Deps on a fresh table whose client counts its calls; `None` when moto is not there.
+async fn counted_deps() -> Option<(Deps, CountCalls, tempfile::TempDir)> {
+    counted_store()
+        .await
+        .map(|(deps, calls, dir, _)| (deps, calls, dir))
+}
+
+/// [`counted_deps`] and the store's own client and table, to write items past every check.
+async fn counted_store() -> Option<(
+    Deps,
+    CountCalls,
+    tempfile::TempDir,
+    (aws_sdk_dynamodb::Client, String),
+)> {
+    let Ok(endpoint) = std::env::var("CRAT_TEST_DYNAMODB_ENDPOINT") else {
+        assert!(
+            std::env::var("CRAT_REQUIRE_DYNAMODB").is_err(),
+            "CRAT_REQUIRE_DYNAMODB is set but CRAT_TEST_DYNAMODB_ENDPOINT is not"
+        );
+        eprintln!("skipped: CRAT_TEST_DYNAMODB_ENDPOINT is not set (make test sets it)");
+        return None;
+    };
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .load()
+        .await;
+    let calls = CountCalls::default();
+    let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .interceptor(calls.clone())
+        .build();
+    let table = format!("crat-test-{}", uuid::Uuid::new_v4());
+    let client = aws_sdk_dynamodb::Client::from_conf(conf);
+    let store = DynamoStore::new(client.clone(), table.clone());
+    store
+        .create_table_if_missing()
+        .await
+        .expect("create table on moto");
+    let dir = tempfile::tempdir().unwrap();
+    let vars: HashMap<String, String> = [
+        ("CRAT_DATA_DIR", dir.path().to_str().unwrap()),
+        (
+            "JWT_SECRET",
+            "calls-test-jwt-secret-that-is-long-enough-0123",
+        ),
+        ("ADMIN_PASSWD", "calls-test-admin"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let config = Config::from_vars(Host::Embedded, &vars).unwrap();
+    let store: Arc<dyn Store> = Arc::new(store);
+    let deps = Deps::new(config, store, Arc::new(SystemClock)).unwrap();
+    calls.take();
+    Some((deps, calls, dir, (client, table)))
+}
+
+fn webhook(job: &str, number: u32) -> serde_json::Value {
+    json!({"BUILD_USER": "JenkinsUser", "JOB_NAME": job, "PACKAGE_PATH": "CDN/pass/x/el7",
+           "BUILD_NUMBER": number.to_string()})
+}
+
+#[tokio::test]
+async fn webhook_new_build_is_one_write_call_and_a_repeat_none() {
+    let Some((deps, calls, _dir)) = counted_deps().await else {
+        return;
+    };
+    // The very first build (no counter, no job item yet), then one of a known job, then
+    // the first of another job: one write call each.
+    for (job, number, id) in [("CDN_CORE", 1, 1), ("CDN_CORE", 2, 2), ("CDN_EDGE", 7, 3)] {
+        let (build, created) = record_build(&deps, &webhook(job, number)).await.unwrap();
+        assert!(created);
+        assert_eq!(build.id, id, "ids stay sequential");
+        let made = calls.take();
+        assert_eq!(writes(&made), 1, "new build {job} #{number}: {made:?}");
+        assert!(made.len() <= 3, "new build {job} #{number}: {made:?}");
+    }
+    // A repeat answers the first build and writes nothing.
+    let (build, created) = record_build(&deps, &webhook("CDN_CORE", 2)).await.unwrap();
+    assert!(!created);
+    assert_eq!(build.id, 2);
+    let made = calls.take();
+    assert_eq!(writes(&made), 0, "repeat: {made:?}");
+    assert!(made.len() <= 3, "repeat: {made:?}");
+    // An older build arriving late is stored but leaves the job at its newest build.
+    let (late, created) = record_build(&deps, &webhook("CDN_CORE", 500))
+        .await
+        .unwrap();
+    assert!(created);
+    let (older, _) = record_build(&deps, &webhook("CDN_CORE", 3)).await.unwrap();
+    let made = calls.take();
+    assert_eq!(writes(&made), 2, "two new builds: {made:?}");
+    let job = JobName::parse("j", "CDN_CORE").unwrap();
+    let latest = deps.store.latest_build(&job).await.unwrap().unwrap();
+    assert_eq!(latest.id, late.id);
+    assert_ne!(older.id, late.id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_new_builds_each_get_their_own_id() {
+    let Some((deps, _calls, _dir)) = counted_deps().await else {
+        return;
+    };
+    // Optimistic ids: the losers of a race on the counter fall back to the atomic one.
+    let mut handles = Vec::new();
+    for number in 1..=20u32 {
+        let deps = deps.clone();
+        handles.push(tokio::spawn(async move {
+            record_build(&deps, &webhook("CDN_CORE", number))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut ids = Vec::new();
+    for h in handles {
+        let (build, created) = h.await.unwrap();
+        assert!(created);
+        ids.push(build.id);
+    }
+    ids.sort_unstable();
+    assert_eq!(ids, (1..=20).collect::<Vec<i64>>(), "unique, no gaps here");
+    let job = JobName::parse("j", "CDN_CORE").unwrap();
+    let latest = deps.store.latest_build(&job).await.unwrap().unwrap();
+    assert_eq!(
+        latest.build_number.get(),
+        20,
+        "the job points at its newest"
+    );
+}
+
+#[tokio::test]
+async fn a_job_item_without_a_build_number_does_not_stop_the_webhook() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let Some((deps, _calls, _dir, (client, table))) = counted_store().await else {
+        return;
+    };
+    // GIVEN a job item an older version left without latest_build_number
+    let s = |v: &str| AttributeValue::S(v.to_owned());
+    client
+        .put_item()
+        .table_name(&table)
+        .item("PK", s("JOB#CDN_CORE"))
+        .item("SK", s("JOB"))
+        .item("job_name", s("CDN_CORE"))
+        .send()
+        .await
+        .unwrap();
+    // WHEN a build arrives, and again, THEN it is stored once (the job item is left alone)
+    let (build, created) = record_build(&deps, &webhook("CDN_CORE", 4)).await.unwrap();
+    assert!(created);
+    let (again, created) = record_build(&deps, &webhook("CDN_CORE", 4)).await.unwrap();
+    assert!(!created);
+    assert_eq!(again.id, build.id);
+}
