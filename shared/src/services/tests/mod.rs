@@ -176,6 +176,7 @@ impl Fixture {
             name: name.to_owned(),
             job_name: job.to_owned(),
             parameter_set_id: None,
+            environment_id: None,
             description: String::new(),
             enabled: true,
             notify_emails: Vec::new(),
