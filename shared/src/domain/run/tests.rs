@@ -226,7 +226,10 @@ fn a_run_stored_by_the_old_code_reads_typed_and_writes_back_the_same_json() {
     let trigger: super::super::TriggerDetails = run.details();
     assert_eq!(trigger.poll_interval_seconds, Some(30));
     // A run from before environments ran on the default environment.
-    assert_eq!((run.environment_id, run.test_server_url.as_ref()), (None, None));
+    assert_eq!(
+        (run.environment_id, run.test_server_url.as_ref()),
+        (None, None)
+    );
     // Written back: the same JSON (the fields added since read as null).
     stored["report_refused"] = Value::Null;
     stored["environment_id"] = Value::Null;
