@@ -109,6 +109,10 @@ pub async fn delete(state: &Deps, id: EnvironmentId) -> ServiceResult<()> {
         }
         EnvironmentDeletion::NotFound => Err(ServiceError::no_such("environment", id)),
         EnvironmentDeletion::InUse => {
+            let named = match state.store.get_environment(id).await? {
+                Some(env) => format!("environment {} ({id})", env.name),
+                None => format!("environment {id}"),
+            };
             let users = items_using(state, id).await?;
             let names: Vec<String> = users
                 .iter()
@@ -124,7 +128,7 @@ pub async fn delete(state: &Deps, id: EnvironmentId) -> ServiceResult<()> {
             Err(ServiceError::Conflict {
                 code: "environment_in_use",
                 message: format!(
-                    "environment {id} is used by test items {}{tail}; move those items to another environment (or the default) first",
+                    "{named} is used by test items {}{tail}; move those items to another environment (or the default) first",
                     names.join(", ")
                 ),
                 details: Some(serde_json::json!({
