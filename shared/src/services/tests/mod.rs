@@ -4,6 +4,7 @@
 //! store's shapes. Errors are read through [`refusal`]: the one place that knows which
 //! error type the services return.
 
+mod environments;
 mod job_versions;
 mod parameter_sets;
 mod runs;
