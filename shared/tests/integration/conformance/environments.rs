@@ -191,3 +191,69 @@ pub async fn environments_in_use_are_not_deleted(store: Arc<dyn Store>) {
         None
     );
 }
+
+/// Items created on an environment while it is being deleted: either the delete wins and
+/// no item refers to it, or it stays with every item that got in. Never an item on a
+/// deleted environment.
+pub async fn an_environment_deleted_while_items_join_it_leaves_no_dangling_item(
+    store: Arc<dyn Store>,
+) {
+    for round in 0..3 {
+        let env = store
+            .create_environment(
+                &environment(&format!("race-{round}"), "http://127.0.0.1:9001"),
+                t0(),
+            )
+            .await
+            .unwrap();
+        let mut joins = Vec::new();
+        for n in 0..6 {
+            let s = store.clone();
+            let mut f = fields(&format!("svc{round}x{n}"), "CDN_CORE", None);
+            f.environment_id = Some(env.id);
+            joins.push(tokio::spawn(
+                async move { s.create_test_item(&f, t0()).await },
+            ));
+        }
+        let s = store.clone();
+        let delete = tokio::spawn(async move { s.delete_environment(env.id).await });
+        let created: Vec<_> = created_items(joins).await;
+        let deletion = delete.await.unwrap().unwrap();
+        let on_env = store
+            .list_test_items(None, 200)
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|i| i.environment_id == Some(env.id))
+            .count();
+        assert_eq!(
+            on_env,
+            created.len(),
+            "round {round}: every created item is listed"
+        );
+        match deletion {
+            EnvironmentDeletion::Deleted => {
+                assert_eq!(on_env, 0, "round {round}: deleted with items on it");
+                assert_eq!(store.get_environment(env.id).await.unwrap(), None);
+            }
+            EnvironmentDeletion::InUse => assert!(on_env > 0, "round {round}"),
+            EnvironmentDeletion::NotFound => panic!("round {round}: it existed"),
+        }
+    }
+}
+
+/// The items that were created (a create refused because the environment was gone is fine).
+async fn created_items(
+    joins: Vec<tokio::task::JoinHandle<Result<shared::domain::TestItem, StoreError>>>,
+) -> Vec<shared::domain::TestItem> {
+    let mut out = Vec::new();
+    for j in joins {
+        match j.await.unwrap() {
+            Ok(item) => out.push(item),
+            Err(StoreError::Conflict(_)) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    out
+}

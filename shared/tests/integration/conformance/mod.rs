@@ -82,6 +82,7 @@ macro_rules! conformance_tests {
             test_items_round_trip_and_are_unique_per_job,
             environments_round_trip_and_names_are_unique,
             environments_in_use_are_not_deleted,
+            an_environment_deleted_while_items_join_it_leaves_no_dangling_item,
             job_selections_save_conditionally,
             latest_build_is_the_highest_number,
             settings_default_then_versioned_saves,
