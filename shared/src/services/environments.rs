@@ -15,19 +15,18 @@ use crate::ports::{EnvironmentDeletion, StoreError};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnvironmentInput {
+    /// 1–100 characters after trimming, one line.
     #[schema(
-        min_length = 1,
-        max_length = 100,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+        pattern = r"^\s*[^\x00-\x1f\x7f-\x9f\s](?:[^\x00-\x1f\x7f-\x9f]{0,98}[^\x00-\x1f\x7f-\x9f\s])?\s*$"
     )]
     pub name: String,
     /// The test server's base URL (http or https, no query), e.g. `http://127.0.0.1:9000`.
-    #[schema(min_length = 1, max_length = 2000, example = "http://127.0.0.1:9000")]
+    #[schema(schema_with = url_schema)]
     pub external_test_server_url: String,
     /// Origins (`scheme://host[:port]`) whose report links are read; empty: only the
     /// test server's origin.
     #[serde(default)]
-    #[schema(max_items = 20)]
+    #[schema(schema_with = origins_schema)]
     pub report_origins: Vec<String>,
     #[serde(default)]
     #[schema(max_length = 2000, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$")]
@@ -38,6 +37,36 @@ pub struct EnvironmentInput {
 
 fn enabled_by_default() -> bool {
     true
+}
+
+/// The hosts the schema offers: ones the URL parser takes as written (a dotted quad, or
+/// names whose last label starts with a letter: a numeric last label would be read as an
+/// IPv4 address), with an optional port. `HttpUrl` and `Origin` accept more; the schema
+/// promises only what is surely accepted.
+const HOST_PATTERN: &str = r"(?:(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])|(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?\.){0,4}[A-Za-z](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?)(?::[0-9]{1,4})?";
+
+fn text_schema(pattern: String) -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some(pattern))
+        .build()
+}
+
+/// `external_test_server_url`: an http(s) URL with a host, an optional path, no query.
+fn url_schema() -> utoipa::openapi::schema::Object {
+    let mut schema = text_schema(format!(
+        r"^\s*https?://{HOST_PATTERN}(?:/[A-Za-z0-9._~/-]*)?\s*$"
+    ));
+    schema.examples = vec![serde_json::json!("http://127.0.0.1:9000")];
+    schema
+}
+
+/// `report_origins`: at most 20 origins, each `scheme://host[:port]`.
+fn origins_schema() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(text_schema(format!(r"^\s*https?://{HOST_PATTERN}/?\s*$")))
+        .max_items(Some(crate::domain::config_values::MAX_ORIGINS))
+        .build()
 }
 
 fn parse(input: &EnvironmentInput) -> Result<EnvironmentFields, FieldError> {
@@ -239,4 +268,56 @@ pub async fn on_run_test_server(
         server.external_test_server_url = Some(url.clone());
     }
     Ok(settings.on_test_server(&server))
+}
+
+#[cfg(test)]
+mod schema_tests {
+    //! The OpenAPI patterns promise only what the parsers accept (schemathesis sends
+    //! schema-valid bodies and expects them taken).
+    use super::HOST_PATTERN;
+    use crate::domain::config_values::{HttpUrl, Origin};
+    use proptest::prelude::*;
+
+    fn url_pattern() -> String {
+        format!(r"\s*https?://{HOST_PATTERN}(?:/[A-Za-z0-9._~/-]*)?\s*")
+    }
+
+    fn origin_pattern() -> String {
+        format!(r"\s*https?://{HOST_PATTERN}/?\s*")
+    }
+
+    #[test]
+    fn the_documented_examples_match() {
+        let url = regex_lite::Regex::new(&format!("^{}$", url_pattern())).unwrap();
+        let origin = regex_lite::Regex::new(&format!("^{}$", origin_pattern())).unwrap();
+        for ok in [
+            "http://127.0.0.1:9000",
+            "https://tests.example/api/",
+            " http://a ",
+        ] {
+            assert!(url.is_match(ok), "{ok:?}");
+            HttpUrl::parse("u", ok).unwrap();
+        }
+        for refused in ["http://a.1", "http://1.2.3.4.5", "ftp://a", "http://a?x=1"] {
+            assert!(!url.is_match(refused), "{refused:?}");
+        }
+        assert!(origin.is_match("http://reports.example:8080/"));
+        assert!(!origin.is_match("http://reports.example/x"));
+    }
+
+    proptest! {
+        #[test]
+        fn every_url_the_pattern_describes_parses(
+            s in proptest::string::string_regex(&url_pattern()).unwrap()
+        ) {
+            prop_assert!(HttpUrl::parse("u", &s).is_ok(), "{:?}", s);
+        }
+
+        #[test]
+        fn every_origin_the_pattern_describes_parses(
+            s in proptest::string::string_regex(&origin_pattern()).unwrap()
+        ) {
+            prop_assert!(Origin::parse("o", &s).is_ok(), "{:?}", s);
+        }
+    }
 }
