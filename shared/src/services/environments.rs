@@ -186,8 +186,9 @@ async fn items_using(state: &Deps, id: EnvironmentId) -> ServiceResult<Vec<TestI
     }
 }
 
-/// A test item's `environment_id` as input: `None` stays the default; an id must name an
-/// environment (400 naming the field otherwise).
+/// A test item's `environment_id` as input: `None` stays the default; a malformed id is a
+/// 400 naming the field; a well-formed one must name an environment (422 naming the field,
+/// as for `parameter_set_id`: valid JSON that cannot be acted on).
 pub async fn existing_id(state: &Deps, raw: Option<i64>) -> ServiceResult<Option<EnvironmentId>> {
     let Some(n) = raw else {
         return Ok(None);
@@ -195,11 +196,12 @@ pub async fn existing_id(state: &Deps, raw: Option<i64>) -> ServiceResult<Option
     let field = "environment_id";
     let id = EnvironmentId::parse(field, &n.to_string())?;
     if state.store.get_environment(id).await?.is_none() {
-        return Err(FieldError::new(
-            field,
-            format!("no environment with id {id}; create it first (admin: POST /api/v1/environments) or leave this null for the default environment"),
-        )
-        .into());
+        return Err(ServiceError::Unprocessable {
+            code: "environment_not_found",
+            message: format!(
+                "{field}: no environment with id {id}; create it first (admin: POST /api/v1/environments) or leave this null for the default environment"
+            ),
+        });
     }
     Ok(Some(id))
 }

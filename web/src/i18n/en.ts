@@ -79,7 +79,7 @@ export const en = {
   'error.parameter_set_not_found': 'That parameter set does not exist.',
   'error.environment_in_use': 'Test items use this environment: move them to another environment first.',
   'error.environment_name_taken': 'An environment with this name exists.',
-  'error.environment_not_found': 'The test item’s environment does not exist.',
+  'error.environment_not_found': 'That test environment does not exist.',
   'error.environment_disabled': 'The test item’s environment is disabled.',
   'error.invalid_path': 'The address has a value that is not valid.',
   'error.invalid_query': 'The address has a query value that is not valid.',

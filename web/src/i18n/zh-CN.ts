@@ -80,7 +80,7 @@ export const zhCN: Dict = {
   'error.parameter_set_not_found': '该参数集不存在。',
   'error.environment_in_use': '有测试项正在使用该测试环境：请先把它们移到其他环境。',
   'error.environment_name_taken': '已有同名的测试环境。',
-  'error.environment_not_found': '该测试项的测试环境不存在。',
+  'error.environment_not_found': '该测试环境不存在。',
   'error.environment_disabled': '该测试项的测试环境已停用。',
   'error.invalid_path': '地址中有不合法的值。',
   'error.invalid_query': '地址的查询参数中有不合法的值。',

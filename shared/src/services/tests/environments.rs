@@ -156,6 +156,13 @@ async fn an_item_cannot_name_a_missing_environment() {
     body.environment_id = Some(42);
     let refused = refusal(test_items::create(&f.state, body).await);
     assert_eq!(
+        (refused.status, refused.code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "environment_not_found")
+    );
+    let mut malformed = Fixture::item_input("cds", "CDN_CORE");
+    malformed.environment_id = Some(0);
+    let refused = refusal(test_items::create(&f.state, malformed).await);
+    assert_eq!(
         (refused.status, refused.field.as_deref()),
         (StatusCode::BAD_REQUEST, Some("environment_id"))
     );

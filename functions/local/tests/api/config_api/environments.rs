@@ -131,7 +131,9 @@ async fn environments_are_validated_and_refuse_deletion_while_used(backend: Back
         .await;
     assert_error(missing, StatusCode::NOT_FOUND, "not_found").await;
 
-    // A test item names an environment that exists (400 naming the field otherwise).
+    // A test item names an environment that exists: a well-formed id of none is valid
+    // JSON that cannot be acted on (422, as for parameter_set_id), named in the message;
+    // a malformed one is a 400 naming the field.
     let err = assert_error(
         app.call(
             Method::POST,
@@ -140,16 +142,15 @@ async fn environments_are_validated_and_refuse_deletion_while_used(backend: Back
             Some(&json!({"name": "cds", "job_name": "CDN_CORE", "environment_id": 999})),
         )
         .await,
-        StatusCode::BAD_REQUEST,
-        "invalid_field",
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "environment_not_found",
     )
     .await;
-    assert_eq!(err["error"]["field"], "environment_id", "{err}");
     assert!(
         err["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("no environment with id 999"),
+            .starts_with("environment_id: no environment with id 999"),
         "{err}"
     );
     for bad in [json!(0), json!("x"), json!(-3)] {
