@@ -3,6 +3,7 @@
 //! on the MONITOR step and tolerated until `max_monitor_seconds` have passed since
 //! monitoring began; then the outcome is `deadline`.
 
+use shared::services::environments::on_run_test_server;
 use shared::tasks::ErrorName;
 use std::time::Duration;
 
@@ -109,17 +110,21 @@ async fn ask(http: &reqwest::Client, url: &str, timeout: Duration) -> Answer {
     }
 }
 
+fn no_test_server() -> TaskError {
+    TaskError::new(
+        ErrorName::ConfigError,
+        "external_test_server_url is not set; an admin sets it in the settings",
+    )
+}
+
 #[tracing::instrument(skip_all, fields(run_id = input.run_id))]
 pub async fn handle(deps: &Deps, input: RunRef) -> Result<PollOutput, TaskError> {
     let state = deps;
     let settings = state.settings().await?;
-    let Some(server) = settings.external_test_server_url.clone() else {
-        return Err(TaskError::new(
-            ErrorName::ConfigError,
-            "external_test_server_url is not set; an admin sets it in the settings",
-        ));
-    };
     let now = state.clock.now();
+    // The test server that has the run's task: the one trigger posted to (its
+    // environment's), or the settings' for a run triggered before that was recorded.
+    let mut server = None;
     // Enter MONITORING (once) and fix the deadline, bounded by the interval the run's Wait
     // uses (the one trigger fixed) so the polls fit the history and the machine's timeout.
     let mut entered = false;
@@ -127,6 +132,13 @@ pub async fn handle(deps: &Deps, input: RunRef) -> Result<PollOutput, TaskError>
     let mut poll_interval_seconds = timing::poll_interval(settings.poll_interval_seconds);
     let run = update_run(state, input.run_id, |run| {
         ensure_live(run)?;
+        server = run
+            .test_server_url
+            .clone()
+            .or_else(|| settings.external_test_server_url.clone());
+        if server.is_none() {
+            return Err(no_test_server());
+        }
         poll_interval_seconds = timing::run_poll_interval(run)
             .unwrap_or_else(|| timing::poll_interval(settings.poll_interval_seconds));
         let (monitor, clamped) =
@@ -167,9 +179,17 @@ pub async fn handle(deps: &Deps, input: RunRef) -> Result<PollOutput, TaskError>
     })?;
     let deadline = timing::monitoring_deadline(&run).unwrap_or(now + max_monitor);
 
+    let Some(server) = server else {
+        return Err(no_test_server());
+    };
     let url = format!("{server}/api/tasks/{task_id}");
     let timeout = Duration::from_secs(u64::from(settings.poll_request_timeout_seconds));
     let answer = ask(&deps.http, &url, timeout).await;
+    // A report link is judged by the origins of the run's environment (read only then).
+    let settings = match answer {
+        Answer::Completed { .. } => on_run_test_server(state, settings, &run).await?,
+        _ => settings,
+    };
 
     let polled_at = state.clock.now();
     let past_deadline = polled_at >= deadline;

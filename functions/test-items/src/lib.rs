@@ -68,7 +68,7 @@ async fn one(
 /// Create a test item (admin). `name` + `job_name` are unique together.
 #[utoipa::path(post, path = "/api/v1/test-items", tag = "test-items", request_body = TestItemInput, security(("bearer" = ["admin"])),
     responses((status = 201, body = TestItem), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 422, description = "parameter_set_id names no parameter set", body = ErrorBody)))]
+        (status = 422, description = "parameter_set_id names no parameter set, or environment_id no environment", body = ErrorBody)))]
 async fn create(
     State(state): State<Deps>,
     _admin: AdminUser,
@@ -84,7 +84,7 @@ async fn create(
 #[utoipa::path(put, path = "/api/v1/test-items/{id}", tag = "test-items", params(("id" = i64, Path, minimum = 1)), request_body = TestItemInput,
     security(("bearer" = ["admin"])),
     responses((status = 200, body = TestItem), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 422, description = "parameter_set_id names no parameter set", body = ErrorBody)))]
+        (status = 422, description = "parameter_set_id names no parameter set, or environment_id no environment", body = ErrorBody)))]
 async fn update(
     State(state): State<Deps>,
     _admin: AdminUser,

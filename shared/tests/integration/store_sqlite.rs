@@ -128,12 +128,57 @@ async fn builds_survive_reopening_the_file() {
 }
 
 #[tokio::test]
+async fn test_items_stored_before_environments_read_as_the_default_environment() {
+    use shared::ports::{EnvironmentStore, TestItemStore};
+    // GIVEN a file from before environments (schema version 6) holding a test item
+    let dir = tempfile::tempdir().unwrap();
+    shared::adapters::sqlite::create_at_schema_version(dir.path(), 6).unwrap();
+    {
+        let c = rusqlite::Connection::open(dir.path().join("crat.db")).unwrap();
+        c.execute(
+            "INSERT INTO test_items (id, name, job_name, parameter_set_id, description, enabled, notify_emails, created_at, updated_at)
+             VALUES (1, 'cds', 'CDN_CORE', NULL, '', 1, '[]', ?1, ?1)",
+            [T0],
+        )
+        .unwrap();
+    }
+    // WHEN the current code opens it
+    let store = SqliteStore::open(dir.path()).unwrap();
+    // THEN the item reads with no environment (the default), and can be moved to one
+    let item = store.get_test_item(1).await.unwrap().unwrap();
+    assert_eq!(item.environment_id, None);
+    let env = store
+        .create_environment(
+            &shared::domain::EnvironmentFields::parse("b", "http://127.0.0.1:9002", &[], "", true)
+                .unwrap(),
+            conformance::t0(),
+        )
+        .await
+        .unwrap();
+    let fields = shared::domain::TestItemFields {
+        name: item.name.clone(),
+        job_name: item.job_name.clone(),
+        parameter_set_id: None,
+        environment_id: Some(env.id),
+        description: String::new(),
+        enabled: true,
+        notify_emails: Vec::new(),
+    };
+    let moved = store
+        .update_test_item(1, &fields, conformance::t0())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(moved.environment_id, Some(env.id));
+}
+
+#[tokio::test]
 async fn executions_stored_with_inline_history_are_migrated_and_stay_readable() {
     use statemachine::{ExecutionStore, HistoryPage};
     // GIVEN a file from before history was kept apart (schema version 4), holding a
     // running execution with its 3 events inline in the record
     let dir = tempfile::tempdir().unwrap();
-    drop(SqliteStore::open(dir.path()).unwrap());
+    shared::adapters::sqlite::create_at_schema_version(dir.path(), 5).unwrap();
     let legacy = serde_json::json!({
         "execution_id": "run-7", "status": "RUNNING", "current_state": "WaitBeforePoll",
         "input": {"run_id": 7, "failure": null}, "output": null, "error": null, "cause": null,
@@ -148,8 +193,6 @@ async fn executions_stored_with_inline_history_are_migrated_and_stay_readable() 
     });
     {
         let c = rusqlite::Connection::open(dir.path().join("crat.db")).unwrap();
-        c.execute_batch("DROP TABLE execution_events; PRAGMA user_version = 5;")
-            .unwrap();
         c.execute(
             "INSERT INTO executions (id, running, json) VALUES ('run-7', 1, ?1)",
             [legacy.to_string()],
