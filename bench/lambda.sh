@@ -19,7 +19,7 @@ profile=${LAMBDA_PROFILE:-lambda}
 init_before_max_ratio=${INIT_BEFORE_MAX_RATIO:-1.8}
 max_mib=10
 functions=${BENCH_FUNCTIONS:-$(sed -n 's/^LAMBDA_FUNCTIONS := //p' Makefile)}
-functions="meta $(printf '%s\n' $functions | grep -vx meta | tr '\n' ' ')"
+functions="meta $(printf '%s\n' $functions | { grep -vx meta || true; } | tr '\n' ' ')"
 
 table=/dev/stdout
 [ "${BENCH_TSV:-}" = 1 ] && table=/dev/stderr
