@@ -66,7 +66,10 @@ impl conformance::RawWrites for RawSqlite {
     }
 }
 
-conformance_tests!(fresh_store(), fresh_with_raw());
+/// All 1,000 racing webhooks at once: they meet in the writer's queue.
+const WEBHOOKS_IN_FLIGHT: usize = 1000;
+
+conformance_tests!(fresh_store(), fresh_with_raw(), WEBHOOKS_IN_FLIGHT);
 
 #[tokio::test]
 async fn closed_login_windows_are_deleted() {

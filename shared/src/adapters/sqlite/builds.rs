@@ -53,9 +53,8 @@ impl RawBuild {
 impl BuildStore for SqliteStore {
     async fn insert_build(&self, new: &NewBuild, now: DateTime<Utc>) -> StoreResult<(Build, bool)> {
         let new = new.clone();
-        self.with(move |c| {
-            let tx = c.transaction().map_err(unavailable)?;
-            let existing = tx
+        self.write(move |c| {
+            let existing = c
                 .query_row(
                     &format!("SELECT {BUILD_COLUMNS} FROM builds WHERE job_name = ?1 AND build_number = ?2"),
                     params![new.job_name.as_str(), new.build_number.get()],
@@ -73,7 +72,7 @@ impl BuildStore for SqliteStore {
                         tracing::warn!(build_id = id, job = %new.job_name, build_number = %new.build_number,
                             error = %why, "stored build unreadable; repaired from the repeated webhook");
                         let build = Build::new(id, &new, now);
-                        tx.execute(
+                        c.execute(
                             "UPDATE builds SET build_user = ?2, package_path = ?3, created_at = ?4 WHERE id = ?1",
                             params![
                                 build.id,
@@ -83,15 +82,14 @@ impl BuildStore for SqliteStore {
                             ],
                         )
                         .map_err(unavailable)?;
-                        tx.commit().map_err(unavailable)?;
                         return Ok((build, false));
                     }
                     Err(e) => return Err(e),
                 }
             }
-            let id = next_id_in(&tx, "builds").map_err(unavailable)?;
+            let id = next_id_in(c, "builds").map_err(unavailable)?;
             let build = Build::new(id, &new, now);
-            tx.execute(
+            c.execute(
                 "INSERT INTO builds (id, job_name, build_number, build_user, package_path, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
@@ -104,14 +102,13 @@ impl BuildStore for SqliteStore {
                 ],
             )
             .map_err(unavailable)?;
-            tx.commit().map_err(unavailable)?;
             Ok((build, true))
         })
         .await
     }
 
     async fn get_build(&self, id: i64) -> StoreResult<Option<Build>> {
-        self.with(move |c| {
+        self.read(move |c| {
             query_one(
                 c,
                 &format!("SELECT {BUILD_COLUMNS} FROM builds WHERE id = ?1"),
@@ -130,7 +127,7 @@ impl BuildStore for SqliteStore {
         limit: usize,
     ) -> StoreResult<Page<Build, i64>> {
         let job = job.map(|j| j.as_str().to_owned());
-        self.with(move |c| {
+        self.read(move |c| {
             let rows = query_rows(
                 c,
                 &format!(
@@ -155,7 +152,7 @@ impl BuildStore for SqliteStore {
 
     async fn latest_build(&self, job: &JobName) -> StoreResult<Option<Build>> {
         let job = job.as_str().to_owned();
-        self.with(move |c| {
+        self.read(move |c| {
             query_one(
                 c,
                 &format!(
@@ -176,7 +173,7 @@ impl BuildStore for SqliteStore {
         limit: usize,
     ) -> StoreResult<Page<JobSummary, String>> {
         let after = after_name.map(str::to_owned);
-        self.with(move |c| {
+        self.read(move |c| {
             // The latest build of a job is its highest build number.
             let rows = query_rows(c, &format!(
                     "SELECT {BUILD_COLUMNS} FROM builds b

@@ -36,10 +36,9 @@ impl ExecutionStore for SqliteStore {
             .collect::<Result<Vec<_>, serde_json::Error>>()
             .map_err(|e| ExecutionStoreError::Corrupt(e.to_string()))?;
         let (id, running) = (record.execution_id.clone(), record.is_running());
-        self.with(move |c| {
-            let tx = c.transaction().map_err(super::unavailable)?;
+        self.write(move |c| {
             {
-                let mut insert = tx
+                let mut insert = c
                     .prepare_cached(
                         "INSERT OR REPLACE INTO execution_events (execution_id, id, json) VALUES (?1, ?2, ?3)",
                     )
@@ -50,12 +49,12 @@ impl ExecutionStore for SqliteStore {
                         .map_err(super::unavailable)?;
                 }
             }
-            tx.execute(
+            c.execute(
                 "INSERT OR REPLACE INTO executions (id, running, json) VALUES (?1, ?2, ?3)",
                 params![id, running, json],
             )
             .map_err(super::unavailable)?;
-            tx.commit().map_err(super::unavailable)
+            Ok(())
         })
         .await
         .map_err(ExecutionStoreError::from)
@@ -67,7 +66,7 @@ impl ExecutionStore for SqliteStore {
     ) -> Result<Option<ExecutionRecord>, ExecutionStoreError> {
         let id = execution_id.to_owned();
         let json = self
-            .with(move |c| {
+            .read(move |c| {
                 c.query_row("SELECT json FROM executions WHERE id = ?1", [id], |r| {
                     r.get::<_, String>(0)
                 })
@@ -80,7 +79,7 @@ impl ExecutionStore for SqliteStore {
 
     async fn list_running_executions(&self) -> Result<Vec<ExecutionRecord>, ExecutionStoreError> {
         let rows = self
-            .with(|c| {
+            .read(|c| {
                 super::query_rows(
                     c,
                     "SELECT json FROM executions WHERE running = 1 ORDER BY id",
@@ -104,7 +103,7 @@ impl ExecutionStore for SqliteStore {
         let limit = i64::try_from(page.limit).unwrap_or(i64::MAX);
         let max = i64::try_from(record.event_count).unwrap_or(i64::MAX);
         let rows = self
-            .with(move |c| {
+            .read(move |c| {
                 let (sql, bound) = match (page.newest_first, page.after) {
                     (false, after) => (
                         "SELECT json FROM execution_events WHERE execution_id = ?1 AND id > ?2 AND id <= ?3 ORDER BY id LIMIT ?4",

@@ -55,7 +55,7 @@ impl SelectionRow {
 impl JobSelectionStore for SqliteStore {
     async fn get_job_selection(&self, job: &JobName) -> StoreResult<Option<JobSelection>> {
         let job = job.as_str().to_owned();
-        self.with(move |c| {
+        self.read(move |c| {
             query_one(
                 c,
                 &format!("SELECT {SELECTION_COLUMNS} FROM job_selections WHERE job_name = ?1"),
@@ -68,7 +68,7 @@ impl JobSelectionStore for SqliteStore {
     }
 
     async fn list_job_selections(&self) -> StoreResult<Vec<JobSelection>> {
-        self.with(|c| {
+        self.read(|c| {
             let rows = query_rows(
                 c,
                 &format!("SELECT {SELECTION_COLUMNS} FROM job_selections ORDER BY job_name"),
@@ -91,7 +91,7 @@ impl JobSelectionStore for SqliteStore {
         only_if_build_id: Option<i64>,
     ) -> StoreResult<()> {
         let s = s.clone();
-        self.with(move |c| {
+        self.write(move |c| {
             let values = params![s.job_name.as_str(), s.build_id, s.build_number.get(), s.auto_sync, s.sync_on_new_build,
                 ts(s.last_synced_at), s.updated_by, ts(s.updated_at)];
             let written = match only_if_build_id {
@@ -117,7 +117,7 @@ impl JobSelectionStore for SqliteStore {
 
     async fn delete_job_selection(&self, job: &JobName) -> StoreResult<bool> {
         let job = job.as_str().to_owned();
-        self.with(move |c| {
+        self.write(move |c| {
             Ok(
                 c.execute("DELETE FROM job_selections WHERE job_name = ?1", [job])
                     .map_err(unavailable)?

@@ -30,7 +30,7 @@ fn read_failures(c: &Connection, key: &str) -> StoreResult<Option<LoginFailures>
 impl LoginFailureStore for SqliteStore {
     async fn get_login_failures(&self, key: &str) -> StoreResult<Option<LoginFailures>> {
         let key = key.to_owned();
-        self.with(move |c| read_failures(c, &key)).await
+        self.read(move |c| read_failures(c, &key)).await
     }
 
     async fn take_login_attempt(
@@ -40,28 +40,23 @@ impl LoginFailureStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Result<LoginFailures, LoginFailures>> {
         let key = key.to_owned();
-        self.with(move |c| {
-            // One immediate transaction: the check and the count cannot interleave.
-            let tx = c
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(unavailable)?;
+        self.write(move |c| {
             // Closed windows count for nothing: delete them (the stand-in for TTL).
-            tx.execute(
+            c.execute(
                 "DELETE FROM login_failures WHERE window_start <= ?1",
                 [ts(now - LOGIN_WINDOW)],
             )
             .map_err(unavailable)?;
-            let current = LoginFailures::current(read_failures(&tx, &key)?, now);
+            let current = LoginFailures::current(read_failures(c, &key)?, now);
             if let Some(f) = current.filter(|f| f.count >= max) {
                 return Ok(Err(f));
             }
             let next = LoginFailures::after_failure(current, now);
-            tx.execute(
+            c.execute(
                 "INSERT OR REPLACE INTO login_failures (key, count, window_start) VALUES (?1, ?2, ?3)",
                 params![key, next.count, ts(next.window_start)],
             )
             .map_err(unavailable)?;
-            tx.commit().map_err(unavailable)?;
             Ok(Ok(next))
         })
         .await
@@ -69,7 +64,7 @@ impl LoginFailureStore for SqliteStore {
 
     async fn give_back_login_attempt(&self, key: &str, now: DateTime<Utc>) -> StoreResult<()> {
         let key = key.to_owned();
-        self.with(move |c| {
+        self.write(move |c| {
             c.execute(
                 "UPDATE login_failures SET count = count - 1 WHERE key = ?1 AND count > 0 AND window_start > ?2",
                 params![key, ts(now - LOGIN_WINDOW)],
@@ -82,7 +77,7 @@ impl LoginFailureStore for SqliteStore {
 
     async fn clear_login_failures(&self, key: &str) -> StoreResult<()> {
         let key = key.to_owned();
-        self.with(move |c| {
+        self.write(move |c| {
             c.execute("DELETE FROM login_failures WHERE key = ?1", [key])
                 .map_err(unavailable)?;
             Ok(())

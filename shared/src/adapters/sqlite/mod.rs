@@ -1,13 +1,15 @@
 //! The embedded store: one SQLite file under `CRAT_DATA_DIR`. Durable (WAL, synchronous
-//! writes), safe under concurrent requests (one connection behind a mutex, used on the
-//! blocking pool; SQLite serialises writers anyway and every call is short).
+//! = FULL: a write is answered only once committed to disk), safe under concurrent
+//! requests: one writer thread commits waiting writes in groups (one fsync per group), and
+//! a few read-only connections serve reads beside it (`connections.rs`). Every method is
+//! either a `read` or a `write`; a check-then-write that must be atomic is one `write`.
 //!
-//! This file holds the schema, the connection and the helpers every table shares; each
+//! This file holds the schema, the opening and the helpers every table shares; each
 //! aggregate has its own file. Rows are read by column name into a small row struct per
 //! table (`from_row`), then re-validated into domain types.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -16,6 +18,7 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, Row};
 use crate::ports::{IdCounters, StoreError, StoreResult};
 
 mod builds;
+mod connections;
 mod executions;
 mod job_selections;
 mod login_failures;
@@ -165,7 +168,8 @@ UPDATE executions SET json = json_set(json_remove(json, '$.events'), '$.event_co
 
 #[derive(Clone)]
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    writer: connections::Writer,
+    readers: Arc<connections::Readers>,
 }
 
 impl SqliteStore {
@@ -174,32 +178,47 @@ impl SqliteStore {
         std::fs::create_dir_all(data_dir).map_err(|e| {
             StoreError::Unavailable(format!("cannot create {}: {e}", data_dir.display()))
         })?;
-        let conn = Connection::open(data_dir.join("crat.db")).map_err(unavailable)?;
-        conn.execute_batch(
+        let file = data_dir.join("crat.db");
+        let conn = connect(
+            &file,
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
-        )
-        .map_err(unavailable)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(unavailable)?;
+        )?;
         migrate(&conn)?;
+        // Opened after the migrations, so they all see the current schema.
+        let readers = (0..connections::READERS)
+            .map(|_| connect(&file, "PRAGMA query_only = ON;"))
+            .collect::<StoreResult<Vec<_>>>()?;
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            writer: connections::Writer::start(conn)?,
+            readers: Arc::new(connections::Readers::new(readers)),
         })
     }
 
-    /// Runs `f` with the connection on the blocking pool.
-    async fn with<T: Send + 'static>(
+    /// Runs `f` on a read-only connection (beside the writer and other reads).
+    async fn read<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().unwrap_or_else(|e| e.into_inner());
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+        self.readers.read(f).await
     }
+
+    /// Runs `f` on the write connection inside a transaction it shares with other writers'
+    /// jobs (each in its own savepoint: its error undoes only its own writes). Answers
+    /// after the commit.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        self.writer.write(f).await
+    }
+}
+
+fn connect(file: &Path, pragmas: &str) -> StoreResult<Connection> {
+    let conn = Connection::open(file).map_err(unavailable)?;
+    conn.execute_batch(pragmas).map_err(unavailable)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(unavailable)?;
+    Ok(conn)
 }
 
 fn migrate(conn: &Connection) -> StoreResult<()> {
@@ -274,7 +293,7 @@ fn next_id_in(conn: &Connection, sequence: &str) -> rusqlite::Result<i64> {
 impl IdCounters for SqliteStore {
     async fn next_id(&self, sequence: &str) -> StoreResult<i64> {
         let sequence = sequence.to_owned();
-        self.with(move |c| next_id_in(c, &sequence).map_err(unavailable))
+        self.write(move |c| next_id_in(c, &sequence).map_err(unavailable))
             .await
     }
 }

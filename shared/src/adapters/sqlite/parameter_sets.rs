@@ -140,13 +140,12 @@ impl ParameterSetStore for SqliteStore {
             params.clone(),
             by.to_owned(),
         );
-        self.with(move |c| {
-            let tx = c.transaction().map_err(unavailable)?;
-            let has_default: bool = tx
+        self.write(move |c| {
+            let has_default: bool = c
                 .query_row("SELECT EXISTS (SELECT 1 FROM parameter_sets WHERE is_default = 1)", [], |r| r.get(0))
                 .map_err(unavailable)?;
             let set = ParameterSet {
-                id: next_id_in(&tx, "parameter_sets").map_err(unavailable)?,
+                id: next_id_in(c, "parameter_sets").map_err(unavailable)?,
                 name,
                 description,
                 params,
@@ -156,25 +155,24 @@ impl ParameterSetStore for SqliteStore {
                 updated_at: now,
                 updated_by: Some(by),
             };
-            tx.execute(
+            c.execute(
                 &format!("INSERT INTO parameter_sets ({SET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
                 params![set.id, set.name, set.description, set.params.clone().into_value().to_string(), set.is_default,
                     set.version, ts(set.created_at), ts(set.updated_at), set.updated_by],
             )
             .map_err(|e| conflict_or(e, || format!("a parameter set named {:?} exists", set.name)))?;
-            record_version(&tx, &set)?;
-            tx.commit().map_err(unavailable)?;
+            record_version(c, &set)?;
             Ok(set)
         })
         .await
     }
 
     async fn get_parameter_set(&self, id: i64) -> StoreResult<Option<ParameterSet>> {
-        self.with(move |c| read_set(c, "id = ?1", id)).await
+        self.read(move |c| read_set(c, "id = ?1", id)).await
     }
 
     async fn default_parameter_set(&self) -> StoreResult<Option<ParameterSet>> {
-        self.with(|c| read_set(c, "is_default = ?1", 1)).await
+        self.read(|c| read_set(c, "is_default = ?1", 1)).await
     }
 
     async fn list_parameter_sets(
@@ -182,7 +180,7 @@ impl ParameterSetStore for SqliteStore {
         after_id: Option<i64>,
         limit: usize,
     ) -> StoreResult<Page<ParameterSet, i64>> {
-        self.with(move |c| {
+        self.read(move |c| {
             let rows = query_rows(c, &format!(
                     "SELECT {SET_COLUMNS} FROM parameter_sets WHERE (?1 IS NULL OR id > ?1) ORDER BY id LIMIT ?2"
                 ), params![after_id, limit as i64 + 1], SetRow::from_row)?;
@@ -193,9 +191,8 @@ impl ParameterSetStore for SqliteStore {
 
     async fn update_parameter_set(&self, next: &ParameterSet) -> StoreResult<Option<ParameterSet>> {
         let next = next.clone();
-        self.with(move |c| {
-            let tx = c.transaction().map_err(unavailable)?;
-            let Some(current) = read_set(&tx, "id = ?1", next.id)? else {
+        self.write(move |c| {
+            let Some(current) = read_set(c, "id = ?1", next.id)? else {
                 return Ok(None);
             };
             if current.version != next.version - 1 {
@@ -204,53 +201,49 @@ impl ParameterSetStore for SqliteStore {
                     next.id, current.version
                 )));
             }
-            tx.execute(
+            c.execute(
                 "UPDATE parameter_sets SET name = ?2, description = ?3, params = ?4, version = ?5, updated_at = ?6, updated_by = ?7
                  WHERE id = ?1",
                 params![next.id, next.name, next.description, next.params.clone().into_value().to_string(), next.version,
                     ts(next.updated_at), next.updated_by],
             )
             .map_err(|e| conflict_or(e, || format!("a parameter set named {:?} exists", next.name)))?;
-            record_version(&tx, &next)?;
-            let stored = read_set(&tx, "id = ?1", next.id)?;
-            tx.commit().map_err(unavailable)?;
+            record_version(c, &next)?;
+            let stored = read_set(c, "id = ?1", next.id)?;
             Ok(stored)
         })
         .await
     }
 
     async fn set_default_parameter_set(&self, id: i64) -> StoreResult<bool> {
-        self.with(move |c| {
-            let tx = c.transaction().map_err(unavailable)?;
-            if read_set(&tx, "id = ?1", id)?.is_none() {
+        self.write(move |c| {
+            if read_set(c, "id = ?1", id)?.is_none() {
                 return Ok(false);
             }
-            tx.execute(
+            c.execute(
                 "UPDATE parameter_sets SET is_default = 0 WHERE is_default = 1 AND id <> ?1",
                 [id],
             )
             .map_err(unavailable)?;
-            tx.execute(
+            c.execute(
                 "UPDATE parameter_sets SET is_default = 1 WHERE id = ?1",
                 [id],
             )
             .map_err(unavailable)?;
-            tx.commit().map_err(unavailable)?;
             Ok(true)
         })
         .await
     }
 
     async fn delete_parameter_set(&self, id: i64) -> StoreResult<SetDeletion> {
-        self.with(move |c| {
-            let tx = c.transaction().map_err(unavailable)?;
-            let Some(set) = read_set(&tx, "id = ?1", id)? else {
+        self.write(move |c| {
+            let Some(set) = read_set(c, "id = ?1", id)? else {
                 return Ok(SetDeletion::NotFound);
             };
             if set.is_default {
                 return Ok(SetDeletion::IsDefault);
             }
-            let in_use: bool = tx
+            let in_use: bool = c
                 .query_row(
                     "SELECT EXISTS (SELECT 1 FROM test_items WHERE parameter_set_id = ?1)",
                     [id],
@@ -260,16 +253,15 @@ impl ParameterSetStore for SqliteStore {
             if in_use {
                 return Ok(SetDeletion::InUse);
             }
-            tx.execute("DELETE FROM parameter_sets WHERE id = ?1", [id])
+            c.execute("DELETE FROM parameter_sets WHERE id = ?1", [id])
                 .map_err(unavailable)?;
-            tx.commit().map_err(unavailable)?;
             Ok(SetDeletion::Deleted)
         })
         .await
     }
 
     async fn list_parameter_set_versions(&self, id: i64) -> StoreResult<Vec<ParameterSetVersion>> {
-        self.with(move |c| {
+        self.read(move |c| {
             let rows = query_rows(
                 c,
                 "SELECT set_id, version, name, description, params, updated_at, updated_by

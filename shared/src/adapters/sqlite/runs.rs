@@ -65,31 +65,29 @@ impl RunStore for SqliteStore {
     ) -> StoreResult<Result<(), RunLock>> {
         let json = encode(run)?;
         let run = run.clone();
-        self.with(move |c| {
-            let tx = c.transaction().map_err(unavailable)?;
-            if let Some(lock) = read_lock(&tx)?
+        self.write(move |c| {
+            if let Some(lock) = read_lock(c)?
                 && lock.is_held(now)
             {
                 return Ok(Err(lock));
             }
-            tx.execute(
+            c.execute(
                 "INSERT OR REPLACE INTO run_lock (id, run_id, lease_until) VALUES (1, ?1, ?2)",
                 params![run.id.get(), ts(lease_until)],
             )
             .map_err(unavailable)?;
-            tx.execute(
+            c.execute(
                 "INSERT INTO runs (id, test_item_id, status, revision, json) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![run.id.get(), run.test_item_id.get(), run.status.as_str(), run.revision, json],
             )
             .map_err(|e| StoreError::Conflict(format!("run {} exists: {e}", run.id)))?;
-            tx.commit().map_err(unavailable)?;
             Ok(Ok(()))
         })
         .await
     }
 
     async fn get_run(&self, id: i64) -> StoreResult<Option<Run>> {
-        self.with(move |c| {
+        self.read(move |c| {
             c.query_row("SELECT json FROM runs WHERE id = ?1", [id], |r| {
                 r.get::<_, String>(0)
             })
@@ -104,7 +102,7 @@ impl RunStore for SqliteStore {
     async fn update_run(&self, run: &Run) -> StoreResult<()> {
         let json = encode(run)?;
         let (id, status, revision) = (run.id.get(), run.status.as_str(), run.revision);
-        self.with(move |c| {
+        self.write(move |c| {
             let n = c
                 .execute(
                     "UPDATE runs SET status = ?2, revision = ?3, json = ?4 WHERE id = ?1 AND revision = ?3 - 1",
@@ -126,7 +124,7 @@ impl RunStore for SqliteStore {
         limit: usize,
     ) -> StoreResult<Page<Run, i64>> {
         let status = status.map(RunStatus::as_str);
-        self.with(move |c| {
+        self.read(move |c| {
             page(
                 c,
                 "SELECT id, json FROM runs WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
@@ -143,7 +141,7 @@ impl RunStore for SqliteStore {
         before_id: Option<i64>,
         limit: usize,
     ) -> StoreResult<Page<Run, i64>> {
-        self.with(move |c| {
+        self.read(move |c| {
             page(
                 c,
                 "SELECT id, json FROM runs WHERE test_item_id = ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
@@ -155,11 +153,11 @@ impl RunStore for SqliteStore {
     }
 
     async fn get_run_lock(&self) -> StoreResult<Option<RunLock>> {
-        self.with(|c| read_lock(c)).await
+        self.read(read_lock).await
     }
 
     async fn renew_run_lock(&self, run_id: i64, lease_until: DateTime<Utc>) -> StoreResult<bool> {
-        self.with(move |c| {
+        self.write(move |c| {
             Ok(c.execute(
                 "UPDATE run_lock SET lease_until = ?2 WHERE id = 1 AND run_id = ?1",
                 params![run_id, ts(lease_until)],
@@ -171,7 +169,7 @@ impl RunStore for SqliteStore {
     }
 
     async fn release_run_lock(&self, run_id: i64) -> StoreResult<bool> {
-        self.with(move |c| {
+        self.write(move |c| {
             Ok(c.execute(
                 "DELETE FROM run_lock WHERE id = 1 AND run_id = ?1",
                 [run_id],

@@ -53,7 +53,7 @@ fn role(is_admin: Option<bool>) -> Option<i64> {
 impl SessionStore for SqliteStore {
     async fn put_session(&self, s: &Session) -> StoreResult<()> {
         let s = s.clone();
-        self.with(move |c| {
+        self.write(move |c| {
             c.execute(
                 &format!("INSERT OR REPLACE INTO sessions ({SESSION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
                 params![
@@ -73,7 +73,7 @@ impl SessionStore for SqliteStore {
 
     async fn get_session(&self, email: &Email, is_admin: bool) -> StoreResult<Option<Session>> {
         let email = email.as_str().to_owned();
-        self.with(move |c| {
+        self.read(move |c| {
             query_one(
                 c,
                 &format!(
@@ -89,7 +89,7 @@ impl SessionStore for SqliteStore {
 
     async fn delete_session(&self, email: &Email, is_admin: Option<bool>) -> StoreResult<bool> {
         let email = email.as_str().to_owned();
-        self.with(move |c| {
+        self.write(move |c| {
             let n = c
                 .execute(
                     "DELETE FROM sessions WHERE email = ?1 AND (?2 IS NULL OR is_admin = ?2)",
@@ -102,7 +102,7 @@ impl SessionStore for SqliteStore {
     }
 
     async fn list_sessions(&self, now: DateTime<Utc>) -> StoreResult<Vec<Session>> {
-        self.with(move |c| {
+        self.write(move |c| {
             // Expired rows are dropped here: the embedded stand-in for DynamoDB's TTL.
             c.execute("DELETE FROM sessions WHERE expires_at <= ?1", [ts(now)])
                 .map_err(unavailable)?;

@@ -10,7 +10,7 @@ use crate::ports::{SettingsStore, StoreError, StoreResult};
 #[async_trait]
 impl SettingsStore for SqliteStore {
     async fn get_settings(&self) -> StoreResult<(Settings, i64)> {
-        self.with(|c| {
+        self.read(|c| {
             let row: Option<(String, i64)> = c
                 .query_row("SELECT json, version FROM settings WHERE id = 1", [], |r| {
                     Ok((r.get("json")?, r.get("version")?))
@@ -30,7 +30,7 @@ impl SettingsStore for SqliteStore {
 
     async fn put_settings(&self, settings: &Settings, expected_version: i64) -> StoreResult<i64> {
         let json = serde_json::to_string(settings).map_err(|e| corrupt("settings", e))?;
-        self.with(move |c| {
+        self.write(move |c| {
             let written = if expected_version == 0 {
                 c.execute("INSERT OR IGNORE INTO settings (id, json, version) VALUES (1, ?1, 1)", [json])
             } else {

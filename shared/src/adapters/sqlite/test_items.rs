@@ -104,26 +104,24 @@ impl TestItemStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<TestItem> {
         let f = fields.clone();
-        self.with(move |c| {
-            let tx = c.transaction().map_err(unavailable)?;
-            let id = next_id_in(&tx, "test_items").map_err(unavailable)?;
-            let inserted = tx.execute(
+        self.write(move |c| {
+            let id = next_id_in(c, "test_items").map_err(unavailable)?;
+            let inserted = c.execute(
                 &format!("INSERT INTO test_items ({ITEM_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)"),
                 params![id, f.name.as_str(), f.job_name.as_str(), f.parameter_set_id, f.description, f.enabled, emails_json(&f), ts(now)],
             );
             if let Err(e) = inserted {
-                let msg = item_conflict(&tx, &f);
+                let msg = item_conflict(c, &f);
                 return Err(conflict_or(e, || msg));
             }
-            let item = read_item(&tx, id)?.ok_or_else(|| StoreError::Unavailable("inserted item vanished".into()))?;
-            tx.commit().map_err(unavailable)?;
+            let item = read_item(c, id)?.ok_or_else(|| StoreError::Unavailable("inserted item vanished".into()))?;
             Ok(item)
         })
         .await
     }
 
     async fn get_test_item(&self, id: i64) -> StoreResult<Option<TestItem>> {
-        self.with(move |c| read_item(c, id)).await
+        self.read(move |c| read_item(c, id)).await
     }
 
     async fn list_test_items(
@@ -131,7 +129,7 @@ impl TestItemStore for SqliteStore {
         after_id: Option<i64>,
         limit: usize,
     ) -> StoreResult<Page<TestItem, i64>> {
-        self.with(move |c| {
+        self.read(move |c| {
             let rows = query_rows(c, &format!(
                     "SELECT {ITEM_COLUMNS} FROM test_items WHERE (?1 IS NULL OR id > ?1) ORDER BY id LIMIT ?2"
                 ), params![after_id, limit as i64 + 1], ItemRow::from_row)?;
@@ -147,9 +145,8 @@ impl TestItemStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<TestItem>> {
         let f = fields.clone();
-        self.with(move |c| {
-            let tx = c.transaction().map_err(unavailable)?;
-            let updated = tx.execute(
+        self.write(move |c| {
+            let updated = c.execute(
                 "UPDATE test_items SET name = ?2, job_name = ?3, parameter_set_id = ?4, description = ?5, enabled = ?6,
                  notify_emails = ?7, updated_at = ?8 WHERE id = ?1",
                 params![id, f.name.as_str(), f.job_name.as_str(), f.parameter_set_id, f.description, f.enabled, emails_json(&f), ts(now)],
@@ -158,19 +155,18 @@ impl TestItemStore for SqliteStore {
                 Ok(0) => return Ok(None),
                 Ok(_) => {}
                 Err(e) => {
-                    let msg = item_conflict(&tx, &f);
+                    let msg = item_conflict(c, &f);
                     return Err(conflict_or(e, || msg));
                 }
             }
-            let item = read_item(&tx, id)?;
-            tx.commit().map_err(unavailable)?;
+            let item = read_item(c, id)?;
             Ok(item)
         })
         .await
     }
 
     async fn delete_test_item(&self, id: i64) -> StoreResult<bool> {
-        self.with(move |c| {
+        self.write(move |c| {
             Ok(c.execute("DELETE FROM test_items WHERE id = ?1", [id])
                 .map_err(unavailable)?
                 > 0)

@@ -87,6 +87,43 @@ pub async fn concurrent_identical_inserts_create_one_build(store: Arc<dyn Store>
     assert_eq!(page.items.len(), 1, "one row stored");
 }
 
+/// Jenkins retrying one webhook a thousand times at once (issue 12): one build, and every
+/// other caller is told it is a repeat of that build; no errors, no second row. All 1,000
+/// callers start together; at most `in_flight` of them are inside the store at a time
+/// (the bound a test server can take; see the store files).
+pub async fn a_thousand_identical_webhooks_make_one_build(store: Arc<dyn Store>, in_flight: usize) {
+    let permits = Arc::new(tokio::sync::Semaphore::new(in_flight));
+    let handles: Vec<_> = (0..1000)
+        .map(|_| {
+            let (s, permits) = (store.clone(), permits.clone());
+            tokio::spawn(async move {
+                let _permit = permits.acquire().await.unwrap();
+                s.insert_build(&new_build("CDN_CORE", 4242), t0()).await
+            })
+        })
+        .collect();
+    let (mut created, mut repeats) = (Vec::new(), Vec::new());
+    for h in handles {
+        match h.await.unwrap() {
+            Ok((b, true)) => created.push(b),
+            Ok((b, false)) => repeats.push(b),
+            Err(e) => panic!("an identical webhook must not fail: {e}"),
+        }
+    }
+    assert_eq!(created.len(), 1, "exactly one caller creates the build");
+    assert_eq!(
+        repeats.len(),
+        999,
+        "every other caller is answered as a repeat"
+    );
+    assert!(
+        repeats.iter().all(|b| *b == created[0]),
+        "every repeat returns the created build unchanged"
+    );
+    let page = store.list_builds(None, None, 200).await.unwrap();
+    assert_eq!(page.items, created, "one row stored");
+}
+
 pub async fn builds_list_newest_first_with_pages_and_job_filter(store: Arc<dyn Store>) {
     for n in 1..=5 {
         store.insert_build(&new_build("A", n), t0()).await.unwrap();

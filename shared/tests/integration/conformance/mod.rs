@@ -47,10 +47,17 @@ fn session(addr: &str, sid: &str, expires_at: DateTime<Utc>) -> Session {
     }
 }
 
-/// Runs every check, each on a fresh store from `make_store`.
+/// Runs every check, each on a fresh store from `make_store`; `webhooks_in_flight` bounds
+/// how many of the 1,000 racing webhooks are inside the store at once.
 #[macro_export]
 macro_rules! conformance_tests {
-    ($make_store:expr, $make_raw:expr) => {
+    ($make_store:expr, $make_raw:expr, $webhooks_in_flight:expr) => {
+        /// 1,000 identical webhooks at once (issue 12).
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn a_thousand_identical_webhooks_make_one_build() {
+            let Some(store) = $make_store.await else { return };
+            conformance::a_thousand_identical_webhooks_make_one_build(store, $webhooks_in_flight).await;
+        }
         /// A store with a way to write records past its checks.
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn unreadable_records_are_left_out_of_lists() {
