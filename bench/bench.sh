@@ -5,7 +5,8 @@
 # their progress as they go; each prints its row(s) as TSV lines on stdout
 # (work, peer, crat, ratio, goal, met), bench/download.sh and bench/lambda.sh when
 # BENCH_TSV=1. A script that prints no row (or fails) shows as "not measured".
-# bench/cloud_cost.sh, when present, prints its own table after.
+# bench/cloud_cost.sh, when present, prints its own table after. BENCH_SKIP lists scripts
+# to leave out (e.g. BENCH_SKIP="lambda download": their rows say "skipped").
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .tmp
@@ -16,7 +17,12 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 # run WORK CMD…: CMD's output shown as it comes; its TSV rows kept, or one "not measured" row.
 run() {
   local work=$1; shift
-  local out rc
+  local out rc name=${*: -1}
+  name=${name##*/}
+  if [[ " ${BENCH_SKIP:-} " == *" ${name%.sh} "* ]]; then
+    printf '%s\t-\tnot measured (skipped: BENCH_SKIP)\t-\t-\t-\n' "$work" >>"$rows"
+    return
+  fi
   out=$(mktemp "$PWD/.tmp/bench-out.XXXXXX")
   echo "== $*" >&2
   "$@" | tee "$out" >&2

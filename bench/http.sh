@@ -9,6 +9,7 @@
 #     the no-op GET of a synthesised page of 20 builds;
 #   - start-to-ready (process start → first 200 from /healthz) and idle RSS, fresh data dir.
 # Each CRAT measurement gets a fresh data folder under .tmp/ (on disk: SQLite's fsync is real).
+# BENCH_CRAT_BIN=path measures that crat binary instead of building this tree's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${BENCH_THREADS:-2}
@@ -23,9 +24,15 @@ export BENCH_WEBHOOK_TOKEN=bench-webhook-token
 command -v wrk >/dev/null || { echo "bench/http.sh: wrk is needed: apt-get install -y wrk (make bench installs it)" >&2; exit 1; }
 say() { echo "$*" >&2; }
 
-say "building crat and bench-noop (release)…"
-cargo build --release -q -p local --bin crat -p bench-noop --bin bench-noop
-crat_bin=$PWD/target/release/crat
+if [ -n "${BENCH_CRAT_BIN:-}" ]; then # another build of crat, e.g. before and after a change
+  crat_bin=$(realpath "$BENCH_CRAT_BIN")
+  say "building bench-noop (release); crat is $crat_bin…"
+  cargo build --release -q -p bench-noop --bin bench-noop
+else
+  say "building crat and bench-noop (release)…"
+  cargo build --release -q -p local --bin crat -p bench-noop --bin bench-noop
+  crat_bin=$PWD/target/release/crat
+fi
 noop_bin=$PWD/target/release/bench-noop
 
 mkdir -p .tmp
