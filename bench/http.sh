@@ -24,13 +24,15 @@ export BENCH_WEBHOOK_TOKEN=bench-webhook-token
 command -v wrk >/dev/null || { echo "bench/http.sh: wrk is needed: apt-get install -y wrk (make bench installs it)" >&2; exit 1; }
 say() { echo "$*" >&2; }
 
+# Built apart: one build of both would unify their features and give the peer CRAT's.
+say "building bench-noop (release)…"
+cargo build --release -q -p bench-noop --bin bench-noop
 if [ -n "${BENCH_CRAT_BIN:-}" ]; then # another build of crat, e.g. before and after a change
   crat_bin=$(realpath "$BENCH_CRAT_BIN")
-  say "building bench-noop (release); crat is $crat_bin…"
-  cargo build --release -q -p bench-noop --bin bench-noop
+  say "crat is $crat_bin"
 else
-  say "building crat and bench-noop (release)…"
-  cargo build --release -q -p local --bin crat -p bench-noop --bin bench-noop
+  say "building crat (release)…"
+  cargo build --release -q -p local --bin crat
   crat_bin=$PWD/target/release/crat
 fi
 noop_bin=$PWD/target/release/bench-noop
