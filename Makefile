@@ -76,9 +76,11 @@ lint: ## rustfmt and clippy, warnings are errors
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 
-bench: test-deps ## Benchmarks (not tests): download throughput and memory vs curl; Lambda bootstrap sizes and init times
-	bench/download.sh
-	bench/lambda.sh
+/usr/bin/wrk:
+	apt-get update -qq && apt-get install -y -qq wrk
+
+bench: test-deps /usr/bin/wrk ## Benchmarks (not tests), one table from one run: HTTP (wrk vs a no-op axum), download vs curl, Lambda sizes (README, Benchmarks)
+	bench/bench.sh
 
 fmt: ## Format the code
 	$(CARGO) fmt --all
