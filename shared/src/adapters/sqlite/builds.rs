@@ -213,12 +213,13 @@ impl BuildStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rusqlite::Connection;
+    use rusqlite::{Connection, Params};
 
-    /// How SQLite plans `sql`: the detail column of EXPLAIN QUERY PLAN, one line per step.
-    fn plan(c: &Connection, sql: &str) -> String {
+    /// How SQLite plans `sql` (prepared before the values are bound, as the store does):
+    /// the detail column of EXPLAIN QUERY PLAN, one line per step.
+    fn plan(c: &Connection, sql: &str, values: impl Params) -> String {
         let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        let rows = stmt.query_map([], |r| r.get::<_, String>(3)).unwrap();
+        let rows = stmt.query_map(values, |r| r.get::<_, String>(3)).unwrap();
         rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("\n")
     }
 
@@ -227,23 +228,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         drop(SqliteStore::open(dir.path()).unwrap());
         let c = Connection::open(dir.path().join("crat.db")).unwrap();
-        let of_job = plan(
-            &c,
-            &list_builds_sql(true)
-                .replace("?1", "'j'")
-                .replace("?2", "9")
-                .replace("?3", "21"),
-        );
+        let of_job = plan(&c, &list_builds_sql(true), params!["j", 9, 21]);
         assert!(
             of_job.contains("USING INDEX builds_by_job (job_name=? AND id<?)"),
             "{of_job}"
         );
-        let all = plan(
-            &c,
-            &list_builds_sql(false)
-                .replace("?1", "9")
-                .replace("?2", "21"),
-        );
+        let all = plan(&c, &list_builds_sql(false), params![9, 21]);
         assert!(all.contains("USING INTEGER PRIMARY KEY (rowid<?)"), "{all}");
     }
 }
