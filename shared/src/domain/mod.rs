@@ -7,6 +7,7 @@ mod email_schema;
 pub mod field;
 pub mod ids;
 pub mod job_version;
+pub mod lane;
 pub mod mail_language;
 pub mod parameter_set;
 #[cfg(test)]
@@ -25,6 +26,7 @@ pub use email_schema::{EMAIL_PATTERN, EmailText};
 pub use field::FieldError;
 pub use ids::{BuildId, ParameterSetId, RunId, TestItemId};
 pub use job_version::{JobSelection, JobVersion};
+pub use lane::{LaneId, MAX_QUEUED_PER_LANE, lane_of};
 pub use mail_language::MailLanguage;
 pub use parameter_set::{ParameterSet, ParameterSetVersion, Params};
 pub use run::{

@@ -5,6 +5,8 @@ pub mod builds;
 pub mod error;
 pub use error::{ServiceError, ServiceResult};
 pub mod job_versions;
+pub mod lane_admin;
+pub mod lanes;
 pub mod parameter_sets;
 pub mod runs;
 pub mod settings;

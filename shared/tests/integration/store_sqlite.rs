@@ -145,8 +145,11 @@ async fn executions_stored_with_inline_history_are_migrated_and_stay_readable() 
     });
     {
         let c = rusqlite::Connection::open(dir.path().join("crat.db")).unwrap();
-        c.execute_batch("DROP TABLE execution_events; PRAGMA user_version = 5;")
-            .unwrap();
+        // Back to version 5: later migrations undone (lanes: migration 7; then 6).
+        c.execute_batch(&format!(
+            "{UNDO_LANES} DROP TABLE execution_events; PRAGMA user_version = 5;"
+        ))
+        .unwrap();
         c.execute(
             "INSERT INTO executions (id, running, json) VALUES ('run-7', 1, ?1)",
             [legacy.to_string()],
@@ -188,4 +191,64 @@ async fn executions_stored_with_inline_history_are_migrated_and_stay_readable() 
         ["ExecutionStarted", "TaskStateEntered", "WaitStateEntered"]
     );
     assert_eq!(rest[0].state.as_deref(), Some("WaitBeforePoll"));
+}
+
+/// Undoes the lanes migration: the schema as it was before it.
+const UNDO_LANES: &str = "DROP INDEX runs_in_queue; ALTER TABLE runs DROP COLUMN queue_seq;
+    ALTER TABLE runs DROP COLUMN lane; DROP TABLE lane_locks;
+    CREATE TABLE run_lock (id INTEGER PRIMARY KEY CHECK (id = 1), run_id INTEGER NOT NULL, lease_until TEXT NOT NULL);";
+
+#[tokio::test]
+async fn the_single_run_lock_becomes_the_default_lanes() {
+    use shared::domain::{LaneId, RunStatus};
+    use shared::ports::RunStore;
+    // GIVEN a file from before lanes (the last migration undone): run 41 holds the one lock
+    let dir = tempfile::tempdir().unwrap();
+    drop(SqliteStore::open(dir.path()).unwrap());
+    let mut old = conformance::runs::run(41, 1);
+    old.status = RunStatus::Monitoring;
+    let mut old_json = serde_json::to_value(&old).unwrap();
+    for added in ["lane", "queued_at", "started_by_webhook"] {
+        old_json.as_object_mut().unwrap().remove(added);
+    }
+    {
+        let c = rusqlite::Connection::open(dir.path().join("crat.db")).unwrap();
+        let version: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        c.execute_batch(&format!(
+            "{UNDO_LANES}
+             INSERT INTO run_lock (id, run_id, lease_until) VALUES (1, 41, '2026-11-25T14:00:00.123Z');
+             PRAGMA user_version = {};",
+            version - 1
+        ))
+        .unwrap();
+        c.execute(
+            "INSERT INTO runs (id, test_item_id, status, revision, json) VALUES (41, 1, 'MONITORING', 1, ?1)",
+            [old_json.to_string()],
+        )
+        .unwrap();
+    }
+    // WHEN the current code opens it THEN run 41 holds the default lane, and reads back in it
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let lock = store
+        .get_run_lock(&LaneId::default())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(lock.run_id, 41);
+    assert_eq!(
+        store.get_run(41).await.unwrap().unwrap().lane,
+        LaneId::default()
+    );
+    let store: Arc<dyn Store> = Arc::new(store);
+    let held = conformance::runs::start(
+        &store,
+        &conformance::runs::run(42, 1),
+        conformance::runs::lease(),
+    )
+    .await
+    .unwrap_err()
+    .unwrap();
+    assert_eq!(held.run_id, 41);
 }

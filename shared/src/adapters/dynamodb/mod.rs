@@ -19,6 +19,7 @@ mod counters;
 mod executions;
 mod job_selections;
 mod keys;
+mod lanes;
 mod login_failures;
 mod parameter_set_versions;
 mod parameter_sets;

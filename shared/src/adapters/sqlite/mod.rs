@@ -161,6 +161,20 @@ INSERT OR REPLACE INTO execution_events (execution_id, id, json)
 UPDATE executions SET json = json_set(json_remove(json, '$.events'), '$.event_count',
     COALESCE((SELECT MAX(v.id) FROM execution_events v WHERE v.execution_id = executions.id), 0));
 "#,
+    // Lanes: one lock per lane instead of the single run lock (which becomes the default
+    // lane's), and the lane's queue as its QUEUED runs in `queue_seq` order.
+    r#"
+CREATE TABLE lane_locks (
+    lane TEXT PRIMARY KEY,
+    run_id INTEGER NOT NULL,
+    lease_until TEXT NOT NULL
+);
+INSERT INTO lane_locks (lane, run_id, lease_until) SELECT 'default', run_id, lease_until FROM run_lock;
+DROP TABLE run_lock;
+ALTER TABLE runs ADD COLUMN lane TEXT NOT NULL DEFAULT 'default';
+ALTER TABLE runs ADD COLUMN queue_seq INTEGER;
+CREATE INDEX runs_in_queue ON runs (lane, status, queue_seq);
+"#,
 ];
 
 #[derive(Clone)]

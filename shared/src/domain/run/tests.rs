@@ -227,6 +227,9 @@ fn a_run_stored_by_the_old_code_reads_typed_and_writes_back_the_same_json() {
     assert_eq!(trigger.poll_interval_seconds, Some(30));
     // Written back: the same JSON (the field added since reads as null).
     stored["report_refused"] = Value::Null;
+    stored["lane"] = Value::from("default");
+    stored["queued_at"] = Value::Null;
+    stored["started_by_webhook"] = Value::Bool(false);
     assert_eq!(serde_json::to_value(&run).unwrap(), stored);
     // Rewriting each step's details through its struct changes nothing either.
     let mut again = run.clone();

@@ -6,6 +6,7 @@
 
 mod job_versions;
 mod parameter_sets;
+mod queue;
 mod runs;
 mod settings;
 mod test_items;
