@@ -48,7 +48,10 @@ async fn a_trigger_on_a_busy_lane_is_queued_with_its_place_and_never_started() {
         "no completed run to estimate from"
     );
     assert_eq!(second.lane, LaneId::default());
-    assert_eq!(f.workflow.started_ids(), std::slice::from_ref(&first.execution_id));
+    assert_eq!(
+        f.workflow.started_ids(),
+        std::slice::from_ref(&first.execution_id)
+    );
     let view = lane_admin::queue_view(&f.state).await.unwrap();
     assert_eq!(view.lanes.len(), 1);
     assert_eq!(view.lanes[0].active_run.as_ref().unwrap().id, first.id);
@@ -251,7 +254,10 @@ async fn an_admin_force_release_fails_the_stuck_run_and_starts_the_next() {
         released.notification.is_some(),
         "the failure mail was handled"
     );
-    assert_eq!(f.workflow.stopped_ids(), std::slice::from_ref(&stuck.execution_id));
+    assert_eq!(
+        f.workflow.stopped_ids(),
+        std::slice::from_ref(&stuck.execution_id)
+    );
     assert_eq!(
         f.workflow.started_ids(),
         [stuck.execution_id.clone(), next.execution_id.clone()]

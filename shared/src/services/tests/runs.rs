@@ -94,7 +94,10 @@ async fn a_second_trigger_without_queueing_is_refused_naming_the_active_run() {
         refused.details.unwrap()["active_run"]["id"],
         json!(first.id)
     );
-    assert_eq!(f.workflow.started_ids(), std::slice::from_ref(&first.execution_id));
+    assert_eq!(
+        f.workflow.started_ids(),
+        std::slice::from_ref(&first.execution_id)
+    );
 }
 
 #[tokio::test]
@@ -371,7 +374,10 @@ async fn the_sweeper_fails_only_runs_past_their_lease() {
     let stored = f.state.store.get_run(run.id.get()).await.unwrap().unwrap();
     assert_eq!(stored.status, RunStatus::Failed);
     assert_eq!(stored.error_message.as_deref(), Some(runs::SWEEPER_MESSAGE));
-    assert_eq!(f.workflow.stopped_ids(), std::slice::from_ref(&run.execution_id));
+    assert_eq!(
+        f.workflow.stopped_ids(),
+        std::slice::from_ref(&run.execution_id)
+    );
     assert!(
         f.state
             .store

@@ -17,6 +17,7 @@ use std::time::Duration;
 mod download_step;
 mod long_runs;
 mod monitor_step;
+mod queue_runs;
 mod trigger_step;
 
 const PKG_DIR: &str = "CDN/pass/20250613-master-abc/el7";
