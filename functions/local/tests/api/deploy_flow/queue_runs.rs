@@ -139,10 +139,25 @@ async fn a_burst_of_triggers_queues_and_runs_in_order(backend: Backend, count: u
         .unwrap();
     let lane = &queue["lanes"][0];
     assert_eq!(lane["id"], "default");
-    assert!(
-        lane["queued"].as_array().unwrap().len() <= count - 1,
-        "{queue}"
-    );
+    // Those still waiting, in queue order, numbered from 1.
+    let shown: Vec<(u64, i64)> = lane["queued"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| {
+            (
+                q["queue_position"].as_u64().unwrap(),
+                q["id"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let left = places.len() - shown.len();
+    let expected: Vec<(u64, i64)> = places[left..]
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (i as u64 + 1, p.1))
+        .collect();
+    assert_eq!(shown, expected, "{queue}");
 
     let runs = all_ended(&f, count, Duration::from_secs(40 * count as u64)).await;
     assert!(
