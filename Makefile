@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 CARGO ?= cargo
 VENV := .venv
-LAMBDA_FUNCTIONS := builds auth test-items parameter-sets job-versions settings deploy-runs auto-sync sweeper download trigger poll finalize notify meta
+LAMBDA_FUNCTIONS := builds auth test-items environments parameter-sets job-versions settings deploy-runs auto-sync sweeper download trigger poll finalize notify meta
 
 .PHONY: help run demo web openapi test test-cloud test-web test-deps java-runtime lint validate fmt build-lambdas bench clean build watch deploy
 

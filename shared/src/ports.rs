@@ -5,9 +5,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    Build, Email, JobName, JobSelection, JobSummary, LaneId, LoginFailures, NewBuild, ParameterSet,
-    ParameterSetVersion, Params, Run, RunLock, RunStatus, Session, Settings, TestItem,
-    TestItemFields,
+    Build, Email, Environment, EnvironmentFields, EnvironmentId, JobName, JobSelection, JobSummary,
+    LaneId, LoginFailures, NewBuild, ParameterSet, ParameterSetVersion, Params, Run, RunLock,
+    RunStatus, Session, Settings, TestItem, TestItemFields,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -160,7 +160,8 @@ pub trait ParameterSetStore: Send + Sync {
 
 #[async_trait]
 pub trait TestItemStore: Send + Sync {
-    /// `Conflict` when (name, job_name) is taken or the parameter set does not exist.
+    /// `Conflict` when (name, job_name) is taken or the parameter set or the environment
+    /// does not exist.
     async fn create_test_item(
         &self,
         fields: &TestItemFields,
@@ -181,6 +182,41 @@ pub trait TestItemStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<TestItem>>;
     async fn delete_test_item(&self, id: i64) -> StoreResult<bool>;
+}
+
+/// What a delete of an environment did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvironmentDeletion {
+    Deleted,
+    NotFound,
+    /// A test item refers to it.
+    InUse,
+}
+
+#[async_trait]
+pub trait EnvironmentStore: Send + Sync {
+    /// Creates an environment with a new id. `Conflict` when the name is taken.
+    async fn create_environment(
+        &self,
+        fields: &EnvironmentFields,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Environment>;
+    async fn get_environment(&self, id: EnvironmentId) -> StoreResult<Option<Environment>>;
+    /// Environments by id, ascending, ids after `after_id`.
+    async fn list_environments(
+        &self,
+        after_id: Option<EnvironmentId>,
+        limit: usize,
+    ) -> StoreResult<Page<Environment, EnvironmentId>>;
+    /// Replaces the fields; `None` when it does not exist, `Conflict` when the new name is taken.
+    async fn update_environment(
+        &self,
+        id: EnvironmentId,
+        fields: &EnvironmentFields,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Environment>>;
+    /// Deletes it unless a test item refers to it (checked atomically with the delete).
+    async fn delete_environment(&self, id: EnvironmentId) -> StoreResult<EnvironmentDeletion>;
 }
 
 #[async_trait]
@@ -289,6 +325,7 @@ pub trait Store:
     + IdCounters
     + ParameterSetStore
     + TestItemStore
+    + EnvironmentStore
     + JobSelectionStore
     + SettingsStore
     + RunStore
@@ -303,6 +340,7 @@ impl<T> Store for T where
         + IdCounters
         + ParameterSetStore
         + TestItemStore
+        + EnvironmentStore
         + JobSelectionStore
         + SettingsStore
         + RunStore

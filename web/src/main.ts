@@ -12,6 +12,7 @@ import { runPage } from './pages/run';
 import { trendsPage } from './pages/trends';
 import { parameterSetsPage } from './pages/admin/parameterSets';
 import { testItemsPage } from './pages/admin/testItems';
+import { environmentsPage } from './pages/admin/environments';
 import { settingsPage } from './pages/admin/settings';
 import { sessionsPage } from './pages/admin/sessions';
 import { outboxPage } from './pages/admin/outbox';
@@ -25,6 +26,7 @@ const routes: Route[] = [
   { pattern: /^\/trends$/, page: trendsPage, nav: '/trends' },
   { pattern: /^\/admin\/parameter-sets$/, page: parameterSetsPage, admin: true, nav: '/admin/parameter-sets' },
   { pattern: /^\/admin\/test-items$/, page: testItemsPage, admin: true, nav: '/admin/test-items' },
+  { pattern: /^\/admin\/environments$/, page: environmentsPage, admin: true, nav: '/admin/environments' },
   { pattern: /^\/admin\/settings$/, page: settingsPage, admin: true, nav: '/admin/settings' },
   { pattern: /^\/admin\/sessions$/, page: sessionsPage, admin: true, nav: '/admin/sessions' },
   { pattern: /^\/admin\/outbox$/, page: outboxPage, admin: true, nav: '/admin/outbox' },
@@ -38,6 +40,7 @@ const MAIN_NAV: [string, Key][] = [
 const ADMIN_NAV: [string, Key][] = [
   ['/admin/parameter-sets', 'nav.parameterSets'],
   ['/admin/test-items', 'nav.testItems'],
+  ['/admin/environments', 'nav.environments'],
   ['/admin/settings', 'nav.settings'],
   ['/admin/sessions', 'nav.sessions'],
   ['/admin/outbox', 'nav.outbox'],

@@ -48,9 +48,22 @@ export interface TestItem {
   name: string;
   job_name: string;
   parameter_set_id?: number | null;
+  /** null: the default environment (the settings' test server). */
+  environment_id?: number | null;
   description: string;
   enabled: boolean;
   notify_emails: string[];
+  created_at: string;
+  updated_at: string;
+}
+
+export interface Environment {
+  id: number;
+  name: string;
+  external_test_server_url: string;
+  report_origins: string[];
+  description: string;
+  enabled: boolean;
   created_at: string;
   updated_at: string;
 }

@@ -355,6 +355,51 @@ test('a report on an origin that is not in report_origins is shown as text with 
   await context.close();
 });
 
+test('an admin adds a test environment, picks it for a test item, and is told which items block its deletion', async () => {
+  const { context, page } = await newPage();
+  page.on('dialog', (d) => d.accept());
+  await page.goto(`${CRAT}/`);
+  await uiLogin(page, ADMIN, ADMIN_PASSWD);
+  await go(page, '#/admin/environments');
+  await page.getByText(en['envs.none']).waitFor();
+  await page.getByTestId('new-env').click();
+  await page.getByTestId('env-name-input').fill('staging');
+  // The server refuses a bad URL, naming the field.
+  await page.getByTestId('env-server-input').fill('ftp://nowhere');
+  await page.getByTestId('env-save').click();
+  await page.getByRole('alert').filter({ hasText: 'external_test_server_url' }).waitFor();
+  await page.getByTestId('env-server-input').fill(TS);
+  await page.getByTestId('env-save').click();
+  await page.getByTestId('env-name').filter({ hasText: 'staging' }).waitFor();
+  const envs = (await api('GET', '/environments', undefined, await token(page))).body.items;
+  assert.equal(envs.length, 1);
+  assert.equal(envs[0].external_test_server_url, TS.replace(/\/$/, ''));
+
+  // The test item form offers it; the list shows it.
+  await go(page, '#/admin/test-items');
+  await page.getByTestId('new-item').click();
+  await page.getByTestId('item-name-input').fill('sds');
+  await page.getByTestId('item-job-input').fill(JOB);
+  await page.getByTestId('item-env-select').selectOption({ label: 'staging' });
+  await page.getByTestId('item-save').click();
+  await page.getByTestId('item-env').filter({ hasText: 'staging' }).waitFor();
+  const sds = (await api('GET', '/test-items', undefined, await token(page))).body.items.find((i) => i.name === 'sds');
+  assert.equal(sds.environment_id, envs[0].id);
+
+  // Deleting it while the item uses it: the 409 names the item.
+  await go(page, '#/admin/environments');
+  await page.getByTestId('env-delete').click();
+  await page.getByTestId('env-error').filter({ hasText: en['error.environment_in_use'] }).waitFor();
+  assert.match(await page.getByTestId('env-error').innerText(), /sds \(CDN_CORE/);
+  await shot(page, 'admin-environments-in-use');
+
+  // Leave the data as the other tests expect it.
+  assert.equal((await api('DELETE', `/test-items/${sds.id}`, undefined, await token(page))).status, 204);
+  await page.getByTestId('env-delete').click();
+  await page.getByText(en['envs.none']).waitFor();
+  await context.close();
+});
+
 test('a user sees no admin controls (and can log in with the keyboard alone)', async () => {
   const { context, page } = await newPage();
   await page.goto(`${CRAT}/`);
@@ -366,11 +411,11 @@ test('a user sees no admin controls (and can log in with the keyboard alone)', a
   assert.equal(await page.getByRole('link', { name: en['nav.admin'] }).count(), 0);
   for (const hash of ['#/tests', '#/builds', '#/trends', `#/runs/${firstRunId}`]) {
     await go(page, hash);
-    for (const id of ['new-set', 'new-item', 'settings-save', 'set-save', 'item-save']) {
+    for (const id of ['new-set', 'new-item', 'new-env', 'settings-save', 'set-save', 'item-save']) {
       assert.equal(await page.getByTestId(id).count(), 0, `${hash} shows ${id}`);
     }
   }
-  for (const hash of ['#/admin/parameter-sets', '#/admin/test-items', '#/admin/settings', '#/admin/sessions', '#/admin/outbox']) {
+  for (const hash of ['#/admin/parameter-sets', '#/admin/test-items', '#/admin/environments', '#/admin/settings', '#/admin/sessions', '#/admin/outbox']) {
     await go(page, hash);
     await page.getByRole('heading', { name: en['forbidden.title'] }).waitFor();
     assert.equal(await page.locator('main form, main button, main table').count(), 0, `${hash} shows controls`);
@@ -475,6 +520,7 @@ test('the language toggle switches every visible label, and is remembered', asyn
     '#/trends',
     '#/admin/parameter-sets',
     '#/admin/test-items',
+    '#/admin/environments',
     '#/admin/settings',
     '#/admin/sessions',
     '#/admin/outbox',
@@ -521,6 +567,7 @@ test('screenshots of every page at 360 and 1280 px', async () => {
     trends: '#/trends',
     'admin-parameter-sets': '#/admin/parameter-sets',
     'admin-test-items': '#/admin/test-items',
+    'admin-environments': '#/admin/environments',
     'admin-settings': '#/admin/settings',
     'admin-sessions': '#/admin/sessions',
     'admin-outbox': '#/admin/outbox',

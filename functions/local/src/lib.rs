@@ -61,6 +61,7 @@ pub fn app(state: Deps) -> Router {
             .merge(builds::routes(state.clone()))
             .merge(auth::routes(state.clone()))
             .merge(test_items::routes(state.clone()))
+            .merge(environments::routes(state.clone()))
             .merge(parameter_sets::routes(state.clone()))
             .merge(job_versions::routes(state.clone()))
             .merge(settings::routes(state.clone()))

@@ -21,6 +21,7 @@ pub fn document() -> OpenApi {
     let mut doc = builds::openapi();
     doc.merge(auth::openapi());
     doc.merge(test_items::openapi());
+    doc.merge(environments::openapi());
     doc.merge(parameter_sets::openapi());
     doc.merge(job_versions::openapi());
     doc.merge(settings::openapi());
@@ -29,7 +30,7 @@ pub fn document() -> OpenApi {
     doc.info = InfoBuilder::new()
         .title("CRAT API")
         .version(env!("CARGO_PKG_VERSION"))
-        .description(Some("CDN Regression Automation Trigger: Jenkins webhook, builds, auth, test items, parameter sets, job versions, settings, deploy-test runs. Errors are {\"error\": {\"code\", \"message\"}}."))
+        .description(Some("CDN Regression Automation Trigger: Jenkins webhook, builds, auth, test items, environments, parameter sets, job versions, settings, deploy-test runs. Errors are {\"error\": {\"code\", \"message\"}}."))
         .build();
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(

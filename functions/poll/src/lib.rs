@@ -3,6 +3,7 @@
 //! on the MONITOR step and tolerated until `max_monitor_seconds` have passed since
 //! monitoring began; then the outcome is `deadline`.
 
+use shared::services::environments::on_run_test_server;
 use shared::tasks::ErrorName;
 use std::time::Duration;
 
@@ -112,7 +113,12 @@ async fn ask(http: &reqwest::Client, url: &str, timeout: Duration) -> Answer {
 #[tracing::instrument(skip_all, fields(run_id = input.run_id))]
 pub async fn handle(deps: &Deps, input: RunRef) -> Result<PollOutput, TaskError> {
     let state = deps;
-    let settings = state.settings().await?;
+    // On the run's test server: the one trigger posted to (its environment's, or the
+    // settings' for the default environment).
+    let settings = match state.store.get_run(input.run_id).await? {
+        Some(run) => on_run_test_server(state, state.settings().await?, &run).await?,
+        None => state.settings().await?,
+    };
     let Some(server) = settings.external_test_server_url.clone() else {
         return Err(TaskError::new(
             ErrorName::ConfigError,

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use shared::Deps;
 use shared::domain::{Run, RunStatus, StepName, StepStatus, TaskId, TriggerDetails, timing};
+use shared::services::environments::on_run_test_server;
 use shared::tasks::http::{MAX_ANSWER_BYTES, read_capped};
 use shared::tasks::{RunRef, TaskError, ensure_live, excerpt, note_step_error, update_run};
 
@@ -78,6 +79,8 @@ pub async fn handle(deps: &Deps, input: RunRef) -> Result<TriggerOutput, TaskErr
         });
     }
     let fail = |e: TaskError| note_step_error(state, input.run_id, StepName::Trigger, e);
+    // The run's environment's test server (the settings' for the default environment).
+    let settings = on_run_test_server(state, settings, &run).await?;
     let Some(base) = settings.external_test_server_url else {
         return Err(fail(TaskError::new(
             ErrorName::ConfigError,
@@ -106,7 +109,10 @@ pub async fn handle(deps: &Deps, input: RunRef) -> Result<TriggerOutput, TaskErr
             }
             d.post_sent_at = Some(now);
             Ok(())
-        })
+        })?;
+        // Where the task is: every poll of this run asks this server.
+        run.test_server_url = Some(base.clone());
+        Ok(())
     })
     .await;
     let run = match marked {

@@ -98,6 +98,10 @@ record_id!(
     /// A parameter set (`/api/v1/parameter-sets/{id}`).
     ParameterSetId
 );
+record_id!(
+    /// A test environment (`/api/v1/environments/{id}`).
+    EnvironmentId
+);
 
 #[cfg(test)]
 mod tests {

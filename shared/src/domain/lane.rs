@@ -42,6 +42,10 @@ impl LaneId {
         }
     }
 
+    pub fn of_environment(id: super::EnvironmentId) -> Self {
+        Self(id.to_string())
+    }
+
     /// A lane name as stored: taken as it is.
     pub fn from_stored(raw: impl Into<String>) -> Self {
         Self(raw.into())
@@ -64,9 +68,13 @@ impl std::fmt::Display for LaneId {
     }
 }
 
-/// The one place that says which lane a test item's runs use.
-pub fn lane_of(_item: &super::TestItem) -> LaneId {
-    LaneId::default_lane()
+/// The one place that says which lane a test item's runs use: its environment's, or the
+/// default lane for an item without one.
+pub fn lane_of(item: &super::TestItem) -> LaneId {
+    match item.environment_id {
+        Some(id) => LaneId::of_environment(id),
+        None => LaneId::default_lane(),
+    }
 }
 
 /// The most runs one lane's queue holds; a trigger past it is refused (409 `queue_full`).

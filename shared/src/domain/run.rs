@@ -7,8 +7,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+use super::config_values::HttpUrl;
 use super::{
-    BuildId, BuildNumber, Email, JobName, LaneId, PackagePath, ParameterSetId, RunId, TestItemId,
+    BuildId, BuildNumber, Email, EnvironmentId, JobName, LaneId, PackagePath, ParameterSetId,
+    RunId, TestItemId,
 };
 
 /// `[QUEUED →] PENDING → DOWNLOADING → DOWNLOADED → TESTING → MONITORING → COMPLETED`; any
@@ -223,6 +225,15 @@ pub struct Run {
     #[schema(value_type = i64)]
     pub parameter_set_id: ParameterSetId,
     pub parameter_set_version: i64,
+    /// The environment the run is on, fixed when it is created (`null`: the default, the
+    /// settings' test server); a re-run stays on it.
+    #[serde(default)]
+    #[schema(value_type = Option<i64>)]
+    pub environment_id: Option<EnvironmentId>,
+    /// The test server the trigger step posted to; every later poll asks this one.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub test_server_url: Option<HttpUrl>,
     /// The parameters as they were when the run started.
     #[schema(value_type = Object)]
     pub params: Map<String, Value>,
@@ -293,6 +304,8 @@ impl Run {
             },
             parameter_set_id: ParameterSetId::from_stored(set.id),
             parameter_set_version: set.version,
+            environment_id: item.environment_id,
+            test_server_url: None,
             params: set.params.as_map().clone(),
             triggered_by: triggered_by.clone(),
             status: RunStatus::Pending,
@@ -471,6 +484,7 @@ impl Run {
     fn reset_progress(&mut self) {
         self.status = RunStatus::Pending;
         self.task_id = None;
+        self.test_server_url = None;
         self.package_url = None;
         self.package_size = None;
         self.package_sha256 = None;

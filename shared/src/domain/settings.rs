@@ -274,7 +274,7 @@ impl Settings {
 }
 
 /// `report_origins` in the OpenAPI document: at most 20 origins of at most 300 characters.
-fn report_origins_schema() -> utoipa::openapi::schema::Array {
+pub(super) fn report_origins_schema() -> utoipa::openapi::schema::Array {
     use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
     ArrayBuilder::new()
         .items(

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Email, JobName, ServiceName};
+use super::{Email, EnvironmentId, JobName, ServiceName};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TestItem {
@@ -16,6 +16,11 @@ pub struct TestItem {
     pub job_name: JobName,
     /// `null` means the default parameter set.
     pub parameter_set_id: Option<i64>,
+    /// `null` means the default environment (the settings' test server); items stored
+    /// before environments read as `null`.
+    #[serde(default)]
+    #[schema(value_type = Option<i64>)]
+    pub environment_id: Option<EnvironmentId>,
     pub description: String,
     pub enabled: bool,
     /// Extra recipients of the result mail.
@@ -31,6 +36,7 @@ pub struct TestItemFields {
     pub name: ServiceName,
     pub job_name: JobName,
     pub parameter_set_id: Option<i64>,
+    pub environment_id: Option<EnvironmentId>,
     pub description: String,
     pub enabled: bool,
     pub notify_emails: Vec<Email>,

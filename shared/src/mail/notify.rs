@@ -6,6 +6,7 @@ use crate::Deps;
 use crate::domain::{
     Email, Notification, NotificationStatus, NotifyDetails, Run, RunStatus, StepName, StepStatus,
 };
+use crate::services::environments::on_run_test_server;
 use crate::tasks::ErrorName;
 use crate::tasks::{RunRef, TaskError, excerpt, update_run};
 use serde::{Deserialize, Serialize};
@@ -90,7 +91,8 @@ pub async fn handle(deps: &Deps, input: RunRef) -> Result<NotifyOutput, TaskErro
             format!("run {} has not ended; nothing to report yet", run.id),
         ));
     }
-    let settings = state.settings().await?;
+    // The report origins of the run's environment (the settings' for the default one).
+    let settings = on_run_test_server(state, state.settings().await?, &run).await?;
     let now = state.clock.now();
     let mut run = update_run(state, input.run_id, |r| {
         if r.notification.as_ref().is_none_or(|n| !done(n)) {

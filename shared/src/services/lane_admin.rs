@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use super::error::{ServiceError, ServiceResult};
 use super::lanes::{self, AdmittedRun};
 use crate::deps::Deps;
-use crate::domain::{Email, FieldError, LaneId, Run};
+use crate::domain::{Email, EnvironmentId, FieldError, LaneId, Run};
 use crate::tasks::{ErrorName, RunChangeError, RunRef, change_run};
 use crate::workflow::WorkflowStarter;
 
@@ -16,6 +16,8 @@ use crate::workflow::WorkflowStarter;
 pub struct LaneView {
     /// `default`, or the test environment's id.
     pub id: LaneId,
+    /// The environment's name; `null` for the default lane (the settings' test server).
+    pub name: Option<String>,
     pub active_run: Option<Run>,
     pub queued: Vec<AdmittedRun>,
 }
@@ -48,8 +50,13 @@ pub async fn queue_view(state: &Deps) -> ServiceResult<QueueView> {
                 estimated_start_at,
             });
         }
+        let name = match lane.as_str().parse::<EnvironmentId>() {
+            Ok(env) => state.store.get_environment(env).await?.map(|e| e.name),
+            Err(_) => None,
+        };
         views.push(LaneView {
             id: lane,
+            name,
             active_run,
             queued,
         });

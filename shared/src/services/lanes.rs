@@ -258,9 +258,19 @@ pub async fn after_run_ended(state: &Deps, lane: &LaneId) {
     }
 }
 
-/// Every lane with a queued run, and the default lane: what the safety net looks at.
+/// The default lane, every test environment's, and any other lane with a queued run: what
+/// the queue view shows and the safety net looks at.
 pub async fn lanes_in_use(state: &Deps) -> ServiceResult<Vec<LaneId>> {
     let mut lanes = vec![LaneId::default_lane()];
+    let mut after = None;
+    loop {
+        let page = state.store.list_environments(after, 200).await?;
+        lanes.extend(page.items.iter().map(|e| LaneId::of_environment(e.id)));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
     let mut before = None;
     loop {
         let page = state
@@ -273,7 +283,8 @@ pub async fn lanes_in_use(state: &Deps) -> ServiceResult<Vec<LaneId>> {
             None => break,
         }
     }
-    lanes.sort();
+    // The default lane first, then by environment id.
+    lanes.sort_by_key(|l| (!l.is_default(), l.as_str().parse::<i64>().ok(), l.clone()));
     lanes.dedup();
     Ok(lanes)
 }

@@ -2,6 +2,7 @@
 //! with [`ServiceError`], which the API and the scheduled work each render their way.
 
 pub mod builds;
+pub mod environments;
 pub mod error;
 pub use error::{ServiceError, ServiceResult};
 pub mod job_versions;

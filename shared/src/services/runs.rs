@@ -145,7 +145,9 @@ pub(super) async fn trigger_as(
         )
     })?;
     let settings = state.settings().await?;
-    ensure_settings_complete(&settings)?;
+    // The item's environment must exist, be enabled and have a test server.
+    let server = super::environments::test_server_for_item(state, &item, &settings).await?;
+    ensure_settings_complete(&settings.on_test_server(&server))?;
 
     let id = RunId::from_stored(state.store.next_id("runs").await?);
     let mut run = Run::new(id, &item, &build, &set, by, state.clock.now());
@@ -191,7 +193,8 @@ pub async fn rerun(state: &Deps, by: &Email, run_id: RunId) -> ServiceResult<Adm
     ensure_enabled(&item)?;
     build_to_test(state, &item.job_name, Some(old.build_info_id)).await?;
     let settings = state.settings().await?;
-    ensure_settings_complete(&settings)?;
+    let server = super::environments::test_server_of(state, old.environment_id, &settings).await?;
+    ensure_settings_complete(&settings.on_test_server(&server))?;
     let id = RunId::from_stored(state.store.next_id("runs").await?);
     let mut run = old.rerun(id, by, state.clock.now());
     // The lane follows the item as it is now (its environment may have changed).

@@ -23,6 +23,10 @@ pub struct TestItemInput {
     #[serde(default)]
     #[schema(minimum = 1)]
     pub parameter_set_id: Option<i64>,
+    /// `null` or absent: the default environment (the settings' test server).
+    #[serde(default)]
+    #[schema(minimum = 1)]
+    pub environment_id: Option<i64>,
     #[serde(default)]
     #[schema(max_length = 2000, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$")]
     pub description: String,
@@ -42,6 +46,7 @@ async fn parse(state: &Deps, input: TestItemInput) -> ServiceResult<TestItemFiel
         name: ServiceName::parse("name", &input.name)?,
         job_name: JobName::parse("job_name", &input.job_name)?,
         parameter_set_id: input.parameter_set_id,
+        environment_id: super::environments::existing_id(state, input.environment_id).await?,
         description: parse_text("description", &input.description, 0, 2000)?,
         enabled: input.enabled,
         notify_emails: parse_email_list("notify_emails", &input.notify_emails)?,

@@ -125,12 +125,57 @@ async fn builds_survive_reopening_the_file() {
 }
 
 #[tokio::test]
+async fn test_items_stored_before_environments_read_as_the_default_environment() {
+    use shared::ports::{EnvironmentStore, TestItemStore};
+    // GIVEN a file from before environments (schema version 6) holding a test item
+    let dir = tempfile::tempdir().unwrap();
+    shared::adapters::sqlite::create_at_schema_version(dir.path(), 6).unwrap();
+    {
+        let c = rusqlite::Connection::open(dir.path().join("crat.db")).unwrap();
+        c.execute(
+            "INSERT INTO test_items (id, name, job_name, parameter_set_id, description, enabled, notify_emails, created_at, updated_at)
+             VALUES (1, 'cds', 'CDN_CORE', NULL, '', 1, '[]', ?1, ?1)",
+            [T0],
+        )
+        .unwrap();
+    }
+    // WHEN the current code opens it
+    let store = SqliteStore::open(dir.path()).unwrap();
+    // THEN the item reads with no environment (the default), and can be moved to one
+    let item = store.get_test_item(1).await.unwrap().unwrap();
+    assert_eq!(item.environment_id, None);
+    let env = store
+        .create_environment(
+            &shared::domain::EnvironmentFields::parse("b", "http://127.0.0.1:9002", &[], "", true)
+                .unwrap(),
+            conformance::t0(),
+        )
+        .await
+        .unwrap();
+    let fields = shared::domain::TestItemFields {
+        name: item.name.clone(),
+        job_name: item.job_name.clone(),
+        parameter_set_id: None,
+        environment_id: Some(env.id),
+        description: String::new(),
+        enabled: true,
+        notify_emails: Vec::new(),
+    };
+    let moved = store
+        .update_test_item(1, &fields, conformance::t0())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(moved.environment_id, Some(env.id));
+}
+
+#[tokio::test]
 async fn executions_stored_with_inline_history_are_migrated_and_stay_readable() {
     use statemachine::{ExecutionStore, HistoryPage};
     // GIVEN a file from before history was kept apart (schema version 4), holding a
     // running execution with its 3 events inline in the record
     let dir = tempfile::tempdir().unwrap();
-    drop(SqliteStore::open(dir.path()).unwrap());
+    shared::adapters::sqlite::create_at_schema_version(dir.path(), 5).unwrap();
     let legacy = serde_json::json!({
         "execution_id": "run-7", "status": "RUNNING", "current_state": "WaitBeforePoll",
         "input": {"run_id": 7, "failure": null}, "output": null, "error": null, "cause": null,
@@ -145,11 +190,6 @@ async fn executions_stored_with_inline_history_are_migrated_and_stay_readable() 
     });
     {
         let c = rusqlite::Connection::open(dir.path().join("crat.db")).unwrap();
-        // Back to version 5: later migrations undone (lanes: migration 7; then 6).
-        c.execute_batch(&format!(
-            "{UNDO_LANES} DROP TABLE execution_events; PRAGMA user_version = 5;"
-        ))
-        .unwrap();
         c.execute(
             "INSERT INTO executions (id, running, json) VALUES ('run-7', 1, ?1)",
             [legacy.to_string()],
@@ -193,35 +233,25 @@ async fn executions_stored_with_inline_history_are_migrated_and_stay_readable() 
     assert_eq!(rest[0].state.as_deref(), Some("WaitBeforePoll"));
 }
 
-/// Undoes the lanes migration: the schema as it was before it.
-const UNDO_LANES: &str = "DROP INDEX runs_in_queue; ALTER TABLE runs DROP COLUMN queue_seq;
-    ALTER TABLE runs DROP COLUMN lane; DROP TABLE lane_locks;
-    CREATE TABLE run_lock (id INTEGER PRIMARY KEY CHECK (id = 1), run_id INTEGER NOT NULL, lease_until TEXT NOT NULL);";
-
 #[tokio::test]
 async fn the_single_run_lock_becomes_the_default_lanes() {
     use shared::domain::{LaneId, RunStatus};
     use shared::ports::RunStore;
-    // GIVEN a file from before lanes (the last migration undone): run 41 holds the one lock
+    // GIVEN a file from before lanes (schema version 7): run 41 holds the one lock
     let dir = tempfile::tempdir().unwrap();
-    drop(SqliteStore::open(dir.path()).unwrap());
+    shared::adapters::sqlite::create_at_schema_version(dir.path(), 7).unwrap();
     let mut old = conformance::runs::run(41, 1);
     old.status = RunStatus::Monitoring;
     let mut old_json = serde_json::to_value(&old).unwrap();
-    for added in ["lane", "queued_at", "started_by_webhook"] {
+    for added in ["lane", "queued_at", "queue_seq", "started_by_webhook"] {
         old_json.as_object_mut().unwrap().remove(added);
     }
     {
         let c = rusqlite::Connection::open(dir.path().join("crat.db")).unwrap();
-        let version: i64 = c
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
-        c.execute_batch(&format!(
-            "{UNDO_LANES}
-             INSERT INTO run_lock (id, run_id, lease_until) VALUES (1, 41, '2026-11-25T14:00:00.123Z');
-             PRAGMA user_version = {};",
-            version - 1
-        ))
+        c.execute(
+            "INSERT INTO run_lock (id, run_id, lease_until) VALUES (1, 41, '2026-11-25T14:00:00.123Z')",
+            [],
+        )
         .unwrap();
         c.execute(
             "INSERT INTO runs (id, test_item_id, status, revision, json) VALUES (41, 1, 'MONITORING', 1, ?1)",

@@ -21,8 +21,10 @@
 //! | parameter set version | `PSET#<id>` | `VERSION#<version zero-padded to 10>` | | | `parameter_set_id`, `version`, `name`, `description`, `params_json`, `updated_at`, `updated_by` |
 //! | set name guard | `PSETNAME#<name>` | `PSETNAME` | | | `set_id` |
 //! | default set pointer | `PSETDEFAULT` | `PSETDEFAULT` | | | `set_id` |
-//! | test item | `ITEM#<id>` | `ITEM` | `ITEMS` / id zero-padded | | `id`, `name`, `job_name`, `parameter_set_id` (absent when none), `description`, `enabled` (BOOL), `notify_emails` (L of S), `created_at`, `updated_at` |
+//! | test item | `ITEM#<id>` | `ITEM` | `ITEMS` / id zero-padded | | `id`, `name`, `job_name`, `parameter_set_id` (absent when none), `environment_id` (absent when none: the default), `description`, `enabled` (BOOL), `notify_emails` (L of S), `created_at`, `updated_at` |
 //! | test item guard | `ITEMKEY#<name>#<job_name>` | `ITEMKEY` | | | `item_id` |
+//! | environment | `ENV#<id>` | `ENV` | `ENVS` / id zero-padded | | `id`, `name`, `external_test_server_url`, `report_origins` (L of S), `description`, `enabled` (BOOL), `created_at`, `updated_at`, `ref_count` (N: test items referring to it) |
+//! | environment name guard | `ENVNAME#<name>` | `ENVNAME` | | | `environment_id` |
 //! | job selection | `JOBSEL#<job_name>` | `JOBSEL` | `JOBSELS` / job_name | | `job_name`, `build_id`, `build_number`, `auto_sync`, `sync_on_new_build` (BOOL), `last_synced_at`, `updated_by`, `updated_at` |
 //! | settings | `SETTINGS` | `SETTINGS` | | | `settings_json` (S: the settings as JSON), `version` N |
 //! | run | `RUN#<id>` | `RUN` | `RUNS` / id zero-padded | `ITEMRUNS#<test_item_id>` / id zero-padded | `id`, `test_item_id`, `status` (S, for list filters), `revision` N, `run_json` (S: the whole run as JSON) |
@@ -44,6 +46,7 @@ pub(super) const COUNTER_SK: &str = "COUNTER";
 pub(super) const BUILD_SEQUENCE: &str = "builds";
 pub(super) const PSET_SEQUENCE: &str = "parameter_sets";
 pub(super) const ITEM_SEQUENCE: &str = "test_items";
+pub(super) const ENV_SEQUENCE: &str = "environments";
 
 pub(super) fn counter_pk(sequence: &str) -> String {
     format!("COUNTER#{sequence}")
@@ -151,6 +154,22 @@ pub(super) fn item_key_pk(item: &TestItem) -> String {
 
 pub(super) fn job_selection_pk(job: &JobName) -> String {
     format!("JOBSEL#{job}")
+}
+
+// ---- environments ---------------------------------------------------------------------
+
+pub(super) const ENV_SK: &str = "ENV";
+/// The GSI1 partition of all environments.
+pub(super) const ENVS: &str = "ENVS";
+pub(super) const ENV_NAME_SK: &str = "ENVNAME";
+
+pub(super) fn env_pk(id: i64) -> String {
+    format!("ENV#{id}")
+}
+
+/// The uniqueness guard of an environment name.
+pub(super) fn env_name_pk(name: &str) -> String {
+    format!("ENVNAME#{name}")
 }
 
 // ---- settings -------------------------------------------------------------------------
@@ -274,6 +293,12 @@ mod tests {
         assert_eq!(pset_version_sk(12), "VERSION#0000000012");
         assert_eq!(item_pk(5), "ITEM#5");
         assert_eq!(job_selection_pk(&job), "JOBSEL#team/CDN#1");
+        assert_eq!(env_pk(4), "ENV#4");
+        assert_eq!(env_name_pk("staging #2"), "ENVNAME#staging #2");
+        assert_eq!(
+            (ENV_SK, ENVS, ENV_NAME_SK, ENV_SEQUENCE),
+            ("ENV", "ENVS", "ENVNAME", "environments")
+        );
         assert_eq!(run_pk(9), "RUN#9");
         assert_eq!(item_runs_pk(5), "ITEMRUNS#5");
         assert_eq!(exec_pk("x-1"), "EXEC#x-1");
@@ -357,6 +382,7 @@ mod tests {
             name: ServiceName::parse("name", "cds").unwrap(),
             job_name: JobName::parse("job_name", "a#b").unwrap(),
             parameter_set_id: None,
+            environment_id: None,
             description: String::new(),
             enabled: true,
             notify_emails: Vec::new(),

@@ -16,6 +16,7 @@ use aws_sdk_dynamodb::Client;
 mod builds;
 mod codec;
 mod counters;
+mod environments;
 mod executions;
 mod job_selections;
 mod keys;

@@ -6,6 +6,8 @@
 //! - update a test item: read it; [Put item if its name, job and set are still the ones
 //!   read, move the guard when (name, job) changed, and when the set changed `ADD
 //!   ref_count -1` on the old and `+1` (if it exists) on the new]. Delete likewise.
+//! - environments: the same as sets, `ref_count` on the environment item
+//!   (`environments`), so an environment in use is never deleted.
 //! - items by id: Query GSI1 `ITEMS` ascending, `GSI1SK > padded(after)`.
 
 use async_trait::async_trait;
@@ -16,6 +18,7 @@ use super::DynamoStore;
 use super::codec::{
     Attrs, Item, corrupt, fmt_time, get_bool, get_i64, get_opt_i64, get_s, get_time, job_name, n, s,
 };
+use super::environments::tx_add_environment_refs;
 use super::keys::{
     ITEM_KEY_SK, ITEM_SEQUENCE, ITEM_SK, ITEMS, PSET_SK, item_key_pk, item_pk, key, padded, pset_pk,
 };
@@ -24,7 +27,7 @@ use super::table::GSI1;
 use super::tx::{
     MAX_ATTEMPTS, Role, TxOutcome, backoff, tx_delete, tx_move_guard, tx_put, tx_put_new, tx_update,
 };
-use crate::domain::{Email, ServiceName, TestItem, TestItemFields};
+use crate::domain::{Email, EnvironmentId, ServiceName, TestItem, TestItemFields};
 use crate::ports::{IdCounters as _, Page, StoreError, StoreResult, TestItemStore};
 
 impl DynamoStore {
@@ -55,6 +58,20 @@ impl DynamoStore {
                 ops.push((Role::NewSet, tx_add_refs(table, set, 1)?));
             }
         }
+        if old.environment_id != next.environment_id {
+            if let Some(env) = old.environment_id {
+                ops.push((
+                    Role::OldEnvironment,
+                    tx_add_environment_refs(table, env, -1)?,
+                ));
+            }
+            if let Some(env) = next.environment_id {
+                ops.push((
+                    Role::NewEnvironment,
+                    tx_add_environment_refs(table, env, 1)?,
+                ));
+            }
+        }
         Ok(ops)
     }
 }
@@ -75,6 +92,12 @@ impl TestItemStore for DynamoStore {
         ];
         if let Some(set) = item.parameter_set_id {
             ops.push((Role::NewSet, tx_add_refs(table, set, 1)?));
+        }
+        if let Some(env) = item.environment_id {
+            ops.push((
+                Role::NewEnvironment,
+                tx_add_environment_refs(table, env, 1)?,
+            ));
         }
         for attempt in 0..MAX_ATTEMPTS {
             match self.transact("create test item", ops.clone()).await? {
@@ -171,12 +194,18 @@ impl TestItemStore for DynamoStore {
             if let Some(set) = old.parameter_set_id {
                 ops.push((Role::OldSet, tx_add_refs(table, set, -1)?));
             }
+            if let Some(env) = old.environment_id {
+                ops.push((
+                    Role::OldEnvironment,
+                    tx_add_environment_refs(table, env, -1)?,
+                ));
+            }
             match self.transact("delete test item", ops).await? {
                 TxOutcome::Committed => return Ok(true),
                 TxOutcome::ConditionFailed(roles) if roles.contains(&Role::Main) => {}
                 TxOutcome::ConditionFailed(_) => {
                     return Err(StoreError::Corrupt(format!(
-                        "test item {id} refers to a parameter set that does not exist"
+                        "test item {id} refers to a parameter set or environment that does not exist"
                     )));
                 }
                 TxOutcome::Contended => backoff(attempt).await,
@@ -188,12 +217,14 @@ impl TestItemStore for DynamoStore {
     }
 }
 
-/// The condition "this test item still has the (name, job, set) we read", and its attributes.
+/// The condition "this test item still has the (name, job, set, environment) we read",
+/// and its attributes.
 fn unchanged_item_condition(old: &TestItem) -> (String, Attrs) {
     let mut attrs = Attrs::default()
         .name("#name", "name")
         .name("#job", "job_name")
         .name("#set", "parameter_set_id")
+        .name("#env", "environment_id")
         .value(":old_name", s(old.name.as_str()))
         .value(":old_job", s(old.job_name.as_str()));
     let set = match old.parameter_set_id {
@@ -203,8 +234,15 @@ fn unchanged_item_condition(old: &TestItem) -> (String, Attrs) {
         }
         None => "attribute_not_exists(#set)",
     };
+    let env = match old.environment_id {
+        Some(id) => {
+            attrs = attrs.value(":old_env", n(id.get()));
+            "#env = :old_env"
+        }
+        None => "attribute_not_exists(#env)",
+    };
     (
-        format!("#name = :old_name AND #job = :old_job AND {set}"),
+        format!("#name = :old_name AND #job = :old_job AND {set} AND {env}"),
         attrs,
     )
 }
@@ -223,9 +261,15 @@ fn test_item_conflict(roles: &[Role], fields: &TestItemFields) -> Option<StoreEr
             "parameter set {id} does not exist"
         )));
     }
-    if roles.contains(&Role::OldSet) {
+    if roles.contains(&Role::NewEnvironment) {
+        let id = fields.environment_id.map_or(0, EnvironmentId::get);
+        return Some(StoreError::Conflict(format!(
+            "environment {id} does not exist"
+        )));
+    }
+    if roles.contains(&Role::OldSet) || roles.contains(&Role::OldEnvironment) {
         return Some(StoreError::Corrupt(
-            "a test item refers to a parameter set that does not exist".to_owned(),
+            "a test item refers to a parameter set or environment that does not exist".to_owned(),
         ));
     }
     None
@@ -242,6 +286,7 @@ fn test_item_from_fields(
         name: fields.name.clone(),
         job_name: fields.job_name.clone(),
         parameter_set_id: fields.parameter_set_id,
+        environment_id: fields.environment_id,
         description: fields.description.clone(),
         enabled: fields.enabled,
         notify_emails: fields.notify_emails.clone(),
@@ -259,6 +304,9 @@ fn test_item_item(t: &TestItem) -> Item {
     item.insert("job_name".to_owned(), s(t.job_name.as_str()));
     if let Some(set) = t.parameter_set_id {
         item.insert("parameter_set_id".to_owned(), n(set));
+    }
+    if let Some(env) = t.environment_id {
+        item.insert("environment_id".to_owned(), n(env.get()));
     }
     item.insert("description".to_owned(), s(&t.description));
     item.insert("enabled".to_owned(), AttributeValue::Bool(t.enabled));
@@ -288,6 +336,7 @@ fn test_item_from_item(item: &Item) -> StoreResult<TestItem> {
             .map_err(|e| corrupt(item, "name", &e.to_string()))?,
         job_name: job_name(get_s(item, "job_name")?)?,
         parameter_set_id: get_opt_i64(item, "parameter_set_id")?,
+        environment_id: get_opt_i64(item, "environment_id")?.map(EnvironmentId::from_stored),
         description: get_s(item, "description")?.to_owned(),
         enabled: get_bool(item, "enabled")?,
         notify_emails: emails,

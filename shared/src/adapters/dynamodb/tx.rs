@@ -33,6 +33,10 @@ pub(super) enum Role {
     OldSet,
     /// A parameter set gaining a reference or the default flag.
     NewSet,
+    /// An environment losing a reference.
+    OldEnvironment,
+    /// An environment gaining a reference.
+    NewEnvironment,
     /// The run lock.
     Lock,
 }

@@ -16,6 +16,7 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, Row};
 use crate::ports::{IdCounters, StoreError, StoreResult};
 
 mod builds;
+mod environments;
 mod executions;
 mod job_selections;
 mod login_failures;
@@ -161,6 +162,21 @@ INSERT OR REPLACE INTO execution_events (execution_id, id, json)
 UPDATE executions SET json = json_set(json_remove(json, '$.events'), '$.event_count',
     COALESCE((SELECT MAX(v.id) FROM execution_events v WHERE v.execution_id = executions.id), 0));
 "#,
+    // Test environments; an item without one (every item stored before) uses the default.
+    r#"
+CREATE TABLE environments (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    external_test_server_url TEXT NOT NULL,
+    report_origins TEXT NOT NULL,
+    description TEXT NOT NULL,
+    enabled INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+ALTER TABLE test_items ADD COLUMN environment_id INTEGER REFERENCES environments (id) ON DELETE RESTRICT;
+CREATE INDEX test_items_by_environment ON test_items (environment_id) WHERE environment_id IS NOT NULL;
+"#,
     // Lanes: one lock per lane instead of the single run lock (which becomes the default
     // lane's), and the lane's queue as its QUEUED runs in `queue_seq` order.
     r#"
@@ -216,11 +232,29 @@ impl SqliteStore {
     }
 }
 
+/// Creates `crat.db` in `data_dir` with the schema of an older version: the first
+/// `version` migrations only. For tests of the upgrade from that version.
+#[doc(hidden)]
+pub fn create_at_schema_version(data_dir: &Path, version: usize) -> StoreResult<()> {
+    let conn = Connection::open(data_dir.join("crat.db")).map_err(unavailable)?;
+    migrate_to(&conn, version)
+}
+
 fn migrate(conn: &Connection) -> StoreResult<()> {
-    let version: i64 = conn
+    migrate_to(conn, MIGRATIONS.len())
+}
+
+/// Applies the migrations after the file's `user_version`, up to the first `version`.
+fn migrate_to(conn: &Connection, version: usize) -> StoreResult<()> {
+    let current: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(unavailable)?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .take(version)
+        .skip(current.max(0) as usize)
+    {
         conn.execute_batch(&format!(
             "BEGIN; {sql}; PRAGMA user_version = {}; COMMIT;",
             i + 1

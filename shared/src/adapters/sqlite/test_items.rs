@@ -10,10 +10,10 @@ use super::{
     SqliteStore, conflict_or, corrupt, next_id_in, parse_ts, query_one, query_rows, ts, unavailable,
 };
 use crate::adapters::readable_page;
-use crate::domain::{Email, JobName, ServiceName, TestItem, TestItemFields};
+use crate::domain::{Email, EnvironmentId, JobName, ServiceName, TestItem, TestItemFields};
 use crate::ports::{Page, StoreError, StoreResult, TestItemStore};
 
-const ITEM_COLUMNS: &str = "id, name, job_name, parameter_set_id, description, enabled, notify_emails, created_at, updated_at";
+const ITEM_COLUMNS: &str = "id, name, job_name, parameter_set_id, environment_id, description, enabled, notify_emails, created_at, updated_at";
 
 /// One `test_items` row as stored; [`ItemRow::into_item`] re-validates it.
 struct ItemRow {
@@ -21,6 +21,7 @@ struct ItemRow {
     name: String,
     job_name: String,
     parameter_set_id: Option<i64>,
+    environment_id: Option<i64>,
     description: String,
     enabled: bool,
     notify_emails: String,
@@ -35,6 +36,7 @@ impl ItemRow {
             name: r.get("name")?,
             job_name: r.get("job_name")?,
             parameter_set_id: r.get("parameter_set_id")?,
+            environment_id: r.get("environment_id")?,
             description: r.get("description")?,
             enabled: r.get("enabled")?,
             notify_emails: r.get("notify_emails")?,
@@ -52,6 +54,7 @@ impl ItemRow {
             job_name: JobName::parse("job_name", &self.job_name)
                 .map_err(|e| corrupt("test item", e))?,
             parameter_set_id: self.parameter_set_id,
+            environment_id: self.environment_id.map(EnvironmentId::from_stored),
             description: self.description,
             enabled: self.enabled,
             notify_emails: emails
@@ -90,8 +93,17 @@ fn item_conflict(c: &Connection, f: &TestItemFields) -> String {
     let set_missing = f
         .parameter_set_id
         .is_some_and(|id| matches!(read_set(c, "id = ?1", id), Ok(None)));
-    match f.parameter_set_id {
-        Some(id) if set_missing => format!("parameter set {id} does not exist"),
+    let environment_missing = f.environment_id.is_some_and(|id| {
+        c.query_row(
+            "SELECT 1 FROM environments WHERE id = ?1",
+            [id.get()],
+            |_| Ok(()),
+        )
+        .is_err()
+    });
+    match (f.parameter_set_id, f.environment_id) {
+        (Some(id), _) if set_missing => format!("parameter set {id} does not exist"),
+        (_, Some(id)) if environment_missing => format!("environment {id} does not exist"),
         _ => format!("a test item named {} exists for job {}", f.name, f.job_name),
     }
 }
@@ -108,8 +120,8 @@ impl TestItemStore for SqliteStore {
             let tx = c.transaction().map_err(unavailable)?;
             let id = next_id_in(&tx, "test_items").map_err(unavailable)?;
             let inserted = tx.execute(
-                &format!("INSERT INTO test_items ({ITEM_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)"),
-                params![id, f.name.as_str(), f.job_name.as_str(), f.parameter_set_id, f.description, f.enabled, emails_json(&f), ts(now)],
+                &format!("INSERT INTO test_items ({ITEM_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)"),
+                params![id, f.name.as_str(), f.job_name.as_str(), f.parameter_set_id, f.environment_id.map(EnvironmentId::get), f.description, f.enabled, emails_json(&f), ts(now)],
             );
             if let Err(e) = inserted {
                 let msg = item_conflict(&tx, &f);
@@ -151,8 +163,8 @@ impl TestItemStore for SqliteStore {
             let tx = c.transaction().map_err(unavailable)?;
             let updated = tx.execute(
                 "UPDATE test_items SET name = ?2, job_name = ?3, parameter_set_id = ?4, description = ?5, enabled = ?6,
-                 notify_emails = ?7, updated_at = ?8 WHERE id = ?1",
-                params![id, f.name.as_str(), f.job_name.as_str(), f.parameter_set_id, f.description, f.enabled, emails_json(&f), ts(now)],
+                 notify_emails = ?7, updated_at = ?8, environment_id = ?9 WHERE id = ?1",
+                params![id, f.name.as_str(), f.job_name.as_str(), f.parameter_set_id, f.description, f.enabled, emails_json(&f), ts(now), f.environment_id.map(EnvironmentId::get)],
             );
             match updated {
                 Ok(0) => return Ok(None),

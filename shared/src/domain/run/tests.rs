@@ -225,8 +225,15 @@ fn a_run_stored_by_the_old_code_reads_typed_and_writes_back_the_same_json() {
     assert_eq!(poll.phase.as_deref(), Some("deploying"));
     let trigger: super::super::TriggerDetails = run.details();
     assert_eq!(trigger.poll_interval_seconds, Some(30));
-    // Written back: the same JSON (the field added since reads as null).
+    // A run from before environments ran on the default environment.
+    assert_eq!(
+        (run.environment_id, run.test_server_url.as_ref()),
+        (None, None)
+    );
+    // Written back: the same JSON (the fields added since read as null).
     stored["report_refused"] = Value::Null;
+    stored["environment_id"] = Value::Null;
+    stored["test_server_url"] = Value::Null;
     stored["lane"] = Value::from("default");
     stored["queued_at"] = Value::Null;
     stored["started_by_webhook"] = Value::Bool(false);

@@ -4,6 +4,7 @@
 //! store's shapes. Errors are read through [`refusal`]: the one place that knows which
 //! error type the services return.
 
+mod environments;
 mod job_versions;
 mod parameter_sets;
 mod queue;
@@ -177,6 +178,7 @@ impl Fixture {
             name: name.to_owned(),
             job_name: job.to_owned(),
             parameter_set_id: None,
+            environment_id: None,
             description: String::new(),
             enabled: true,
             notify_emails: Vec::new(),

@@ -21,6 +21,7 @@ pub(super) fn fields(name: &str, job: &str, set: Option<i64>) -> TestItemFields 
         name: ServiceName::parse("name", name).unwrap(),
         job_name: JobName::parse("job_name", job).unwrap(),
         parameter_set_id: set,
+        environment_id: None,
         description: "d".into(),
         enabled: true,
         notify_emails: vec![Email::parse("e", "qa@example.com").unwrap()],

@@ -7,6 +7,7 @@ use shared::domain::{Email, NewBuild, Session};
 
 mod builds;
 mod config;
+mod environments;
 mod lanes;
 mod round_trips;
 pub mod runs;
@@ -15,6 +16,7 @@ mod timestamps;
 mod unreadable;
 pub use builds::*;
 pub use config::*;
+pub use environments::*;
 pub use lanes::*;
 pub use round_trips::*;
 pub use runs::*;
@@ -80,6 +82,8 @@ macro_rules! conformance_tests {
             updates_bump_version_and_keep_history,
             default_and_in_use_sets_are_not_deleted,
             test_items_round_trip_and_are_unique_per_job,
+            environments_round_trip_and_names_are_unique,
+            environments_in_use_are_not_deleted,
             job_selections_save_conditionally,
             latest_build_is_the_highest_number,
             settings_default_then_versioned_saves,

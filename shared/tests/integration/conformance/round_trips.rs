@@ -110,6 +110,7 @@ pub async fn accepted_values_re_read_equal(store: Arc<dyn Store>) {
                         name: ServiceName::parse("name", &format!("svc{n}")).unwrap(),
                         job_name: job_name.clone(),
                         parameter_set_id: None,
+                        environment_id: None,
                         description: String::new(),
                         enabled: true,
                         notify_emails: list.clone(),

@@ -18,6 +18,7 @@ pub fn run(id: i64, item_id: i64) -> Run {
         name: ServiceName::parse("name", "cds").unwrap(),
         job_name: JobName::parse("job_name", "CDN_CORE").unwrap(),
         parameter_set_id: None,
+        environment_id: None,
         description: String::new(),
         enabled: true,
         notify_emails: vec![Email::parse("e", "qa@example.com").unwrap()],

@@ -81,6 +81,21 @@ pub async fn timestamps_read_back_to_the_millisecond(store: Arc<dyn Store>) {
     kept("test item created_at", got.created_at);
     kept("test item updated_at", got.updated_at);
 
+    let env = store
+        .create_environment(
+            &super::environments::environment("ts-env", "http://127.0.0.1:9001"),
+            t,
+        )
+        .await
+        .unwrap();
+    let got = store
+        .get_environment(env.id)
+        .await
+        .unwrap()
+        .expect("environment");
+    kept("environment created_at", got.created_at);
+    kept("environment updated_at", got.updated_at);
+
     let mut sel = selection("ts/JOB", build.id, 7);
     sel.last_synced_at = t;
     sel.updated_at = t;

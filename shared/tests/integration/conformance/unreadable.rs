@@ -93,6 +93,7 @@ pub async fn unreadable_records_are_left_out_of_lists(
                 name: shared::domain::ServiceName::parse("name", "cds").unwrap(),
                 job_name: job_a.clone(),
                 parameter_set_id: None,
+                environment_id: None,
                 description: String::new(),
                 enabled: true,
                 notify_emails: vec![email("qa@example.com")],
@@ -108,12 +109,17 @@ pub async fn unreadable_records_are_left_out_of_lists(
     want.sort();
     assert_eq!(ids, want, "the old item is listed");
     let old = store.get_test_item(50).await.unwrap().unwrap();
+    assert_eq!(
+        old.environment_id, None,
+        "stored before environments: the default"
+    );
     let stored: Vec<_> = old.notify_emails.iter().map(|e| e.as_str()).collect();
     assert_eq!(stored, ["a..b@example.com"]);
     let fields = shared::domain::TestItemFields {
         name: old.name.clone(),
         job_name: old.job_name.clone(),
         parameter_set_id: None,
+        environment_id: None,
         description: "repaired".into(),
         enabled: true,
         notify_emails: vec![email("qa@example.com")],

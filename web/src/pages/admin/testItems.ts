@@ -2,7 +2,7 @@ import { del, getAll, post, put } from '../../api';
 import { fill, h } from '../../dom';
 import { t } from '../../i18n';
 import type { Ctx } from '../../router';
-import type { JobOverview, ParameterSet, TestItem } from '../../types';
+import type { Environment, JobOverview, ParameterSet, TestItem } from '../../types';
 import { badge, checkbox, empty, errorBox, field, loading, pageHeader, section, table, toast } from '../../ui';
 
 function parseEmails(text: string): string[] {
@@ -28,6 +28,7 @@ export async function testItemsPage(ctx: Ctx): Promise<void> {
   let items: TestItem[] = [];
   let sets: ParameterSet[] = [];
   let jobs: JobOverview[] = [];
+  let envs: Environment[] = [];
   const datalist = h('datalist', { id: 'job-names' });
   ctx.main.append(datalist);
 
@@ -38,13 +39,20 @@ export async function testItemsPage(ctx: Ctx): Promise<void> {
     }
     return sets.find((s) => s.id === id)?.name ?? `#${id}`;
   };
+  const envName = (id: number | null | undefined): string => {
+    if (id == null) return t('items.defaultEnvironment');
+    const env = envs.find((e) => e.id === id);
+    if (!env) return `#${id}`;
+    return env.enabled ? env.name : t('items.environmentDisabled', { name: env.name });
+  };
 
   async function reload(): Promise<void> {
     try {
-      [items, sets, jobs] = await Promise.all([
+      [items, sets, jobs, envs] = await Promise.all([
         getAll<TestItem>('/test-items'),
         getAll<ParameterSet>('/parameter-sets'),
         getAll<JobOverview>('/jobs'),
+        getAll<Environment>('/environments'),
       ]);
     } catch (e) {
       fill(listBox, errorBox(e));
@@ -62,11 +70,12 @@ export async function testItemsPage(ctx: Ctx): Promise<void> {
       listBox,
       rowError,
       table(
-        [t('items.col.name'), t('items.col.job'), t('items.col.set'), t('items.col.state'), t('common.actions')],
+        [t('items.col.name'), t('items.col.job'), t('items.col.set'), t('items.col.environment'), t('items.col.state'), t('common.actions')],
         items.map((it) => [
           h('div', null, h('span', { class: 'font-medium break-all', 'data-testid': 'item-name' }, it.name), it.description ? h('p', { class: 'muted text-xs break-words' }, it.description) : null),
           h('span', { class: 'break-all' }, it.job_name),
           setName(it.parameter_set_id),
+          h('span', { 'data-testid': 'item-env' }, envName(it.environment_id)),
           it.enabled ? badge(t('tests.enabled'), 'bg-emerald-100 text-emerald-800') : badge(t('tests.disabled'), 'bg-slate-200 text-slate-700'),
           h(
             'div',
@@ -107,6 +116,12 @@ export async function testItemsPage(ctx: Ctx): Promise<void> {
       h('option', { value: '' }, setName(null)),
       sets.map((s) => h('option', { value: String(s.id), selected: it?.parameter_set_id === s.id }, `${s.name} (v${s.version})`)),
     );
+    const env = h(
+      'select',
+      { class: 'input', name: 'environment_id', 'data-testid': 'item-env-select' },
+      h('option', { value: '' }, envName(null)),
+      envs.map((e) => h('option', { value: String(e.id), selected: it?.environment_id === e.id }, envName(e.id))),
+    );
     const desc = h('textarea', { class: 'input', name: 'description', rows: '2' });
     desc.value = it?.description ?? '';
     const emails = h('textarea', { class: 'input', name: 'notify_emails', rows: '2', placeholder: t('items.notifyPlaceholder') });
@@ -121,6 +136,7 @@ export async function testItemsPage(ctx: Ctx): Promise<void> {
       field(t('items.name'), name, t('items.nameHint')),
       field(t('items.job'), job, t('items.jobHint')),
       field(t('items.set'), set),
+      field(t('items.environment'), env, t('items.environmentHint')),
       field(t('items.description'), desc),
       field(t('items.notify'), emails, t('items.notifyHint')),
       enabled.wrap,
@@ -155,6 +171,7 @@ export async function testItemsPage(ctx: Ctx): Promise<void> {
         name: name.value.trim(),
         job_name: job.value.trim(),
         parameter_set_id: set.value ? Number(set.value) : null,
+        environment_id: env.value ? Number(env.value) : null,
         description: desc.value,
         enabled: enabled.input.checked,
         notify_emails: list,

@@ -1,4 +1,5 @@
-//! Test items, parameter sets, job versions and settings over real HTTP, on both stores.
+//! Test items, environments, parameter sets, job versions and settings over real HTTP, on
+//! both stores.
 //!
 //! The request helpers, the bad-id check and the authorization matrix over every route are
 //! here; each area has its module.
@@ -8,6 +9,7 @@ use common::{Backend, TestApp, assert_error};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+mod environments;
 mod job_versions;
 mod parameter_sets;
 mod settings;
@@ -65,6 +67,9 @@ async fn bad_ids_in_paths_get_the_json_400_naming_the_parameter() {
         (Method::GET, "/api/v1/test-items/{}", "id"),
         (Method::PUT, "/api/v1/test-items/{}", "id"),
         (Method::DELETE, "/api/v1/test-items/{}", "id"),
+        (Method::GET, "/api/v1/environments/{}", "id"),
+        (Method::PUT, "/api/v1/environments/{}", "id"),
+        (Method::DELETE, "/api/v1/environments/{}", "id"),
         (Method::GET, "/api/v1/parameter-sets/{}", "id"),
         (Method::PUT, "/api/v1/parameter-sets/{}", "id"),
         (Method::DELETE, "/api/v1/parameter-sets/{}", "id"),
@@ -143,10 +148,19 @@ async fn authorization_matrix(backend: Backend) {
             Some(&json!({"name": "cds", "job_name": "CDN_CORE"})),
         )
         .await;
-    let (set_id, spare_id, item_id) = (
+    let env = app
+        .ok(
+            Method::POST,
+            "/api/v1/environments",
+            &admin,
+            Some(&json!({"name": "lab", "external_test_server_url": "http://127.0.0.1:9001"})),
+        )
+        .await;
+    let (set_id, spare_id, item_id, env_id) = (
         set["id"].as_i64().unwrap(),
         spare["id"].as_i64().unwrap(),
         item["id"].as_i64().unwrap(),
+        env["id"].as_i64().unwrap(),
     );
     app.ok(
         Method::PUT,
@@ -184,6 +198,34 @@ async fn authorization_matrix(backend: Backend) {
             Method::PUT,
             format!("/api/v1/test-items/{item_id}"),
             Some(json!({"name": "cds", "job_name": "CDN_CORE", "enabled": false})),
+            true,
+            StatusCode::OK,
+        ),
+        (
+            Method::GET,
+            "/api/v1/environments".into(),
+            None,
+            false,
+            StatusCode::OK,
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/environments/{env_id}"),
+            None,
+            false,
+            StatusCode::OK,
+        ),
+        (
+            Method::POST,
+            "/api/v1/environments".into(),
+            Some(json!({"name": "other", "external_test_server_url": "http://127.0.0.1:9002"})),
+            true,
+            StatusCode::CREATED,
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/environments/{env_id}"),
+            Some(json!({"name": "lab", "external_test_server_url": "http://127.0.0.1:9003"})),
             true,
             StatusCode::OK,
         ),
@@ -288,6 +330,13 @@ async fn authorization_matrix(backend: Backend) {
         (
             Method::DELETE,
             format!("/api/v1/test-items/{item_id}"),
+            None,
+            true,
+            StatusCode::NO_CONTENT,
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/environments/{env_id}"),
             None,
             true,
             StatusCode::NO_CONTENT,

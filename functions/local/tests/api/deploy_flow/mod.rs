@@ -15,6 +15,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 mod download_step;
+mod environments;
 mod long_runs;
 mod monitor_step;
 mod queue_runs;

@@ -69,7 +69,13 @@ fn assert_one_at_a_time(runs: &[Run]) -> Vec<i64> {
     by_start.iter().map(|r| r.id.get()).collect()
 }
 
-async fn a_burst_of_triggers_queues_and_runs_in_order(backend: Backend, count: usize) {
+/// `hold_seconds`: how long the first run's test takes, longer than the burst of triggers
+/// lasts on that store (so no run leaves the queue while places are handed out).
+async fn a_burst_of_triggers_queues_and_runs_in_order(
+    backend: Backend,
+    count: usize,
+    hold_seconds: u64,
+) {
     let Some(f) = setup(backend).await else {
         return;
     };
@@ -77,7 +83,9 @@ async fn a_burst_of_triggers_queues_and_runs_in_order(backend: Backend, count: u
     // The first run's test takes a while (so the burst lands while it is active); every
     // later task is instant.
     f.peers
-        .test_control(json!({"test_seconds": 3, "deploy_seconds": 0, "pending_seconds": 0}))
+        .test_control(
+            json!({"test_seconds": hold_seconds, "deploy_seconds": 0, "pending_seconds": 0}),
+        )
         .await;
     let mut tokens = Vec::new();
     for i in 0..count {
@@ -187,11 +195,11 @@ mod burst {
     use super::*;
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn sqlite() {
-        a_burst_of_triggers_queues_and_runs_in_order(Backend::Sqlite, 100).await
+        a_burst_of_triggers_queues_and_runs_in_order(Backend::Sqlite, 100, 3).await
     }
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn dynamodb() {
-        a_burst_of_triggers_queues_and_runs_in_order(Backend::Dynamo, 100).await
+        a_burst_of_triggers_queues_and_runs_in_order(Backend::Dynamo, 100, 30).await
     }
 }
 
@@ -333,4 +341,107 @@ async fn an_admin_force_release_ends_a_stuck_run_and_the_queue_moves() {
     assert_eq!(after["status"], "COMPLETED", "{after}");
     let again = release(admin, json!({"reason": "again"})).await;
     assert_error(again, StatusCode::CONFLICT, "lane_free").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_lanes_run_in_parallel_and_queue_apart() {
+    // GIVEN item cds on the default lane and item sds on environment A's test server
+    let f = std::sync::Arc::new(setup(Backend::Sqlite).await.unwrap());
+    let ticking = keep_time(&f);
+    f.peers.add_package(PKG_DIR, "cds-1.0.0.tar.gz");
+    f.peers.add_package(PKG_DIR, "sds-1.0.0.tar.gz");
+    f.peers.test_control(json!({"test_seconds": 1})).await;
+    let args = [
+        "--deploy-seconds",
+        "0",
+        "--test-seconds",
+        "1",
+        "--pending-seconds",
+        "0",
+    ];
+    let server_a = common::peers::start_peer("test_server.py", &args).await;
+    let admin = f.app.admin_token().await;
+    let post = |path: &str, token: &str, body: Value| {
+        let req = f
+            .app
+            .client
+            .post(f.app.url(path))
+            .bearer_auth(token)
+            .json(&body);
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let env = post(
+        "/api/v1/environments",
+        &admin,
+        json!({"name": "A", "external_test_server_url": server_a.url}),
+    )
+    .await;
+    let sds = post(
+        "/api/v1/test-items",
+        &admin,
+        json!({"name": "sds", "job_name": "CDN_CORE", "environment_id": env["id"]}),
+    )
+    .await;
+    let trigger = |item: i64, token: String| {
+        post(
+            &format!("/api/v1/test-items/{item}/deploy-test"),
+            &token,
+            json!({"build_info_id": f.build_id}),
+        )
+    };
+    // WHEN both are triggered, and a second person triggers sds
+    let on_default = trigger(f.item_id, f.user.clone()).await;
+    let on_a = trigger(sds["id"].as_i64().unwrap(), f.user.clone()).await;
+    let other = f.app.user_token("qa@example.com").await;
+    let behind_a = trigger(sds["id"].as_i64().unwrap(), other).await;
+    // THEN both lanes start at once; the third waits in lane A only
+    assert_eq!(
+        (&on_default["status"], &on_a["status"]),
+        (&json!("PENDING"), &json!("PENDING"))
+    );
+    assert_eq!(on_a["lane"], env["id"].to_string());
+    assert_eq!(
+        (&behind_a["status"], &behind_a["queue_position"]),
+        (&json!("QUEUED"), &json!(1))
+    );
+    let queue: Value = f
+        .app
+        .get("/api/v1/queue", Some(&f.user))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let lanes = queue["lanes"].as_array().unwrap();
+    assert_eq!(lanes.len(), 2, "{queue}");
+    assert_eq!(
+        (&lanes[0]["id"], &lanes[0]["active_run"]["id"]),
+        (&json!("default"), &on_default["id"])
+    );
+    assert_eq!(lanes[0]["queued"], json!([]));
+    assert_eq!(
+        (&lanes[1]["name"], &lanes[1]["active_run"]["id"]),
+        (&json!("A"), &on_a["id"])
+    );
+    assert_eq!(lanes[1]["queued"][0]["id"], behind_a["id"]);
+    let runs = all_ended(&f, 3, Duration::from_secs(60)).await;
+    ticking.abort();
+    let by_id = |id: &Value| {
+        runs.iter()
+            .find(|r| r.id.get() == id.as_i64().unwrap())
+            .unwrap()
+    };
+    let (a, b, c) = (
+        by_id(&on_default["id"]),
+        by_id(&on_a["id"]),
+        by_id(&behind_a["id"]),
+    );
+    assert!(runs.iter().all(|r| r.status == RunStatus::Completed));
+    assert!(
+        a.started_at < b.finished_at.unwrap() && b.started_at < a.finished_at.unwrap(),
+        "the two lanes' runs overlapped"
+    );
+    assert!(
+        c.started_at >= b.finished_at.unwrap(),
+        "lane A ran one at a time"
+    );
 }

@@ -182,6 +182,7 @@ async fn lambda_binaries_answer_like_the_local_server() {
     // Every other HTTP function answers one route under Lambda as the local server does.
     for (name, path) in [
         ("test-items", "/api/v1/test-items"),
+        ("environments", "/api/v1/environments"),
         ("parameter-sets", "/api/v1/parameter-sets"),
         ("job-versions", "/api/v1/job-versions"),
         ("settings", "/api/v1/settings"),

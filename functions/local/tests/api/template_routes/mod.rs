@@ -104,6 +104,7 @@ fn router_routes() -> BTreeSet<RouterRoute> {
     documented("builds", builds::openapi(), &mut routes);
     documented("auth", auth::openapi(), &mut routes);
     documented("test-items", test_items::openapi(), &mut routes);
+    documented("environments", environments::openapi(), &mut routes);
     documented("parameter-sets", parameter_sets::openapi(), &mut routes);
     documented("job-versions", job_versions::openapi(), &mut routes);
     documented("settings", settings::openapi(), &mut routes);
