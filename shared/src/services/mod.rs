@@ -8,6 +8,7 @@ pub use error::{ServiceError, ServiceResult};
 pub mod job_versions;
 pub mod lane_admin;
 pub mod lanes;
+pub mod new_build;
 pub mod parameter_sets;
 pub mod runs;
 pub mod settings;

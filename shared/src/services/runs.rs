@@ -120,7 +120,7 @@ pub async fn trigger(
 }
 
 /// [`trigger`], recording whether the build webhook (not a person) asked for it.
-pub(super) async fn trigger_as(
+pub(crate) async fn trigger_as(
     state: &Deps,
     by: &Email,
     item_id: TestItemId,

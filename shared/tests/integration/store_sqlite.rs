@@ -160,6 +160,7 @@ async fn test_items_stored_before_environments_read_as_the_default_environment()
         description: String::new(),
         enabled: true,
         notify_emails: Vec::new(),
+        trigger_on_new_build: false,
     };
     let moved = store
         .update_test_item(1, &fields, conformance::t0())

@@ -386,6 +386,7 @@ mod tests {
             description: String::new(),
             enabled: true,
             notify_emails: Vec::new(),
+            trigger_on_new_build: false,
             created_at: chrono::DateTime::UNIX_EPOCH,
             updated_at: chrono::DateTime::UNIX_EPOCH,
         };

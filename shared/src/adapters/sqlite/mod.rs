@@ -191,6 +191,10 @@ ALTER TABLE runs ADD COLUMN lane TEXT NOT NULL DEFAULT 'default';
 ALTER TABLE runs ADD COLUMN queue_seq INTEGER;
 CREATE INDEX runs_in_queue ON runs (lane, status, queue_seq);
 "#,
+    // Items the build webhook starts on a new build of their job.
+    r#"
+ALTER TABLE test_items ADD COLUMN trigger_on_new_build INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 #[derive(Clone)]

@@ -182,6 +182,7 @@ impl Fixture {
             description: String::new(),
             enabled: true,
             notify_emails: Vec::new(),
+            trigger_on_new_build: false,
         }
     }
 

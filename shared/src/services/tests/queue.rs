@@ -323,3 +323,82 @@ async fn the_sweeper_starts_the_head_of_a_lane_left_free() {
         [first.execution_id.clone(), waiting.execution_id.clone()]
     );
 }
+
+#[tokio::test]
+async fn a_new_build_starts_each_item_that_asks_once_and_a_repeat_starts_none() {
+    use crate::services::{builds, new_build, test_items};
+    let f = Fixture::new();
+    let (_, _) = f.ready_item().await; // cds on CDN_CORE, not asking
+    let mut input = Fixture::item_input("sds", "CDN_CORE");
+    input.trigger_on_new_build = true;
+    let asking = test_items::create(&f.state, input).await.unwrap();
+    let body = serde_json::json!({"BUILD_USER": "dev@example.com", "JOB_NAME": "CDN_CORE",
+        "BUILD_NUMBER": "202", "PACKAGE_PATH": "CDN/pass/20250613-master-202/el7"});
+
+    let (build, created) = builds::record_build(&f.state, &body).await.unwrap();
+    assert!(created);
+    let again = builds::record_build(&f.state, &body).await.unwrap();
+    assert!(!again.1, "a repeat");
+
+    let runs = f.state.store.list_runs(None, None, 10).await.unwrap().items;
+    assert_eq!(runs.len(), 1, "exactly one run: {runs:?}");
+    let run = &runs[0];
+    assert_eq!(
+        (run.test_item_id.get(), run.build_info_id.get()),
+        (asking.id, build.id)
+    );
+    assert!(run.started_by_webhook);
+    assert_eq!(run.triggered_by.as_str(), "dev@example.com");
+    assert_eq!(run.status, RunStatus::Pending);
+    // A second new build while that one runs queues behind it.
+    let next = serde_json::json!({"BUILD_USER": "jenkins", "JOB_NAME": "CDN_CORE",
+        "BUILD_NUMBER": "203", "PACKAGE_PATH": "CDN/pass/20250613-master-203/el7"});
+    builds::record_build(&f.state, &next).await.unwrap();
+    let queued = f.state.store.queued_runs(&LaneId::default()).await.unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(
+        queued[0].triggered_by.as_str(),
+        new_build::NOBODY,
+        "no user, no notify_emails"
+    );
+}
+
+#[test]
+fn a_webhook_run_is_for_the_build_user_else_the_first_notify_address_else_nobody() {
+    use crate::domain::{Build, NewBuild, Settings, TestItem};
+    use crate::services::new_build::{NOBODY, triggered_by};
+    let build = |user: &str| {
+        let new = NewBuild::from_webhook(&serde_json::json!({"BUILD_USER": user, "JOB_NAME": "J",
+            "BUILD_NUMBER": "1", "PACKAGE_PATH": "CDN/pass/x/el7"}))
+        .unwrap();
+        Build::new(1, &new, super::t0())
+    };
+    let item: TestItem =
+        serde_json::from_value(serde_json::json!({"id": 1, "name": "cds", "job_name": "J",
+        "parameter_set_id": null, "description": "", "enabled": true,
+        "notify_emails": ["qa@example.com", "lead@example.com"],
+        "created_at": "2026-11-25T10:00:00Z", "updated_at": "2026-11-25T10:00:00Z"}))
+        .unwrap();
+    let settings = Settings {
+        allowed_email_domains: vec!["example.com".into()],
+        ..Settings::default()
+    };
+    assert_eq!(
+        triggered_by(&build("dev@example.com"), &item, &settings).as_str(),
+        "dev@example.com"
+    );
+    assert_eq!(
+        triggered_by(&build("dev@other.org"), &item, &settings).as_str(),
+        "qa@example.com"
+    );
+    assert_eq!(
+        triggered_by(&build("jenkins"), &item, &settings).as_str(),
+        "qa@example.com"
+    );
+    let mut alone = item.clone();
+    alone.notify_emails.clear();
+    assert_eq!(
+        triggered_by(&build("jenkins"), &alone, &settings).as_str(),
+        NOBODY
+    );
+}

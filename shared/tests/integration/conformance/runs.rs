@@ -22,6 +22,7 @@ pub fn run(id: i64, item_id: i64) -> Run {
         description: String::new(),
         enabled: true,
         notify_emails: vec![Email::parse("e", "qa@example.com").unwrap()],
+        trigger_on_new_build: false,
         created_at: t0(),
         updated_at: t0(),
     };

@@ -199,7 +199,7 @@ mod burst {
     }
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn dynamodb() {
-        a_burst_of_triggers_queues_and_runs_in_order(Backend::Dynamo, 100, 30).await
+        a_burst_of_triggers_queues_and_runs_in_order(Backend::Dynamo, 100, 150).await
     }
 }
 
