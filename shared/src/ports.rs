@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{
     Build, Email, Environment, EnvironmentFields, EnvironmentId, JobName, JobSelection, JobSummary,
-    LoginFailures, NewBuild, ParameterSet, ParameterSetVersion, Params, Run, RunLock, RunStatus,
-    Session, Settings, TestItem, TestItemFields,
+    LaneId, LoginFailures, NewBuild, ParameterSet, ParameterSetVersion, Params, Run, RunLock,
+    RunStatus, Session, Settings, TestItem, TestItemFields,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -243,16 +243,44 @@ pub trait SettingsStore: Send + Sync {
     async fn put_settings(&self, settings: &Settings, expected_version: i64) -> StoreResult<i64>;
 }
 
+/// What [`RunStore::admit_run`] did with a new run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// Stored as given, holding its lane's lock: start its execution.
+    Started,
+    /// Stored QUEUED at this 1-based place of its lane's queue.
+    Queued { position: usize },
+    /// Nothing written: the lane is busy (its lock, if one is held) and queueing was not asked
+    /// for, or the queue is full ([`crate::domain::MAX_QUEUED_PER_LANE`]).
+    Busy {
+        lock: Option<RunLock>,
+        queue_full: bool,
+    },
+}
+
 #[async_trait]
 pub trait RunStore: Send + Sync {
-    /// Stores the new run and takes the run lock for it until `lease_until`, atomically.
-    /// When another run holds an unexpired lock, nothing is written and its lock is returned.
-    async fn create_run_with_lock(
+    /// Stores the new `run` (PENDING) in one atomic decision on its lane (`run.lane`):
+    /// lane free (no lock) and its queue empty → the run takes the lock until `lease_until`
+    /// (`Started`); otherwise, with `queue`, the run is stored as `run.queued(seq)` at the
+    /// end of the lane's queue (`Queued`), else nothing is written (`Busy`). Of many
+    /// concurrent calls on a free lane exactly one starts; the queued ones get distinct places.
+    async fn admit_run(
         &self,
         run: &Run,
-        now: DateTime<Utc>,
+        queue: bool,
         lease_until: DateTime<Utc>,
-    ) -> StoreResult<Result<(), RunLock>>;
+    ) -> StoreResult<Admission>;
+    /// The lane's QUEUED runs, first in line first.
+    async fn queued_runs(&self, lane: &LaneId) -> StoreResult<Vec<Run>>;
+    /// `started` (`head.leave_queue(now)`) takes its lane's lock until `lease_until` and
+    /// leaves the queue, atomically: only while the lane has no lock and the stored run is
+    /// still QUEUED at `started.revision - 1`. `false` (nothing written) otherwise. Of
+    /// concurrent claims of a lane exactly one wins.
+    async fn claim_lane(&self, started: &Run, lease_until: DateTime<Utc>) -> StoreResult<bool>;
+    /// Writes `cancelled` (a QUEUED run's next revision, CANCELLED) and takes it out of its
+    /// lane's queue; `Conflict` when the stored run is not QUEUED at `cancelled.revision - 1`.
+    async fn cancel_queued_run(&self, cancelled: &Run) -> StoreResult<()>;
     async fn get_run(&self, id: i64) -> StoreResult<Option<Run>>;
     /// Writes `run` if the stored revision is `run.revision - 1` (`Conflict` otherwise).
     async fn update_run(&self, run: &Run) -> StoreResult<()>;
@@ -269,11 +297,17 @@ pub trait RunStore: Send + Sync {
         before_id: Option<i64>,
         limit: usize,
     ) -> StoreResult<Page<Run, i64>>;
-    async fn get_run_lock(&self) -> StoreResult<Option<RunLock>>;
-    /// Releases the lock if `run_id` holds it; `true` when it did.
-    async fn release_run_lock(&self, run_id: i64) -> StoreResult<bool>;
-    /// Sets the lease of the lock to `lease_until` if `run_id` holds it; `true` when it did.
-    async fn renew_run_lock(&self, run_id: i64, lease_until: DateTime<Utc>) -> StoreResult<bool>;
+    /// The lane's lock, when a run holds it (a lapsed lease is still held).
+    async fn get_run_lock(&self, lane: &LaneId) -> StoreResult<Option<RunLock>>;
+    /// Releases the lane's lock if `run_id` holds it; `true` when it did.
+    async fn release_run_lock(&self, lane: &LaneId, run_id: i64) -> StoreResult<bool>;
+    /// Sets the lease of the lane's lock to `lease_until` if `run_id` holds it; `true` when it did.
+    async fn renew_run_lock(
+        &self,
+        lane: &LaneId,
+        run_id: i64,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<bool>;
 }
 
 /// Everything CRAT stores.

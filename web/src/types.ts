@@ -91,6 +91,7 @@ export interface ParameterSetVersion {
 }
 
 export const RUN_STATUSES = [
+  'QUEUED',
   'PENDING',
   'DOWNLOADING',
   'DOWNLOADED',

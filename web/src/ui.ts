@@ -5,6 +5,7 @@ import { h, uid, type Child } from './dom';
 import { t, tMaybe } from './i18n';
 
 const RUN_STATUS_CLASS: Record<string, string> = {
+  QUEUED: 'bg-violet-100 text-violet-800',
   PENDING: 'bg-slate-100 text-slate-700',
   DOWNLOADING: 'bg-sky-100 text-sky-800',
   DOWNLOADED: 'bg-sky-100 text-sky-800',

@@ -1,5 +1,7 @@
 //! Deploy-test runs: trigger, list, detail, and the state machine execution behind a run
-//! (SPEC §3 "Deploy-test runs").
+//! (SPEC §3 "Deploy-test runs"), and the lanes' queue.
+
+mod lanes;
 
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
@@ -11,6 +13,8 @@ use shared::domain::FieldError;
 use shared::domain::{Run, RunId, RunStatus, TestItemId};
 use shared::error::{ApiResult, ErrorBody};
 use shared::http::{ApiJson, IdPath, ListResponse, PageParams, query, with_common_layers};
+use shared::services::lane_admin::{LaneView, QueueView, ReleaseInput};
+use shared::services::lanes::AdmittedRun;
 use shared::services::runs::{self, TriggerInput};
 use shared::workflow::WorkflowStarter;
 use shared::workflow::{ExecutionView, HistoryError, HistoryRequest};
@@ -33,12 +37,14 @@ pub fn routes(state: Deps) -> Router {
         )
         .route("/api/v1/deploy-test-runs/{run_id}/cancel", post(cancel))
         .route("/api/v1/deploy-test-runs/{run_id}/rerun", post(rerun))
+        .route("/api/v1/queue", get(lanes::queue))
+        .route("/api/v1/environments/{id}/release", post(lanes::release))
         .with_state(state)
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(trigger, runs_of_item, list, one, execution, cancel, rerun),
-    components(schemas(Run, TriggerInput, ExecutionView, ListResponse<Run>)))]
+#[openapi(paths(trigger, runs_of_item, list, one, execution, cancel, rerun, lanes::queue, lanes::release),
+    components(schemas(Run, AdmittedRun, TriggerInput, ExecutionView, ListResponse<Run>, QueueView, LaneView, ReleaseInput)))]
 pub struct ApiDoc;
 
 pub fn openapi() -> utoipa::openapi::OpenApi {
@@ -53,20 +59,22 @@ async fn find(state: &Deps, id: RunId) -> ApiResult<Run> {
         .ok_or_else(|| ApiError::NotFound(format!("no run with id {id}")))
 }
 
-/// Start a deploy-test run of a test item. Without `build_info_id`, the job's selected build.
+/// Start a deploy-test run of a test item, or queue it behind its lane's active run (status
+/// QUEUED with `queue_position` and `estimated_start_at`). Without `build_info_id`, the job's
+/// selected build; `{"queue": false}` fails fast with 409 instead of queueing.
 #[utoipa::path(post, path = "/api/v1/test-items/{id}/deploy-test", tag = "runs", params(("id" = i64, Path, minimum = 1)),
     request_body(content = TriggerInput, description = "optional: an empty body or no body means the selected build"),
     security(("bearer" = [])),
-    responses((status = 202, description = "started; the body is the new run", body = Run),
+    responses((status = 202, description = "started or queued; the body is the new run", body = AdmittedRun),
         (status = 404, body = ErrorBody),
-        (status = 409, description = "another run is active (error.details.active_run)", body = ErrorBody),
+        (status = 409, description = "with queue false: another run is active (error.details.active_run); the same person's run of this build and item is already queued or active (run_duplicate); the lane's queue is full", body = ErrorBody),
         (status = 422, description = "disabled item, no selected build, build of another job, settings incomplete", body = ErrorBody)))]
 async fn trigger(
     State(state): State<Deps>,
     user: AuthUser,
     IdPath(id): IdPath<TestItemId>,
     body: Option<ApiJson<TriggerInput>>,
-) -> ApiResult<(StatusCode, Json<Run>)> {
+) -> ApiResult<(StatusCode, Json<AdmittedRun>)> {
     let input = body.map(|ApiJson(b)| b).unwrap_or_default();
     let run = runs::trigger(&state, &user.email, id, input).await?;
     Ok((StatusCode::ACCEPTED, Json(run)))
@@ -211,7 +219,8 @@ async fn execution(
     Ok(Json(view))
 }
 
-/// Cancel a live run (the person who triggered it, or an admin): CANCELLED, no result mail.
+/// Cancel a live or queued run (the person who triggered it, or an admin): CANCELLED, no
+/// result mail; a queued run never starts.
 #[utoipa::path(post, path = "/api/v1/deploy-test-runs/{run_id}/cancel", tag = "runs", params(("run_id" = i64, Path, minimum = 1)),
     security(("bearer" = [])),
     responses((status = 200, body = Run), (status = 403, description = "not your run", body = ErrorBody),
@@ -229,13 +238,13 @@ async fn cancel(
 /// Start a new run with the same build and parameter snapshot.
 #[utoipa::path(post, path = "/api/v1/deploy-test-runs/{run_id}/rerun", tag = "runs", params(("run_id" = i64, Path, minimum = 1)),
     security(("bearer" = [])),
-    responses((status = 202, description = "started; the body is the new run", body = Run), (status = 404, body = ErrorBody),
-        (status = 409, description = "another run is active", body = ErrorBody)))]
+    responses((status = 202, description = "started or queued; the body is the new run", body = AdmittedRun), (status = 404, body = ErrorBody),
+        (status = 409, description = "the same run is already queued or active", body = ErrorBody)))]
 async fn rerun(
     State(state): State<Deps>,
     user: AuthUser,
     IdPath(id): IdPath<RunId>,
-) -> ApiResult<(StatusCode, Json<Run>)> {
+) -> ApiResult<(StatusCode, Json<AdmittedRun>)> {
     Ok((
         StatusCode::ACCEPTED,
         Json(runs::rerun(&state, &user.email, id).await?),

@@ -2,6 +2,9 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let state = shared::lambda::init_deps().step_functions().await?;
+    let state = shared::lambda::init_deps()
+        .mailer()
+        .step_functions()
+        .await?;
     lambda_http::run(deploy_runs::router(state)).await
 }

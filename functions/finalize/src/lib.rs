@@ -1,5 +1,6 @@
 //! Task: the end of every path. Sets the terminal status (COMPLETED, or FAILED with the
-//! failing step and error), `finished_at`, and releases the run lock. Idempotent.
+//! failing step and error), `finished_at`, releases the run's lane and starts the lane's
+//! next queued run. Idempotent.
 //!
 //! The ASL's `ReleaseLock` state calls it again with `finalize_error` when Finalize kept
 //! failing: then the lock is released first (it must not stay held for hours), and the
@@ -57,8 +58,13 @@ pub fn describe_failure(failure: &Value) -> (String, String) {
 pub async fn handle(deps: &Deps, input: FinalizeInput) -> Result<FinalizeOutput, TaskError> {
     let state = deps;
     let last_resort = input.finalize_error.as_ref().filter(|f| !f.is_null());
+    // The lane the run holds (a run that is gone held the default lane, if any).
+    let lane = match state.store.get_run(input.run_id).await? {
+        Some(run) => run.lane,
+        None => shared::domain::LaneId::default_lane(),
+    };
     if last_resort.is_some() {
-        state.store.release_run_lock(input.run_id).await?;
+        state.store.release_run_lock(&lane, input.run_id).await?;
         tracing::warn!("finalize failed before; lock released first (last resort)");
     }
     let failure = input
@@ -87,9 +93,11 @@ pub async fn handle(deps: &Deps, input: FinalizeInput) -> Result<FinalizeOutput,
         Err(e) if e.name == ErrorName::RunEnded => None,
         Err(e) => return Err(e),
     };
-    state.store.release_run_lock(input.run_id).await?;
+    state.store.release_run_lock(&lane, input.run_id).await?;
     let status = run.map(|r| r.status).unwrap_or(RunStatus::Failed);
     tracing::info!(status = status.as_str(), "run finished; lock released");
+    // The lane is free: its next queued run starts now (the sweeper is the safety net).
+    shared::services::lanes::after_run_ended(state, &lane).await;
     Ok(FinalizeOutput { status })
 }
 

@@ -29,7 +29,8 @@ pub async fn assemble(config: Config) -> anyhow::Result<Local> {
 }
 
 /// Binds the embedded workflow (executor + in-process tasks, mail through SMTP or the
-/// outbox) into `deps`, then resumes the executions a previous process left running.
+/// outbox) into `deps`, then resumes the executions a previous process left running and
+/// starts the head of every free lane's queue.
 /// `executor_clock`: the executor's clock (tests: a simulated clock), else the system's.
 pub async fn assemble_with(
     deps: Deps,
@@ -41,6 +42,11 @@ pub async fn assemble_with(
     let resumed = executor.resume_all().await?;
     if resumed > 0 {
         tracing::info!(resumed, "resumed running executions");
+    }
+    // A lane freed just before the previous process stopped may still have its head waiting.
+    let started = shared::services::lanes::start_free_lanes(&deps).await?;
+    if !started.is_empty() {
+        tracing::info!(started = started.len(), "started queued runs of free lanes");
     }
     Ok(Local { deps, executor })
 }

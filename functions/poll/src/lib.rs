@@ -166,7 +166,11 @@ pub async fn handle(deps: &Deps, input: RunRef) -> Result<PollOutput, TaskError>
         // healthy run unless max_monitor_seconds was raised meanwhile, and even a lapsed lease
         // never admits a second run while this one is live (services::runs::start).
         let lease_until = timing::lease_until(&run, settings.max_monitor_seconds);
-        match state.store.renew_run_lock(run.id.get(), lease_until).await {
+        match state
+            .store
+            .renew_run_lock(&run.lane, run.id.get(), lease_until)
+            .await
+        {
             Ok(true) => tracing::info!(%lease_until, "run lock lease renewed"),
             Ok(false) => {
                 tracing::warn!("the run does not hold the run lock; its lease was not renewed")

@@ -8,6 +8,7 @@ pub mod environment;
 pub mod field;
 pub mod ids;
 pub mod job_version;
+pub mod lane;
 pub mod mail_language;
 pub mod parameter_set;
 #[cfg(test)]
@@ -27,6 +28,7 @@ pub use environment::{Environment, EnvironmentFields, TestServer};
 pub use field::FieldError;
 pub use ids::{BuildId, EnvironmentId, ParameterSetId, RunId, TestItemId};
 pub use job_version::{JobSelection, JobVersion};
+pub use lane::{LaneId, MAX_QUEUED_PER_LANE, lane_of};
 pub use mail_language::MailLanguage;
 pub use parameter_set::{ParameterSet, ParameterSetVersion, Params};
 pub use run::{

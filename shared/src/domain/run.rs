@@ -9,15 +9,17 @@ use utoipa::ToSchema;
 
 use super::config_values::HttpUrl;
 use super::{
-    BuildId, BuildNumber, Email, EnvironmentId, JobName, PackagePath, ParameterSetId, RunId,
-    TestItemId,
+    BuildId, BuildNumber, Email, EnvironmentId, JobName, LaneId, PackagePath, ParameterSetId,
+    RunId, TestItemId,
 };
 
-/// `PENDING → DOWNLOADING → DOWNLOADED → TESTING → MONITORING → COMPLETED`; any step may end
-/// in `FAILED`; a person may end it `CANCELLED`.
+/// `[QUEUED →] PENDING → DOWNLOADING → DOWNLOADED → TESTING → MONITORING → COMPLETED`; any
+/// step may end in `FAILED`; a person may end it `CANCELLED` (a QUEUED run too, never started).
+/// QUEUED: waiting in its lane's queue for the active run to end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RunStatus {
+    Queued,
     Pending,
     Downloading,
     Downloaded,
@@ -29,7 +31,8 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
-    pub const ALL: [RunStatus; 8] = [
+    pub const ALL: [RunStatus; 9] = [
+        Self::Queued,
         Self::Pending,
         Self::Downloading,
         Self::Downloaded,
@@ -46,6 +49,7 @@ impl RunStatus {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Queued => "QUEUED",
             Self::Pending => "PENDING",
             Self::Downloading => "DOWNLOADING",
             Self::Downloaded => "DOWNLOADED",
@@ -59,7 +63,7 @@ impl RunStatus {
 
     pub fn parse(field: &str, raw: &str) -> Result<Self, super::FieldError> {
         Self::ALL.into_iter().find(|s| s.as_str().eq_ignore_ascii_case(raw.trim())).ok_or_else(|| {
-            super::FieldError::new(field, "must be one of PENDING, DOWNLOADING, DOWNLOADED, TESTING, MONITORING, COMPLETED, FAILED, CANCELLED")
+            super::FieldError::new(field, "must be one of QUEUED, PENDING, DOWNLOADING, DOWNLOADED, TESTING, MONITORING, COMPLETED, FAILED, CANCELLED")
         })
     }
 }
@@ -256,6 +260,20 @@ pub struct Run {
     pub notification: Option<Notification>,
     /// Bumped by every write; writes are conditional on it (optimistic concurrency).
     pub revision: i64,
+    /// The lane (test environment) it waits in and holds; `default` in records of old versions.
+    #[serde(default)]
+    pub lane: LaneId,
+    /// When it joined its lane's queue; `null` when it started at once. While QUEUED,
+    /// `started_at` is the trigger time; it becomes the real start when the run leaves the queue.
+    #[serde(default)]
+    pub queued_at: Option<DateTime<Utc>>,
+    /// Its place in the lane's queue order, given by the store (kept after it started).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
+    pub queue_seq: Option<i64>,
+    /// Started by the build webhook (a test item with `trigger_on_new_build`), not by a person.
+    #[serde(default)]
+    pub started_by_webhook: bool,
 }
 
 /// The execution name of run `id` (unique per run, as Step Functions requires).
@@ -305,6 +323,30 @@ impl Run {
             steps: Step::all_pending(),
             notification: None,
             revision: 1,
+            lane: super::lane_of(item),
+            queued_at: None,
+            queue_seq: None,
+            started_by_webhook: false,
+        }
+    }
+
+    /// The record of this new run waiting in its lane's queue at place `seq` (the store's order).
+    pub fn queued(&self, seq: i64) -> Self {
+        Self {
+            status: RunStatus::Queued,
+            queued_at: Some(self.started_at),
+            queue_seq: Some(seq),
+            ..self.clone()
+        }
+    }
+
+    /// The next revision of this QUEUED run, leaving the queue to start at `now`.
+    pub fn leave_queue(&self, now: DateTime<Utc>) -> Self {
+        Self {
+            status: RunStatus::Pending,
+            started_at: now,
+            revision: self.revision + 1,
+            ..self.clone()
         }
     }
 
@@ -430,6 +472,9 @@ impl Run {
             triggered_by: triggered_by.clone(),
             started_at: now,
             revision: 1,
+            queued_at: None,
+            queue_seq: None,
+            started_by_webhook: false,
             ..self.clone()
         };
         run.reset_progress();
@@ -453,17 +498,14 @@ impl Run {
     }
 }
 
-/// The one-run-at-a-time lock: held by a run until its lease ends.
+/// A lane's lock: held by its active run until released (finalize, cancel, the sweeper, a
+/// force-release). The lease is how long a healthy run may take; a run past it is the
+/// sweeper's to fail, and a lapsed lease never frees the lane by itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunLock {
+    pub lane: LaneId,
     pub run_id: i64,
     pub lease_until: DateTime<Utc>,
-}
-
-impl RunLock {
-    pub fn is_held(&self, now: DateTime<Utc>) -> bool {
-        now < self.lease_until
-    }
 }
 
 #[cfg(test)]

@@ -26,6 +26,9 @@ pub struct TestItem {
     /// Extra recipients of the result mail.
     #[schema(value_type = Vec<String>)]
     pub notify_emails: Vec<Email>,
+    /// Started by the build webhook for every new build of its job (default false).
+    #[serde(default)]
+    pub trigger_on_new_build: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -40,4 +43,5 @@ pub struct TestItemFields {
     pub description: String,
     pub enabled: bool,
     pub notify_emails: Vec<Email>,
+    pub trigger_on_new_build: bool,
 }

@@ -34,7 +34,13 @@ async fn recipients(
     run: &Run,
     cc: &[Email],
 ) -> Result<(Vec<Email>, Vec<Email>), TaskError> {
-    let mut to: Vec<Email> = vec![run.triggered_by.clone()];
+    // A webhook-started run for nobody in particular mails only the item's addresses.
+    let for_nobody =
+        run.started_by_webhook && run.triggered_by.as_str() == crate::services::new_build::NOBODY;
+    let mut to: Vec<Email> = Vec::new();
+    if !for_nobody {
+        to.push(run.triggered_by.clone());
+    }
     if let Some(item) = deps.store.get_test_item(run.test_item_id.get()).await? {
         for e in item.notify_emails {
             if !to.contains(&e) {

@@ -18,5 +18,8 @@ pub async fn record_build(state: &Deps, body: &Value) -> ServiceResult<(Build, b
     }
     // Also on repeats: a retry after a failure here still moves the selection (it is idempotent).
     super::job_versions::follow_new_build(state, &build).await?;
+    if created {
+        super::new_build::trigger_items_of(state, &build).await?;
+    }
     Ok((build, created))
 }

@@ -1,13 +1,14 @@
-//! Triggering deploy-test runs: one at a time, with a snapshot of build and parameters.
+//! Triggering deploy-test runs: one at a time per lane (queued behind the active one), with a
+//! snapshot of build and parameters.
 
 use crate::workflow::WorkflowStarter;
 use serde::Deserialize;
-use serde_json::json;
 use utoipa::ToSchema;
 
 use super::error::{ServiceError, ServiceResult};
+use super::lanes::{self, AdmittedRun};
 use crate::deps::Deps;
-use crate::domain::{Build, BuildId, Email, Run, RunId, RunLock, TestItemId, timing};
+use crate::domain::{Build, BuildId, Email, Run, RunId, RunStatus, TestItemId, timing};
 use crate::tasks::{RunChangeError, change_run};
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -16,6 +17,9 @@ pub struct TriggerInput {
     /// The build to test; absent: the job's selected build.
     #[schema(minimum = 1, value_type = Option<i64>)]
     pub build_info_id: Option<BuildId>,
+    /// `false`: fail fast with 409 naming the active run when the lane is busy, instead of
+    /// queueing behind it (the default, `true`).
+    pub queue: Option<bool>,
 }
 
 fn unprocessable(code: &'static str, message: impl Into<String>) -> ServiceError {
@@ -68,28 +72,6 @@ async fn build_to_test(
     Ok(build)
 }
 
-async fn busy(state: &Deps, lock: &RunLock) -> ServiceResult<ServiceError> {
-    let active = state.store.get_run(lock.run_id).await?;
-    let details = active.as_ref().map(|r| {
-        json!({"active_run": {"id": r.id, "test_item_id": r.test_item_id, "test_item_name": r.test_item_name,
-            "status": r.status, "triggered_by": r.triggered_by, "started_at": r.started_at}})
-    });
-    Ok(ServiceError::Conflict {
-        code: "run_active",
-        message: match &active {
-            Some(r) => format!(
-                "run {} ({} for {}, {}) is active; one run at a time — wait for it or cancel it",
-                r.id,
-                r.test_item_name,
-                r.triggered_by,
-                r.status.as_str()
-            ),
-            None => format!("run {} is active; one run at a time", lock.run_id),
-        },
-        details,
-    })
-}
-
 fn ensure_enabled(item: &crate::domain::TestItem) -> ServiceResult<()> {
     if item.enabled {
         return Ok(());
@@ -125,14 +107,26 @@ fn ensure_settings_complete(settings: &crate::domain::Settings) -> ServiceResult
     Ok(())
 }
 
-/// Starts a run of test item `item_id`: 202 with the run, or 409 naming the active run.
+/// Starts a run of test item `item_id`, or queues it behind its lane's active run (202 with
+/// the run either way); with `queue: false` a busy lane is 409 naming the active run.
 #[tracing::instrument(skip_all, fields(item_id, by = %by))]
 pub async fn trigger(
     state: &Deps,
     by: &Email,
     item_id: TestItemId,
     input: TriggerInput,
-) -> ServiceResult<Run> {
+) -> ServiceResult<AdmittedRun> {
+    trigger_as(state, by, item_id, input, false).await
+}
+
+/// [`trigger`], recording whether the build webhook (not a person) asked for it.
+pub(crate) async fn trigger_as(
+    state: &Deps,
+    by: &Email,
+    item_id: TestItemId,
+    input: TriggerInput,
+    by_webhook: bool,
+) -> ServiceResult<AdmittedRun> {
     let item = state
         .store
         .get_test_item(item_id.get())
@@ -156,76 +150,17 @@ pub async fn trigger(
     ensure_settings_complete(&settings.on_test_server(&server))?;
 
     let id = RunId::from_stored(state.store.next_id("runs").await?);
-    let run = Run::new(id, &item, &build, &set, by, state.clock.now());
-    start(state, &run, settings.max_monitor_seconds).await?;
-    tracing::info!(run_id = %run.id, item = %item.name, build = build.id, "run started");
-    Ok(run)
-}
-
-/// Stores `run` with the run lock (409 naming the active run when taken) and starts its
-/// execution; if the execution cannot start, the run is failed and the lock released.
-/// The lease is [`timing::lease_until`]: the longest a healthy run can take to finalize
-/// (poll renews it when monitoring begins). A lock whose lease lapsed while its run is still
-/// live is NOT taken over: that run is the sweeper's to fail (same rule), never a reason
-/// to start a second run beside it.
-async fn start(state: &Deps, run: &Run, max_monitor_seconds: u32) -> ServiceResult<()> {
-    let lease_until = timing::lease_until(run, max_monitor_seconds);
-    let now = run.started_at;
-    if let Some(lock) = state.store.get_run_lock().await?
-        && !lock.is_held(now)
-        && let Some(holder) = state.store.get_run(lock.run_id).await?
-        && !holder.status.is_terminal()
-    {
-        return Err(busy(state, &lock).await?);
-    }
-    let mut attempt = state
-        .store
-        .create_run_with_lock(run, now, lease_until)
-        .await?;
-    if let Err(lock) = &attempt {
-        // A lock held by a run that already ended (its finalize never released it): free it once.
-        let holder = state.store.get_run(lock.run_id).await?;
-        if holder.is_none_or(|r| r.status.is_terminal())
-            && state.store.release_run_lock(lock.run_id).await?
-        {
-            tracing::warn!(
-                stale_run = lock.run_id,
-                "released a lock left by an ended run"
-            );
-            attempt = state
-                .store
-                .create_run_with_lock(run, now, lease_until)
-                .await?;
-        }
-    }
-    if let Err(lock) = attempt {
-        return Err(busy(state, &lock).await?);
-    }
-    if let Err(e) = state
-        .workflow
-        .start(
-            &run.execution_id,
-            json!({"run_id": run.id, "failure": null}),
-        )
-        .await
-    {
-        let mut failed = run.clone();
-        failed.finish(
-            Some((
-                crate::tasks::ErrorName::StartFailed.as_str(),
-                "the deploy-test workflow could not be started",
-            )),
-            state.clock.now(),
-        );
-        failed.revision += 1;
-        let _ = state.store.update_run(&failed).await;
-        let _ = state.store.release_run_lock(run.id.get()).await;
-        return Err(ServiceError::Internal(format!(
-            "starting execution {}: {e}",
-            run.execution_id
-        )));
-    }
-    Ok(())
+    let mut run = Run::new(id, &item, &build, &set, by, state.clock.now());
+    run.started_by_webhook = by_webhook;
+    let admitted = lanes::admit(
+        state,
+        &run,
+        input.queue.unwrap_or(true),
+        settings.max_monitor_seconds,
+    )
+    .await?;
+    tracing::info!(run_id = %run.id, item = %item.name, build = build.id, status = admitted.run.status.as_str(), "run triggered");
+    Ok(admitted)
 }
 
 fn no_run(id: RunId) -> ServiceError {
@@ -234,7 +169,7 @@ fn no_run(id: RunId) -> ServiceError {
 
 /// Starts a new run with the same build and parameter snapshot as run `run_id`.
 #[tracing::instrument(skip_all, fields(run_id, by = %by))]
-pub async fn rerun(state: &Deps, by: &Email, run_id: RunId) -> ServiceResult<Run> {
+pub async fn rerun(state: &Deps, by: &Email, run_id: RunId) -> ServiceResult<AdmittedRun> {
     let old = state
         .store
         .get_run(run_id.get())
@@ -261,26 +196,24 @@ pub async fn rerun(state: &Deps, by: &Email, run_id: RunId) -> ServiceResult<Run
     let server = super::environments::test_server_of(state, old.environment_id, &settings).await?;
     ensure_settings_complete(&settings.on_test_server(&server))?;
     let id = RunId::from_stored(state.store.next_id("runs").await?);
-    let run = old.rerun(id, by, state.clock.now());
-    start(state, &run, settings.max_monitor_seconds).await?;
-    tracing::info!(new_run = %run.id, "re-run started");
-    Ok(run)
+    let mut run = old.rerun(id, by, state.clock.now());
+    // The lane follows the item as it is now (its environment may have changed).
+    run.lane = crate::domain::lane_of(&item);
+    let admitted = lanes::admit(state, &run, true, settings.max_monitor_seconds).await?;
+    tracing::info!(new_run = %run.id, status = admitted.run.status.as_str(), "re-run triggered");
+    Ok(admitted)
 }
 
 /// Cancels a live run: the person who triggered it or an admin. Marks it CANCELLED (no
-/// result mail), stops its execution and releases the lock.
+/// result mail), stops its execution, releases its lane and starts the next queued run. A
+/// QUEUED run just leaves the queue, never started.
 #[tracing::instrument(skip_all, fields(run_id, by = %by))]
 pub async fn cancel(state: &Deps, by: &Email, is_admin: bool, run_id: RunId) -> ServiceResult<Run> {
+    if let Some(cancelled) = cancel_queued(state, by, is_admin, run_id).await? {
+        return Ok(cancelled);
+    }
     let run = change_run(state, run_id.get(), |run| {
-        if &run.triggered_by != by && !is_admin {
-            return Err(ServiceError::Forbidden {
-                code: "not_your_run",
-                message: format!(
-                    "only {} (who triggered it) or an admin can cancel run {run_id}",
-                    run.triggered_by
-                ),
-            });
-        }
+        ensure_may_cancel(run, by, is_admin, run_id)?;
         if !run.cancel(by.as_str(), state.clock.now()) {
             return Err(ServiceError::Conflict {
                 code: "run_ended",
@@ -309,25 +242,73 @@ pub async fn cancel(state: &Deps, by: &Email, is_admin: bool, run_id: RunId) -> 
         // The run is CANCELLED either way; its tasks refuse to go on (the run ended).
         tracing::warn!(error = %e, "could not stop the execution");
     }
-    state.store.release_run_lock(run_id.get()).await?;
+    state
+        .store
+        .release_run_lock(&run.lane, run_id.get())
+        .await?;
     tracing::info!("run cancelled");
+    lanes::after_run_ended(state, &run.lane).await;
     Ok(run)
+}
+
+fn ensure_may_cancel(run: &Run, by: &Email, is_admin: bool, run_id: RunId) -> ServiceResult<()> {
+    if &run.triggered_by != by && !is_admin {
+        return Err(ServiceError::Forbidden {
+            code: "not_your_run",
+            message: format!(
+                "only {} (who triggered it) or an admin can cancel run {run_id}",
+                run.triggered_by
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Cancels run `run_id` while it is QUEUED (it leaves the queue, never started); `None` when
+/// it is not (or no longer) queued: then it is cancelled as a live run.
+async fn cancel_queued(
+    state: &Deps,
+    by: &Email,
+    is_admin: bool,
+    run_id: RunId,
+) -> ServiceResult<Option<Run>> {
+    let Some(run) = state.store.get_run(run_id.get()).await? else {
+        return Err(no_run(run_id));
+    };
+    if run.status != RunStatus::Queued {
+        return Ok(None);
+    }
+    ensure_may_cancel(&run, by, is_admin, run_id)?;
+    let mut cancelled = run.clone();
+    cancelled.cancel(by.as_str(), state.clock.now());
+    cancelled.revision += 1;
+    match state.store.cancel_queued_run(&cancelled).await {
+        Ok(()) => {
+            tracing::info!("queued run cancelled");
+            Ok(Some(cancelled))
+        }
+        // It started (or changed) meanwhile: cancel it as a live run.
+        Err(crate::ports::StoreError::Conflict(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The message the sweeper leaves on runs it fails (the seed's wording).
 pub const SWEEPER_MESSAGE: &str = "Test timeout - automatically failed by cleanup";
 
 /// Fails every run still live after its [`timing::lease_until`] (the rule the lock's lease
-/// comes from), stops its execution and releases its lock. Returns the runs it failed (the caller sends
+/// comes from), stops its execution and releases its lane (starting the lane's next run),
+/// then starts the head of every free lane. Returns the runs it failed (the caller sends
 /// their failure mail). A healthy run never gets that old: its own poll deadline ends it.
 #[tracing::instrument(skip_all)]
 pub async fn sweep_stale(state: &Deps) -> ServiceResult<Vec<Run>> {
     let settings = state.settings().await?;
     let now = state.clock.now();
     let mut failed = Vec::new();
-    for status in crate::domain::RunStatus::ALL
+    // A QUEUED run is not stale however long it waits: it has not started.
+    for status in RunStatus::ALL
         .into_iter()
-        .filter(|s| !s.is_terminal())
+        .filter(|s| !s.is_terminal() && *s != RunStatus::Queued)
     {
         let mut before = None;
         loop {
@@ -354,8 +335,12 @@ pub async fn sweep_stale(state: &Deps) -> ServiceResult<Vec<Run>> {
                 {
                     tracing::warn!(run_id = %run.id, error = %e, "could not stop the execution of a stale run");
                 }
-                state.store.release_run_lock(run.id.get()).await?;
+                state
+                    .store
+                    .release_run_lock(&run.lane, run.id.get())
+                    .await?;
                 tracing::warn!(run_id = %run.id, "stale run failed by the sweeper");
+                lanes::after_run_ended(state, &run.lane).await;
                 failed.push(run);
             }
             match page.next {
@@ -364,5 +349,8 @@ pub async fn sweep_stale(state: &Deps) -> ServiceResult<Vec<Run>> {
             }
         }
     }
+    // The safety net: a lane freed without its ending starting the next run (a crash between
+    // the two, a lost race) gets its head started here.
+    lanes::start_free_lanes(state).await?;
     Ok(failed)
 }

@@ -35,6 +35,9 @@ pub struct TestItemInput {
     #[serde(default)]
     #[schema(value_type = Vec<EmailText>, max_items = 50)]
     pub notify_emails: Vec<String>,
+    /// `true`: a new build of the job (a webhook's 201) triggers this item for that build.
+    #[serde(default)]
+    pub trigger_on_new_build: bool,
 }
 
 fn enabled_by_default() -> bool {
@@ -50,6 +53,7 @@ async fn parse(state: &Deps, input: TestItemInput) -> ServiceResult<TestItemFiel
         description: parse_text("description", &input.description, 0, 2000)?,
         enabled: input.enabled,
         notify_emails: parse_email_list("notify_emails", &input.notify_emails)?,
+        trigger_on_new_build: input.trigger_on_new_build,
     };
     if let Some(id) = fields.parameter_set_id
         && state.store.get_parameter_set(id).await?.is_none()

@@ -55,6 +55,8 @@ error_names! {
     Cancelled,
     /// The workflow could not be started for a new run.
     StartFailed,
+    /// An admin force-released the run's lane (the run is FAILED with their reason).
+    Released,
     /// The scheduled auto-sync failed (its Lambda `errorType`).
     AutoSyncFailed,
     /// A Catch output without an `Error` (should not happen; named rather than guessed).
@@ -118,6 +120,6 @@ mod tests {
         seen.dedup();
         assert_eq!(seen.len(), ErrorName::ALL.len());
         // Stable names: the ASL, alarms and mails depend on them.
-        assert_eq!(ErrorName::ALL.len(), 17);
+        assert_eq!(ErrorName::ALL.len(), 18);
     }
 }

@@ -302,24 +302,28 @@ async fn legacy_sessions_are_ignored_and_login_attempts_expire_by_ttl() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ttl_never_removes_the_run_lock_near_its_lease() {
-    // A lapsed lease whose run is still live keeps a second run out (the trigger answers
-    // 409 and the sweeper fails the run); that needs the lock item to still be there, so
-    // DynamoDB's TTL may only remove it long after the lease.
+async fn ttl_never_removes_a_lane_item() {
+    // A lapsed lease whose run is still live keeps a second run out (the sweeper fails the
+    // run), and the lane item holds its queue's counters: DynamoDB's TTL must never remove it.
+    // An item left by the old single lock (the default lane's key, with a TTL) loses its
+    // TTL when a run next takes the lane.
     use chrono::TimeDelta;
-    use shared::ports::RunStore;
     let Some((store, raw)) = fresh_dynamo().await else {
         return;
     };
-    let lease_until = conformance::t0() + TimeDelta::hours(5);
-    store
-        .create_run_with_lock(
-            &conformance::runs::run(1, 1),
-            conformance::t0(),
-            lease_until,
-        )
+    let store: Arc<dyn Store> = Arc::new(store);
+    raw.client
+        .put_item()
+        .table_name(&raw.table)
+        .item("PK", s("RUNLOCK"))
+        .item("SK", s("RUNLOCK"))
+        .item("ttl", n(conformance::t0().timestamp()))
+        .send()
         .await
-        .unwrap()
+        .unwrap();
+    let lease_until = conformance::t0() + TimeDelta::hours(5);
+    conformance::runs::start(&store, &conformance::runs::run(1, 1), lease_until)
+        .await
         .unwrap();
     let item = raw
         .client
@@ -332,9 +336,55 @@ async fn ttl_never_removes_the_run_lock_near_its_lease() {
         .unwrap()
         .item
         .unwrap();
-    let ttl: i64 = item["ttl"].as_n().unwrap().parse().unwrap();
+    assert_eq!(item.get("ttl"), None, "{item:?}");
+    assert_eq!(item["run_id"].as_n().unwrap(), "1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_held_across_the_upgrade_holds_the_default_lane() {
+    // The single run lock of earlier versions, as they stored it, is the default lane's.
+    use shared::domain::LaneId;
+    let Some((store, raw)) = fresh_dynamo().await else {
+        return;
+    };
+    raw.client
+        .put_item()
+        .table_name(&raw.table)
+        .item("PK", s("RUNLOCK"))
+        .item("SK", s("RUNLOCK"))
+        .item("run_id", n(41))
+        .item("lease_until", s("2026-11-25T14:00:00.123Z"))
+        .item("lease_until_ns", n(1_700_000_000_000_000_000))
+        .send()
+        .await
+        .unwrap();
+    let store: Arc<dyn Store> = Arc::new(store);
+    let lock = store
+        .get_run_lock(&LaneId::default())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(lock.run_id, 41);
+    let held = conformance::runs::start(
+        &store,
+        &conformance::runs::run(42, 1),
+        conformance::runs::lease(),
+    )
+    .await
+    .unwrap_err()
+    .unwrap();
+    assert_eq!(held.run_id, 41);
     assert!(
-        ttl >= (lease_until + TimeDelta::days(7)).timestamp(),
-        "ttl {ttl} is too close to the lease's end {lease_until}"
+        store
+            .release_run_lock(&LaneId::default(), 41)
+            .await
+            .unwrap()
     );
+    conformance::runs::start(
+        &store,
+        &conformance::runs::run(42, 1),
+        conformance::runs::lease(),
+    )
+    .await
+    .unwrap();
 }

@@ -163,6 +163,7 @@ async fn test_items_stored_before_environments_read_as_the_default_environment()
         description: String::new(),
         enabled: true,
         notify_emails: Vec::new(),
+        trigger_on_new_build: false,
     };
     let moved = store
         .update_test_item(1, &fields, conformance::t0())
@@ -234,4 +235,54 @@ async fn executions_stored_with_inline_history_are_migrated_and_stay_readable() 
         ["ExecutionStarted", "TaskStateEntered", "WaitStateEntered"]
     );
     assert_eq!(rest[0].state.as_deref(), Some("WaitBeforePoll"));
+}
+
+#[tokio::test]
+async fn the_single_run_lock_becomes_the_default_lanes() {
+    use shared::domain::{LaneId, RunStatus};
+    use shared::ports::RunStore;
+    // GIVEN a file from before lanes (schema version 7): run 41 holds the one lock
+    let dir = tempfile::tempdir().unwrap();
+    shared::adapters::sqlite::create_at_schema_version(dir.path(), 7).unwrap();
+    let mut old = conformance::runs::run(41, 1);
+    old.status = RunStatus::Monitoring;
+    let mut old_json = serde_json::to_value(&old).unwrap();
+    for added in ["lane", "queued_at", "queue_seq", "started_by_webhook"] {
+        old_json.as_object_mut().unwrap().remove(added);
+    }
+    {
+        let c = rusqlite::Connection::open(dir.path().join("crat.db")).unwrap();
+        c.execute(
+            "INSERT INTO run_lock (id, run_id, lease_until) VALUES (1, 41, '2026-11-25T14:00:00.123Z')",
+            [],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO runs (id, test_item_id, status, revision, json) VALUES (41, 1, 'MONITORING', 1, ?1)",
+            [old_json.to_string()],
+        )
+        .unwrap();
+    }
+    // WHEN the current code opens it THEN run 41 holds the default lane, and reads back in it
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let lock = store
+        .get_run_lock(&LaneId::default())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(lock.run_id, 41);
+    assert_eq!(
+        store.get_run(41).await.unwrap().unwrap().lane,
+        LaneId::default()
+    );
+    let store: Arc<dyn Store> = Arc::new(store);
+    let held = conformance::runs::start(
+        &store,
+        &conformance::runs::run(42, 1),
+        conformance::runs::lease(),
+    )
+    .await
+    .unwrap_err()
+    .unwrap();
+    assert_eq!(held.run_id, 41);
 }

@@ -98,6 +98,7 @@ export const en = {
   'login.expired': 'Your session has ended. Log in again to continue.',
   'login.already': 'You are logged in as {email}.',
 
+  'status.QUEUED': 'Queued',
   'status.PENDING': 'Pending',
   'status.DOWNLOADING': 'Downloading',
   'status.DOWNLOADED': 'Downloaded',

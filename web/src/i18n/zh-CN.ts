@@ -99,6 +99,7 @@ export const zhCN: Dict = {
   'login.expired': '会话已结束，请重新登录后继续。',
   'login.already': '您已以 {email} 的身份登录。',
 
+  'status.QUEUED': '排队中',
   'status.PENDING': '等待中',
   'status.DOWNLOADING': '下载中',
   'status.DOWNLOADED': '已下载',

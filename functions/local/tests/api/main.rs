@@ -18,6 +18,7 @@ mod notify_smtp;
 mod openapi;
 mod restart;
 mod restart_flow;
+mod restart_queue;
 mod router;
 mod runs_control;
 mod template_routes;

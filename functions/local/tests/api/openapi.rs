@@ -87,6 +87,8 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("get", "/api/v1/deploy-test-runs/{run_id}/execution"),
     ("post", "/api/v1/deploy-test-runs/{run_id}/cancel"),
     ("post", "/api/v1/deploy-test-runs/{run_id}/rerun"),
+    ("get", "/api/v1/queue"),
+    ("post", "/api/v1/environments/{id}/release"),
     ("get", "/api/v1/outbox"),
     ("get", "/api/v1/settings"),
     ("put", "/api/v1/settings"),

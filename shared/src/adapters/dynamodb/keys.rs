@@ -182,8 +182,23 @@ pub(super) const SETTINGS: &str = "SETTINGS";
 pub(super) const RUN_SK: &str = "RUN";
 /// The GSI1 partition of all runs.
 pub(super) const RUNS: &str = "RUNS";
-/// The run lock's PK and SK.
+/// The run lock's PK and SK: the default lane's item (other lanes' PK adds `#<lane>`).
 pub(super) const RUN_LOCK: &str = "RUNLOCK";
+
+/// The lane item's PK: the single run lock of earlier versions is the default lane's, so
+/// a lock held across the upgrade keeps holding.
+pub(super) fn lane_pk(lane: &crate::domain::LaneId) -> String {
+    if lane.is_default() {
+        RUN_LOCK.to_owned()
+    } else {
+        format!("{RUN_LOCK}#{lane}")
+    }
+}
+
+/// The partition of a lane's queue entries (SK: the padded queue place).
+pub(super) fn queue_pk(lane: &crate::domain::LaneId) -> String {
+    format!("QUEUE#{lane}")
+}
 
 pub(super) fn run_pk(id: i64) -> String {
     format!("RUN#{id}")
@@ -371,6 +386,7 @@ mod tests {
             description: String::new(),
             enabled: true,
             notify_emails: Vec::new(),
+            trigger_on_new_build: false,
             created_at: chrono::DateTime::UNIX_EPOCH,
             updated_at: chrono::DateTime::UNIX_EPOCH,
         };

@@ -20,6 +20,7 @@ mod environments;
 mod executions;
 mod job_selections;
 mod keys;
+mod lanes;
 mod login_failures;
 mod parameter_set_versions;
 mod parameter_sets;

@@ -290,6 +290,7 @@ fn test_item_from_fields(
         description: fields.description.clone(),
         enabled: fields.enabled,
         notify_emails: fields.notify_emails.clone(),
+        trigger_on_new_build: fields.trigger_on_new_build,
         created_at,
         updated_at,
     }
@@ -312,6 +313,10 @@ fn test_item_item(t: &TestItem) -> Item {
     item.insert("enabled".to_owned(), AttributeValue::Bool(t.enabled));
     let emails = t.notify_emails.iter().map(|e| s(e.as_str())).collect();
     item.insert("notify_emails".to_owned(), AttributeValue::L(emails));
+    item.insert(
+        "trigger_on_new_build".to_owned(),
+        AttributeValue::Bool(t.trigger_on_new_build),
+    );
     item.insert("created_at".to_owned(), s(&fmt_time(t.created_at)));
     item.insert("updated_at".to_owned(), s(&fmt_time(t.updated_at)));
     item
@@ -340,6 +345,9 @@ fn test_item_from_item(item: &Item) -> StoreResult<TestItem> {
         description: get_s(item, "description")?.to_owned(),
         enabled: get_bool(item, "enabled")?,
         notify_emails: emails,
+        // Absent on items stored before the field existed.
+        trigger_on_new_build: item.contains_key("trigger_on_new_build")
+            && get_bool(item, "trigger_on_new_build")?,
         created_at: get_time(item, "created_at")?,
         updated_at: get_time(item, "updated_at")?,
     })

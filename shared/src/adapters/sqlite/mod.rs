@@ -180,6 +180,24 @@ CREATE TABLE environments (
 ALTER TABLE test_items ADD COLUMN environment_id INTEGER REFERENCES environments (id) ON DELETE RESTRICT;
 CREATE INDEX test_items_by_environment ON test_items (environment_id) WHERE environment_id IS NOT NULL;
 "#,
+    // Lanes: one lock per lane instead of the single run lock (which becomes the default
+    // lane's), and the lane's queue as its QUEUED runs in `queue_seq` order.
+    r#"
+CREATE TABLE lane_locks (
+    lane TEXT PRIMARY KEY,
+    run_id INTEGER NOT NULL,
+    lease_until TEXT NOT NULL
+);
+INSERT INTO lane_locks (lane, run_id, lease_until) SELECT 'default', run_id, lease_until FROM run_lock;
+DROP TABLE run_lock;
+ALTER TABLE runs ADD COLUMN lane TEXT NOT NULL DEFAULT 'default';
+ALTER TABLE runs ADD COLUMN queue_seq INTEGER;
+CREATE INDEX runs_in_queue ON runs (lane, status, queue_seq);
+"#,
+    // Items the build webhook starts on a new build of their job.
+    r#"
+ALTER TABLE test_items ADD COLUMN trigger_on_new_build INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 #[derive(Clone)]

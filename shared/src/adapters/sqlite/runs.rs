@@ -1,5 +1,6 @@
-//! Runs and the run lock in the embedded store. The run is kept as JSON with the columns
-//! lists filter on beside it.
+//! Runs, the lanes' locks and queues in the embedded store. The run is kept as JSON with
+//! the columns lists filter on beside it; a lane's queue is its QUEUED runs by `queue_seq`.
+//! Every lane decision is one transaction (SQLite serialises writers).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -7,8 +8,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::super::readable_page;
 use super::{SqliteStore, parse_ts, query_rows, ts, unavailable};
-use crate::domain::{Run, RunLock, RunStatus};
-use crate::ports::{Page, RunStore, StoreError, StoreResult};
+use crate::domain::{LaneId, MAX_QUEUED_PER_LANE, Run, RunLock, RunStatus};
+use crate::ports::{Admission, Page, RunStore, StoreError, StoreResult};
+
+const QUEUED: &str = "QUEUED";
 
 fn encode(run: &Run) -> StoreResult<String> {
     serde_json::to_string(run).map_err(|e| StoreError::Corrupt(format!("run {}: {e}", run.id)))
@@ -18,22 +21,54 @@ fn decode(json: &str) -> StoreResult<Run> {
     serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("run: {e}")))
 }
 
-fn read_lock(c: &Connection) -> StoreResult<Option<RunLock>> {
+fn read_lock(c: &Connection, lane: &LaneId) -> StoreResult<Option<RunLock>> {
     let row: Option<(i64, String)> = c
         .query_row(
-            "SELECT run_id, lease_until FROM run_lock WHERE id = 1",
-            [],
+            "SELECT run_id, lease_until FROM lane_locks WHERE lane = ?1",
+            [lane.as_str()],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()
         .map_err(unavailable)?;
     row.map(|(run_id, lease)| {
         Ok(RunLock {
+            lane: lane.clone(),
             run_id,
             lease_until: parse_ts("lease_until", &lease)?,
         })
     })
     .transpose()
+}
+
+fn queue_length(c: &Connection, lane: &LaneId) -> StoreResult<usize> {
+    c.query_row(
+        "SELECT COUNT(*) FROM runs WHERE lane = ?1 AND status = ?2",
+        params![lane.as_str(), QUEUED],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n as usize)
+    .map_err(unavailable)
+}
+
+fn insert_run(c: &Connection, run: &Run) -> StoreResult<()> {
+    c.execute(
+        "INSERT INTO runs (id, test_item_id, status, revision, json, lane, queue_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![run.id.get(), run.test_item_id.get(), run.status.as_str(), run.revision, encode(run)?,
+            run.lane.as_str(), run.queue_seq],
+    )
+    .map_err(|e| StoreError::Conflict(format!("run {} exists: {e}", run.id)))?;
+    Ok(())
+}
+
+/// Writes `run` if the stored one is at `run.revision - 1` (and, with `only_status`, has it).
+fn write_run(c: &Connection, run: &Run, only_status: Option<&str>) -> StoreResult<bool> {
+    let n = c
+        .execute(
+            "UPDATE runs SET status = ?2, revision = ?3, json = ?4 WHERE id = ?1 AND revision = ?3 - 1 AND (?5 IS NULL OR status = ?5)",
+            params![run.id.get(), run.status.as_str(), run.revision, encode(run)?, only_status],
+        )
+        .map_err(unavailable)?;
+    Ok(n > 0)
 }
 
 fn page(
@@ -57,31 +92,88 @@ fn page(
 
 #[async_trait]
 impl RunStore for SqliteStore {
-    async fn create_run_with_lock(
+    async fn admit_run(
         &self,
         run: &Run,
-        now: DateTime<Utc>,
+        queue: bool,
         lease_until: DateTime<Utc>,
-    ) -> StoreResult<Result<(), RunLock>> {
-        let json = encode(run)?;
+    ) -> StoreResult<Admission> {
         let run = run.clone();
         self.write(move |c| {
-            if let Some(lock) = read_lock(c)?
-                && lock.is_held(now)
-            {
-                return Ok(Err(lock));
+            let lock = read_lock(c, &run.lane)?;
+            let waiting = queue_length(c, &run.lane)?;
+            if lock.is_none() && waiting == 0 {
+                c.execute(
+                    "INSERT INTO lane_locks (lane, run_id, lease_until) VALUES (?1, ?2, ?3)",
+                    params![run.lane.as_str(), run.id.get(), ts(lease_until)],
+                )
+                .map_err(unavailable)?;
+                insert_run(c, &run)?;
+                return Ok(Admission::Started);
+            }
+            if !queue || waiting >= MAX_QUEUED_PER_LANE {
+                return Ok(Admission::Busy {
+                    lock,
+                    queue_full: queue,
+                });
+            }
+            let seq: i64 = c
+                .query_row(
+                    "SELECT COALESCE(MAX(queue_seq), 0) + 1 FROM runs",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(unavailable)?;
+            insert_run(c, &run.queued(seq))?;
+            Ok(Admission::Queued {
+                position: waiting + 1,
+            })
+        })
+        .await
+    }
+
+    async fn queued_runs(&self, lane: &LaneId) -> StoreResult<Vec<Run>> {
+        let lane = lane.clone();
+        self.read(move |c| {
+            let rows = query_rows(
+                c,
+                "SELECT json FROM runs WHERE lane = ?1 AND status = ?2 ORDER BY queue_seq",
+                params![lane.as_str(), QUEUED],
+                |r| r.get::<_, String>(0),
+            )?;
+            rows.iter().map(|j| decode(j)).collect()
+        })
+        .await
+    }
+
+    async fn claim_lane(&self, started: &Run, lease_until: DateTime<Utc>) -> StoreResult<bool> {
+        let started = started.clone();
+        self.write(move |c| {
+            if read_lock(c, &started.lane)?.is_some() || !write_run(c, &started, Some(QUEUED))? {
+                return Ok(false);
             }
             c.execute(
-                "INSERT OR REPLACE INTO run_lock (id, run_id, lease_until) VALUES (1, ?1, ?2)",
-                params![run.id.get(), ts(lease_until)],
+                "INSERT INTO lane_locks (lane, run_id, lease_until) VALUES (?1, ?2, ?3)",
+                params![started.lane.as_str(), started.id.get(), ts(lease_until)],
             )
             .map_err(unavailable)?;
-            c.execute(
-                "INSERT INTO runs (id, test_item_id, status, revision, json) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![run.id.get(), run.test_item_id.get(), run.status.as_str(), run.revision, json],
-            )
-            .map_err(|e| StoreError::Conflict(format!("run {} exists: {e}", run.id)))?;
-            Ok(Ok(()))
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn cancel_queued_run(&self, cancelled: &Run) -> StoreResult<()> {
+        let cancelled = cancelled.clone();
+        self.write(move |c| {
+            if write_run(c, &cancelled, Some(QUEUED))? {
+                Ok(())
+            } else {
+                Err(StoreError::Conflict(format!(
+                    "run {} is no longer queued at revision {}",
+                    cancelled.id,
+                    cancelled.revision - 1
+                )))
+            }
         })
         .await
     }
@@ -100,19 +192,16 @@ impl RunStore for SqliteStore {
     }
 
     async fn update_run(&self, run: &Run) -> StoreResult<()> {
-        let json = encode(run)?;
-        let (id, status, revision) = (run.id.get(), run.status.as_str(), run.revision);
+        let run = run.clone();
         self.write(move |c| {
-            let n = c
-                .execute(
-                    "UPDATE runs SET status = ?2, revision = ?3, json = ?4 WHERE id = ?1 AND revision = ?3 - 1",
-                    params![id, status, revision, json],
-                )
-                .map_err(unavailable)?;
-            if n == 0 {
-                return Err(StoreError::Conflict(format!("run {id} changed meanwhile")));
+            if write_run(c, &run, None)? {
+                Ok(())
+            } else {
+                Err(StoreError::Conflict(format!(
+                    "run {} changed meanwhile",
+                    run.id
+                )))
             }
-            Ok(())
         })
         .await
     }
@@ -152,15 +241,22 @@ impl RunStore for SqliteStore {
         .await
     }
 
-    async fn get_run_lock(&self) -> StoreResult<Option<RunLock>> {
-        self.read(read_lock).await
+    async fn get_run_lock(&self, lane: &LaneId) -> StoreResult<Option<RunLock>> {
+        let lane = lane.clone();
+        self.read(move |c| read_lock(c, &lane)).await
     }
 
-    async fn renew_run_lock(&self, run_id: i64, lease_until: DateTime<Utc>) -> StoreResult<bool> {
+    async fn renew_run_lock(
+        &self,
+        lane: &LaneId,
+        run_id: i64,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let lane = lane.clone();
         self.write(move |c| {
             Ok(c.execute(
-                "UPDATE run_lock SET lease_until = ?2 WHERE id = 1 AND run_id = ?1",
-                params![run_id, ts(lease_until)],
+                "UPDATE lane_locks SET lease_until = ?3 WHERE lane = ?1 AND run_id = ?2",
+                params![lane.as_str(), run_id, ts(lease_until)],
             )
             .map_err(unavailable)?
                 > 0)
@@ -168,11 +264,12 @@ impl RunStore for SqliteStore {
         .await
     }
 
-    async fn release_run_lock(&self, run_id: i64) -> StoreResult<bool> {
+    async fn release_run_lock(&self, lane: &LaneId, run_id: i64) -> StoreResult<bool> {
+        let lane = lane.clone();
         self.write(move |c| {
             Ok(c.execute(
-                "DELETE FROM run_lock WHERE id = 1 AND run_id = ?1",
-                [run_id],
+                "DELETE FROM lane_locks WHERE lane = ?1 AND run_id = ?2",
+                params![lane.as_str(), run_id],
             )
             .map_err(unavailable)?
                 > 0)

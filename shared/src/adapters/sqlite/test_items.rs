@@ -13,7 +13,7 @@ use crate::adapters::readable_page;
 use crate::domain::{Email, EnvironmentId, JobName, ServiceName, TestItem, TestItemFields};
 use crate::ports::{Page, StoreError, StoreResult, TestItemStore};
 
-const ITEM_COLUMNS: &str = "id, name, job_name, parameter_set_id, environment_id, description, enabled, notify_emails, created_at, updated_at";
+const ITEM_COLUMNS: &str = "id, name, job_name, parameter_set_id, environment_id, description, enabled, notify_emails, trigger_on_new_build, created_at, updated_at";
 
 /// One `test_items` row as stored; [`ItemRow::into_item`] re-validates it.
 struct ItemRow {
@@ -25,6 +25,7 @@ struct ItemRow {
     description: String,
     enabled: bool,
     notify_emails: String,
+    trigger_on_new_build: bool,
     created_at: String,
     updated_at: String,
 }
@@ -40,6 +41,7 @@ impl ItemRow {
             description: r.get("description")?,
             enabled: r.get("enabled")?,
             notify_emails: r.get("notify_emails")?,
+            trigger_on_new_build: r.get("trigger_on_new_build")?,
             created_at: r.get("created_at")?,
             updated_at: r.get("updated_at")?,
         })
@@ -62,6 +64,7 @@ impl ItemRow {
                 .map(|e| Email::from_stored("notify_emails", e))
                 .collect::<Result<_, _>>()
                 .map_err(|e| corrupt("test item", e))?,
+            trigger_on_new_build: self.trigger_on_new_build,
             created_at: parse_ts("created_at", &self.created_at)?,
             updated_at: parse_ts("updated_at", &self.updated_at)?,
         })
@@ -119,8 +122,8 @@ impl TestItemStore for SqliteStore {
         self.write(move |c| {
             let id = next_id_in(c, "test_items").map_err(unavailable)?;
             let inserted = c.execute(
-                &format!("INSERT INTO test_items ({ITEM_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)"),
-                params![id, f.name.as_str(), f.job_name.as_str(), f.parameter_set_id, f.environment_id.map(EnvironmentId::get), f.description, f.enabled, emails_json(&f), ts(now)],
+                &format!("INSERT INTO test_items ({ITEM_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?10, ?9, ?9)"),
+                params![id, f.name.as_str(), f.job_name.as_str(), f.parameter_set_id, f.environment_id.map(EnvironmentId::get), f.description, f.enabled, emails_json(&f), ts(now), f.trigger_on_new_build],
             );
             if let Err(e) = inserted {
                 let msg = item_conflict(c, &f);
@@ -160,8 +163,8 @@ impl TestItemStore for SqliteStore {
         self.write(move |c| {
             let updated = c.execute(
                 "UPDATE test_items SET name = ?2, job_name = ?3, parameter_set_id = ?4, description = ?5, enabled = ?6,
-                 notify_emails = ?7, updated_at = ?8, environment_id = ?9 WHERE id = ?1",
-                params![id, f.name.as_str(), f.job_name.as_str(), f.parameter_set_id, f.description, f.enabled, emails_json(&f), ts(now), f.environment_id.map(EnvironmentId::get)],
+                 notify_emails = ?7, updated_at = ?8, environment_id = ?9, trigger_on_new_build = ?10 WHERE id = ?1",
+                params![id, f.name.as_str(), f.job_name.as_str(), f.parameter_set_id, f.description, f.enabled, emails_json(&f), ts(now), f.environment_id.map(EnvironmentId::get), f.trigger_on_new_build],
             );
             match updated {
                 Ok(0) => return Ok(None),

@@ -67,7 +67,7 @@ async fn a_run_records_its_item_s_environment_and_its_steps_use_that_server() {
     );
     // Once triggered, the run stays on the server that has its task, even if the
     // environment is pointed elsewhere meanwhile.
-    let mut triggered = run.clone();
+    let mut triggered = run.run.clone();
     triggered.test_server_url = on_b.external_test_server_url.clone();
     environments::update(&f.state, env.id, input("b", "http://c.test:9000", true))
         .await

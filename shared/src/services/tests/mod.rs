@@ -7,6 +7,7 @@
 mod environments;
 mod job_versions;
 mod parameter_sets;
+mod queue;
 mod runs;
 mod settings;
 mod test_items;
@@ -181,6 +182,7 @@ impl Fixture {
             description: String::new(),
             enabled: true,
             notify_emails: Vec::new(),
+            trigger_on_new_build: false,
         }
     }
 

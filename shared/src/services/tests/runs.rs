@@ -22,6 +22,14 @@ fn selected() -> TriggerInput {
     TriggerInput::default()
 }
 
+/// The selected build, refused with 409 instead of queued when the lane is busy.
+fn fail_fast() -> TriggerInput {
+    TriggerInput {
+        queue: Some(false),
+        ..TriggerInput::default()
+    }
+}
+
 #[tokio::test]
 async fn trigger_starts_a_pending_run_of_the_selected_build_holding_the_lock() {
     let f = Fixture::new();
@@ -38,7 +46,13 @@ async fn trigger_starts_a_pending_run_of_the_selected_build_holding_the_lock() {
     assert_eq!(run.params["service_name"], "cds");
     let stored = f.state.store.get_run(run.id.get()).await.unwrap().unwrap();
     assert_eq!(stored.status, RunStatus::Pending);
-    let lock = f.state.store.get_run_lock().await.unwrap().unwrap();
+    let lock = f
+        .state
+        .store
+        .get_run_lock(&Default::default())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(lock.run_id, run.id.get());
     let started = f.workflow.started.lock().unwrap().clone();
     assert_eq!(started.len(), 1);
@@ -54,6 +68,7 @@ async fn trigger_with_a_build_id_tests_that_build() {
 
     let input = TriggerInput {
         build_info_id: Some(BuildId::from_stored(older.id)),
+        queue: None,
     };
     let run = runs::trigger(&f.state, &USER, item_id(&item), input)
         .await
@@ -63,14 +78,14 @@ async fn trigger_with_a_build_id_tests_that_build() {
 }
 
 #[tokio::test]
-async fn a_second_trigger_while_a_run_is_live_is_refused_naming_the_active_run() {
+async fn a_second_trigger_without_queueing_is_refused_naming_the_active_run() {
     let f = Fixture::new();
     let (item, _) = f.ready_item().await;
     let first = runs::trigger(&f.state, &USER, item_id(&item), selected())
         .await
         .unwrap();
 
-    let second = runs::trigger(&f.state, &OTHER, item_id(&item), selected()).await;
+    let second = runs::trigger(&f.state, &OTHER, item_id(&item), fail_fast()).await;
 
     let refused = refusal(second);
     assert_eq!(refused.status.as_u16(), 409);
@@ -79,7 +94,10 @@ async fn a_second_trigger_while_a_run_is_live_is_refused_naming_the_active_run()
         refused.details.unwrap()["active_run"]["id"],
         json!(first.id)
     );
-    assert_eq!(f.workflow.started_ids(), [first.execution_id]);
+    assert_eq!(
+        f.workflow.started_ids(),
+        std::slice::from_ref(&first.execution_id)
+    );
 }
 
 #[tokio::test]
@@ -100,6 +118,7 @@ async fn trigger_refuses_what_cannot_run() {
     );
     let unknown_build = TriggerInput {
         build_info_id: Some(BuildId::from_stored(999)),
+        queue: None,
     };
     assert_eq!(
         refusal(runs::trigger(&f.state, &USER, item_id(&item), unknown_build).await).code,
@@ -108,6 +127,7 @@ async fn trigger_refuses_what_cannot_run() {
     let other_job = f.build("OTHER_JOB", 5).await;
     let wrong_job = TriggerInput {
         build_info_id: Some(BuildId::from_stored(other_job.id)),
+        queue: None,
     };
     let refused = refusal(runs::trigger(&f.state, &USER, item_id(&item), wrong_job).await);
     assert_eq!(
@@ -118,6 +138,7 @@ async fn trigger_refuses_what_cannot_run() {
     let build = f.build("CDN_CORE", 101).await;
     let this_build = || TriggerInput {
         build_info_id: Some(BuildId::from_stored(build.id)),
+        queue: None,
     };
     assert_eq!(
         refusal(runs::trigger(&f.state, &USER, item_id(&item), this_build()).await).code,
@@ -139,7 +160,14 @@ async fn trigger_refuses_what_cannot_run() {
         "test_item_disabled"
     );
     // None of the refusals left a run, a lock or an execution behind.
-    assert!(f.state.store.get_run_lock().await.unwrap().is_none());
+    assert!(
+        f.state
+            .store
+            .get_run_lock(&Default::default())
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(f.workflow.started_ids().is_empty());
 }
 
@@ -185,7 +213,13 @@ async fn a_lock_left_by_an_ended_run_is_released_by_the_next_trigger() {
         .await
         .unwrap();
 
-    let lock = f.state.store.get_run_lock().await.unwrap().unwrap();
+    let lock = f
+        .state
+        .store
+        .get_run_lock(&Default::default())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(lock.run_id, next.id.get());
 }
 
@@ -198,9 +232,17 @@ async fn a_live_run_past_its_lease_still_blocks_a_trigger() {
         .unwrap();
     f.clock.advance(TimeDelta::days(2));
 
-    let refused = refusal(runs::trigger(&f.state, &USER, item_id(&item), selected()).await);
-
+    let refused = refusal(runs::trigger(&f.state, &USER, item_id(&item), fail_fast()).await);
     assert_eq!(refused.code, "run_active");
+    // Queueing waits behind it: it never starts beside the live run.
+    let queued = runs::trigger(&f.state, &OTHER, item_id(&item), selected())
+        .await
+        .unwrap();
+    assert_eq!(
+        (queued.status, queued.queue_position),
+        (RunStatus::Queued, Some(1))
+    );
+    assert_eq!(f.workflow.started_ids().len(), 1);
 }
 
 #[tokio::test]
@@ -238,7 +280,14 @@ async fn the_trigger_or_an_admin_cancels_once_and_the_execution_stops() {
         f.workflow.stopped_ids(),
         std::slice::from_ref(&run.execution_id)
     );
-    assert!(f.state.store.get_run_lock().await.unwrap().is_none());
+    assert!(
+        f.state
+            .store
+            .get_run_lock(&Default::default())
+            .await
+            .unwrap()
+            .is_none()
+    );
     let again = refusal(runs::cancel(&f.state, &USER, false, run.id).await);
     assert_eq!(
         (again.status.as_u16(), again.code.as_str()),
@@ -253,11 +302,15 @@ async fn a_rerun_repeats_the_build_and_parameter_snapshot_under_the_new_user() {
     let first = runs::trigger(&f.state, &USER, item_id(&item), selected())
         .await
         .unwrap();
-    // One at a time applies to re-runs too.
+    // One at a time applies to re-runs too: it waits in the queue (cancelled here).
+    let waiting = runs::rerun(&f.state, &OTHER, first.id).await.unwrap();
     assert_eq!(
-        refusal(runs::rerun(&f.state, &OTHER, first.id).await).code,
-        "run_active"
+        (waiting.status, waiting.queue_position),
+        (RunStatus::Queued, Some(1))
     );
+    runs::cancel(&f.state, &OTHER, false, waiting.id)
+        .await
+        .unwrap();
     runs::cancel(&f.state, &USER, false, first.id)
         .await
         .unwrap();
@@ -321,8 +374,18 @@ async fn the_sweeper_fails_only_runs_past_their_lease() {
     let stored = f.state.store.get_run(run.id.get()).await.unwrap().unwrap();
     assert_eq!(stored.status, RunStatus::Failed);
     assert_eq!(stored.error_message.as_deref(), Some(runs::SWEEPER_MESSAGE));
-    assert_eq!(f.workflow.stopped_ids(), [run.execution_id]);
-    assert!(f.state.store.get_run_lock().await.unwrap().is_none());
+    assert_eq!(
+        f.workflow.stopped_ids(),
+        std::slice::from_ref(&run.execution_id)
+    );
+    assert!(
+        f.state
+            .store
+            .get_run_lock(&Default::default())
+            .await
+            .unwrap()
+            .is_none()
+    );
     // Nothing is live any more: a second sweep does nothing.
     assert!(runs::sweep_stale(&f.state).await.unwrap().is_empty());
 }
@@ -384,7 +447,8 @@ async fn a_run_change_that_changes_nothing_writes_nothing() {
     let (item, _) = f.ready_item().await;
     let run = runs::trigger(&f.state, &USER, item_id(&item), selected())
         .await
-        .unwrap();
+        .unwrap()
+        .run;
 
     let same = crate::tasks::update_run(&f.state, run.id.get(), |_| Ok(()))
         .await

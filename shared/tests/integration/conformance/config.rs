@@ -25,6 +25,7 @@ pub(super) fn fields(name: &str, job: &str, set: Option<i64>) -> TestItemFields 
         description: "d".into(),
         enabled: true,
         notify_emails: vec![Email::parse("e", "qa@example.com").unwrap()],
+        trigger_on_new_build: false,
     }
 }
 

@@ -8,6 +8,7 @@ use shared::domain::{Email, NewBuild, Session};
 mod builds;
 mod config;
 mod environments;
+mod lanes;
 mod round_trips;
 pub mod runs;
 mod sessions;
@@ -16,6 +17,7 @@ mod unreadable;
 pub use builds::*;
 pub use config::*;
 pub use environments::*;
+pub use lanes::*;
 pub use round_trips::*;
 pub use runs::*;
 pub use sessions::*;
@@ -96,6 +98,10 @@ macro_rules! conformance_tests {
             run_lock_admits_one_run_at_a_time,
             run_lock_lease_is_renewed_by_its_holder_only,
             concurrent_starts_have_one_winner,
+            lanes_hold_one_run_each_independently,
+            concurrent_admissions_queue_at_distinct_places,
+            the_head_claims_a_freed_lane_exactly_once,
+            a_cancelled_queued_run_leaves_the_queue,
             runs_round_trip_and_update_by_revision,
             runs_list_by_status_and_item,
             execution_records_round_trip_and_running_ones_are_listed,

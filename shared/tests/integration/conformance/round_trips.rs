@@ -114,6 +114,7 @@ pub async fn accepted_values_re_read_equal(store: Arc<dyn Store>) {
                         description: String::new(),
                         enabled: true,
                         notify_emails: list.clone(),
+                        trigger_on_new_build: false,
                     };
                     let item = store.create_test_item(&fields, t0()).await.unwrap();
                     let got = store.get_test_item(item.id).await.unwrap().unwrap();

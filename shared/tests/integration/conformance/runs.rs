@@ -1,4 +1,4 @@
-//! Conformance checks for runs and the run lock.
+//! Conformance checks for run records (the lanes' locks and queues: `lanes.rs`).
 
 use std::sync::Arc;
 
@@ -8,7 +8,7 @@ use shared::domain::{
     Build, Email, JobName, ParameterSet, Params, Run, RunId, RunLock, RunStatus, ServiceName,
     StepName, TestItem,
 };
-use shared::ports::{Store, StoreError};
+use shared::ports::{Admission, Store, StoreError};
 
 use super::{new_build, t0};
 
@@ -22,6 +22,7 @@ pub fn run(id: i64, item_id: i64) -> Run {
         description: String::new(),
         enabled: true,
         notify_emails: vec![Email::parse("e", "qa@example.com").unwrap()],
+        trigger_on_new_build: false,
         created_at: t0(),
         updated_at: t0(),
     };
@@ -45,120 +46,26 @@ pub fn run(id: i64, item_id: i64) -> Run {
     Run::new(RunId::from_stored(id), &item, &build, &set, &by, t0())
 }
 
-fn lease() -> DateTime<Utc> {
+pub fn lease() -> DateTime<Utc> {
     t0() + TimeDelta::hours(4)
 }
 
-pub async fn run_lock_admits_one_run_at_a_time(store: Arc<dyn Store>) {
-    assert_eq!(store.get_run_lock().await.unwrap(), None);
-    store
-        .create_run_with_lock(&run(1, 1), t0(), lease())
-        .await
-        .unwrap()
-        .unwrap();
-    let held = store
-        .create_run_with_lock(&run(2, 1), t0(), lease())
-        .await
-        .unwrap()
-        .unwrap_err();
-    assert_eq!((held.run_id, held.lease_until), (1, lease()));
-    assert_eq!(
-        store.get_run(2).await.unwrap(),
-        None,
-        "the loser wrote nothing"
-    );
-    assert!(
-        !store.release_run_lock(2).await.unwrap(),
-        "only the holder releases"
-    );
-    assert!(store.release_run_lock(1).await.unwrap());
-    assert!(!store.release_run_lock(1).await.unwrap());
-    store
-        .create_run_with_lock(&run(2, 1), t0(), lease())
-        .await
-        .unwrap()
-        .unwrap();
-    // An expired lease no longer blocks (a crashed run cannot block forever).
-    store
-        .create_run_with_lock(&run(3, 1), lease(), lease() + TimeDelta::hours(4))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(store.get_run_lock().await.unwrap().unwrap().run_id, 3);
-}
-
-pub async fn run_lock_lease_is_renewed_by_its_holder_only(store: Arc<dyn Store>) {
-    store
-        .create_run_with_lock(&run(1, 1), t0(), lease())
-        .await
-        .unwrap()
-        .unwrap();
-    let later = lease() + TimeDelta::hours(3);
-    assert!(
-        !store.renew_run_lock(2, later).await.unwrap(),
-        "only the holder renews"
-    );
-    assert_eq!(
-        store.get_run_lock().await.unwrap().unwrap().lease_until,
-        lease()
-    );
-    assert!(store.renew_run_lock(1, later).await.unwrap());
-    assert_eq!(
-        store.get_run_lock().await.unwrap().unwrap(),
-        RunLock {
-            run_id: 1,
-            lease_until: later
-        }
-    );
-    // The renewed lease holds past the old one.
-    let held = store
-        .create_run_with_lock(&run(2, 1), lease() + TimeDelta::hours(1), later)
-        .await
-        .unwrap()
-        .unwrap_err();
-    assert_eq!(held.run_id, 1);
-    assert!(store.release_run_lock(1).await.unwrap());
-    assert!(
-        !store.renew_run_lock(1, later).await.unwrap(),
-        "a released lock is not renewed"
-    );
-    assert_eq!(store.get_run_lock().await.unwrap(), None);
-}
-
-pub async fn concurrent_starts_have_one_winner(store: Arc<dyn Store>) {
-    let mut handles = Vec::new();
-    for id in 1..=20 {
-        let s = store.clone();
-        handles.push(tokio::spawn(async move {
-            s.create_run_with_lock(&run(id, 1), t0(), lease())
-                .await
-                .unwrap()
-        }));
+/// Stores `run` holding its lane (never queued): `Err(holder)` when the lane is busy.
+pub async fn start(
+    store: &Arc<dyn Store>,
+    run: &Run,
+    lease_until: DateTime<Utc>,
+) -> Result<(), Option<RunLock>> {
+    match store.admit_run(run, false, lease_until).await.unwrap() {
+        Admission::Started => Ok(()),
+        Admission::Busy { lock, .. } => Err(lock),
+        other => panic!("a start without queueing was {other:?}"),
     }
-    let mut winners = Vec::new();
-    for (i, h) in handles.into_iter().enumerate() {
-        if h.await.unwrap().is_ok() {
-            winners.push(i as i64 + 1);
-        }
-    }
-    assert_eq!(winners.len(), 1, "exactly one winner: {winners:?}");
-    assert_eq!(
-        store.get_run_lock().await.unwrap().unwrap().run_id,
-        winners[0]
-    );
-    assert_eq!(
-        store.list_runs(None, None, 200).await.unwrap().items.len(),
-        1
-    );
 }
 
 pub async fn runs_round_trip_and_update_by_revision(store: Arc<dyn Store>) {
     let r = run(7, 1);
-    store
-        .create_run_with_lock(&r, t0(), lease())
-        .await
-        .unwrap()
-        .unwrap();
+    store.admit_run(&r, false, lease()).await.unwrap();
     let got = store.get_run(7).await.unwrap().unwrap();
     assert_eq!(got, r);
     assert_eq!(got.params["nested"], json!({"a": [1, 2]}));
@@ -191,17 +98,16 @@ pub async fn runs_round_trip_and_update_by_revision(store: Arc<dyn Store>) {
 pub async fn runs_list_by_status_and_item(store: Arc<dyn Store>) {
     for id in 1..=6 {
         let mut r = run(id, if id % 2 == 0 { 20 } else { 10 });
-        store
-            .create_run_with_lock(&r, t0(), lease())
-            .await
-            .unwrap()
-            .unwrap();
+        store.admit_run(&r, false, lease()).await.unwrap();
         if id <= 4 {
             r.finish(None, t0());
             r.revision += 1;
             store.update_run(&r).await.unwrap();
         }
-        store.release_run_lock(id).await.unwrap();
+        store
+            .release_run_lock(&Default::default(), id)
+            .await
+            .unwrap();
     }
     let ids =
         |p: &shared::ports::Page<Run, i64>| p.items.iter().map(|r| r.id.get()).collect::<Vec<_>>();

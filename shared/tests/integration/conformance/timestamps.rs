@@ -110,14 +110,16 @@ pub async fn timestamps_read_back_to_the_millisecond(store: Arc<dyn Store>) {
 
     let mut r = run(1, item.id);
     r.started_at = t;
-    store
-        .create_run_with_lock(&r, t, t + TimeDelta::hours(1))
+    super::runs::start(&store, &r, t + TimeDelta::hours(1))
         .await
-        .unwrap()
         .expect("the lock is free");
     let got = store.get_run(r.id.get()).await.unwrap().expect("run");
     kept("run started_at", got.started_at);
-    let lock = store.get_run_lock().await.unwrap().expect("lock");
+    let lock = store
+        .get_run_lock(&Default::default())
+        .await
+        .unwrap()
+        .expect("lock");
     assert_kept_to_the_millisecond(
         "run lock lease_until",
         t + TimeDelta::hours(1),

@@ -97,6 +97,7 @@ pub async fn unreadable_records_are_left_out_of_lists(
                 description: String::new(),
                 enabled: true,
                 notify_emails: vec![email("qa@example.com")],
+                trigger_on_new_build: false,
             },
             t0(),
         )
@@ -123,6 +124,7 @@ pub async fn unreadable_records_are_left_out_of_lists(
         description: "repaired".into(),
         enabled: true,
         notify_emails: vec![email("qa@example.com")],
+        trigger_on_new_build: false,
     };
     let repaired = store
         .update_test_item(50, &fields, t0())

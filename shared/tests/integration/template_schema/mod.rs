@@ -41,8 +41,10 @@ const MAIL_VARS: &[&str] = &[
     "CRAT_PUBLIC_URL",
 ];
 /// The functions that talk to Step Functions: deploy-runs starts, describes and stops
-/// executions; the sweeper stops the executions of the runs it fails.
-const WORKFLOW_CRATES: &[&str] = &["deploy-runs", "sweeper"];
+/// executions; the sweeper stops the executions of the runs it fails; the sweeper and
+/// finalize start the next queued run of a lane they free; the builds function (the webhook)
+/// starts the runs of items that test every new build.
+const WORKFLOW_CRATES: &[&str] = &["deploy-runs", "sweeper", "finalize", "builds"];
 const STATE_MACHINE_ARN: &str = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:${StateMachineName}";
 const EXECUTIONS_ARN: &str =
     "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${StateMachineName}:*";

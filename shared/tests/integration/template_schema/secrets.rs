@@ -80,8 +80,9 @@ fn secrets_come_only_from_secrets_manager() {
             crate_name == "builds",
             "{id}: WEBHOOK_TOKEN"
         );
-        // Mail settings go where mail is sent: the functions that run the notify logic.
-        let sends_mail = crate_sources(&crate_name).contains("shared::mail::handle(");
+        // Mail settings go where mail is sent: the functions whose main builds a mailer
+        // (notify; the sweeper and deploy-runs' lane release mail failed runs).
+        let sends_mail = crate_sources(&crate_name).contains(".mailer()");
         for key in MAIL_VARS {
             assert_eq!(vars.contains_key(key), sends_mail, "{id}: {key}");
         }

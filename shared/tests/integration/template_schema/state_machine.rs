@@ -170,11 +170,15 @@ fn only_the_workflow_functions_reach_the_state_machine() {
                 ("states:StartExecution", STATE_MACHINE_ARN),
                 ("states:StopExecution", EXECUTIONS_ARN),
             ],
+            // Both end runs, and so start the next queued run of the lane.
             "sweeper" => vec![
                 ("states:DescribeExecution", EXECUTIONS_ARN),
                 ("states:GetExecutionHistory", EXECUTIONS_ARN),
+                ("states:StartExecution", STATE_MACHINE_ARN),
                 ("states:StopExecution", EXECUTIONS_ARN),
             ],
+            // Finalize ends runs; the webhook starts the runs of items that test every new build.
+            "finalize" | "builds" => vec![("states:StartExecution", STATE_MACHINE_ARN)],
             _ => vec![],
         }
         .into_iter()

@@ -276,7 +276,12 @@ impl Side {
             serde_json::to_string(&stored).unwrap()
         );
         assert!(
-            self.state.store.get_run_lock().await.unwrap().is_none(),
+            self.state
+                .store
+                .get_run_lock(&Default::default())
+                .await
+                .unwrap()
+                .is_none(),
             "{}: the run lock is released",
             self.label
         );

@@ -18,6 +18,7 @@ mod download_step;
 mod environments;
 mod long_runs;
 mod monitor_step;
+mod queue_runs;
 mod trigger_step;
 
 const PKG_DIR: &str = "CDN/pass/20250613-master-abc/el7";
@@ -84,6 +85,12 @@ async fn setup_with(app: TestApp) -> Option<Flow> {
 
 impl Flow {
     async fn trigger(&self) -> reqwest::Response {
+        self.trigger_with(json!({"build_info_id": self.build_id}))
+            .await
+    }
+
+    /// Triggers with `body` (e.g. `"queue": false`).
+    async fn trigger_with(&self, body: Value) -> reqwest::Response {
         self.app
             .client
             .post(
@@ -91,7 +98,7 @@ impl Flow {
                     .url(&format!("/api/v1/test-items/{}/deploy-test", self.item_id)),
             )
             .bearer_auth(&self.user)
-            .json(&json!({"build_info_id": self.build_id}))
+            .json(&body)
             .send()
             .await
             .unwrap()
@@ -160,7 +167,13 @@ impl Flow {
     }
 
     async fn lock_is_free(&self) -> bool {
-        self.app.state.store.get_run_lock().await.unwrap().is_none()
+        self.app
+            .state
+            .store
+            .get_run_lock(&Default::default())
+            .await
+            .unwrap()
+            .is_none()
     }
 
     /// Watches run `id` to its end, expecting FAILED; returns it.
@@ -341,7 +354,9 @@ async fn simultaneous_triggers_have_one_winner(backend: Backend) {
     for _ in 0..20 {
         let f = f.clone();
         tasks.push(tokio::spawn(async move {
-            let r = f.trigger().await;
+            let r = f
+                .trigger_with(json!({"build_info_id": f.build_id, "queue": false}))
+                .await;
             (r.status(), r.json::<Value>().await.unwrap())
         }));
     }

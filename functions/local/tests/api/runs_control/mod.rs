@@ -207,7 +207,13 @@ async fn cancel_during_monitoring_frees_the_lock_and_sends_nothing() {
     assert_eq!(run["steps"][2]["status"], "CANCELLED");
     assert_eq!(run["notification"]["status"], "SKIPPED");
     assert!(
-        e.app.state.store.get_run_lock().await.unwrap().is_none(),
+        e.app
+            .state
+            .store
+            .get_run_lock(&Default::default())
+            .await
+            .unwrap()
+            .is_none(),
         "lock released"
     );
     let exec: Value = e

@@ -153,7 +153,15 @@ async fn rerun_obeys_every_rule_trigger_obeys() {
         1,
         "only the first run deployed"
     );
-    assert!(e.app.state.store.get_run_lock().await.unwrap().is_none());
+    assert!(
+        e.app
+            .state
+            .store
+            .get_run_lock(&Default::default())
+            .await
+            .unwrap()
+            .is_none()
+    );
     let page = e.app.state.store.list_runs(None, None, 50).await.unwrap();
     assert_eq!(
         page.items.iter().map(|r| r.id).collect::<Vec<_>>(),

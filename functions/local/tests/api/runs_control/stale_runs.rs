@@ -66,7 +66,13 @@ async fn local_sweeper_stops_the_live_execution_of_a_stale_run() {
     let last = exec["events"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["type"], "ExecutionAborted", "{exec}");
     assert!(
-        e.app.state.store.get_run_lock().await.unwrap().is_none(),
+        e.app
+            .state
+            .store
+            .get_run_lock(&Default::default())
+            .await
+            .unwrap()
+            .is_none(),
         "lock released"
     );
 }
@@ -99,7 +105,7 @@ async fn a_healthy_slow_run_outlives_cleanup_and_keeps_the_lock() {
                     .url(&format!("/api/v1/test-items/{}/deploy-test", e.item_id)),
             )
             .bearer_auth(&e.user)
-            .json(&json!({"build_info_id": e.build_id}))
+            .json(&json!({"build_info_id": e.build_id, "queue": false}))
             .send()
             .await
             .unwrap()
@@ -123,7 +129,14 @@ async fn a_healthy_slow_run_outlives_cleanup_and_keeps_the_lock() {
     assert_eq!(run.status, RunStatus::Monitoring);
     let deadline = timing::monitoring_deadline(&run).unwrap();
     assert_eq!(deadline, e.app.clock.now() + TimeDelta::seconds(10_800));
-    let lock = e.app.state.store.get_run_lock().await.unwrap().unwrap();
+    let lock = e
+        .app
+        .state
+        .store
+        .get_run_lock(&Default::default())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(lock.run_id, id);
     assert_eq!(lock.lease_until, timing::lease_until(&run, 10_800));
     assert!(lock.lease_until > deadline, "the lease outlasts monitoring");
@@ -229,13 +242,8 @@ async fn sweeper_fails_only_stale_runs_and_mails_once() {
     e.app
         .state
         .store
-        .create_run_with_lock(
-            &stale,
-            e.app.clock.now(),
-            e.app.clock.now() + TimeDelta::days(1),
-        )
+        .admit_run(&stale, false, e.app.clock.now() + TimeDelta::days(1))
         .await
-        .unwrap()
         .unwrap();
 
     // Not yet past the timing rule's lease (monitoring never began: from its start):
@@ -269,7 +277,13 @@ async fn sweeper_fails_only_stale_runs_and_mails_once() {
     );
     assert_eq!(run["notification"]["status"], "SENT");
     assert!(
-        e.app.state.store.get_run_lock().await.unwrap().is_none(),
+        e.app
+            .state
+            .store
+            .get_run_lock(&Default::default())
+            .await
+            .unwrap()
+            .is_none(),
         "lock released"
     );
     let mails = e.outbox();
@@ -344,9 +358,8 @@ async fn last_resort_finalize_frees_the_lock_when_the_run_cannot_be_written() {
     };
     let id = store.next_id("runs").await.unwrap();
     store
-        .create_run_with_lock(&new_run(id), now, now + TimeDelta::hours(3))
+        .admit_run(&new_run(id), false, now + TimeDelta::hours(3))
         .await
-        .unwrap()
         .unwrap();
     let deps = e.app.state.clone();
     let input = |finalize_error: Option<Value>| finalize::FinalizeInput {
@@ -364,7 +377,15 @@ async fn last_resort_finalize_frees_the_lock_when_the_run_cannot_be_written() {
 
     // The ordinary Finalize fails before it releases: the lock is still held.
     finalize::handle(&deps, input(None)).await.unwrap_err();
-    assert_eq!(store.get_run_lock().await.unwrap().unwrap().run_id, id);
+    assert_eq!(
+        store
+            .get_run_lock(&Default::default())
+            .await
+            .unwrap()
+            .unwrap()
+            .run_id,
+        id
+    );
 
     // WHEN the last resort runs while the run still cannot be written
     let err = finalize::handle(&deps, input(Some(finalize_error.clone())))
@@ -374,7 +395,11 @@ async fn last_resort_finalize_frees_the_lock_when_the_run_cannot_be_written() {
     // THEN it errs, but the lock is free; the run is unchanged (its write was refused)
     assert!(!err.message.is_empty(), "{err:?}");
     assert!(
-        store.get_run_lock().await.unwrap().is_none(),
+        store
+            .get_run_lock(&Default::default())
+            .await
+            .unwrap()
+            .is_none(),
         "lock released"
     );
     assert_eq!(
@@ -385,14 +410,21 @@ async fn last_resort_finalize_frees_the_lock_when_the_run_cannot_be_written() {
     // AND another run may take the lock; calling the last resort again does not free it
     let other = store.next_id("runs").await.unwrap();
     store
-        .create_run_with_lock(&new_run(other), now, now + TimeDelta::hours(3))
+        .admit_run(&new_run(other), false, now + TimeDelta::hours(3))
         .await
-        .unwrap()
         .unwrap();
     finalize::handle(&deps, input(Some(finalize_error.clone())))
         .await
         .unwrap_err();
-    assert_eq!(store.get_run_lock().await.unwrap().unwrap().run_id, other);
+    assert_eq!(
+        store
+            .get_run_lock(&Default::default())
+            .await
+            .unwrap()
+            .unwrap()
+            .run_id,
+        other
+    );
 
     // AND once the store takes writes again, it marks the run FAILED, and repeats harmlessly
     sqlite(&e.app, "DROP TRIGGER refuse_run_updates;");
@@ -416,7 +448,15 @@ async fn last_resort_finalize_frees_the_lock_when_the_run_cannot_be_written() {
             "unchanged"
         );
         finished_at = run.finished_at;
-        assert_eq!(store.get_run_lock().await.unwrap().unwrap().run_id, other);
+        assert_eq!(
+            store
+                .get_run_lock(&Default::default())
+                .await
+                .unwrap()
+                .unwrap()
+                .run_id,
+            other
+        );
     }
 }
 
@@ -452,7 +492,13 @@ async fn the_local_servers_sweeper_timer_stops_the_live_execution_of_a_stale_run
     let mut run = None;
     for _ in 0..500 {
         let now = store.get_run(id).await.unwrap().unwrap();
-        if now.status.is_terminal() && store.get_run_lock().await.unwrap().is_none() {
+        if now.status.is_terminal()
+            && store
+                .get_run_lock(&Default::default())
+                .await
+                .unwrap()
+                .is_none()
+        {
             run = Some(now);
             break;
         }

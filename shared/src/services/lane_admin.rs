@@ -1,0 +1,143 @@
+//! What people see of the lanes (`GET /queue`) and an admin's way out of a stuck one
+//! (`POST /environments/{id}/release`).
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::error::{ServiceError, ServiceResult};
+use super::lanes::{self, AdmittedRun};
+use crate::deps::Deps;
+use crate::domain::{Email, EnvironmentId, FieldError, LaneId, Run};
+use crate::tasks::{ErrorName, RunChangeError, RunRef, change_run};
+use crate::workflow::WorkflowStarter;
+
+/// One lane: its active run and its queued runs, first in line first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LaneView {
+    /// `default`, or the test environment's id.
+    pub id: LaneId,
+    /// The environment's name; `null` for the default lane (the settings' test server).
+    pub name: Option<String>,
+    pub active_run: Option<Run>,
+    pub queued: Vec<AdmittedRun>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueueView {
+    pub lanes: Vec<LaneView>,
+}
+
+/// Every lane in use (the default one always) with its active and queued runs.
+pub async fn queue_view(state: &Deps) -> ServiceResult<QueueView> {
+    let mut views = Vec::new();
+    for lane in lanes::lanes_in_use(state).await? {
+        let active_run = match state.store.get_run_lock(&lane).await? {
+            Some(lock) => state.store.get_run(lock.run_id).await?,
+            None => None,
+        };
+        let mut queued = Vec::new();
+        for (i, run) in state
+            .store
+            .queued_runs(&lane)
+            .await?
+            .into_iter()
+            .enumerate()
+        {
+            let estimated_start_at = lanes::estimate_start(state, &lane, i + 1).await?;
+            queued.push(AdmittedRun {
+                run,
+                queue_position: Some(i + 1),
+                estimated_start_at,
+            });
+        }
+        let name = match lane.as_str().parse::<EnvironmentId>() {
+            Ok(env) => state.store.get_environment(env).await?.map(|e| e.name),
+            Err(_) => None,
+        };
+        views.push(LaneView {
+            id: lane,
+            name,
+            active_run,
+            queued,
+        });
+    }
+    Ok(QueueView { lanes: views })
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseInput {
+    /// Why the lane is released: recorded as the active run's error and mailed. 1–500 characters.
+    pub reason: String,
+}
+
+const MAX_REASON_CHARS: usize = 500;
+
+/// An admin ends lane `lane`'s stuck active run: FAILED with the reason, its execution
+/// stopped, its failure mail sent, the lane released and its next queued run started.
+#[tracing::instrument(skip_all, fields(%lane, by = %by))]
+pub async fn force_release(
+    state: &Deps,
+    by: &Email,
+    lane: &LaneId,
+    input: ReleaseInput,
+) -> ServiceResult<Run> {
+    let reason = input.reason.trim();
+    if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
+        return Err(FieldError::new(
+            "reason",
+            "must say why the lane is released (1-500 characters)",
+        )
+        .into());
+    }
+    let Some(lock) = state.store.get_run_lock(lane).await? else {
+        return Err(ServiceError::Conflict {
+            code: "lane_free",
+            message: format!("lane {lane} has no active run; nothing to release"),
+            details: None,
+        });
+    };
+    let message = format!("released by {by}: {reason}");
+    let now = state.clock.now();
+    let run = match change_run(state, lock.run_id, |run| {
+        run.finish(Some((ErrorName::Released.as_str(), &message)), now);
+        Ok::<(), ServiceError>(())
+    })
+    .await
+    {
+        Ok(run) => Some(run),
+        Err(RunChangeError::Missing) => None,
+        Err(RunChangeError::Refused(e)) => return Err(e),
+        Err(RunChangeError::KeptChanging) => {
+            return Err(ServiceError::Conflict {
+                code: "run_busy",
+                message: format!("run {} kept changing; try again", lock.run_id),
+                details: None,
+            });
+        }
+        Err(RunChangeError::Store(e)) => return Err(e.into()),
+    };
+    if let Some(run) = &run
+        && let Err(e) = state.workflow.stop(&run.execution_id, &message).await
+    {
+        tracing::warn!(error = %e, "could not stop the execution of a released run");
+    }
+    state.store.release_run_lock(lane, lock.run_id).await?;
+    tracing::warn!(run_id = lock.run_id, "lane force-released");
+    // Mail once (notify skips a run whose mail already went out); a mail failure stays on the run.
+    if let Err(e) = crate::mail::handle(
+        state,
+        RunRef {
+            run_id: lock.run_id,
+        },
+    )
+    .await
+    {
+        tracing::warn!(error = %e, "failure mail of a released run not sent");
+    }
+    lanes::after_run_ended(state, lane).await;
+    match state.store.get_run(lock.run_id).await? {
+        Some(run) => Ok(run),
+        None => Err(ServiceError::no_such("run", lock.run_id)),
+    }
+}
