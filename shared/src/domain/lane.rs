@@ -71,7 +71,13 @@ impl std::fmt::Display for LaneId {
 /// The one place that says which lane a test item's runs use: its environment's, or the
 /// default lane for an item without one.
 pub fn lane_of(item: &super::TestItem) -> LaneId {
-    match item.environment_id {
+    lane_of_environment(item.environment_id)
+}
+
+/// The lane of the runs on environment `id` (`None`: the default environment). A run's lane
+/// is its environment's, so that one test server never has two active runs.
+pub fn lane_of_environment(id: Option<super::EnvironmentId>) -> LaneId {
+    match id {
         Some(id) => LaneId::of_environment(id),
         None => LaneId::default_lane(),
     }

@@ -28,7 +28,7 @@ pub use environment::{Environment, EnvironmentFields, TestServer};
 pub use field::FieldError;
 pub use ids::{BuildId, EnvironmentId, ParameterSetId, RunId, TestItemId};
 pub use job_version::{JobSelection, JobVersion};
-pub use lane::{LaneId, MAX_QUEUED_PER_LANE, lane_of};
+pub use lane::{LaneId, MAX_QUEUED_PER_LANE, lane_of, lane_of_environment};
 pub use mail_language::MailLanguage;
 pub use parameter_set::{ParameterSet, ParameterSetVersion, Params};
 pub use run::{

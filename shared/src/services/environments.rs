@@ -129,8 +129,21 @@ pub async fn update(
 const NAMED_ITEMS: usize = 20;
 
 pub async fn delete(state: &Deps, id: EnvironmentId) -> ServiceResult<()> {
-    // Hook for the run queue: an environment with live or queued runs is refused here too
-    // (before the store delete), with its own 409.
+    // Runs on it (active, or queued by an item that has moved away since) would start with
+    // no test server: refused. Items that name it are the store's refusal below.
+    let lane = crate::domain::lane_of_environment(Some(id));
+    let active = state.store.get_run_lock(&lane).await?.map(|l| l.run_id);
+    let queued = state.store.queued_runs(&lane).await?;
+    if let Some(run_id) = active.or_else(|| queued.first().map(|r| r.id.get())) {
+        return Err(ServiceError::Conflict {
+            code: "environment_busy",
+            message: format!(
+                "environment {id} has runs (run {run_id} and {} queued); cancel them or let them finish first",
+                queued.len()
+            ),
+            details: Some(serde_json::json!({ "run_id": run_id, "queued": queued.len() })),
+        });
+    }
     match state.store.delete_environment(id).await? {
         EnvironmentDeletion::Deleted => {
             tracing::info!(%id, "environment deleted");

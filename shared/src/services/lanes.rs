@@ -129,7 +129,12 @@ pub async fn admit(
     let lease_until = timing::lease_until(run, max_monitor_seconds);
     match state.store.admit_run(run, queue, lease_until).await? {
         Admission::Started => {
-            begin_execution(state, run).await?;
+            if let Err(e) = begin_execution(state, run).await {
+                // Runs may have queued behind this one while its start was in flight: the
+                // lane is free again, so its head starts now, not at the next sweep.
+                after_run_ended(state, &run.lane).await;
+                return Err(e);
+            }
             Ok(AdmittedRun::started(run.clone()))
         }
         Admission::Queued { position } => {

@@ -197,8 +197,9 @@ pub async fn rerun(state: &Deps, by: &Email, run_id: RunId) -> ServiceResult<Adm
     ensure_settings_complete(&settings.on_test_server(&server))?;
     let id = RunId::from_stored(state.store.next_id("runs").await?);
     let mut run = old.rerun(id, by, state.clock.now());
-    // The lane follows the item as it is now (its environment may have changed).
-    run.lane = crate::domain::lane_of(&item);
+    // A re-run tests on the old run's environment (its server was resolved above), so it
+    // takes that environment's lane, even if the item has moved to another one since.
+    run.lane = crate::domain::lane_of_environment(old.environment_id);
     let admitted = lanes::admit(state, &run, true, settings.max_monitor_seconds).await?;
     tracing::info!(new_run = %run.id, status = admitted.run.status.as_str(), "re-run triggered");
     Ok(admitted)

@@ -167,3 +167,40 @@ async fn an_item_cannot_name_a_missing_environment() {
         (StatusCode::BAD_REQUEST, Some("environment_id"))
     );
 }
+
+#[tokio::test]
+async fn an_environment_with_a_run_is_not_deleted_and_a_re_run_stays_on_its_lane() {
+    let f = Fixture::new();
+    let (item, _) = f.ready_item().await;
+    let env = environment(&f, "b", "http://b.test:9000").await;
+    move_item(&f, &item, Some(env.id)).await;
+    let run = runs::trigger(&f.state, &USER, item_id(&item), TriggerInput::default())
+        .await
+        .unwrap()
+        .run;
+    // The item moves away; its run is still active on b.
+    move_item(&f, &item, None).await;
+
+    let refused = refusal(environments::delete(&f.state, env.id).await);
+    assert_eq!(
+        (refused.status, refused.code.as_str()),
+        (StatusCode::CONFLICT, "environment_busy")
+    );
+
+    // A re-run (by someone else: the same person's would be a duplicate) tests on the old
+    // run's environment, so it waits behind that run in that environment's lane.
+    let again = runs::rerun(&f.state, &email("other@example.com"), run.id)
+        .await
+        .unwrap();
+    assert_eq!(again.run.environment_id, Some(env.id));
+    assert_eq!(
+        again.run.lane,
+        crate::domain::lane_of_environment(Some(env.id))
+    );
+    assert_eq!(
+        again.queue_position,
+        Some(1),
+        "queued behind run {}",
+        run.id
+    );
+}
