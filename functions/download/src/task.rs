@@ -1,6 +1,10 @@
 //! The download Task function: runs [`fetch_package`] for a run and records the result
 //! on the run (DOWNLOADING → DOWNLOADED, the DOWNLOAD step, package url/size/sha256).
 
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{LazyLock, Mutex};
+
 use serde::{Deserialize, Serialize};
 use shared::Deps;
 use shared::domain::{DownloadDetails, RunStatus, StepName, StepStatus};
@@ -19,13 +23,48 @@ pub struct DownloadOutput {
     pub package_sha256: String,
 }
 
-/// Removes everything under `dir` (left by earlier invocations); `dir` itself stays.
-pub async fn clear_leftovers(dir: &std::path::Path) {
+/// The download folders this process is using now: runs on different lanes download at
+/// the same time in one local server, and each must keep its folder while another clears
+/// the leftovers of killed invocations.
+static IN_USE: LazyLock<Mutex<HashSet<PathBuf>>> = LazyLock::new(Default::default);
+
+/// A download folder marked in use until dropped.
+struct InUse(PathBuf);
+
+impl InUse {
+    fn mark(dir: PathBuf) -> Self {
+        IN_USE
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(dir.clone());
+        Self(dir)
+    }
+}
+
+impl Drop for InUse {
+    fn drop(&mut self) {
+        IN_USE
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.0);
+    }
+}
+
+/// Removes everything under `dir` left by earlier invocations (not the folders of the
+/// downloads running in this process); `dir` itself stays.
+pub async fn clear_leftovers(dir: &Path) {
     let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
         return;
     };
     while let Ok(Some(entry)) = entries.next_entry().await {
         let path = entry.path();
+        if IN_USE
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&path)
+        {
+            continue;
+        }
         let removed = match entry.file_type().await {
             Ok(t) if t.is_dir() => tokio::fs::remove_dir_all(&path).await,
             _ => tokio::fs::remove_file(&path).await,
@@ -81,10 +120,11 @@ pub async fn handle(deps: &Deps, input: RunRef) -> Result<DownloadOutput, TaskEr
     };
     let downloads = deps.work_dir.join("downloads");
     // A killed invocation (timeout, out of memory) leaves its partial file behind, and Lambda
-    // keeps /tmp between invocations: free the space first. One download runs at a time
-    // (one invocation per sandbox; one run at a time locally), so nothing here is in use.
-    clear_leftovers(&downloads).await;
+    // keeps /tmp between invocations: free the space first. Lambda runs one invocation per
+    // sandbox; locally, runs of other lanes may be downloading now: their folders are kept.
     let dest_dir = downloads.join(&run.execution_id);
+    let _in_use = InUse::mark(dest_dir.clone());
+    clear_leftovers(&downloads).await;
     let request = PackageRequest {
         base_url: &base,
         package_path: &run.build.package_path,
@@ -145,6 +185,25 @@ mod tests {
         assert_eq!(std::fs::read_dir(&downloads).unwrap().count(), 0);
         // No folder yet (first invocation): nothing to do, no error.
         clear_leftovers(&dir.path().join("missing")).await;
+    }
+
+    #[tokio::test]
+    async fn the_folder_of_a_download_running_beside_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let downloads = dir.path().join("downloads");
+        let running = downloads.join("run-8");
+        std::fs::create_dir_all(&running).unwrap();
+        std::fs::create_dir_all(downloads.join("run-7")).unwrap();
+        let in_use = InUse::mark(running.clone());
+        clear_leftovers(&downloads).await;
+        assert!(running.is_dir(), "another lane's download keeps its folder");
+        assert!(!downloads.join("run-7").exists(), "a leftover goes");
+        drop(in_use);
+        clear_leftovers(&downloads).await;
+        assert!(
+            !running.exists(),
+            "once done, it is a leftover like any other"
+        );
     }
 
     /// The template's default /tmp for the download function holds the largest package

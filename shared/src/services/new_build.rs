@@ -32,7 +32,6 @@ fn nobody() -> Email {
 /// (settings incomplete, a duplicate) is logged; the others still go.
 #[tracing::instrument(skip_all, fields(build_id = build.id, job = %build.job_name))]
 pub async fn trigger_items_of(state: &Deps, build: &Build) -> ServiceResult<Vec<AdmittedRun>> {
-    let settings = state.settings().await?;
     let mut items = Vec::new();
     let mut after = None;
     loop {
@@ -47,6 +46,10 @@ pub async fn trigger_items_of(state: &Deps, build: &Build) -> ServiceResult<Vec<
             None => break,
         }
     }
+    if items.is_empty() {
+        return Ok(Vec::new()); // the usual case: no settings read, no more store calls
+    }
+    let settings = state.settings().await?;
     let mut started = Vec::new();
     for item in items {
         let by = triggered_by(build, &item, &settings);

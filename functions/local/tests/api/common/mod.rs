@@ -16,6 +16,20 @@ use shared::ports::Store;
 pub mod binary;
 pub mod peers;
 
+/// moto serves one request at a time. The tests that keep it busy for minutes (a 100-run
+/// burst, a 3-hour run on simulated time) take turns, so that one's load does not starve
+/// the other past its wall-clock patience.
+static MOTO_MARATHON: std::sync::LazyLock<tokio::sync::Mutex<()>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Waits for the turn of a minutes-long test on `backend` (only DynamoDB's take turns).
+pub async fn marathon_turn(backend: Backend) -> Option<tokio::sync::MutexGuard<'static, ()>> {
+    match backend {
+        Backend::Dynamo => Some(MOTO_MARATHON.lock().await),
+        Backend::Sqlite => None,
+    }
+}
+
 pub const ADMIN_PASSWORD: &str = "test-admin-password";
 /// State machine waits and retry intervals run at this fraction of real time in tests.
 pub const TIME_SCALE: f64 = 0.02;

@@ -13,6 +13,7 @@ use std::time::Duration;
 /// stays under Step Functions' 25,000 events, the stored record stays small, the run ends
 /// with Finalize and mail, and the history reads page by page.
 async fn a_three_hour_run_at_five_second_polls(backend: Backend) {
+    let _turn = common::marathon_turn(backend).await;
     let started_wall = std::time::Instant::now();
     let Some(app) = TestApp::start_simulated(backend, &[]).await else {
         return;

@@ -76,6 +76,7 @@ async fn a_burst_of_triggers_queues_and_runs_in_order(
     count: usize,
     hold_seconds: u64,
 ) {
+    let _turn = crate::common::marathon_turn(backend).await;
     let Some(f) = setup(backend).await else {
         return;
     };
