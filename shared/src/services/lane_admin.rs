@@ -67,7 +67,9 @@ pub async fn queue_view(state: &Deps) -> ServiceResult<QueueView> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseInput {
-    /// Why the lane is released: recorded as the active run's error and mailed. 1–500 characters.
+    /// Why the lane is released: recorded as the active run's error and mailed. 1–500 characters,
+    /// not only spaces or control characters.
+    #[schema(min_length = 1, max_length = 500, pattern = r"[^\s\x00-\x1f\x7f-\x9f]")]
     pub reason: String,
 }
 

@@ -126,6 +126,12 @@ pub async fn admit(
         ensure_not_duplicate(state, run).await?;
     }
     free_stale_lock(state, &run.lane).await?;
+    // Started now, not when the record was made: the checks above may have waited behind
+    // other writes, and the lane's previous run may have ended meanwhile (its end time
+    // must not follow this run's start).
+    let mut run = run.clone();
+    run.started_at = state.clock.now();
+    let run = &run;
     let lease_until = timing::lease_until(run, max_monitor_seconds);
     match state.store.admit_run(run, queue, lease_until).await? {
         Admission::Started => {
