@@ -317,14 +317,15 @@ test('re-run, the active-run banner and cancel', async () => {
   const rerunId = Number(page.url().match(/#\/runs\/(\d+)/)[1]);
   await page.getByTestId('cancel').waitFor();
 
-  // While it runs, the tests page says so, and another trigger is refused with the active run.
+  // While it runs, the tests page says so, and the same person's second trigger of that
+  // build is refused (not queued twice).
   await go(page, '#/tests');
   const banner = page.getByTestId('active-run-banner');
   await banner.waitFor();
   assert.ok((await banner.innerText()).includes(`#${rerunId}`));
   assert.ok((await banner.innerText()).includes(USER));
   await page.getByTestId('trigger').first().click();
-  await page.getByRole('alert').filter({ hasText: en['error.run_active'] }).waitFor();
+  await page.getByRole('alert').filter({ hasText: en['error.run_duplicate'] }).waitFor();
   await shot(page, 'tests-active-run');
 
   await banner.getByRole('link').click();

@@ -23,7 +23,7 @@ pub(crate) async fn queue(
 /// End a stuck lane's active run (admin): FAILED with the reason, its execution stopped, its
 /// failure mail sent; the lane's next queued run starts. `id`: the environment, or `default`.
 #[utoipa::path(post, path = "/api/v1/environments/{id}/release", tag = "runs",
-    params(("id" = String, Path, description = "a test environment id, or `default`")),
+    params(("id" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,64}$", description = "a test environment id, or `default`")),
     request_body = ReleaseInput, security(("bearer" = [])),
     responses((status = 200, description = "the released run, as it ended", body = Run),
         (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),

@@ -61,6 +61,7 @@ export const en = {
   'error.admin_required': 'Only an administrator may do this.',
   'error.email_domain_not_allowed': 'This email domain may not log in.',
   'error.run_active': 'Another run is active: one run at a time.',
+  'error.run_duplicate': 'You already have this build of this item queued or running.',
   'error.run_busy': 'The run is being updated; try again in a moment.',
   'error.run_ended': 'The run has already ended.',
   'error.not_your_run': 'Only the person who triggered the run, or an admin, may cancel it.',

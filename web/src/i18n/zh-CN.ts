@@ -62,6 +62,7 @@ export const zhCN: Dict = {
   'error.admin_required': '只有管理员可以执行此操作。',
   'error.email_domain_not_allowed': '该邮箱域名不允许登录。',
   'error.run_active': '已有一个运行正在进行：同一时间只能运行一个。',
+  'error.run_duplicate': '你已为该测试项的这个构建排队或正在运行。',
   'error.run_busy': '该运行正在更新，请稍后重试。',
   'error.run_ended': '该运行已经结束。',
   'error.not_your_run': '只有触发该运行的人或管理员可以取消它。',
