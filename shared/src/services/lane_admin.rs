@@ -69,7 +69,11 @@ pub async fn queue_view(state: &Deps) -> ServiceResult<QueueView> {
 pub struct ReleaseInput {
     /// Why the lane is released: recorded as the active run's error and mailed. 1–500 characters,
     /// not only spaces or control characters.
-    #[schema(min_length = 1, max_length = 500, pattern = r"[^\s\x00-\x1f\x7f-\x9f]")]
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[\s\S]*[^\s\x00-\x1f\x7f-\x9f][\s\S]*$"
+    )]
     pub reason: String,
 }
 
