@@ -182,6 +182,10 @@ pub trait TestItemStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<TestItem>>;
     async fn delete_test_item(&self, id: i64) -> StoreResult<bool>;
+    /// The enabled items of `job` with `trigger_on_new_build`, by id: what a new build of
+    /// the job starts. Asked on every new build, so it reads only those items (an index of
+    /// them by job), never the whole list; an unreadable one is left out.
+    async fn new_build_trigger_items(&self, job: &JobName) -> StoreResult<Vec<TestItem>>;
 }
 
 /// What a delete of an environment did.

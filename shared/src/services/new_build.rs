@@ -32,20 +32,7 @@ fn nobody() -> Email {
 /// (settings incomplete, a duplicate) is logged; the others still go.
 #[tracing::instrument(skip_all, fields(build_id = build.id, job = %build.job_name))]
 pub async fn trigger_items_of(state: &Deps, build: &Build) -> ServiceResult<Vec<AdmittedRun>> {
-    let mut items = Vec::new();
-    let mut after = None;
-    loop {
-        let page = state.store.list_test_items(after, 200).await?;
-        items.extend(
-            page.items
-                .into_iter()
-                .filter(|i| i.enabled && i.trigger_on_new_build && i.job_name == build.job_name),
-        );
-        match page.next {
-            Some(next) => after = Some(next),
-            None => break,
-        }
-    }
+    let items = state.store.new_build_trigger_items(&build.job_name).await?;
     if items.is_empty() {
         return Ok(Vec::new()); // the usual case: no settings read, no more store calls
     }

@@ -9,13 +9,14 @@ use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use chrono::Utc;
 use serde_json::json;
 
 use shared::Deps;
 use shared::adapters::DynamoStore;
 use shared::clock::SystemClock;
 use shared::config::{Config, Host};
-use shared::domain::JobName;
+use shared::domain::{JobName, ServiceName, TestItemFields};
 use shared::ports::Store;
 use shared::services::builds::record_build;
 
@@ -127,10 +128,28 @@ async fn counted_store() -> Option<(
     Some((deps, calls, dir, (client, table)))
 }
 
+fn item_fields(name: &str, job: &str) -> TestItemFields {
+    TestItemFields {
+        name: ServiceName::parse("name", name).unwrap(),
+        job_name: JobName::parse("job_name", job).unwrap(),
+        parameter_set_id: None,
+        environment_id: None,
+        description: String::new(),
+        enabled: true,
+        notify_emails: Vec::new(),
+        trigger_on_new_build: false,
+    }
+}
+
 fn webhook(job: &str, number: u32) -> serde_json::Value {
     json!({"BUILD_USER": "JenkinsUser", "JOB_NAME": job, "PACKAGE_PATH": "CDN/pass/x/el7",
            "BUILD_NUMBER": number.to_string()})
 }
+
+/// What a new build's webhook sends: the reads before the write, the one write, the job's
+/// selection (`follow_new_build`), and the job's items a new build starts (a sparse index
+/// partition: one Query whatever the number of test items, issue 13).
+const NEW_BUILD_CALLS: [&str; 4] = ["BatchGetItem", "TransactWriteItems", "GetItem", "Query"];
 
 #[tokio::test]
 async fn webhook_new_build_is_one_write_call_and_a_repeat_none() {
@@ -144,9 +163,27 @@ async fn webhook_new_build_is_one_write_call_and_a_repeat_none() {
         assert!(created);
         assert_eq!(build.id, id, "ids stay sequential");
         let made = calls.take();
-        assert_eq!(writes(&made), 1, "new build {job} #{number}: {made:?}");
-        assert!(made.len() <= 3, "new build {job} #{number}: {made:?}");
+        assert_eq!(made, NEW_BUILD_CALLS, "new build {job} #{number}");
     }
+    // More test items than a page of the items list (200), none of them started by a
+    // CDN_CORE build: the webhook still reads no item and makes the same calls.
+    for i in 0..210 {
+        let mut fields = item_fields(&format!("other-{i}"), "CDN_OTHER");
+        fields.trigger_on_new_build = i % 2 == 0;
+        fields.enabled = i % 3 != 0;
+        deps.store
+            .create_test_item(&fields, Utc::now())
+            .await
+            .unwrap();
+    }
+    calls.take();
+    let (_, created) = record_build(&deps, &webhook("CDN_CORE", 4)).await.unwrap();
+    assert!(created);
+    assert_eq!(
+        calls.take(),
+        NEW_BUILD_CALLS,
+        "new build with 210 items of another job"
+    );
     // A repeat answers the first build and writes nothing.
     let (build, created) = record_build(&deps, &webhook("CDN_CORE", 2)).await.unwrap();
     assert!(!created);

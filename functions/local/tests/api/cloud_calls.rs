@@ -132,8 +132,8 @@ async fn webhook_writes_once_and_an_authenticated_get_makes_two_calls() {
     assert_eq!(resp.status(), StatusCode::CREATED);
     let (made, writes) = calls.take();
     assert_eq!(writes, 1, "new build: {made:?}");
-    // BatchGetItem (guard, counter, job), the job's version selection, the write, and the
-    // job's test items (which of them test every new build: issue 13).
+    // BatchGetItem (guard, counter, job), the write, the job's version selection, and the
+    // job's items a new build starts (a Query of their own index partition: issue 13).
     assert!(made.len() <= 4, "new build: {made:?}");
     // a repeat writes nothing
     let resp = post(webhook("CDN_CORE", 2)).await.unwrap();

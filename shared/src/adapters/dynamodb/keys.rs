@@ -21,7 +21,7 @@
 //! | parameter set version | `PSET#<id>` | `VERSION#<version zero-padded to 10>` | | | `parameter_set_id`, `version`, `name`, `description`, `params_json`, `updated_at`, `updated_by` |
 //! | set name guard | `PSETNAME#<name>` | `PSETNAME` | | | `set_id` |
 //! | default set pointer | `PSETDEFAULT` | `PSETDEFAULT` | | | `set_id` |
-//! | test item | `ITEM#<id>` | `ITEM` | `ITEMS` / id zero-padded | | `id`, `name`, `job_name`, `parameter_set_id` (absent when none), `environment_id` (absent when none: the default), `description`, `enabled` (BOOL), `notify_emails` (L of S), `created_at`, `updated_at` |
+//! | test item | `ITEM#<id>` | `ITEM` | `ITEMS` / id zero-padded | `NEWBUILD#<job_name>` / id zero-padded, only while enabled with `trigger_on_new_build` | `id`, `name`, `job_name`, `parameter_set_id` (absent when none), `environment_id` (absent when none: the default), `description`, `enabled` (BOOL), `notify_emails` (L of S), `trigger_on_new_build` (BOOL), `created_at`, `updated_at` |
 //! | test item guard | `ITEMKEY#<name>#<job_name>` | `ITEMKEY` | | | `item_id` |
 //! | environment | `ENV#<id>` | `ENV` | `ENVS` / id zero-padded | | `id`, `name`, `external_test_server_url`, `report_origins` (L of S), `description`, `enabled` (BOOL), `created_at`, `updated_at`, `ref_count` (N: test items referring to it) |
 //! | environment name guard | `ENVNAME#<name>` | `ENVNAME` | | | `environment_id` |
@@ -150,6 +150,12 @@ pub(super) fn item_pk(id: i64) -> String {
 /// the name goes first so the key is unambiguous.
 pub(super) fn item_key_pk(item: &TestItem) -> String {
     format!("ITEMKEY#{}#{}", item.name, item.job_name)
+}
+
+/// The GSI2 partition of a job's items that a new build starts (sparse: only enabled
+/// items with `trigger_on_new_build` carry it).
+pub(super) fn new_build_items_pk(job: &JobName) -> String {
+    format!("NEWBUILD#{job}")
 }
 
 pub(super) fn job_selection_pk(job: &JobName) -> String {

@@ -9,6 +9,9 @@
 //! - environments: the same as sets, `ref_count` on the environment item
 //!   (`environments`), so an environment in use is never deleted.
 //! - items by id: Query GSI1 `ITEMS` ascending, `GSI1SK > padded(after)`.
+//! - what a new build of a job starts: Query GSI2 `NEWBUILD#<job>` (a sparse partition:
+//!   only enabled items with `trigger_on_new_build` are in it, so the usual answer is an
+//!   empty Query, whatever the number of items).
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
@@ -20,14 +23,16 @@ use super::codec::{
 };
 use super::environments::tx_add_environment_refs;
 use super::keys::{
-    ITEM_KEY_SK, ITEM_SEQUENCE, ITEM_SK, ITEMS, PSET_SK, item_key_pk, item_pk, key, padded, pset_pk,
+    ITEM_KEY_SK, ITEM_SEQUENCE, ITEM_SK, ITEMS, PSET_SK, item_key_pk, item_pk, item_pk_of, key,
+    new_build_items_pk, padded, pset_pk,
 };
 use super::requests::IdOrder;
-use super::table::GSI1;
+use super::table::{GSI1, GSI2};
 use super::tx::{
     MAX_ATTEMPTS, Role, TxOutcome, backoff, tx_delete, tx_move_guard, tx_put, tx_put_new, tx_update,
 };
-use crate::domain::{Email, EnvironmentId, ServiceName, TestItem, TestItemFields};
+use crate::adapters::readable;
+use crate::domain::{Email, EnvironmentId, JobName, ServiceName, TestItem, TestItemFields};
 use crate::ports::{IdCounters as _, Page, StoreError, StoreResult, TestItemStore};
 
 impl DynamoStore {
@@ -138,6 +143,14 @@ impl TestItemStore for DynamoStore {
             test_item_from_item,
         )
         .await
+    }
+
+    async fn new_build_trigger_items(&self, job: &JobName) -> StoreResult<Vec<TestItem>> {
+        let partition = new_build_items_pk(job);
+        let rows = self
+            .query_index_filtered(GSI2, &partition, None, true, None, None)
+            .await?;
+        readable("test item", rows, item_pk_of, |i| test_item_from_item(&i))
     }
 
     async fn update_test_item(
@@ -300,6 +313,13 @@ fn test_item_item(t: &TestItem) -> Item {
     let mut item = key(item_pk(t.id), ITEM_SK);
     item.insert(GSI1.partition_key.to_owned(), s(ITEMS));
     item.insert(GSI1.sort_key.to_owned(), s(&padded(t.id)));
+    if t.enabled && t.trigger_on_new_build {
+        item.insert(
+            GSI2.partition_key.to_owned(),
+            s(&new_build_items_pk(&t.job_name)),
+        );
+        item.insert(GSI2.sort_key.to_owned(), s(&padded(t.id)));
+    }
     item.insert("id".to_owned(), n(t.id));
     item.insert("name".to_owned(), s(t.name.as_str()));
     item.insert("job_name".to_owned(), s(t.job_name.as_str()));

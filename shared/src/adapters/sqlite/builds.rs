@@ -212,16 +212,9 @@ impl BuildStore for SqliteStore {
 
 #[cfg(test)]
 mod tests {
+    use super::super::query_plan as plan;
     use super::*;
-    use rusqlite::{Connection, Params};
-
-    /// How SQLite plans `sql` (prepared before the values are bound, as the store does):
-    /// the detail column of EXPLAIN QUERY PLAN, one line per step.
-    fn plan(c: &Connection, sql: &str, values: impl Params) -> String {
-        let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        let rows = stmt.query_map(values, |r| r.get::<_, String>(3)).unwrap();
-        rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("\n")
-    }
+    use rusqlite::Connection;
 
     #[test]
     fn a_page_of_builds_walks_an_index_not_the_table() {

@@ -198,6 +198,11 @@ CREATE INDEX runs_in_queue ON runs (lane, status, queue_seq);
     r#"
 ALTER TABLE test_items ADD COLUMN trigger_on_new_build INTEGER NOT NULL DEFAULT 0;
 "#,
+    // What a new build of a job starts, read on every new build: only those items.
+    r#"
+CREATE INDEX test_items_starting_on_new_build ON test_items (job_name, id)
+    WHERE trigger_on_new_build = 1 AND enabled = 1;
+"#,
 ];
 
 #[derive(Clone)]
@@ -253,6 +258,15 @@ fn connect(file: &Path, pragmas: &str) -> StoreResult<Connection> {
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(unavailable)?;
     Ok(conn)
+}
+
+/// How SQLite plans `sql` (prepared before the values are bound, as the store does):
+/// the detail column of EXPLAIN QUERY PLAN, one line per step.
+#[cfg(test)]
+fn query_plan(c: &Connection, sql: &str, values: impl rusqlite::Params) -> String {
+    let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+    let rows = stmt.query_map(values, |r| r.get::<_, String>(3)).unwrap();
+    rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("\n")
 }
 
 /// Creates `crat.db` in `data_dir` with the schema of an older version: the first

@@ -9,7 +9,7 @@ use super::parameter_sets::read_set;
 use super::{
     SqliteStore, conflict_or, corrupt, next_id_in, parse_ts, query_one, query_rows, ts, unavailable,
 };
-use crate::adapters::readable_page;
+use crate::adapters::{readable, readable_page};
 use crate::domain::{Email, EnvironmentId, JobName, ServiceName, TestItem, TestItemFields};
 use crate::ports::{Page, StoreError, StoreResult, TestItemStore};
 
@@ -69,6 +69,13 @@ impl ItemRow {
             updated_at: parse_ts("updated_at", &self.updated_at)?,
         })
     }
+}
+
+fn new_build_trigger_items_sql() -> String {
+    format!(
+        "SELECT {ITEM_COLUMNS} FROM test_items \
+         WHERE job_name = ?1 AND trigger_on_new_build = 1 AND enabled = 1 ORDER BY id"
+    )
 }
 
 fn read_item(c: &Connection, id: i64) -> StoreResult<Option<TestItem>> {
@@ -153,6 +160,21 @@ impl TestItemStore for SqliteStore {
         .await
     }
 
+    async fn new_build_trigger_items(&self, job: &JobName) -> StoreResult<Vec<TestItem>> {
+        let job = job.as_str().to_owned();
+        self.read(move |c| {
+            // The partial index `test_items_starting_on_new_build` holds exactly these rows.
+            let rows = query_rows(c, &new_build_trigger_items_sql(), [job], ItemRow::from_row)?;
+            readable(
+                "test item",
+                rows,
+                |r| format!("test_items.id={}", r.id),
+                ItemRow::into_item,
+            )
+        })
+        .await
+    }
+
     async fn update_test_item(
         &self,
         id: i64,
@@ -187,5 +209,23 @@ impl TestItemStore for SqliteStore {
                 > 0)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::query_plan;
+    use super::*;
+
+    #[test]
+    fn what_a_new_build_starts_is_read_from_its_own_index() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(SqliteStore::open(dir.path()).unwrap());
+        let c = Connection::open(dir.path().join("crat.db")).unwrap();
+        let plan = query_plan(&c, &new_build_trigger_items_sql(), ["j"]);
+        assert!(
+            plan.contains("USING INDEX test_items_starting_on_new_build (job_name=?)"),
+            "{plan}"
+        );
     }
 }

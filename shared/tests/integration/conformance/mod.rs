@@ -12,6 +12,7 @@ mod lanes;
 mod round_trips;
 pub mod runs;
 mod sessions;
+mod test_items;
 mod timestamps;
 mod unreadable;
 pub use builds::*;
@@ -21,6 +22,7 @@ pub use lanes::*;
 pub use round_trips::*;
 pub use runs::*;
 pub use sessions::*;
+pub use test_items::*;
 pub use timestamps::*;
 pub use unreadable::*;
 
@@ -89,6 +91,7 @@ macro_rules! conformance_tests {
             updates_bump_version_and_keep_history,
             default_and_in_use_sets_are_not_deleted,
             test_items_round_trip_and_are_unique_per_job,
+            a_new_build_starts_only_its_jobs_enabled_trigger_items,
             environments_round_trip_and_names_are_unique,
             environments_in_use_are_not_deleted,
             an_environment_deleted_while_items_join_it_leaves_no_dangling_item,
