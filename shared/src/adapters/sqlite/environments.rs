@@ -138,8 +138,8 @@ impl EnvironmentStore for SqliteStore {
         self.read(move |c| {
             let rows = query_rows(
                 c,
-                &format!("SELECT {COLUMNS} FROM environments WHERE (?1 IS NULL OR id > ?1) ORDER BY id LIMIT ?2"),
-                params![after, limit as i64 + 1],
+                &format!("SELECT {COLUMNS} FROM environments WHERE id > ?1 ORDER BY id LIMIT ?2"),
+                params![after.unwrap_or(i64::MIN), limit as i64 + 1],
                 EnvironmentRow::from_row,
             )?;
             readable_page(

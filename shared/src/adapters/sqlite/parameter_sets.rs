@@ -181,10 +181,22 @@ impl ParameterSetStore for SqliteStore {
         limit: usize,
     ) -> StoreResult<Page<ParameterSet, i64>> {
         self.read(move |c| {
-            let rows = query_rows(c, &format!(
-                    "SELECT {SET_COLUMNS} FROM parameter_sets WHERE (?1 IS NULL OR id > ?1) ORDER BY id LIMIT ?2"
-                ), params![after_id, limit as i64 + 1], SetRow::from_row)?;
-            readable_page("parameter set", rows, limit, |r| r.id, |r| format!("parameter_sets.id={}", r.id), SetRow::into_set)
+            let rows = query_rows(
+                c,
+                &format!(
+                    "SELECT {SET_COLUMNS} FROM parameter_sets WHERE id > ?1 ORDER BY id LIMIT ?2"
+                ),
+                params![after_id.unwrap_or(i64::MIN), limit as i64 + 1],
+                SetRow::from_row,
+            )?;
+            readable_page(
+                "parameter set",
+                rows,
+                limit,
+                |r| r.id,
+                |r| format!("parameter_sets.id={}", r.id),
+                SetRow::into_set,
+            )
         })
         .await
     }

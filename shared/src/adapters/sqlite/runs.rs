@@ -90,6 +90,12 @@ fn page(
     )
 }
 
+const LIST_RUNS: &str = "SELECT id, json FROM runs WHERE id < ?1 ORDER BY id DESC LIMIT ?2";
+const LIST_RUNS_BY_STATUS: &str =
+    "SELECT id, json FROM runs WHERE status = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3";
+const LIST_RUNS_OF_ITEM: &str =
+    "SELECT id, json FROM runs WHERE test_item_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3";
+
 #[async_trait]
 impl RunStore for SqliteStore {
     async fn admit_run(
@@ -212,14 +218,18 @@ impl RunStore for SqliteStore {
         before_id: Option<i64>,
         limit: usize,
     ) -> StoreResult<Page<Run, i64>> {
-        let status = status.map(RunStatus::as_str);
-        self.read(move |c| {
-            page(
+        // One statement per case, no `?1 IS NULL OR …` (planned as a scan of the table):
+        // each walks an index from `before` down.
+        let before = before_id.unwrap_or(i64::MAX);
+        let limit_plus_one = limit as i64 + 1;
+        self.read(move |c| match status {
+            Some(status) => page(
                 c,
-                "SELECT id, json FROM runs WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
-                params![status, before_id, limit as i64 + 1],
+                LIST_RUNS_BY_STATUS,
+                params![status.as_str(), before, limit_plus_one],
                 limit,
-            )
+            ),
+            None => page(c, LIST_RUNS, params![before, limit_plus_one], limit),
         })
         .await
     }
@@ -230,11 +240,12 @@ impl RunStore for SqliteStore {
         before_id: Option<i64>,
         limit: usize,
     ) -> StoreResult<Page<Run, i64>> {
+        let before = before_id.unwrap_or(i64::MAX);
         self.read(move |c| {
             page(
                 c,
-                "SELECT id, json FROM runs WHERE test_item_id = ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
-                params![test_item_id, before_id, limit as i64 + 1],
+                LIST_RUNS_OF_ITEM,
+                params![test_item_id, before, limit as i64 + 1],
                 limit,
             )
         })
@@ -275,5 +286,31 @@ impl RunStore for SqliteStore {
                 > 0)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::query_plan;
+    use super::*;
+    use rusqlite::Connection;
+
+    #[test]
+    fn a_page_of_runs_walks_an_index_not_the_table() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(SqliteStore::open(dir.path()).unwrap());
+        let c = Connection::open(dir.path().join("crat.db")).unwrap();
+        let by_status = query_plan(&c, LIST_RUNS_BY_STATUS, params!["RUNNING", 9, 21]);
+        assert!(
+            by_status.contains("USING INDEX runs_by_status (status=? AND id<?)"),
+            "{by_status}"
+        );
+        let of_item = query_plan(&c, LIST_RUNS_OF_ITEM, params![3, 9, 21]);
+        assert!(
+            of_item.contains("USING INDEX runs_by_item (test_item_id=? AND id<?)"),
+            "{of_item}"
+        );
+        let all = query_plan(&c, LIST_RUNS, params![9, 21]);
+        assert!(all.contains("USING INTEGER PRIMARY KEY (rowid<?)"), "{all}");
     }
 }

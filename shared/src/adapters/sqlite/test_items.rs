@@ -152,10 +152,22 @@ impl TestItemStore for SqliteStore {
         limit: usize,
     ) -> StoreResult<Page<TestItem, i64>> {
         self.read(move |c| {
-            let rows = query_rows(c, &format!(
-                    "SELECT {ITEM_COLUMNS} FROM test_items WHERE (?1 IS NULL OR id > ?1) ORDER BY id LIMIT ?2"
-                ), params![after_id, limit as i64 + 1], ItemRow::from_row)?;
-            readable_page("test item", rows, limit, |r| r.id, |r| format!("test_items.id={}", r.id), ItemRow::into_item)
+            let rows = query_rows(
+                c,
+                &format!(
+                    "SELECT {ITEM_COLUMNS} FROM test_items WHERE id > ?1 ORDER BY id LIMIT ?2"
+                ),
+                params![after_id.unwrap_or(i64::MIN), limit as i64 + 1],
+                ItemRow::from_row,
+            )?;
+            readable_page(
+                "test item",
+                rows,
+                limit,
+                |r| r.id,
+                |r| format!("test_items.id={}", r.id),
+                ItemRow::into_item,
+            )
         })
         .await
     }
