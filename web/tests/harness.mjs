@@ -165,12 +165,13 @@ export async function token(page) {
 
 /** Run `id` once `ok(run)` holds, read through the API every 150 ms (at most 30 s). */
 export async function waitForRun(tok, id, ok, what) {
+  let r;
   for (let i = 0; i < 200; i += 1) {
-    const r = (await api('GET', `/deploy-test-runs/${id}`, undefined, tok)).body;
+    r = (await api('GET', `/deploy-test-runs/${id}`, undefined, tok)).body;
     if (ok(r)) return r;
     await new Promise((res) => setTimeout(res, 150));
   }
-  throw new Error(`run ${id}: ${what} did not happen within 30 s`);
+  throw new Error(`run ${id}: ${what} did not happen within 30 s: ${JSON.stringify(r)}`);
 }
 
 /** Pins the test server double's task to `status` from now on (its clock no longer matters). */

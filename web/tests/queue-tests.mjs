@@ -84,7 +84,7 @@ export function queueTests() {
     });
 
     // The Queue view (from the menu) lists both: A's active run with its live step, B's waiting run.
-    await a.page.getByRole('link', { name: en['nav.queue'] }).click();
+    await a.page.getByRole('link', { name: en['nav.queue'], exact: true }).click();
     const lane = a.page.locator('[data-testid="lane"][data-lane="default"]');
     await lane.getByTestId('lane-name').filter({ hasText: en['queue.defaultLane'] }).waitFor();
     const active = lane.getByTestId('lane-active');
@@ -125,6 +125,7 @@ export function queueTests() {
     const env = await api('POST', '/environments', { name: 'night', external_test_server_url: TS }, admin);
     assert.equal(env.status, 201, JSON.stringify(env.body));
     const setId = (await api('GET', '/parameter-sets', undefined, admin)).body.items[0].id;
+    // Its package is nightly-1.0.0.tar.gz (browser-test.sh puts it beside cds-1.0.0.tar.gz).
     const item = await api('POST', '/test-items', { name: 'nightly', job_name: JOB, parameter_set_id: setId, environment_id: env.body.id }, admin);
     assert.equal(item.status, 201, JSON.stringify(item.body));
     await testServerControl({ deploy_seconds: 600 });

@@ -204,6 +204,7 @@ export const en = {
   'queue.waiting': 'Waiting, in order',
   'queue.nobodyWaiting': 'No runs are waiting.',
   'queue.by': 'by {who}',
+  'queue.stepPhase': '{step}: {phase}',
   'queue.elapsed': 'Running for {d}',
   'queue.position': 'Position {n}',
   'queue.queuedSince': 'Queued since {time}',

@@ -205,6 +205,7 @@ export const zhCN: Dict = {
   'queue.waiting': '按顺序等待',
   'queue.nobodyWaiting': '没有等待中的运行。',
   'queue.by': '触发人：{who}',
+  'queue.stepPhase': '{step}：{phase}',
   'queue.elapsed': '已运行 {d}',
   'queue.position': '第 {n} 位',
   'queue.queuedSince': '{time} 起排队',

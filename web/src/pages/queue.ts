@@ -26,7 +26,7 @@ function liveStep(run: Run): string | null {
   if (!step) return null;
   const name = tMaybe(`stepName.${step.name}`, step.name);
   const phase = typeof step.details?.phase === 'string' ? step.details.phase : null;
-  return phase ? `${name}: ${tMaybe(`phase.${phase}`, phase)}` : name;
+  return phase ? t('queue.stepPhase', { step: name, phase: tMaybe(`phase.${phase}`, phase) }) : name;
 }
 
 function estimateText(run: AdmittedRun): string {
