@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { en, zhCN } from './dicts.mjs';
 import {
+  ADMIN,
   ADMIN_PASSWD,
   CRAT,
   JOB,
@@ -164,6 +165,14 @@ export function queueTests() {
     assert.deepEqual(await englishLeftovers(b.page), [], 'English left on the Queue view in zh-CN');
     await assertNoSideScroll(b.page, 'Queue view at 390 px, zh-CN');
     await shot(b.page, 'queue-zh-CN');
+    // An admin may cancel every run of the lane, the active one too.
+    const adm = await newPage();
+    await adm.page.goto(`${CRAT}/#/queue`);
+    await uiLogin(adm.page, ADMIN, ADMIN_PASSWD);
+    const admLane = adm.page.locator(`[data-testid="lane"][data-lane="${env.body.id}"]`);
+    await admLane.locator(`[data-testid="queued-run"][data-run-id="${runId}"]`).getByTestId('queue-cancel').waitFor();
+    assert.equal(await admLane.getByTestId('lane-active').getByTestId('queue-cancel').count(), 1, 'the admin can cancel the active run');
+    await adm.context.close();
 
     // Cancel, confirmed: it leaves the queue without ever starting.
     await row.getByTestId('queue-cancel').click();
