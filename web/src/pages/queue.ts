@@ -7,7 +7,7 @@ import { between, fmtClock, fmtDuration } from '../format';
 import { t, tMaybe } from '../i18n';
 import { href, type Ctx } from '../router';
 import type { AdmittedRun, LaneView, Me, QueueView, Run } from '../types';
-import { badge, empty, errorBox, infoBox, loading, pageHeader, runStatusBadge, toast } from '../ui';
+import { badge, errorBox, infoBox, loading, pageHeader, runStatusBadge, toast } from '../ui';
 
 const POLL_MS = 3000;
 
@@ -158,7 +158,7 @@ function renderLanes(view: QueueView, me: Me | null, reload: () => Promise<void>
 
   const idle = view.lanes.every((l) => !l.active_run && !l.queued.length);
   return [
-    idle ? h('div', { class: 'card mb-4', 'data-testid': 'queue-empty' }, empty(t('queue.empty'))) : null,
+    idle ? h('p', { class: 'card mb-4 text-sm text-slate-600', 'data-testid': 'queue-empty' }, t('queue.empty')) : null,
     h(
       'ul',
       { class: 'grid grid-cols-1 gap-4 lg:grid-cols-2', 'aria-label': t('queue.lanesLabel') },
