@@ -17,6 +17,14 @@ export function fmtTime(iso: string | null | undefined): string {
   }).format(d);
 }
 
+/** The time of day, HH:MM (an estimate is no more precise than that). */
+export function fmtClock(iso: string | null | undefined): string {
+  if (!iso) return '—';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  return new Intl.DateTimeFormat(lang(), { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(d);
+}
+
 export function fmtDuration(ms: number | null | undefined): string {
   if (ms === null || ms === undefined || !Number.isFinite(ms) || ms < 0) return '—';
   const s = Math.round(ms / 1000);

@@ -10,6 +10,7 @@ import { buildsPage } from './pages/builds';
 import { testsPage } from './pages/tests';
 import { runPage } from './pages/run';
 import { trendsPage } from './pages/trends';
+import { queuePage } from './pages/queue';
 import { parameterSetsPage } from './pages/admin/parameterSets';
 import { testItemsPage } from './pages/admin/testItems';
 import { environmentsPage } from './pages/admin/environments';
@@ -23,6 +24,7 @@ const routes: Route[] = [
   { pattern: /^\/builds$/, page: buildsPage, nav: '/builds' },
   { pattern: /^\/tests$/, page: testsPage, nav: '/tests' },
   { pattern: /^\/runs\/(\d+)$/, page: runPage, nav: '/tests' },
+  { pattern: /^\/queue$/, page: queuePage, nav: '/queue' },
   { pattern: /^\/trends$/, page: trendsPage, nav: '/trends' },
   { pattern: /^\/admin\/parameter-sets$/, page: parameterSetsPage, admin: true, nav: '/admin/parameter-sets' },
   { pattern: /^\/admin\/test-items$/, page: testItemsPage, admin: true, nav: '/admin/test-items' },
@@ -34,6 +36,7 @@ const routes: Route[] = [
 
 const MAIN_NAV: [string, Key][] = [
   ['/tests', 'nav.tests'],
+  ['/queue', 'nav.queue'],
   ['/builds', 'nav.builds'],
   ['/trends', 'nav.trends'],
 ];

@@ -165,6 +165,28 @@ export interface Run {
   steps: Step[];
   notification?: Notification | null;
   revision: number;
+  /** `default`, or the test environment's id: the lane it waits in and holds. */
+  lane?: string;
+  /** When it joined its lane's queue; null when it started at once. */
+  queued_at?: string | null;
+}
+
+/** A run as a trigger (and the queue) answers it: while QUEUED, its place and when it may start. */
+export interface AdmittedRun extends Run {
+  queue_position?: number | null;
+  estimated_start_at?: string | null;
+}
+
+/** One lane of `GET /queue`: `name` is null for the default lane (the settings' test server). */
+export interface LaneView {
+  id: string;
+  name?: string | null;
+  active_run?: Run | null;
+  queued: AdmittedRun[];
+}
+
+export interface QueueView {
+  lanes: LaneView[];
 }
 
 export interface ActiveRun {

@@ -2,165 +2,37 @@
 // development peers. Started by web/scripts/browser-test.sh, which passes:
 //   CRAT_URL, PKG_URL, TS_URL, ADMIN_PASSWD, CHROMIUM, ARTIFACTS
 // The tests run in order and build on each other (the admin's test item is the one the
-// user triggers).
-import { after, before, test } from 'node:test';
+// user triggers). The harness (browser, pages, helpers) is in harness.mjs.
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import { en, zhCN } from './dicts.mjs';
+import {
+  ADMIN,
+  ADMIN_PASSWD,
+  CRAT,
+  JOB,
+  PACKAGE_PATH,
+  ORIGIN,
+  PKG,
+  TS,
+  USER,
+  api,
+  cspViolations,
+  englishLeftovers,
+  go,
+  newPage,
+  pageErrors,
+  postBuild,
+  requests,
+  shot,
+  testServerControl,
+  token,
+  uiLogin,
+} from './harness.mjs';
+import { queueTests } from './queue-tests.mjs';
 
-const CRAT = need('CRAT_URL');
-const PKG = need('PKG_URL');
-const TS = need('TS_URL');
-const ADMIN_PASSWD = need('ADMIN_PASSWD');
-const ARTIFACTS = process.env.ARTIFACTS || 'test-artifacts';
-const ORIGIN = new URL(CRAT).origin;
-const ADMIN = 'admin@example.com';
-const USER = 'dev@example.com';
 const XSS_JOB = '<img src=x onerror=alert(1)>';
 const XSS_USER = '<script>alert("u")</script>';
-const JOB = 'CDN_CORE';
-const PACKAGE_PATH = 'CDN/pass/x/el7';
-
-function need(name) {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set: run web/scripts/browser-test.sh`);
-  return v;
-}
-
-mkdirSync(ARTIFACTS, { recursive: true });
-
-let browser;
-/** Every request any page made, for the same-origin check. */
-const requests = [];
-/** Console messages about the Content-Security-Policy (none expected). */
-const cspViolations = [];
-/** Uncaught page errors (none expected). */
-const pageErrors = [];
-
-before(async () => {
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    // launch() gives every run a fresh temporary user-data-dir.
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-});
-
-after(async () => {
-  await browser?.close();
-});
-
-async function newPage({ locale = 'en-US', width = 1280 } = {}) {
-  const context = await browser.newContext({ viewport: { width, height: 900 }, locale });
-  context.on('request', (r) => requests.push(r.url()));
-  const page = await context.newPage();
-  page.on('console', (m) => {
-    if (/Content.Security.Policy/i.test(m.text())) cspViolations.push(m.text());
-  });
-  page.on('pageerror', (e) => pageErrors.push(String(e)));
-  page.setDefaultTimeout(15_000);
-  return { context, page };
-}
-
-async function api(method, path, body, token) {
-  const headers = { Accept: 'application/json' };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  if (token) headers.Authorization = `Bearer ${token}`;
-  const r = await fetch(`${CRAT}/api/v1${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await r.text();
-  return { status: r.status, body: text ? JSON.parse(text) : null };
-}
-
-async function postBuild(job, number, user = 'JenkinsUser') {
-  const r = await api('POST', '/builds', { BUILD_USER: user, JOB_NAME: job, PACKAGE_PATH, BUILD_NUMBER: String(number) });
-  assert.ok(r.status === 201 || r.status === 200, `webhook answered ${r.status}`);
-  return r.body;
-}
-
-async function testServerControl(body) {
-  const r = await fetch(`${TS}/_control`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
-  assert.equal(r.status, 200);
-}
-
-async function uiLogin(page, email, password) {
-  await page.getByTestId('login-email').fill(email);
-  if (password) {
-    await page.getByTestId('login-admin').check();
-    await page.getByTestId('login-password').fill(password);
-  }
-  await page.getByTestId('login-submit').click();
-  await page.getByTestId('role').waitFor();
-}
-
-async function shot(page, name, { fullPage = true, scrollTo = null } = {}) {
-  const size = page.viewportSize();
-  for (const width of [1280, 360]) {
-    await page.setViewportSize({ width, height: 900 });
-    await page.waitForTimeout(150);
-    if (scrollTo) await scrollTo.evaluate((el) => el.scrollIntoView({ block: 'start' }));
-    await page.screenshot({ path: join(ARTIFACTS, `${name}-${width}.png`), fullPage });
-  }
-  await page.setViewportSize(size);
-}
-
-async function go(page, hash) {
-  await page.evaluate((h) => {
-    window.location.hash = h;
-  }, hash);
-  await page.waitForFunction((h) => window.location.hash === h, hash);
-  await page.waitForLoadState('networkidle');
-}
-
-/** Visible texts (text nodes, labels in attributes, options) that equal an English-only value. */
-async function englishLeftovers(page) {
-  const zhValues = new Set(Object.values(zhCN));
-  const enOnly = Object.values(en).filter((v) => !zhValues.has(v));
-  const exact = enOnly.filter((v) => !v.includes('{'));
-  // Templates like "Page {n}": the whole text matching the template, with enough fixed text.
-  const templates = enOnly
-    .filter((v) => v.includes('{') && v.replace(/\{\w+\}/g, '').replace(/\W/g, '').length >= 4)
-    .map((v) => `^${v.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\\?\{\w+\\?\}/g, '.+?')}$`);
-  return page.evaluate(
-    ({ exact, templates }) => {
-      const set = new Set(exact);
-      const res = templates.map((s) => new RegExp(s, 's'));
-      const found = new Set();
-      const check = (txt, where) => {
-        const s = txt.replace(/\s+/g, ' ').trim();
-        if (!s) return;
-        if (set.has(s) || res.some((r) => r.test(s))) found.add(`${where}: ${s}`);
-      };
-      const visible = (el) => el && el.checkVisibility({ checkOpacity: true, checkVisibilityCSS: true });
-      const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-      while (walker.nextNode()) {
-        const n = walker.currentNode;
-        const el = n.parentElement;
-        // translate="no" marks outside values (state names, JSON) that are not labels.
-        if (!el || el.closest('select, [translate="no"]') || !visible(el)) continue;
-        check(n.nodeValue, 'text');
-      }
-      for (const el of document.querySelectorAll('[placeholder],[aria-label],[title]')) {
-        if (!visible(el)) continue;
-        for (const a of ['placeholder', 'aria-label', 'title']) if (el.hasAttribute(a)) check(el.getAttribute(a), a);
-      }
-      for (const sel of document.querySelectorAll('select')) if (visible(sel)) for (const o of sel.options) check(o.text, 'option');
-      check(document.title.replace(/ · CRAT$/, ''), 'title');
-      return [...found];
-    },
-    { exact, templates },
-  );
-}
 
 let itemId;
 let firstRunId;
@@ -232,9 +104,6 @@ test('an admin sets up the settings, a parameter set and a test item through the
   await context.close();
 });
 
-async function token(page) {
-  return page.evaluate(() => localStorage.getItem('crat.token'));
-}
 
 test('a user sees a new build, triggers it and watches the run complete without reloading', async () => {
   const build = await postBuild(JOB, 101);
@@ -401,6 +270,9 @@ test('an admin adds a test environment, picks it for a test item, and is told wh
   await context.close();
 });
 
+// The lanes' queue (a second person's trigger waits, then starts by itself): queue-tests.mjs.
+queueTests();
+
 test('a user sees no admin controls (and can log in with the keyboard alone)', async () => {
   const { context, page } = await newPage();
   await page.goto(`${CRAT}/`);
@@ -516,6 +388,7 @@ test('the language toggle switches every visible label, and is remembered', asyn
   const pages = [
     '#/tests',
     `#/tests?item=${itemId}`,
+    '#/queue',
     '#/builds',
     `#/runs/${firstRunId}`,
     '#/trends',
@@ -564,6 +437,7 @@ test('screenshots of every page at 360 and 1280 px', async () => {
   const pages = {
     tests: '#/tests',
     'tests-history': `#/tests?item=${itemId}`,
+    queue: '#/queue',
     builds: '#/builds',
     trends: '#/trends',
     'admin-parameter-sets': '#/admin/parameter-sets',

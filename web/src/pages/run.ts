@@ -4,8 +4,9 @@ import { fill, h, safeUrl, type Child } from '../dom';
 import { between, fmtBytes, fmtDuration, fmtPercent, fmtTime, passRate } from '../format';
 import { t, tMaybe } from '../i18n';
 import { href, navigate, type Ctx } from '../router';
-import { isLive, type ActiveRun, type ExecutionView, type Run, type Step } from '../types';
+import { isLive, type ActiveRun, type AdmittedRun, type ExecutionView, type Run, type Step } from '../types';
 import { dl, errorBox, loading, pageHeader, runStatusBadge, section, stepStatusBadge, table, toast } from '../ui';
+import { announceAdmitted, queuedNotice } from './queue';
 import { activeRunBanner } from './tests';
 
 const POLL_MS = 2000;
@@ -162,6 +163,7 @@ export async function runPage(ctx: Ctx): Promise<void> {
   const actions = h('div', { class: 'flex flex-wrap gap-2' });
   const headerBox = h('div', { class: 'card' }, loading());
   const errorSlot = h('div', { class: 'empty:hidden' });
+  const queueSlot = h('div', { class: 'empty:hidden' });
   const liveNote = h('p', { class: 'muted', 'aria-live': 'polite', 'data-testid': 'live-note' });
   const timelineBox = h('div', null, loading());
   const packageBox = h('div');
@@ -191,6 +193,7 @@ export async function runPage(ctx: Ctx): Promise<void> {
       'div',
       { class: 'space-y-4' },
       errorSlot,
+      queueSlot,
       headerBox,
       h(
         'div',
@@ -206,14 +209,17 @@ export async function runPage(ctx: Ctx): Promise<void> {
   let run: Run | null = null;
   let endedAt = 0;
   let actionKey = '';
+  let queueKey = '';
   let timer: number | undefined;
   ctx.onLeave(() => window.clearTimeout(timer));
 
   function renderActions(r: Run): void {
     const me = ctx.me;
     const live = isLive(r.status);
-    const canCancel = live && !!me && (me.is_admin || me.email === r.triggered_by);
-    const key = `${canCancel}|${!live}`;
+    const waiting = r.status === 'QUEUED';
+    const canCancel = (live || waiting) && !!me && (me.is_admin || me.email === r.triggered_by);
+    const ended = !live && !waiting;
+    const key = `${canCancel}|${ended}`;
     if (key === actionKey) return;
     actionKey = key;
     const btns: HTMLElement[] = [];
@@ -233,12 +239,13 @@ export async function runPage(ctx: Ctx): Promise<void> {
       });
       btns.push(b);
     }
-    if (!live) {
+    if (ended) {
       const b = h('button', { type: 'button', class: 'btn btn-primary', 'data-testid': 'rerun' }, t('run.rerun'));
       b.addEventListener('click', async () => {
         b.disabled = true;
         try {
-          const nr = await post<Run>(`/deploy-test-runs/${r.id}/rerun`);
+          const nr = await post<AdmittedRun>(`/deploy-test-runs/${r.id}/rerun`);
+          announceAdmitted(nr);
           navigate(`/runs/${nr.id}`);
         } catch (e) {
           const active = e instanceof ApiError ? (e.details as { active_run?: ActiveRun } | undefined)?.active_run : undefined;
@@ -251,9 +258,28 @@ export async function runPage(ctx: Ctx): Promise<void> {
     fill(actions, btns);
   }
 
+  /** While QUEUED: its place, estimate and lane (from the queue); nothing once it started. */
+  async function renderQueued(r: Run): Promise<void> {
+    let notice: HTMLElement | null = null;
+    if (r.status === 'QUEUED') {
+      try {
+        notice = await queuedNotice(r.id);
+      } catch {
+        return; // keep the last notice; the next poll tries again
+      }
+      if (!ctx.alive()) return;
+    }
+    const key = notice?.textContent ?? '';
+    if (key === queueKey) return;
+    queueKey = key;
+    fill(queueSlot, notice);
+  }
+
   async function renderRun(r: Run): Promise<void> {
     renderActions(r);
-    const dur = fmtDuration(between(r.started_at, r.finished_at));
+    await renderQueued(r);
+    const queued = r.status === 'QUEUED';
+    const dur = queued ? '—' : fmtDuration(between(r.started_at, r.finished_at));
     fill(
       headerBox,
       h(
@@ -264,7 +290,9 @@ export async function runPage(ctx: Ctx): Promise<void> {
       ),
       dl([
         [t('run.triggeredBy'), r.triggered_by],
-        [t('run.started'), fmtTime(r.started_at)],
+        ...(r.queued_at ? ([[t('run.queuedAt'), fmtTime(r.queued_at)]] as [string, Child][]) : []),
+        // While QUEUED, started_at is the trigger time, not a start.
+        [t('run.started'), queued ? '—' : fmtTime(r.started_at)],
         [t('run.finished'), r.finished_at ? fmtTime(r.finished_at) : '—'],
         [t('run.duration'), dur],
         [t('run.packagePath'), h('code', { class: 'mono' }, r.build.package_path)],
@@ -331,7 +359,7 @@ export async function runPage(ctx: Ctx): Promise<void> {
         summaryBox,
         section(
           t('run.summary'),
-          h('p', { class: 'muted' }, isLive(r.status) ? t('run.summaryPending') : r.status === 'COMPLETED' ? t('run.summaryUnavailable') : t('run.summaryNone')),
+          h('p', { class: 'muted' }, isLive(r.status) || r.status === 'QUEUED' ? t('run.summaryPending') : r.status === 'COMPLETED' ? t('run.summaryUnavailable') : t('run.summaryNone')),
           reportLine(r, 'mt-2'),
         ),
       );
@@ -418,7 +446,7 @@ export async function runPage(ctx: Ctx): Promise<void> {
     await refresh();
     if (!ctx.alive() || !run) return;
     if (execDetails.open) await loadExecution();
-    const live = isLive(run.status);
+    const live = isLive(run.status) || run.status === 'QUEUED';
     if (!live && !endedAt) endedAt = Date.now();
     const waiting = live || (!run.notification && Date.now() - endedAt < NOTIFY_GRACE_MS);
     liveNote.textContent = waiting ? t('run.liveUpdating') : t('run.liveStopped');

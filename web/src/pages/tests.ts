@@ -3,8 +3,9 @@ import { fill, h, type Child } from '../dom';
 import { between, fmtDuration, fmtPercent, fmtTime, passRate } from '../format';
 import { t } from '../i18n';
 import { href, navigate, type Ctx } from '../router';
-import { LIVE_STATUSES, type ActiveRun, type Build, type JobOverview, type Page, type ParameterSet, type Run, type TestItem } from '../types';
+import { LIVE_STATUSES, type ActiveRun, type AdmittedRun, type Build, type JobOverview, type Page, type ParameterSet, type Run, type TestItem } from '../types';
 import { Pager, badge, empty, errorBox, field, loading, pageHeader, runStatusBadge, section, table } from '../ui';
+import { announceAdmitted } from './queue';
 
 /** The live run, if any: one small query per live status. */
 export async function findActiveRun(): Promise<ActiveRun | null> {
@@ -188,7 +189,9 @@ export async function testsPage(ctx: Ctx): Promise<void> {
         errorSlot.replaceChildren();
         try {
           const body = picker.value ? { build_info_id: Number(picker.value) } : {};
-          const run = await post<Run>(`/test-items/${item.id}/deploy-test`, body);
+          // 202 either way: started, or QUEUED behind the lane's active run (not an error).
+          const run = await post<AdmittedRun>(`/test-items/${item.id}/deploy-test`, body);
+          announceAdmitted(run);
           navigate(`/runs/${run.id}`);
         } catch (e) {
           const active = e instanceof ApiError ? (e.details as { active_run?: ActiveRun } | undefined)?.active_run : undefined;
