@@ -2,9 +2,10 @@
 # `make test-cloud`: the cloud-fidelity test. moto's own Step Functions interpreter runs
 # statemachine/deploy_test.asl.json (Lambda ARNs substituted) with its Task states invoking
 # the REAL task function binaries served by `cargo lambda watch`, on moto's DynamoDB,
-# against the development peers; functions/local/tests/api/cloud_fidelity/ runs the same two
-# scenarios (happy path, missing package) through the embedded executor too and asserts
-# both give the same run records, states visited and execution ending.
+# against the development peers; functions/local/tests/api/cloud_fidelity/ runs the same three
+# scenarios (happy path, missing package, a run queued behind another that the first one's
+# Finalize starts) through the embedded executor too and asserts both give the same run
+# records, states visited and execution ending.
 #
 # What runs, all on 127.0.0.1, free ports, stopped by PID on any exit:
 #   moto        scripts/moto_server.py (single-threaded), DynamoDB + Step Functions, with
@@ -26,6 +27,9 @@ log_dir=.tmp/cloud-fidelity
 functions=(download trigger poll finalize notify)
 # The functions' configuration (the test uses the same values).
 table="crat-cloud-fidelity-$(date +%s)-$$"
+# The state machine the test creates; the functions get its ARN as STATE_MACHINE_ARN, as
+# infra/template.yaml gives it to Finalize (which starts a lane's next queued run there).
+state_machine_arn="arn:aws:states:us-east-1:123456789012:stateMachine:crat-deploy-test-$(date +%s)-$$"
 jwt_secret=cloud-fidelity-jwt-secret-that-is-long-enough-0123456789
 admin_passwd=cloud-fidelity-admin-password
 
@@ -117,6 +121,7 @@ wait_http "$proxy_url/moto-api/" "$!" proxy "$log_dir/proxy.log"
 cat >"$log_dir/functions.env" <<EOF
 CRAT_STORE=dynamodb
 DYNAMODB_TABLE=$table
+STATE_MACHINE_ARN=$state_machine_arn
 JWT_SECRET=$jwt_secret
 ADMIN_PASSWD=$admin_passwd
 CRAT_PUBLIC_URL=http://crat.example.com
@@ -158,6 +163,7 @@ test_started=$(date +%s)
 set +e
 env -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL_DYNAMODB -u AWS_ENDPOINT_URL_SFN \
   CRAT_CLOUD_ENDPOINT="$moto_url" AWS_ENDPOINT_URL="$moto_url" CRAT_CLOUD_TABLE="$table" \
+  CRAT_CLOUD_STATE_MACHINE_ARN="$state_machine_arn" \
   CRAT_REQUIRE_CLOUD=1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 \
   AWS_EC2_METADATA_DISABLED=true RUST_BACKTRACE=0 \
   "$CARGO" test --quiet -p local --test api cloud_fidelity:: -- --nocapture 2>&1 | tee "$log_dir/test.log"
@@ -165,7 +171,7 @@ rc=${PIPESTATUS[0]}
 set -e
 test_secs=$(( $(date +%s) - test_started ))
 if [ "$rc" -eq 0 ]; then
-  result="PASSED (moto Step Functions + Lambda binaries agree with the embedded executor: happy path, missing package; test ${test_secs} s)"
+  result="PASSED (moto Step Functions + Lambda binaries agree with the embedded executor: happy path, missing package, queued; test ${test_secs} s)"
 else
   result="FAILED (test exit $rc after ${test_secs} s; see $log_dir/test.log, proxy.log, watch.log, moto.log)"
   exit "$rc"

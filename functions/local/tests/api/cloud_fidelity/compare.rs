@@ -6,15 +6,13 @@ use shared::domain::Run;
 use shared::workflow::ExecutionView;
 
 /// What must be equal between the hosts: the run record without the values that are
-/// unique to a run (times, task id, revision count, poll bookkeeping).
+/// unique to a run (times, task id, revision count, queue order, poll bookkeeping).
 pub(super) fn comparable(run: &Run) -> Value {
     let mut v = serde_json::to_value(run).unwrap();
     let o = v.as_object_mut().unwrap();
-    for (key, keep) in [("started_at", true), ("finished_at", true)] {
-        let present = o.remove(key).is_some_and(|t| t.is_string());
-        if keep {
-            o.insert(format!("{key}?"), json!(present));
-        }
+    for key in ["started_at", "finished_at", "queued_at", "queue_seq"] {
+        let present = o.remove(key).is_some_and(|t| !t.is_null());
+        o.insert(format!("{key}?"), json!(present));
     }
     o.remove("revision");
     let task_id = o
