@@ -244,7 +244,7 @@ pub trait SettingsStore: Send + Sync {
 }
 
 /// What [`RunStore::admit_run`] did with a new run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Admission {
     /// Stored as given, holding its lane's lock: start its execution.
     Started,
@@ -256,6 +256,9 @@ pub enum Admission {
         lock: Option<RunLock>,
         queue_full: bool,
     },
+    /// Nothing written: with queueing, the same person's live run of the same item and
+    /// build (`twin`) is already active or queued.
+    Duplicate { twin: Box<Run> },
 }
 
 #[async_trait]
@@ -265,6 +268,9 @@ pub trait RunStore: Send + Sync {
     /// (`Started`); otherwise, with `queue`, the run is stored as `run.queued(seq)` at the
     /// end of the lane's queue (`Queued`), else nothing is written (`Busy`). Of many
     /// concurrent calls on a free lane exactly one starts; the queued ones get distinct places.
+    /// With `queue`, a live (not terminal) run of the same test item and build by the same
+    /// person, on any lane, is part of the same decision: nothing is written (`Duplicate`),
+    /// so of concurrent identical calls exactly one is admitted.
     async fn admit_run(
         &self,
         run: &Run,

@@ -80,41 +80,26 @@ fn busy(lane: &LaneId, lock: Option<&RunLock>, active: Option<&Run>) -> ServiceE
     }
 }
 
-/// The same person's live run of the same build and item: queueing it again is a mistake.
-async fn ensure_not_duplicate(state: &Deps, run: &Run) -> ServiceResult<()> {
-    let same = |other: &Run| {
-        !other.status.is_terminal()
-            && other.test_item_id == run.test_item_id
-            && other.build_info_id == run.build_info_id
-            && other.triggered_by == run.triggered_by
-    };
-    let mut candidates = state.store.queued_runs(&run.lane).await?;
-    if let Some(lock) = state.store.get_run_lock(&run.lane).await?
-        && let Some(active) = state.store.get_run(lock.run_id).await?
-    {
-        candidates.insert(0, active);
-    }
-    match candidates.into_iter().find(|r| same(r)) {
-        None => Ok(()),
-        Some(twin) => Err(ServiceError::Conflict {
-            code: "run_duplicate",
-            message: format!(
-                "run {} of {} build {} by {} is already {}; wait for it or cancel it",
-                twin.id,
-                twin.test_item_name,
-                twin.build.build_number,
-                twin.triggered_by,
-                twin.status.as_str()
-            ),
-            details: Some(
-                json!({"run": {"id": twin.id, "status": twin.status, "lane": twin.lane}}),
-            ),
-        }),
+/// The same person's live run of the same build and item (`twin`): queueing it again is a
+/// mistake (a double click). The store finds it as part of the admission.
+fn duplicate(twin: &Run) -> ServiceError {
+    ServiceError::Conflict {
+        code: "run_duplicate",
+        message: format!(
+            "run {} of {} build {} by {} is already {}; wait for it or cancel it",
+            twin.id,
+            twin.test_item_name,
+            twin.build.build_number,
+            twin.triggered_by,
+            twin.status.as_str()
+        ),
+        details: Some(json!({"run": {"id": twin.id, "status": twin.status, "lane": twin.lane}})),
     }
 }
 
 /// Stores the new `run` and starts it, or queues it (`queue`) behind its lane's active run;
-/// without `queue`, a busy lane is 409 naming the active run. A lock left by a run that
+/// without `queue`, a busy lane is 409 naming the active run. With `queue`, the same
+/// person's live run of the same item and build is 409 naming it. A lock left by a run that
 /// already ended (its finalize never released it) is freed once first.
 pub async fn admit(
     state: &Deps,
@@ -122,9 +107,6 @@ pub async fn admit(
     queue: bool,
     max_monitor_seconds: u32,
 ) -> ServiceResult<AdmittedRun> {
-    if queue {
-        ensure_not_duplicate(state, run).await?;
-    }
     free_stale_lock(state, &run.lane).await?;
     // Started now, not when the record was made: the checks above may have waited behind
     // other writes, and the lane's previous run may have ended meanwhile (its end time
@@ -163,6 +145,7 @@ pub async fn admit(
                 estimated_start_at,
             })
         }
+        Admission::Duplicate { twin } => Err(duplicate(&twin)),
         Admission::Busy { lock, queue_full } => {
             if queue_full {
                 return Err(ServiceError::Conflict {

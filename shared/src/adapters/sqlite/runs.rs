@@ -50,6 +50,22 @@ fn queue_length(c: &Connection, lane: &LaneId) -> StoreResult<usize> {
     .map_err(unavailable)
 }
 
+/// The same person's live run of `run`'s test item and build, on any lane. A row that
+/// cannot be read is no twin (it must not block every trigger of its item).
+fn live_twin(c: &Connection, run: &Run) -> StoreResult<Option<Run>> {
+    let rows = query_rows(
+        c,
+        "SELECT json FROM runs WHERE test_item_id = ?1 AND id != ?2 AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')",
+        params![run.test_item_id.get(), run.id.get()],
+        |r| r.get::<_, String>(0),
+    )?;
+    Ok(rows.iter().filter_map(|j| decode(j).ok()).find(|other| {
+        !other.status.is_terminal()
+            && other.build_info_id == run.build_info_id
+            && other.triggered_by == run.triggered_by
+    }))
+}
+
 fn insert_run(c: &Connection, run: &Run) -> StoreResult<()> {
     c.execute(
         "INSERT INTO runs (id, test_item_id, status, revision, json, lane, queue_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -102,7 +118,15 @@ impl RunStore for SqliteStore {
         self.write(move |c| {
             let lock = read_lock(c, &run.lane)?;
             let waiting = queue_length(c, &run.lane)?;
+            let duplicate = || -> StoreResult<Option<Admission>> {
+                Ok(live_twin(c, &run)?.map(|twin| Admission::Duplicate {
+                    twin: Box::new(twin),
+                }))
+            };
             if lock.is_none() && waiting == 0 {
+                if queue && let Some(refused) = duplicate()? {
+                    return Ok(refused);
+                }
                 c.execute(
                     "INSERT INTO lane_locks (lane, run_id, lease_until) VALUES (?1, ?2, ?3)",
                     params![run.lane.as_str(), run.id.get(), ts(lease_until)],
@@ -116,6 +140,9 @@ impl RunStore for SqliteStore {
                     lock,
                     queue_full: queue,
                 });
+            }
+            if let Some(refused) = duplicate()? {
+                return Ok(refused);
             }
             let seq: i64 = c
                 .query_row(

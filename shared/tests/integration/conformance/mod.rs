@@ -102,6 +102,7 @@ macro_rules! conformance_tests {
             concurrent_admissions_queue_at_distinct_places,
             the_head_claims_a_freed_lane_exactly_once,
             a_cancelled_queued_run_leaves_the_queue,
+            identical_triggers_admit_one_run_until_it_ends,
             runs_round_trip_and_update_by_revision,
             runs_list_by_status_and_item,
             execution_records_round_trip_and_running_ones_are_listed,
