@@ -285,8 +285,10 @@ pub trait RunStore: Send + Sync {
     /// concurrent claims of a lane exactly one wins.
     async fn claim_lane(&self, started: &Run, lease_until: DateTime<Utc>) -> StoreResult<bool>;
     /// Writes `cancelled` (a QUEUED run's next revision, CANCELLED) and takes it out of its
-    /// lane's queue; `Conflict` when the stored run is not QUEUED at `cancelled.revision - 1`.
-    async fn cancel_queued_run(&self, cancelled: &Run) -> StoreResult<()>;
+    /// lane's queue, atomically: `false` (nothing written) when the stored run is not QUEUED
+    /// at `cancelled.revision - 1` (it started or changed meanwhile); `Conflict` when the
+    /// lane kept changing under it (nothing written either: try again).
+    async fn cancel_queued_run(&self, cancelled: &Run) -> StoreResult<bool>;
     async fn get_run(&self, id: i64) -> StoreResult<Option<Run>>;
     /// Writes `run` if the stored revision is `run.revision - 1` (`Conflict` otherwise).
     async fn update_run(&self, run: &Run) -> StoreResult<()>;

@@ -350,7 +350,7 @@ impl DynamoStore {
         Ok(false)
     }
 
-    pub(super) async fn lane_leave(&self, cancelled: &Run) -> StoreResult<()> {
+    pub(super) async fn lane_leave(&self, cancelled: &Run) -> StoreResult<bool> {
         let table = &self.table;
         let seq = seq_of(cancelled)?;
         let lane = tx_update(
@@ -380,20 +380,16 @@ impl DynamoStore {
                 TxOutcome::Committed => {
                     self.drop_guard_after(run_guard_pk(cancelled), cancelled.id.get())
                         .await;
-                    return Ok(());
+                    return Ok(true);
                 }
-                TxOutcome::ConditionFailed(_) => {
-                    return Err(StoreError::Conflict(format!(
-                        "run {} is no longer queued at revision {}",
-                        cancelled.id,
-                        cancelled.revision - 1
-                    )));
-                }
+                // The run is not QUEUED at that revision (it started meanwhile), or its
+                // entry is gone with it.
+                TxOutcome::ConditionFailed(_) => return Ok(false),
                 TxOutcome::Contended => backoff(attempt).await,
             }
         }
         Err(StoreError::Conflict(format!(
-            "run {} kept changing; try again",
+            "the lane of queued run {} kept changing; try again",
             cancelled.id
         )))
     }

@@ -62,7 +62,7 @@ impl RunStore for DynamoStore {
         self.lane_claim(started, lease_until).await
     }
 
-    async fn cancel_queued_run(&self, cancelled: &Run) -> StoreResult<()> {
+    async fn cancel_queued_run(&self, cancelled: &Run) -> StoreResult<bool> {
         self.lane_leave(cancelled).await
     }
 

@@ -189,20 +189,10 @@ impl RunStore for SqliteStore {
         .await
     }
 
-    async fn cancel_queued_run(&self, cancelled: &Run) -> StoreResult<()> {
+    async fn cancel_queued_run(&self, cancelled: &Run) -> StoreResult<bool> {
         let cancelled = cancelled.clone();
-        self.write(move |c| {
-            if write_run(c, &cancelled, Some(QUEUED))? {
-                Ok(())
-            } else {
-                Err(StoreError::Conflict(format!(
-                    "run {} is no longer queued at revision {}",
-                    cancelled.id,
-                    cancelled.revision - 1
-                )))
-            }
-        })
-        .await
+        self.write(move |c| write_run(c, &cancelled, Some(QUEUED)))
+            .await
     }
 
     async fn get_run(&self, id: i64) -> StoreResult<Option<Run>> {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::TimeDelta;
 use shared::domain::{LaneId, Run, RunLock, RunStatus};
-use shared::ports::{Admission, Store, StoreError};
+use shared::ports::{Admission, Store};
 
 use super::runs::{lease, run, start};
 use super::t0;
@@ -279,22 +279,39 @@ pub async fn a_cancelled_queued_run_leaves_the_queue(store: Arc<dyn Store>) {
     let mut cancelled = middle.clone();
     assert!(cancelled.cancel("dev@example.com", t0()));
     cancelled.revision += 1;
-    store.cancel_queued_run(&cancelled).await.unwrap();
+    assert!(store.cancel_queued_run(&cancelled).await.unwrap());
     assert_eq!(ids(&store.queued_runs(&default).await.unwrap()), [2, 4]);
     assert_eq!(
         store.get_run(3).await.unwrap().unwrap().status,
         RunStatus::Cancelled
     );
-    assert!(matches!(
-        store.cancel_queued_run(&cancelled).await,
-        Err(StoreError::Conflict(_))
-    ));
+    assert!(
+        !store.cancel_queued_run(&cancelled).await.unwrap(),
+        "no longer queued at that revision: nothing written"
+    );
+    // A head that started meanwhile is not cancelled as queued.
+    let head = store.get_run(2).await.unwrap().unwrap();
+    assert!(store.release_run_lock(&default, 1).await.unwrap());
+    assert!(
+        store
+            .claim_lane(&head.leave_queue(t0()), lease())
+            .await
+            .unwrap()
+    );
+    let mut late = head.clone();
+    assert!(late.cancel("dev@example.com", t0()));
+    late.revision += 1;
+    assert!(!store.cancel_queued_run(&late).await.unwrap());
+    assert_eq!(
+        store.get_run(2).await.unwrap().unwrap().status,
+        RunStatus::Pending
+    );
     // Places count the runs still waiting.
-    assert_eq!(queue(&store, &run(5, 1)).await, 3);
+    assert_eq!(queue(&store, &run(5, 1)).await, 2);
     let waiting: BTreeSet<i64> = ids(&store.queued_runs(&default).await.unwrap())
         .into_iter()
         .collect();
-    assert_eq!(waiting, BTreeSet::from([2, 4, 5]));
+    assert_eq!(waiting, BTreeSet::from([4, 5]));
 }
 
 /// Run `id` of item 1, build 3, by one person: every such run is a twin of the others.
@@ -388,7 +405,7 @@ pub async fn identical_triggers_admit_one_run_until_it_ends(store: Arc<dyn Store
     let mut cancelled = queued.clone();
     assert!(cancelled.cancel("twin@example.com", t0()));
     cancelled.revision += 1;
-    store.cancel_queued_run(&cancelled).await.unwrap();
+    assert!(store.cancel_queued_run(&cancelled).await.unwrap());
     let (again, how, named) = admit_twins(&store, 70, 4).await;
     assert_eq!(how, Admission::Queued { position: 1 });
     assert_eq!(named, vec![again.id.get(); 3]);
