@@ -300,33 +300,67 @@ pub async fn estimate_start(
     lane: &LaneId,
     position: usize,
 ) -> ServiceResult<Option<DateTime<Utc>>> {
-    let recent = state
-        .store
-        .list_runs(Some(RunStatus::Completed), None, ESTIMATE_SCAN)
-        .await?;
-    let durations = recent
-        .items
-        .iter()
-        .filter(|r| &r.lane == lane)
-        .filter_map(|r| {
-            r.finished_at
-                .map(|f| (f - r.started_at).num_seconds().max(0))
-        })
-        .take(ESTIMATE_SAMPLE)
-        .collect();
-    let Some(median) = crate::domain::lane::median_seconds(durations) else {
+    let history = RecentRuns::read(state).await?;
+    let Some(median) = history.median_seconds(lane) else {
         return Ok(None);
     };
-    let now = state.clock.now();
-    let active_start = match state.store.get_run_lock(lane).await? {
-        Some(lock) => state
-            .store
-            .get_run(lock.run_id)
-            .await?
-            .map(|r| r.started_at)
-            .unwrap_or(now),
-        None => now,
+    let active = match state.store.get_run_lock(lane).await? {
+        Some(lock) => state.store.get_run(lock.run_id).await?,
+        None => None,
     };
-    let at = active_start + TimeDelta::seconds(median.saturating_mul(position as i64));
-    Ok(Some(at.max(now)))
+    Ok(Some(
+        StartEstimate::new(state, active.as_ref(), median).at(position),
+    ))
+}
+
+/// The recent completed runs of every lane, read once for as many estimates as needed.
+pub struct RecentRuns(Vec<Run>);
+
+impl RecentRuns {
+    pub async fn read(state: &Deps) -> ServiceResult<Self> {
+        let recent = state
+            .store
+            .list_runs(Some(RunStatus::Completed), None, ESTIMATE_SCAN)
+            .await?;
+        Ok(Self(recent.items))
+    }
+
+    /// The median duration of `lane`'s newest completed runs; `None` when it has none.
+    pub fn median_seconds(&self, lane: &LaneId) -> Option<i64> {
+        let durations = self
+            .0
+            .iter()
+            .filter(|r| &r.lane == lane)
+            .filter_map(|r| {
+                r.finished_at
+                    .map(|f| (f - r.started_at).num_seconds().max(0))
+            })
+            .take(ESTIMATE_SAMPLE)
+            .collect();
+        crate::domain::lane::median_seconds(durations)
+    }
+}
+
+/// A lane's queued runs' start estimates: from the active run's start (now when none).
+pub struct StartEstimate {
+    from: DateTime<Utc>,
+    median_seconds: i64,
+    now: DateTime<Utc>,
+}
+
+impl StartEstimate {
+    pub fn new(state: &Deps, active: Option<&Run>, median_seconds: i64) -> Self {
+        let now = state.clock.now();
+        Self {
+            from: active.map(|r| r.started_at).unwrap_or(now),
+            median_seconds,
+            now,
+        }
+    }
+
+    /// The estimate of the run at 1-based `position`.
+    pub fn at(&self, position: usize) -> DateTime<Utc> {
+        let wait = self.median_seconds.saturating_mul(position as i64);
+        (self.from + TimeDelta::seconds(wait)).max(self.now)
+    }
 }
