@@ -309,6 +309,9 @@ pub trait RunStore: Send + Sync {
     async fn get_run_lock(&self, lane: &LaneId) -> StoreResult<Option<RunLock>>;
     /// Releases the lane's lock if `run_id` holds it; `true` when it did.
     async fn release_run_lock(&self, lane: &LaneId, run_id: i64) -> StoreResult<bool>;
+    /// Releases the lock `run_id` holds, on whichever lane, without needing its record to
+    /// parse (the last resort of a run whose record is unreadable); the lane it released.
+    async fn release_lock_of_run(&self, run_id: i64) -> StoreResult<Option<LaneId>>;
     /// Sets the lease of the lane's lock to `lease_until` if `run_id` holds it; `true` when it did.
     async fn renew_run_lock(
         &self,

@@ -281,6 +281,25 @@ impl RunStore for SqliteStore {
         .await
     }
 
+    async fn release_lock_of_run(&self, run_id: i64) -> StoreResult<Option<LaneId>> {
+        self.write(move |c| {
+            let lane: Option<String> = c
+                .query_row(
+                    "DELETE FROM lane_locks WHERE run_id = ?1 RETURNING lane",
+                    [run_id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            lane.map(|l| {
+                LaneId::parse("lane", &l)
+                    .map_err(|e| StoreError::Corrupt(format!("lane_locks.lane={l}: {e}")))
+            })
+            .transpose()
+        })
+        .await
+    }
+
     async fn release_run_lock(&self, lane: &LaneId, run_id: i64) -> StoreResult<bool> {
         let lane = lane.clone();
         self.write(move |c| {

@@ -68,6 +68,12 @@ macro_rules! conformance_tests {
             let Some((store, raw)) = $make_raw.await else { return };
             conformance::unreadable_records_are_left_out_of_lists(store, raw).await;
         }
+        /// A run record that cannot be read does not keep its lane.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn a_lane_is_released_by_run_id_when_its_run_cannot_be_read() {
+            let Some((store, raw)) = $make_raw.await else { return };
+            conformance::a_lane_is_released_by_run_id_when_its_run_cannot_be_read(store, raw).await;
+        }
         /// A repeated webhook repairs a build stored under the old rules.
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn repeat_webhook_repairs_an_unreadable_stored_build() {
