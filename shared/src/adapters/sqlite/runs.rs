@@ -52,10 +52,20 @@ fn queue_length(c: &Connection, lane: &LaneId) -> StoreResult<usize> {
 
 /// The same person's live run of `run`'s test item and build, on any lane. A row that
 /// cannot be read is no twin (it must not block every trigger of its item).
+/// Read through the status index: live runs are few, an item's runs may be many.
 fn live_twin(c: &Connection, run: &Run) -> StoreResult<Option<Run>> {
+    let live: Vec<String> = RunStatus::ALL
+        .iter()
+        .filter(|s| !s.is_terminal())
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    let sql = format!(
+        "SELECT json FROM runs INDEXED BY runs_by_status WHERE status IN ({}) AND test_item_id = ?1 AND id != ?2",
+        live.join(", ")
+    );
     let rows = query_rows(
         c,
-        "SELECT json FROM runs WHERE test_item_id = ?1 AND id != ?2 AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')",
+        &sql,
         params![run.test_item_id.get(), run.id.get()],
         |r| r.get::<_, String>(0),
     )?;
