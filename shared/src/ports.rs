@@ -248,7 +248,7 @@ pub trait SettingsStore: Send + Sync {
 }
 
 /// What [`RunStore::admit_run`] did with a new run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Admission {
     /// Stored as given, holding its lane's lock: start its execution.
     Started,
@@ -260,6 +260,9 @@ pub enum Admission {
         lock: Option<RunLock>,
         queue_full: bool,
     },
+    /// Nothing written: with queueing, the same person's live run of the same item and
+    /// build (`twin`) is already active or queued.
+    Duplicate { twin: Box<Run> },
 }
 
 #[async_trait]
@@ -269,6 +272,9 @@ pub trait RunStore: Send + Sync {
     /// (`Started`); otherwise, with `queue`, the run is stored as `run.queued(seq)` at the
     /// end of the lane's queue (`Queued`), else nothing is written (`Busy`). Of many
     /// concurrent calls on a free lane exactly one starts; the queued ones get distinct places.
+    /// With `queue`, a live (not terminal) run of the same test item and build by the same
+    /// person, on any lane, is part of the same decision: nothing is written (`Duplicate`),
+    /// so of concurrent identical calls exactly one is admitted.
     async fn admit_run(
         &self,
         run: &Run,
@@ -283,8 +289,10 @@ pub trait RunStore: Send + Sync {
     /// concurrent claims of a lane exactly one wins.
     async fn claim_lane(&self, started: &Run, lease_until: DateTime<Utc>) -> StoreResult<bool>;
     /// Writes `cancelled` (a QUEUED run's next revision, CANCELLED) and takes it out of its
-    /// lane's queue; `Conflict` when the stored run is not QUEUED at `cancelled.revision - 1`.
-    async fn cancel_queued_run(&self, cancelled: &Run) -> StoreResult<()>;
+    /// lane's queue, atomically: `false` (nothing written) when the stored run is not QUEUED
+    /// at `cancelled.revision - 1` (it started or changed meanwhile); `Conflict` when the
+    /// lane kept changing under it (nothing written either: try again).
+    async fn cancel_queued_run(&self, cancelled: &Run) -> StoreResult<bool>;
     async fn get_run(&self, id: i64) -> StoreResult<Option<Run>>;
     /// Writes `run` if the stored revision is `run.revision - 1` (`Conflict` otherwise).
     async fn update_run(&self, run: &Run) -> StoreResult<()>;
@@ -305,6 +313,9 @@ pub trait RunStore: Send + Sync {
     async fn get_run_lock(&self, lane: &LaneId) -> StoreResult<Option<RunLock>>;
     /// Releases the lane's lock if `run_id` holds it; `true` when it did.
     async fn release_run_lock(&self, lane: &LaneId, run_id: i64) -> StoreResult<bool>;
+    /// Releases the lock `run_id` holds, on whichever lane, without needing its record to
+    /// parse (the last resort of a run whose record is unreadable); the lane it released.
+    async fn release_lock_of_run(&self, run_id: i64) -> StoreResult<Option<LaneId>>;
     /// Sets the lease of the lane's lock to `lease_until` if `run_id` holds it; `true` when it did.
     async fn renew_run_lock(
         &self,

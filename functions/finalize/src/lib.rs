@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::Deps;
 use shared::domain::RunStatus;
+use shared::ports::StoreError;
 use shared::tasks::{ErrorName, TaskError, update_run};
 
 /// `failure` is the ASL Catch output `{"Error", "Cause"}`, or null on success.
@@ -58,15 +59,29 @@ pub fn describe_failure(failure: &Value) -> (String, String) {
 pub async fn handle(deps: &Deps, input: FinalizeInput) -> Result<FinalizeOutput, TaskError> {
     let state = deps;
     let last_resort = input.finalize_error.as_ref().filter(|f| !f.is_null());
-    // The lane the run holds (a run that is gone held the default lane, if any).
-    let lane = match state.store.get_run(input.run_id).await? {
-        Some(run) => run.lane,
-        None => shared::domain::LaneId::default_lane(),
-    };
+    let mut released = None;
     if last_resort.is_some() {
-        state.store.release_run_lock(&lane, input.run_id).await?;
-        tracing::warn!("finalize failed before; lock released first (last resort)");
+        // By run id: the lane must not stay held because the run's record cannot be read.
+        released = state.store.release_lock_of_run(input.run_id).await?;
+        tracing::warn!(lane = ?released, "finalize failed before; lock released first (last resort)");
     }
+    // The lane the run holds (a run that is gone held the default lane, if any).
+    let lane = match state.store.get_run(input.run_id).await {
+        Ok(Some(run)) => run.lane,
+        Ok(None) => shared::domain::LaneId::default_lane(),
+        Err(StoreError::Corrupt(why)) => {
+            // It can never be finished; its lane is freed and the queue moves on.
+            tracing::error!(%why, "the run's record cannot be read; its lane is released");
+            if released.is_none() {
+                released = state.store.release_lock_of_run(input.run_id).await?;
+            }
+            if let Some(lane) = released {
+                shared::services::lanes::after_run_ended(state, &lane).await;
+            }
+            return Err(StoreError::Corrupt(why).into());
+        }
+        Err(e) => return Err(e.into()),
+    };
     let failure = input
         .failure
         .as_ref()

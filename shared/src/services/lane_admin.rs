@@ -27,29 +27,34 @@ pub struct QueueView {
     pub lanes: Vec<LaneView>,
 }
 
-/// Every lane in use (the default one always) with its active and queued runs.
+/// Every lane in use (the default one always) with its active and queued runs. The
+/// completed runs the estimates come from are read once (when any run waits), for every
+/// lane and place.
 pub async fn queue_view(state: &Deps) -> ServiceResult<QueueView> {
+    let mut history = None;
     let mut views = Vec::new();
     for lane in lanes::lanes_in_use(state).await? {
         let active_run = match state.store.get_run_lock(&lane).await? {
             Some(lock) => state.store.get_run(lock.run_id).await?,
             None => None,
         };
-        let mut queued = Vec::new();
-        for (i, run) in state
-            .store
-            .queued_runs(&lane)
-            .await?
+        let waiting = state.store.queued_runs(&lane).await?;
+        if !waiting.is_empty() && history.is_none() {
+            history = Some(lanes::RecentRuns::read(state).await?);
+        }
+        let estimate = history
+            .as_ref()
+            .and_then(|h| h.median_seconds(&lane))
+            .map(|median| lanes::StartEstimate::new(state, active_run.as_ref(), median));
+        let queued = waiting
             .into_iter()
             .enumerate()
-        {
-            let estimated_start_at = lanes::estimate_start(state, &lane, i + 1).await?;
-            queued.push(AdmittedRun {
+            .map(|(i, run)| AdmittedRun {
                 run,
                 queue_position: Some(i + 1),
-                estimated_start_at,
-            });
-        }
+                estimated_start_at: estimate.as_ref().map(|e| e.at(i + 1)),
+            })
+            .collect();
         let name = match lane.as_str().parse::<EnvironmentId>() {
             Ok(env) => state.store.get_environment(env).await?.map(|e| e.name),
             Err(_) => None,

@@ -80,41 +80,26 @@ fn busy(lane: &LaneId, lock: Option<&RunLock>, active: Option<&Run>) -> ServiceE
     }
 }
 
-/// The same person's live run of the same build and item: queueing it again is a mistake.
-async fn ensure_not_duplicate(state: &Deps, run: &Run) -> ServiceResult<()> {
-    let same = |other: &Run| {
-        !other.status.is_terminal()
-            && other.test_item_id == run.test_item_id
-            && other.build_info_id == run.build_info_id
-            && other.triggered_by == run.triggered_by
-    };
-    let mut candidates = state.store.queued_runs(&run.lane).await?;
-    if let Some(lock) = state.store.get_run_lock(&run.lane).await?
-        && let Some(active) = state.store.get_run(lock.run_id).await?
-    {
-        candidates.insert(0, active);
-    }
-    match candidates.into_iter().find(|r| same(r)) {
-        None => Ok(()),
-        Some(twin) => Err(ServiceError::Conflict {
-            code: "run_duplicate",
-            message: format!(
-                "run {} of {} build {} by {} is already {}; wait for it or cancel it",
-                twin.id,
-                twin.test_item_name,
-                twin.build.build_number,
-                twin.triggered_by,
-                twin.status.as_str()
-            ),
-            details: Some(
-                json!({"run": {"id": twin.id, "status": twin.status, "lane": twin.lane}}),
-            ),
-        }),
+/// The same person's live run of the same build and item (`twin`): queueing it again is a
+/// mistake (a double click). The store finds it as part of the admission.
+fn duplicate(twin: &Run) -> ServiceError {
+    ServiceError::Conflict {
+        code: "run_duplicate",
+        message: format!(
+            "run {} of {} build {} by {} is already {}; wait for it or cancel it",
+            twin.id,
+            twin.test_item_name,
+            twin.build.build_number,
+            twin.triggered_by,
+            twin.status.as_str()
+        ),
+        details: Some(json!({"run": {"id": twin.id, "status": twin.status, "lane": twin.lane}})),
     }
 }
 
 /// Stores the new `run` and starts it, or queues it (`queue`) behind its lane's active run;
-/// without `queue`, a busy lane is 409 naming the active run. A lock left by a run that
+/// without `queue`, a busy lane is 409 naming the active run. With `queue`, the same
+/// person's live run of the same item and build is 409 naming it. A lock left by a run that
 /// already ended (its finalize never released it) is freed once first.
 pub async fn admit(
     state: &Deps,
@@ -122,9 +107,6 @@ pub async fn admit(
     queue: bool,
     max_monitor_seconds: u32,
 ) -> ServiceResult<AdmittedRun> {
-    if queue {
-        ensure_not_duplicate(state, run).await?;
-    }
     free_stale_lock(state, &run.lane).await?;
     // Started now, not when the record was made: the checks above may have waited behind
     // other writes, and the lane's previous run may have ended meanwhile (its end time
@@ -163,6 +145,7 @@ pub async fn admit(
                 estimated_start_at,
             })
         }
+        Admission::Duplicate { twin } => Err(duplicate(&twin)),
         Admission::Busy { lock, queue_full } => {
             if queue_full {
                 return Err(ServiceError::Conflict {
@@ -317,33 +300,67 @@ pub async fn estimate_start(
     lane: &LaneId,
     position: usize,
 ) -> ServiceResult<Option<DateTime<Utc>>> {
-    let recent = state
-        .store
-        .list_runs(Some(RunStatus::Completed), None, ESTIMATE_SCAN)
-        .await?;
-    let durations = recent
-        .items
-        .iter()
-        .filter(|r| &r.lane == lane)
-        .filter_map(|r| {
-            r.finished_at
-                .map(|f| (f - r.started_at).num_seconds().max(0))
-        })
-        .take(ESTIMATE_SAMPLE)
-        .collect();
-    let Some(median) = crate::domain::lane::median_seconds(durations) else {
+    let history = RecentRuns::read(state).await?;
+    let Some(median) = history.median_seconds(lane) else {
         return Ok(None);
     };
-    let now = state.clock.now();
-    let active_start = match state.store.get_run_lock(lane).await? {
-        Some(lock) => state
-            .store
-            .get_run(lock.run_id)
-            .await?
-            .map(|r| r.started_at)
-            .unwrap_or(now),
-        None => now,
+    let active = match state.store.get_run_lock(lane).await? {
+        Some(lock) => state.store.get_run(lock.run_id).await?,
+        None => None,
     };
-    let at = active_start + TimeDelta::seconds(median.saturating_mul(position as i64));
-    Ok(Some(at.max(now)))
+    Ok(Some(
+        StartEstimate::new(state, active.as_ref(), median).at(position),
+    ))
+}
+
+/// The recent completed runs of every lane, read once for as many estimates as needed.
+pub struct RecentRuns(Vec<Run>);
+
+impl RecentRuns {
+    pub async fn read(state: &Deps) -> ServiceResult<Self> {
+        let recent = state
+            .store
+            .list_runs(Some(RunStatus::Completed), None, ESTIMATE_SCAN)
+            .await?;
+        Ok(Self(recent.items))
+    }
+
+    /// The median duration of `lane`'s newest completed runs; `None` when it has none.
+    pub fn median_seconds(&self, lane: &LaneId) -> Option<i64> {
+        let durations = self
+            .0
+            .iter()
+            .filter(|r| &r.lane == lane)
+            .filter_map(|r| {
+                r.finished_at
+                    .map(|f| (f - r.started_at).num_seconds().max(0))
+            })
+            .take(ESTIMATE_SAMPLE)
+            .collect();
+        crate::domain::lane::median_seconds(durations)
+    }
+}
+
+/// A lane's queued runs' start estimates: from the active run's start (now when none).
+pub struct StartEstimate {
+    from: DateTime<Utc>,
+    median_seconds: i64,
+    now: DateTime<Utc>,
+}
+
+impl StartEstimate {
+    pub fn new(state: &Deps, active: Option<&Run>, median_seconds: i64) -> Self {
+        let now = state.clock.now();
+        Self {
+            from: active.map(|r| r.started_at).unwrap_or(now),
+            median_seconds,
+            now,
+        }
+    }
+
+    /// The estimate of the run at 1-based `position`.
+    pub fn at(&self, position: usize) -> DateTime<Utc> {
+        let wait = self.median_seconds.saturating_mul(position as i64);
+        (self.from + TimeDelta::seconds(wait)).max(self.now)
+    }
 }

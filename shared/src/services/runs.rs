@@ -210,11 +210,20 @@ pub async fn rerun(state: &Deps, by: &Email, run_id: RunId) -> ServiceResult<Adm
 /// QUEUED run just leaves the queue, never started.
 #[tracing::instrument(skip_all, fields(run_id, by = %by))]
 pub async fn cancel(state: &Deps, by: &Email, is_admin: bool, run_id: RunId) -> ServiceResult<Run> {
-    if let Some(cancelled) = cancel_queued(state, by, is_admin, run_id).await? {
-        return Ok(cancelled);
+    for _ in 0..CANCEL_ATTEMPTS {
+        match cancel_queued(state, by, is_admin, run_id).await? {
+            QueuedCancel::Done(cancelled) => return Ok(*cancelled),
+            QueuedCancel::NotQueued => break,
+            QueuedCancel::Changed => continue,
+        }
     }
     let run = change_run(state, run_id.get(), |run| {
         ensure_may_cancel(run, by, is_admin, run_id)?;
+        // A QUEUED run leaves its lane's queue only with the store's queue cancel: written
+        // here, it would stay counted in the queue.
+        if run.status == RunStatus::Queued {
+            return Err(lane_busy(run_id));
+        }
         if !run.cancel(by.as_str(), state.clock.now()) {
             return Err(ServiceError::Conflict {
                 code: "run_ended",
@@ -265,31 +274,54 @@ fn ensure_may_cancel(run: &Run, by: &Email, is_admin: bool, run_id: RunId) -> Se
     Ok(())
 }
 
-/// Cancels run `run_id` while it is QUEUED (it leaves the queue, never started); `None` when
-/// it is not (or no longer) queued: then it is cancelled as a live run.
+/// How often a cancel re-reads a queued run that changed under it.
+const CANCEL_ATTEMPTS: usize = 3;
+
+/// What [`cancel_queued`] did.
+enum QueuedCancel {
+    /// Cancelled while queued: it never starts.
+    Done(Box<Run>),
+    /// Not (or no longer) queued: cancel it as a live run.
+    NotQueued,
+    /// It changed between the read and the cancel (it may have started): read it again.
+    Changed,
+}
+
+fn lane_busy(run_id: RunId) -> ServiceError {
+    ServiceError::Conflict {
+        code: "run_busy",
+        message: format!(
+            "run {run_id} is queued and its lane is busy with other changes; try again"
+        ),
+        details: None,
+    }
+}
+
+/// Cancels run `run_id` while it is QUEUED (it leaves the queue, never started).
 async fn cancel_queued(
     state: &Deps,
     by: &Email,
     is_admin: bool,
     run_id: RunId,
-) -> ServiceResult<Option<Run>> {
+) -> ServiceResult<QueuedCancel> {
     let Some(run) = state.store.get_run(run_id.get()).await? else {
         return Err(no_run(run_id));
     };
     if run.status != RunStatus::Queued {
-        return Ok(None);
+        return Ok(QueuedCancel::NotQueued);
     }
     ensure_may_cancel(&run, by, is_admin, run_id)?;
     let mut cancelled = run.clone();
     cancelled.cancel(by.as_str(), state.clock.now());
     cancelled.revision += 1;
     match state.store.cancel_queued_run(&cancelled).await {
-        Ok(()) => {
+        Ok(true) => {
             tracing::info!("queued run cancelled");
-            Ok(Some(cancelled))
+            Ok(QueuedCancel::Done(Box::new(cancelled)))
         }
-        // It started (or changed) meanwhile: cancel it as a live run.
-        Err(crate::ports::StoreError::Conflict(_)) => Ok(None),
+        Ok(false) => Ok(QueuedCancel::Changed),
+        // The lane kept changing: nothing was written, and the run is still queued.
+        Err(crate::ports::StoreError::Conflict(_)) => Err(lane_busy(run_id)),
         Err(e) => Err(e.into()),
     }
 }

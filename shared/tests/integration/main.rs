@@ -9,6 +9,7 @@ mod conformance;
 mod cfn_template;
 mod store_dynamodb;
 mod store_dynamodb_calls;
+mod store_dynamodb_lanes;
 mod store_sqlite;
 mod template_schema;
 mod workflow_sfn;

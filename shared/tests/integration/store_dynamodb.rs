@@ -152,6 +152,24 @@ impl conformance::RawWrites for RawDynamo {
         ])
         .await;
     }
+
+    /// As an item written before runs carried a `lane` attribute: the lane is in the JSON.
+    async fn raw_unreadable_run(&self, id: i64, lane: &str) {
+        let json = serde_json::json!({"id": id, "lane": lane, "steps": "not a list"}).to_string();
+        let pad = format!("{id:020}");
+        self.put(&[
+            ("PK", s(&format!("RUN#{id}"))),
+            ("SK", s("RUN")),
+            ("GSI1PK", s("RUNS")),
+            ("GSI1SK", s(&pad)),
+            ("id", n(id)),
+            ("test_item_id", n(1)),
+            ("status", s("MONITORING")),
+            ("revision", n(2)),
+            ("run_json", s(&json)),
+        ])
+        .await;
+    }
 }
 
 /// moto serves one request at a time and resets connections beyond its short listen

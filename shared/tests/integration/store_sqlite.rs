@@ -64,6 +64,20 @@ impl conformance::RawWrites for RawSqlite {
             )
             .unwrap();
     }
+
+    async fn raw_unreadable_run(&self, id: i64, lane: &str) {
+        let json = serde_json::json!({"id": id, "lane": lane, "steps": "not a list"}).to_string();
+        let changed = self
+            .0
+            .lock()
+            .unwrap()
+            .execute(
+                "UPDATE runs SET json = ?2 WHERE id = ?1",
+                rusqlite::params![id, json],
+            )
+            .unwrap();
+        assert_eq!(changed, 1, "run {id} is stored");
+    }
 }
 
 /// All 1,000 racing webhooks at once: they meet in the writer's queue.

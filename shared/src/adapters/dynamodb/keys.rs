@@ -27,8 +27,9 @@
 //! | environment name guard | `ENVNAME#<name>` | `ENVNAME` | | | `environment_id` |
 //! | job selection | `JOBSEL#<job_name>` | `JOBSEL` | `JOBSELS` / job_name | | `job_name`, `build_id`, `build_number`, `auto_sync`, `sync_on_new_build` (BOOL), `last_synced_at`, `updated_by`, `updated_at` |
 //! | settings | `SETTINGS` | `SETTINGS` | | | `settings_json` (S: the settings as JSON), `version` N |
-//! | run | `RUN#<id>` | `RUN` | `RUNS` / id zero-padded | `ITEMRUNS#<test_item_id>` / id zero-padded | `id`, `test_item_id`, `status` (S, for list filters), `revision` N, `run_json` (S: the whole run as JSON) |
-//! | run lock | `RUNLOCK` | `RUNLOCK` | | | `run_id` N, `lease_until` (S), `lease_until_ns` (N: epoch nanoseconds, for the condition), `ttl` (lease end, rounded up) |
+//! | run | `RUN#<id>` | `RUN` | `RUNS` / id zero-padded | `ITEMRUNS#<test_item_id>` / id zero-padded | `id`, `test_item_id`, `status` (S, for list filters), `revision` N, `lane` (S: read without decoding the run, to release its lane), `run_json` (S: the whole run as JSON) |
+//! | run lock | `RUNLOCK` | `RUNLOCK` | | | `run_id` N, `lease_until` (S), `lease_until_ns` (N: epoch nanoseconds, for the condition), `ttl` (lease end, rounded up), `guard` (S: the holder's duplicate guard PK) |
+//! | run duplicate guard (while the run is active or queued) | `RUNGUARD#<test_item_id>#<build_info_id>#<triggered_by>` | `RUNGUARD` | | | `run_id` N |
 //! | execution record | `EXEC#<id>` | `EXEC` | `EXECS_RUNNING` / id (while running) | | `record_json` (without history) |
 //! | execution event | `EXEC#<id>` | `EV#<event id zero-padded to 20>` | | | `event_json` |
 
@@ -199,6 +200,17 @@ pub(super) fn lane_pk(lane: &crate::domain::LaneId) -> String {
     } else {
         format!("{RUN_LOCK}#{lane}")
     }
+}
+
+pub(super) const RUN_GUARD_SK: &str = "RUNGUARD";
+
+/// The guard that one person has one live run of an item's build: taken when the run is
+/// admitted, dropped when it leaves its lane (or, left over, by the next identical trigger).
+pub(super) fn run_guard_pk(run: &crate::domain::Run) -> String {
+    format!(
+        "RUNGUARD#{}#{}#{}",
+        run.test_item_id, run.build_info_id, run.triggered_by
+    )
 }
 
 /// The partition of a lane's queue entries (SK: the padded queue place).

@@ -3,23 +3,27 @@
 //! last place handed out; `queued`: how many wait), and one queue entry per waiting run
 //! (`QUEUE#<lane>`, SK the padded place). Every decision is one TransactWriteItems whose
 //! first write is conditional on the lane item, so the lane item serialises them:
-//! - start: [Update lane if no `run_id` and `queued` is 0: take the lock; Put run (new)].
+//! - start: [Update lane if no `run_id` and `queued` is 0: take the lock; Put run (new);
+//!   Put its duplicate guard (new, with queueing: `run_guards.rs`)].
 //! - queue: read the lane (consistent), then [Update lane if busy and `tail` unchanged:
-//!   `tail + 1`, `queued + 1`; Put the QUEUED run (new); Put its entry (new)]. The place is
-//!   1 + the entries before it (a consistent Query count).
+//!   `tail + 1`, `queued + 1`; Put the QUEUED run (new); Put its entry (new); Put its
+//!   duplicate guard (new)]. The place is 1 + the entries before it (a consistent Query count).
 //! - claim by the head: [Update lane if no `run_id`: take the lock, `queued - 1`; Delete the
 //!   entry (must exist); Put the run if still QUEUED at the previous revision].
-//! - cancel while queued: [Update lane `queued - 1`; Delete the entry; Put the run (same condition)].
-//! - release / renew: UpdateItem if `run_id = :id`. The lane item carries no TTL: it holds
+//! - cancel while queued: [Update lane `queued - 1`; Delete the entry; Put the run (same
+//!   condition)], then its guard is dropped.
+//! - release / renew: UpdateItem if `run_id = :id`; a release then drops the guard the lane
+//!   item names (`guard`, taken with the lock). The lane item carries no TTL: it holds
 //!   the queue's counters, and a lapsed lease never frees a lane by itself.
 
-use aws_sdk_dynamodb::types::{AttributeValue, Select};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, Select};
 use chrono::{DateTime, Utc};
 
 use super::DynamoStore;
-use super::codec::{Attrs, Item, fmt_time, get_opt_i64, get_time, n, s};
-use super::keys::{RUN_LOCK, key, lane_pk, padded, queue_pk};
+use super::codec::{Attrs, Item, fmt_time, get_opt_i64, get_opt_s, get_time, n, s};
+use super::keys::{RUN_LOCK, key, lane_pk, padded, queue_pk, run_guard_pk};
 use super::requests::{condition_held, unavailable};
+use super::run_guards::put_guard;
 use super::runs::run_item;
 use super::table::{PK, SK, TTL};
 use super::tx::{MAX_ATTEMPTS, Role, TxOutcome, backoff, tx_delete, tx_put, tx_put_new, tx_update};
@@ -52,17 +56,20 @@ fn lane_attrs() -> Attrs {
         .name("#tail", "tail")
 }
 
-fn take_lock(attrs: Attrs, run_id: i64, lease_until: DateTime<Utc>) -> Attrs {
+fn take_lock(attrs: Attrs, run: &Run, lease_until: DateTime<Utc>) -> Attrs {
     attrs
         .name("#lease", "lease_until")
         .name("#lease_ns", "lease_until_ns")
         .name("#ttl", TTL)
-        .value(":id", n(run_id))
+        .name("#guard", "guard")
+        .value(":id", n(run.id.get()))
+        .value(":guard", s(&run_guard_pk(run)))
         .value(":lease", s(&fmt_time(lease_until)))
         .value(":lease_ns", epoch_ns(lease_until))
 }
 
-const TAKE_LOCK: &str = "SET #rid = :id, #lease = :lease, #lease_ns = :lease_ns REMOVE #ttl";
+const TAKE_LOCK: &str =
+    "SET #rid = :id, #lease = :lease, #lease_ns = :lease_ns, #guard = :guard REMOVE #ttl";
 
 /// The lane item as read: its lock, and its queue's counters.
 struct LaneState {
@@ -122,10 +129,12 @@ impl DynamoStore {
         Ok(self.lane_state(lane).await?.lock)
     }
 
-    /// One start attempt: `None` when the lane is busy or has a queue.
+    /// One start attempt: `None` when the lane is busy or has a queue (or a leftover
+    /// duplicate guard was removed): look again.
     async fn try_start(
         &self,
         run: &Run,
+        queue: bool,
         lease_until: DateTime<Utc>,
     ) -> StoreResult<Option<Admission>> {
         let table = &self.table;
@@ -136,7 +145,7 @@ impl DynamoStore {
             Some("attribute_not_exists(#rid) AND (attribute_not_exists(#q) OR #q = :zero)"),
             take_lock(
                 Attrs::default().name("#rid", "run_id").name("#q", "queued"),
-                run.id.get(),
+                run,
                 lease_until,
             )
             .value(":zero", n(0)),
@@ -144,12 +153,16 @@ impl DynamoStore {
         let ops = vec![
             (Role::Lock, lock),
             (Role::Main, tx_put_new(table, run_item(run)?)?),
+            (Role::Duplicate, put_guard(table, run, queue)?),
         ];
         for attempt in 0..MAX_ATTEMPTS {
             match self.transact("start run", ops.clone()).await? {
                 TxOutcome::Committed => return Ok(Some(Admission::Started)),
                 TxOutcome::ConditionFailed(roles) if roles.contains(&Role::Lock) => {
                     return Ok(None);
+                }
+                TxOutcome::ConditionFailed(roles) if roles.contains(&Role::Duplicate) => {
+                    return self.refused_as_duplicate(run).await;
                 }
                 TxOutcome::ConditionFailed(_) => {
                     return Err(StoreError::Conflict(format!(
@@ -194,10 +207,14 @@ impl DynamoStore {
             (Role::Lock, lane),
             (Role::Main, tx_put_new(table, run_item(&run.queued(seq))?)?),
             (Role::NewGuard, tx_put_new(table, entry)?),
+            (Role::Duplicate, put_guard(table, run, true)?),
         ];
         match self.transact("queue run", ops).await? {
             TxOutcome::Committed => {}
             TxOutcome::ConditionFailed(roles) if roles.contains(&Role::Lock) => return Ok(None),
+            TxOutcome::ConditionFailed(roles) if roles.contains(&Role::Duplicate) => {
+                return self.refused_as_duplicate(run).await;
+            }
             TxOutcome::ConditionFailed(_) => {
                 return Err(StoreError::Conflict(format!(
                     "run id {} is already taken",
@@ -209,6 +226,14 @@ impl DynamoStore {
         let ahead = self.entries_before(&run.lane, seq).await?;
         Ok(Some(Admission::Queued {
             position: ahead + 1,
+        }))
+    }
+
+    /// `Duplicate` naming the live run holding `run`'s guard; `None` (try again) when
+    /// the guard was a leftover.
+    async fn refused_as_duplicate(&self, run: &Run) -> StoreResult<Option<Admission>> {
+        Ok(self.twin_of(run).await?.map(|twin| Admission::Duplicate {
+            twin: Box::new(twin),
         }))
     }
 
@@ -240,7 +265,7 @@ impl DynamoStore {
         for attempt in 0..MAX_LANE_ATTEMPTS {
             let state = self.lane_state(&run.lane).await?;
             if state.lock.is_none() && state.queued == 0 {
-                if let Some(started) = self.try_start(run, lease_until).await? {
+                if let Some(started) = self.try_start(run, queue, lease_until).await? {
                     return Ok(started);
                 }
                 continue;
@@ -297,7 +322,7 @@ impl DynamoStore {
             Some("attribute_not_exists(#rid)"),
             take_lock(
                 Attrs::default().name("#rid", "run_id").name("#q", "queued"),
-                started.id.get(),
+                started,
                 lease_until,
             )
             .value(":minus_one", n(-1)),
@@ -325,7 +350,7 @@ impl DynamoStore {
         Ok(false)
     }
 
-    pub(super) async fn lane_leave(&self, cancelled: &Run) -> StoreResult<()> {
+    pub(super) async fn lane_leave(&self, cancelled: &Run) -> StoreResult<bool> {
         let table = &self.table;
         let seq = seq_of(cancelled)?;
         let lane = tx_update(
@@ -352,19 +377,19 @@ impl DynamoStore {
         ];
         for attempt in 0..MAX_ATTEMPTS {
             match self.transact("cancel queued run", ops.clone()).await? {
-                TxOutcome::Committed => return Ok(()),
-                TxOutcome::ConditionFailed(_) => {
-                    return Err(StoreError::Conflict(format!(
-                        "run {} is no longer queued at revision {}",
-                        cancelled.id,
-                        cancelled.revision - 1
-                    )));
+                TxOutcome::Committed => {
+                    self.drop_guard_after(run_guard_pk(cancelled), cancelled.id.get())
+                        .await;
+                    return Ok(true);
                 }
+                // The run is not QUEUED at that revision (it started meanwhile), or its
+                // entry is gone with it.
+                TxOutcome::ConditionFailed(_) => return Ok(false),
                 TxOutcome::Contended => backoff(attempt).await,
             }
         }
         Err(StoreError::Conflict(format!(
-            "run {} kept changing; try again",
+            "the lane of queued run {} kept changing; try again",
             cancelled.id
         )))
     }
@@ -375,15 +400,27 @@ impl DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(lane_key(lane)))
-            .update_expression("REMOVE #rid, #lease, #lease_ns")
+            .update_expression("REMOVE #rid, #lease, #lease_ns, #guard")
             .condition_expression("#rid = :id")
             .expression_attribute_names("#rid", "run_id")
             .expression_attribute_names("#lease", "lease_until")
             .expression_attribute_names("#lease_ns", "lease_until_ns")
+            .expression_attribute_names("#guard", "guard")
             .expression_attribute_values(":id", n(run_id))
+            .return_values(ReturnValue::UpdatedOld)
             .send()
             .await;
-        Ok(condition_held("UpdateItem (release lane)", result)?.is_some())
+        let Some(out) = condition_held("UpdateItem (release lane)", result)? else {
+            return Ok(false);
+        };
+        // A lock taken before the guards existed names none.
+        if let Some(guard) = out
+            .attributes()
+            .and_then(|a| get_opt_s(a, "guard").ok().flatten())
+        {
+            self.drop_guard_after(guard.to_owned(), run_id).await;
+        }
+        Ok(true)
     }
 
     pub(super) async fn lane_renew(

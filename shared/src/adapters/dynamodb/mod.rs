@@ -25,6 +25,7 @@ mod login_failures;
 mod parameter_set_versions;
 mod parameter_sets;
 mod requests;
+mod run_guards;
 mod runs;
 mod sessions;
 mod settings;

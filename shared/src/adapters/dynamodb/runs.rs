@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::DynamoStore;
-use super::codec::{Item, corrupt, decode_json, encode_json, get_i64, n, s};
+use super::codec::{Item, corrupt, decode_json, encode_json, get_i64, get_opt_s, n, s};
 use super::keys::{RUN_SK, RUNS, item_runs_pk, key, padded, run_pk};
 use super::requests::{IdOrder, condition_held};
 use super::table::{GSI1, GSI2};
@@ -31,8 +31,27 @@ pub(super) fn run_item(run: &Run) -> StoreResult<Item> {
     item.insert("test_item_id".to_owned(), n(run.test_item_id.get()));
     item.insert("status".to_owned(), s(run.status.as_str()));
     item.insert("revision".to_owned(), n(run.revision));
+    item.insert("lane".to_owned(), s(run.lane.as_str()));
     item.insert("run_json".to_owned(), s(&encode_json("run", run)?));
     Ok(item)
+}
+
+/// The lane a run item names, read without decoding the run: its `lane` attribute, else
+/// the `lane` in its JSON (items written before the attribute), else the default lane
+/// (records from before the lanes, or beyond reading).
+fn lane_of_raw_run(item: &Item) -> LaneId {
+    let from_json = || {
+        let json: serde_json::Value =
+            serde_json::from_str(get_opt_s(item, "run_json").ok()??).ok()?;
+        json.get("lane")?.as_str().map(str::to_owned)
+    };
+    get_opt_s(item, "lane")
+        .ok()
+        .flatten()
+        .map(str::to_owned)
+        .or_else(from_json)
+        .and_then(|raw| LaneId::parse("lane", &raw).ok())
+        .unwrap_or_default()
 }
 
 pub(super) fn run_from_item(item: &Item) -> StoreResult<Run> {
@@ -62,7 +81,7 @@ impl RunStore for DynamoStore {
         self.lane_claim(started, lease_until).await
     }
 
-    async fn cancel_queued_run(&self, cancelled: &Run) -> StoreResult<()> {
+    async fn cancel_queued_run(&self, cancelled: &Run) -> StoreResult<bool> {
         self.lane_leave(cancelled).await
     }
 
@@ -124,6 +143,15 @@ impl RunStore for DynamoStore {
 
     async fn release_run_lock(&self, lane: &LaneId, run_id: i64) -> StoreResult<bool> {
         self.lane_release(lane, run_id).await
+    }
+
+    async fn release_lock_of_run(&self, run_id: i64) -> StoreResult<Option<LaneId>> {
+        let lane = match self.get_item(run_pk(run_id), RUN_SK).await? {
+            Some(item) => lane_of_raw_run(&item),
+            // A run that is gone held the default lane, if any.
+            None => LaneId::default_lane(),
+        };
+        Ok(self.lane_release(&lane, run_id).await?.then_some(lane))
     }
 
     async fn renew_run_lock(

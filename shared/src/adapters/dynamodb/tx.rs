@@ -43,6 +43,8 @@ pub(super) enum Role {
     Counter,
     /// The job item moved to its newest build.
     Job,
+    /// A run's duplicate guard (one live run per item, build and person).
+    Duplicate,
 }
 
 /// How a transaction ended, when DynamoDB answered.

@@ -50,6 +50,32 @@ fn queue_length(c: &Connection, lane: &LaneId) -> StoreResult<usize> {
     .map_err(unavailable)
 }
 
+/// The same person's live run of `run`'s test item and build, on any lane. A row that
+/// cannot be read is no twin (it must not block every trigger of its item).
+/// Read through the status index: live runs are few, an item's runs may be many.
+fn live_twin(c: &Connection, run: &Run) -> StoreResult<Option<Run>> {
+    let live: Vec<String> = RunStatus::ALL
+        .iter()
+        .filter(|s| !s.is_terminal())
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    let sql = format!(
+        "SELECT json FROM runs INDEXED BY runs_by_status WHERE status IN ({}) AND test_item_id = ?1 AND id != ?2",
+        live.join(", ")
+    );
+    let rows = query_rows(
+        c,
+        &sql,
+        params![run.test_item_id.get(), run.id.get()],
+        |r| r.get::<_, String>(0),
+    )?;
+    Ok(rows.iter().filter_map(|j| decode(j).ok()).find(|other| {
+        !other.status.is_terminal()
+            && other.build_info_id == run.build_info_id
+            && other.triggered_by == run.triggered_by
+    }))
+}
+
 fn insert_run(c: &Connection, run: &Run) -> StoreResult<()> {
     c.execute(
         "INSERT INTO runs (id, test_item_id, status, revision, json, lane, queue_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -108,7 +134,15 @@ impl RunStore for SqliteStore {
         self.write(move |c| {
             let lock = read_lock(c, &run.lane)?;
             let waiting = queue_length(c, &run.lane)?;
+            let duplicate = || -> StoreResult<Option<Admission>> {
+                Ok(live_twin(c, &run)?.map(|twin| Admission::Duplicate {
+                    twin: Box::new(twin),
+                }))
+            };
             if lock.is_none() && waiting == 0 {
+                if queue && let Some(refused) = duplicate()? {
+                    return Ok(refused);
+                }
                 c.execute(
                     "INSERT INTO lane_locks (lane, run_id, lease_until) VALUES (?1, ?2, ?3)",
                     params![run.lane.as_str(), run.id.get(), ts(lease_until)],
@@ -122,6 +156,9 @@ impl RunStore for SqliteStore {
                     lock,
                     queue_full: queue,
                 });
+            }
+            if let Some(refused) = duplicate()? {
+                return Ok(refused);
             }
             let seq: i64 = c
                 .query_row(
@@ -168,20 +205,10 @@ impl RunStore for SqliteStore {
         .await
     }
 
-    async fn cancel_queued_run(&self, cancelled: &Run) -> StoreResult<()> {
+    async fn cancel_queued_run(&self, cancelled: &Run) -> StoreResult<bool> {
         let cancelled = cancelled.clone();
-        self.write(move |c| {
-            if write_run(c, &cancelled, Some(QUEUED))? {
-                Ok(())
-            } else {
-                Err(StoreError::Conflict(format!(
-                    "run {} is no longer queued at revision {}",
-                    cancelled.id,
-                    cancelled.revision - 1
-                )))
-            }
-        })
-        .await
+        self.write(move |c| write_run(c, &cancelled, Some(QUEUED)))
+            .await
     }
 
     async fn get_run(&self, id: i64) -> StoreResult<Option<Run>> {
@@ -271,6 +298,25 @@ impl RunStore for SqliteStore {
             )
             .map_err(unavailable)?
                 > 0)
+        })
+        .await
+    }
+
+    async fn release_lock_of_run(&self, run_id: i64) -> StoreResult<Option<LaneId>> {
+        self.write(move |c| {
+            let lane: Option<String> = c
+                .query_row(
+                    "DELETE FROM lane_locks WHERE run_id = ?1 RETURNING lane",
+                    [run_id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            lane.map(|l| {
+                LaneId::parse("lane", &l)
+                    .map_err(|e| StoreError::Corrupt(format!("lane_locks.lane={l}: {e}")))
+            })
+            .transpose()
         })
         .await
     }

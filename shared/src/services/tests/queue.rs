@@ -219,6 +219,69 @@ async fn the_queue_moves_in_order_and_the_estimate_uses_the_median_of_completed_
     assert_eq!(lock.run_id, second_waiting.id.get());
 }
 
+/// `GET /queue` reads each lane's history once (issue 13 review) and still answers what a
+/// trigger answers: every queued run's place, and the active run's start plus one median
+/// per place.
+#[tokio::test]
+async fn the_queue_view_gives_each_queued_run_its_place_and_estimate() {
+    let f = Fixture::new();
+    let (item, _) = f.ready_item().await;
+    for (who, minutes) in [(&*USER, 10), (&*OTHER, 30), (&*THIRD, 20)] {
+        let run = runs::trigger(&f.state, who, item_id(&item), selected())
+            .await
+            .unwrap();
+        f.clock.advance(TimeDelta::minutes(minutes));
+        let mut done = f.state.store.get_run(run.id.get()).await.unwrap().unwrap();
+        done.finish(None, f.clock.now());
+        done.revision += 1;
+        f.state.store.update_run(&done).await.unwrap();
+        f.state
+            .store
+            .release_run_lock(&done.lane, done.id.get())
+            .await
+            .unwrap();
+    }
+    let active = runs::trigger(&f.state, &USER, item_id(&item), selected())
+        .await
+        .unwrap();
+    f.clock.advance(TimeDelta::minutes(5));
+    let mut waiting = Vec::new();
+    for who in [&*OTHER, &*THIRD, &email("fourth@example.com")] {
+        let run = runs::trigger(&f.state, who, item_id(&item), selected())
+            .await
+            .unwrap();
+        waiting.push((run.id, run.queue_position, run.estimated_start_at));
+    }
+
+    let view = lane_admin::queue_view(&f.state).await.unwrap();
+    let lane = &view.lanes[0];
+    assert_eq!(lane.active_run.as_ref().map(|r| r.id), Some(active.id));
+    let shown: Vec<_> = lane
+        .queued
+        .iter()
+        .map(|q| (q.run.id, q.queue_position, q.estimated_start_at))
+        .collect();
+    assert_eq!(shown, waiting, "as each trigger answered");
+    let expected: Vec<_> = (1..=3)
+        .map(|place| {
+            (
+                Some(place),
+                Some(active.started_at + TimeDelta::minutes(20 * place as i64)),
+            )
+        })
+        .collect();
+    let got: Vec<_> = shown.iter().map(|s| (s.1, s.2)).collect();
+    assert_eq!(got, expected);
+    for (place, q) in lane.queued.iter().enumerate() {
+        assert_eq!(
+            q.estimated_start_at,
+            crate::services::lanes::estimate_start(&f.state, &lane.id, place + 1)
+                .await
+                .unwrap()
+        );
+    }
+}
+
 #[tokio::test]
 async fn an_admin_force_release_fails_the_stuck_run_and_starts_the_next() {
     let f = Fixture::new();

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::TimeDelta;
 use shared::domain::{LaneId, Run, RunLock, RunStatus};
-use shared::ports::{Admission, Store, StoreError};
+use shared::ports::{Admission, Store};
 
 use super::runs::{lease, run, start};
 use super::t0;
@@ -279,20 +279,149 @@ pub async fn a_cancelled_queued_run_leaves_the_queue(store: Arc<dyn Store>) {
     let mut cancelled = middle.clone();
     assert!(cancelled.cancel("dev@example.com", t0()));
     cancelled.revision += 1;
-    store.cancel_queued_run(&cancelled).await.unwrap();
+    assert!(store.cancel_queued_run(&cancelled).await.unwrap());
     assert_eq!(ids(&store.queued_runs(&default).await.unwrap()), [2, 4]);
     assert_eq!(
         store.get_run(3).await.unwrap().unwrap().status,
         RunStatus::Cancelled
     );
-    assert!(matches!(
-        store.cancel_queued_run(&cancelled).await,
-        Err(StoreError::Conflict(_))
-    ));
+    assert!(
+        !store.cancel_queued_run(&cancelled).await.unwrap(),
+        "no longer queued at that revision: nothing written"
+    );
+    // A head that started meanwhile is not cancelled as queued.
+    let head = store.get_run(2).await.unwrap().unwrap();
+    assert!(store.release_run_lock(&default, 1).await.unwrap());
+    assert!(
+        store
+            .claim_lane(&head.leave_queue(t0()), lease())
+            .await
+            .unwrap()
+    );
+    let mut late = head.clone();
+    assert!(late.cancel("dev@example.com", t0()));
+    late.revision += 1;
+    assert!(!store.cancel_queued_run(&late).await.unwrap());
+    assert_eq!(
+        store.get_run(2).await.unwrap().unwrap().status,
+        RunStatus::Pending
+    );
     // Places count the runs still waiting.
-    assert_eq!(queue(&store, &run(5, 1)).await, 3);
+    assert_eq!(queue(&store, &run(5, 1)).await, 2);
     let waiting: BTreeSet<i64> = ids(&store.queued_runs(&default).await.unwrap())
         .into_iter()
         .collect();
-    assert_eq!(waiting, BTreeSet::from([2, 4, 5]));
+    assert_eq!(waiting, BTreeSet::from([4, 5]));
+}
+
+/// Run `id` of item 1, build 3, by one person: every such run is a twin of the others.
+fn twin(id: i64) -> Run {
+    let mut r = run(id, 1);
+    r.triggered_by = shared::domain::Email::parse("by", "twin@example.com").unwrap();
+    r
+}
+
+/// `n` identical admissions (with queueing) at once: the one admitted, and the ids the
+/// others were refused in favour of (each must name the admitted run).
+async fn admit_twins(store: &Arc<dyn Store>, first_id: i64, n: i64) -> (Run, Admission, Vec<i64>) {
+    let mut handles = Vec::new();
+    for id in first_id..first_id + n {
+        let s = store.clone();
+        handles.push(tokio::spawn(async move {
+            (id, s.admit_run(&twin(id), true, lease()).await.unwrap())
+        }));
+    }
+    let mut admitted = Vec::new();
+    let mut named = Vec::new();
+    for h in handles {
+        match h.await.unwrap() {
+            (_, Admission::Duplicate { twin }) => named.push(twin.id.get()),
+            (id, other) => admitted.push((id, other)),
+        }
+    }
+    assert_eq!(admitted.len(), 1, "exactly one admitted: {admitted:?}");
+    let (id, how) = admitted.remove(0);
+    (store.get_run(id).await.unwrap().unwrap(), how, named)
+}
+
+/// Issue 13 review: a double click (identical triggers of the same build and item by the
+/// same person) admits one run, on a free lane and behind a busy one; the others are
+/// refused naming it, nothing of theirs is stored; once it ends, the same trigger is
+/// admitted again. A twin that ended without leaving its lane (a crash) blocks nothing.
+pub async fn identical_triggers_admit_one_run_until_it_ends(store: Arc<dyn Store>) {
+    let default = LaneId::default();
+    // A free lane: one starts.
+    let (first, how, named) = admit_twins(&store, 1, 8).await;
+    assert_eq!(how, Admission::Started);
+    assert_eq!(
+        named,
+        vec![first.id.get(); 7],
+        "the others name the started run"
+    );
+    assert_eq!(
+        store.list_runs(None, None, 200).await.unwrap().items.len(),
+        1
+    );
+    // Without queueing, a busy lane answers as before.
+    assert!(matches!(
+        store.admit_run(&twin(20), false, lease()).await.unwrap(),
+        Admission::Busy { .. }
+    ));
+    // It ends: the same trigger starts again.
+    let mut ended = first.clone();
+    ended.finish(None, t0());
+    ended.revision += 1;
+    store.update_run(&ended).await.unwrap();
+    assert!(
+        store
+            .release_run_lock(&default, first.id.get())
+            .await
+            .unwrap()
+    );
+    let (second, how, named) = admit_twins(&store, 30, 6).await;
+    assert_eq!(how, Admission::Started);
+    assert_eq!(named, vec![second.id.get(); 5]);
+
+    // A busy lane (another person's run holds it after `second` ends): one queues.
+    let mut ended = second.clone();
+    ended.finish(None, t0());
+    ended.revision += 1;
+    store.update_run(&ended).await.unwrap();
+    assert!(
+        store
+            .release_run_lock(&default, second.id.get())
+            .await
+            .unwrap()
+    );
+    start(&store, &run(50, 1), lease()).await.unwrap();
+    let (queued, how, named) = admit_twins(&store, 60, 8).await;
+    assert_eq!(how, Admission::Queued { position: 1 });
+    assert_eq!(named, vec![queued.id.get(); 7]);
+    assert_eq!(
+        ids(&store.queued_runs(&default).await.unwrap()),
+        [queued.id.get()]
+    );
+    // Cancelled while queued: the same trigger queues again.
+    let mut cancelled = queued.clone();
+    assert!(cancelled.cancel("twin@example.com", t0()));
+    cancelled.revision += 1;
+    assert!(store.cancel_queued_run(&cancelled).await.unwrap());
+    let (again, how, named) = admit_twins(&store, 70, 4).await;
+    assert_eq!(how, Admission::Queued { position: 1 });
+    assert_eq!(named, vec![again.id.get(); 3]);
+
+    // It starts and then ends without releasing the lane (its Finalize crashed): the lane
+    // stays held, but the same trigger queues behind the stale lock.
+    assert!(store.release_run_lock(&default, 50).await.unwrap());
+    let started = again.leave_queue(t0());
+    assert!(store.claim_lane(&started, lease()).await.unwrap());
+    let mut ended = store.get_run(started.id.get()).await.unwrap().unwrap();
+    ended.finish(None, t0());
+    ended.revision += 1;
+    store.update_run(&ended).await.unwrap();
+    assert_eq!(
+        store.admit_run(&twin(80), true, lease()).await.unwrap(),
+        Admission::Queued { position: 1 },
+        "an ended twin is no duplicate"
+    );
 }

@@ -70,6 +70,12 @@ macro_rules! conformance_tests {
             let Some((store, raw)) = $make_raw.await else { return };
             conformance::unreadable_records_are_left_out_of_lists(store, raw).await;
         }
+        /// A run record that cannot be read does not keep its lane.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn a_lane_is_released_by_run_id_when_its_run_cannot_be_read() {
+            let Some((store, raw)) = $make_raw.await else { return };
+            conformance::a_lane_is_released_by_run_id_when_its_run_cannot_be_read(store, raw).await;
+        }
         /// A repeated webhook repairs a build stored under the old rules.
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn repeat_webhook_repairs_an_unreadable_stored_build() {
@@ -105,6 +111,7 @@ macro_rules! conformance_tests {
             concurrent_admissions_queue_at_distinct_places,
             the_head_claims_a_freed_lane_exactly_once,
             a_cancelled_queued_run_leaves_the_queue,
+            identical_triggers_admit_one_run_until_it_ends,
             runs_round_trip_and_update_by_revision,
             runs_list_by_status_and_item,
             execution_records_round_trip_and_running_ones_are_listed,

@@ -15,6 +15,62 @@ pub trait RawWrites: Send + Sync {
     async fn raw_build(&self, id: i64, job: &str, number: i64, package_path: &str);
     async fn raw_session(&self, email: &str, is_admin: bool);
     async fn raw_test_item(&self, id: i64, notify_email: &str);
+    /// Overwrites stored run `id` (of `lane`) with JSON that names its id and lane but does
+    /// not decode as a run.
+    async fn raw_unreadable_run(&self, id: i64, lane: &str);
+}
+
+/// Issue 13 review: Finalize's last resort releases a run's lane by the run's id; a run
+/// record that cannot be read must not keep its lane held forever.
+pub async fn a_lane_is_released_by_run_id_when_its_run_cannot_be_read(
+    store: Arc<dyn Store>,
+    raw: Arc<dyn RawWrites>,
+) {
+    use super::runs::{lease, run, start};
+    use shared::domain::LaneId;
+    use shared::ports::StoreError;
+    let lane_a = LaneId::parse("lane", "A").unwrap();
+    let mut on_a = run(1, 1);
+    on_a.lane = lane_a.clone();
+    start(&store, &on_a, lease()).await.unwrap();
+    start(&store, &run(2, 1), lease()).await.unwrap();
+    raw.raw_unreadable_run(1, "A").await;
+    assert!(
+        matches!(store.get_run(1).await, Err(StoreError::Corrupt(_))),
+        "the record does not read"
+    );
+
+    assert_eq!(
+        store.release_lock_of_run(1).await.unwrap(),
+        Some(lane_a.clone())
+    );
+    assert_eq!(store.get_run_lock(&lane_a).await.unwrap(), None);
+    assert_eq!(
+        store.release_lock_of_run(1).await.unwrap(),
+        None,
+        "released once"
+    );
+    assert_eq!(
+        store
+            .get_run_lock(&LaneId::default())
+            .await
+            .unwrap()
+            .map(|l| l.run_id),
+        Some(2),
+        "another lane's lock stays"
+    );
+    let mut next = run(3, 1);
+    next.lane = lane_a.clone();
+    start(&store, &next, lease()).await.unwrap();
+    // A readable run is released by its id too, on its own lane only.
+    assert_eq!(
+        store.release_lock_of_run(2).await.unwrap(),
+        Some(LaneId::default())
+    );
+    assert_eq!(
+        store.get_run_lock(&lane_a).await.unwrap().map(|l| l.run_id),
+        Some(3)
+    );
 }
 
 pub async fn unreadable_records_are_left_out_of_lists(

@@ -446,3 +446,61 @@ async fn two_lanes_run_in_parallel_and_queue_apart() {
         "lane A ran one at a time"
     );
 }
+
+/// Issue 13 review: a double click. Identical triggers at once (same build, item and
+/// person) behind a busy lane queue one run; the others are 409 `run_duplicate` naming it.
+async fn a_double_click_queues_one_run(backend: Backend) {
+    let Some(f) = setup(backend).await else {
+        return;
+    };
+    f.peers.add_package(PKG_DIR, "cds-1.0.0.tar.gz");
+    f.peers.test_control(json!({"test_seconds": 600})).await;
+    f.started().await;
+    let other = f.app.user_token("qa@example.com").await;
+    let f = std::sync::Arc::new(f);
+    let mut clicks = Vec::new();
+    for _ in 0..8 {
+        let (f, other) = (f.clone(), other.clone());
+        clicks.push(tokio::spawn(async move {
+            let r = f
+                .app
+                .client
+                .post(
+                    f.app
+                        .url(&format!("/api/v1/test-items/{}/deploy-test", f.item_id)),
+                )
+                .bearer_auth(&other)
+                .json(&json!({"build_info_id": f.build_id}))
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.json::<Value>().await.unwrap())
+        }));
+    }
+    let (mut queued, mut named) = (Vec::new(), Vec::new());
+    for c in clicks {
+        match c.await.unwrap() {
+            (StatusCode::ACCEPTED, body) => queued.push(body["id"].as_i64().unwrap()),
+            (StatusCode::CONFLICT, body) => {
+                assert_eq!(body["error"]["code"], "run_duplicate", "{body}");
+                named.push(body["error"]["details"]["run"]["id"].as_i64().unwrap());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(queued.len(), 1, "one queued: {queued:?}");
+    assert_eq!(named, vec![queued[0]; 7], "the others name it");
+}
+
+mod double_click {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite() {
+        a_double_click_queues_one_run(Backend::Sqlite).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn dynamodb() {
+        a_double_click_queues_one_run(Backend::Dynamo).await
+    }
+}

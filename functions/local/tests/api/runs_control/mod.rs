@@ -17,6 +17,7 @@ use std::time::Duration;
 
 mod rerun;
 mod stale_runs;
+mod unreadable_run;
 
 fn dev() -> Email {
     Email::parse("by", "dev@example.com").unwrap()

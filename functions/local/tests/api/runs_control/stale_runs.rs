@@ -326,7 +326,7 @@ async fn sweeper_fails_only_stale_runs_and_mails_once() {
 
 /// Runs `sql` on the test app's SQLite file through another connection (python3's
 /// sqlite3), as an operator or a second process would.
-fn sqlite(app: &TestApp, sql: &str) {
+pub(super) fn sqlite(app: &TestApp, sql: &str) {
     let status = std::process::Command::new("python3")
         .args([
             "-c",
