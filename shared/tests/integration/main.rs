@@ -7,6 +7,7 @@
 mod conformance;
 
 mod cfn_template;
+mod dynamodb_wire;
 mod store_dynamodb;
 mod store_dynamodb_calls;
 mod store_dynamodb_lanes;

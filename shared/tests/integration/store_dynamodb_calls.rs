@@ -4,128 +4,30 @@
 //! through the HTTP handlers, and the authenticated GET's: `local --test api cloud_calls`.
 //! Same moto as `store_dynamodb`.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use chrono::Utc;
 use serde_json::json;
 
 use shared::Deps;
-use shared::adapters::DynamoStore;
-use shared::clock::SystemClock;
-use shared::config::{Config, Host};
 use shared::domain::{JobName, ServiceName, TestItemFields};
-use shared::ports::Store;
 use shared::services::builds::record_build;
 
-/// The operation (`X-Amz-Target`'s last part) of every request the client sends.
-#[derive(Debug, Clone, Default)]
-struct CountCalls(Arc<Mutex<Vec<String>>>);
-
-impl Intercept for CountCalls {
-    fn name(&self) -> &'static str {
-        "CountCalls"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        _: &mut ConfigBag,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        let target = context
-            .request()
-            .headers()
-            .get("x-amz-target")
-            .unwrap_or_default();
-        let op = target.rsplit('.').next().unwrap_or_default().to_owned();
-        self.0.lock().unwrap().push(op);
-        Ok(())
-    }
-}
-
-const WRITES: &[&str] = &[
-    "PutItem",
-    "UpdateItem",
-    "DeleteItem",
-    "BatchWriteItem",
-    "TransactWriteItems",
-];
-
-impl CountCalls {
-    /// The calls since the last take.
-    fn take(&self) -> Vec<String> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
-}
-
-fn writes(calls: &[String]) -> usize {
-    calls
-        .iter()
-        .filter(|c| WRITES.contains(&c.as_str()))
-        .count()
-}
+use super::dynamodb_wire::{Wire, wired_deps, writes};
 
 /// Deps on a fresh table whose client counts its calls; `None` when moto is not there.
-async fn counted_deps() -> Option<(Deps, CountCalls, tempfile::TempDir)> {
-    counted_store()
-        .await
-        .map(|(deps, calls, dir, _)| (deps, calls, dir))
+async fn counted_deps() -> Option<(Deps, Wire, tempfile::TempDir)> {
+    wired_deps().await.map(|w| (w.deps, w.wire, w.dir))
 }
 
 /// [`counted_deps`] and the store's own client and table, to write items past every check.
 async fn counted_store() -> Option<(
     Deps,
-    CountCalls,
+    Wire,
     tempfile::TempDir,
     (aws_sdk_dynamodb::Client, String),
 )> {
-    let Ok(endpoint) = std::env::var("CRAT_TEST_DYNAMODB_ENDPOINT") else {
-        assert!(
-            std::env::var("CRAT_REQUIRE_DYNAMODB").is_err(),
-            "CRAT_REQUIRE_DYNAMODB is set but CRAT_TEST_DYNAMODB_ENDPOINT is not"
-        );
-        eprintln!("skipped: CRAT_TEST_DYNAMODB_ENDPOINT is not set (make test sets it)");
-        return None;
-    };
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test", "test", None, None, "tests",
-        ))
-        .load()
-        .await;
-    let calls = CountCalls::default();
-    let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
-        .interceptor(calls.clone())
-        .build();
-    let table = format!("crat-test-{}", uuid::Uuid::new_v4());
-    let client = aws_sdk_dynamodb::Client::from_conf(conf);
-    let store = DynamoStore::new(client.clone(), table.clone());
-    store
-        .create_table_if_missing()
+    wired_deps()
         .await
-        .expect("create table on moto");
-    let dir = tempfile::tempdir().unwrap();
-    let vars: HashMap<String, String> = [
-        ("CRAT_DATA_DIR", dir.path().to_str().unwrap()),
-        (
-            "JWT_SECRET",
-            "calls-test-jwt-secret-that-is-long-enough-0123",
-        ),
-        ("ADMIN_PASSWD", "calls-test-admin"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    let config = Config::from_vars(Host::Embedded, &vars).unwrap();
-    let store: Arc<dyn Store> = Arc::new(store);
-    let deps = Deps::new(config, store, Arc::new(SystemClock)).unwrap();
-    calls.take();
-    Some((deps, calls, dir, (client, table)))
+        .map(|w| (w.deps, w.wire, w.dir, (w.client, w.table)))
 }
 
 fn item_fields(name: &str, job: &str) -> TestItemFields {
