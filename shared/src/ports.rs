@@ -272,9 +272,10 @@ pub trait RunStore: Send + Sync {
     /// (`Started`); otherwise, with `queue`, the run is stored as `run.queued(seq)` at the
     /// end of the lane's queue (`Queued`), else nothing is written (`Busy`). Of many
     /// concurrent calls on a free lane exactly one starts; the queued ones get distinct places.
-    /// With `queue`, a live (not terminal) run of the same test item and build by the same
-    /// person, on any lane, is part of the same decision: nothing is written (`Duplicate`),
-    /// so of concurrent identical calls exactly one is admitted.
+    /// Whether a live (not terminal) run of the same test item and build by the same
+    /// person exists, on any lane, is part of the same decision (with or without `queue`):
+    /// then nothing is written (`Duplicate`), so of concurrent identical calls exactly one
+    /// is admitted.
     async fn admit_run(
         &self,
         run: &Run,

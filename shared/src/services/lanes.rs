@@ -98,8 +98,8 @@ fn duplicate(twin: &Run) -> ServiceError {
 }
 
 /// Stores the new `run` and starts it, or queues it (`queue`) behind its lane's active run;
-/// without `queue`, a busy lane is 409 naming the active run. With `queue`, the same
-/// person's live run of the same item and build is 409 naming it. A lock left by a run that
+/// without `queue`, a busy lane is 409 naming the active run. The same person's live run of
+/// the same item and build (on any lane) is 409 naming it. A lock left by a run that
 /// already ended (its finalize never released it) is freed once first.
 pub async fn admit(
     state: &Deps,

@@ -134,7 +134,6 @@ impl DynamoStore {
     async fn try_start(
         &self,
         run: &Run,
-        queue: bool,
         lease_until: DateTime<Utc>,
     ) -> StoreResult<Option<Admission>> {
         let table = &self.table;
@@ -153,7 +152,7 @@ impl DynamoStore {
         let ops = vec![
             (Role::Lock, lock),
             (Role::Main, tx_put_new(table, run_item(run)?)?),
-            (Role::Duplicate, put_guard(table, run, queue)?),
+            (Role::Duplicate, put_guard(table, run)?),
         ];
         for attempt in 0..MAX_ATTEMPTS {
             match self.transact("start run", ops.clone()).await? {
@@ -207,7 +206,7 @@ impl DynamoStore {
             (Role::Lock, lane),
             (Role::Main, tx_put_new(table, run_item(&run.queued(seq))?)?),
             (Role::NewGuard, tx_put_new(table, entry)?),
-            (Role::Duplicate, put_guard(table, run, true)?),
+            (Role::Duplicate, put_guard(table, run)?),
         ];
         match self.transact("queue run", ops).await? {
             TxOutcome::Committed => {}
@@ -265,7 +264,7 @@ impl DynamoStore {
         for attempt in 0..MAX_LANE_ATTEMPTS {
             let state = self.lane_state(&run.lane).await?;
             if state.lock.is_none() && state.queued == 0 {
-                if let Some(started) = self.try_start(run, queue, lease_until).await? {
+                if let Some(started) = self.try_start(run, lease_until).await? {
                     return Ok(started);
                 }
                 continue;

@@ -1,11 +1,10 @@
 //! The duplicate guards: one item per live run, keyed by its test item, build and person
 //! (`RUNGUARD#...`, holding `run_id`), put in the same transaction that admits the run, so
 //! of concurrent identical triggers exactly one is admitted.
-//! - admitted with queueing: Put if `attribute_not_exists(PK)`; a failed condition reads
+//! - admitted (started or queued): Put if `attribute_not_exists(PK)`; a failed condition reads
 //!   the guard's run: live → `Duplicate`; ended or gone → the guard is a leftover (a crash
 //!   between the run's ending and the guard's removal): DeleteItem if `run_id` unchanged,
 //!   and the admission is tried again. So a leftover guard never blocks for long.
-//! - admitted without queueing (the lane was free): Put, taking the guard over.
 //! - the run leaves its lane (release of its lock: ending, cancel, sweeper, force-release;
 //!   or cancel while queued): DeleteItem if `run_id = :id`. The lane item names its
 //!   holder's guard (`guard`), so a release by run id finds it without reading the run.
@@ -21,15 +20,11 @@ use super::tx::tx_put;
 use crate::domain::Run;
 use crate::ports::StoreResult;
 
-/// The guard's Put in `run`'s admission; `exclusive`: only if no run holds it.
-pub(super) fn put_guard(table: &str, run: &Run, exclusive: bool) -> StoreResult<TransactWriteItem> {
+/// The guard's Put in `run`'s admission: only if no run holds it.
+pub(super) fn put_guard(table: &str, run: &Run) -> StoreResult<TransactWriteItem> {
     let mut item = key(run_guard_pk(run), RUN_GUARD_SK);
     item.insert("run_id".to_owned(), n(run.id.get()));
-    if exclusive {
-        tx_put(table, item, Some("attribute_not_exists(#pk)"), Attrs::pk())
-    } else {
-        tx_put(table, item, None, Attrs::default())
-    }
+    tx_put(table, item, Some("attribute_not_exists(#pk)"), Attrs::pk())
 }
 
 impl DynamoStore {

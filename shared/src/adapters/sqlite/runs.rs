@@ -140,7 +140,7 @@ impl RunStore for SqliteStore {
                 }))
             };
             if lock.is_none() && waiting == 0 {
-                if queue && let Some(refused) = duplicate()? {
+                if let Some(refused) = duplicate()? {
                     return Ok(refused);
                 }
                 c.execute(

@@ -424,4 +424,15 @@ pub async fn identical_triggers_admit_one_run_until_it_ends(store: Arc<dyn Store
         Admission::Queued { position: 1 },
         "an ended twin is no duplicate"
     );
+    // A twin live on one lane refuses the same trigger on another, free lane, queueing
+    // or not (the item moved to another environment meanwhile): never two live twins.
+    for queue in [false, true] {
+        let mut elsewhere = twin(90 + i64::from(queue));
+        elsewhere.lane = lane("env-9");
+        match store.admit_run(&elsewhere, queue, lease()).await.unwrap() {
+            Admission::Duplicate { twin } => assert_eq!(twin.id.get(), 80),
+            other => panic!("queue {queue}: {other:?}"),
+        }
+    }
+    assert_eq!(store.get_run_lock(&lane("env-9")).await.unwrap(), None);
 }
