@@ -224,7 +224,7 @@ async fn execution(
 #[utoipa::path(post, path = "/api/v1/deploy-test-runs/{run_id}/cancel", tag = "runs", params(("run_id" = i64, Path, minimum = 1)),
     security(("bearer" = [])),
     responses((status = 200, body = Run), (status = 403, description = "not your run", body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, description = "the run already ended", body = ErrorBody)))]
+        (status = 404, body = ErrorBody), (status = 409, description = "the run already ended (`run_ended`), or it kept changing while being cancelled (`run_busy`: try again)", body = ErrorBody)))]
 async fn cancel(
     State(state): State<Deps>,
     user: AuthUser,

@@ -4,7 +4,7 @@
 //! (`QUEUE#<lane>`, SK the padded place). Every decision is one TransactWriteItems whose
 //! first write is conditional on the lane item, so the lane item serialises them:
 //! - start: [Update lane if no `run_id` and `queued` is 0: take the lock; Put run (new);
-//!   Put its duplicate guard (new, with queueing: `run_guards.rs`)].
+//!   Put its duplicate guard (new: `run_guards.rs`)].
 //! - queue: read the lane (consistent), then [Update lane if busy and `tail` unchanged:
 //!   `tail + 1`, `queued + 1`; Put the QUEUED run (new); Put its entry (new); Put its
 //!   duplicate guard (new)]. The place is 1 + the entries before it (a consistent Query count).
