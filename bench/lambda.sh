@@ -21,8 +21,10 @@ max_mib=10
 functions=${BENCH_FUNCTIONS:-$(sed -n 's/^LAMBDA_FUNCTIONS := //p' Makefile)}
 functions="meta $(printf '%s\n' $functions | { grep -vx meta || true; } | tr '\n' ' ')"
 
-table=/dev/stdout
-[ "${BENCH_TSV:-}" = 1 ] && table=/dev/stderr
+# The table's file descriptor: a dup, never a reopen of /dev/stderr (which truncates a log
+# file that stderr is redirected to).
+table_fd=1
+[ "${BENCH_TSV:-}" = 1 ] && table_fd=2
 
 # Into target/lambda-bench/, not target/lambda/ (the template's CodeUris, arm64 by default):
 # a raw `sam deploy` must never pick these x86-64 binaries up.
@@ -40,7 +42,7 @@ for f in $functions; do
   printf '%s %s %s\n' "$f" "$(stat -c %s "$bin")" "$(python3 bench/lambda_init.py "$bin" "$runs" "${env_args[@]}")" >>"$rows"
 done
 
-python3 - "$rows" "$max_mib" "$init_before_max_ratio" "${BENCH_TSV:-}" 3>&1 >"$table" <<'EOF'
+python3 - "$rows" "$max_mib" "$init_before_max_ratio" "${BENCH_TSV:-}" 3>&1 >&"$table_fd" <<'EOF'
 import os, sys
 rows = [line.split() for line in open(sys.argv[1])]
 max_mib, before_ratio, tsv = float(sys.argv[2]), float(sys.argv[3]), sys.argv[4] == "1"
