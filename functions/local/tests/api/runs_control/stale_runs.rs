@@ -407,12 +407,19 @@ async fn last_resort_finalize_frees_the_lock_when_the_run_cannot_be_written() {
         RunStatus::Monitoring
     );
 
-    // AND another run may take the lock; calling the last resort again does not free it
+    // AND another person's run may take the lock (the same person's run of the same build
+    // and item would be a duplicate of the unfinished one); calling the last resort again
+    // does not free it
     let other = store.next_id("runs").await.unwrap();
-    store
-        .admit_run(&new_run(other), false, now + TimeDelta::hours(3))
-        .await
-        .unwrap();
+    let mut other_run = new_run(other);
+    other_run.triggered_by = Email::parse("email", "qa@example.com").unwrap();
+    assert_eq!(
+        store
+            .admit_run(&other_run, false, now + TimeDelta::hours(3))
+            .await
+            .unwrap(),
+        shared::ports::Admission::Started
+    );
     finalize::handle(&deps, input(Some(finalize_error.clone())))
         .await
         .unwrap_err();
