@@ -35,7 +35,7 @@ pub async fn queue_view(state: &Deps) -> ServiceResult<QueueView> {
     let mut views = Vec::new();
     for lane in lanes::lanes_in_use(state).await? {
         let active_run = match state.store.get_run_lock(&lane).await? {
-            Some(lock) => state.store.get_run(lock.run_id).await?,
+            Some(lock) => lanes::lane_holder(state, &lock).await?,
             None => None,
         };
         let waiting = state.store.queued_runs(&lane).await?;

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use super::error::{ServiceError, ServiceResult};
 use crate::deps::Deps;
 use crate::domain::{LaneId, Run, RunLock, RunStatus, timing};
-use crate::ports::Admission;
+use crate::ports::{Admission, StoreError};
 use crate::tasks::ErrorName;
 use crate::workflow::WorkflowStarter;
 
@@ -158,12 +158,25 @@ pub async fn admit(
                     details: None,
                 });
             }
+            // An unreadable active run is still named by its id (from the lock).
             let active = match &lock {
-                Some(l) => state.store.get_run(l.run_id).await?,
+                Some(l) => lane_holder(state, l).await?,
                 None => None,
             };
             Err(busy(&run.lane, lock.as_ref(), active.as_ref()))
         }
+    }
+}
+
+/// The run holding `lock`, `None` when it is gone or its record cannot be read (logged):
+/// one unreadable record must not fail every trigger and view of its lane.
+pub(super) async fn lane_holder(state: &Deps, lock: &RunLock) -> ServiceResult<Option<Run>> {
+    match state.store.get_run(lock.run_id).await {
+        Err(StoreError::Corrupt(why)) => {
+            tracing::warn!(run_id = lock.run_id, %why, "a lane's holder cannot be read");
+            Ok(None)
+        }
+        read => Ok(read?),
     }
 }
 
@@ -172,7 +185,16 @@ async fn free_stale_lock(state: &Deps, lane: &LaneId) -> ServiceResult<bool> {
     let Some(lock) = state.store.get_run_lock(lane).await? else {
         return Ok(true);
     };
-    let holder = state.store.get_run(lock.run_id).await?;
+    let holder = match state.store.get_run(lock.run_id).await {
+        Ok(holder) => holder,
+        // It may still be running: the lane stays held (its Finalize or an admin's
+        // force-release frees it), and triggers queue behind it rather than fail.
+        Err(StoreError::Corrupt(why)) => {
+            tracing::warn!(%lane, run_id = lock.run_id, %why, "the lane's holder cannot be read; the lane stays held");
+            return Ok(false);
+        }
+        Err(e) => return Err(e.into()),
+    };
     if holder.is_some_and(|r| !r.status.is_terminal()) {
         return Ok(false);
     }
@@ -305,7 +327,7 @@ pub async fn estimate_start(
         return Ok(None);
     };
     let active = match state.store.get_run_lock(lane).await? {
-        Some(lock) => state.store.get_run(lock.run_id).await?,
+        Some(lock) => lane_holder(state, &lock).await?,
         None => None,
     };
     Ok(Some(

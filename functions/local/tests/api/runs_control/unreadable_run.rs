@@ -45,6 +45,54 @@ async fn finalize_frees_the_lane_of_a_run_whose_record_cannot_be_read() {
         store.get_run(id).await,
         Err(StoreError::Corrupt(_))
     ));
+
+    // AND a trigger on its lane answers as on any busy lane, not with a 500: without
+    // queueing 409 naming the lock's run, else queued behind the waiting run
+    let ops = e.app.user_token("ops@example.com").await;
+    let trigger = |body: Value| {
+        e.app
+            .client
+            .post(
+                e.app
+                    .url(&format!("/api/v1/test-items/{}/deploy-test", e.item_id)),
+            )
+            .bearer_auth(&ops)
+            .json(&body)
+            .send()
+    };
+    let refused = trigger(json!({"build_info_id": e.build_id, "queue": false}))
+        .await
+        .unwrap();
+    let body = common::assert_error(refused, StatusCode::CONFLICT, "run_active").await;
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!("run {id} is active")),
+        "{message}"
+    );
+    let queued = trigger(json!({"build_info_id": e.build_id})).await.unwrap();
+    assert_eq!(queued.status(), StatusCode::ACCEPTED);
+    let queued: Value = queued.json().await.unwrap();
+    assert_eq!(
+        (queued["status"].as_str(), queued["queue_position"].as_i64()),
+        (Some("QUEUED"), Some(2))
+    );
+    // AND the queue view still answers, with both waiting runs
+    let view = e
+        .app
+        .client
+        .get(e.app.url("/api/v1/queue"))
+        .bearer_auth(&ops)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(view.status(), StatusCode::OK);
+    let view: Value = view.json().await.unwrap();
+    assert_eq!(
+        view["lanes"][0]["queued"].as_array().map(Vec::len),
+        Some(2),
+        "{view}"
+    );
+
     let deps = e.app.state.clone();
     let input = |finalize_error: Option<Value>| finalize::FinalizeInput {
         run_id: id,
