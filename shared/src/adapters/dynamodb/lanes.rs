@@ -16,7 +16,7 @@
 //!   item names (`guard`, taken with the lock). The lane item carries no TTL: it holds
 //!   the queue's counters, and a lapsed lease never frees a lane by itself.
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, Select};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, Select, TransactWriteItem};
 use chrono::{DateTime, Utc};
 
 use super::DynamoStore;
@@ -79,10 +79,7 @@ struct LaneState {
 }
 
 /// The run put of a claim or cancel: only over the QUEUED run at the previous revision.
-fn put_over_queued(
-    table: &str,
-    run: &Run,
-) -> StoreResult<aws_sdk_dynamodb::types::TransactWriteItem> {
+fn put_over_queued(table: &str, run: &Run) -> StoreResult<TransactWriteItem> {
     tx_put(
         table,
         run_item(run)?,
@@ -93,6 +90,25 @@ fn put_over_queued(
             .value(":prev", n(run.revision - 1))
             .value(":queued", s(RunStatus::Queued.as_str())),
     )
+}
+
+/// The writes that take `run` out of its lane's queue (it starts or is cancelled):
+/// `lane_update` on the lane item, the delete of its queue entry (which must exist), and
+/// `run` put over its QUEUED revision.
+fn leave_queue_ops(
+    table: &str,
+    run: &Run,
+    lane_update: TransactWriteItem,
+) -> StoreResult<Vec<(Role, TransactWriteItem)>> {
+    let entry = entry_key(&run.lane, seq_of(run)?);
+    Ok(vec![
+        (Role::Lock, lane_update),
+        (
+            Role::OldGuard,
+            tx_delete(table, entry, Some("attribute_exists(#pk)"), Attrs::pk())?,
+        ),
+        (Role::Main, put_over_queued(table, run)?),
+    ])
 }
 
 fn seq_of(run: &Run) -> StoreResult<i64> {
@@ -313,7 +329,6 @@ impl DynamoStore {
         lease_until: DateTime<Utc>,
     ) -> StoreResult<bool> {
         let table = &self.table;
-        let seq = seq_of(started)?;
         let lane = tx_update(
             table,
             lane_key(&started.lane),
@@ -326,19 +341,7 @@ impl DynamoStore {
             )
             .value(":minus_one", n(-1)),
         )?;
-        let ops = vec![
-            (Role::Lock, lane),
-            (
-                Role::OldGuard,
-                tx_delete(
-                    table,
-                    entry_key(&started.lane, seq),
-                    Some("attribute_exists(#pk)"),
-                    Attrs::pk(),
-                )?,
-            ),
-            (Role::Main, put_over_queued(table, started)?),
-        ];
+        let ops = leave_queue_ops(table, started, lane)?;
         for attempt in 0..MAX_ATTEMPTS {
             match self.transact("claim lane", ops.clone()).await? {
                 TxOutcome::Committed => return Ok(true),
@@ -351,7 +354,6 @@ impl DynamoStore {
 
     pub(super) async fn lane_leave(&self, cancelled: &Run) -> StoreResult<bool> {
         let table = &self.table;
-        let seq = seq_of(cancelled)?;
         let lane = tx_update(
             table,
             lane_key(&cancelled.lane),
@@ -361,19 +363,7 @@ impl DynamoStore {
                 .name("#q", "queued")
                 .value(":minus_one", n(-1)),
         )?;
-        let ops = vec![
-            (Role::Lock, lane),
-            (
-                Role::OldGuard,
-                tx_delete(
-                    table,
-                    entry_key(&cancelled.lane, seq),
-                    Some("attribute_exists(#pk)"),
-                    Attrs::pk(),
-                )?,
-            ),
-            (Role::Main, put_over_queued(table, cancelled)?),
-        ];
+        let ops = leave_queue_ops(table, cancelled, lane)?;
         for attempt in 0..MAX_ATTEMPTS {
             match self.transact("cancel queued run", ops.clone()).await? {
                 TxOutcome::Committed => {
