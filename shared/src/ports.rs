@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use crate::domain::{
     Build, Email, Environment, EnvironmentFields, EnvironmentId, JobName, JobSelection, JobSummary,
     LaneId, LoginFailures, NewBuild, ParameterSet, ParameterSetVersion, Params, Run, RunLock,
-    RunStatus, Session, Settings, TestItem, TestItemFields,
+    RunStatus, Session, Settings, TestCase, TestId, TestItem, TestItemFields, TestResultOfRun,
+    TestStatus,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -326,6 +327,34 @@ pub trait RunStore: Send + Sync {
     ) -> StoreResult<bool>;
 }
 
+/// The test cases of completed runs (at most `MAX_CASES_PER_RUN` per run), kept with the
+/// run's item, build, parameter-set version and environment for histories and flakiness.
+#[async_trait]
+pub trait TestCaseStore: Send + Sync {
+    /// Stores the cases of `run` (a completed run), replacing any stored for it before:
+    /// the notify step may run again.
+    async fn put_test_cases(&self, run: &Run, cases: &[TestCase]) -> StoreResult<()>;
+    /// A page of a run's cases in id order, after `after`, only of `status` when given.
+    async fn list_test_cases(
+        &self,
+        run_id: i64,
+        status: Option<TestStatus>,
+        after: Option<&TestId>,
+        limit: usize,
+    ) -> StoreResult<Page<TestCase, TestId>>;
+    /// Every stored case of a run, in id order (empty when none were stored).
+    async fn all_test_cases(&self, run_id: i64) -> StoreResult<Vec<TestCase>>;
+    /// One test's result in each run of the item that has it, newest run first; only
+    /// runs older than `before_run` when given.
+    async fn test_history(
+        &self,
+        item_id: i64,
+        test: &TestId,
+        before_run: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Page<TestResultOfRun, i64>>;
+}
+
 /// Everything CRAT stores.
 ///
 /// Timestamps: every time a store is given reads back to the millisecond. Digits below
@@ -345,6 +374,7 @@ pub trait Store:
     + JobSelectionStore
     + SettingsStore
     + RunStore
+    + TestCaseStore
     + statemachine::ExecutionStore
 {
 }
@@ -360,6 +390,7 @@ impl<T> Store for T where
         + JobSelectionStore
         + SettingsStore
         + RunStore
+        + TestCaseStore
         + statemachine::ExecutionStore
 {
 }

@@ -17,6 +17,7 @@ pub mod run;
 pub mod run_details;
 pub mod session;
 pub mod settings;
+pub mod test_case;
 pub mod test_item;
 pub mod timing;
 
@@ -42,5 +43,8 @@ pub use session::{
 };
 pub use settings::{
     HISTORY_EVENTS_PER_POLL_CYCLE, MAX_POLL_CYCLES, STEP_FUNCTIONS_HISTORY_LIMIT, Settings,
+};
+pub use test_case::{
+    TestCase, TestCasesNote, TestChange, TestDiff, TestId, TestResultOfRun, TestStatus,
 };
 pub use test_item::{TestItem, TestItemFields};

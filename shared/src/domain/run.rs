@@ -251,6 +251,10 @@ pub struct Run {
     #[serde(default)]
     pub report_refused: Option<String>,
     pub summary: Option<Summary>,
+    /// Whether the report's test cases were stored (`null`: not read yet, or a run of an
+    /// older version; left out of the JSON then, so older records write back unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_cases: Option<super::TestCasesNote>,
     pub error_message: Option<String>,
     pub execution_id: String,
     pub started_at: DateTime<Utc>,
@@ -316,6 +320,7 @@ impl Run {
             report_url: None,
             report_refused: None,
             summary: None,
+            test_cases: None,
             error_message: None,
             execution_id: execution_id_of(id),
             started_at: now,
@@ -491,6 +496,7 @@ impl Run {
         self.report_url = None;
         self.report_refused = None;
         self.summary = None;
+        self.test_cases = None;
         self.error_message = None;
         self.finished_at = None;
         self.notification = None;

@@ -30,6 +30,7 @@ mod runs;
 mod sessions;
 mod settings;
 mod table;
+mod test_cases;
 mod test_items;
 mod tx;
 

@@ -27,6 +27,7 @@ mod parameter_sets;
 mod runs;
 mod sessions;
 mod settings;
+mod test_cases;
 mod test_items;
 
 /// Schema migrations, applied in order; the index is stored in `PRAGMA user_version`.
