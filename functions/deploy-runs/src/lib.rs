@@ -15,7 +15,7 @@ use shared::error::{ApiResult, ErrorBody};
 use shared::http::{ApiJson, IdPath, ListResponse, PageParams, query, with_common_layers};
 use shared::services::lane_admin::{LaneView, QueueView, ReleaseInput};
 use shared::services::lanes::AdmittedRun;
-use shared::services::runs::{self, TriggerInput};
+use shared::services::runs::{self, RerunInput, TriggerInput};
 use shared::workflow::WorkflowStarter;
 use shared::workflow::{ExecutionView, HistoryError, HistoryRequest};
 use shared::{ApiError, Deps};
@@ -44,7 +44,7 @@ pub fn routes(state: Deps) -> Router {
 
 #[derive(OpenApi)]
 #[openapi(paths(trigger, runs_of_item, list, one, execution, cancel, rerun, lanes::queue, lanes::release),
-    components(schemas(Run, AdmittedRun, TriggerInput, ExecutionView, ListResponse<Run>, QueueView, LaneView, ReleaseInput)))]
+    components(schemas(Run, AdmittedRun, TriggerInput, RerunInput, ExecutionView, ListResponse<Run>, QueueView, LaneView, ReleaseInput)))]
 pub struct ApiDoc;
 
 pub fn openapi() -> utoipa::openapi::OpenApi {
@@ -235,18 +235,25 @@ async fn cancel(
     ))
 }
 
-/// Start a new run with the same build and parameter snapshot.
+/// Start a new run with the same build and parameter snapshot; `{"only_failed": true}` runs
+/// only the tests that failed or broke in it (an Allure test plan in the trigger body).
 #[utoipa::path(post, path = "/api/v1/deploy-test-runs/{run_id}/rerun", tag = "runs", params(("run_id" = i64, Path, minimum = 1)),
+    request_body(content = RerunInput, description = "optional: no body or `{}` re-runs the whole suite"),
     security(("bearer" = [])),
-    responses((status = 202, description = "started or queued; the body is the new run", body = AdmittedRun), (status = 404, body = ErrorBody),
-        (status = 409, description = "the same run is already queued or active", body = ErrorBody)))]
+    responses((status = 202, description = "started or queued; the body is the new run (with `test_plan` when only_failed)", body = AdmittedRun),
+        (status = 400, description = "a body that is not the JSON object described, or an unknown key", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "the same run is already queued or active", body = ErrorBody),
+        (status = 422, description = "disabled or deleted item, settings incomplete; with only_failed: the run has no failed or broken test stored (`no_failed_tests`), or their plan is too large (`test_plan_too_large`)", body = ErrorBody)))]
 async fn rerun(
     State(state): State<Deps>,
     user: AuthUser,
     IdPath(id): IdPath<RunId>,
+    body: Option<ApiJson<RerunInput>>,
 ) -> ApiResult<(StatusCode, Json<AdmittedRun>)> {
+    let input = body.map(|ApiJson(b)| b).unwrap_or_default();
     Ok((
         StatusCode::ACCEPTED,
-        Json(runs::rerun(&state, &user.email, id).await?),
+        Json(runs::rerun_with(&state, &user.email, id, input).await?),
     ))
 }

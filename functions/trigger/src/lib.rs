@@ -23,7 +23,8 @@ pub struct TriggerOutput {
 }
 
 /// The body the test server gets: the parameter set's params, then CRAT's fields.
-/// `service_name` is the item's name unless the params set it.
+/// `service_name` is the item's name unless the params set it; `testplan` only on a re-run
+/// of only the failures.
 pub fn request_body(run: &Run) -> Value {
     let mut body: Map<String, Value> = run.params.clone();
     body.entry("service_name")
@@ -43,6 +44,11 @@ pub fn request_body(run: &Run) -> Value {
         Value::from(run.build.build_number.get()),
     );
     body.insert("run_id".into(), Value::from(run.id.get()));
+    // A re-run of only the failures: the test server writes this to a file and runs the
+    // suite with ALLURE_TESTPLAN_PATH pointing at it.
+    if let Some(plan) = &run.test_plan {
+        body.insert("testplan".into(), plan.allure_json());
+    }
     Value::Object(body)
 }
 
@@ -322,6 +328,74 @@ mod tests {
     }
 
     const T: Duration = Duration::from_secs(5);
+
+    /// Run 3 of item `cds` (build CDN_CORE #5, params `{"upgrade_type": "full"}`).
+    fn a_run() -> Run {
+        let t = "2026-01-01T00:00:00Z";
+        let item = serde_json::from_value(serde_json::json!({
+            "id": 1, "name": "cds", "job_name": "CDN_CORE", "parameter_set_id": null,
+            "description": "", "enabled": true, "notify_emails": [], "created_at": t,
+            "updated_at": t
+        }))
+        .unwrap();
+        let build = serde_json::from_value(serde_json::json!({
+            "id": 2, "job_name": "CDN_CORE", "build_number": 5, "build_user": null,
+            "package_path": "CDN/x", "created_at": t
+        }))
+        .unwrap();
+        let set = serde_json::from_value(serde_json::json!({
+            "id": 1, "name": "base", "description": "", "params": {"upgrade_type": "full"},
+            "is_default": true, "version": 1, "created_at": t, "updated_at": t,
+            "updated_by": null
+        }))
+        .unwrap();
+        let by = shared::domain::Email::parse("by", "dev@example.com").unwrap();
+        let at = chrono::DateTime::parse_from_rfc3339(t).unwrap().to_utc();
+        Run::new(
+            shared::domain::RunId::from_stored(3),
+            &item,
+            &build,
+            &set,
+            &by,
+            at,
+        )
+    }
+
+    #[test]
+    fn the_body_carries_a_test_plan_only_for_a_rerun_of_the_failures() {
+        use shared::domain::{TestCase, TestId, TestPlan, TestStatus};
+        let mut run = a_run();
+        let whole = request_body(&run);
+        assert_eq!(whole["upgrade_type"], "full");
+        assert_eq!(whole["service_name"], "cds");
+        assert_eq!(whole["run_id"], 3);
+        assert!(whole.get("testplan").is_none(), "{whole}");
+
+        let case = |id: &str, status, full_name: Option<&str>| TestCase {
+            id: TestId::from_history_id(id),
+            name: id.into(),
+            suite: vec![],
+            status,
+            duration_ms: None,
+            message: None,
+            full_name: full_name.map(str::to_owned),
+            flaky: false,
+            retries: 0,
+        };
+        let cases = [
+            case("a", TestStatus::Failed, Some("tests.test_api#test_a")),
+            case("b", TestStatus::Passed, Some("tests.test_api#test_b")),
+            case("c", TestStatus::Broken, None),
+        ];
+        run.test_plan = Some(TestPlan::of_failures(2, &cases).unwrap());
+        let planned = request_body(&run);
+        assert_eq!(
+            planned["testplan"],
+            serde_json::json!({"version": "1.0", "tests": [
+                {"selector": "tests.test_api#test_a"}, {"id": "c"}]})
+        );
+        assert_eq!(planned["run_id"], 3, "CRAT's fields are all there too");
+    }
 
     #[tokio::test]
     async fn only_a_request_that_never_connected_is_transient() {

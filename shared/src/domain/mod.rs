@@ -19,6 +19,7 @@ pub mod session;
 pub mod settings;
 pub mod test_case;
 pub mod test_item;
+pub mod test_plan;
 pub mod timing;
 
 pub use build::{Build, BuildNumber, JobName, JobSummary, NewBuild, PackagePath};
@@ -48,3 +49,4 @@ pub use test_case::{
     TestCase, TestCasesNote, TestChange, TestDiff, TestId, TestResultOfRun, TestStatus,
 };
 pub use test_item::{TestItem, TestItemFields};
+pub use test_plan::{PlanRefusal, PlannedTest, TestPlan};

@@ -255,6 +255,10 @@ pub struct Run {
     /// older version; left out of the JSON then, so older records write back unchanged).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_cases: Option<super::TestCasesNote>,
+    /// A re-run of only the failures: the tests to run (sent as `testplan` in the trigger
+    /// body); `null` for a run of the whole suite, left out of the JSON then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_plan: Option<super::TestPlan>,
     pub error_message: Option<String>,
     pub execution_id: String,
     pub started_at: DateTime<Utc>,
@@ -321,6 +325,7 @@ impl Run {
             report_refused: None,
             summary: None,
             test_cases: None,
+            test_plan: None,
             error_message: None,
             execution_id: execution_id_of(id),
             started_at: now,
@@ -480,6 +485,8 @@ impl Run {
             queued_at: None,
             queue_seq: None,
             started_by_webhook: false,
+            // The whole suite (a re-run of only the failures gets its plan from the service).
+            test_plan: None,
             ..self.clone()
         };
         run.reset_progress();

@@ -8,7 +8,9 @@ use utoipa::ToSchema;
 use super::error::{ServiceError, ServiceResult};
 use super::lanes::{self, AdmittedRun};
 use crate::deps::Deps;
-use crate::domain::{Build, BuildId, Email, Run, RunId, RunStatus, TestItemId, timing};
+use crate::domain::{
+    Build, BuildId, Email, PlanRefusal, Run, RunId, RunStatus, TestItemId, TestPlan, timing,
+};
 use crate::tasks::{RunChangeError, change_run};
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -167,9 +169,69 @@ fn no_run(id: RunId) -> ServiceError {
     ServiceError::no_such("run", id)
 }
 
+/// The body of a re-run; no body, or `{}`, re-runs the whole suite.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RerunInput {
+    /// `true`: run only the tests that failed or broke in the run (their stored cases),
+    /// sent to the test server as an Allure test plan (`testplan` in the trigger body).
+    pub only_failed: Option<bool>,
+}
+
 /// Starts a new run with the same build and parameter snapshot as run `run_id`.
-#[tracing::instrument(skip_all, fields(run_id, by = %by))]
 pub async fn rerun(state: &Deps, by: &Email, run_id: RunId) -> ServiceResult<AdmittedRun> {
+    rerun_with(state, by, run_id, RerunInput::default()).await
+}
+
+/// The test plan of a re-run of only run `old`'s failed and broken cases.
+async fn plan_of_failures(state: &Deps, old: &Run) -> ServiceResult<TestPlan> {
+    let cases = state.store.all_test_cases(old.id.get()).await?;
+    let refused = |code, message: String| unprocessable(code, format!("only_failed: {message}"));
+    TestPlan::of_failures(old.id.get(), &cases).map_err(|r| match r {
+        PlanRefusal::NoFailures => refused(
+            "no_failed_tests",
+            match &old.test_cases {
+                Some(note) if note.stored > 0 => format!(
+                    "run {} has no failed or broken test among its {} stored cases; re-run it without only_failed",
+                    old.id, note.stored
+                ),
+                _ => format!(
+                    "run {} has no test cases stored ({}); re-run it without only_failed",
+                    old.id,
+                    old.test_cases
+                        .as_ref()
+                        .and_then(|n| n.reason.as_deref())
+                        .unwrap_or("its report was not read")
+                ),
+            },
+        ),
+        PlanRefusal::NoneNamed { failures } => refused(
+            "no_failed_tests",
+            format!(
+                "none of run {}'s {failures} failed or broken tests has a full name or a report id a test plan can select; re-run it without only_failed",
+                old.id
+            ),
+        ),
+        PlanRefusal::TooLarge { entries, bytes } => refused(
+            "test_plan_too_large",
+            format!(
+                "the plan of run {}'s {entries} failed tests is {bytes} bytes, over {}; re-run it without only_failed",
+                old.id,
+                TestPlan::MAX_JSON_BYTES
+            ),
+        ),
+    })
+}
+
+/// [`rerun`]; with `only_failed: true` the new run carries a test plan of the old run's
+/// failed and broken cases (422 `no_failed_tests` when it has none stored).
+#[tracing::instrument(skip_all, fields(run_id, by = %by))]
+pub async fn rerun_with(
+    state: &Deps,
+    by: &Email,
+    run_id: RunId,
+    input: RerunInput,
+) -> ServiceResult<AdmittedRun> {
     let old = state
         .store
         .get_run(run_id.get())
@@ -195,13 +257,18 @@ pub async fn rerun(state: &Deps, by: &Email, run_id: RunId) -> ServiceResult<Adm
     let settings = state.settings().await?;
     let server = super::environments::test_server_of(state, old.environment_id, &settings).await?;
     ensure_settings_complete(&settings.on_test_server(&server))?;
+    let plan = match input.only_failed {
+        Some(true) => Some(plan_of_failures(state, &old).await?),
+        _ => None,
+    };
     let id = RunId::from_stored(state.store.next_id("runs").await?);
     let mut run = old.rerun(id, by, state.clock.now());
+    run.test_plan = plan;
     // A re-run tests on the old run's environment (its server was resolved above), so it
     // takes that environment's lane, even if the item has moved to another one since.
     run.lane = crate::domain::lane_of_environment(old.environment_id);
     let admitted = lanes::admit(state, &run, true, settings.max_monitor_seconds).await?;
-    tracing::info!(new_run = %run.id, status = admitted.run.status.as_str(), "re-run triggered");
+    tracing::info!(new_run = %run.id, status = admitted.run.status.as_str(), planned = run.test_plan.as_ref().map(|p| p.tests.len()), "re-run triggered");
     Ok(admitted)
 }
 

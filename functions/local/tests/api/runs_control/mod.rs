@@ -16,6 +16,7 @@ use shared::workflow::WorkflowStarter;
 use std::time::Duration;
 
 mod rerun;
+mod rerun_failed;
 mod stale_runs;
 mod unreadable_run;
 
