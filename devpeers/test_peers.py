@@ -289,6 +289,52 @@ class TestServerTest(unittest.TestCase):
             self.assertIn(b"Allure Report", r.read())
         self.assertEqual(request(self.port, "GET", f"/reports/{task_id}/summary.json")[0], 404)
 
+    def test_scripted_cases_and_a_test_plan(self):
+        cases = [
+            {"name": "test_a", "status": "passed"},
+            {"name": "test_b", "status": "failed", "message": "AssertionError: 1 != 2\nmore"},
+            {"name": "test_c", "status": "broken", "suite": "tests.test_db", "full_name": "tests.test_db.Pool#test_c"},
+        ]
+        status, data = get_json(self.port, "/_control", "POST", {"cases": [{"name": "x", "status": "bad"}]})
+        self.assertEqual(status, 400, data)
+        self.assertIn("status", data["detail"])
+        request(self.port, "POST", "/_control", {"cases": cases, "deploy_seconds": 0, "test_seconds": 0, "pending_seconds": 0})
+
+        def report(body):
+            _, final = self.poll_until_done(self.trigger(body))
+            base = final["report_url"]
+            with urllib.request.urlopen(base + "widgets/summary.json") as r:
+                statistic = json.load(r)["statistic"]
+            with urllib.request.urlopen(base + "data/suites.json") as r:
+                tree = json.load(r)
+            leaves = [leaf for suite in tree["children"] for leaf in suite["children"]]
+            details = {}
+            for leaf in leaves:
+                self.assertEqual(set(leaf) >= {"name", "uid", "parentUid", "status", "time", "flaky", "retriesCount", "parameters"}, True)
+                with urllib.request.urlopen(f"{base}data/test-cases/{leaf['uid']}.json") as r:
+                    details[leaf["name"]] = json.load(r)
+            return statistic, leaves, details
+
+        statistic, leaves, details = report(None)
+        self.assertEqual([(l["name"], l["status"]) for l in leaves], [("test_a", "passed"), ("test_b", "failed"), ("test_c", "broken")])
+        self.assertEqual(statistic, {"passed": 1, "failed": 1, "broken": 1, "skipped": 0, "unknown": 0, "total": 3})
+        self.assertEqual(details["test_b"]["fullName"], "tests.test_suite#test_b")
+        self.assertEqual(details["test_b"]["statusMessage"], "AssertionError: 1 != 2\nmore")
+        self.assertEqual(details["test_c"]["fullName"], "tests.test_db.Pool#test_c")
+        self.assertRegex(details["test_a"]["historyId"], r"^[0-9a-f]{32}$")
+        # The same test keeps its history id from task to task.
+        history_b = details["test_b"]["historyId"]
+
+        plan = {"version": "1.0", "tests": [{"selector": "tests.test_suite#test_b"}, {"id": details["test_c"]["historyId"]}]}
+        statistic, leaves, details = report(dict(self.body, testplan=plan))
+        self.assertEqual([l["name"] for l in leaves], ["test_b", "test_c"], "only the planned cases ran")
+        self.assertEqual(statistic["total"], 2)
+        self.assertEqual(details["test_b"]["historyId"], history_b)
+        # Without cases the report is as before: no case files.
+        request(self.port, "POST", "/_control", {"cases": None})
+        _, final = self.poll_until_done(self.trigger())
+        self.assertEqual(request(self.port, "GET", f"/reports/{final['task_id']}/data/suites.json")[0], 404)
+
     def test_failed_outcome(self):
         request(self.port, "POST", "/_control", {"outcome": "failed", "error": "disk full", "deploy_seconds": 0, "test_seconds": 0, "pending_seconds": 0})
         seen, final = self.poll_until_done(self.trigger())

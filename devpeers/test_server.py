@@ -48,6 +48,21 @@ Test control API:
                          default (a JSON string value is served raw: use it for broken JSON);
                          null → back to the default
       summary_format     "allure2" | "allure3" | "statistic" | "none"
+      cases              null (default: no case files, as before) | a list of scripted test
+                         cases [{"name", "status": passed|failed|broken|skipped|unknown,
+                         "full_name"?, "suite"?, "message"?, "duration_ms"?, "flaky"?}]
+                         (at most 5000): with allure2, the report also has
+                         `data/suites.json` (suite → leaves with name, uid, parentUid,
+                         status, time, flaky, retriesCount, parameters) and
+                         `data/test-cases/<uid>.json` (uid, name, fullName, historyId =
+                         md5 of the full name, status, statusMessage, time), and the
+                         summary's counts are the cases' unless `statistic` is set. The
+                         full name defaults to "<suite>#<name>", the suite to
+                         "tests.test_suite". A trigger body with a `testplan`
+                         ({"version": "1.0", "tests": [{"selector"?, "id"?}]}) is honoured
+                         as allure-pytest does: only the cases whose full name is a
+                         selector or whose history id is an id are in that task's report
+                         (an empty list: all of them).
       report_base_url    e.g. "http://other-host:9/r/" → report_url = that + task_id + "/"
                          (null → the Host-header default)
       trigger_fault, poll_fault, report_fault          null | "500" (or any "5xx"/"4xx" code)
@@ -82,6 +97,7 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime as dt
+import hashlib
 import json
 import os
 import re
@@ -145,6 +161,111 @@ def check_statistic(value):
     return out
 
 
+CASE_STATUSES = ("passed", "failed", "broken", "skipped", "unknown")
+MAX_CASES = 5000
+
+
+def check_cases(value):
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) > MAX_CASES:
+        raise ValueError(f"must be null or a list of at most {MAX_CASES} cases")
+    out = []
+    for i, c in enumerate(value):
+        if not isinstance(c, dict):
+            raise ValueError(f"[{i}] must be an object")
+        unknown = set(c) - {"name", "status", "full_name", "suite", "message", "duration_ms", "flaky"}
+        if unknown:
+            raise ValueError(f"[{i}]: unknown keys {sorted(unknown)}")
+        if not isinstance(c.get("name"), str) or not c["name"]:
+            raise ValueError(f"[{i}].name must be a non-empty string")
+        if c.get("status") not in CASE_STATUSES:
+            raise ValueError(f"[{i}].status must be one of {', '.join(CASE_STATUSES)}")
+        for k in ("full_name", "suite", "message"):
+            if k in c and c[k] is not None and not isinstance(c[k], str):
+                raise ValueError(f"[{i}].{k} must be a string")
+        d = c.get("duration_ms", 10)
+        if isinstance(d, bool) or not isinstance(d, int) or d < 0:
+            raise ValueError(f"[{i}].duration_ms must be an integer >= 0")
+        suite = c.get("suite") or "tests.test_suite"
+        out.append(
+            {
+                "name": c["name"],
+                "status": c["status"],
+                "suite": suite,
+                "full_name": c.get("full_name") or f"{suite}#{c['name']}",
+                "message": c.get("message"),
+                "duration_ms": d,
+                "flaky": bool(c.get("flaky", False)),
+            }
+        )
+    return out
+
+
+def md5(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()  # noqa: S324 (an id, as Allure makes it)
+
+
+def planned_cases(cases: list[dict], body: dict) -> list[dict]:
+    """The cases a trigger body's Allure test plan selects (all of them without a plan)."""
+    plan = body.get("testplan")
+    tests = plan.get("tests") if isinstance(plan, dict) else None
+    if not isinstance(tests, list) or not tests:
+        return cases
+    selectors = {t.get("selector") for t in tests if isinstance(t, dict)}
+    ids = {str(t.get("id")) for t in tests if isinstance(t, dict) and t.get("id") is not None}
+    return [c for c in cases if c["full_name"] in selectors or md5(c["full_name"]) in ids]
+
+
+def case_files(task: dict, cases: list[dict], start: int) -> dict[str, tuple[bytes, str]]:
+    """Allure 2's data/suites.json tree and data/test-cases/<uid>.json of the cases."""
+    files: dict[str, tuple[bytes, str]] = {}
+    root_uid = md5(task["task_id"])
+    suites: dict[str, dict] = {}
+    at = start
+    for c in cases:
+        uid = md5(task["task_id"] + c["full_name"] + c["name"])[:16]
+        time_ = {"start": at, "stop": at + c["duration_ms"], "duration": c["duration_ms"]}
+        at += c["duration_ms"]
+        suite = suites.setdefault(
+            c["suite"], {"name": c["suite"], "uid": md5(root_uid + c["suite"])[:16], "parentUid": root_uid, "children": []}
+        )
+        suite["children"].append(
+            {
+                "name": c["name"],
+                "uid": uid,
+                "parentUid": suite["uid"],
+                "status": c["status"],
+                "time": time_,
+                "flaky": c["flaky"],
+                "newFailed": False,
+                "newPassed": False,
+                "newBroken": False,
+                "retriesCount": 0,
+                "retriesStatusChange": False,
+                "parameters": [],
+                "tags": [],
+            }
+        )
+        detail = {
+            "uid": uid,
+            "name": c["name"],
+            "fullName": c["full_name"],
+            "historyId": md5(c["full_name"]),
+            "time": time_,
+            "status": c["status"],
+            "flaky": c["flaky"],
+            "parameters": [],
+            "labels": [{"name": "suite", "value": c["suite"]}],
+        }
+        if c["message"]:
+            detail["statusMessage"] = c["message"]
+        files[f"data/test-cases/{uid}.json"] = (json.dumps(detail).encode(), "application/json")
+    tree = {"uid": root_uid, "name": "suites", "children": list(suites.values())}
+    files["data/suites.json"] = (json.dumps(tree).encode(), "application/json")
+    return files
+
+
 def check_url(value):
     if value is None:
         return None
@@ -185,6 +306,7 @@ CONTROL_CHECKS = {
     "poll_fault_count": check_count,
     "report_fault_count": check_count,
     "timeout_seconds": check_nonneg,
+    "cases": check_cases,
 }
 
 
@@ -252,6 +374,9 @@ def report_files(task: dict) -> dict[str, tuple[bytes, str]]:
     """relative path -> (body, content type) of the published report."""
     plan = task["plan"]
     counts = dict(DEFAULT_STATISTIC)
+    cases = None if plan.get("cases") is None else planned_cases(plan["cases"], task["body"])
+    if cases is not None:
+        counts = {k: sum(1 for c in cases if c["status"] == k) for k in COUNT_KEYS}
     if plan.get("statistic"):
         counts.update({k: v for k, v in plan["statistic"].items() if k != "total"})
     total = (plan.get("statistic") or {}).get("total", sum(counts[k] for k in COUNT_KEYS))
@@ -292,6 +417,8 @@ def report_files(task: dict) -> dict[str, tuple[bytes, str]]:
             },
         }
         files["widgets/summary.json"] = (js(default if override is None else override), "application/json")
+        if cases is not None:
+            files.update(case_files(task, cases, start))
     elif fmt == "allure3":
         stats = {"total": total} | {k: counts[k] for k in ("passed", "failed", "broken", "skipped", "unknown") if counts[k]}
         default = {
@@ -477,6 +604,7 @@ class Handler(BaseHTTPRequestHandler):
                     "statistic": copy.deepcopy(c["statistic"]),
                     "summary": copy.deepcopy(c["summary"]),
                     "summary_format": c["summary_format"],
+                    "cases": copy.deepcopy(c.get("cases")),
                 },
             }
             self.state.save()
@@ -634,6 +762,7 @@ def main(argv=None) -> int:
         "report_fault": None,
         "report_fault_count": None,
         "timeout_seconds": 120.0,
+        "cases": None,
     }
     Handler.state = State(defaults, a.state_file)
     Handler.verbose = a.verbose
