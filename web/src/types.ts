@@ -169,6 +169,83 @@ export interface Run {
   lane?: string;
   /** When it joined its lane's queue; null when it started at once. */
   queued_at?: string | null;
+  /** Whether the report's test cases were stored, and if not, why. */
+  test_cases?: TestCasesNote | null;
+  /** A re-run of only the failures: the tests it ran. */
+  test_plan?: TestPlan | null;
+}
+
+export const TEST_STATUSES = ['passed', 'failed', 'broken', 'skipped', 'unknown'] as const;
+export type TestStatus = (typeof TEST_STATUSES)[number];
+
+export interface TestCasesNote {
+  stored: number;
+  in_report: number;
+  source?: string | null;
+  reason?: string | null;
+}
+
+export interface TestPlan {
+  of_run: number;
+  tests: { id?: string; selector?: string }[];
+  left_out: number;
+}
+
+export interface TestCase {
+  id: string;
+  name: string;
+  suite: string[];
+  status: TestStatus;
+  duration_ms?: number | null;
+  message?: string | null;
+  full_name?: string | null;
+  flaky?: boolean;
+  retries?: number;
+}
+
+export interface TestCasesPage extends Page<TestCase> {
+  test_cases?: TestCasesNote | null;
+}
+
+export interface TestChange {
+  id: string;
+  name: string;
+  before?: TestStatus | null;
+  now?: TestStatus | null;
+  message?: string | null;
+}
+
+export const DIFF_KINDS = ['new_failures', 'fixed', 'still_failing', 'new_tests', 'removed_tests'] as const;
+export type DiffKind = (typeof DIFF_KINDS)[number];
+
+export interface Comparison {
+  run_id: number;
+  with_run_id?: number | null;
+  counts: Record<DiffKind, number>;
+  diff: Record<DiffKind, TestChange[]>;
+}
+
+export interface TestResultOfRun {
+  run_id: number;
+  job_name: string;
+  build_number: number;
+  parameter_set_id: number;
+  parameter_set_version: number;
+  environment_id?: number | null;
+  status: TestStatus;
+  duration_ms?: number | null;
+  message?: string | null;
+  finished_at?: string | null;
+}
+
+export interface FlakyTest {
+  id: string;
+  name: string;
+  reason: 'report' | 'mixed';
+  passed: number;
+  failed: number;
+  last_run_id: number;
+  last_seen_at: string;
 }
 
 /** A run as a trigger (and the queue) answers it: while QUEUED, its place and when it may start. */

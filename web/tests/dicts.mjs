@@ -1,4 +1,5 @@
-// Loads the two dictionaries (plain object literals in TS files) without a TS toolchain.
+// Loads the two dictionaries (plain object literals in TS files) without a TS toolchain:
+// each language is its main file and the results file merged, as src/i18n/index.ts does.
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,5 +16,5 @@ function load(file, name) {
   return new Function(`return (${src.slice(open, close + 2)});`)();
 }
 
-export const en = load('en.ts', 'en');
-export const zhCN = load('zh-CN.ts', 'zhCN');
+export const en = { ...load('en.ts', 'en'), ...load('results-en.ts', 'resultsEn') };
+export const zhCN = { ...load('zh-CN.ts', 'zhCN'), ...load('results-zh-CN.ts', 'resultsZhCN') };

@@ -1,12 +1,15 @@
 // One dictionary per language; the language comes from localStorage, else the browser.
 
 import { en, type Dict } from './en';
+import { resultsEn, type ResultsDict } from './results-en';
+import { resultsZhCN } from './results-zh-CN';
 import { zhCN } from './zh-CN';
 
-export type Key = keyof Dict;
+type AllDict = Dict & ResultsDict;
+export type Key = keyof AllDict;
 export type Lang = 'en' | 'zh-CN';
 export const LANGS: Lang[] = ['en', 'zh-CN'];
-const DICTS: Record<Lang, Dict> = { en, 'zh-CN': zhCN };
+const DICTS: Record<Lang, AllDict> = { en: { ...en, ...resultsEn }, 'zh-CN': { ...zhCN, ...resultsZhCN } };
 const LANG_KEY = 'crat.lang';
 
 function detect(): Lang {
@@ -43,7 +46,7 @@ export function setLang(l: Lang): void {
 
 /** The text for `key` in the current language, `{name}` placeholders filled in. */
 export function t(key: Key, params?: Record<string, string | number>): string {
-  const s = DICTS[current][key] ?? en[key] ?? key;
+  const s = DICTS[current][key] ?? DICTS.en[key] ?? key;
   if (!params) return s;
   return s.replace(/\{(\w+)\}/g, (m, name: string) => (name in params ? String(params[name]) : m));
 }

@@ -7,6 +7,7 @@ import { href, navigate, type Ctx } from '../router';
 import { isLive, type ActiveRun, type AdmittedRun, type ExecutionView, type Run, type Step } from '../types';
 import { dl, errorBox, loading, pageHeader, runStatusBadge, section, stepStatusBadge, table, toast } from '../ui';
 import { announceAdmitted, queuedNotice } from './queue';
+import { hasStoredFailures, runResults } from './run_results';
 import { activeRunBanner } from './tests';
 
 const POLL_MS = 2000;
@@ -170,6 +171,7 @@ export async function runPage(ctx: Ctx): Promise<void> {
   const summaryBox = h('div');
   const execBox = h('div');
   const paramsBox = h('div');
+  const resultsBox = h('div', { class: 'empty:hidden' });
 
   const canvas = h('canvas', { 'data-testid': 'summary-pie', role: 'img', 'aria-label': t('run.pieLabel') });
   let chart: Chart | null = null;
@@ -201,6 +203,7 @@ export async function runPage(ctx: Ctx): Promise<void> {
         section(t('run.timeline'), liveNote, timelineBox),
         h('div', { class: 'space-y-4' }, summaryBox, packageBox),
       ),
+      resultsBox,
       execDetails,
       paramsBox,
     ),
@@ -210,6 +213,7 @@ export async function runPage(ctx: Ctx): Promise<void> {
   let endedAt = 0;
   let actionKey = '';
   let queueKey = '';
+  let resultsKey = '';
   let timer: number | undefined;
   ctx.onLeave(() => window.clearTimeout(timer));
 
@@ -219,7 +223,8 @@ export async function runPage(ctx: Ctx): Promise<void> {
     const waiting = r.status === 'QUEUED';
     const canCancel = (live || waiting) && !!me && (me.is_admin || me.email === r.triggered_by);
     const ended = !live && !waiting;
-    const key = `${canCancel}|${ended}`;
+    const failedOnly = ended && hasStoredFailures(r);
+    const key = `${canCancel}|${ended}|${failedOnly}`;
     if (key === actionKey) return;
     actionKey = key;
     const btns: HTMLElement[] = [];
@@ -255,7 +260,27 @@ export async function runPage(ctx: Ctx): Promise<void> {
       });
       btns.push(b);
     }
+    if (failedOnly) btns.push(rerunFailedButton(r));
     fill(actions, btns);
+  }
+
+  /** Re-runs only the failed and broken tests (the API sends the test server a test plan). */
+  function rerunFailedButton(r: Run): HTMLElement {
+    const n = (r.summary?.failed ?? 0) + (r.summary?.broken ?? 0);
+    const b = h('button', { type: 'button', class: 'btn', 'data-testid': 'rerun-failed' }, t('run.rerunFailed'));
+    b.addEventListener('click', async () => {
+      if (!window.confirm(t('run.rerunFailedConfirm', { id: r.id, n }))) return;
+      b.disabled = true;
+      try {
+        const nr = await post<AdmittedRun>(`/deploy-test-runs/${r.id}/rerun`, { only_failed: true });
+        announceAdmitted(nr);
+        navigate(`/runs/${nr.id}`);
+      } catch (e) {
+        errorSlot.replaceChildren(errorBox(e));
+        b.disabled = false;
+      }
+    });
+    return b;
   }
 
   /** While QUEUED: its place, estimate and lane (from the queue); nothing once it started. */
@@ -297,11 +322,20 @@ export async function runPage(ctx: Ctx): Promise<void> {
         [t('run.duration'), dur],
         [t('run.packagePath'), h('code', { class: 'mono' }, r.build.package_path)],
         [t('run.parameterSet'), t('run.parameterSetValue', { id: r.parameter_set_id, v: r.parameter_set_version })],
+        ...(r.test_plan
+          ? ([[t('run.testPlan'), h('a', { href: href(`/runs/${r.test_plan.of_run}`), class: 'link', 'data-testid': 'test-plan' }, t('run.testPlanValue', { id: r.test_plan.of_run, n: r.test_plan.tests.length }))]] as [string, Child][])
+          : []),
         [t('run.item'), h('a', { href: href('/tests', { item: r.test_item_id }), class: 'link' }, t('run.itemHistory', { name: r.test_item_name }))],
         ...(r.error_message ? ([[t('run.error'), h('span', { class: 'text-red-800', 'data-testid': 'run-error' }, r.error_message)]] as [string, Child][]) : []),
       ]),
     );
     fill(timelineBox, timeline(r));
+    // The cases are stored by the notify step: show them once it has run (or its note says why not).
+    const rk = r.status === 'COMPLETED' ? `${JSON.stringify(r.test_cases ?? null)}|${!!r.notification}` : '';
+    if (rk !== resultsKey) {
+      resultsKey = rk;
+      fill(resultsBox, rk ? runResults(ctx, r) : null);
+    }
 
     fill(
       packageBox,

@@ -5,6 +5,7 @@ import { t } from '../i18n';
 import { href, navigate, type Ctx } from '../router';
 import { LIVE_STATUSES, type ActiveRun, type AdmittedRun, type Build, type JobOverview, type Page, type ParameterSet, type Run, type TestItem } from '../types';
 import { Pager, badge, empty, errorBox, field, loading, pageHeader, runStatusBadge, section, table } from '../ui';
+import { flakySection } from './flaky';
 import { announceAdmitted } from './queue';
 
 /** The live run, if any: one small query per live status. */
@@ -260,7 +261,15 @@ export async function testsPage(ctx: Ctx): Promise<void> {
     const item = items.find((i) => i.id === itemParam);
     const pager = new Pager();
     const box = h('div', null, loading());
-    fill(historyBox, section(t('tests.historyOf', { name: item ? `${item.name} · ${item.job_name}` : `#${itemParam}` }), box));
+    fill(
+      historyBox,
+      h(
+        'div',
+        { class: 'space-y-4' },
+        section(t('tests.historyOf', { name: item ? `${item.name} · ${item.job_name}` : `#${itemParam}` }), box),
+        flakySection(ctx, itemParam),
+      ),
+    );
     const load = async () => {
       try {
         const page = await get<Page<Run>>(`/test-items/${itemParam}/deploy-runs${qs({ limit: 20, cursor: pager.cursor })}`);

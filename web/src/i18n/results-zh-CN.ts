@@ -1,0 +1,58 @@
+// 简体中文：运行的测试用例、差异与历史、不稳定的测试、仅重跑失败的测试。键与 results-en.ts 相同。
+
+import type { ResultsDict } from './results-en';
+
+export const resultsZhCN: ResultsDict = {
+  'results.title': '测试用例',
+  'results.notStored': '本次运行的测试用例未保存：{why}',
+  'results.noReason': '未读取报告。',
+  'results.notYet': '运行完成后会从报告中读取测试用例。',
+  'results.count': '已保存 {n} 个测试用例',
+  'results.overCap': '报告中共 {total} 个测试用例，已保存 {n} 个。',
+  'results.filter': '显示',
+  'results.filterAll': '全部状态',
+  'results.col.status': '状态',
+  'results.col.name': '测试',
+  'results.col.duration': '耗时',
+  'results.col.message': '信息',
+  'results.col.history': '历史',
+  'results.none': '没有此状态的测试用例。',
+  'results.showHistory': '历史',
+  'results.showHistoryAria': '{name} 的历史',
+  'results.historyLabel': '{name} 在各次运行中的结果（从旧到新）',
+  'results.historyPoint': '运行 #{run}，构建 #{build}：{status}',
+  'results.historySummary': '最近 {total} 次运行中失败 {failed} 次。',
+  'results.historyNone': '暂无历史。',
+  'results.flakyMark': '不稳定',
+
+  'diff.title': '与上一次运行相比的变化',
+  'diff.with': '对比运行 #{id}',
+  'diff.noPrevious': '没有同一测试项和环境下、已完成且保存了测试用例的较早运行可供对比。',
+  'diff.new_failures': '新失败',
+  'diff.fixed': '已修复',
+  'diff.still_failing': '仍然失败',
+  'diff.new_tests': '新增测试',
+  'diff.removed_tests': '移除的测试',
+  'diff.empty': '无。',
+  'diff.more': '另有 {n} 个。',
+  'diff.notThere': '未运行',
+
+  'run.rerunFailed': '重新运行失败的测试',
+  'run.rerunFailedConfirm': '仅重新运行运行 #{id} 中失败和中断的测试（共 {n} 个）？',
+  'run.testPlan': '测试计划',
+  'run.testPlanValue': '仅运行 #{id} 中失败的测试（{n} 个）',
+
+  'flaky.title': '不稳定的测试',
+  'flaky.intro': '同一构建和参数集版本下既通过又失败的测试，或报告标记为不稳定的测试。',
+  'flaky.none': '未发现不稳定的测试。',
+  'flaky.col.name': '测试',
+  'flaky.col.reason': '原因',
+  'flaky.col.passed': '通过',
+  'flaky.col.failed': '失败',
+  'flaky.col.last': '最近出现',
+  'flaky.reason.report': '报告标记为不稳定',
+  'flaky.reason.mixed': '同一构建既通过又失败',
+
+  'error.no_failed_tests': '本次运行没有已保存的失败或中断的测试可重新运行。',
+  'error.test_plan_too_large': '失败的测试太多，无法逐个重新运行：请重新运行整个测试套件。',
+};
