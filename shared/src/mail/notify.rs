@@ -259,6 +259,7 @@ pub async fn handle(deps: &Deps, input: RunRef) -> Result<NotifyOutput, TaskErro
         report_refused: run.report_refused.clone(),
         summary: run.summary.as_ref(),
         summary_note,
+        changes: None,
         chart_png: run
             .summary
             .as_ref()
