@@ -12,6 +12,7 @@ mod html;
 pub mod notify;
 mod outbox;
 pub mod summary;
+pub mod test_cases;
 mod text;
 pub mod transport;
 pub mod words;
