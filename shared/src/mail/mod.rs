@@ -11,6 +11,7 @@ mod facts;
 mod html;
 pub mod notify;
 mod outbox;
+mod record_cases;
 pub mod summary;
 pub mod test_cases;
 mod text;
