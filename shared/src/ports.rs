@@ -5,10 +5,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    Build, Email, Environment, EnvironmentFields, EnvironmentId, JobName, JobSelection, JobSummary,
-    LaneId, LoginFailures, NewBuild, ParameterSet, ParameterSetVersion, Params, Run, RunLock,
-    RunStatus, Session, Settings, TestCase, TestId, TestItem, TestItemFields, TestResultOfRun,
-    TestStatus,
+    Build, Email, Environment, EnvironmentFields, EnvironmentId, FlakyTest, JobName, JobSelection,
+    JobSummary, LaneId, LoginFailures, NewBuild, ParameterSet, ParameterSetVersion, Params, Run,
+    RunLock, RunStatus, Session, Settings, TestCase, TestId, TestItem, TestItemFields,
+    TestResultOfRun, TestStatus,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -353,6 +353,10 @@ pub trait TestCaseStore: Send + Sync {
         before_run: Option<i64>,
         limit: usize,
     ) -> StoreResult<Page<TestResultOfRun, i64>>;
+    /// Records `tests` as flaky in the item, replacing the entries of the same ids.
+    async fn put_flaky_tests(&self, item_id: i64, tests: &[FlakyTest]) -> StoreResult<()>;
+    /// The item's flaky entries, the most recently seen first (then by id), at most `limit`.
+    async fn list_flaky_tests(&self, item_id: i64, limit: usize) -> StoreResult<Vec<FlakyTest>>;
 }
 
 /// Everything CRAT stores.

@@ -2,6 +2,7 @@
 //! (SPEC §3 "Deploy-test runs"), and the lanes' queue.
 
 mod lanes;
+mod test_results;
 
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
@@ -37,14 +38,24 @@ pub fn routes(state: Deps) -> Router {
         )
         .route("/api/v1/deploy-test-runs/{run_id}/cancel", post(cancel))
         .route("/api/v1/deploy-test-runs/{run_id}/rerun", post(rerun))
+        .route(
+            "/api/v1/deploy-test-runs/{run_id}/tests",
+            get(test_results::tests),
+        )
+        .route(
+            "/api/v1/deploy-test-runs/{run_id}/compare",
+            get(test_results::compare),
+        )
         .route("/api/v1/queue", get(lanes::queue))
         .route("/api/v1/environments/{id}/release", post(lanes::release))
         .with_state(state)
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(trigger, runs_of_item, list, one, execution, cancel, rerun, lanes::queue, lanes::release),
-    components(schemas(Run, AdmittedRun, TriggerInput, RerunInput, ExecutionView, ListResponse<Run>, QueueView, LaneView, ReleaseInput)))]
+#[openapi(paths(trigger, runs_of_item, list, one, execution, cancel, rerun, lanes::queue, lanes::release,
+        test_results::tests, test_results::compare),
+    components(schemas(Run, AdmittedRun, TriggerInput, RerunInput, ExecutionView, ListResponse<Run>, QueueView, LaneView, ReleaseInput,
+        shared::services::test_results::TestCasesPage, shared::services::test_results::Comparison)))]
 pub struct ApiDoc;
 
 pub fn openapi() -> utoipa::openapi::OpenApi {

@@ -1,7 +1,9 @@
 //! Task: ask the test server how the run's task is doing (`GET /api/tasks/{task_id}`).
 //! Transient trouble (timeouts, 5xx, refused connections, unreadable answers) is recorded
-//! on the MONITOR step and tolerated until `max_monitor_seconds` have passed since
-//! monitoring began; then the outcome is `deadline`.
+//! on the MONITOR step (`last_error`, and since when the polls fail in a row:
+//! `unreachable_since`, `failed_polls`) and tolerated until the test server has been
+//! unreachable for `max_unreachable_seconds`, or `max_monitor_seconds` have passed since
+//! monitoring began; either way the outcome is then `deadline`, with a message saying which.
 
 use shared::services::environments::on_run_test_server;
 use shared::tasks::ErrorName;
@@ -197,6 +199,7 @@ pub async fn handle(deps: &Deps, input: RunRef) -> Result<PollOutput, TaskError>
 
     let polled_at = state.clock.now();
     let past_deadline = polled_at >= deadline;
+    let max_unreachable = TimeDelta::seconds(i64::from(settings.max_unreachable_seconds));
     let mut output = PollOutput {
         outcome: Outcome::Running,
         phase: None,
@@ -211,19 +214,28 @@ pub async fn handle(deps: &Deps, input: RunRef) -> Result<PollOutput, TaskError>
             Answer::Failed(_) => Some("failed".to_owned()),
             Answer::Trouble(_) => None,
         };
-        // A trouble is kept until the test server answers again (a failure report keeps it).
-        let last_error = run.edit_details(|d: &mut PollDetails| {
+        // A trouble is kept until the test server answers again (a failure report keeps it);
+        // so is the streak of failed polls, which any answer ends.
+        let (last_error, unreachable) = run.edit_details(|d: &mut PollDetails| {
             d.last_poll_at = Some(polled_at);
             d.polls = Some(d.polls.unwrap_or(0) + 1);
             match &answer {
-                Answer::Trouble(why) => d.last_error = Some(why.clone()),
-                Answer::Failed(_) => d.phase.clone_from(&phase),
-                Answer::Phase(_) | Answer::Completed { .. } => {
+                Answer::Trouble(why) => {
+                    d.last_error = Some(why.clone());
+                    d.unreachable_since.get_or_insert(polled_at);
+                    d.failed_polls = Some(d.failed_polls.unwrap_or(0) + 1);
+                }
+                Answer::Failed(_) | Answer::Phase(_) | Answer::Completed { .. } => {
                     d.phase.clone_from(&phase);
-                    d.last_error = None;
+                    if !matches!(answer, Answer::Failed(_)) {
+                        d.last_error = None;
+                    }
+                    d.unreachable_since = None;
+                    d.failed_polls = None;
                 }
             }
-            d.last_error.clone()
+            let streak = d.unreachable_since.zip(d.failed_polls);
+            (d.last_error.clone(), streak)
         });
         output = PollOutput {
             outcome: Outcome::Running,
@@ -259,7 +271,27 @@ pub async fn handle(deps: &Deps, input: RunRef) -> Result<PollOutput, TaskError>
                 return Ok(());
             }
         }
-        if past_deadline {
+        let unreachable_too_long = unreachable
+            .filter(|(since, _)| polled_at - *since >= max_unreachable)
+            .map(|(since, failed_polls)| {
+                format!(
+                    "the test server has been unreachable since {} ({failed_polls} failed polls in a row, \
+                     max_unreachable_seconds is {}; last problem: {})",
+                    since.format("%Y-%m-%d %H:%M:%S UTC"),
+                    max_unreachable.num_seconds(),
+                    last_error.as_deref().unwrap_or("none recorded"),
+                )
+            });
+        if let Some(message) = unreachable_too_long.filter(|_| !past_deadline) {
+            run.finish_step(
+                StepName::Monitor,
+                StepStatus::Failed,
+                Some(message.clone()),
+                polled_at,
+            );
+            output.outcome = Outcome::Deadline;
+            output.error = Some(message);
+        } else if past_deadline {
             let message = match last_error {
                 Some(last) => format!(
                     "no result from the test server within {} s (last problem: {last})",

@@ -64,6 +64,9 @@ struct SettingsPatch {
     /// 2,400 poll intervals.
     #[schema(nullable = false, minimum = 60, maximum = 140400)]
     max_monitor_seconds: Option<u32>,
+    /// How long the test server may stay unreachable before the run fails.
+    #[schema(nullable = false, minimum = 60, maximum = 140400)]
+    max_unreachable_seconds: Option<u32>,
     #[schema(nullable = false, minimum = 1, maximum = 2160)]
     auto_sync_interval_hours: Option<u32>,
     /// Domain names such as `example.com`.

@@ -12,6 +12,8 @@ use shared::services::test_items::{self, TestItemInput};
 use shared::{ApiError, Deps};
 use utoipa::OpenApi;
 
+mod test_results;
+
 pub fn router(state: Deps) -> Router {
     with_common_layers(routes(state))
 }
@@ -23,11 +25,18 @@ pub fn routes(state: Deps) -> Router {
             "/api/v1/test-items/{id}",
             get(one).put(update).delete(remove),
         )
+        .route("/api/v1/test-items/{id}/flaky", get(test_results::flaky))
+        .route(
+            "/api/v1/test-items/{id}/tests/{test_id}/history",
+            get(test_results::history),
+        )
         .with_state(state)
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(list, one, create, update, remove), components(schemas(TestItem, TestItemInput, ListResponse<TestItem>)))]
+#[openapi(paths(list, one, create, update, remove, test_results::flaky, test_results::history),
+    components(schemas(TestItem, TestItemInput, ListResponse<TestItem>, test_results::FlakyList,
+        ListResponse<shared::domain::TestResultOfRun>)))]
 pub struct ApiDoc;
 
 pub fn openapi() -> utoipa::openapi::OpenApi {

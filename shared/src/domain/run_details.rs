@@ -93,6 +93,13 @@ pub struct PollDetails {
     /// The last poll's trouble (unreachable, a bad answer); cleared by an answer.
     #[serde(default, deserialize_with = "lenient", skip_serializing_if = "absent")]
     pub last_error: Option<String>,
+    /// When the current run of failed polls began (the first poll of it); cleared by an
+    /// answer. Past `max_unreachable_seconds` from it, the run fails.
+    #[serde(default, with = "millis", skip_serializing_if = "absent")]
+    pub unreachable_since: Option<DateTime<Utc>>,
+    /// Failed polls in a row since `unreachable_since`.
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "absent")]
+    pub failed_polls: Option<u64>,
     #[serde(flatten)]
     pub other: Map<String, Value>,
 }

@@ -27,6 +27,10 @@ pub struct Settings {
     pub poll_interval_seconds: u32,
     pub poll_request_timeout_seconds: u32,
     pub max_monitor_seconds: u32,
+    /// A run whose test server stays unreachable (refused, timeouts, 5xx, unreadable
+    /// answers) this long fails at MONITOR instead of holding its lane until
+    /// `max_monitor_seconds`.
+    pub max_unreachable_seconds: u32,
     pub auto_sync_interval_hours: u32,
     /// Email domains allowed to log in; empty allows all.
     pub allowed_email_domains: Vec<String>,
@@ -51,6 +55,7 @@ impl Default for Settings {
             poll_interval_seconds: 60,
             poll_request_timeout_seconds: 30,
             max_monitor_seconds: 10_800,
+            max_unreachable_seconds: 1_800,
             auto_sync_interval_hours: 24,
             allowed_email_domains: Vec::new(),
             notify_cc: Vec::new(),
@@ -79,6 +84,7 @@ pub const SETTINGS_KEYS: &[&str] = &[
     "poll_interval_seconds",
     "poll_request_timeout_seconds",
     "max_monitor_seconds",
+    "max_unreachable_seconds",
     "auto_sync_interval_hours",
     "allowed_email_domains",
     "notify_cc",
@@ -153,6 +159,10 @@ impl Settings {
                 "max_monitor_seconds" => {
                     // Bounded so the worst-case run ends within the state machine's TimeoutSeconds.
                     next.max_monitor_seconds =
+                        int_in(k, v, 60, super::timing::MAX_MONITOR_SECONDS_LIMIT)?
+                }
+                "max_unreachable_seconds" => {
+                    next.max_unreachable_seconds =
                         int_in(k, v, 60, super::timing::MAX_MONITOR_SECONDS_LIMIT)?
                 }
                 "auto_sync_interval_hours" => {

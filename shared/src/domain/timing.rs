@@ -125,6 +125,9 @@ pub const MAX_POLL_REQUEST_TIMEOUT_SECONDS: u32 = 300;
 /// All Allure summary reads of one notify invocation together (up to three files, each
 /// within `poll_request_timeout_seconds`) stop after this.
 pub const NOTIFY_SUMMARY_BUDGET_SECONDS: u32 = 300;
+/// Reading the report's test cases (the case list and up to 500 failure details) stops
+/// after this; the run then keeps its counts only, with the reason.
+pub const NOTIFY_TEST_CASES_BUDGET_SECONDS: u32 = 90;
 /// One SMTP delivery, the whole dialogue, stops after this (a transient mail error then).
 pub const SMTP_SEND_BUDGET_SECONDS: u32 = 120;
 
@@ -300,6 +303,17 @@ mod tests {
         for (limits, expected) in cases {
             assert_eq!(limits.worst_case_seconds(), *expected, "{limits:?}");
         }
+    }
+
+    /// One notify invocation reads the summary, then the test cases, then sends the mail,
+    /// each within its budget: together they fit the function's timeout, with room for
+    /// the store writes.
+    #[test]
+    fn the_notify_budgets_fit_its_timeout() {
+        let budgets = NOTIFY_SUMMARY_BUDGET_SECONDS
+            + NOTIFY_TEST_CASES_BUDGET_SECONDS
+            + SMTP_SEND_BUDGET_SECONDS;
+        assert!(budgets + 20 <= NOTIFY.timeout_seconds, "{budgets} s");
     }
 
     #[test]

@@ -59,6 +59,10 @@ pub struct MailContext<'a> {
     pub summary: Option<&'a Summary>,
     /// Why the summary is unavailable, shown in the mail.
     pub summary_note: Option<String>,
+    /// What changed since the item's previous run on the same environment (the new
+    /// failures first); `None` when the run has no stored test cases or no earlier run to
+    /// compare with.
+    pub changes: Option<&'a super::changes::TestChanges>,
     /// The pie chart (an inline CID image) when a summary exists.
     pub chart_png: Option<Vec<u8>>,
     /// `EMAIL_FROM`: a bare address or `Name <address>`.

@@ -139,7 +139,50 @@ fn links_section(ctx: &MailContext, primary_colour: &str) -> Markup {
     section(w.links, inner)
 }
 
-/// The success mail: headline, the chart beside the legend and pass rate, links, build.
+/// What changed since the previous run: the new failures by name (with the first line of
+/// each message), how many more, then the fixed and still-failing counts.
+fn changes_section(ctx: &MailContext) -> Option<Markup> {
+    let w = ctx.words();
+    let changes = ctx.changes?;
+    let title = if changes.new_failures_total == 0 {
+        (w.no_new_failures_since)(changes.previous_run_id)
+    } else {
+        (w.new_failures_since)(changes.previous_run_id)
+    };
+    let more = changes.unlisted();
+    let inner = html! {
+        @if !changes.new_failures.is_empty() {
+            table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style=(FONT) {
+                @for t in &changes.new_failures {
+                    tr { td style={ "padding:5px 0;border-bottom:1px solid #f3f4f6;font-size:14px;border-left:3px solid " (RED) ";padding-left:8px;word-break:break-word;" } {
+                        div style="font-weight:bold;" { (truncate_chars(&one_line(&t.name), 200)) }
+                        @if let Some(m) = t.message.as_deref().map(one_line).filter(|m| !m.is_empty()) {
+                            div style={ "font-size:12px;color:#6b7280;" (MONO) } { (m) }
+                        }
+                    } }
+                }
+            }
+        }
+        @if more > 0 {
+            p style="margin:6px 0 0 0;font-size:13px;" {
+                @match ctx.run_link.as_deref().and_then(http_url) {
+                    Some(url) => a href=(url) style="color:#1d4ed8;text-decoration:underline;" { ((w.and_more)(more)) },
+                    None => ((w.and_more)(more)),
+                }
+            }
+        }
+        p style="margin:8px 0 0 0;font-size:14px;" {
+            span style="color:#6b7280;" { (w.fixed) } (NBSP) " "
+            span style={ "font-weight:bold;color:" (GREEN) ";" } { (changes.fixed) }
+            (NBSP) (NBSP) " · " (NBSP) (NBSP)
+            span style="color:#6b7280;" { (w.still_failing) } (NBSP) " "
+            span style={ "font-weight:bold;color:" (RED) ";" } { (changes.still_failing) }
+        }
+    };
+    Some(section(&title, inner))
+}
+
+/// The success mail: headline, what changed since the previous run, the chart beside the legend and pass rate, links, build.
 pub(super) fn success(ctx: &MailContext, chart: Option<(u32, u32)>) -> String {
     let w = ctx.words();
     let (band, headline) = match ctx.summary {
@@ -204,6 +247,7 @@ pub(super) fn success(ctx: &MailContext, chart: Option<(u32, u32)>) -> String {
         },
     };
     let content = html! {
+        @if let Some(changes) = changes_section(ctx) { (changes) }
         (section(w.results, results))
         (links_section(ctx, band))
         (section(w.build_section, facts_table(&build_facts(ctx))))

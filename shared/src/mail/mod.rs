@@ -1,16 +1,19 @@
 //! The result mail: the port ([`Mailer`]) with its adapters (SMTP and the outbox folder,
-//! in [`transport`] and `outbox`), the Allure summary it reports ([`summary`]), its pie chart
+//! in [`transport`] and `outbox`), the Allure summary it reports ([`summary`]), what changed since the previous run ([`changes`]), its pie chart
 //! ([`chart`]), the message itself ([`compose`], from the templates in `html` and `text`
 //! in the [`words`] of the settings' `mail_language`) and the notify task logic ([`notify`])
 //! that the notify Lambda, the sweeper and the local server all run.
 
+pub mod changes;
 pub mod chart;
 pub mod compose;
 mod facts;
 mod html;
 pub mod notify;
 mod outbox;
+mod record_cases;
 pub mod summary;
+pub mod test_cases;
 mod text;
 pub mod transport;
 pub mod words;

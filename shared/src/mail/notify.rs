@@ -1,5 +1,5 @@
-//! The notify Task function: after finalize, reads the Allure summary of a completed run and
-//! sends the result (or failure) mail — once. A mail failure is recorded on the run's
+//! The notify Task function: after finalize, reads the Allure summary and the test cases of
+//! a completed run and sends the result (or failure) mail — once. A mail failure is recorded on the run's
 //! `notification` and retried by the state machine, and never changes the run's outcome.
 
 use crate::Deps;
@@ -153,6 +153,10 @@ pub async fn handle(deps: &Deps, input: RunRef) -> Result<NotifyOutput, TaskErro
         .await?;
     }
 
+    // The test cases of a completed run: recorded once, compared for the mail each time.
+    let run = super::record_cases::record_once(deps, &settings, run).await?;
+    let changes = super::record_cases::changes_for_mail(deps, &run).await;
+
     let (to, cc) = recipients(deps, &run, &settings.notify_cc).await?;
     // One address the mailer cannot use is skipped (and noted), never the whole mail.
     let (to, mut skipped) = mailable("to", to);
@@ -259,6 +263,7 @@ pub async fn handle(deps: &Deps, input: RunRef) -> Result<NotifyOutput, TaskErro
         report_refused: run.report_refused.clone(),
         summary: run.summary.as_ref(),
         summary_note,
+        changes: changes.as_ref(),
         chart_png: run
             .summary
             .as_ref()

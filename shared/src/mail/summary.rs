@@ -21,7 +21,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const MAX_COUNT: u64 = 1_000_000_000;
 
 /// The largest duration accepted, in milliseconds (about 100 years); larger ones are dropped.
-const MAX_DURATION_MS: u64 = 100 * 366 * 24 * 3600 * 1000;
+pub(crate) const MAX_DURATION_MS: u64 = 100 * 366 * 24 * 3600 * 1000;
 
 /// The counts, in the order they are read and summed.
 const COUNT_FIELDS: [&str; 5] = ["passed", "failed", "broken", "skipped", "unknown"];
@@ -178,8 +178,12 @@ pub async fn read_summary(
     Err(SummaryError::Unavailable { attempts })
 }
 
-/// The report folder as a URL ending with `/`, after the origin check.
-fn report_folder(report_url: &str, allowed_origins: &[Origin]) -> Result<Url, SummaryError> {
+/// The report folder as a URL ending with `/`, after the origin check (the test-case
+/// reader uses it too).
+pub(crate) fn report_folder(
+    report_url: &str,
+    allowed_origins: &[Origin],
+) -> Result<Url, SummaryError> {
     let invalid = |reason: String| SummaryError::InvalidReportUrl {
         url: report_url.to_owned(),
         reason,
@@ -218,21 +222,44 @@ fn report_folder(report_url: &str, allowed_origins: &[Origin]) -> Result<Url, Su
 
 /// One GET: the body of a 200 answer, or why there is none.
 async fn fetch(client: &reqwest::Client, url: &Url, timeout: Duration) -> Result<Vec<u8>, String> {
+    fetch_capped(client, url, timeout, MAX_BODY_BYTES)
+        .await
+        .map_err(|e| match e {
+            FetchError::TooLarge => SummaryError::TooLarge.to_string(),
+            FetchError::Other(reason) => reason,
+        })
+}
+
+/// Why [`fetch_capped`] has no body.
+pub(crate) enum FetchError {
+    /// Over the cap (the caller names the cap).
+    TooLarge,
+    /// A status other than 2xx, a connection error, a cut body, ...: said for a message.
+    Other(String),
+}
+
+/// One GET: the body of a 2xx answer of at most `max` bytes, or why there is none.
+pub(crate) async fn fetch_capped(
+    client: &reqwest::Client,
+    url: &Url,
+    timeout: Duration,
+    max: usize,
+) -> Result<Vec<u8>, FetchError> {
     let response = client
         .get(url.clone())
         .timeout(timeout)
         .send()
         .await
-        .map_err(request_error)?;
+        .map_err(|e| FetchError::Other(request_error(e)))?;
     let status = response.status();
     if !status.is_success() {
-        return Err(format!("HTTP {status}"));
+        return Err(FetchError::Other(format!("HTTP {status}")));
     }
-    crate::tasks::http::read_capped(response, MAX_BODY_BYTES)
+    crate::tasks::http::read_capped(response, max)
         .await
         .map_err(|e| match e {
-            crate::tasks::http::BodyError::TooLarge { .. } => SummaryError::TooLarge.to_string(),
-            other => other.to_string(),
+            crate::tasks::http::BodyError::TooLarge { .. } => FetchError::TooLarge,
+            other => FetchError::Other(other.to_string()),
         })
 }
 
@@ -257,7 +284,7 @@ fn request_error(e: reqwest::Error) -> String {
     text
 }
 
-fn seconds(d: Duration) -> String {
+pub(crate) fn seconds(d: Duration) -> String {
     let ms = d.as_millis();
     if ms.is_multiple_of(1000) {
         format!("{} s", ms / 1000)

@@ -47,10 +47,46 @@ fn links_and_build(out: &mut String, ctx: &MailContext) {
     let _ = writeln!(out, "\n-- \n{footer}");
 }
 
+/// The new failures by name, how many more, then the fixed and still-failing counts.
+fn changes(out: &mut String, ctx: &MailContext) {
+    let w = ctx.words();
+    let Some(changes) = ctx.changes else { return };
+    let title = if changes.new_failures_total == 0 {
+        (w.no_new_failures_since)(changes.previous_run_id)
+    } else {
+        (w.new_failures_since)(changes.previous_run_id)
+    };
+    let _ = writeln!(out, "{title}");
+    for t in &changes.new_failures {
+        let _ = writeln!(out, "  - {}", truncate_chars(&one_line(&t.name), 200));
+        if let Some(m) = t.message.as_deref().map(one_line).filter(|m| !m.is_empty()) {
+            let _ = writeln!(out, "      {m}");
+        }
+    }
+    let more = changes.unlisted();
+    if more > 0 {
+        let link = ctx
+            .run_link
+            .as_deref()
+            .map(|l| format!(": {}", one_line(l)))
+            .unwrap_or_default();
+        let _ = writeln!(out, "  {}{link}", (w.and_more)(more));
+    }
+    facts(
+        out,
+        &[
+            (w.fixed, changes.fixed.to_string()),
+            (w.still_failing, changes.still_failing.to_string()),
+        ],
+    );
+    out.push('\n');
+}
+
 pub(super) fn success(ctx: &MailContext) -> String {
     let w = ctx.words();
     let mut out = String::new();
     let _ = writeln!(out, "{}\n", subject_for(ctx));
+    changes(&mut out, ctx);
     match ctx.summary {
         Some(s) => {
             let _ = writeln!(

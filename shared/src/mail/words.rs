@@ -67,6 +67,14 @@ pub struct Words {
     pub status_at: fn(&str, &str) -> String,
     pub no_failing_step: fn(&str) -> String,
     pub footer: fn(&str, i64) -> String,
+    /// "New failures since run #N".
+    pub new_failures_since: fn(i64) -> String,
+    /// "No new failures since run #N".
+    pub no_new_failures_since: fn(i64) -> String,
+    /// "and N more (see the run page)".
+    pub and_more: fn(u64) -> String,
+    pub fixed: &'static str,
+    pub still_failing: &'static str,
     /// Duration units: milliseconds, seconds, minutes, hours.
     pub units: [&'static str; 4],
 }
@@ -146,6 +154,11 @@ static EN: Words = Words {
     footer: |project, id| {
         format!("Sent by {project} after deploy-and-test run #{id}. This is an automatic message.")
     },
+    new_failures_since: |n| format!("New failures since run #{n}"),
+    no_new_failures_since: |n| format!("No new failures since run #{n}"),
+    and_more: |n| format!("and {n} more (see the run page)"),
+    fixed: "Fixed",
+    still_failing: "Still failing",
     units: ["ms", "s", "min", "h"],
 };
 
@@ -211,5 +224,10 @@ static ZH_CN: Words = Words {
     status_at: |status, step| format!("{status}（{step}）"),
     no_failing_step: |status| format!("—（运行 {status}）"),
     footer: |project, id| format!("由 {project} 在部署测试运行 #{id} 后发送。这是一封自动邮件。"),
+    new_failures_since: |n| format!("自运行 #{n} 以来新增的失败"),
+    no_new_failures_since: |n| format!("自运行 #{n} 以来没有新增的失败"),
+    and_more: |n| format!("另有 {n} 个（见运行页面）"),
+    fixed: "已修复",
+    still_failing: "仍然失败",
     units: ["毫秒", "秒", "分", "小时"],
 };

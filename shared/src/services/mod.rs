@@ -13,6 +13,7 @@ pub mod parameter_sets;
 pub mod runs;
 pub mod settings;
 pub mod test_items;
+pub mod test_results;
 
 #[cfg(test)]
 mod tests;

@@ -22,4 +22,5 @@ mod restart_queue;
 mod router;
 mod runs_control;
 mod template_routes;
+mod test_results;
 mod webhook;

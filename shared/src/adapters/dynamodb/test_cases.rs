@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::DynamoStore;
-use crate::domain::{Run, TestCase, TestId, TestResultOfRun, TestStatus};
+use crate::domain::{FlakyTest, Run, TestCase, TestId, TestResultOfRun, TestStatus};
 use crate::ports::{Page, StoreError, StoreResult, TestCaseStore};
 
 fn not_yet() -> StoreError {
@@ -37,6 +37,14 @@ impl TestCaseStore for DynamoStore {
         _before_run: Option<i64>,
         _limit: usize,
     ) -> StoreResult<Page<TestResultOfRun, i64>> {
+        Err(not_yet())
+    }
+
+    async fn put_flaky_tests(&self, _item_id: i64, _tests: &[FlakyTest]) -> StoreResult<()> {
+        Err(not_yet())
+    }
+
+    async fn list_flaky_tests(&self, _item_id: i64, _limit: usize) -> StoreResult<Vec<FlakyTest>> {
         Err(not_yet())
     }
 }

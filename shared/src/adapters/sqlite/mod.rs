@@ -204,6 +204,34 @@ ALTER TABLE test_items ADD COLUMN trigger_on_new_build INTEGER NOT NULL DEFAULT 
 CREATE INDEX test_items_starting_on_new_build ON test_items (job_name, id)
     WHERE trigger_on_new_build = 1 AND enabled = 1;
 "#,
+    // Per-run test cases (with what a test's history shows of its run), and each item's
+    // flaky tests. A rowid table: a case's JSON may be several kilobytes.
+    r#"
+CREATE TABLE test_cases (
+    run_id INTEGER NOT NULL,
+    test_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    test_item_id INTEGER NOT NULL,
+    job_name TEXT NOT NULL,
+    build_number INTEGER NOT NULL,
+    parameter_set_id INTEGER NOT NULL,
+    parameter_set_version INTEGER NOT NULL,
+    environment_id INTEGER,
+    finished_at TEXT,
+    json TEXT NOT NULL
+);
+CREATE UNIQUE INDEX test_cases_of_run ON test_cases (run_id, test_id);
+CREATE INDEX test_cases_of_run_by_status ON test_cases (run_id, status, test_id);
+CREATE INDEX test_history ON test_cases (test_item_id, test_id, run_id);
+CREATE TABLE flaky_tests (
+    test_item_id INTEGER NOT NULL,
+    test_id TEXT NOT NULL,
+    last_seen_at TEXT NOT NULL,
+    json TEXT NOT NULL,
+    PRIMARY KEY (test_item_id, test_id)
+);
+CREATE INDEX flaky_tests_by_last_seen ON flaky_tests (test_item_id, last_seen_at DESC, test_id);
+"#,
 ];
 
 #[derive(Clone)]

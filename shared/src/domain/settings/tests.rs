@@ -103,6 +103,14 @@ fn every_bad_value_names_its_key() {
         ),
         (json!({"max_monitor_seconds": 10}), "max_monitor_seconds"),
         (
+            json!({"max_unreachable_seconds": 59}),
+            "max_unreachable_seconds",
+        ),
+        (
+            json!({"max_unreachable_seconds": 140_401}),
+            "max_unreachable_seconds",
+        ),
+        (
             json!({"auto_sync_interval_hours": 0}),
             "auto_sync_interval_hours",
         ),

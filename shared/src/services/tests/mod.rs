@@ -11,6 +11,7 @@ mod queue;
 mod runs;
 mod settings;
 mod test_items;
+mod test_results;
 
 use std::collections::HashMap;
 use std::fmt::Debug;

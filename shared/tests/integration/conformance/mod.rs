@@ -12,6 +12,7 @@ mod lanes;
 mod round_trips;
 pub mod runs;
 mod sessions;
+mod test_cases;
 mod test_items;
 mod timestamps;
 mod unreadable;
@@ -22,6 +23,7 @@ pub use lanes::*;
 pub use round_trips::*;
 pub use runs::*;
 pub use sessions::*;
+pub use test_cases::*;
 pub use test_items::*;
 pub use timestamps::*;
 pub use unreadable::*;
@@ -118,6 +120,12 @@ macro_rules! conformance_tests {
             execution_history_is_appended_and_read_page_by_page,
             accepted_values_re_read_equal,
             timestamps_read_back_to_the_millisecond,
+            test_cases_round_trip_every_field,
+            test_case_pages_visit_every_case_once,
+            replacing_test_cases_leaves_no_leftovers,
+            the_most_cases_a_run_keeps_round_trip,
+            test_history_is_newest_first_paged_and_of_its_item_only,
+            flaky_tests_are_replaced_by_id_and_listed_most_recent_first,
         );
     };
     (@each $make_store:expr; $($name:ident),* $(,)?) => {

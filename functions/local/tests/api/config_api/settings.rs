@@ -16,6 +16,7 @@ async fn settings_apply_without_restart(backend: Backend) {
     let defaults = app.ok(Method::GET, "/api/v1/settings", &user, None).await;
     assert_eq!(defaults["poll_interval_seconds"], 60);
     assert_eq!(defaults["max_monitor_seconds"], 10800);
+    assert_eq!(defaults["max_unreachable_seconds"], 1800);
     assert_eq!(defaults["project_name"], "CRAT");
 
     let cases = [

@@ -12,6 +12,7 @@ use shared::domain::run::{Run, Summary};
 use shared::mail::compose::{CHART_CID, MailContext, failure_mail, subject_for, success_mail};
 
 mod addresses;
+mod changes;
 mod escaping;
 mod failure;
 
@@ -92,6 +93,7 @@ fn ctx<'a>(run: &'a Run, summary: Option<&'a Summary>) -> MailContext<'a> {
         report_refused: None,
         summary,
         summary_note: None,
+        changes: None,
         chart_png: summary.map(|_| png(240, 240)),
         from: "crat@example.com",
         to: vec![email("dev@example.com"), email("lead@example.com")],

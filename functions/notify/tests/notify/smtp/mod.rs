@@ -387,6 +387,7 @@ fn ctx<'a>(run: &'a Run, to: &[&str]) -> MailContext<'a> {
         report_refused: None,
         summary: Some(&SUMMARY),
         summary_note: None,
+        changes: None,
         chart_png: Some(tiny_png()),
         from: "crat@example.com",
         to: to.iter().map(|e| Email::parse("to", e).unwrap()).collect(),

@@ -1,0 +1,405 @@
+//! The parsers on hostile and odd input; the reader against real reports and a 50,000-case
+//! report is in the notify test binary (`tests/notify/test_cases/`).
+
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+use super::allure2::parse_suites;
+use super::allure3::{MAX_TREE_DEPTH, parse_tree};
+use super::*;
+use crate::domain::test_case::{MAX_SUITE_DEPTH, TestStatus};
+
+fn suites(children: Value) -> Vec<u8> {
+    serde_json::to_vec(&json!({"uid": "r", "name": "suites", "children": children})).unwrap()
+}
+
+fn leaf(name: &str, uid: &str, status: &str) -> Value {
+    json!({"name": name, "uid": uid, "parentUid": "p", "status": status,
+           "time": {"start": 10, "stop": 25, "duration": 15}, "flaky": false,
+           "retriesCount": 0, "parameters": []})
+}
+
+fn summary_of(listing: &Listing) -> Vec<(String, Vec<String>, TestStatus)> {
+    listing
+        .cases
+        .iter()
+        .map(|c| (c.name.clone(), c.suite.clone(), c.status))
+        .collect()
+}
+
+#[test]
+fn allure2_tree_gives_cases_with_their_suite_path_in_order() {
+    let body = suites(json!([{"name": "tests", "uid": "g1", "children": [
+        leaf("test_a", "u1", "passed"),
+        {"name": "TestClass", "uid": "g2", "children": [leaf("test_b", "u2", "failed")]},
+        leaf("test_c", "u3", "broken"),
+    ]}]));
+    let listing = parse_suites(&body).unwrap();
+    assert_eq!(
+        summary_of(&listing),
+        [
+            ("test_a".into(), vec!["tests".into()], TestStatus::Passed),
+            (
+                "test_b".into(),
+                vec!["tests".into(), "TestClass".into()],
+                TestStatus::Failed
+            ),
+            ("test_c".into(), vec!["tests".into()], TestStatus::Broken),
+        ]
+    );
+    assert_eq!(listing.in_report, 3);
+    assert_eq!(listing.cases[0].duration_ms, Some(15));
+    assert_eq!(listing.detail_keys[1].as_deref(), Some("u2"));
+    let expected = TestId::from_parts(&["tests".into()], "test_a", &[]);
+    assert_eq!(listing.cases[0].id, expected);
+}
+
+#[test]
+fn allure2_id_does_not_depend_on_status_time_or_uid() {
+    let a = parse_suites(&suites(json!([leaf("t", "u1", "passed")]))).unwrap();
+    let mut other = leaf("t", "zz", "failed");
+    other["time"] = json!({"start": 1, "stop": 999});
+    other["flaky"] = json!(true);
+    let b = parse_suites(&suites(json!([other]))).unwrap();
+    assert_eq!(a.cases[0].id, b.cases[0].id);
+    let mut param = leaf("t", "u1", "passed");
+    param["parameters"] = json!(["1", "'one'"]);
+    let c = parse_suites(&suites(json!([param]))).unwrap();
+    assert_ne!(
+        a.cases[0].id, c.cases[0].id,
+        "parameters are part of the id"
+    );
+}
+
+#[test]
+fn odd_values_drop_the_field_not_the_case() {
+    let body = suites(json!([
+        {"name": 5, "uid": ["x"], "status": {"s": 1}, "time": "soon", "flaky": "yes",
+         "retriesCount": -3, "parameters": "none"},
+        {"name": "t2", "status": "PASSED", "time": {"start": "a", "stop": 30, "duration": null},
+         "retriesCount": 2.0, "parameters": [1, null, "v", {"name": "n", "value": "w"}]},
+        {"name": "t3", "time": {"start": 100, "stop": 50}},
+        {},
+        null, 7, "text", [1, 2],
+        {"name": "g", "children": {"not": "an array"}},
+    ]));
+    let listing = parse_suites(&body).unwrap();
+    let names: Vec<_> = listing.cases.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["(no name)", "t2", "t3", "g"]);
+    let odd = &listing.cases[0];
+    assert_eq!(
+        (odd.status, odd.duration_ms, odd.flaky, odd.retries),
+        (TestStatus::Unknown, None, false, 0)
+    );
+    assert_eq!(listing.cases[1].status, TestStatus::Passed);
+    assert_eq!(listing.cases[1].retries, 2);
+    assert_eq!(listing.cases[1].duration_ms, None);
+    assert_eq!(listing.cases[2].duration_ms, None, "stop before start");
+    // `{}` is a case too (a second "(no name)", so a duplicate id: counted, not kept);
+    // null, 7, "text" and [1, 2] are not nodes.
+    assert_eq!(listing.in_report, 5);
+}
+
+#[test]
+fn broken_files_are_refused_with_a_reason() {
+    for (body, why) in [
+        (&b""[..], "empty"),
+        (b"  \n", "empty"),
+        (b"<html><body>Login</body></html>", "not valid JSON"),
+        (br#"{"uid": "r", "children": [{"name": "#, "not valid JSON"),
+        (b"[1, 2]", "not a JSON object"),
+        (b"\"text\"", "not a JSON object"),
+        (br#"{"uid": "r", "name": "suites"}"#, "no `children` array"),
+    ] {
+        let err = parse_suites(body).unwrap_err();
+        assert!(err.contains(why), "{err}");
+        let err = parse_tree(body).unwrap_err();
+        assert!(err.contains(why) || err.contains("no `root`"), "{err}");
+    }
+    // A BOM is skipped.
+    let mut bom = b"\xef\xbb\xbf".to_vec();
+    bom.extend(suites(json!([leaf("t", "u", "passed")])));
+    assert_eq!(parse_suites(&bom).unwrap().in_report, 1);
+}
+
+#[test]
+fn hostile_nesting_is_refused_without_overflowing_the_stack() {
+    let depth = 100_000;
+    let mut body = String::from(r#"{"children":"#);
+    for _ in 0..depth {
+        body.push_str(r#"[{"name":"g","children":"#);
+    }
+    body.push_str("[]");
+    for _ in 0..depth {
+        body.push_str("}]");
+    }
+    body.push('}');
+    let err = parse_suites(body.as_bytes()).unwrap_err();
+    assert!(err.contains("recursion limit"), "{err}");
+    // Nesting in a value that is read and dropped is skipped without recursion (serde_json
+    // ignores values iteratively): no error, no overflow.
+    let deep_value = format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+    let body = format!(r#"{{"root": {{"groups": [{deep_value}]}}, "x": {deep_value}}}"#);
+    assert_eq!(parse_tree(body.as_bytes()).unwrap().in_report, 0);
+}
+
+#[test]
+fn suite_paths_are_cut_to_the_domain_depth_and_names_to_their_length() {
+    let mut node = leaf(&"n".repeat(900), "u", "failed");
+    for level in (0..30).rev() {
+        node = json!({"name": format!("level{level}"), "children": [node]});
+    }
+    let listing = parse_suites(&suites(json!([node]))).unwrap();
+    let case = &listing.cases[0];
+    assert_eq!(case.suite.len(), MAX_SUITE_DEPTH);
+    assert_eq!(case.suite[0], "level0");
+    assert_eq!(case.name.chars().count(), MAX_NAME_CHARS);
+}
+
+#[test]
+fn a_duplicate_id_keeps_the_first_case_and_is_counted() {
+    let listing = parse_suites(&suites(json!([
+        leaf("t", "u1", "passed"),
+        leaf("t", "u2", "failed"),
+        leaf("other", "u3", "passed"),
+    ])))
+    .unwrap();
+    assert_eq!(listing.cases.len(), 2);
+    assert_eq!(listing.cases[0].status, TestStatus::Passed);
+    assert_eq!(listing.in_report, 3);
+}
+
+#[test]
+fn over_the_cap_keeps_no_case_but_counts_them_all() {
+    let mut listing = Listing::default();
+    for i in 0..MAX_CASES_PER_RUN + 5 {
+        let case = parse_suites(&suites(json!([leaf(&format!("t{i}"), "u", "passed")])))
+            .unwrap()
+            .cases
+            .remove(0);
+        listing.push(case, None);
+    }
+    assert!(listing.over_cap);
+    assert!(listing.cases.is_empty() && listing.detail_keys.is_empty());
+    assert_eq!(listing.in_report, (MAX_CASES_PER_RUN + 5) as u64);
+}
+
+fn tree(groups: Value, leaves: Value, root: Value) -> Vec<u8> {
+    serde_json::to_vec(&json!({"root": root, "groupsById": groups, "leavesById": leaves})).unwrap()
+}
+
+fn leaf3(id: &str, name: &str, status: &str) -> Value {
+    json!({"nodeId": "n", "id": id, "name": name, "status": status, "duration": 7,
+           "flaky": true, "retry": false, "retriesCount": 1})
+}
+
+#[test]
+fn allure3_tree_gives_history_ids_and_group_paths() {
+    let body = tree(
+        json!({"g1": {"name": "tests", "groups": ["g2"], "leaves": ["l1"]},
+               "g2": {"name": "TestClass", "leaves": ["l2"]}}),
+        json!({"l1": leaf3("abc.def", "test_a", "passed"), "l2": leaf3("h/odd id", "test_b", "broken")}),
+        json!({"groups": ["g1"], "leaves": []}),
+    );
+    let listing = parse_tree(&body).unwrap();
+    assert_eq!(
+        summary_of(&listing),
+        [
+            ("test_a".into(), vec!["tests".into()], TestStatus::Passed),
+            (
+                "test_b".into(),
+                vec!["tests".into(), "TestClass".into()],
+                TestStatus::Broken
+            ),
+        ]
+    );
+    assert_eq!(listing.cases[0].id.as_str(), "abc.def");
+    assert_eq!(listing.cases[1].id, TestId::from_history_id("h/odd id"));
+    assert_eq!(
+        (
+            listing.cases[0].duration_ms,
+            listing.cases[0].flaky,
+            listing.cases[0].retries
+        ),
+        (Some(7), true, 1)
+    );
+    assert_eq!(listing.detail_keys, [Some("l1".into()), Some("l2".into())]);
+}
+
+#[test]
+fn allure3_loops_and_shared_nodes_are_walked_once() {
+    let body = tree(
+        json!({"a": {"name": "A", "groups": ["a", "b"], "leaves": ["l1"]},
+               "b": {"name": "B", "groups": ["a"], "leaves": ["l1", "l2", "missing"]},
+               "c": "not a group"}),
+        json!({"l1": leaf3("1", "one", "passed"), "l2": leaf3("2", "two", "failed"), "l3": leaf3("3", "unreached", "failed")}),
+        json!({"groups": ["a", "c", "nowhere", 5], "leaves": ["l2"]}),
+    );
+    let listing = parse_tree(&body).unwrap();
+    let names: Vec<_> = listing.cases.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["two", "one"]);
+    assert_eq!(listing.in_report, 2);
+}
+
+#[test]
+fn allure3_depth_is_bounded() {
+    let mut groups = serde_json::Map::new();
+    for i in 0..200 {
+        groups.insert(format!("g{i}"), json!({"name": format!("G{i}"), "groups": [format!("g{}", i + 1)], "leaves": [format!("l{i}")]}));
+    }
+    let mut leaves = serde_json::Map::new();
+    for i in 0..200 {
+        leaves.insert(
+            format!("l{i}"),
+            leaf3(&format!("id{i}"), &format!("t{i}"), "passed"),
+        );
+    }
+    let listing = parse_tree(&tree(
+        Value::Object(groups),
+        Value::Object(leaves),
+        json!({"groups": ["g0"]}),
+    ))
+    .unwrap();
+    assert_eq!(listing.cases.len(), MAX_TREE_DEPTH);
+    assert!(
+        listing
+            .cases
+            .iter()
+            .all(|c| c.suite.len() <= MAX_SUITE_DEPTH)
+    );
+}
+
+#[test]
+fn allure3_leaf_without_id_falls_back_to_its_parts_and_flips_keep_ids() {
+    let mut no_id = leaf3("x", "t", "passed");
+    no_id.as_object_mut().unwrap().remove("id");
+    let groups = json!({"g": {"name": "S", "leaves": ["l"]}});
+    let a = parse_tree(&tree(
+        groups.clone(),
+        json!({"l": no_id}),
+        json!({"groups": ["g"]}),
+    ))
+    .unwrap();
+    assert_eq!(a.cases[0].id, TestId::from_parts(&["S".into()], "t", &[]));
+    let passed = parse_tree(&tree(
+        groups.clone(),
+        json!({"l": leaf3("hid", "t", "passed")}),
+        json!({"groups": ["g"]}),
+    ))
+    .unwrap();
+    let failed = parse_tree(&tree(
+        groups,
+        json!({"other": leaf3("hid", "t", "failed")}),
+        json!({"groups": ["g"], "leaves": ["other"]}),
+    ))
+    .unwrap();
+    assert_eq!(passed.cases[0].id, failed.cases[0].id);
+}
+
+#[test]
+fn details_give_full_name_and_first_message_line() {
+    let d2 = allure2::parse_detail(
+        br#"{"fullName": "m#t", "statusMessage": "\n AssertionError: x\nmore", "historyId": "h"}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        d2,
+        Detail {
+            full_name: Some("m#t".into()),
+            message: Some("AssertionError: x".into())
+        }
+    );
+    let d3 = allure3::parse_detail(br#"{"fullName": "m#t", "error": {"message": "boom\ntrace"}}"#)
+        .unwrap();
+    assert_eq!(
+        d3,
+        Detail {
+            full_name: Some("m#t".into()),
+            message: Some("boom".into())
+        }
+    );
+    assert_eq!(
+        allure3::parse_detail(br#"{"fullName": 3, "error": "x"}"#).unwrap(),
+        Detail::default()
+    );
+    assert!(allure2::parse_detail(b"<html>").is_none());
+}
+
+#[test]
+fn only_plain_ids_go_into_a_url() {
+    for ok in ["19cd4b8dc45b09f", "a_b-C9"] {
+        assert!(is_path_safe(ok), "{ok}");
+    }
+    for bad in [
+        "",
+        "../x",
+        "..",
+        "a/b",
+        "a\\b",
+        "a.json",
+        "%2e%2e",
+        "a?b",
+        "a#b",
+        "é",
+        &"a".repeat(129),
+    ] {
+        assert!(!is_path_safe(bad), "{bad}");
+    }
+}
+
+/// A random Allure 2 tree: groups and leaves with some odd values.
+fn node_strategy() -> impl Strategy<Value = Value> {
+    let scalar = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        ".{0,12}".prop_map(Value::from),
+    ];
+    let leaf = (
+        prop_oneof![".{0,12}".prop_map(Value::from), scalar.clone()],
+        prop_oneof![Just(json!("passed")), Just(json!("failed")), Just(json!("broken")), scalar.clone()],
+        prop_oneof![json_time(), scalar.clone()],
+        prop::collection::vec(scalar.clone(), 0..3),
+    )
+        .prop_map(|(name, status, time, parameters)| {
+            json!({"name": name, "uid": "u", "status": status, "time": time, "parameters": parameters})
+        });
+    leaf.prop_recursive(4, 40, 6, |inner| {
+        (".{0,8}", prop::collection::vec(inner, 0..6))
+            .prop_map(|(name, children)| json!({"name": name, "children": children}))
+    })
+}
+
+fn json_time() -> impl Strategy<Value = Value> {
+    (any::<u32>(), any::<u32>()).prop_map(|(a, b)| json!({"start": a, "stop": b}))
+}
+
+fn leaves_in(node: &Value) -> u64 {
+    match node.get("children").and_then(Value::as_array) {
+        Some(children) => children.iter().map(leaves_in).sum(),
+        None => 1,
+    }
+}
+
+proptest! {
+    #[test]
+    fn allure2_parse_is_total_stable_and_counts_every_leaf(children in prop::collection::vec(node_strategy(), 0..6)) {
+        let body = suites(Value::Array(children.clone()));
+        let first = parse_suites(&body).unwrap();
+        let again = parse_suites(&body).unwrap();
+        prop_assert_eq!(&first.cases, &again.cases);
+        let expected: u64 = children.iter().map(leaves_in).sum();
+        prop_assert_eq!(first.in_report, expected);
+        prop_assert!(first.cases.len() as u64 <= first.in_report);
+    }
+
+    #[test]
+    fn parsers_never_panic_on_bytes(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+        let _ = parse_suites(&bytes);
+        let _ = parse_tree(&bytes);
+        let _ = allure2::parse_detail(&bytes);
+        let _ = allure3::parse_detail(&bytes);
+    }
+}
