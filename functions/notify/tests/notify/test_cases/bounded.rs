@@ -2,10 +2,10 @@
 //! 50,000 cases with 600 failed ones gives no case, `over_cap` and the full count, and asks
 //! for no detail file; one of 20,000 (the cap) keeps them all and asks for 500 details.
 //!
-//! Peak RSS of the same reads, measured with the example beside the tests
-//! (`functions/notify/examples/read_test_cases.rs`, debug build, report served by
-//! `python3 -m http.server` in another process), `/usr/bin/time -v`:
-//! see the figures in the example's doc comment.
+//! Peak RSS of the same reads, measured with `functions/notify/examples/read_test_cases.rs`
+//! (debug build; the report served by `python3 -m http.server` in another process) under
+//! `/usr/bin/time -v`: 50,000 cases 55.9 MB (Allure 2) and 52.1 MB (Allure 3); 20,000 cases
+//! with 500 details 34.0 MB. The example's doc has the commands.
 
 use super::*;
 use shared::domain::test_case::MAX_CASES_PER_RUN;
