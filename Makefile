@@ -60,7 +60,7 @@ test: test-deps lint validate build-lambdas web /usr/bin/chromium /usr/sbin/ngin
 test-cloud: test-deps ## Cloud fidelity: moto's Step Functions runs the ASL against the Lambda binaries (cargo lambda watch), compared with the embedded executor
 	CARGO=$(CARGO) scripts/cloud-fidelity.sh
 
-test-deps: $(VENV)/.installed node_modules/.installed ## Test tools: moto and cargo-lambda in .venv, asl-validator and allure-commandline in node_modules
+test-deps: $(VENV)/.installed node_modules/.installed ## Test tools: moto, cargo-lambda, pytest and allure-pytest in .venv; asl-validator, allure-commandline (Allure 2) and allure (Allure 3) in node_modules
 
 $(VENV)/.installed: requirements-test.txt
 	python3 -m venv $(VENV)

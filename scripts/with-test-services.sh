@@ -7,8 +7,13 @@
 #     functions/local/tests/allure-results (every /reports/<task id>/ serves it), for the
 #     real-world scenario in functions/local/tests/api/notify_smtp/. Skipped (with a message)
 #     when nginx or allure-commandline is missing, unless CRAT_REQUIRE_NGINX=1 (make test).
+#   - three real Allure reports of one pytest + allure-pytest run of
+#     functions/notify/tests/fixtures/allure_suite (Allure 2; Allure 3's default report;
+#     Allure 3 with its allure2 plugin) for the test-case readers' tests in
+#     functions/notify/tests/notify/test_cases/ (skipped like the nginx scenario).
 # Exports CRAT_TEST_DYNAMODB_ENDPOINT and CRAT_REQUIRE_DYNAMODB=1 so those tests cannot skip,
-# and CRAT_TEST_NGINX_URL, CRAT_TEST_NGINX_ROOT and CRAT_REQUIRE_NGINX=1 for the nginx one.
+# CRAT_TEST_NGINX_URL, CRAT_TEST_NGINX_ROOT and CRAT_REQUIRE_NGINX=1 for the nginx one, and
+# CRAT_TEST_ALLURE2_REPORT, CRAT_TEST_ALLURE3_REPORT, CRAT_TEST_ALLURE3_COMPAT_REPORT (folders).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,8 +62,42 @@ done
 curl -fsS "http://127.0.0.1:$moto_port/moto-api/" >/dev/null || { echo "moto did not start; see $log_dir/moto.log" >&2; exit 1; }
 echo "moto (DynamoDB) on 127.0.0.1:$moto_port"
 
+# Both npm packages declare a bin named `allure`: call each by its own path.
+allure_bin=node_modules/allure-commandline/bin/allure
+allure3_cli=node_modules/allure/cli.js
+
+# The test-case readers' real reports: one pytest run, three reports made from its results.
+suite=functions/notify/tests/fixtures/allure_suite
+if [[ -x "$allure_bin" && -f "$allure3_cli" && -x "$venv/bin/pytest" ]] && command -v java >/dev/null 2>&1 \
+  && "$venv/bin/python" -c 'import allure_pytest' 2>/dev/null; then
+  tc="$PWD/.tmp/test-case-reports"
+  rm -rf "$tc"
+  mkdir -p "$tc"
+  started=$(date +%s%N)
+  # pytest exits 1 when tests fail, as some of these do on purpose; anything else is an error.
+  pytest_rc=0
+  (cd "$suite" && PYTHONDONTWRITEBYTECODE=1 "$OLDPWD/$venv/bin/pytest" -q -p no:cacheprovider \
+    test_report_cases.py --alluredir "$tc/results") >"$log_dir/allure-suite.log" 2>&1 || pytest_rc=$?
+  [[ "$pytest_rc" == 0 || "$pytest_rc" == 1 ]] || { echo "pytest of $suite failed ($pytest_rc); see $log_dir/allure-suite.log" >&2; exit 1; }
+  "$allure_bin" generate "$tc/results" -o "$tc/allure2" --clean >>"$log_dir/allure-suite.log" 2>&1 \
+    && node "$allure3_cli" generate "$tc/results" -o "$tc/allure3" >>"$log_dir/allure-suite.log" 2>&1 \
+    && node "$allure3_cli" generate "$tc/results" --config "$suite/allurerc-allure2.mjs" -o "$tc/allure3-compat" >>"$log_dir/allure-suite.log" 2>&1 \
+    || { echo "an Allure report of $suite could not be generated; see $log_dir/allure-suite.log" >&2; exit 1; }
+  for f in allure2/data/suites.json allure3/widgets/tree.json allure3-compat/data/suites.json; do
+    [[ -f "$tc/$f" ]] || { echo "the Allure report has no $f; see $log_dir/allure-suite.log" >&2; exit 1; }
+  done
+  echo "Allure 2 and 3 reports of $suite generated in $(( ($(date +%s%N) - started) / 1000000 )) ms"
+  export CRAT_TEST_ALLURE2_REPORT="$tc/allure2"
+  export CRAT_TEST_ALLURE3_REPORT="$tc/allure3"
+  export CRAT_TEST_ALLURE3_COMPAT_REPORT="$tc/allure3-compat"
+elif [[ "${CRAT_REQUIRE_NGINX:-}" == 1 ]]; then
+  echo "CRAT_REQUIRE_NGINX=1 but $allure_bin, $allure3_cli, java, pytest or allure-pytest is missing (make test-deps installs them)" >&2
+  exit 1
+else
+  echo "allure-commandline, allure (3), java, pytest or allure-pytest missing: the test-case report scenarios will be skipped"
+fi
+
 nginx_bin=${NGINX:-/usr/sbin/nginx}
-allure_bin=node_modules/.bin/allure
 if [[ -x "$nginx_bin" && -x "$allure_bin" ]] && command -v java >/dev/null 2>&1; then
   rw="$PWD/.tmp/real-world"
   # An nginx left over from an earlier run (killed before its cleanup) goes first.

@@ -6,3 +6,4 @@ mod chart;
 mod compose;
 mod smtp;
 mod summary;
+mod test_cases;

@@ -396,6 +396,40 @@ proptest! {
     }
 
     #[test]
+    fn allure3_parse_of_any_group_graph_is_stable_and_counts_each_leaf_once(
+        groups in prop::collection::vec(
+            (prop::collection::vec(0..10usize, 0..4), prop::collection::vec(0..12usize, 0..4)),
+            0..8,
+        ),
+        leaves in prop::collection::vec((0..4usize, 0..3usize), 0..10),
+        root in prop::collection::vec(0..10usize, 0..3),
+    ) {
+        let statuses = ["passed", "failed", "broken", "skipped"];
+        let groups_by_id: serde_json::Map<String, Value> = groups
+            .iter()
+            .enumerate()
+            .map(|(i, (inner, leaves))| {
+                let inner: Vec<_> = inner.iter().map(|g| format!("g{g}")).collect();
+                let leaves: Vec<_> = leaves.iter().map(|l| format!("l{l}")).collect();
+                (format!("g{i}"), json!({"name": format!("G{i}"), "groups": inner, "leaves": leaves}))
+            })
+            .collect();
+        let leaves_by_id: serde_json::Map<String, Value> = leaves
+            .iter()
+            .enumerate()
+            .map(|(i, (status, id))| (format!("l{i}"), leaf3(&format!("h{id}"), &format!("t{i}"), statuses[*status])))
+            .collect();
+        let root: Vec<_> = root.iter().map(|g| format!("g{g}")).collect();
+        let body = tree(Value::Object(groups_by_id), Value::Object(leaves_by_id), json!({"groups": root}));
+        let first = parse_tree(&body).unwrap();
+        let again = parse_tree(&body).unwrap();
+        prop_assert_eq!(&first.cases, &again.cases);
+        prop_assert!(first.in_report <= leaves.len() as u64);
+        prop_assert!(first.cases.len() as u64 <= first.in_report);
+        prop_assert!(first.cases.len() <= 3, "at most one case per history id");
+    }
+
+    #[test]
     fn parsers_never_panic_on_bytes(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
         let _ = parse_suites(&bytes);
         let _ = parse_tree(&bytes);
