@@ -172,10 +172,12 @@ async fn same_build_runs(deps: &Deps, run: &Run) -> ServiceResult<Vec<Run>> {
 }
 
 /// The newest COMPLETED run of the same test item and environment older than `run` with
-/// stored cases (looked for among the item's 200 runs before it).
+/// stored cases (looked for among the item's 200 runs before it). A re-run of only the
+/// failures ran part of the suite, so it is no baseline: the tests it left out would read
+/// as new.
 pub async fn previous_comparable_run(deps: &Deps, run: &Run) -> ServiceResult<Option<Run>> {
     let found = scan_runs(deps, run, Some(run.id.get()), 1, |other| {
-        other.environment_id == run.environment_id
+        other.environment_id == run.environment_id && other.test_plan.is_none()
     })
     .await?;
     Ok(found.into_iter().next())
@@ -207,6 +209,10 @@ pub async fn compare(deps: &Deps, run: &Run, with: Option<&Run>) -> ServiceResul
         return Ok(comparison);
     }
     let mut diff = test_case::compare(&before, &now);
+    if run.test_plan.is_some() {
+        // It ran only the planned tests: the others were not removed.
+        diff.removed_tests.clear();
+    }
     comparison.counts = DiffCounts::of(&diff);
     for list in [
         &mut diff.new_failures,

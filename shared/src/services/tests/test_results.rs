@@ -5,7 +5,7 @@ use chrono::TimeDelta;
 use super::{Fixture, email, item_id, refusal, t0};
 use crate::domain::{
     Build, EnvironmentId, FlakyReason, ParameterSet, Run, RunId, RunStatus, TestCase,
-    TestCasesNote, TestId, TestItem, TestStatus,
+    TestCasesNote, TestId, TestItem, TestPlan, TestStatus,
 };
 use crate::ports::Admission;
 use crate::services::test_results::{self, MAX_DIFF_LISTED};
@@ -63,6 +63,18 @@ impl Fixture {
         status: RunStatus,
         cases: Option<&[TestCase]>,
     ) -> Run {
+        self.ended_run_planned(id, of, status, cases, None).await
+    }
+
+    /// [`Self::ended_run`] of a run carrying `plan` (a re-run of only some tests).
+    async fn ended_run_planned(
+        &self,
+        id: i64,
+        of: &Item,
+        status: RunStatus,
+        cases: Option<&[TestCase]>,
+        plan: Option<TestPlan>,
+    ) -> Run {
         let by = email(&format!("dev{id}@example.com"));
         let mut run = Run::new(
             RunId::from_stored(id),
@@ -75,6 +87,7 @@ impl Fixture {
         run.status = status;
         run.finished_at = Some(t0() + TimeDelta::minutes(id));
         run.test_cases = cases.map(|c| note(c.len()));
+        run.test_plan = plan;
         let store = &self.state.store;
         let admitted = store.admit_run(&run, false, t0()).await.unwrap();
         assert!(matches!(admitted, Admission::Started), "{admitted:?}");
@@ -352,4 +365,35 @@ async fn recording_again_replaces_the_cases_and_history_reads_newest_first() {
         .await,
     );
     assert_eq!(unknown.status.as_u16(), 404);
+}
+
+#[tokio::test]
+async fn a_rerun_of_only_the_failures_is_no_baseline_and_removes_no_test() {
+    let f = Fixture::new();
+    let a = f.item_with_build().await;
+    let full = [case("a", Passed), case("b", Failed), case("c", Broken)];
+    f.ended_run(1, &a, RunStatus::Completed, Some(&full)).await;
+    let failures = [case("b", Passed), case("c", Failed)];
+    let plan = TestPlan::of_failures(1, &full).unwrap();
+    let partial = f
+        .ended_run_planned(2, &a, RunStatus::Completed, Some(&failures), Some(plan))
+        .await;
+    let next = f.ended_run(3, &a, RunStatus::Completed, Some(&full)).await;
+
+    // The run after it compares with the last run of the whole suite, not the partial one
+    // (whose missing tests would read as new).
+    let previous = test_results::previous_comparable_run(&f.state, &next)
+        .await
+        .unwrap();
+    assert_eq!(previous.map(|r| r.id.get()), Some(1));
+    // The partial run's own diff: what it ran changed; the tests it did not run are not
+    // "removed".
+    let got = test_results::compare(&f.state, &partial, None)
+        .await
+        .unwrap();
+    assert_eq!(got.with_run_id, Some(1));
+    assert_eq!(got.counts.fixed, 1);
+    assert_eq!(got.counts.still_failing, 1);
+    assert_eq!(got.counts.removed_tests, 0);
+    assert!(got.diff.removed_tests.is_empty());
 }
