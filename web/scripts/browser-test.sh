@@ -69,6 +69,8 @@ with tarfile.open(sys.argv[1], "w:gz") as tar:
 PY
 # The queue's tests add a test item `nightly` on another environment: the same package.
 cp "$tmp/pkg/CDN/pass/x/el7/cds-1.0.0.tar.gz" "$tmp/pkg/CDN/pass/x/el7/nightly-1.0.0.tar.gz"
+# The test-case results' tests use their own item `shop`.
+cp "$tmp/pkg/CDN/pass/x/el7/cds-1.0.0.tar.gz" "$tmp/pkg/CDN/pass/x/el7/shop-1.0.0.tar.gz"
 
 python3 devpeers/package_server.py --root "$tmp/pkg" --host 127.0.0.1 --port 0 >"$logs/package_server.log" 2>&1 &
 pids+=("$!")

@@ -30,6 +30,7 @@ import {
   uiLogin,
 } from './harness.mjs';
 import { queueTests } from './queue-tests.mjs';
+import { resultsTests } from './results-tests.mjs';
 
 const XSS_JOB = '<img src=x onerror=alert(1)>';
 const XSS_USER = '<script>alert("u")</script>';
@@ -272,6 +273,7 @@ test('an admin adds a test environment, picks it for a test item, and is told wh
 
 // The lanes' queue (a second person's trigger waits, then starts by itself): queue-tests.mjs.
 queueTests();
+resultsTests();
 
 test('a user sees no admin controls (and can log in with the keyboard alone)', async () => {
   const { context, page } = await newPage();

@@ -99,9 +99,9 @@ export async function uiLogin(page, email, password) {
   await page.getByTestId('role').waitFor();
 }
 
-export async function shot(page, name, { fullPage = true, scrollTo = null } = {}) {
+export async function shot(page, name, { fullPage = true, scrollTo = null, widths = [1280, 360] } = {}) {
   const size = page.viewportSize();
-  for (const width of [1280, 360]) {
+  for (const width of widths) {
     await page.setViewportSize({ width, height: 900 });
     await page.waitForTimeout(150);
     if (scrollTo) await scrollTo.evaluate((el) => el.scrollIntoView({ block: 'start' }));

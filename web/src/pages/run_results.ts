@@ -50,6 +50,8 @@ const DIFF_CLASS: Record<DiffKind, string> = {
 };
 
 const statusName = (s: TestStatus) => tMaybe(`summary.${s}`, s);
+/** Most tests take less than a second: those in milliseconds. */
+const testDuration = (ms: number | null | undefined) => (ms == null ? '—' : ms < 1000 ? `${ms} ms` : fmtDuration(ms));
 
 export function testStatusBadge(s: TestStatus): HTMLElement {
   return h('span', { class: `badge ${STATUS_CLASS[s] ?? STATUS_CLASS.unknown}`, 'data-test-status': s }, statusName(s));
@@ -64,6 +66,9 @@ export function hasStoredFailures(r: Run): boolean {
 /** The run's test cases (or why there are none); for a completed run only. */
 export function runResults(ctx: Ctx, r: Run): HTMLElement {
   const note = r.test_cases;
+  if (note && note.stored === 0 && !note.reason) {
+    return section(t('results.title'), h('p', { class: 'muted', 'data-testid': 'tests-reason' }, t('results.count', { n: 0 })));
+  }
   if (!note || note.stored === 0) {
     const why = note?.reason ?? (r.notification ? t('results.noReason') : t('results.notYet'));
     return section(
@@ -210,7 +215,7 @@ function casesTable(ctx: Ctx, r: Run, cases: TestCase[]): HTMLElement {
           c.suite.length ? h('p', { class: 'text-xs break-words text-slate-500' }, c.suite.join(' › ')) : null,
         ),
       ),
-      cell(2, h('span', { class: 'whitespace-nowrap' }, c.duration_ms != null ? fmtDuration(c.duration_ms) : '—')),
+      cell(2, h('span', { class: 'whitespace-nowrap' }, testDuration(c.duration_ms))),
       cell(3, c.message ? h('span', { class: 'text-xs break-words text-slate-700' }, c.message) : '—'),
       cell(4, toggle),
     );
