@@ -42,8 +42,11 @@ trap 'exit 130' INT TERM
 url_from() {
   local log=$1 pid=$2 pattern=$3
   for _ in $(seq 1 150); do
-    if grep -q "$pattern" "$log" 2>/dev/null; then
-      grep "$pattern" "$log" | head -1 | grep -oE 'http://[^ ]+' | head -1
+    # The line may be there before its URL is (a write in two parts): wait for both.
+    local url
+    url=$(grep "$pattern" "$log" 2>/dev/null | head -1 | grep -oE 'http://[^ ]+' | head -1 || true)
+    if [ -n "$url" ]; then
+      echo "$url"
       return 0
     fi
     kill -0 "$pid" 2>/dev/null || break

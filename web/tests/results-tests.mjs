@@ -32,9 +32,12 @@ const SUITE = 'tests.test_shop';
 const c = (name, status, message) => ({ name, status, suite: SUITE, ...(message ? { message } : {}) });
 const full = (name) => `${SUITE}#${name}`;
 
+/** 21 tests that always pass, so the table has two pages of 20. */
+const STEADY = Array.from({ length: 21 }, (_, i) => c(`test_p${String(i + 1).padStart(2, '0')}`, 'passed'));
+const STEADY_NAMES = STEADY.map((x) => x.name);
 /** What each run's suite does (the double's `cases`). */
-const FIRST = [c('test_a', 'passed'), c('test_b', 'failed', 'AssertionError: cart total 9 != 10'), c('test_c', 'broken', 'ConnectionError: db down'), c('test_d', 'passed')];
-const SECOND = [c('test_a', 'failed', 'AssertionError: expected 200, got 500'), c('test_b', 'passed'), c('test_c', 'failed', 'AssertionError: stock -1'), c('test_d', 'passed')];
+const FIRST = [...STEADY, c('test_a', 'passed'), c('test_b', 'failed', 'AssertionError: cart total 9 != 10'), c('test_c', 'broken', 'ConnectionError: db down'), c('test_d', 'passed')];
+const SECOND = [...STEADY, c('test_a', 'failed', 'AssertionError: expected 200, got 500'), c('test_b', 'passed'), c('test_c', 'failed', 'AssertionError: stock -1'), c('test_d', 'passed')];
 /** The re-run of SECOND's failures: test_a passes this time (flaky on build 802), test_c still fails. */
 const RERUN = [c('test_a', 'passed'), c('test_b', 'passed'), c('test_c', 'failed', 'AssertionError: stock -1'), c('test_d', 'passed')];
 
@@ -80,8 +83,12 @@ export function resultsTests() {
     const first = await completedRun(user, itemId, b1.id);
     await testServerControl({ cases: SECOND });
     const second = await completedRun(user, itemId, b2.id);
-    assert.equal(second.test_cases.stored, 4, JSON.stringify(second.test_cases));
+    assert.equal(second.test_cases.stored, 25, JSON.stringify(second.test_cases));
 
+    const asked = [];
+    page.on('request', (r) => {
+      if (/\/test-items\/\d+\/tests\/[^/]+\/history/.test(r.url())) asked.push(r.url());
+    });
     await go(page, `#/runs/${second.id}`);
     const diff = page.getByTestId('test-diff');
     await diff.getByTestId('diff-with').waitFor();
@@ -95,27 +102,25 @@ export function resultsTests() {
     }
     assert.ok((await diff.getByTestId('diff-new_failures').innerText()).includes('AssertionError: expected 200, got 500'));
 
-    // The table: every case, then only the failed ones, then only the passed ones.
+    // The table: every case on two pages (the API's cursor), then only the failed ones,
+    // then only the passed ones.
     const rows = page.getByTestId('test-row');
-    await rows.nth(3).waitFor();
-    assert.deepEqual(await texts(rows.getByTestId('test-name')), ['test_a', 'test_b', 'test_c', 'test_d']);
+    const results = page.getByTestId('run-results');
+    await rows.nth(19).waitFor();
+    assert.equal(await rows.count(), 20);
+    const pageOne = await texts(rows.getByTestId('test-name'));
+    await results.getByRole('button', { name: en['pager.next'] }).click();
+    await results.getByText(en['pager.page'].replace('{n}', '2')).waitFor();
+    assert.equal(await rows.count(), 5);
+    const pageTwo = await texts(rows.getByTestId('test-name'));
+    assert.deepEqual([...pageOne, ...pageTwo].sort(), ['test_a', 'test_b', 'test_c', 'test_d', ...STEADY_NAMES].sort());
     const filter = page.getByTestId('test-status-filter');
     await filter.selectOption('failed');
     await page.locator('[data-testid="test-row"][data-test-status="passed"]').first().waitFor({ state: 'detached' });
     assert.deepEqual(await texts(rows.getByTestId('test-name')), ['test_a', 'test_c']);
-    await filter.selectOption('passed');
-    await page.locator('[data-testid="test-row"][data-test-status="failed"]').first().waitFor({ state: 'detached' });
-    assert.deepEqual(await texts(rows.getByTestId('test-name')), ['test_b', 'test_d']);
-    await filter.selectOption('');
-    await rows.nth(3).waitFor();
 
     // test_c's history: loaded only when its row is expanded (broken in the first run, failed now).
-    const historyUrl = (u) => /\/test-items\/\d+\/tests\/[^/]+\/history/.test(u);
-    const asked = [];
-    page.on('request', (r) => {
-      if (historyUrl(r.url())) asked.push(r.url());
-    });
-    assert.equal(asked.length, 0);
+    assert.deepEqual(asked, [], 'no history request before a row is expanded');
     const rowC = page.locator('[data-testid="test-row"]', { has: page.getByTestId('test-name').filter({ hasText: /^test_c$/ }) });
     await rowC.getByTestId('test-history-toggle').click();
     const points = page.getByTestId('sparkline').locator('a');
@@ -123,6 +128,18 @@ export function resultsTests() {
     assert.equal(asked.length, 1, 'one history request, for the expanded row');
     assert.deepEqual(await points.evaluateAll((as) => as.map((a) => a.dataset.status)), ['broken', 'failed']);
     assert.equal(await rowC.getByTestId('test-history-toggle').getAttribute('aria-expanded'), 'true');
+    await shot(page, 'run-results-history', { widths: [1280, 390], fullPage: false, scrollTo: rowC });
+
+    await filter.selectOption('passed');
+    await page.locator('[data-testid="test-row"][data-test-status="failed"]').first().waitFor({ state: 'detached' });
+    await rows.nth(19).waitFor();
+    const passedOne = await texts(rows.getByTestId('test-name'));
+    await results.getByRole('button', { name: en['pager.next'] }).click();
+    await results.getByText(en['pager.page'].replace('{n}', '2')).waitFor();
+    const passedTwo = await texts(rows.getByTestId('test-name'));
+    assert.deepEqual([...passedOne, ...passedTwo].sort(), ['test_b', 'test_d', ...STEADY_NAMES].sort());
+    await filter.selectOption('');
+    await results.getByText(en['pager.page'].replace('{n}', '1')).waitFor();
 
     await page.setViewportSize({ width: 390, height: 900 });
     await page.waitForTimeout(150);
@@ -172,7 +189,7 @@ export function resultsTests() {
     await zh.page.goto(`${CRAT}/#/runs/${second.id}`);
     await uiLogin(zh.page, USER);
     await zh.page.getByTestId('test-diff').getByTestId('diff-with').waitFor();
-    await zh.page.getByTestId('test-row').nth(3).waitFor();
+    await zh.page.getByTestId('test-row').nth(19).waitFor();
     assert.equal(await zh.page.getByTestId('rerun-failed').innerText(), zhCN['run.rerunFailed']);
     assert.deepEqual(await englishLeftovers(zh.page), []);
     await assertNoSideScroll(zh.page, 'run page with test results at 390 px, zh-CN');
