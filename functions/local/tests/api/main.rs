@@ -21,6 +21,7 @@ mod restart_flow;
 mod restart_queue;
 mod router;
 mod runs_control;
+mod service_unit;
 mod template_routes;
 mod test_results;
 mod webhook;
