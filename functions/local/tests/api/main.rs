@@ -13,6 +13,7 @@ mod cloud_fidelity;
 mod config_api;
 mod definition;
 mod deploy_flow;
+mod install;
 mod lambda_host;
 mod notify_smtp;
 mod openapi;
