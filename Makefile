@@ -6,7 +6,7 @@ CARGO ?= cargo
 VENV := .venv
 LAMBDA_FUNCTIONS := builds auth test-items environments parameter-sets job-versions settings deploy-runs auto-sync sweeper download trigger poll finalize notify meta
 
-.PHONY: help run demo web openapi test test-cloud test-web test-deps java-runtime lint validate fmt build-lambdas bench clean build watch deploy
+.PHONY: help run install demo web openapi test test-cloud test-web test-deps java-runtime lint validate fmt build-lambdas bench clean build watch deploy
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -14,6 +14,12 @@ help: ## List the targets
 run: ## Build and start CRAT in the embedded mode on http://localhost:8000 (the site too, when npm is there)
 	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory web; else echo "make run: npm not found: serving the API only (make web builds the site)"; fi
 	$(CARGO) run -p local --bin crat
+
+PREFIX ?= /usr/local
+install: web ## Build a release crat with the site inside it and install it as $(PREFIX)/bin/crat (PREFIX=/usr/local)
+	$(CARGO) build --release --locked -p local --bin crat
+	install -D -m 0755 target/release/crat $(DESTDIR)$(PREFIX)/bin/crat
+	@echo "installed $(DESTDIR)$(PREFIX)/bin/crat ($$($(DESTDIR)$(PREFIX)/bin/crat --version)); README: Run it as a service"
 
 web: web/node_modules/.installed ## Build the web site into web/dist (npm ci, type check, vite build)
 	cd web && npm run build

@@ -93,9 +93,9 @@ pub struct Config {
     /// Local server only. `CRAT_TIME_SCALE` in (0, 1], default 1: multiplies the state
     /// machine's waits and retry intervals (tests and demos use less).
     pub time_scale: f64,
-    /// Local server only. `CRAT_WEB_DIR`: the built site it serves, default `web/dist`
-    /// (relative to the working directory).
-    pub web_dir: PathBuf,
+    /// Local server only. `CRAT_WEB_DIR`: a built site on disk to serve instead of the one
+    /// inside the binary (for working on the site); `None`: the embedded one.
+    pub web_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -272,7 +272,9 @@ impl Config {
             generated_admin_password,
             bind: bind_address(get("CRAT_BIND"))?,
             time_scale: time_scale(get("CRAT_TIME_SCALE"))?,
-            web_dir: PathBuf::from(get("CRAT_WEB_DIR").unwrap_or("web/dist")),
+            web_dir: get("CRAT_WEB_DIR")
+                .filter(|d| !d.trim().is_empty())
+                .map(PathBuf::from),
         })
     }
 }
@@ -439,7 +441,7 @@ mod tests {
         let defaults = with(&[]).unwrap();
         assert_eq!(defaults.bind, "0.0.0.0");
         assert_eq!(defaults.time_scale, 1.0);
-        assert_eq!(defaults.web_dir, PathBuf::from("web/dist"));
+        assert_eq!(defaults.web_dir, None);
         let set = with(&[
             ("CRAT_BIND", "127.0.0.1"),
             ("CRAT_TIME_SCALE", "0.05"),
@@ -448,7 +450,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             (set.bind.as_str(), set.time_scale, set.web_dir),
-            ("127.0.0.1", 0.05, PathBuf::from("/srv/site"))
+            ("127.0.0.1", 0.05, Some(PathBuf::from("/srv/site")))
         );
         assert_eq!(with(&[("CRAT_BIND", "::1")]).unwrap().bind, "::1");
         assert_eq!(

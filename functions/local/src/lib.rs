@@ -52,9 +52,9 @@ pub async fn assemble_with(
 }
 
 /// Every router, merged, with the shared layers applied once; every other path is the
-/// web site from `CRAT_WEB_DIR` (see [`site`]).
+/// web site: the one inside the binary, or `CRAT_WEB_DIR`'s (see [`site`]).
 pub fn app(state: Deps) -> Router {
-    let site = site::handler(state.config.web_dir.clone());
+    let site = site::handler(site::Site::from_config(state.config.web_dir.as_deref()));
     with_common_layers(
         Router::new()
             .merge(meta::routes())

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use super::error::{ServiceError, ServiceResult};
 use crate::deps::Deps;
+use crate::domain::test_case::MAX_CASES_PER_RUN;
 use crate::domain::{
     FlakyReason, FlakyTest, MAX_FLAKY_LISTED, Run, RunId, RunStatus, TestCase, TestCasesNote,
     TestDiff, TestId, TestItemId, TestResultOfRun, TestStatus, test_case,
@@ -59,7 +60,19 @@ pub struct Comparison {
 /// Stores `run`'s cases (replacing any stored before) and records which of them are flaky
 /// in its item: marked so by the report, or both passed and failed/broken across this run
 /// and up to 20 other completed runs of the same build and parameter-set version.
+/// More than [`MAX_CASES_PER_RUN`] cases are refused (`too_many_cases`): the report
+/// reader keeps only the counts of such a run.
 pub async fn record(deps: &Deps, run: &Run, cases: &[TestCase]) -> ServiceResult<()> {
+    if cases.len() > MAX_CASES_PER_RUN {
+        return Err(ServiceError::Unprocessable {
+            code: "too_many_cases",
+            message: format!(
+                "run {}: {} test cases, more than the {MAX_CASES_PER_RUN} a run keeps; keep its counts only",
+                run.id,
+                cases.len()
+            ),
+        });
+    }
     deps.store.put_test_cases(run, cases).await?;
     let mut tally: HashMap<&TestId, (u64, u64)> = HashMap::with_capacity(cases.len());
     for case in cases {

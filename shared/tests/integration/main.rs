@@ -11,6 +11,7 @@ mod dynamodb_wire;
 mod store_dynamodb;
 mod store_dynamodb_calls;
 mod store_dynamodb_lanes;
+mod store_dynamodb_test_cases;
 mod store_sqlite;
 mod template_schema;
 mod workflow_sfn;

@@ -23,7 +23,7 @@ async fn fresh_with_raw() -> Option<(Arc<dyn Store>, Arc<dyn conformance::RawWri
     Some((Arc::new(store), Arc::new(raw)))
 }
 
-async fn fresh_dynamo() -> Option<(DynamoStore, RawDynamo)> {
+pub(crate) async fn fresh_dynamo() -> Option<(DynamoStore, RawDynamo)> {
     let Ok(endpoint) = std::env::var("CRAT_TEST_DYNAMODB_ENDPOINT") else {
         assert!(
             std::env::var("CRAT_REQUIRE_DYNAMODB").is_err(),
@@ -50,9 +50,9 @@ async fn fresh_dynamo() -> Option<(DynamoStore, RawDynamo)> {
     Some((store, RawDynamo { client, table }))
 }
 
-struct RawDynamo {
-    client: aws_sdk_dynamodb::Client,
-    table: String,
+pub(crate) struct RawDynamo {
+    pub client: aws_sdk_dynamodb::Client,
+    pub table: String,
 }
 
 fn s(v: &str) -> AttributeValue {

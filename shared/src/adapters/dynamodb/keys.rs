@@ -32,6 +32,10 @@
 //! | run duplicate guard (while the run is active or queued) | `RUNGUARD#<test_item_id>#<build_info_id>#<triggered_by>` | `RUNGUARD` | | | `run_id` N |
 //! | execution record | `EXEC#<id>` | `EXEC` | `EXECS_RUNNING` / id (while running) | | `record_json` (without history) |
 //! | execution event | `EXEC#<id>` | `EV#<event id zero-padded to 20>` | | | `event_json` |
+//! | a run's test cases, head | `RUN#<id>` | `TESTS` | | | `generation` (S: names the chunks in use), `count` N |
+//! | a run's test cases, chunk | `RUN#<id>` | `TESTS#<generation>#<last test id in it>` | | | `cases_json` (S: a JSON array of cases in id order, at most 300 KB) |
+//! | one test's result in one run | `TESTHIST#<test_item_id>#<test id>` | run id zero-padded | | | `result_json` (S: the TestResultOfRun) |
+//! | a flaky test of an item | `FLAKY#<test_item_id>` | test id | `FLAKY#<test_item_id>` / `<last_seen_at, epoch ns, 20 digits>#<test id inverted>` (most recent first, then by id) | | `flaky_json` (S: the FlakyTest) |
 
 use std::collections::HashMap;
 
@@ -241,6 +245,46 @@ pub(super) fn event_sk(id: u64) -> String {
     format!("EV#{id:020}")
 }
 
+// ---- test cases, history, flaky tests ------------------------------------------------
+
+/// The SK of a run's test-case head (under the run's PK); chunks are `TESTS#<gen>#<last id>`.
+pub(super) const TESTS_HEAD_SK: &str = "TESTS";
+
+/// The SK prefix of one generation of a run's case chunks.
+pub(super) fn test_chunk_prefix(generation: &str) -> String {
+    format!("{TESTS_HEAD_SK}#{generation}#")
+}
+
+/// One test's history partition in an item (SK: the padded run id).
+pub(super) fn test_history_pk(test_item_id: i64, test: &crate::domain::TestId) -> String {
+    format!("TESTHIST#{test_item_id}#{test}")
+}
+
+/// An item's flaky tests (SK: the test id), and their GSI1 partition.
+pub(super) fn flaky_pk(test_item_id: i64) -> String {
+    format!("FLAKY#{test_item_id}")
+}
+
+/// The characters a test id may hold, in byte order.
+const TEST_ID_ALPHABET: &[u8] =
+    b"-.0123456789:ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+
+/// A flaky entry's GSI1 sort key: read newest first (descending), entries seen at the same
+/// time come by id ascending, since the id is written with its alphabet reversed and ended
+/// by `~` (above every character of it), which reverses the order of ids.
+pub(super) fn flaky_index_sk(last_seen_ns: i64, test: &crate::domain::TestId) -> String {
+    let last = TEST_ID_ALPHABET.len() - 1;
+    let inverted: String = test
+        .as_str()
+        .bytes()
+        .map(|b| {
+            let i = TEST_ID_ALPHABET.iter().position(|a| *a == b).unwrap_or(0);
+            char::from(TEST_ID_ALPHABET[last - i])
+        })
+        .collect();
+    format!("{:020}#{inverted}~", last_seen_ns.max(0))
+}
+
 // ---- whole keys -----------------------------------------------------------------------
 
 pub(super) fn key(pk: String, sk: &str) -> Item {
@@ -322,6 +366,11 @@ mod tests {
         assert_eq!(exec_pk("x-1"), "EXEC#x-1");
         assert_eq!(event_sk(3), "EV#00000000000000000003");
         assert_eq!(padded(42), "00000000000000000042");
+        let id = crate::domain::TestId::parse("id", "a1").unwrap();
+        assert_eq!(test_chunk_prefix("g"), "TESTS#g#");
+        assert_eq!(test_history_pk(5, &id), "TESTHIST#5#a1");
+        assert_eq!(flaky_pk(5), "FLAKY#5");
+        assert_eq!(flaky_index_sk(7, &id), "00000000000000000007#Mw~");
         let constants = [
             COUNTER_SK,
             BUILD_SK,
@@ -375,6 +424,33 @@ mod tests {
                 "RUNLOCK",
                 "EXEC",
                 "EXECS_RUNNING",
+            ]
+        );
+    }
+
+    #[test]
+    fn flaky_entries_seen_together_read_by_id_when_read_newest_first() {
+        let sk =
+            |t: i64, id: &str| flaky_index_sk(t, &crate::domain::TestId::parse("id", id).unwrap());
+        let mut keys = vec![
+            sk(1, "b"),
+            sk(2, "a"),
+            sk(2, "ab"),
+            sk(2, "-"),
+            sk(2, "z9"),
+            sk(2, "Z"),
+        ];
+        keys.sort();
+        keys.reverse();
+        assert_eq!(
+            keys,
+            [
+                sk(2, "-"),
+                sk(2, "Z"),
+                sk(2, "a"),
+                sk(2, "ab"),
+                sk(2, "z9"),
+                sk(1, "b")
             ]
         );
     }

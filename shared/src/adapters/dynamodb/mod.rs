@@ -31,6 +31,7 @@ mod sessions;
 mod settings;
 mod table;
 mod test_cases;
+mod test_history;
 mod test_items;
 mod tx;
 

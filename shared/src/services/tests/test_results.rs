@@ -279,6 +279,16 @@ async fn a_test_that_passed_and_failed_on_the_same_build_and_version_is_flaky() 
         build: f.build("CDN_CORE", 102).await,
         ..a.clone_shallow()
     };
+    // Nor does another version of the parameter set.
+    let mut other_version = a.clone_shallow();
+    other_version.set.version += 1;
+    f.ended_run(
+        4,
+        &other_version,
+        RunStatus::Completed,
+        Some(&[case("y", Passed)]),
+    )
+    .await;
     f.ended_run(
         2,
         &other_build,
@@ -396,4 +406,20 @@ async fn a_rerun_of_only_the_failures_is_no_baseline_and_removes_no_test() {
     assert_eq!(got.counts.still_failing, 1);
     assert_eq!(got.counts.removed_tests, 0);
     assert!(got.diff.removed_tests.is_empty());
+}
+
+#[tokio::test]
+async fn more_cases_than_a_run_keeps_are_refused_and_nothing_is_stored() {
+    let f = Fixture::new();
+    let a = f.item_with_build().await;
+    let run = f.ended_run(1, &a, RunStatus::Completed, None).await;
+    let cases: Vec<_> = (0..=crate::domain::test_case::MAX_CASES_PER_RUN)
+        .map(|i| case(&format!("t{i:05}"), Passed))
+        .collect();
+    let refused = refusal(test_results::record(&f.state, &run, &cases).await);
+    assert_eq!(
+        (refused.status.as_u16(), refused.code.as_str()),
+        (422, "too_many_cases")
+    );
+    assert!(f.state.store.all_test_cases(1).await.unwrap().is_empty());
 }

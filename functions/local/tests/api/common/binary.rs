@@ -14,7 +14,21 @@ pub struct Server {
 
 /// Starts `crat` on a free port with only the data folder configured, and waits for its banner.
 pub async fn start(data_dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_crat"))
+    start_exe(
+        std::path::Path::new(env!("CARGO_BIN_EXE_crat")),
+        data_dir,
+        env,
+    )
+    .await
+}
+
+/// [`start`] with another copy of the binary (e.g. one moved out of the checkout).
+pub async fn start_exe(
+    exe: &std::path::Path,
+    data_dir: &std::path::Path,
+    env: &[(&str, &str)],
+) -> Server {
+    let mut child = Command::new(exe)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("CRAT_DATA_DIR", data_dir)

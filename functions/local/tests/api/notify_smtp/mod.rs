@@ -19,6 +19,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 mod report_origin;
+mod test_changes;
 
 const PKG_DIR: &str = "CDN/pass/20250613-master-mail/el7";
 
