@@ -35,10 +35,11 @@ use crate::domain::Origin;
 use crate::domain::test_case::{MAX_CASES_PER_RUN, MAX_NAME_CHARS, TestCase, TestId, cut_chars};
 use crate::tasks::http::redacted;
 
-/// The largest `widgets/tree.json` or `data/suites.json` read. A real Allure 2 leaf takes
-/// about 400 bytes of suites.json (Allure 3's tree about 300), so 50,000 cases fit in about
-/// 20 MiB; 64 MiB leaves room for long names and parameters while bounding what one report
-/// can make the notify function hold.
+/// The largest `widgets/tree.json` or `data/suites.json` read. A real leaf takes about 360
+/// bytes of suites.json and 410 of tree.json (the fixture reports of
+/// `functions/notify/tests/fixtures/allure_suite`), so 50,000 cases take about 20 MiB;
+/// 64 MiB leaves room for long names and parameters (about 1,300 bytes a case at 50,000)
+/// while bounding what one report can make the notify function hold.
 pub const MAX_LISTING_BYTES: usize = 64 * 1024 * 1024;
 /// The largest detail file read (it holds steps and traces; only three fields are kept).
 pub const MAX_DETAIL_BYTES: usize = 4 * 1024 * 1024;
@@ -166,7 +167,8 @@ impl Listing {
 }
 
 /// A listing or detail file into its lenient typed form. Only broken JSON, a top level
-/// that is not an object, or nesting past serde_json's limit (128) fails.
+/// that is not an object, nesting past serde_json's limit (128), or a key given twice in one
+/// object that is read (serde's derive refuses it; Allure never writes one) fails.
 pub(crate) fn parse_json<T: for<'de> serde::Deserialize<'de>>(bytes: &[u8]) -> Result<T, String> {
     // A UTF-8 byte order mark (some Windows tools write one) is not JSON; skip it.
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);

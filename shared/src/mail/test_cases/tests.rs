@@ -116,6 +116,9 @@ fn broken_files_are_refused_with_a_reason() {
         let err = parse_tree(body).unwrap_err();
         assert!(err.contains(why) || err.contains("no `root`"), "{err}");
     }
+    let twice = br#"{"children": [{"name": "a", "name": "b"}]}"#;
+    let err = parse_suites(twice).unwrap_err();
+    assert!(err.contains("duplicate field `name`"), "{err}");
     // A BOM is skipped.
     let mut bom = b"\xef\xbb\xbf".to_vec();
     bom.extend(suites(json!([leaf("t", "u", "passed")])));
@@ -154,6 +157,29 @@ fn suite_paths_are_cut_to_the_domain_depth_and_names_to_their_length() {
     assert_eq!(case.suite.len(), MAX_SUITE_DEPTH);
     assert_eq!(case.suite[0], "level0");
     assert_eq!(case.name.chars().count(), MAX_NAME_CHARS);
+}
+
+#[test]
+fn parent_uids_are_never_followed_so_a_loop_in_them_changes_nothing() {
+    let mut a = leaf("a", "u1", "passed");
+    a["parentUid"] = json!("u1");
+    let mut b = leaf("b", "u2", "failed");
+    b["parentUid"] = json!("g2");
+    let looped = suites(json!([
+        {"name": "g1", "uid": "g1", "parentUid": "g2", "children": [a.clone(),
+            {"name": "g2", "uid": "g2", "parentUid": "g1", "children": [b.clone()]}]}
+    ]));
+    a["parentUid"] = json!("g1");
+    b["parentUid"] = json!("g2");
+    let plain = suites(json!([
+        {"name": "g1", "uid": "g1", "children": [a, {"name": "g2", "uid": "g2", "children": [b]}]}
+    ]));
+    let (looped, plain) = (
+        parse_suites(&looped).unwrap(),
+        parse_suites(&plain).unwrap(),
+    );
+    assert_eq!(looped.cases, plain.cases);
+    assert_eq!(looped.cases[1].suite, ["g1", "g2"]);
 }
 
 #[test]
