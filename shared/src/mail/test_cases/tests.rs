@@ -10,7 +10,33 @@ use super::*;
 use crate::domain::test_case::{MAX_SUITE_DEPTH, TestStatus};
 
 fn suites(children: Value) -> Vec<u8> {
-    serde_json::to_vec(&json!({"uid": "r", "name": "suites", "children": children})).unwrap()
+    allure_order(&json!({"uid": "r", "name": "suites", "children": children})).into_bytes()
+}
+
+/// `value` as JSON with each object's `name` first and its `children` last, as Allure
+/// writes them (`json!` sorts keys, which would put `children` before `name`).
+fn allure_order(value: &Value) -> String {
+    let Value::Object(map) = value else {
+        return match value {
+            Value::Array(items) => {
+                let items: Vec<_> = items.iter().map(allure_order).collect();
+                format!("[{}]", items.join(","))
+            }
+            other => other.to_string(),
+        };
+    };
+    let rank = |key: &str| match key {
+        "name" => 0,
+        "children" => 2,
+        _ => 1,
+    };
+    let mut entries: Vec<_> = map.iter().collect();
+    entries.sort_by_key(|(key, _)| rank(key));
+    let entries: Vec<_> = entries
+        .into_iter()
+        .map(|(key, value)| format!("{}:{}", Value::from(key.as_str()), allure_order(value)))
+        .collect();
+    format!("{{{}}}", entries.join(","))
 }
 
 fn leaf(name: &str, uid: &str, status: &str) -> Value {
@@ -116,13 +142,54 @@ fn broken_files_are_refused_with_a_reason() {
         let err = parse_tree(body).unwrap_err();
         assert!(err.contains(why) || err.contains("no `root`"), "{err}");
     }
-    let twice = br#"{"children": [{"name": "a", "name": "b"}]}"#;
-    let err = parse_suites(twice).unwrap_err();
-    assert!(err.contains("duplicate field `name`"), "{err}");
+    let twice = br#"{"root": {"groups": [], "groups": []}}"#;
+    let err = parse_tree(twice).unwrap_err();
+    assert!(
+        err.contains("cannot be read: duplicate field `groups`"),
+        "{err}"
+    );
     // A BOM is skipped.
     let mut bom = b"\xef\xbb\xbf".to_vec();
     bom.extend(suites(json!([leaf("t", "u", "passed")])));
     assert_eq!(parse_suites(&bom).unwrap().in_report, 1);
+}
+
+#[test]
+fn a_group_name_after_its_children_is_not_used() {
+    let body =
+        br#"{"children": [{"children": [{"name": "t", "status": "passed"}], "name": "late"}]}"#;
+    let listing = parse_suites(body).unwrap();
+    assert_eq!(listing.cases[0].suite, [""]);
+    assert_eq!(
+        parse_suites(body).unwrap().cases,
+        listing.cases,
+        "the same every time"
+    );
+}
+
+#[test]
+fn a_key_twice_in_an_allure2_leaf_keeps_its_last_value() {
+    let twice = br#"{"children": [{"name": "a", "status": "passed", "name": "b"}]}"#;
+    let listing = parse_suites(twice).unwrap();
+    assert_eq!(listing.cases[0].name, "b");
+}
+
+#[test]
+fn many_tiny_entries_cannot_make_more_memory_than_the_budget() {
+    // Allure 2 is streamed: 200,000 empty leaves are counted, none kept past the cap.
+    let body = format!(r#"{{"children": [{}]}}"#, vec!["{}"; 200_000].join(","));
+    let listing = parse_suites(body.as_bytes()).unwrap();
+    assert_eq!((listing.in_report, listing.over_cap), (200_000, true));
+    assert!(listing.cases.is_empty());
+    // Allure 3 keeps its maps, so the entries it keeps are counted and bounded.
+    let ids = vec!["\"a\""; super::allure3::MAX_TREE_ENTRIES + 1].join(",");
+    let body = format!(r#"{{"root": {{"groups": [], "leaves": [{ids}]}}}}"#);
+    let err = parse_tree(body.as_bytes()).unwrap_err();
+    assert!(err.contains("more entries"), "{err}");
+    // The budget is per parse: the next one starts afresh.
+    let ids = vec!["\"a\""; super::allure3::MAX_TREE_ENTRIES - 1].join(",");
+    let body = format!(r#"{{"root": {{"groups": [], "leaves": [{ids}]}}}}"#);
+    assert_eq!(parse_tree(body.as_bytes()).unwrap().in_report, 0);
 }
 
 #[test]
@@ -196,6 +263,34 @@ fn a_duplicate_id_keeps_the_first_case_and_is_counted() {
 }
 
 #[test]
+fn the_cap_counts_the_cases_listed() {
+    let case = |name: &str| {
+        parse_suites(&suites(json!([leaf(name, "u", "passed")])))
+            .unwrap()
+            .cases
+            .remove(0)
+    };
+    let (first, other) = (case("a"), case("b"));
+    let mut listing = Listing::default();
+    listing.push_with(|| (first.clone(), None));
+    for _ in 1..MAX_CASES_PER_RUN {
+        listing.push_with(|| (first.clone(), None));
+    }
+    assert!(!listing.over_cap);
+    assert_eq!(
+        (listing.cases.len(), listing.in_report),
+        (1, MAX_CASES_PER_RUN as u64)
+    );
+    let mut built = false;
+    listing.push_with(|| {
+        built = true;
+        (other.clone(), None)
+    });
+    assert!(listing.over_cap && listing.cases.is_empty());
+    assert!(!built, "past the cap no case is built");
+}
+
+#[test]
 fn over_the_cap_keeps_no_case_but_counts_them_all() {
     let mut listing = Listing::default();
     for i in 0..MAX_CASES_PER_RUN + 5 {
@@ -203,7 +298,7 @@ fn over_the_cap_keeps_no_case_but_counts_them_all() {
             .unwrap()
             .cases
             .remove(0);
-        listing.push(case, None);
+        listing.push_with(|| (case, None));
     }
     assert!(listing.over_cap);
     assert!(listing.cases.is_empty() && listing.detail_keys.is_empty());
