@@ -330,9 +330,18 @@ async fn get(
     }
     match tokio::time::timeout(timeout, fetch_capped(client, url, timeout, max)).await {
         Ok(Ok(body)) => Ok(body),
-        Ok(Err(FetchError::TooLarge)) => Err(format!("too large: more than {max} bytes")),
+        Ok(Err(FetchError::TooLarge)) => Err(format!("too large: more than {}", bytes(max))),
         Ok(Err(FetchError::Other(reason))) => Err(reason),
         Err(_) => Err(format!("timed out after {}", seconds(timeout))),
+    }
+}
+
+fn bytes(n: usize) -> String {
+    const MIB: usize = 1024 * 1024;
+    if n.is_multiple_of(MIB) {
+        format!("{} MiB", n / MIB)
+    } else {
+        format!("{n} bytes")
     }
 }
 
