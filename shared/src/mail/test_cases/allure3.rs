@@ -13,7 +13,7 @@ use std::collections::HashSet;
 
 use serde::Deserialize;
 
-use super::loose::{ById, List, Loose, Obj};
+use super::loose::{ById, List, Loose, Obj, with_entry_budget};
 use super::{Detail, Listing};
 use crate::domain::test_case::{
     MAX_NAME_CHARS, MAX_SUITE_DEPTH, TestCase, TestId, TestStatus, cut_chars, first_line,
@@ -22,6 +22,10 @@ use crate::mail::summary::MAX_DURATION_MS;
 
 /// Groups below this depth are not walked (a real tree is a few levels deep).
 pub(crate) const MAX_TREE_DEPTH: usize = 64;
+/// Entries kept from one tree.json: groups, leaves and the ids the groups list (a report
+/// of 50,000 cases has about 101,000), so at most about 45 MB of parsed tree however small
+/// the entries are.
+pub(crate) const MAX_TREE_ENTRIES: usize = 300_000;
 /// Ids read per group's list: all of them (the body cap bounds the count).
 const ALL: usize = usize::MAX;
 
@@ -57,7 +61,7 @@ struct Leaf {
 
 /// The cases of a tree.json body, in report order (a group's leaves, then its groups).
 pub(crate) fn parse_tree(bytes: &[u8]) -> Result<Listing, String> {
-    let tree: Tree = super::parse_json(bytes)?;
+    let tree: Tree = with_entry_budget(MAX_TREE_ENTRIES, || super::parse_json(bytes))?;
     let Some(root) = &tree.root.0 else {
         return Err("not an Allure 3 tree: it has no `root` object".to_owned());
     };
@@ -71,7 +75,7 @@ pub(crate) fn parse_tree(bytes: &[u8]) -> Result<Listing, String> {
                 continue;
             };
             if counted.insert(key) {
-                listing.push(leaf_case(leaf, suite.clone()), Some(key.to_owned()));
+                listing.push_with(|| (leaf_case(leaf, suite.clone()), Some(key.to_owned())));
             }
         }
         if suite.len() >= MAX_TREE_DEPTH {

@@ -3,6 +3,7 @@
 //! or the file. Only broken JSON (or serde_json's nesting limit of 128, kept on purpose so a
 //! hostile nesting cannot overflow the stack) fails a whole file.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
@@ -207,7 +208,10 @@ impl<'de, T: Deserialize<'de>, const MAX: usize> Deserialize<'de> for List<T, MA
                 let mut items = Vec::new();
                 while items.len() < MAX {
                     match seq.next_element::<T>()? {
-                        Some(item) => items.push(item),
+                        Some(item) => {
+                            take_entry()?;
+                            items.push(item);
+                        }
                         None => return Ok(List(Some(items))),
                     }
                 }
@@ -244,6 +248,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for ById<T> {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut by_id = HashMap::new();
                 while let Some((key, value)) = map.next_entry::<String, T>()? {
+                    take_entry()?;
                     by_id.entry(key).or_insert(value);
                 }
                 Ok(ById(by_id))
@@ -255,4 +260,38 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for ById<T> {
         }
         deserializer.deserialize_any(V(PhantomData))
     }
+}
+
+thread_local! {
+    /// Entries [`List`] and [`ById`] may still keep in the parse running on this thread
+    /// (`None`: no budget).
+    static ENTRIES_LEFT: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// Runs `parse` keeping at most `max` list elements and map entries in [`List`] and
+/// [`ById`]: a file of tiny entries (`"a",` is 4 bytes) would otherwise make far more
+/// memory than its bytes. Past it the parse fails, naming the budget.
+pub(crate) fn with_entry_budget<R>(max: usize, parse: impl FnOnce() -> R) -> R {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            ENTRIES_LEFT.set(None);
+        }
+    }
+    ENTRIES_LEFT.set(Some(max));
+    let _reset = Reset;
+    parse()
+}
+
+fn take_entry<E: serde::de::Error>() -> Result<(), E> {
+    ENTRIES_LEFT.with(|left| match left.get() {
+        None => Ok(()),
+        Some(0) => Err(E::custom(
+            "more entries (groups, leaves and the ids they list) than the reader keeps",
+        )),
+        Some(n) => {
+            left.set(Some(n - 1));
+            Ok(())
+        }
+    })
 }

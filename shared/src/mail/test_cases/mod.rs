@@ -18,10 +18,13 @@
 //! history id, so `TestId::from_parts(suite path, name, parameter values)`. A leaf of Allure 3
 //! without an `id` falls back to the Allure 2 rule (it has no parameters there). An id seen
 //! twice in one report keeps the first case; the others are still counted in `in_report`.
+//! A report listing more than [`MAX_CASES_PER_RUN`] cases keeps none (`over_cap`), and the
+//! rest of its listing is only counted.
 
+#[macro_use]
+mod loose;
 mod allure2;
 mod allure3;
-mod loose;
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -35,10 +38,11 @@ use crate::domain::Origin;
 use crate::domain::test_case::{MAX_CASES_PER_RUN, MAX_NAME_CHARS, TestCase, TestId, cut_chars};
 use crate::tasks::http::redacted;
 
-/// The largest `widgets/tree.json` or `data/suites.json` read. A real Allure 2 leaf takes
-/// about 400 bytes of suites.json (Allure 3's tree about 300), so 50,000 cases fit in about
-/// 20 MiB; 64 MiB leaves room for long names and parameters while bounding what one report
-/// can make the notify function hold.
+/// The largest `widgets/tree.json` or `data/suites.json` read. A real leaf takes about 360
+/// bytes of suites.json and 410 of tree.json (the fixture reports of
+/// `functions/notify/tests/fixtures/allure_suite`), so 50,000 cases take about 20 MiB;
+/// 64 MiB leaves room for long names and parameters (about 1,300 bytes a case at 50,000)
+/// while bounding what one report can make the notify function hold.
 pub const MAX_LISTING_BYTES: usize = 64 * 1024 * 1024;
 /// The largest detail file read (it holds steps and traces; only three fields are kept).
 pub const MAX_DETAIL_BYTES: usize = 4 * 1024 * 1024;
@@ -56,7 +60,7 @@ pub struct ReportCases {
     pub in_report: u64,
     /// The file they were read from, e.g. "Allure 2 data/suites.json".
     pub source: &'static str,
-    /// The report lists more distinct cases than [`MAX_CASES_PER_RUN`]: `cases` is empty.
+    /// The report lists more cases than [`MAX_CASES_PER_RUN`]: `cases` is empty.
     pub over_cap: bool,
 }
 
@@ -145,38 +149,79 @@ pub(crate) struct Listing {
 }
 
 impl Listing {
-    /// Adds one case the report lists: counted always, kept unless its id was seen or the
-    /// report is already over the cap (then nothing more is kept, to bound memory).
-    pub(crate) fn push(&mut self, case: TestCase, detail_key: Option<String>) {
+    /// Counts one case the report lists and keeps the one `make` builds, unless its id was
+    /// seen; past [`MAX_CASES_PER_RUN`] listed, nothing is kept (what was is dropped) and
+    /// `make` is no longer called, so a huge report costs a count per case.
+    pub(crate) fn push_with(&mut self, make: impl FnOnce() -> (TestCase, Option<String>)) {
         self.in_report += 1;
-        if self.over_cap || self.seen.contains(&case.id) {
+        if self.over_cap {
             return;
         }
-        if self.cases.len() == MAX_CASES_PER_RUN {
+        if self.in_report > MAX_CASES_PER_RUN as u64 {
             self.over_cap = true;
             self.cases = Vec::new();
             self.detail_keys = Vec::new();
             self.seen = HashSet::new();
             return;
         }
-        self.seen.insert(case.id.clone());
-        self.cases.push(case);
-        self.detail_keys.push(detail_key);
+        let (case, detail_key) = make();
+        if self.seen.insert(case.id.clone()) {
+            self.cases.push(case);
+            self.detail_keys.push(detail_key);
+        }
     }
 }
 
 /// A listing or detail file into its lenient typed form. Only broken JSON, a top level
-/// that is not an object, or nesting past serde_json's limit (128) fails.
+/// that is not an object, nesting past serde_json's limit (128, kept: a hostile nesting then
+/// cannot overflow the stack), a key given twice in one object read by serde's derive
+/// (Allure never writes one), or the tree's entry budget fails.
 pub(crate) fn parse_json<T: for<'de> serde::Deserialize<'de>>(bytes: &[u8]) -> Result<T, String> {
-    // A UTF-8 byte order mark (some Windows tools write one) is not JSON; skip it.
-    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err("the file is empty".to_owned());
-    }
+    let bytes = json_object(bytes)?;
     match serde_json::from_slice::<loose::Obj<T>>(bytes) {
         Ok(loose::Obj(Some(value))) => Ok(value),
         Ok(loose::Obj(None)) => Err("the file is not a JSON object".to_owned()),
-        Err(e) => Err(format!("the file is not valid JSON: {e}")),
+        Err(e) => Err(json_error(e)),
+    }
+}
+
+/// A listing read as a stream by `visitor` (the top level must be an object).
+pub(crate) fn parse_json_with<'de, V: serde::de::Visitor<'de>>(
+    bytes: &'de [u8],
+    visitor: V,
+) -> Result<V::Value, String> {
+    use serde::Deserializer as _;
+    let bytes = json_object(bytes)?;
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = deserializer.deserialize_map(visitor).map_err(json_error)?;
+    deserializer.end().map_err(json_error)?;
+    Ok(value)
+}
+
+/// The bytes of a file that should hold one JSON object, or why it cannot.
+fn json_object(bytes: &[u8]) -> Result<&[u8], String> {
+    // A UTF-8 byte order mark (some Windows tools write one) is not JSON; skip it.
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => Err("the file is empty".to_owned()),
+        Some(b'{') => Ok(bytes),
+        Some(b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => {
+            Err("the file is not a JSON object".to_owned())
+        }
+        Some(&b) if b.is_ascii_graphic() => Err(format!(
+            "the file is not valid JSON: it starts with `{}`",
+            char::from(b)
+        )),
+        Some(_) => {
+            Err("the file is not valid JSON: it starts with a byte that is not ASCII".to_owned())
+        }
+    }
+}
+
+fn json_error(e: serde_json::Error) -> String {
+    match e.classify() {
+        serde_json::error::Category::Data => format!("the file cannot be read: {e}"),
+        _ => format!("the file is not valid JSON: {e}"),
     }
 }
 
@@ -245,7 +290,10 @@ pub async fn read_test_cases_until(
         };
         let shown = redacted(&url);
         let outcome = match get(client, &url, timeout, budget_ends, MAX_LISTING_BYTES).await {
-            Ok(body) => format.parse(&body),
+            // Up to 64 MiB of JSON: parsed off the async workers.
+            Ok(body) => tokio::task::spawn_blocking(move || format.parse(&body))
+                .await
+                .unwrap_or_else(|e| Err(format!("the parse stopped: {e}"))),
             Err(reason) => Err(reason),
         };
         match outcome {
@@ -282,9 +330,18 @@ async fn get(
     }
     match tokio::time::timeout(timeout, fetch_capped(client, url, timeout, max)).await {
         Ok(Ok(body)) => Ok(body),
-        Ok(Err(FetchError::TooLarge)) => Err(format!("too large: more than {max} bytes")),
+        Ok(Err(FetchError::TooLarge)) => Err(format!("too large: more than {}", bytes(max))),
         Ok(Err(FetchError::Other(reason))) => Err(reason),
         Err(_) => Err(format!("timed out after {}", seconds(timeout))),
+    }
+}
+
+fn bytes(n: usize) -> String {
+    const MIB: usize = 1024 * 1024;
+    if n.is_multiple_of(MIB) {
+        format!("{} MiB", n / MIB)
+    } else {
+        format!("{n} bytes")
     }
 }
 

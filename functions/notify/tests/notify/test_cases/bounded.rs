@@ -4,8 +4,9 @@
 //!
 //! Peak RSS of the same reads, measured with `functions/notify/examples/read_test_cases.rs`
 //! (debug build; the report served by `python3 -m http.server` in another process) under
-//! `/usr/bin/time -v`: 50,000 cases 55.9 MB (Allure 2) and 52.1 MB (Allure 3); 20,000 cases
-//! with 500 details 34.0 MB. The example's doc has the commands.
+//! `/usr/bin/time -v`: 50,000 cases 35.1 MB (Allure 2, streamed) and 52.7 MB (Allure 3);
+//! 20,000 cases with 500 details 25.6 MB. The example's doc has the commands and the
+//! hostile 64 MiB bodies.
 
 use super::*;
 use shared::domain::test_case::MAX_CASES_PER_RUN;

@@ -352,3 +352,38 @@ async fn details_stop_at_the_end_of_the_budget_and_the_cases_stay() {
         "{with_message} details in a 350 ms budget"
     );
 }
+
+#[tokio::test]
+async fn bodies_over_their_caps_are_refused_and_said() {
+    use shared::mail::test_cases::{MAX_DETAIL_BYTES, MAX_LISTING_BYTES};
+    let server = ReportServer::start(None).await;
+    server.put("widgets/tree.json", vec![b' '; MAX_LISTING_BYTES + 1]);
+    server.put(
+        "data/suites.json",
+        suites(json!([leaf("big detail", "b1", "failed")])),
+    );
+    let mut detail = br#"{"fullName": "m#big", "statusMessage": "boom", "statusTrace": ""#.to_vec();
+    detail.resize(MAX_DETAIL_BYTES, b'x');
+    detail.extend_from_slice(br#""}"#);
+    server.put("data/test-cases/b1.json", detail);
+    let read = read_test_cases(&client(), &server.report_url(), &server.allowed(), T)
+        .await
+        .unwrap();
+    assert_eq!(read.source, "Allure 2 data/suites.json");
+    assert_eq!(read.cases[0].message, None, "the detail is over 4 MiB");
+    assert_eq!(server.detail_hits(), 1);
+
+    server.put("data/suites.json", vec![b' '; MAX_LISTING_BYTES + 1]);
+    let e = read_test_cases(&client(), &server.report_url(), &server.allowed(), T)
+        .await
+        .unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("widgets/tree.json: too large: more than 64 MiB"),
+        "{text}"
+    );
+    assert!(
+        text.contains("data/suites.json: too large: more than 64 MiB"),
+        "{text}"
+    );
+}
