@@ -328,6 +328,7 @@ export async function runPage(ctx: Ctx): Promise<void> {
         [t('run.item'), h('a', { href: href('/tests', { item: r.test_item_id }), class: 'link' }, t('run.itemHistory', { name: r.test_item_name }))],
         ...(r.error_message ? ([[t('run.error'), h('span', { class: 'text-red-800', 'data-testid': 'run-error' }, r.error_message)]] as [string, Child][]) : []),
       ]),
+      unreachableBanner(r),
     );
     fill(timelineBox, timeline(r));
     // The cases are stored by the notify step: show them once it has run (or its note says why not).
@@ -487,6 +488,21 @@ export async function runPage(ctx: Ctx): Promise<void> {
     if (waiting) timer = window.setTimeout(() => void tick(), POLL_MS);
   }
   await tick();
+}
+
+/** While the test server answers no poll (the poll step's `unreachable_since`), say so above everything. */
+function unreachableBanner(r: Run): HTMLElement | null {
+  if (r.status !== 'RUNNING') return null;
+  const monitor = r.steps.find((s) => s.name === 'monitor');
+  const since = str(monitor?.details.unreachable_since);
+  if (!monitor || monitor.status !== 'RUNNING' || !since) return null;
+  const polls = typeof monitor.details.failed_polls === 'number' ? monitor.details.failed_polls : 1;
+  return h(
+    'p',
+    { class: 'mt-3 rounded-md border border-amber-300 bg-amber-50 px-3 py-2 text-sm text-amber-900', role: 'status', 'data-testid': 'unreachable-banner' },
+    t('run.unreachable', { since: fmtTime(since), n: polls }),
+    ...(str(monitor.details.last_error) ? [h('span', { class: 'block muted' }, str(monitor.details.last_error) as string)] : []),
+  );
 }
 
 function jsonDetails(label: string, value: unknown): HTMLElement {
