@@ -492,8 +492,8 @@ export async function runPage(ctx: Ctx): Promise<void> {
 
 /** While the test server answers no poll (the poll step's `unreachable_since`), say so above everything. */
 function unreachableBanner(r: Run): HTMLElement | null {
-  if (r.status !== 'RUNNING') return null;
-  const monitor = r.steps.find((s) => s.name === 'monitor');
+  if (r.status !== 'MONITORING') return null;
+  const monitor = r.steps.find((s) => s.name === 'MONITOR');
   const since = str(monitor?.details.unreachable_since);
   if (!monitor || monitor.status !== 'RUNNING' || !since) return null;
   const polls = typeof monitor.details.failed_polls === 'number' ? monitor.details.failed_polls : 1;
