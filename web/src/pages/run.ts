@@ -490,18 +490,18 @@ export async function runPage(ctx: Ctx): Promise<void> {
   await tick();
 }
 
-/** While the test server answers no poll (the poll step's `unreachable_since`), say so above everything. */
+/** While the test server answers no poll (the monitor step's `unreachable_since`), say so in the header. */
 function unreachableBanner(r: Run): HTMLElement | null {
-  if (r.status !== 'MONITORING') return null;
   const monitor = r.steps.find((s) => s.name === 'MONITOR');
   const since = str(monitor?.details.unreachable_since);
   if (!monitor || monitor.status !== 'RUNNING' || !since) return null;
   const polls = typeof monitor.details.failed_polls === 'number' ? monitor.details.failed_polls : 1;
+  const lastError = str(monitor.details.last_error);
   return h(
     'p',
     { class: 'mt-3 rounded-md border border-amber-300 bg-amber-50 px-3 py-2 text-sm text-amber-900', role: 'status', 'data-testid': 'unreachable-banner' },
     t('run.unreachable', { since: fmtTime(since), n: polls }),
-    ...(str(monitor.details.last_error) ? [h('span', { class: 'block muted' }, str(monitor.details.last_error) as string)] : []),
+    lastError && h('span', { class: 'block muted' }, lastError),
   );
 }
 

@@ -25,7 +25,7 @@ const META: Record<string, Meta> = {
   poll_interval_seconds: { kind: 'int', min: 1, max: 3600 },
   poll_request_timeout_seconds: { kind: 'int', min: 1, max: 300 },
   max_monitor_seconds: { kind: 'int', min: 60, max: 140400 }, // shared::domain::timing::MAX_MONITOR_SECONDS_LIMIT (39 h)
-  max_unreachable_seconds: { kind: 'int', min: 60, max: 140400 },
+  max_unreachable_seconds: { kind: 'int', min: 60, max: 140400 }, // shared::domain::settings validation (60 s to 39 h)
   auto_sync_interval_hours: { kind: 'int', min: 1, max: 2160 },
   allowed_email_domains: { kind: 'list', item: 'domain' },
   notify_cc: { kind: 'list', item: 'email' },
