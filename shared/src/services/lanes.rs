@@ -117,6 +117,7 @@ pub async fn admit(
     let lease_until = timing::lease_until(run, max_monitor_seconds);
     match state.store.admit_run(run, queue, lease_until).await? {
         Admission::Started => {
+            let run = &restamp_start(state, run.clone()).await;
             if let Err(e) = begin_execution(state, run).await {
                 // Runs may have queued behind this one while its start was in flight: the
                 // lane is free again, so its head starts now, not at the next sweep.
@@ -204,6 +205,31 @@ async fn free_stale_lock(state: &Deps, lane: &LaneId) -> ServiceResult<bool> {
     Ok(true)
 }
 
+/// `run`, just stored as holding its lane, with its start read from the clock after the
+/// store said so: a run never starts before its predecessor ended. A start taken before the
+/// claim can be stale by a whole run: a starter that read the queue, then waited behind other
+/// writes while the head before it ran and ended, still wins the freed lane. One conditional
+/// write; if it fails (the run changed meanwhile, the store is busy) the run keeps the start
+/// it was stored with, since starting it matters more than its timestamp.
+async fn restamp_start(state: &Deps, run: Run) -> Run {
+    let now = state.clock.now();
+    if now <= run.started_at {
+        return run;
+    }
+    let stamped = Run {
+        started_at: now,
+        revision: run.revision + 1,
+        ..run.clone()
+    };
+    match state.store.update_run(&stamped).await {
+        Ok(()) => stamped,
+        Err(e) => {
+            tracing::warn!(run_id = %run.id, error = %e, "the run's start time was not updated");
+            run
+        }
+    }
+}
+
 /// Starts `run`'s execution (it holds its lane). If that fails, the run is FAILED, the lane
 /// released, and the error returned.
 async fn begin_execution(state: &Deps, run: &Run) -> ServiceResult<()> {
@@ -253,6 +279,7 @@ pub async fn start_next(state: &Deps, lane: &LaneId) -> ServiceResult<Option<Run
         if !state.store.claim_lane(&started, lease_until).await? {
             continue; // another starter won, or the head was cancelled: look again
         }
+        let started = restamp_start(state, started).await;
         match begin_execution(state, &started).await {
             Ok(()) => {
                 tracing::info!(run_id = %started.id, "queued run started");

@@ -69,14 +69,22 @@ pub enum TestCasesError {
     /// The report URL is unusable or off the allowed origins: nothing was fetched.
     #[error("{0}")]
     NotFetched(String),
-    #[error("no test cases could be read from the report: {}", list(.attempts))]
-    Unavailable { attempts: Vec<Attempt> },
+    /// `folder` is named once and each file relative to it, so that a message cut to an
+    /// excerpt still says why each file gave nothing.
+    #[error("no test cases could be read from the report at {folder}: {}", list(folder, .attempts))]
+    Unavailable {
+        folder: String,
+        attempts: Vec<Attempt>,
+    },
 }
 
-fn list(attempts: &[Attempt]) -> String {
+fn list(folder: &str, attempts: &[Attempt]) -> String {
     attempts
         .iter()
-        .map(Attempt::to_string)
+        .map(|a| {
+            let file = a.url.strip_prefix(folder).unwrap_or(&a.url);
+            format!("{file}: {}", a.reason)
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -313,7 +321,10 @@ pub async fn read_test_cases_until(
             }
         }
     }
-    Err(TestCasesError::Unavailable { attempts })
+    Err(TestCasesError::Unavailable {
+        folder: redacted(&folder),
+        attempts,
+    })
 }
 
 /// One capped GET within `timeout` and the budget, or why it gave nothing.

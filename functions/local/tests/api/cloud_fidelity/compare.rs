@@ -48,9 +48,16 @@ pub(super) fn comparable(run: &Run) -> Value {
             });
         }
     }
-    // The test server's task id (unique per task) wherever it appears (report URL, TRIGGER).
+    // The test server's task id (unique per task) wherever it appears (report URL, TRIGGER),
+    // also where an excerpt cut it ("f72b20bd-47e…").
     match task_id {
-        Some(task) => serde_json::from_str(&v.to_string().replace(&task, "<task_id>")).unwrap(),
+        Some(task) => {
+            let mut text = v.to_string().replace(&task, "<task_id>");
+            for end in (4..task.len()).rev().filter(|e| task.is_char_boundary(*e)) {
+                text = text.replace(&format!("{}…", &task[..end]), "<task_id>…");
+            }
+            serde_json::from_str(&text).unwrap()
+        }
         None => v,
     }
 }
