@@ -69,24 +69,41 @@ fn assert_one_at_a_time(runs: &[Run]) -> Vec<i64> {
     by_start.iter().map(|r| r.id.get()).collect()
 }
 
-/// `hold_seconds`: how long the first run's test takes, longer than the burst of triggers
-/// lasts on that store (so no run leaves the queue while places are handed out).
-async fn a_burst_of_triggers_queues_and_runs_in_order(
-    backend: Backend,
-    count: usize,
-    hold_seconds: u64,
-) {
+/// Pins the test server's first task completed (waiting for it to exist): the first run
+/// tests until the burst of triggers is over, however long that takes on the store.
+async fn release_first_task(f: &Flow) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let task_id = loop {
+        if let Some(task) = f.peers.tasks().await.first() {
+            break task["task_id"].as_str().unwrap().to_owned();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the first run never reached the test server"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let pin = f
+        .app
+        .client
+        .post(format!("{}/_tasks/{task_id}", f.peers.test_server.url))
+        .json(&json!({"status": "completed"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(pin.status().is_success(), "{}", pin.status());
+}
+
+async fn a_burst_of_triggers_queues_and_runs_in_order(backend: Backend, count: usize) {
     let _turn = crate::common::marathon_turn(backend).await;
     let Some(f) = setup(backend).await else {
         return;
     };
     f.peers.add_package(PKG_DIR, "cds-1.0.0.tar.gz");
-    // The first run's test takes a while (so the burst lands while it is active); every
-    // later task is instant.
+    // The first run tests until the burst is over (so no run leaves the queue while places
+    // are handed out); every later task is instant.
     f.peers
-        .test_control(
-            json!({"test_seconds": hold_seconds, "deploy_seconds": 0, "pending_seconds": 0}),
-        )
+        .test_control(json!({"test_seconds": 3600, "deploy_seconds": 0, "pending_seconds": 0}))
         .await;
     let mut tokens = Vec::new();
     for i in 0..count {
@@ -167,6 +184,7 @@ async fn a_burst_of_triggers_queues_and_runs_in_order(
         .map(|(i, p)| (i as u64 + 1, p.1))
         .collect();
     assert_eq!(shown, expected, "{queue}");
+    release_first_task(&f).await;
 
     let runs = all_ended(&f, count, Duration::from_secs(40 * count as u64)).await;
     assert!(
@@ -196,11 +214,11 @@ mod burst {
     use super::*;
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn sqlite() {
-        a_burst_of_triggers_queues_and_runs_in_order(Backend::Sqlite, 100, 3).await
+        a_burst_of_triggers_queues_and_runs_in_order(Backend::Sqlite, 100).await
     }
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn dynamodb() {
-        a_burst_of_triggers_queues_and_runs_in_order(Backend::Dynamo, 100, 150).await
+        a_burst_of_triggers_queues_and_runs_in_order(Backend::Dynamo, 100).await
     }
 }
 
