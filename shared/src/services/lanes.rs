@@ -117,7 +117,6 @@ pub async fn admit(
     let lease_until = timing::lease_until(run, max_monitor_seconds);
     match state.store.admit_run(run, queue, lease_until).await? {
         Admission::Started => {
-            let run = &restamp_start(state, run.clone()).await;
             if let Err(e) = begin_execution(state, run).await {
                 // Runs may have queued behind this one while its start was in flight: the
                 // lane is free again, so its head starts now, not at the next sweep.
@@ -205,12 +204,14 @@ async fn free_stale_lock(state: &Deps, lane: &LaneId) -> ServiceResult<bool> {
     Ok(true)
 }
 
-/// `run`, just stored as holding its lane, with its start read from the clock after the
-/// store said so: a run never starts before its predecessor ended. A start taken before the
-/// claim can be stale by a whole run: a starter that read the queue, then waited behind other
-/// writes while the head before it ran and ended, still wins the freed lane. One conditional
-/// write; if it fails (the run changed meanwhile, the store is busy) the run keeps the start
-/// it was stored with, since starting it matters more than its timestamp.
+/// `run`, a queued head just stored as holding its lane, with its start read from the clock
+/// after the store said so: a run never starts before its predecessor ended. A start taken
+/// before the claim can be stale by a whole run: a starter that read the queue, then waited
+/// behind other writes while the head before it ran and ended, still wins the freed lane.
+/// One conditional write; if it fails (the run changed meanwhile, the store is busy) the run
+/// keeps the start it was stored with, since starting it matters more than its timestamp.
+/// (A trigger's admission takes its start just before its one store call, so its window is
+/// that call alone, and a trigger stays within its DynamoDB call budget.)
 async fn restamp_start(state: &Deps, run: Run) -> Run {
     let now = state.clock.now();
     if now <= run.started_at {
