@@ -245,6 +245,7 @@ export const en = {
   'run.parameterSetValue': '#{id}, version {v}',
   'run.item': 'Test item',
   'run.itemHistory': '{name}: run history',
+  'run.unreachableUntil': 'Test server unreachable since {since} ({n} failed polls in a row); retrying until {until}, then the run fails.',
   'run.unreachable': 'Test server unreachable since {since} ({n} failed polls in a row); still retrying until it answers or the outage limit (setting max_unreachable_seconds) is reached.',
   'run.error': 'Error',
   'run.package': 'Package',
