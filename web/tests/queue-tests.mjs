@@ -15,6 +15,7 @@ import {
   api,
   assertNoSideScroll,
   englishLeftovers,
+  go,
   newPage,
   pinTask,
   shot,
