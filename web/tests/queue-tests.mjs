@@ -206,7 +206,7 @@ export function queueTests() {
     const failing = await waitForRun(tok, id, (r) => r.task_id && r.steps[2].details.failed_polls >= 1, 'a failed poll');
     const d = failing.steps[2].details;
     assert.ok(d.unreachable_since && d.unreachable_until, JSON.stringify(d));
-    const UNTIL = /failed polls in a row\); retrying until .*\d\d:\d\d/;
+    const UNTIL = /\(failed polls in a row: \d+\); retrying until .*\d\d:\d\d/;
 
     // The run page: the banner with since, the count, until when, and the last error.
     await go(page, `#/runs/${id}`);
