@@ -34,6 +34,9 @@ mod test_items;
 /// The store's file in the data folder.
 const STORE_FILE: &str = "crat.db";
 
+/// The schema version this code writes (`PRAGMA user_version` of an up-to-date store).
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+
 /// Schema migrations, applied in order; the index is stored in `PRAGMA user_version`.
 const MIGRATIONS: &[&str] = &[
     r#"
