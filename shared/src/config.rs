@@ -127,6 +127,15 @@ impl Config {
         Self::from_vars(host, &vars)
     }
 
+    /// `CRAT_DATA_DIR`, or `./data`.
+    pub fn data_dir_from(vars: &HashMap<String, String>) -> PathBuf {
+        let set = vars
+            .get("CRAT_DATA_DIR")
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty());
+        PathBuf::from(set.unwrap_or("./data"))
+    }
+
     pub fn from_vars(host: Host, vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
         let get = |k: &str| vars.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
         let number =
@@ -149,7 +158,7 @@ impl Config {
         let port = number("PORT", 8000, 0, 65535)? as u16;
         let debug = matches!(get("DEBUG"), Some("1" | "true" | "TRUE" | "yes"));
         let session_ttl = TimeDelta::hours(number("SESSION_TTL_HOURS", 24, 1, 24 * 90)? as i64);
-        let data_dir = PathBuf::from(get("CRAT_DATA_DIR").unwrap_or("./data"));
+        let data_dir = Self::data_dir_from(vars);
 
         let store = match (get("CRAT_STORE"), host) {
             (Some("embedded"), Host::Lambda) => {

@@ -2,7 +2,9 @@
 
 import { ApiError } from './api';
 import { h, uid, type Child } from './dom';
+import { fmtTime } from './format';
 import { t, tMaybe } from './i18n';
+import type { Run } from './types';
 
 const RUN_STATUS_CLASS: Record<string, string> = {
   QUEUED: 'bg-violet-100 text-violet-800',
@@ -251,5 +253,33 @@ export function dl(pairs: [string, Child][]): HTMLElement {
       h('dt', { class: 'font-medium text-slate-600' }, k),
       h('dd', { class: 'min-w-0 break-words text-slate-900' }, v),
     ]),
+  );
+}
+
+/**
+ * While the test server answers no poll (the monitor step's `unreachable_since`): since when,
+ * how many polls failed in a row and until when CRAT keeps trying (`unreachable_until`).
+ * `detail` adds the last poll's error (the run page); lists show the line alone.
+ */
+export function unreachableNotice(r: Run, detail = false): HTMLElement | null {
+  const monitor = r.steps?.find((s) => s.name === 'MONITOR');
+  const d = monitor?.details ?? {};
+  const text = (v: unknown) => (typeof v === 'string' && v !== '' ? v : null);
+  const since = text(d.unreachable_since);
+  if (!monitor || monitor.status !== 'RUNNING' || !since) return null;
+  const polls = typeof d.failed_polls === 'number' ? d.failed_polls : 1;
+  const until = text(d.unreachable_until);
+  const lastError = detail ? text(d.last_error) : null;
+  return h(
+    'p',
+    {
+      class: `${detail ? 'mt-3 px-3 py-2 text-sm' : 'px-2 py-1 text-xs'} rounded-md border border-amber-300 bg-amber-50 text-amber-900`,
+      role: 'status',
+      'data-testid': 'unreachable-banner',
+    },
+    until
+      ? t('run.unreachableUntil', { since: fmtTime(since), n: polls, until: fmtTime(until) })
+      : t('run.unreachable', { since: fmtTime(since), n: polls }),
+    lastError && h('span', { class: 'block muted' }, lastError),
   );
 }

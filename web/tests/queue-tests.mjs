@@ -15,6 +15,7 @@ import {
   api,
   assertNoSideScroll,
   englishLeftovers,
+  go,
   newPage,
   pinTask,
   shot,
@@ -190,5 +191,50 @@ export function queueTests() {
     assert.equal((await api('DELETE', `/test-items/${item.body.id}`, undefined, admin)).status, 204);
     assert.equal((await api('DELETE', `/environments/${env.body.id}`, undefined, admin)).status, 204);
     await b.context.close();
+  });
+
+  test('while the test server answers no poll, the run page, the Tests page and the Queue view say since when and until when CRAT retries', async () => {
+    const itemId = await cdsItemId();
+    await testServerControl({ deploy_seconds: 600, poll_fault: '500' });
+    const { context, page } = await newPage();
+    await page.goto(`${CRAT}/#/tests`);
+    await uiLogin(page, USER);
+    const tok = await token(page);
+    const started = await api('POST', `/test-items/${itemId}/deploy-test`, {}, tok);
+    assert.equal(started.status, 202, JSON.stringify(started.body));
+    const id = started.body.id;
+    const failing = await waitForRun(tok, id, (r) => r.task_id && r.steps[2].details.failed_polls >= 1, 'a failed poll');
+    const d = failing.steps[2].details;
+    assert.ok(d.unreachable_since && d.unreachable_until, JSON.stringify(d));
+    const UNTIL = /\(failed polls in a row: \d+\); retrying until .*\d\d:\d\d/;
+
+    // The run page: the banner with since, the count, until when, and the last error.
+    await go(page, `#/runs/${id}`);
+    const banner = page.getByTestId('unreachable-banner');
+    await banner.waitFor();
+    const text = await banner.innerText();
+    assert.ok(text.startsWith('Test server unreachable since '), text);
+    assert.match(text, UNTIL);
+    assert.ok(text.includes(d.last_error.slice(0, 20)), `the last error: ${text}`);
+    await shot(page, 'run-unreachable', { widths: [1280] });
+
+    // The item's card on the Tests page and the lane in the Queue view say it too.
+    await go(page, '#/tests');
+    const card = page.locator(`[data-testid="test-item"][data-item-id="${itemId}"]`);
+    await card.getByTestId('unreachable-banner').waitFor();
+    assert.match(await card.getByTestId('unreachable-banner').innerText(), UNTIL);
+    await go(page, '#/queue');
+    const active = page.locator('[data-testid="lane"][data-lane="default"]').getByTestId('lane-active');
+    await active.getByTestId('unreachable-banner').waitFor();
+    assert.match(await active.getByTestId('unreachable-banner').innerText(), UNTIL);
+
+    // The test server answers again: the banner goes by itself (no reload), the run goes on.
+    await go(page, `#/runs/${id}`);
+    await banner.waitFor();
+    await testServerControl({ poll_fault: null, deploy_seconds: 1 });
+    await banner.waitFor({ state: 'detached', timeout: 60_000 });
+    await pinTask(failing.task_id, 'completed');
+    await waitForRun(tok, id, (r) => r.status === 'COMPLETED' && r.notification, 'completion');
+    await context.close();
   });
 }

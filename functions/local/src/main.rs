@@ -2,6 +2,9 @@
 //! runs the server; `crat --help` lists the subcommands, `crat --version` says which build.
 
 use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+use shared::adapters::sqlite::backup::{self, DataFolderLock};
 use shared::config::{ADMIN_PASSWORD_FILE, Config, Host, StoreConfig};
 use shared::telemetry;
 
@@ -28,12 +31,55 @@ struct Cli {
 enum Command {
     /// Run the server: the API, the site and the deploy-test flow (the default).
     Serve,
+    /// Copy the embedded store and its secrets files to FILE, safely while the server runs.
+    ///
+    /// The copy is one moment of the store (SQLite's online backup), written owner-only
+    /// since it holds the secrets; it never overwrites a file.
+    Backup {
+        /// The new backup file.
+        file: PathBuf,
+    },
+    /// Restore FILE (made by `crat backup`) into the data folder; the server must be stopped.
+    ///
+    /// A store and secrets already there are kept beside them as `*.replaced-<time>`.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command.unwrap_or(Command::Serve) {
         Command::Serve => serve(),
+        Command::Backup { file } => {
+            let data_dir = data_dir();
+            let copied = backup::backup(&data_dir, &file)?;
+            println!(
+                "Backed up {} to {} ({copied})",
+                data_dir.display(),
+                file.display()
+            );
+            Ok(())
+        }
+        Command::Restore { file } => {
+            let data_dir = data_dir();
+            let lock = DataFolderLock::acquire(&data_dir)?;
+            let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+            let copied = backup::restore(&file, &data_dir, &lock, &stamp)?;
+            println!(
+                "Restored {} into {} ({copied}); start the server to use it",
+                file.display(),
+                data_dir.display()
+            );
+            Ok(())
+        }
     }
+}
+
+/// The data folder as the server finds it (`CRAT_DATA_DIR`, also from `.env`).
+fn data_dir() -> PathBuf {
+    let _ = dotenvy::dotenv();
+    Config::data_dir_from(&std::env::vars().collect())
 }
 
 #[tokio::main]
@@ -45,6 +91,11 @@ async fn serve() -> anyhow::Result<()> {
             "WEBHOOK_TOKEN is not set: anyone who can reach this server can post builds"
         );
     }
+    // One server per data folder; a restore waits for it to stop (released when it exits).
+    let _lock = match config.store {
+        StoreConfig::Embedded => Some(DataFolderLock::acquire(&config.data_dir)?),
+        StoreConfig::DynamoDb { .. } => None,
+    };
     let listener = tokio::net::TcpListener::bind((config.bind.as_str(), config.port)).await?;
     let port = listener.local_addr()?.port();
 

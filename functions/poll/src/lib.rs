@@ -222,8 +222,9 @@ pub async fn handle(deps: &Deps, input: RunRef) -> Result<PollOutput, TaskError>
             match &answer {
                 Answer::Trouble(why) => {
                     d.last_error = Some(why.clone());
-                    d.unreachable_since.get_or_insert(polled_at);
+                    let since = *d.unreachable_since.get_or_insert(polled_at);
                     d.failed_polls = Some(d.failed_polls.unwrap_or(0) + 1);
+                    d.unreachable_until = Some((since + max_unreachable).min(deadline));
                 }
                 Answer::Failed(_) | Answer::Phase(_) | Answer::Completed { .. } => {
                     d.phase.clone_from(&phase);
@@ -232,6 +233,7 @@ pub async fn handle(deps: &Deps, input: RunRef) -> Result<PollOutput, TaskError>
                     }
                     d.unreachable_since = None;
                     d.failed_polls = None;
+                    d.unreachable_until = None;
                 }
             }
             let streak = d.unreachable_since.zip(d.failed_polls);

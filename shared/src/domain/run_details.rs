@@ -100,6 +100,10 @@ pub struct PollDetails {
     /// Failed polls in a row since `unreachable_since`.
     #[serde(default, deserialize_with = "lenient", skip_serializing_if = "absent")]
     pub failed_polls: Option<u64>,
+    /// When the run fails if the test server stays unreachable: `unreachable_since` plus
+    /// `max_unreachable_seconds`, or the monitor deadline when that comes first.
+    #[serde(default, with = "millis", skip_serializing_if = "absent")]
+    pub unreachable_until: Option<DateTime<Utc>>,
     #[serde(flatten)]
     pub other: Map<String, Value>,
 }

@@ -300,3 +300,154 @@ async fn the_single_run_lock_becomes_the_default_lanes() {
     .unwrap();
     assert_eq!(held.run_id, 41);
 }
+
+/// Every table of the file with its row count.
+fn row_counts(db: &std::path::Path) -> Vec<(String, i64)> {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let names: Vec<String> = c
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    names
+        .into_iter()
+        .map(|n| {
+            let rows = c
+                .query_row(&format!("SELECT COUNT(*) FROM \"{n}\""), [], |r| r.get(0))
+                .unwrap();
+            (n, rows)
+        })
+        .collect()
+}
+
+/// A data folder as a released CRAT left it (tests/fixtures/store-schema-v11.sql: `make
+/// demo` with three runs: completed, completed with four test cases, a re-run of its failures
+/// that the test server failed; an environment; dumped with its user_version) opens with the
+/// current code and loses nothing: every table keeps its rows, every record reads. A later
+/// migration must keep this green; a later schema adds its own fixture beside this one.
+#[tokio::test]
+async fn a_data_folder_of_schema_v11_opens_and_keeps_every_record() {
+    use shared::domain::{RunStatus, TestStatus};
+    use shared::ports::{
+        EnvironmentStore, ParameterSetStore, RunStore, SettingsStore, TestCaseStore, TestItemStore,
+    };
+    use statemachine::{ExecutionStatus, ExecutionStore, HistoryPage};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("crat.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(include_str!("../fixtures/store-schema-v11.sql"))
+        .unwrap();
+    let before = row_counts(&db);
+
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let builds = store.list_builds(None, None, 100).await.unwrap();
+    assert_eq!(builds.items.len(), 1);
+    assert_eq!(builds.items[0].build_number.get(), 1);
+    let runs = store.list_runs(None, None, 100).await.unwrap().items;
+    let outcomes: Vec<(i64, RunStatus)> = runs.iter().map(|r| (r.id.get(), r.status)).collect();
+    assert_eq!(
+        outcomes,
+        [
+            (3, RunStatus::Failed),
+            (2, RunStatus::Completed),
+            (1, RunStatus::Completed)
+        ]
+    );
+    assert!(runs.iter().all(|r| r.notification.is_some()), "mailed");
+    assert_eq!(runs[1].test_cases.as_ref().unwrap().stored, 4);
+    assert!(
+        runs[0].test_plan.is_some(),
+        "the re-run of the failures keeps its plan"
+    );
+    let cases = store.all_test_cases(2).await.unwrap();
+    let statuses: Vec<(String, TestStatus)> =
+        cases.iter().map(|c| (c.name.clone(), c.status)).collect();
+    for want in [
+        ("test_a", TestStatus::Passed),
+        ("test_b", TestStatus::Failed),
+        ("test_c", TestStatus::Broken),
+        ("test_d", TestStatus::Skipped),
+    ] {
+        assert!(
+            statuses.contains(&(want.0.to_owned(), want.1)),
+            "{want:?} in {statuses:?}"
+        );
+    }
+    let item = store.get_test_item(1).await.unwrap().unwrap();
+    assert_eq!(item.name.as_str(), "cds");
+    let set = store.get_parameter_set(1).await.unwrap().unwrap();
+    assert_eq!(
+        store
+            .list_parameter_set_versions(set.id)
+            .await
+            .unwrap()
+            .len() as i64,
+        set.version
+    );
+    assert_eq!(
+        store
+            .get_environment(shared::domain::EnvironmentId::from_stored(1))
+            .await
+            .unwrap()
+            .unwrap()
+            .name
+            .as_str(),
+        "lab-b"
+    );
+    store.get_settings().await.unwrap();
+    for run in &runs {
+        let exec = store
+            .load_execution(&run.execution_id)
+            .await
+            .unwrap()
+            .expect("its execution");
+        assert_ne!(
+            exec.status,
+            ExecutionStatus::Running,
+            "{}",
+            run.execution_id
+        );
+        assert!(
+            !store
+                .load_history(&run.execution_id, HistoryPage::first(500))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+    drop(store);
+
+    // Every table keeps its rows (a later schema may add tables, never lose rows).
+    let after = row_counts(&db);
+    for (table, rows) in &before {
+        let now = after.iter().find(|t| &t.0 == table).map(|t| t.1);
+        assert_eq!(now, Some(*rows), "table {table}");
+    }
+}
+
+/// A store left at any earlier schema version opens with the current code: every migration
+/// after it runs, once, in order, and a second open changes nothing.
+#[tokio::test]
+async fn a_store_at_every_earlier_schema_version_upgrades_to_the_current_one() {
+    use shared::adapters::sqlite::{SCHEMA_VERSION, create_at_schema_version};
+    let version = |db: &std::path::Path| -> usize {
+        rusqlite::Connection::open(db)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+            .unwrap() as usize
+    };
+    for from in 0..SCHEMA_VERSION {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("crat.db");
+        create_at_schema_version(dir.path(), from).unwrap();
+        assert_eq!(version(&db), from);
+        drop(SqliteStore::open(dir.path()).unwrap_or_else(|e| panic!("from v{from}: {e}")));
+        assert_eq!(version(&db), SCHEMA_VERSION, "from v{from}");
+        let tables = row_counts(&db);
+        drop(SqliteStore::open(dir.path()).unwrap());
+        assert_eq!(row_counts(&db), tables, "a second open from v{from}");
+    }
+}

@@ -246,6 +246,7 @@ export const zhCN: Dict = {
   'run.parameterSetValue': '#{id}，第 {v} 版',
   'run.item': '测试项',
   'run.itemHistory': '{name}：运行记录',
+  'run.unreachableUntil': '测试服务器自 {since} 起不可达（连续 {n} 次轮询失败）；将重试到 {until}，之后运行失败。',
   'run.unreachable': '测试服务器自 {since} 起不可达（连续 {n} 次轮询失败）；将继续重试，直到它回应或达到不可达上限（设置 max_unreachable_seconds）。',
   'run.error': '错误',
   'run.package': '安装包',

@@ -7,7 +7,7 @@ import { between, fmtClock, fmtDuration } from '../format';
 import { t, tMaybe } from '../i18n';
 import { href, type Ctx } from '../router';
 import type { AdmittedRun, LaneView, Me, QueueView, Run } from '../types';
-import { badge, errorBox, infoBox, loading, pageHeader, runStatusBadge, toast } from '../ui';
+import { badge, errorBox, infoBox, loading, pageHeader, runStatusBadge, toast, unreachableNotice } from '../ui';
 
 const POLL_MS = 3000;
 
@@ -118,7 +118,7 @@ function viewKey(view: QueueView): string {
     view.lanes.map((l) => [
       l.id,
       l.name,
-      l.active_run ? [l.active_run.id, l.active_run.status, liveStep(l.active_run)] : null,
+      l.active_run ? [l.active_run.id, l.active_run.status, liveStep(l.active_run), unreachableNotice(l.active_run)?.textContent ?? null] : null,
       l.queued.map((q) => [q.id, q.queue_position, q.estimated_start_at ? fmtClock(q.estimated_start_at) : null]),
     ]),
   );
@@ -190,6 +190,7 @@ function renderLanes(view: QueueView, me: Me | null, reload: () => Promise<void>
                     h('p', { class: 'break-all' }, t('queue.by', { who: a.triggered_by })),
                     h('p', { class: 'flex flex-wrap items-center gap-2' }, runStatusBadge(a.status), step ? h('span', { 'data-testid': 'lane-step' }, step) : null),
                     h('p', { class: 'text-slate-600', 'data-elapsed-since': a.started_at }, t('queue.elapsed', { d: fmtDuration(between(a.started_at, null)) })),
+                    unreachableNotice(a),
                   ),
                   canCancel(a) ? cancelButton(a) : null,
                 )

@@ -5,7 +5,7 @@ import { between, fmtBytes, fmtDuration, fmtPercent, fmtTime, passRate } from '.
 import { t, tMaybe } from '../i18n';
 import { href, navigate, type Ctx } from '../router';
 import { isLive, type ActiveRun, type AdmittedRun, type ExecutionView, type Run, type Step } from '../types';
-import { dl, errorBox, loading, pageHeader, runStatusBadge, section, stepStatusBadge, table, toast } from '../ui';
+import { dl, errorBox, loading, pageHeader, runStatusBadge, section, stepStatusBadge, table, toast, unreachableNotice } from '../ui';
 import { announceAdmitted, queuedNotice } from './queue';
 import { hasStoredFailures, runResults } from './run_results';
 import { activeRunBanner } from './tests';
@@ -328,7 +328,7 @@ export async function runPage(ctx: Ctx): Promise<void> {
         [t('run.item'), h('a', { href: href('/tests', { item: r.test_item_id }), class: 'link' }, t('run.itemHistory', { name: r.test_item_name }))],
         ...(r.error_message ? ([[t('run.error'), h('span', { class: 'text-red-800', 'data-testid': 'run-error' }, r.error_message)]] as [string, Child][]) : []),
       ]),
-      unreachableBanner(r),
+      unreachableNotice(r, true),
     );
     fill(timelineBox, timeline(r));
     // The cases are stored by the notify step: show them once it has run (or its note says why not).
@@ -488,21 +488,6 @@ export async function runPage(ctx: Ctx): Promise<void> {
     if (waiting) timer = window.setTimeout(() => void tick(), POLL_MS);
   }
   await tick();
-}
-
-/** While the test server answers no poll (the monitor step's `unreachable_since`), say so in the header. */
-function unreachableBanner(r: Run): HTMLElement | null {
-  const monitor = r.steps.find((s) => s.name === 'MONITOR');
-  const since = str(monitor?.details.unreachable_since);
-  if (!monitor || monitor.status !== 'RUNNING' || !since) return null;
-  const polls = typeof monitor.details.failed_polls === 'number' ? monitor.details.failed_polls : 1;
-  const lastError = str(monitor.details.last_error);
-  return h(
-    'p',
-    { class: 'mt-3 rounded-md border border-amber-300 bg-amber-50 px-3 py-2 text-sm text-amber-900', role: 'status', 'data-testid': 'unreachable-banner' },
-    t('run.unreachable', { since: fmtTime(since), n: polls }),
-    lastError && h('span', { class: 'block muted' }, lastError),
-  );
 }
 
 function jsonDetails(label: string, value: unknown): HTMLElement {

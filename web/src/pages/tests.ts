@@ -4,7 +4,7 @@ import { between, fmtDuration, fmtPercent, fmtTime, passRate } from '../format';
 import { t } from '../i18n';
 import { href, navigate, type Ctx } from '../router';
 import { LIVE_STATUSES, type ActiveRun, type AdmittedRun, type Build, type JobOverview, type Page, type ParameterSet, type Run, type TestItem } from '../types';
-import { Pager, badge, empty, errorBox, field, loading, pageHeader, runStatusBadge, section, table } from '../ui';
+import { Pager, badge, empty, errorBox, field, loading, pageHeader, runStatusBadge, section, table, unreachableNotice } from '../ui';
 import { flakySection } from './flaky';
 import { announceAdmitted } from './queue';
 
@@ -50,6 +50,7 @@ function lastRunCell(r: Run | null): Child {
     runStatusBadge(r.status),
     h('span', { class: 'muted' }, `#${r.build.build_number} · ${fmtTime(r.started_at)}`),
     s ? h('span', null, `${s.passed}/${s.total}`) : null,
+    unreachableNotice(r),
   ];
 }
 

@@ -23,7 +23,7 @@ async fn ok_json(r: reqwest::Response) -> Value {
 }
 
 #[test]
-fn version_names_the_revision_and_help_lists_serve() {
+fn version_names_the_revision_and_help_lists_the_subcommands() {
     let exe = env!("CARGO_BIN_EXE_crat");
     let out = std::process::Command::new(exe)
         .arg("--version")
@@ -41,7 +41,9 @@ fn version_names_the_revision_and_help_lists_serve() {
         .unwrap();
     let help = String::from_utf8(out.stdout).unwrap();
     assert!(
-        help.contains("serve") && help.contains("--version"),
+        ["serve", "backup", "restore", "--version"]
+            .iter()
+            .all(|c| help.contains(c)),
         "{help}"
     );
     let out = std::process::Command::new(exe)

@@ -8,6 +8,7 @@
 mod common;
 
 mod auth;
+mod backup;
 mod cloud_calls;
 mod cloud_fidelity;
 mod config_api;

@@ -17,6 +17,7 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, Row};
 
 use crate::ports::{IdCounters, StoreError, StoreResult};
 
+pub mod backup;
 mod builds;
 mod connections;
 mod environments;
@@ -29,6 +30,12 @@ mod sessions;
 mod settings;
 mod test_cases;
 mod test_items;
+
+/// The store's file in the data folder.
+const STORE_FILE: &str = "crat.db";
+
+/// The schema version this code writes (`PRAGMA user_version` of an up-to-date store).
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 
 /// Schema migrations, applied in order; the index is stored in `PRAGMA user_version`.
 const MIGRATIONS: &[&str] = &[
@@ -246,7 +253,7 @@ impl SqliteStore {
         std::fs::create_dir_all(data_dir).map_err(|e| {
             StoreError::Unavailable(format!("cannot create {}: {e}", data_dir.display()))
         })?;
-        let file = data_dir.join("crat.db");
+        let file = data_dir.join(STORE_FILE);
         let conn = connect(
             &file,
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
@@ -302,7 +309,7 @@ fn query_plan(c: &Connection, sql: &str, values: impl rusqlite::Params) -> Strin
 /// `version` migrations only. For tests of the upgrade from that version.
 #[doc(hidden)]
 pub fn create_at_schema_version(data_dir: &Path, version: usize) -> StoreResult<()> {
-    let conn = Connection::open(data_dir.join("crat.db")).map_err(unavailable)?;
+    let conn = Connection::open(data_dir.join(STORE_FILE)).map_err(unavailable)?;
     migrate_to(&conn, version)
 }
 

@@ -86,10 +86,11 @@ async fn an_unreachable_test_server_fails_the_run_after_max_unreachable_seconds(
     let details = &monitor["details"];
     assert!(details["failed_polls"].as_u64() >= Some(2), "{monitor}");
     let since = details["unreachable_since"].as_str().expect("since when");
-    assert!(
-        chrono::DateTime::parse_from_rfc3339(since).is_ok(),
-        "{since}"
-    );
+    let since = chrono::DateTime::parse_from_rfc3339(since).expect("RFC 3339");
+    // Until when it keeps trying: the outage limit from the first failed poll.
+    let until = details["unreachable_until"].as_str().expect("until when");
+    let until = chrono::DateTime::parse_from_rfc3339(until).expect("RFC 3339");
+    assert_eq!(until - since, TimeDelta::seconds(600), "{monitor}");
     assert_eq!(monitor["status"], "RUNNING", "still trying: {monitor}");
     f.app.clock.advance(TimeDelta::seconds(601));
     let (run, _, _) = f.watch(id).await;
@@ -122,6 +123,7 @@ async fn an_answer_clears_the_unreachable_streak() {
     let details = &run["steps"][2]["details"];
     assert_eq!(details["failed_polls"], Value::Null, "{run}");
     assert_eq!(details["unreachable_since"], Value::Null, "{run}");
+    assert_eq!(details["unreachable_until"], Value::Null, "{run}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
