@@ -75,6 +75,8 @@ pub struct Config {
     pub admin_password: Secret,
     pub jwt_secret: Secret,
     pub webhook_token: Option<Secret>,
+    /// When set, `GET /metrics` needs it as a bearer token (local server).
+    pub metrics_token: Option<Secret>,
     pub session_ttl: TimeDelta,
     pub data_dir: PathBuf,
     pub store: StoreConfig,
@@ -263,6 +265,7 @@ impl Config {
             admin_password,
             jwt_secret,
             webhook_token: secret("WEBHOOK_TOKEN"),
+            metrics_token: secret("METRICS_TOKEN"),
             session_ttl,
             data_dir,
             store,

@@ -35,6 +35,8 @@ pub struct Deps {
     /// Runs deploy-test executions: bound once by the host, after `Deps` exists, since the
     /// embedded executor needs the tasks and the tasks need `Deps`.
     pub workflow: WorkflowSlot,
+    /// What this process counted (the local server shows it at `GET /metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +87,7 @@ impl Deps {
             mailer,
             work_dir,
             workflow: WorkflowSlot::default(),
+            metrics: Arc::default(),
         }
     }
 

@@ -14,6 +14,7 @@ pub mod error;
 pub mod http;
 pub mod lambda;
 pub mod mail;
+pub mod metrics;
 pub mod ports;
 pub mod services;
 pub mod tasks;

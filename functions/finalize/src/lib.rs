@@ -97,13 +97,21 @@ pub async fn handle(deps: &Deps, input: FinalizeInput) -> Result<FinalizeOutput,
             })
         });
     let now = state.clock.now();
+    let mut ended_here = false;
     let run = match update_run(state, input.run_id, |run| {
+        ended_here = !run.status.is_terminal();
         run.finish(failure.as_ref().map(|(e, c)| (e.as_str(), c.as_str())), now);
         Ok(())
     })
     .await
     {
-        Ok(run) => Some(run),
+        Ok(run) => {
+            // Once per run: a retried finalize finds it ended (and a cancel counted it).
+            if ended_here {
+                state.metrics.run_ended(&run);
+            }
+            Some(run)
+        }
         // A run that is gone still must not keep the lock.
         Err(e) if e.name == ErrorName::RunEnded => None,
         Err(e) => return Err(e),

@@ -1,6 +1,7 @@
 //! The embedded mode: every endpoint group's routes in one axum server, on the embedded
 //! store (or DynamoDB with `CRAT_STORE=dynamodb`). Not deployed.
 
+pub mod metrics;
 pub mod openapi;
 pub mod site;
 pub mod workflow;
@@ -66,9 +67,14 @@ pub fn app(state: Deps) -> Router {
             .merge(job_versions::routes(state.clone()))
             .merge(settings::routes(state.clone()))
             .merge(deploy_runs::routes(state.clone()))
-            .merge(notify::outbox_api::routes(state))
+            .merge(notify::outbox_api::routes(state.clone()))
+            .merge(metrics::routes(state.clone()))
             .route("/", axum::routing::any(site.clone()))
-            .route("/{*path}", axum::routing::any(site)),
+            .route("/{*path}", axum::routing::any(site))
+            .layer(axum::middleware::from_fn_with_state(
+                state,
+                metrics::count_requests,
+            )),
     )
 }
 

@@ -77,6 +77,18 @@ pub enum StepName {
     Notify,
 }
 
+impl StepName {
+    /// As the API writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Download => "DOWNLOAD",
+            Self::Trigger => "TRIGGER",
+            Self::Monitor => "MONITOR",
+            Self::Notify => "NOTIFY",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum StepStatus {
@@ -131,6 +143,17 @@ pub enum NotificationStatus {
     Sent,
     Failed,
     Skipped,
+}
+
+impl NotificationStatus {
+    /// As the API writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sent => "SENT",
+            Self::Failed => "FAILED",
+            Self::Skipped => "SKIPPED",
+        }
+    }
 }
 
 /// What happened to the result mail. A mail failure never changes the run's outcome.

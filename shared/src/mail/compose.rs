@@ -22,7 +22,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::words::Words;
-use crate::domain::run::{Run, RunStatus, Step, StepName, StepStatus, Summary};
+use crate::domain::run::{Run, RunStatus, Step, StepStatus, Summary};
 use crate::domain::{Email, MailLanguage};
 use chrono::{DateTime, Utc};
 use lettre::Message;
@@ -177,7 +177,7 @@ pub fn subject_for(ctx: &MailContext) -> String {
             None => words.subject_summary_unavailable.to_owned(),
         },
         RunStatus::Failed => match failed_step(run) {
-            Some(step) => (words.failed_at)(step_label(step.name)),
+            Some(step) => (words.failed_at)(step.name.as_str()),
             None => words.failed.to_owned(),
         },
         other => other.as_str().to_owned(),
@@ -351,15 +351,6 @@ pub(super) fn http_url(s: &str) -> Option<String> {
     let u = url::Url::parse(s.trim()).ok()?;
     (matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty()))
         .then(|| u.to_string())
-}
-
-pub(super) fn step_label(name: StepName) -> &'static str {
-    match name {
-        StepName::Download => "DOWNLOAD",
-        StepName::Trigger => "TRIGGER",
-        StepName::Monitor => "MONITOR",
-        StepName::Notify => "NOTIFY",
-    }
 }
 
 pub(super) fn step_status_label(status: StepStatus) -> &'static str {

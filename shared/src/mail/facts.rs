@@ -1,7 +1,7 @@
 //! The facts both result mails show (build and run) and the failure's details, as plain
 //! (label, text) pairs in the mail's words; the templates in `html` and `text` lay them out.
 
-use super::compose::{MailContext, failed_step, fmt_time, format_duration, one_line, step_label};
+use super::compose::{MailContext, failed_step, fmt_time, format_duration, one_line};
 use super::words::Words;
 use crate::domain::run::{Run, RunStatus, StepName, Summary};
 use crate::domain::{DownloadDetails, PollDetails};
@@ -61,8 +61,8 @@ pub(super) struct FailureFacts {
 pub(super) fn failure_facts(run: &Run, w: &Words) -> FailureFacts {
     let failed = failed_step(run);
     let headline = match (run.status, failed) {
-        (RunStatus::Failed, Some(step)) => (w.failed_at)(step_label(step.name)),
-        (status, Some(step)) => (w.status_at)(status.as_str(), step_label(step.name)),
+        (RunStatus::Failed, Some(step)) => (w.failed_at)(step.name.as_str()),
+        (status, Some(step)) => (w.status_at)(status.as_str(), step.name.as_str()),
         (status, None) => status.as_str().to_owned(),
     };
     let error = run
@@ -115,7 +115,7 @@ pub(super) fn failure_facts(run: &Run, w: &Words) -> FailureFacts {
     }
     FailureFacts {
         headline,
-        step: failed.map(|s| step_label(s.name)),
+        step: failed.map(|s| s.name.as_str()),
         error_name,
         error,
         step_error,

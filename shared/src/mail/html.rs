@@ -6,7 +6,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::compose::{
     AMBER, CHART_CID, GREEN, GREY, MailContext, RED, format_duration, http_url, multi_line,
-    one_line, pass_rate, step_label, step_status_label, subject_for, truncate_chars,
+    one_line, pass_rate, step_status_label, subject_for, truncate_chars,
 };
 use super::facts::{
     FailureFacts, build_facts, counts, failing_step_label, failure_facts, summary_note,
@@ -307,7 +307,7 @@ pub(super) fn failure(ctx: &MailContext) -> String {
                     _ => GREY,
                 };
                 tr {
-                    td style=(cell) { (step_label(s.name)) }
+                    td style=(cell) { (s.name.as_str()) }
                     td style={ (cell) "color:" (colour) ";font-weight:bold;" } { (step_status_label(s.status)) }
                     td style={ (cell) "white-space:nowrap;" } { (hms(s.started_at)) }
                     td style={ (cell) "white-space:nowrap;" } { (hms(s.finished_at)) }

@@ -81,6 +81,23 @@ fn mail_report_link(report_url: Option<&str>, refused: bool, base: Option<&str>)
 
 #[tracing::instrument(skip_all, fields(run_id = input.run_id))]
 pub async fn handle(deps: &Deps, input: RunRef) -> Result<NotifyOutput, TaskError> {
+    let outcome = notify(deps, input).await;
+    // Each attempt's outcome (a transient failure the state machine retries counts once each).
+    match &outcome {
+        Ok(out) if !out.repeated => deps.metrics.mail(out.status),
+        Ok(_) => {}
+        Err(_) => deps.metrics.mail(NotificationStatus::Failed),
+    }
+    outcome.map(|out| NotifyOutput { status: out.status })
+}
+
+/// What one notify attempt did (`repeated`: the mail was already done by an earlier one).
+struct Attempt {
+    status: NotificationStatus,
+    repeated: bool,
+}
+
+async fn notify(deps: &Deps, input: RunRef) -> Result<Attempt, TaskError> {
     let state = deps;
     let run = state.store.get_run(input.run_id).await?.ok_or_else(|| {
         TaskError::new(
@@ -89,7 +106,11 @@ pub async fn handle(deps: &Deps, input: RunRef) -> Result<NotifyOutput, TaskErro
         )
     })?;
     if let Some(n) = run.notification.as_ref().filter(|n| done(n)) {
-        return Ok(NotifyOutput { status: n.status }); // once, also after a restart
+        // Once, also after a restart.
+        return Ok(Attempt {
+            status: n.status,
+            repeated: true,
+        });
     }
     if !run.status.is_terminal() {
         return Err(TaskError::new(
@@ -228,8 +249,9 @@ pub async fn handle(deps: &Deps, input: RunRef) -> Result<NotifyOutput, TaskErro
         let recorded = unsent(NotificationStatus::Skipped, why.to_owned());
         async move {
             recorded.await?;
-            Ok(NotifyOutput {
+            Ok(Attempt {
                 status: NotificationStatus::Skipped,
+                repeated: false,
             })
         }
     };
@@ -300,8 +322,9 @@ pub async fn handle(deps: &Deps, input: RunRef) -> Result<NotifyOutput, TaskErro
             )
             .await?;
             tracing::info!(recipients = addresses.len(), "result mail sent");
-            Ok(NotifyOutput {
+            Ok(Attempt {
                 status: NotificationStatus::Sent,
+                repeated: false,
             })
         }
         Err(e) => {

@@ -4,8 +4,8 @@
 use std::fmt::Write as _;
 
 use super::compose::{
-    MailContext, format_duration, multi_line, one_line, pass_rate, step_label, step_status_label,
-    subject_for, truncate_chars,
+    MailContext, format_duration, multi_line, one_line, pass_rate, step_status_label, subject_for,
+    truncate_chars,
 };
 use super::facts::{build_facts, counts, failing_step_label, failure_facts, summary_note};
 
@@ -160,7 +160,7 @@ pub(super) fn failure(ctx: &MailContext) -> String {
         let _ = write!(
             out,
             "  {:<9} {:<10} {} → {}",
-            step_label(s.name),
+            s.name.as_str(),
             step_status_label(s.status),
             hms(s.started_at),
             hms(s.finished_at),

@@ -8,8 +8,11 @@ use crate::domain::{Build, NewBuild};
 /// (a repeat of the same job and number returns the first one).
 #[tracing::instrument(skip_all)]
 pub async fn record_build(state: &Deps, body: &Value) -> ServiceResult<(Build, bool)> {
-    let new = NewBuild::from_webhook(body)?;
+    let new = NewBuild::from_webhook(body).inspect_err(|_| state.metrics.webhook("refused"))?;
     let (build, created) = state.store.insert_build(&new, state.clock.now()).await?;
+    state
+        .metrics
+        .webhook(if created { "created" } else { "repeated" });
     if created {
         tracing::info!(build_id = build.id, job = %build.job_name, number = %build.build_number, "build recorded");
     } else if build.package_path != new.package_path {

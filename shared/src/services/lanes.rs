@@ -281,6 +281,12 @@ pub async fn start_next(state: &Deps, lane: &LaneId) -> ServiceResult<Option<Run
             continue; // another starter won, or the head was cancelled: look again
         }
         let started = restamp_start(state, started).await;
+        if let Some(queued_at) = head.queued_at {
+            let waited = (started.started_at - queued_at)
+                .to_std()
+                .unwrap_or_default();
+            state.metrics.queue_wait(waited);
+        }
         match begin_execution(state, &started).await {
             Ok(()) => {
                 tracing::info!(run_id = %started.id, "queued run started");

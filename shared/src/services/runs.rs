@@ -279,7 +279,10 @@ pub async fn rerun_with(
 pub async fn cancel(state: &Deps, by: &Email, is_admin: bool, run_id: RunId) -> ServiceResult<Run> {
     for _ in 0..CANCEL_ATTEMPTS {
         match cancel_queued(state, by, is_admin, run_id).await? {
-            QueuedCancel::Done(cancelled) => return Ok(*cancelled),
+            QueuedCancel::Done(cancelled) => {
+                state.metrics.run_ended(&cancelled);
+                return Ok(*cancelled);
+            }
             QueuedCancel::NotQueued => break,
             QueuedCancel::Changed => continue,
         }
@@ -324,6 +327,7 @@ pub async fn cancel(state: &Deps, by: &Email, is_admin: bool, run_id: RunId) -> 
         .release_run_lock(&run.lane, run_id.get())
         .await?;
     tracing::info!("run cancelled");
+    state.metrics.run_ended(&run);
     lanes::after_run_ended(state, &run.lane).await;
     Ok(run)
 }

@@ -82,6 +82,7 @@ async fn the_binary_alone_in_an_empty_folder_serves_the_site_the_api_and_a_run()
         &[
             ("ADMIN_PASSWD", "install-admin"),
             ("CRAT_TIME_SCALE", "0.05"),
+            ("METRICS_TOKEN", "scrape-token"),
         ],
     )
     .await;
@@ -204,5 +205,92 @@ async fn the_binary_alone_in_an_empty_folder_serves_the_site_the_api_and_a_run()
         data.join("crat.db").is_file(),
         "the store lives in the data folder"
     );
+
+    // Watching it: GET /metrics (this process's own counters) moved with what happened.
+    for _ in 0..100 {
+        let r = client
+            .get(format!("{base}/api/v1/deploy-test-runs/{id}"))
+            .bearer_auth(&admin);
+        if ok_json(r.send().await.unwrap()).await["notification"].is_object() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let repeat = json!({"JOB_NAME": "CDN_CORE", "BUILD_NUMBER": "7", "PACKAGE_PATH": PKG_DIR});
+    let posted = client.post(format!("{base}/api/v1/builds")).json(&repeat);
+    assert_eq!(posted.send().await.unwrap().status(), StatusCode::OK);
+    let wrong = json!({"JOB_NAME": "CDN_CORE", "BUILD_NUMBER": "x", "PACKAGE_PATH": PKG_DIR});
+    let posted = client.post(format!("{base}/api/v1/builds")).json(&wrong);
+    assert_eq!(
+        posted.send().await.unwrap().status(),
+        StatusCode::BAD_REQUEST
+    );
+    let unauthorized = client.get(format!("{base}/metrics")).send().await.unwrap();
+    assert_eq!(unauthorized.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = unauthorized.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unauthorized", "{body}");
+    let scrape = client
+        .get(format!("{base}/metrics"))
+        .bearer_auth("scrape-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scrape.status(), StatusCode::OK);
+    assert!(
+        scrape.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let metrics = scrape.text().await.unwrap();
+    let value = |series: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("{series} in\n{metrics}"))
+            .parse()
+            .unwrap()
+    };
+    for (series, want) in [
+        (r#"crat_webhooks_total{result="created"}"#, 1.0),
+        (r#"crat_webhooks_total{result="repeated"}"#, 1.0),
+        (r#"crat_webhooks_total{result="refused"}"#, 1.0),
+        (
+            r#"crat_http_requests_total{route="/api/v1/builds",method="POST",status="201"}"#,
+            1.0,
+        ),
+        (
+            r#"crat_http_requests_total{route="/api/v1/builds",method="POST",status="400"}"#,
+            1.0,
+        ),
+        (
+            r#"crat_http_requests_total{route="site",method="GET",status="200"}"#,
+            3.0,
+        ),
+        (
+            r#"crat_http_request_duration_seconds_count{route="/api/v1/builds"}"#,
+            3.0,
+        ),
+        (
+            r#"crat_runs_ended_total{status="COMPLETED",failing_step=""}"#,
+            1.0,
+        ),
+        (
+            r#"crat_run_duration_seconds_count{status="COMPLETED"}"#,
+            1.0,
+        ),
+        (r#"crat_mails_total{status="SENT"}"#, 1.0),
+        (r#"crat_lane_active_runs{lane="default"}"#, 0.0),
+        (r#"crat_lane_queued_runs{lane="default"}"#, 0.0),
+    ] {
+        assert_eq!(value(series), want, "{series}");
+    }
+    assert!(
+        value(
+            r#"crat_http_requests_total{route="/api/v1/deploy-test-runs/{run_id}",method="GET",status="200"}"#
+        ) >= 2.0,
+        "by route template, not by path"
+    );
+    assert!(!metrics.contains(&format!("/api/v1/deploy-test-runs/{id}\"")));
     drop(server);
 }

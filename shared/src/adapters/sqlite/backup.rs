@@ -252,8 +252,11 @@ pub fn restore(
     })
 }
 
+/// The data folder's files a backup carries: (name, content).
+type CarriedFiles = Vec<(String, Vec<u8>)>;
+
 /// A backup's schema version and carried files, after checking that it is one and whole.
-fn read_backup(from: &Path) -> Result<(usize, Vec<(String, Vec<u8>)>), BackupError> {
+fn read_backup(from: &Path) -> Result<(usize, CarriedFiles), BackupError> {
     if !from.is_file() {
         return Err(BackupError(format!("{} is not a file", from.display())));
     }
