@@ -168,11 +168,24 @@ test('a user sees a new build, triggers it and watches the run complete without 
   assert.match(await page.getByTestId('sha256').innerText(), /^[0-9a-f]{64}$/);
 
   await shot(page, 'run');
+  // The status in the tab title; at 390 px the ended run's result comes before its timeline.
+  assert.match(await page.title(), /^Completed · Run #\d+ · CRAT$/);
+  await page.setViewportSize({ width: 390, height: 900 });
+  const resultTop = (await page.getByTestId('result-column').boundingBox()).y;
+  const stepsTop = (await page.getByTestId('live-note').boundingBox()).y;
+  assert.ok(resultTop < stepsTop, `result (${resultTop}) above the timeline (${stepsTop})`);
+  await page.setViewportSize({ width: 1280, height: 900 });
 
   // The execution history, for operators.
   await page.getByTestId('execution').locator('summary').click();
   await page.getByTestId('execution').getByText('ExecutionSucceeded', { exact: true }).waitFor();
   await shot(page, 'run-execution', { fullPage: false, scrollTo: page.getByTestId('execution') });
+
+  // A run that does not exist: only the not-found message, no empty steps or sections.
+  await go(page, '#/runs/999999');
+  await page.getByRole('alert').waitFor();
+  assert.equal(await page.getByTestId('live-note').count(), 0);
+  assert.equal(await page.getByTestId('execution').count(), 0);
   await context.close();
 });
 

@@ -126,7 +126,7 @@ export async function buildsPage(ctx: Ctx): Promise<void> {
     if (!ctx.alive()) return;
     pager.next = page.next_cursor ?? null;
     if (!page.items.length) {
-      fill(buildsBox, empty(job ? t('builds.noBuildsForJob', { job }) : t('builds.noBuilds')));
+      fill(buildsBox, empty(job ? t('builds.noBuildsForJob', { job, url: `${window.location.origin}/api/v1/builds` }) : t('builds.noBuilds')));
       return;
     }
     const rows = page.items.map((b) => {

@@ -172,6 +172,7 @@ export async function runPage(ctx: Ctx): Promise<void> {
   const execBox = h('div');
   const paramsBox = h('div');
   const resultsBox = h('div', { class: 'empty:hidden' });
+  const resultColumn = h('div', { class: 'space-y-4 lg:order-none', 'data-testid': 'result-column' }, summaryBox, packageBox);
 
   const canvas = h('canvas', { 'data-testid': 'summary-pie', role: 'img', 'aria-label': t('run.pieLabel') });
   let chart: Chart | null = null;
@@ -201,7 +202,7 @@ export async function runPage(ctx: Ctx): Promise<void> {
         'div',
         { class: 'grid grid-cols-1 gap-4 lg:grid-cols-2' },
         section(t('run.timeline'), liveNote, timelineBox),
-        h('div', { class: 'space-y-4' }, summaryBox, packageBox),
+        resultColumn,
       ),
       resultsBox,
       execDetails,
@@ -301,6 +302,10 @@ export async function runPage(ctx: Ctx): Promise<void> {
   }
 
   async function renderRun(r: Run): Promise<void> {
+    // The status in the tab title, to follow a run from another tab.
+    document.title = `${tMaybe(`status.${r.status}`, r.status)} · ${t('run.title', { id })} · CRAT`;
+    // Once it ended, the result comes before the timeline on a narrow screen.
+    resultColumn.classList.toggle('order-first', !isLive(r.status) && r.status !== 'QUEUED');
     renderActions(r);
     await renderQueued(r);
     const queued = r.status === 'QUEUED';
@@ -469,8 +474,8 @@ export async function runPage(ctx: Ctx): Promise<void> {
     } catch (e) {
       if (!ctx.alive()) return;
       if (!run) {
-        fill(headerBox, errorBox(e));
-        fill(timelineBox);
+        // Nothing to show but why (e.g. no such run): no empty steps, results or actions.
+        ctx.main.replaceChildren(pageHeader(t('run.title', { id })), errorBox(e));
         return;
       }
       errorSlot.replaceChildren(errorBox(e));

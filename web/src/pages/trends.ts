@@ -71,7 +71,8 @@ export async function trendsPage(ctx: Ctx): Promise<void> {
       const title = `${item.name} · ${item.job_name}`;
       if (error) return section(title, errorBox(error));
       if (!runs.length) return section(title, empty(t('trends.noData')));
-      const points: TrendPoint[] = runs.map((r) => {
+      // The chart reads oldest to newest, left to right; the table lists the newest first.
+      const points: TrendPoint[] = [...runs].reverse().map((r) => {
         const s = r.summary!;
         return {
           label: `#${r.build.build_number}`,
@@ -86,7 +87,7 @@ export async function trendsPage(ctx: Ctx): Promise<void> {
       const canvas = h('canvas', { role: 'img', 'aria-label': t('trends.chartLabel', { name: title }), 'data-testid': 'trend-chart' });
       const el = section(
         title,
-        h('p', { class: 'muted mb-2' }, t('trends.newestFirst')),
+        h('p', { class: 'muted mb-2' }, t('trends.order')),
         h('div', { class: 'relative h-64 w-full' }, canvas),
         h(
           'div',
