@@ -301,25 +301,10 @@ async fn the_single_run_lock_becomes_the_default_lanes() {
     assert_eq!(held.run_id, 41);
 }
 
-/// Every table of the file with its row count.
-fn row_counts(db: &std::path::Path) -> Vec<(String, i64)> {
-    let c = rusqlite::Connection::open(db).unwrap();
-    let names: Vec<String> = c
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+/// Every table of the file with its row count (the backup's own reading of a store).
+fn row_counts(db: &std::path::Path) -> Vec<(String, u64)> {
+    shared::adapters::sqlite::backup::store_tables(&rusqlite::Connection::open(db).unwrap())
         .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    names
-        .into_iter()
-        .map(|n| {
-            let rows = c
-                .query_row(&format!("SELECT COUNT(*) FROM \"{n}\""), [], |r| r.get(0))
-                .unwrap();
-            (n, rows)
-        })
-        .collect()
 }
 
 /// A data folder as a released CRAT left it (tests/fixtures/store-schema-v11.sql: `make

@@ -161,6 +161,18 @@ impl Peers {
             .count()
     }
 
+    /// Pins the test server's task `task_id` to `status` from now on (its clock no longer matters).
+    pub async fn pin_task(&self, task_id: &str, status: &str) {
+        let r = self
+            .client
+            .post(format!("{}/_tasks/{task_id}", self.test_server.url))
+            .json(&serde_json::json!({ "status": status }))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "pin task: {}", r.status());
+    }
+
     /// Every task the test server created, with the body CRAT sent.
     pub async fn tasks(&self) -> Vec<Value> {
         let v: Value = self

@@ -54,15 +54,7 @@ async fn a_three_hour_run_at_five_second_polls(backend: Backend) {
         .as_str()
         .unwrap()
         .to_owned();
-    let pin = f
-        .app
-        .client
-        .post(format!("{}/_tasks/{task_id}", f.peers.test_server.url))
-        .json(&json!({"status": "completed"}))
-        .send()
-        .await
-        .unwrap();
-    assert!(pin.status().is_success());
+    f.peers.pin_task(&task_id, "completed").await;
     let (run, _, _) = f.watch(id).await;
 
     // THEN the run completed after 3 simulated hours, Finalize released the lock, the

@@ -83,15 +83,7 @@ async fn release_first_task(f: &Flow) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let pin = f
-        .app
-        .client
-        .post(format!("{}/_tasks/{task_id}", f.peers.test_server.url))
-        .json(&json!({"status": "completed"}))
-        .send()
-        .await
-        .unwrap();
-    assert!(pin.status().is_success(), "{}", pin.status());
+    f.peers.pin_task(&task_id, "completed").await;
 }
 
 async fn a_burst_of_triggers_queues_and_runs_in_order(backend: Backend, count: usize) {
