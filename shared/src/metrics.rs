@@ -73,6 +73,7 @@ pub struct Metrics {
     run_seconds: Histograms<StatusLabels>,
     queue_wait_seconds: Histogram,
     mails: Family<StatusLabels, Counter>,
+    audit_entries: Family<ResultLabels, Counter>,
     lane_active: Family<LaneLabels, Gauge>,
     lane_queued: Family<LaneLabels, Gauge>,
 }
@@ -87,6 +88,7 @@ impl Default for Metrics {
         let run_seconds = Histograms::<StatusLabels>::new_with_constructor(long_seconds);
         let queue_wait_seconds = long_seconds();
         let mails = Family::<StatusLabels, Counter>::default();
+        let audit_entries = Family::<ResultLabels, Counter>::default();
         let lane_active = Family::<LaneLabels, Gauge>::default();
         let lane_queued = Family::<LaneLabels, Gauge>::default();
         registry.register(
@@ -125,6 +127,11 @@ impl Default for Metrics {
             mails.clone(),
         );
         registry.register(
+            "audit_entries",
+            "Audit trail appends, by result (written, failed: the change was made, its entry lost)",
+            audit_entries.clone(),
+        );
+        registry.register(
             "lane_active_runs",
             "Runs holding each lane at the scrape (0 or 1)",
             lane_active.clone(),
@@ -143,6 +150,7 @@ impl Default for Metrics {
             run_seconds,
             queue_wait_seconds,
             mails,
+            audit_entries,
             lane_active,
             lane_queued,
         }
@@ -195,6 +203,13 @@ impl Metrics {
     /// A queued run left its lane's queue to start after `waited`.
     pub fn queue_wait(&self, waited: Duration) {
         self.queue_wait_seconds.observe(waited.as_secs_f64());
+    }
+
+    /// `result`: `written` or `failed`.
+    pub fn audit_entry(&self, result: &'static str) {
+        self.audit_entries
+            .get_or_create(&ResultLabels { result })
+            .inc();
     }
 
     pub fn mail(&self, status: NotificationStatus) {

@@ -5,10 +5,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    Build, Email, Environment, EnvironmentFields, EnvironmentId, FlakyTest, JobName, JobSelection,
-    JobSummary, LaneId, LoginFailures, NewBuild, ParameterSet, ParameterSetVersion, Params, Run,
-    RunLock, RunStatus, Session, Settings, TestCase, TestId, TestItem, TestItemFields,
-    TestResultOfRun, TestStatus,
+    AuditEntry, Build, Email, Environment, EnvironmentFields, EnvironmentId, FlakyTest, JobName,
+    JobSelection, JobSummary, LaneId, LoginFailures, NewAuditEntry, NewBuild, ParameterSet,
+    ParameterSetVersion, Params, Run, RunLock, RunStatus, Session, Settings, TestCase, TestId,
+    TestItem, TestItemFields, TestResultOfRun, TestStatus,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -359,6 +359,29 @@ pub trait TestCaseStore: Send + Sync {
     async fn list_flaky_tests(&self, item_id: i64, limit: usize) -> StoreResult<Vec<FlakyTest>>;
 }
 
+/// Which audit entries a list wants: by actor, by target, or both (exact matches).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub actor: Option<String>,
+    pub target: Option<String>,
+}
+
+/// The audit trail: append-only (there is no update or delete).
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends `entry`; the store gives it the next id.
+    async fn append_audit(&self, entry: &NewAuditEntry) -> StoreResult<AuditEntry>;
+    /// A page of entries matching `filter`, newest first, older than id `before` when given.
+    /// A page may hold fewer than `limit` entries (even none) while `next` says there is
+    /// more to look through: a store that filters as it reads stops after a bounded read.
+    async fn list_audit(
+        &self,
+        filter: &AuditFilter,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Page<AuditEntry, i64>>;
+}
+
 /// Everything CRAT stores.
 ///
 /// Timestamps: every time a store is given reads back to the millisecond. Digits below
@@ -379,6 +402,7 @@ pub trait Store:
     + SettingsStore
     + RunStore
     + TestCaseStore
+    + AuditStore
     + statemachine::ExecutionStore
 {
 }
@@ -395,6 +419,7 @@ impl<T> Store for T where
         + SettingsStore
         + RunStore
         + TestCaseStore
+        + AuditStore
         + statemachine::ExecutionStore
 {
 }

@@ -3,6 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, Uri};
 use axum::routing::{delete, get, post};
@@ -11,10 +12,13 @@ use chrono::{DateTime, Utc};
 use lambda_http::request::RequestContext;
 use serde::{Deserialize, Serialize};
 use shared::auth::{AdminUser, AuthUser, LoginRequest, LoginResponse, LoginUser};
+use shared::domain::AuditAction;
+use shared::domain::audit::facts;
 use shared::domain::{Email, SessionInfo};
 use shared::error::{ApiResult, ErrorBody};
 use shared::http::{ApiJson, ListResponse, PageParams, query, with_common_layers};
 use shared::ports::Page;
+use shared::services::audit::{self, Actor};
 use shared::{ApiError, Deps};
 use utoipa::OpenApi;
 
@@ -56,9 +60,23 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 async fn login(
     State(state): State<Deps>,
     ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
-    Ok(Json(shared::auth::login(&state, req, ip).await?))
+    let answer = shared::auth::login(&state, req, ip).await?;
+    // The answer's email is the one the session was made for (parsed, normalised).
+    if let Ok(email) = Email::parse("email", &answer.user.email) {
+        let request_id = audit::request_id(&headers);
+        let actor = Actor {
+            email: &email,
+            is_admin: answer.user.is_admin,
+            request_id: &request_id,
+        };
+        let target = format!("session/{email}");
+        let summary = facts(&[("is_admin", answer.user.is_admin.into())]);
+        audit::record(&state, actor, AuditAction::SessionStart, target, summary).await;
+    }
+    Ok(Json(answer))
 }
 
 /// The caller's address as the host saw it: the TCP peer on the local server (axum's
@@ -91,6 +109,9 @@ async fn logout(State(state): State<Deps>, user: AuthUser) -> ApiResult<StatusCo
         .delete_session(&user.email, Some(user.is_admin))
         .await?;
     tracing::info!(email = %user.email, "logged out");
+    let target = format!("session/{}", user.email);
+    let summary = facts(&[("is_admin", user.is_admin.into()), ("by", "logout".into())]);
+    audit::record(&state, &user, AuditAction::SessionEnd, target, summary).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -167,6 +188,9 @@ async fn end_session(
         return Err(ApiError::NotFound(format!("{email} has no session")));
     }
     tracing::info!(by = %admin.email, email = %email, "session ended by admin");
+    let target = format!("session/{email}");
+    let summary = facts(&[("by", "admin".into())]);
+    audit::record(&state, &admin, AuditAction::SessionEnd, target, summary).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

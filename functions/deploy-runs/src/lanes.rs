@@ -4,9 +4,11 @@ use axum::Json;
 use axum::extract::{Path, State};
 use shared::Deps;
 use shared::auth::{AdminUser, AuthUser};
+use shared::domain::AuditAction;
 use shared::domain::{LaneId, Run};
 use shared::error::{ApiResult, ErrorBody};
 use shared::http::ApiJson;
+use shared::services::audit;
 use shared::services::lane_admin::{self, QueueView, ReleaseInput};
 
 /// Every lane (test environment; `default` for items without one) with its active run and
@@ -35,7 +37,17 @@ pub(crate) async fn release(
     ApiJson(input): ApiJson<ReleaseInput>,
 ) -> ApiResult<Json<Run>> {
     let lane = LaneId::parse("id", &id)?;
-    Ok(Json(
-        lane_admin::force_release(&state, &admin.email, &lane, input).await?,
-    ))
+    let reason = input.reason.clone();
+    let run = lane_admin::force_release(&state, &admin.email, &lane, input).await?;
+    let summary = crate::run_facts(&run, None, &[("reason", reason.into())]);
+    let action = AuditAction::EnvironmentRelease;
+    audit::record(
+        &state,
+        &admin,
+        action,
+        format!("environment/{lane}"),
+        summary,
+    )
+    .await;
+    Ok(Json(run))
 }

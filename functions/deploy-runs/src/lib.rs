@@ -10,10 +10,13 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use shared::auth::AuthUser;
+use shared::domain::AuditAction;
 use shared::domain::FieldError;
+use shared::domain::audit::facts;
 use shared::domain::{Run, RunId, RunStatus, TestItemId};
 use shared::error::{ApiResult, ErrorBody};
 use shared::http::{ApiJson, IdPath, ListResponse, PageParams, query, with_common_layers};
+use shared::services::audit;
 use shared::services::lane_admin::{LaneView, QueueView, ReleaseInput};
 use shared::services::lanes::AdmittedRun;
 use shared::services::runs::{self, RerunInput, TriggerInput};
@@ -88,6 +91,15 @@ async fn trigger(
 ) -> ApiResult<(StatusCode, Json<AdmittedRun>)> {
     let input = body.map(|ApiJson(b)| b).unwrap_or_default();
     let run = runs::trigger(&state, &user.email, id, input).await?;
+    let summary = run_facts(&run.run, run.queue_position, &[]);
+    audit::record(
+        &state,
+        &user,
+        AuditAction::RunTrigger,
+        format!("run/{}", run.id),
+        summary,
+    )
+    .await;
     Ok((StatusCode::ACCEPTED, Json(run)))
 }
 
@@ -241,9 +253,37 @@ async fn cancel(
     user: AuthUser,
     IdPath(id): IdPath<RunId>,
 ) -> ApiResult<Json<Run>> {
-    Ok(Json(
-        runs::cancel(&state, &user.email, user.is_admin, id).await?,
-    ))
+    let run = runs::cancel(&state, &user.email, user.is_admin, id).await?;
+    let summary = run_facts(&run, None, &[]);
+    audit::record(
+        &state,
+        &user,
+        AuditAction::RunCancel,
+        format!("run/{id}"),
+        summary,
+    )
+    .await;
+    Ok(Json(run))
+}
+
+/// What an audit entry says about a run: its item, build and where it stands.
+/// `more` adds facts of the action.
+pub(crate) fn run_facts(
+    run: &Run,
+    queue_position: Option<usize>,
+    more: &[(&str, serde_json::Value)],
+) -> serde_json::Value {
+    let mut pairs = vec![
+        ("run_id", run.id.get().into()),
+        ("test_item_id", run.test_item_id.get().into()),
+        ("job_name", run.build.job_name.as_str().into()),
+        ("build_number", run.build.build_number.to_string().into()),
+        ("status", run.status.as_str().into()),
+        ("lane", run.lane.as_str().into()),
+        ("queue_position", queue_position.into()),
+    ];
+    pairs.extend(more.iter().cloned());
+    facts(&pairs)
 }
 
 /// Start a new run with the same build and parameter snapshot; `{"only_failed": true}` runs
@@ -263,8 +303,20 @@ async fn rerun(
     body: Option<ApiJson<RerunInput>>,
 ) -> ApiResult<(StatusCode, Json<AdmittedRun>)> {
     let input = body.map(|ApiJson(b)| b).unwrap_or_default();
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(runs::rerun_with(&state, &user.email, id, input).await?),
-    ))
+    let only_failed = input.only_failed;
+    let run = runs::rerun_with(&state, &user.email, id, input).await?;
+    let more = [
+        ("rerun_of", id.get().into()),
+        ("only_failed", only_failed.into()),
+    ];
+    let summary = run_facts(&run.run, run.queue_position, &more);
+    audit::record(
+        &state,
+        &user,
+        AuditAction::RunRerun,
+        format!("run/{}", run.id),
+        summary,
+    )
+    .await;
+    Ok((StatusCode::ACCEPTED, Json(run)))
 }

@@ -6,9 +6,12 @@ use axum::http::{StatusCode, Uri};
 use axum::routing::get;
 use axum::{Json, Router};
 use shared::auth::{AdminUser, AuthUser};
+use shared::domain::AuditAction;
+use shared::domain::audit::{changed, created, deleted};
 use shared::domain::{Environment, EnvironmentId};
 use shared::error::{ApiResult, ErrorBody};
 use shared::http::{ApiJson, IdPath, ListResponse, PageParams, query, with_common_layers};
+use shared::services::audit;
 use shared::services::environments::{self, EnvironmentInput};
 use utoipa::OpenApi;
 
@@ -64,13 +67,21 @@ async fn one(
         (status = 409, description = "the name is taken", body = ErrorBody)))]
 async fn create(
     State(state): State<shared::Deps>,
-    _admin: AdminUser,
+    AdminUser(admin): AdminUser,
     ApiJson(input): ApiJson<EnvironmentInput>,
 ) -> ApiResult<(StatusCode, Json<Environment>)> {
-    Ok((
-        StatusCode::CREATED,
-        Json(environments::create(&state, input).await?),
-    ))
+    let environment = environments::create(&state, input).await?;
+    let target = format!("environment/{}", environment.id);
+    let summary = created(&environment);
+    audit::record(
+        &state,
+        &admin,
+        AuditAction::EnvironmentCreate,
+        target,
+        summary,
+    )
+    .await;
+    Ok((StatusCode::CREATED, Json(environment)))
 }
 
 /// Replace an environment's fields (admin). Runs already triggered keep the test server
@@ -81,11 +92,23 @@ async fn create(
         (status = 409, description = "the name is taken", body = ErrorBody)))]
 async fn update(
     State(state): State<shared::Deps>,
-    _admin: AdminUser,
+    AdminUser(admin): AdminUser,
     IdPath(id): IdPath<EnvironmentId>,
     ApiJson(input): ApiJson<EnvironmentInput>,
 ) -> ApiResult<Json<Environment>> {
-    Ok(Json(environments::update(&state, id, input).await?))
+    let before = state.store.get_environment(id).await?;
+    let environment = environments::update(&state, id, input).await?;
+    let summary = changed(&before, &environment);
+    let target = format!("environment/{id}");
+    audit::record(
+        &state,
+        &admin,
+        AuditAction::EnvironmentUpdate,
+        target,
+        summary,
+    )
+    .await;
+    Ok(Json(environment))
 }
 
 /// Delete an environment (admin); refused while test items use it.
@@ -94,9 +117,19 @@ async fn update(
         (status = 409, description = "test items use it (named in the message; their ids in `details.test_item_ids`)", body = ErrorBody)))]
 async fn remove(
     State(state): State<shared::Deps>,
-    _admin: AdminUser,
+    AdminUser(admin): AdminUser,
     IdPath(id): IdPath<EnvironmentId>,
 ) -> ApiResult<StatusCode> {
+    let before = state.store.get_environment(id).await?;
     environments::delete(&state, id).await?;
+    let target = format!("environment/{id}");
+    audit::record(
+        &state,
+        &admin,
+        AuditAction::EnvironmentDelete,
+        target,
+        deleted(&before),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -7,11 +7,15 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use serde_json::json;
 use shared::Deps;
 use shared::auth::{AdminUser, AuthUser};
+use shared::domain::audit::{changed, deleted, facts};
+use shared::domain::{AuditAction, JobSelection};
 use shared::domain::{JobName, JobVersion};
 use shared::error::{ApiError, ApiResult, ErrorBody};
 use shared::http::{ApiJson, ListResponse, with_common_layers};
+use shared::services::audit;
 use shared::services::job_versions::{self, AutoSyncMove, AutoSyncReport, SelectInput};
 use utoipa::OpenApi;
 
@@ -93,9 +97,48 @@ async fn select(
     user: AuthUser,
     ApiJson(input): ApiJson<SelectInput>,
 ) -> ApiResult<Json<JobVersion>> {
-    Ok(Json(
-        job_versions::select(&state, user.email.as_str(), input).await?,
-    ))
+    let before = match JobName::parse("job_name", &input.job_name) {
+        Ok(job) => state.store.get_job_selection(&job).await?,
+        Err(_) => None,
+    };
+    let after = job_versions::select(&state, user.email.as_str(), input).await?;
+    record_move(
+        &state,
+        &user,
+        AuditAction::JobSelectionUpdate,
+        before,
+        &after,
+    )
+    .await;
+    Ok(Json(after))
+}
+
+/// The audit entry of a selection that moved (or was made): its build before and after.
+async fn record_move(
+    state: &Deps,
+    user: &AuthUser,
+    action: AuditAction,
+    before: Option<JobSelection>,
+    after: &JobVersion,
+) {
+    let view = |build_id: i64, build_number: Option<String>, auto_sync: bool, on_new: bool| {
+        json!({"build_id": build_id, "build_number": build_number, "auto_sync": auto_sync,
+            "sync_on_new_build": on_new})
+    };
+    let before = before.map(|s| {
+        let number = Some(s.build_number.to_string());
+        view(s.build_id, number, s.auto_sync, s.sync_on_new_build)
+    });
+    let number = after.build.as_ref().map(|b| b.build_number.to_string());
+    let after_view = view(
+        after.build_id,
+        number,
+        after.auto_sync,
+        after.sync_on_new_build,
+    );
+    let summary = changed(&before.unwrap_or_default(), &after_view);
+    let target = format!("job/{}", after.job_name);
+    audit::record(state, user, action, target, summary).await;
 }
 
 /// Select the job's newest build now.
@@ -114,9 +157,10 @@ async fn sync_now(
         )));
     };
     let job = JobName::parse("job_name", job)?;
-    Ok(Json(
-        job_versions::sync_now(&state, user.email.as_str(), &job).await?,
-    ))
+    let before = state.store.get_job_selection(&job).await?;
+    let after = job_versions::sync_now(&state, user.email.as_str(), &job).await?;
+    record_move(&state, &user, AuditAction::JobSelectionSync, before, &after).await;
+    Ok(Json(after))
 }
 
 /// Remove a job's selection (admin).
@@ -124,11 +168,21 @@ async fn sync_now(
     security(("bearer" = ["admin"])), responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn remove(
     State(state): State<Deps>,
-    _admin: AdminUser,
+    AdminUser(admin): AdminUser,
     Path(rest): Path<String>,
 ) -> ApiResult<StatusCode> {
     let job = JobName::parse("job_name", &rest)?;
+    let before = state.store.get_job_selection(&job).await?;
     job_versions::delete(&state, &job).await?;
+    let target = format!("job/{job}");
+    audit::record(
+        &state,
+        &admin,
+        AuditAction::JobSelectionDelete,
+        target,
+        deleted(&before),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -137,7 +191,11 @@ async fn remove(
     responses((status = 200, body = AutoSyncReport), (status = 403, body = ErrorBody)))]
 async fn auto_sync(
     State(state): State<Deps>,
-    _admin: AdminUser,
+    AdminUser(admin): AdminUser,
 ) -> ApiResult<Json<AutoSyncReport>> {
-    Ok(Json(job_versions::auto_sync(&state).await?))
+    let report = job_versions::auto_sync(&state).await?;
+    let summary = facts(&[("report", json!(report))]);
+    let action = AuditAction::JobSelectionAutoSync;
+    audit::record(&state, &admin, action, "job-versions", summary).await;
+    Ok(Json(report))
 }

@@ -5,10 +5,13 @@ use axum::http::{StatusCode, Uri};
 use axum::routing::get;
 use axum::{Json, Router};
 use shared::auth::{AdminUser, AuthUser};
+use shared::domain::AuditAction;
+use shared::domain::audit::{changed, created, deleted};
 use shared::domain::{ParameterSet, ParameterSetId, ParameterSetVersion};
 use shared::error::{ApiResult, ErrorBody};
 use shared::http::{ApiJson, IdPath, ListResponse, PageParams, query, with_common_layers};
 use shared::ports::Page;
+use shared::services::audit;
 use shared::services::parameter_sets::{self, CreateParameterSet, UpdateParameterSet};
 use shared::{ApiError, Deps};
 use utoipa::OpenApi;
@@ -80,10 +83,17 @@ async fn create(
     AdminUser(admin): AdminUser,
     ApiJson(input): ApiJson<CreateParameterSet>,
 ) -> ApiResult<(StatusCode, Json<ParameterSet>)> {
-    Ok((
-        StatusCode::CREATED,
-        Json(parameter_sets::create(&state, admin.email.as_str(), input).await?),
-    ))
+    let set = parameter_sets::create(&state, admin.email.as_str(), input).await?;
+    let target = format!("parameter-set/{}", set.id);
+    audit::record(
+        &state,
+        &admin,
+        AuditAction::ParameterSetCreate,
+        target,
+        created(&set),
+    )
+    .await;
+    Ok((StatusCode::CREATED, Json(set)))
 }
 
 /// Change a set (admin): content changes bump `version` and keep the previous one; `is_default: true` moves the default here.
@@ -96,9 +106,19 @@ async fn update(
     IdPath(id): IdPath<ParameterSetId>,
     ApiJson(input): ApiJson<UpdateParameterSet>,
 ) -> ApiResult<Json<ParameterSet>> {
-    Ok(Json(
-        parameter_sets::update(&state, admin.email.as_str(), id, input).await?,
-    ))
+    let before = state.store.get_parameter_set(id.get()).await?;
+    let set = parameter_sets::update(&state, admin.email.as_str(), id, input).await?;
+    let summary = changed(&before, &set);
+    let target = format!("parameter-set/{id}");
+    audit::record(
+        &state,
+        &admin,
+        AuditAction::ParameterSetUpdate,
+        target,
+        summary,
+    )
+    .await;
+    Ok(Json(set))
 }
 
 /// Delete a set (admin): never the default, never one a test item uses (409).
@@ -106,10 +126,20 @@ async fn update(
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn remove(
     State(state): State<Deps>,
-    _admin: AdminUser,
+    AdminUser(admin): AdminUser,
     IdPath(id): IdPath<ParameterSetId>,
 ) -> ApiResult<StatusCode> {
+    let before = state.store.get_parameter_set(id.get()).await?;
     parameter_sets::delete(&state, id).await?;
+    let target = format!("parameter-set/{id}");
+    audit::record(
+        &state,
+        &admin,
+        AuditAction::ParameterSetDelete,
+        target,
+        deleted(&before),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 

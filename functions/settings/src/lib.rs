@@ -6,10 +6,15 @@ use axum::{Json, Router};
 use serde_json::Value;
 use shared::Deps;
 use shared::auth::{AdminUser, AuthUser};
+use shared::domain::AuditAction;
 use shared::domain::Settings;
+use shared::domain::audit::changed;
 use shared::error::{ApiResult, ErrorBody};
 use shared::http::{ApiJson, with_common_layers};
+use shared::services::audit;
 use utoipa::OpenApi;
+
+mod audit_trail;
 
 pub fn router(state: Deps) -> Router {
     with_common_layers(routes(state))
@@ -18,11 +23,13 @@ pub fn router(state: Deps) -> Router {
 pub fn routes(state: Deps) -> Router {
     Router::new()
         .route("/api/v1/settings", get(read).put(update))
+        .route("/api/v1/audit", get(audit_trail::list))
         .with_state(state)
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(read, update), components(schemas(Settings, SettingsPatch)))]
+#[openapi(paths(read, update, audit_trail::list), components(schemas(Settings, SettingsPatch,
+    shared::domain::AuditEntry, shared::http::ListResponse<shared::domain::AuditEntry>)))]
 pub struct ApiDoc;
 
 pub fn openapi() -> utoipa::openapi::OpenApi {
@@ -98,7 +105,16 @@ async fn update(
     AdminUser(admin): AdminUser,
     ApiJson(patch): ApiJson<Value>,
 ) -> ApiResult<Json<Settings>> {
-    Ok(Json(
-        shared::services::settings::patch(&state, admin.email.as_str(), &patch).await?,
-    ))
+    let before = state.settings().await?;
+    let after = shared::services::settings::patch(&state, admin.email.as_str(), &patch).await?;
+    let summary = changed(&before, &after);
+    audit::record(
+        &state,
+        &admin,
+        AuditAction::SettingsUpdate,
+        "settings",
+        summary,
+    )
+    .await;
+    Ok(Json(after))
 }

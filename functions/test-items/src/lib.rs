@@ -5,9 +5,12 @@ use axum::http::{StatusCode, Uri};
 use axum::routing::get;
 use axum::{Json, Router};
 use shared::auth::{AdminUser, AuthUser};
+use shared::domain::AuditAction;
+use shared::domain::audit::{changed, created, deleted};
 use shared::domain::{TestItem, TestItemId};
 use shared::error::{ApiResult, ErrorBody};
 use shared::http::{ApiJson, IdPath, ListResponse, PageParams, query, with_common_layers};
+use shared::services::audit;
 use shared::services::test_items::{self, TestItemInput};
 use shared::{ApiError, Deps};
 use utoipa::OpenApi;
@@ -80,13 +83,20 @@ async fn one(
         (status = 422, description = "parameter_set_id names no parameter set, or environment_id no environment", body = ErrorBody)))]
 async fn create(
     State(state): State<Deps>,
-    _admin: AdminUser,
+    AdminUser(admin): AdminUser,
     ApiJson(input): ApiJson<TestItemInput>,
 ) -> ApiResult<(StatusCode, Json<TestItem>)> {
-    Ok((
-        StatusCode::CREATED,
-        Json(test_items::create(&state, input).await?),
-    ))
+    let item = test_items::create(&state, input).await?;
+    let target = format!("test-item/{}", item.id);
+    audit::record(
+        &state,
+        &admin,
+        AuditAction::TestItemCreate,
+        target,
+        created(&item),
+    )
+    .await;
+    Ok((StatusCode::CREATED, Json(item)))
 }
 
 /// Replace a test item's fields (admin).
@@ -96,23 +106,43 @@ async fn create(
         (status = 422, description = "parameter_set_id names no parameter set, or environment_id no environment", body = ErrorBody)))]
 async fn update(
     State(state): State<Deps>,
-    _admin: AdminUser,
+    AdminUser(admin): AdminUser,
     IdPath(id): IdPath<TestItemId>,
     ApiJson(input): ApiJson<TestItemInput>,
 ) -> ApiResult<Json<TestItem>> {
-    Ok(Json(test_items::update(&state, id, input).await?))
+    let before = state.store.get_test_item(id.get()).await?;
+    let item = test_items::update(&state, id, input).await?;
+    let summary = changed(&before, &item);
+    audit::record(
+        &state,
+        &admin,
+        AuditAction::TestItemUpdate,
+        format!("test-item/{id}"),
+        summary,
+    )
+    .await;
+    Ok(Json(item))
 }
 
 #[utoipa::path(delete, path = "/api/v1/test-items/{id}", tag = "test-items", params(("id" = i64, Path, minimum = 1)), security(("bearer" = ["admin"])),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn remove(
     State(state): State<Deps>,
-    _admin: AdminUser,
+    AdminUser(admin): AdminUser,
     IdPath(id): IdPath<TestItemId>,
 ) -> ApiResult<StatusCode> {
+    let before = state.store.get_test_item(id.get()).await?;
     if !state.store.delete_test_item(id.get()).await? {
         return Err(ApiError::NotFound(format!("no test item with id {id}")));
     }
     tracing::info!(%id, "test item deleted");
+    audit::record(
+        &state,
+        &admin,
+        AuditAction::TestItemDelete,
+        format!("test-item/{id}"),
+        deleted(&before),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -17,6 +17,8 @@ pub struct AuthUser {
     pub is_admin: bool,
     pub session_id: String,
     pub expires_at: DateTime<Utc>,
+    /// The request's id (`x-request-id`), for the audit trail.
+    pub request_id: String,
 }
 
 /// An admin session: 401 like [`AuthUser`], then 403 for a user session.
@@ -80,6 +82,7 @@ impl FromRequestParts<Deps> for AuthUser {
             is_admin: session.is_admin,
             session_id: session.session_id,
             expires_at: session.expires_at,
+            request_id: crate::services::audit::request_id(&parts.headers),
         })
     }
 }

@@ -1,5 +1,6 @@
 //! Types that parse, and the pure rules over them.
 
+pub mod audit;
 pub mod build;
 pub mod config_values;
 pub mod email;
@@ -23,6 +24,7 @@ pub mod test_item;
 pub mod test_plan;
 pub mod timing;
 
+pub use audit::{AuditAction, AuditEntry, NewAuditEntry};
 pub use build::{Build, BuildNumber, JobName, JobSummary, NewBuild, PackagePath};
 pub use config_values::{HttpUrl, Origin, ServiceName};
 pub use email::Email;

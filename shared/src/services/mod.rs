@@ -1,6 +1,7 @@
 //! Use cases shared by the function crates: the same code behind both hosts. They fail
 //! with [`ServiceError`], which the API and the scheduled work each render their way.
 
+pub mod audit;
 pub mod builds;
 pub mod environments;
 pub mod error;

@@ -13,6 +13,7 @@
 
 use aws_sdk_dynamodb::Client;
 
+mod audit;
 mod builds;
 mod codec;
 mod counters;

@@ -17,6 +17,7 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, Row};
 
 use crate::ports::{IdCounters, StoreError, StoreResult};
 
+mod audit;
 pub mod backup;
 mod builds;
 mod connections;
@@ -238,6 +239,21 @@ CREATE TABLE flaky_tests (
     PRIMARY KEY (test_item_id, test_id)
 );
 CREATE INDEX flaky_tests_by_last_seen ON flaky_tests (test_item_id, last_seen_at DESC, test_id);
+"#,
+    // 12: the audit trail, append-only: triggers refuse any update or delete.
+    r#"
+CREATE TABLE audit (
+    id INTEGER PRIMARY KEY,
+    actor TEXT NOT NULL,
+    target TEXT NOT NULL,
+    json TEXT NOT NULL
+);
+CREATE INDEX audit_by_actor ON audit (actor, id);
+CREATE INDEX audit_by_target ON audit (target, id);
+CREATE TRIGGER audit_is_append_only_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+CREATE TRIGGER audit_is_append_only_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
 "#,
 ];
 
