@@ -5,7 +5,7 @@ use crate::conformance;
 use std::sync::{Arc, Mutex};
 
 use shared::adapters::SqliteStore;
-use shared::ports::{BuildStore, IdCounters, LoginFailureStore, Store};
+use shared::ports::{AuditStore, BuildStore, IdCounters, LoginFailureStore, Store};
 
 async fn fresh_store() -> Option<Arc<dyn Store>> {
     fresh_with_raw().await.map(|(store, _)| store)
@@ -435,4 +435,39 @@ async fn a_store_at_every_earlier_schema_version_upgrades_to_the_current_one() {
         drop(SqliteStore::open(dir.path()).unwrap());
         assert_eq!(row_counts(&db), tables, "a second open from v{from}");
     }
+}
+
+/// The audit trail is append-only in the file itself: its triggers refuse an update or a
+/// delete from any connection, not only from the store's code (which has no such path).
+#[tokio::test]
+async fn the_audit_table_refuses_updates_and_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let entry = shared::domain::NewAuditEntry {
+        at: conformance::t0(),
+        actor: "admin@example.com".into(),
+        actor_is_admin: true,
+        action: shared::domain::AuditAction::SettingsUpdate,
+        target: "settings".into(),
+        request_id: "r1".into(),
+        changes: serde_json::json!({}),
+    };
+    let stored = store.append_audit(&entry).await.unwrap();
+    drop(store);
+    let c = rusqlite::Connection::open(dir.path().join("crat.db")).unwrap();
+    for sql in [
+        "UPDATE audit SET actor = 'someone@example.com'",
+        "DELETE FROM audit",
+    ] {
+        let err = c.execute(sql, []).unwrap_err().to_string();
+        assert!(err.contains("append-only"), "{sql}: {err}");
+    }
+    let n: i64 = c
+        .query_row(
+            "SELECT count(*) FROM audit WHERE id = ?1",
+            [stored.id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 1);
 }

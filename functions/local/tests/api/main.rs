@@ -7,6 +7,7 @@
 #[macro_use]
 mod common;
 
+mod audit;
 mod auth;
 mod backup;
 mod cloud_calls;

@@ -96,6 +96,7 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("get", "/api/v1/outbox"),
     ("get", "/api/v1/settings"),
     ("put", "/api/v1/settings"),
+    ("get", "/api/v1/audit"),
 ];
 
 #[tokio::test]
@@ -215,6 +216,7 @@ async fn openapi_documents_every_error_a_route_gives() {
         ("post", "/api/v1/job-versions/auto-sync"),
         ("put", "/api/v1/settings"),
         ("get", "/api/v1/outbox"),
+        ("get", "/api/v1/audit"),
     ];
     let open_routes = [("post", "/api/v1/builds"), ("post", "/api/v1/auth/login")];
     for (method, path, op) in operations(&doc) {

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use shared::domain::{Email, NewBuild, Session};
 
+mod audit;
 mod builds;
 mod config;
 mod environments;
@@ -16,6 +17,7 @@ mod test_cases;
 mod test_items;
 mod timestamps;
 mod unreadable;
+pub use audit::*;
 pub use builds::*;
 pub use config::*;
 pub use environments::*;
@@ -126,6 +128,7 @@ macro_rules! conformance_tests {
             the_most_cases_a_run_keeps_round_trip,
             test_history_is_newest_first_paged_and_of_its_item_only,
             flaky_tests_are_replaced_by_id_and_listed_most_recent_first,
+            audit_entries_append_in_order_and_list_by_actor_and_target,
         );
     };
     (@each $make_store:expr; $($name:ident),* $(,)?) => {
