@@ -17,6 +17,7 @@ import { environmentsPage } from './pages/admin/environments';
 import { settingsPage } from './pages/admin/settings';
 import { sessionsPage } from './pages/admin/sessions';
 import { outboxPage } from './pages/admin/outbox';
+import { auditPage } from './pages/admin/audit';
 import { empty, errorBox } from './ui';
 
 const routes: Route[] = [
@@ -32,6 +33,7 @@ const routes: Route[] = [
   { pattern: /^\/admin\/settings$/, page: settingsPage, admin: true, nav: '/admin/settings' },
   { pattern: /^\/admin\/sessions$/, page: sessionsPage, admin: true, nav: '/admin/sessions' },
   { pattern: /^\/admin\/outbox$/, page: outboxPage, admin: true, nav: '/admin/outbox' },
+  { pattern: /^\/admin\/audit$/, page: auditPage, admin: true, nav: '/admin/audit' },
 ];
 
 const MAIN_NAV: [string, Key][] = [
@@ -47,6 +49,7 @@ const ADMIN_NAV: [string, Key][] = [
   ['/admin/settings', 'nav.settings'],
   ['/admin/sessions', 'nav.sessions'],
   ['/admin/outbox', 'nav.outbox'],
+  ['/admin/audit', 'nav.audit'],
 ];
 
 const app = document.getElementById('app') as HTMLElement;

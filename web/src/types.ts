@@ -313,3 +313,17 @@ export interface OutboxEntry {
 }
 
 export type Settings = Record<string, unknown>;
+
+export interface AuditEntry {
+  id: number;
+  at: string;
+  actor: string;
+  actor_is_admin: boolean;
+  /** `<record>.<verb>`: `test_item.update`, `run.trigger`, … */
+  action: string;
+  /** `test-item/3`, `run/7`, `job/<name>`, `session/<email>`, `settings`, … */
+  target: string;
+  request_id: string;
+  /** `{created: {...}}`, `{deleted: {...}}`, `{changed: {field: {from, to}}}` or facts. */
+  changes: Record<string, unknown>;
+}

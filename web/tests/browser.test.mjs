@@ -17,6 +17,7 @@ import {
   TS,
   USER,
   api,
+  assertNoSideScroll,
   cspViolations,
   englishLeftovers,
   go,
@@ -303,7 +304,7 @@ test('a user sees no admin controls (and can log in with the keyboard alone)', a
       assert.equal(await page.getByTestId(id).count(), 0, `${hash} shows ${id}`);
     }
   }
-  for (const hash of ['#/admin/parameter-sets', '#/admin/test-items', '#/admin/environments', '#/admin/settings', '#/admin/sessions', '#/admin/outbox']) {
+  for (const hash of ['#/admin/parameter-sets', '#/admin/test-items', '#/admin/environments', '#/admin/settings', '#/admin/sessions', '#/admin/outbox', '#/admin/audit']) {
     await go(page, hash);
     await page.getByRole('heading', { name: en['forbidden.title'] }).waitFor();
     assert.equal(await page.locator('main form, main button, main table').count(), 0, `${hash} shows controls`);
@@ -413,6 +414,7 @@ test('the language toggle switches every visible label, and is remembered', asyn
     '#/admin/settings',
     '#/admin/sessions',
     '#/admin/outbox',
+    '#/admin/audit',
   ];
   for (const hash of pages) {
     await go(page, hash);
@@ -461,14 +463,53 @@ test('screenshots of every page at 360 and 1280 px', async () => {
     'admin-settings': '#/admin/settings',
     'admin-sessions': '#/admin/sessions',
     'admin-outbox': '#/admin/outbox',
+    'admin-audit': '#/admin/audit',
   };
   for (const [name, hash] of Object.entries(pages)) {
     await go(page, hash);
     if (name === 'trends') await page.getByTestId('trend-chart').first().waitFor();
     if (name === 'admin-outbox') await page.getByTestId('outbox-subject').first().waitFor();
+    if (name === 'admin-audit') await page.getByTestId('audit-action').first().waitFor();
     await shot(page, name);
   }
   await page.getByTestId('trend-chart').count();
+  await context.close();
+});
+
+test('the audit page lists who changed what and filters by person and record, in the URL', async () => {
+  const { context, page } = await newPage();
+  await page.goto(`${CRAT}/`);
+  await page.getByTestId('login-email').waitFor();
+  await uiLogin(page, ADMIN, ADMIN_PASSWD);
+  // A change made now is the newest entry.
+  const tok = await token(page);
+  const name = `audit-${Date.now()}`;
+  const made = await api('POST', '/parameter-sets', { name, params: { api_token: 'never-shown' } }, tok);
+  assert.equal(made.status, 201);
+  await go(page, '#/admin/audit');
+  const first = page.locator('main tbody tr').first();
+  await first.waitFor();
+  assert.equal(await first.getByTestId('audit-action').innerText(), en['audit.action.parameter_set.create']);
+  assert.match(await first.innerText(), new RegExp(en['audit.created'].replace('{name}', name)));
+  assert.ok(!(await page.locator('main').innerText()).includes('never-shown'), 'a secret on the audit page');
+  // Filter by person with the form: the URL keeps it, every row is theirs.
+  await page.getByLabel(en['audit.filter.actor']).fill(USER);
+  await page.getByRole('button', { name: en['audit.filter.apply'] }).click();
+  await page.waitForFunction(() => window.location.hash.includes('actor=dev%40example.com'));
+  await page.locator('main tbody tr').first().waitFor();
+  const actors = await page.locator('main tbody tr td:nth-child(2) a').allInnerTexts();
+  assert.ok(actors.length > 0 && actors.every((a) => a === USER), actors.join(', '));
+  // "only this" on a record: only that record's entries.
+  await go(page, '#/admin/audit');
+  await page.locator('main tbody tr').first().waitFor();
+  await page.getByRole('link', { name: en['audit.onlyTargetAria'].replace('{target}', `parameter-set/${made.body.id}`) }).click();
+  await page.waitForFunction(() => window.location.hash.includes('target=parameter-set'));
+  await page.getByText(en['audit.filter.clear']).waitFor();
+  const targets = await page.locator('main tbody tr td:nth-child(4)').allInnerTexts();
+  assert.ok(targets.length === 1 && targets[0].includes(`parameter-set/${made.body.id}`), targets.join(' | '));
+  await page.setViewportSize({ width: 390, height: 800 });
+  await assertNoSideScroll(page, 'audit at 390 px');
+  await shot(page, 'admin-audit-filtered');
   await context.close();
 });
 
