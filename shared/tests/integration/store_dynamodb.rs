@@ -406,3 +406,36 @@ async fn a_lock_held_across_the_upgrade_holds_the_default_lane() {
     .await
     .unwrap();
 }
+
+/// Every DynamoDB call the store makes is timed by its operation name, in the family every
+/// `Metrics` shows (`crat_store_operation_duration_seconds`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn store_calls_are_timed_by_operation() {
+    let Some((store, _raw)) = fresh_dynamo().await else {
+        return;
+    };
+    let count = |operation: &str| -> f64 {
+        let text = shared::metrics::Metrics::default().render();
+        let series = format!(
+            r#"crat_store_operation_duration_seconds_count{{store="dynamodb",operation="{operation}"}} "#
+        );
+        text.lines()
+            .find_map(|l| l.strip_prefix(series.as_str()))
+            .map_or(0.0, |v| v.parse().unwrap())
+    };
+    let before = (count("TransactWriteItems"), count("GetItem"));
+    let (build, _) = shared::ports::BuildStore::insert_build(
+        &store,
+        &conformance::new_build("TIMED", 1),
+        conformance::t0(),
+    )
+    .await
+    .unwrap();
+    shared::ports::BuildStore::get_build(&store, build.id)
+        .await
+        .unwrap()
+        .unwrap();
+    // Tests share the process (and the family): at least this test's calls were counted.
+    assert!(count("TransactWriteItems") >= before.0 + 1.0);
+    assert!(count("GetItem") >= before.1 + 1.0);
+}

@@ -292,5 +292,12 @@ async fn the_binary_alone_in_an_empty_folder_serves_the_site_the_api_and_a_run()
         "by route template, not by path"
     );
     assert!(!metrics.contains(&format!("/api/v1/deploy-test-runs/{id}\"")));
+    for operation in ["read", "write"] {
+        let series = format!(
+            r#"crat_store_operation_duration_seconds_count{{store="sqlite",operation="{operation}"}}"#
+        );
+        assert!(value(&series) >= 5.0, "{series}");
+    }
+    assert!(value(r#"crat_audit_entries_total{result="written"}"#) >= 1.0);
     drop(server);
 }

@@ -34,6 +34,7 @@ mod table;
 mod test_cases;
 mod test_history;
 mod test_items;
+mod timing;
 mod tx;
 
 pub use table::{GsiSchema, TableSchema, table_schema};
@@ -46,9 +47,15 @@ pub struct DynamoStore {
 }
 
 impl DynamoStore {
+    /// A store on `table` through `client` (with the operation timer added to it).
     pub fn new(client: Client, table: impl Into<String>) -> Self {
+        let config = client
+            .config()
+            .to_builder()
+            .interceptor(timing::OperationTimer)
+            .build();
         Self {
-            client,
+            client: Client::from_conf(config),
             table: table.into(),
         }
     }

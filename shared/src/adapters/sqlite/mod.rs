@@ -290,7 +290,10 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        self.readers.read(f).await
+        let started = std::time::Instant::now();
+        let result = self.readers.read(f).await;
+        crate::metrics::store_operation("sqlite", "read", started.elapsed());
+        result
     }
 
     /// Runs `f` on the write connection inside a transaction it shares with other writers'
@@ -300,7 +303,10 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        self.writer.write(f).await
+        let started = std::time::Instant::now();
+        let result = self.writer.write(f).await;
+        crate::metrics::store_operation("sqlite", "write", started.elapsed());
+        result
     }
 }
 
