@@ -68,6 +68,54 @@ impl RunStatus {
     }
 }
 
+/// What an ended run came to, beside its status: the one word the badge, the run page, the
+/// tab title, the mail and the trends all show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutcome {
+    /// Completed, and the report counts no failed or broken test.
+    Passed,
+    /// Completed, and the report has failed or broken tests (Jenkins' "unstable").
+    TestsFailed,
+    /// CRAT or the test server could not finish (the failing step and its error say where),
+    /// or the report of a completed run could not be read.
+    Error,
+    Cancelled,
+}
+
+impl RunOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Passed => "passed",
+            Self::TestsFailed => "tests_failed",
+            Self::Error => "error",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// The outcome of `run` as it stands: `None` while it runs, and while a completed run's
+    /// report is still to be read (the notify step reads it).
+    pub fn of(run: &Run) -> Option<Self> {
+        match run.status {
+            RunStatus::Cancelled => Some(Self::Cancelled),
+            RunStatus::Failed => Some(Self::Error),
+            RunStatus::Completed => match &run.summary {
+                Some(s) if s.failed + s.broken > 0 => Some(Self::TestsFailed),
+                Some(_) => Some(Self::Passed),
+                None => {
+                    let tried = run.notification.is_some()
+                        || run
+                            .details::<super::NotifyDetails>()
+                            .summary_unavailable
+                            .is_some();
+                    tried.then_some(Self::Error)
+                }
+            },
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum StepName {
@@ -263,6 +311,11 @@ pub struct Run {
     #[schema(value_type = String)]
     pub triggered_by: Email,
     pub status: RunStatus,
+    /// What it came to ([`RunOutcome::of`]): `null` while it runs. Kept up to date by every
+    /// change of status or summary, and recomputed whenever a stored run is read. Left out
+    /// of the JSON while `null`, so records of older versions write back unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<RunOutcome>,
     #[schema(value_type = Option<String>)]
     pub task_id: Option<TaskId>,
     pub package_url: Option<String>,
@@ -340,6 +393,7 @@ impl Run {
             params: set.params.as_map().clone(),
             triggered_by: triggered_by.clone(),
             status: RunStatus::Pending,
+            outcome: None,
             task_id: None,
             package_url: None,
             package_size: None,
@@ -431,6 +485,30 @@ impl Run {
             .map(|s| s.name)
     }
 
+    /// The test server's error when the run failed while the test server was deploying the
+    /// package (MONITOR failed, the last phase polled `pending` or `running:deploy`): the
+    /// words "Deploy failed on the test server" fit it better than "error at MONITOR".
+    pub fn deploy_failure(&self) -> Option<&str> {
+        if self.status != RunStatus::Failed {
+            return None;
+        }
+        let monitor = self.step(StepName::Monitor)?;
+        if monitor.status != StepStatus::Failed {
+            return None;
+        }
+        let poll: super::PollDetails = self.details();
+        match poll.phase.as_deref() {
+            Some("pending" | "running:deploy") => Some(
+                monitor
+                    .error
+                    .as_deref()
+                    .or(self.error_message.as_deref())
+                    .unwrap_or(""),
+            ),
+            _ => None,
+        }
+    }
+
     /// Ends the run: `Failed` with the error on the failing step, or `Completed`; steps
     /// that never ran become SKIPPED. A run already terminal (e.g. CANCELLED) is kept as it is.
     pub fn finish(&mut self, failure: Option<(&str, &str)>, now: DateTime<Utc>) {
@@ -468,6 +546,12 @@ impl Run {
             }
         }
         self.finished_at = Some(now);
+        self.refresh_outcome();
+    }
+
+    /// Sets `outcome` from the status and summary as they are now.
+    pub fn refresh_outcome(&mut self) {
+        self.outcome = RunOutcome::of(self);
     }
 
     /// Ends the run CANCELLED by `who`: running and pending steps become CANCELLED, the mail
@@ -494,6 +578,7 @@ impl Run {
             recipients: Vec::new(),
             attempts: 0,
         });
+        self.refresh_outcome();
         true
     }
 
@@ -518,6 +603,7 @@ impl Run {
 
     fn reset_progress(&mut self) {
         self.status = RunStatus::Pending;
+        self.outcome = None;
         self.task_id = None;
         self.test_server_url = None;
         self.package_url = None;

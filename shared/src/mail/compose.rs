@@ -158,7 +158,8 @@ pub fn failure_mail(ctx: &MailContext) -> Result<Message, ComposeError> {
     build(ctx, "failure", body)
 }
 
-/// `[CRAT] cds CDN_CORE #101 — 98/100 passed`, `… — FAILED at DOWNLOAD`,
+/// `[CRAT] cds CDN_CORE #101 — tests failed, 98/100 passed`, `… — passed, 100/100`,
+/// `… — error at DOWNLOAD`, `… — deploy failed on the test server`,
 /// `… — completed, summary unavailable`. One line, at most [`SUBJECT_MAX_CHARS`] characters.
 pub fn subject_for(ctx: &MailContext) -> String {
     let run = ctx.run;
@@ -173,9 +174,13 @@ pub fn subject_for(ctx: &MailContext) -> String {
     let tail = match run.status {
         RunStatus::Completed => match ctx.summary {
             Some(s) if s.total == 0 => words.subject_no_tests.to_owned(),
+            Some(s) if s.failed + s.broken > 0 => (words.subject_tests_failed)(s.passed, s.total),
             Some(s) => (words.subject_passed)(s.passed, s.total),
             None => words.subject_summary_unavailable.to_owned(),
         },
+        RunStatus::Failed if run.deploy_failure().is_some() => {
+            words.subject_deploy_failed.to_owned()
+        }
         RunStatus::Failed => match failed_step(run) {
             Some(step) => (words.failed_at)(step.name.as_str()),
             None => words.failed.to_owned(),

@@ -61,6 +61,9 @@ pub(super) struct FailureFacts {
 pub(super) fn failure_facts(run: &Run, w: &Words) -> FailureFacts {
     let failed = failed_step(run);
     let headline = match (run.status, failed) {
+        (RunStatus::Failed, _) if run.deploy_failure().is_some() => {
+            (w.deploy_failed)(&one_line(run.deploy_failure().unwrap_or_default()))
+        }
         (RunStatus::Failed, Some(step)) => (w.failed_at)(step.name.as_str()),
         (status, Some(step)) => (w.status_at)(status.as_str(), step.name.as_str()),
         (status, None) => status.as_str().to_owned(),

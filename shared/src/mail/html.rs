@@ -11,7 +11,7 @@ use super::compose::{
 use super::facts::{
     FailureFacts, build_facts, counts, failing_step_label, failure_facts, summary_note,
 };
-use crate::domain::run::{RunStatus, StepStatus};
+use crate::domain::run::{RunStatus, StepName, StepStatus};
 
 const FONT: &str = "font-family:Arial,Helvetica,sans-serif;";
 const MONO: &str = "font-family:Consolas,Menlo,'Courier New',monospace;";
@@ -299,7 +299,8 @@ pub(super) fn failure(ctx: &MailContext) -> String {
     let steps = html! {
         table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style=(FONT) {
             tr { @for c in w.step_columns { th style=(th) { (c) } } }
-            @for s in &run.steps {
+            // Not NOTIFY: this mail is that step, still running as it is written.
+            @for s in run.steps.iter().filter(|s| s.name != StepName::Notify) {
                 @let colour = match s.status {
                     StepStatus::Succeeded => GREEN,
                     StepStatus::Failed => RED,

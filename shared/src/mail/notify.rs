@@ -169,6 +169,7 @@ async fn notify(deps: &Deps, input: RunRef) -> Result<Attempt, TaskError> {
                     d.summary_unavailable = Some(excerpt(why));
                 }),
             }
+            r.refresh_outcome();
             Ok(())
         })
         .await?;
@@ -218,6 +219,7 @@ async fn notify(deps: &Deps, input: RunRef) -> Result<Attempt, TaskError> {
                     attempts
                 },
             });
+            r.refresh_outcome();
             let step_status = match status {
                 NotificationStatus::Sent => StepStatus::Succeeded,
                 NotificationStatus::Failed => StepStatus::Failed,

@@ -156,7 +156,12 @@ pub(super) fn failure(ctx: &MailContext) -> String {
     let hms = |t: Option<chrono::DateTime<chrono::Utc>>| {
         t.map_or("—".to_owned(), |t| t.format("%H:%M:%S").to_string())
     };
-    for s in &run.steps {
+    // Not NOTIFY: this mail is that step, still running as it is written.
+    for s in run
+        .steps
+        .iter()
+        .filter(|s| s.name != crate::domain::StepName::Notify)
+    {
         let _ = write!(
             out,
             "  {:<9} {:<10} {} → {}",

@@ -60,6 +60,11 @@ pub struct Words {
     pub chart_alt: fn([u64; 5]) -> String,
     pub subject_no_tests: &'static str,
     pub subject_passed: fn(u64, u64) -> String,
+    pub subject_tests_failed: fn(u64, u64) -> String,
+    /// The subject's tail when the test server could not deploy the package.
+    pub subject_deploy_failed: &'static str,
+    /// The failure mail's headline then, with the test server's error.
+    pub deploy_failed: fn(&str) -> String,
     pub subject_summary_unavailable: &'static str,
     pub failed_at: fn(&str) -> String,
     pub failed: &'static str,
@@ -145,10 +150,19 @@ static EN: Words = Words {
         )
     },
     subject_no_tests: "completed, no tests reported",
-    subject_passed: |p, t| format!("{p}/{t} passed"),
+    subject_passed: |p, t| format!("passed, {p}/{t}"),
+    subject_tests_failed: |p, t| format!("tests failed, {p}/{t} passed"),
+    subject_deploy_failed: "deploy failed on the test server",
+    deploy_failed: |e| {
+        if e.is_empty() {
+            "Deploy failed on the test server".to_owned()
+        } else {
+            format!("Deploy failed on the test server: {e}")
+        }
+    },
     subject_summary_unavailable: "completed, summary unavailable",
-    failed_at: |step| format!("FAILED at {step}"),
-    failed: "FAILED",
+    failed_at: |step| format!("error at {step}"),
+    failed: "error",
     status_at: |status, step| format!("{status} at {step}"),
     no_failing_step: |status| format!("— (run {status})"),
     footer: |project, id| {
@@ -217,10 +231,19 @@ static ZH_CN: Words = Words {
         format!("测试结果饼图：通过 {p}，失败 {f}，异常 {b}，跳过 {s}，未知 {u}")
     },
     subject_no_tests: "已完成，未报告任何测试",
-    subject_passed: |p, t| format!("{p}/{t} 通过"),
+    subject_passed: |p, t| format!("全部通过，{p}/{t}"),
+    subject_tests_failed: |p, t| format!("测试未通过，{p}/{t} 通过"),
+    subject_deploy_failed: "测试服务器部署失败",
+    deploy_failed: |e| {
+        if e.is_empty() {
+            "测试服务器部署失败".to_owned()
+        } else {
+            format!("测试服务器部署失败：{e}")
+        }
+    },
     subject_summary_unavailable: "已完成，汇总不可用",
-    failed_at: |step| format!("失败于 {step}"),
-    failed: "失败",
+    failed_at: |step| format!("出错于 {step}"),
+    failed: "出错",
     status_at: |status, step| format!("{status}（{step}）"),
     no_failing_step: |status| format!("—（运行 {status}）"),
     footer: |project, id| format!("由 {project} 在部署测试运行 #{id} 后发送。这是一封自动邮件。"),

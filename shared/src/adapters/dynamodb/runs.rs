@@ -54,11 +54,13 @@ fn lane_of_raw_run(item: &Item) -> LaneId {
         .unwrap_or_default()
 }
 
+/// A stored run, its outcome recomputed (records of older versions have none).
 pub(super) fn run_from_item(item: &Item) -> StoreResult<Run> {
-    let run: Run = decode_json(item, "run_json")?;
+    let mut run: Run = decode_json(item, "run_json")?;
     if run.id != get_i64(item, "id")? {
         return Err(corrupt(item, "run_json", "holds another run's id"));
     }
+    run.refresh_outcome();
     Ok(run)
 }
 

@@ -17,8 +17,12 @@ fn encode(run: &Run) -> StoreResult<String> {
     serde_json::to_string(run).map_err(|e| StoreError::Corrupt(format!("run {}: {e}", run.id)))
 }
 
+/// A stored run, its outcome recomputed (records of older versions have none).
 fn decode(json: &str) -> StoreResult<Run> {
-    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("run: {e}")))
+    let mut run: Run =
+        serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("run: {e}")))?;
+    run.refresh_outcome();
+    Ok(run)
 }
 
 fn read_lock(c: &Connection, lane: &LaneId) -> StoreResult<Option<RunLock>> {

@@ -258,3 +258,56 @@ fn finish_keeps_a_cancelled_run() {
     assert_eq!(ok.status, RunStatus::Completed);
     assert!(ok.finished_at.is_some());
 }
+
+#[test]
+fn the_outcome_follows_the_status_and_the_report() {
+    let summary = |failed: u64, broken: u64| Summary {
+        passed: 5,
+        failed,
+        broken,
+        skipped: 1,
+        unknown: 0,
+        total: 6 + failed + broken,
+        duration_ms: None,
+    };
+    let now = run().started_at;
+    // Running: none.
+    let mut r = run();
+    r.status = RunStatus::Monitoring;
+    r.refresh_outcome();
+    assert_eq!(r.outcome, None);
+    // Completed, the report still to be read: none yet; then by its counts.
+    r.finish(None, now);
+    assert_eq!((r.status, r.outcome), (RunStatus::Completed, None));
+    for (s, want) in [
+        (summary(0, 0), RunOutcome::Passed),
+        (summary(1, 0), RunOutcome::TestsFailed),
+        (summary(0, 2), RunOutcome::TestsFailed),
+    ] {
+        r.summary = Some(s);
+        r.refresh_outcome();
+        assert_eq!(r.outcome, Some(want));
+    }
+    // Completed but the report could not be read: error.
+    r.summary = None;
+    r.edit_details(|d: &mut super::super::NotifyDetails| {
+        d.summary_unavailable = Some("404".into())
+    });
+    r.refresh_outcome();
+    assert_eq!(r.outcome, Some(RunOutcome::Error));
+    // A failed step: error; cancelled: cancelled; a re-run starts without one.
+    let mut failed = run();
+    failed.finish(Some(("Crat.TestFailed", "deploy failed")), now);
+    assert_eq!(failed.outcome, Some(RunOutcome::Error));
+    let mut cancelled = run();
+    assert!(cancelled.cancel("dev@example.com", now));
+    assert_eq!(cancelled.outcome, Some(RunOutcome::Cancelled));
+    let again = failed.rerun(RunId::from_stored(2), &failed.triggered_by, now);
+    assert_eq!(again.outcome, None);
+    // The wire spelling.
+    assert_eq!(
+        serde_json::to_value(RunOutcome::TestsFailed).unwrap(),
+        serde_json::json!("tests_failed")
+    );
+    assert_eq!(RunOutcome::TestsFailed.as_str(), "tests_failed");
+}

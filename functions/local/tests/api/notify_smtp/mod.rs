@@ -195,7 +195,7 @@ async fn completed_run_delivers_one_html_mail_with_inline_chart() {
     let msg = MessageParser::default().parse(&mails[0]).unwrap();
     assert_eq!(
         msg.subject().unwrap(),
-        "[CDN QA] cds CDN_CORE #101 — 98/100 passed"
+        "[CDN QA] cds CDN_CORE #101 — tests failed, 98/100 passed"
     );
     let to: Vec<String> = msg
         .to()
@@ -255,7 +255,7 @@ async fn failed_run_delivers_the_failure_mail_escaped() {
     let raw = String::from_utf8_lossy(&mails[0]).to_string();
     let msg = MessageParser::default().parse(&mails[0]).unwrap();
     assert!(
-        msg.subject().unwrap().contains("FAILED at MONITOR"),
+        msg.subject().unwrap().contains("error at MONITOR"),
         "{:?}",
         msg.subject()
     );

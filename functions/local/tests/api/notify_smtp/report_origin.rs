@@ -93,7 +93,7 @@ async fn report_on_a_listed_other_origin_is_read_and_mailed() {
     let msg = MessageParser::default().parse(&mails[0]).unwrap();
     assert_eq!(
         msg.subject().unwrap(),
-        "[CDN QA] cds CDN_CORE #101 — 3/6 passed"
+        "[CDN QA] cds CDN_CORE #101 — tests failed, 3/6 passed"
     );
     let html = msg.body_html(0).unwrap();
     assert!(html.contains(&format!("href=\"{report_url}\"")), "{html}");
@@ -221,7 +221,7 @@ async fn real_nginx_and_allure_report_on_another_origin() {
     let msg = MessageParser::default().parse(&mails[0]).unwrap();
     assert_eq!(
         msg.subject().unwrap(),
-        "[CDN QA] cds CDN_CORE #101 — 3/6 passed"
+        "[CDN QA] cds CDN_CORE #101 — tests failed, 3/6 passed"
     );
     let html = msg.body_html(0).unwrap();
     assert!(html.contains(&format!("href=\"{report_url}\"")), "{html}");

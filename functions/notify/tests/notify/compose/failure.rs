@@ -24,12 +24,12 @@ fn failure_mail_names_the_step_and_the_errors() {
     assert_eq!(tree(&m, 0), "multipart/alternative(text/plain,text/html)");
     assert_eq!(
         m.subject().unwrap(),
-        "[CRAT] cds CDN_CORE #101 — FAILED at TRIGGER"
+        "[CRAT] cds CDN_CORE #101 — error at TRIGGER"
     );
     let html = text_of(&m, "text/html");
     let visible = strip_tags(&html);
     for fact in [
-        "FAILED at TRIGGER",
+        "error at TRIGGER",
         "Failing step TRIGGER",
         &format!("Error type {}", ErrorName::TestServerError),
         "the test server answered 500: deploy queue full",
@@ -44,6 +44,8 @@ fn failure_mail_names_the_step_and_the_errors() {
     }
     assert!(html.contains("href=\"https://crat.example.com/runs/7\""));
     assert!(!html.contains("cid:"));
+    // The mail is the NOTIFY step: it does not list itself as running.
+    assert!(!visible.contains("NOTIFY"), "{visible}");
     let text = text_of(&m, "text/plain");
     assert_eq!(text_value(&text, "Failing step"), "TRIGGER");
     assert_eq!(
@@ -78,7 +80,7 @@ fn failure_mail_shows_the_test_servers_error() {
     let m = MessageParser::default().parse(&raw).unwrap();
     assert_eq!(
         m.subject().unwrap(),
-        "[CRAT] cds CDN_CORE #101 — FAILED at MONITOR"
+        "[CRAT] cds CDN_CORE #101 — error at MONITOR"
     );
     let visible = strip_tags(&text_of(&m, "text/html"));
     for fact in [
@@ -110,7 +112,7 @@ fn sweeper_timeout_without_a_failed_step() {
     }));
     let raw = failure_mail(&ctx(&r, None)).unwrap().formatted();
     let m = MessageParser::default().parse(&raw).unwrap();
-    assert_eq!(m.subject().unwrap(), "[CRAT] cds CDN_CORE #101 — FAILED");
+    assert_eq!(m.subject().unwrap(), "[CRAT] cds CDN_CORE #101 — error");
     let visible = strip_tags(&text_of(&m, "text/html"));
     assert!(
         visible.contains("Test timeout - automatically failed by cleanup"),
@@ -118,4 +120,38 @@ fn sweeper_timeout_without_a_failed_step() {
     );
     assert!(visible.contains("Failing step — (run FAILED)"), "{visible}");
     assert!(visible.contains("Last phase running:test"), "{visible}");
+}
+
+#[test]
+fn a_failure_while_the_test_server_deployed_says_the_deploy_failed() {
+    let r = run(json!({
+        "status": "FAILED",
+        "error_message": "the test server reports the run failed: ansible: host unreachable",
+        "steps": [
+            step("DOWNLOAD", "SUCCEEDED", None, json!({})),
+            step("TRIGGER", "SUCCEEDED", None, json!({})),
+            step("MONITOR", "FAILED", Some("ansible: host unreachable"),
+                 json!({"phase": "running:deploy", "polls": 3, "error_name": ErrorName::TestFailed.as_str()})),
+            step("NOTIFY", "RUNNING", None, json!({})),
+        ],
+    }));
+    let raw = failure_mail(&ctx(&r, None)).unwrap().formatted();
+    let m = MessageParser::default().parse(&raw).unwrap();
+    assert_eq!(
+        m.subject().unwrap(),
+        "[CRAT] cds CDN_CORE #101 — deploy failed on the test server"
+    );
+    let visible = strip_tags(&text_of(&m, "text/html"));
+    assert!(
+        visible.contains("Deploy failed on the test server: ansible: host unreachable"),
+        "{visible}"
+    );
+    assert!(!visible.contains("Crat.TestFailed at"), "{visible}");
+    let text = text_of(&m, "text/plain");
+    assert!(
+        text.contains("deploy failed on the test server")
+            && text.contains("ansible: host unreachable"),
+        "{text}"
+    );
+    assert!(!text.contains("NOTIFY"), "{text}");
 }

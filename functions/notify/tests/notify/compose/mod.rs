@@ -207,7 +207,7 @@ fn success_mail_structure_counts_chart_and_links() {
     );
     assert_eq!(
         m.subject().unwrap(),
-        "[CRAT] cds CDN_CORE #101 — 95/100 passed"
+        "[CRAT] cds CDN_CORE #101 — tests failed, 95/100 passed"
     );
     assert_eq!(subject_for(&c), m.subject().unwrap());
     let from = m.from().unwrap().first().unwrap();
@@ -386,7 +386,7 @@ fn the_mail_is_written_in_the_settings_language() {
     let m = MessageParser::default().parse(&raw).unwrap();
     assert_eq!(
         m.subject().unwrap(),
-        "[CRAT] cds CDN_CORE #101 — 95/100 通过"
+        "[CRAT] cds CDN_CORE #101 — 测试未通过，95/100 通过"
     );
     let html = text_of(&m, "text/html");
     assert!(html.contains("<html lang=\"zh-CN\">"), "{html}");
@@ -430,7 +430,7 @@ fn the_mail_is_written_in_the_settings_language() {
     let m = MessageParser::default().parse(&raw).unwrap();
     assert_eq!(
         m.subject().unwrap(),
-        "[CRAT] cds CDN_CORE #101 — 失败于 DOWNLOAD"
+        "[CRAT] cds CDN_CORE #101 — 出错于 DOWNLOAD"
     );
     let visible = strip_tags(&text_of(&m, "text/html"));
     assert!(visible.contains("失败步骤 DOWNLOAD"), "{visible}");

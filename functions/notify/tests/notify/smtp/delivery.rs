@@ -30,7 +30,10 @@ async fn deliver_over(mode: Mode) {
     );
     let m = MessageParser::default().parse(&raw).unwrap();
     assert_eq!(m.subject().unwrap(), subject);
-    assert_eq!(subject, "[CRAT] cds CDN_CORE #101 — 8/10 passed");
+    assert_eq!(
+        subject,
+        "[CRAT] cds CDN_CORE #101 — tests failed, 8/10 passed"
+    );
     let png = m
         .parts
         .iter()
@@ -84,7 +87,7 @@ async fn one_mailer_sends_several_mails_with_auth_over_starttls() {
     let m = MessageParser::default().parse(&raw2).unwrap();
     assert_eq!(
         m.subject().unwrap(),
-        "[CRAT] cds CDN_CORE #101 — FAILED at DOWNLOAD"
+        "[CRAT] cds CDN_CORE #101 — error at DOWNLOAD"
     );
     assert!(m.body_text(0).unwrap().contains("package not found"));
 

@@ -451,13 +451,16 @@ async fn the_outbox_keeps_eml_files_that_list_outbox_returns() {
     let newest_first: Vec<&str> = listed.iter().map(|e| e.file.as_str()).collect();
     assert_eq!(newest_first[2], file1, "{newest_first:?}");
     let entry1 = &listed[2];
-    assert_eq!(entry1.subject, "[CRÄT] cds CDN_CORE #101 — 8/10 passed");
+    assert_eq!(
+        entry1.subject,
+        "[CRÄT] cds CDN_CORE #101 — tests failed, 8/10 passed"
+    );
     assert_eq!(entry1.to, "dev@example.com, lead@example.com");
     assert_eq!(entry1.size, raw1.len() as u64);
     assert!(listed.iter().all(|e| e.modified <= chrono::Utc::now()));
     assert_eq!(
         listed[0].subject,
-        "[CRAT] cds CDN_CORE #101 — FAILED at DOWNLOAD"
+        "[CRAT] cds CDN_CORE #101 — error at DOWNLOAD"
     );
     let json = serde_json::to_value(entry1).unwrap();
     for key in ["file", "size", "modified", "subject", "to"] {
