@@ -139,6 +139,8 @@ export interface Notification {
   attempts: number;
 }
 
+export type RunOutcome = 'passed' | 'tests_failed' | 'error' | 'cancelled';
+
 export interface Run {
   id: number;
   test_item_id: number;
@@ -150,6 +152,8 @@ export interface Run {
   params: Record<string, unknown>;
   triggered_by: string;
   status: RunStatus;
+  /** What an ended run came to; absent while it runs (and while its report is read). */
+  outcome?: RunOutcome | null;
   task_id?: string | null;
   package_url?: string | null;
   package_size?: number | null;

@@ -32,6 +32,68 @@ export function runStatusBadge(status: string): HTMLElement {
   );
 }
 
+const OUTCOME_CLASS: Record<string, string> = {
+  passed: 'bg-emerald-100 text-emerald-800',
+  tests_failed: 'bg-amber-100 text-amber-900',
+  error: 'bg-red-100 text-red-800',
+  cancelled: 'bg-slate-200 text-slate-800',
+};
+
+/**
+ * What a run is doing, in words that follow it: Queued → Downloading → Starting → Deploying →
+ * Testing → Reporting (the test server's phase drives Deploying and Testing), then its outcome.
+ */
+export function runPhase(r: Run): { key: string; text: string } {
+  if (r.outcome) return { key: `outcome.${r.outcome}`, text: tMaybe(`outcome.${r.outcome}`, r.outcome) };
+  const monitor = r.steps.find((s) => s.name === 'MONITOR');
+  const phase = String(monitor?.details?.phase ?? '');
+  let key: string;
+  switch (r.status) {
+    case 'QUEUED':
+      key = 'live.queued';
+      break;
+    case 'PENDING':
+    case 'DOWNLOADING':
+    case 'DOWNLOADED':
+      key = 'live.downloading';
+      break;
+    case 'TESTING':
+      key = 'live.starting';
+      break;
+    case 'MONITORING':
+      key = phase === 'running:test' ? 'live.testing' : 'live.deploying';
+      break;
+    case 'COMPLETED':
+    case 'FAILED':
+    case 'CANCELLED':
+      // Ended, the outcome not known yet: the report is being read and the mail written.
+      key = 'live.reporting';
+      break;
+    default:
+      key = `status.${r.status}`;
+  }
+  return { key, text: tMaybe(key, r.status) };
+}
+
+/** A run's badge: its outcome once ended, else what it is doing now ([`runPhase`]). */
+export function runBadge(r: Run): HTMLElement {
+  const { text } = runPhase(r);
+  const cls = r.outcome ? OUTCOME_CLASS[r.outcome] : RUN_STATUS_CLASS[r.status];
+  const attrs: Record<string, string> = { class: `badge ${cls ?? 'bg-slate-100 text-slate-700'}`, 'data-status': r.status };
+  if (r.outcome) attrs['data-outcome'] = r.outcome;
+  return h('span', attrs, text);
+}
+
+/** The failure in a sentence: "Deploy failed on the test server: …" when it failed while deploying. */
+export function deployFailure(r: Run): string | null {
+  if (r.status !== 'FAILED') return null;
+  const monitor = r.steps.find((s) => s.name === 'MONITOR');
+  if (!monitor || monitor.status !== 'FAILED') return null;
+  const phase = String(monitor.details?.phase ?? '');
+  if (phase !== 'pending' && phase !== 'running:deploy') return null;
+  return monitor.error || r.error_message || '';
+}
+
 export function stepStatusBadge(status: string): HTMLElement {
   return h(
     'span',

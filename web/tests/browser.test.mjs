@@ -142,6 +142,7 @@ test('a user sees a new build, triggers it and watches the run complete without 
     const note = () => {
       const s = document.querySelector('[data-testid="run-status"] [data-status]');
       if (s) window.__seen.add(`status:${s.getAttribute('data-status')}`);
+      if (s) window.__seen.add(`badge:${s.textContent}`);
       const p = document.querySelector('[data-testid="monitor-phase"] code');
       if (p) window.__seen.add(`phase:${p.textContent}`);
       for (const li of document.querySelectorAll('[data-step]')) window.__seen.add(`${li.dataset.step}:${li.dataset.stepStatus}`);
@@ -150,12 +151,18 @@ test('a user sees a new build, triggers it and watches the run complete without 
     new MutationObserver(note).observe(document.body, { subtree: true, childList: true, attributes: true });
   });
   await page.locator('[data-step="NOTIFY"][data-step-status="SUCCEEDED"]').waitFor({ timeout: 60_000 });
-  await page.locator('[data-testid="run-status"] [data-status="COMPLETED"]').waitFor();
+  // The report has failed and broken tests: the outcome is tests_failed, everywhere.
+  const outcome = page.locator('[data-testid="run-status"] [data-status="COMPLETED"][data-outcome="tests_failed"]');
+  await outcome.waitFor();
+  assert.equal(await outcome.innerText(), en['outcome.tests_failed']);
   assert.equal(await page.evaluate(() => window.__crat_no_reload), true, 'the page was not reloaded');
   const seen = await page.evaluate(() => [...window.__seen]);
   assert.ok(seen.some((s) => /^status:(PENDING|DOWNLOADING|DOWNLOADED|TESTING|MONITORING)$/.test(s)), `saw a live status: ${seen}`);
   assert.ok(seen.some((s) => /^phase:\(running:(deploy|test)\)$/.test(s)), `saw the external phase: ${seen}`);
   for (const step of ['DOWNLOAD', 'TRIGGER', 'MONITOR', 'NOTIFY']) assert.ok(seen.includes(`${step}:SUCCEEDED`), `${step} succeeded`);
+  // The badge's words followed what was happening (the test server's phase drives them).
+  assert.ok(seen.includes(`badge:${en['live.deploying']}`) || seen.includes(`badge:${en['live.testing']}`), `saw Deploying or Testing: ${seen}`);
+  assert.ok(!seen.includes(`badge:${en['outcome.passed']}`), `never shown as passed: ${seen}`);
 
   // Summary: the pie chart, the pass rate and the report link.
   const pie = page.getByTestId('summary-pie');
@@ -170,7 +177,15 @@ test('a user sees a new build, triggers it and watches the run complete without 
 
   await shot(page, 'run');
   // The status in the tab title; at 390 px the ended run's result comes before its timeline.
-  assert.match(await page.title(), /^Completed · Run #\d+ · CRAT$/);
+  assert.match(await page.title(), /^Tests failed · Run #\d+ · CRAT$/);
+  // The trends table and the result mail say the same.
+  await go(page, '#/trends');
+  await page.locator(`a[href="#/runs/${firstRunId}"] + [data-outcome="tests_failed"]`).first().waitFor();
+  const ops = await api('POST', '/auth/login', { email: 'ops@example.com', password: ADMIN_PASSWD });
+  const mails = (await api('GET', '/outbox', undefined, ops.body.token)).body.items;
+  assert.ok(mails.some((m) => /tests failed, 97\/100 passed$/.test(m.subject)), mails.map((m) => m.subject).join(' | '));
+  await go(page, `#/runs/${firstRunId}`);
+  await page.getByTestId('result-column').waitFor();
   await page.setViewportSize({ width: 390, height: 900 });
   const resultTop = (await page.getByTestId('result-column').boundingBox()).y;
   const stepsTop = (await page.getByTestId('live-note').boundingBox()).y;

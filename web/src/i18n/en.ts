@@ -541,6 +541,18 @@ export const en = {
   'audit.action.run.trigger': "Run triggered",
   'audit.action.run.cancel': "Run cancelled",
   'audit.action.run.rerun': "Run re-run",
+  'outcome.passed': "Passed",
+  'outcome.tests_failed': "Tests failed",
+  'outcome.error': "Error",
+  'outcome.cancelled': "Cancelled",
+  'live.queued': "Queued",
+  'live.downloading': "Downloading",
+  'live.starting': "Starting",
+  'live.deploying': "Deploying",
+  'live.testing': "Testing",
+  'live.reporting': "Reporting",
+  'run.deployFailed': "Deploy failed on the test server: {error}",
+  'run.deployFailedNoError': "Deploy failed on the test server",
 };
 
 export type Dict = { [K in keyof typeof en]: string };

@@ -7,7 +7,7 @@ import { between, fmtClock, fmtDuration } from '../format';
 import { t, tMaybe } from '../i18n';
 import { href, type Ctx } from '../router';
 import type { AdmittedRun, LaneView, Me, QueueView, Run } from '../types';
-import { badge, errorBox, infoBox, loading, pageHeader, runStatusBadge, toast, unreachableNotice } from '../ui';
+import { badge, errorBox, infoBox, loading, pageHeader, runBadge, toast, unreachableNotice } from '../ui';
 
 const POLL_MS = 3000;
 
@@ -188,7 +188,7 @@ function renderLanes(view: QueueView, me: Me | null, reload: () => Promise<void>
                     { class: 'min-w-0 flex-1 space-y-0.5' },
                     runLine(a),
                     h('p', { class: 'break-all' }, t('queue.by', { who: a.triggered_by })),
-                    h('p', { class: 'flex flex-wrap items-center gap-2' }, runStatusBadge(a.status), step ? h('span', { 'data-testid': 'lane-step' }, step) : null),
+                    h('p', { class: 'flex flex-wrap items-center gap-2' }, runBadge(a), step ? h('span', { 'data-testid': 'lane-step' }, step) : null),
                     h('p', { class: 'text-slate-600', 'data-elapsed-since': a.started_at }, t('queue.elapsed', { d: fmtDuration(between(a.started_at, null)) })),
                     unreachableNotice(a),
                   ),

@@ -5,7 +5,7 @@ import { between, fmtBytes, fmtDuration, fmtPercent, fmtTime, passRate } from '.
 import { t, tMaybe } from '../i18n';
 import { href, navigate, type Ctx } from '../router';
 import { isLive, type ActiveRun, type AdmittedRun, type ExecutionView, type Run, type Step } from '../types';
-import { dl, errorBox, loading, pageHeader, runStatusBadge, section, stepStatusBadge, table, toast, unreachableNotice } from '../ui';
+import { deployFailure, dl, errorBox, loading, pageHeader, runBadge, runPhase, section, stepStatusBadge, table, toast, unreachableNotice } from '../ui';
 import { announceAdmitted, queuedNotice } from './queue';
 import { hasStoredFailures, runResults } from './run_results';
 import { activeRunBanner } from './tests';
@@ -157,6 +157,13 @@ function reportLine(r: Run, cls: string): Child {
   return h('p', { class: cls }, h('span', { class: 'mr-1' }, t('run.report')), linkOrText(r.report_url, 'report-link'));
 }
 
+/** The run's error as a sentence: a failure while the test server deployed says so. */
+function errorSentence(r: Run): string {
+  const deploy = deployFailure(r);
+  if (deploy === null) return r.error_message ?? '';
+  return deploy ? t('run.deployFailed', { error: deploy }) : t('run.deployFailedNoError');
+}
+
 export async function runPage(ctx: Ctx): Promise<void> {
   const id = Number(ctx.params[0]);
   document.title = `${t('run.title', { id })} · CRAT`;
@@ -303,7 +310,7 @@ export async function runPage(ctx: Ctx): Promise<void> {
 
   async function renderRun(r: Run): Promise<void> {
     // The status in the tab title, to follow a run from another tab.
-    document.title = `${tMaybe(`status.${r.status}`, r.status)} · ${t('run.title', { id })} · CRAT`;
+    document.title = `${runPhase(r).text} · ${t('run.title', { id })} · CRAT`;
     // Once it ended, the result comes before the timeline on a narrow screen.
     resultColumn.classList.toggle('order-first', !isLive(r.status) && r.status !== 'QUEUED');
     renderActions(r);
@@ -316,7 +323,7 @@ export async function runPage(ctx: Ctx): Promise<void> {
         'div',
         { class: 'mb-3 flex flex-wrap items-center gap-2' },
         h('h2', { class: 'h2 break-all' }, `${r.test_item_name} · ${r.build.job_name} #${r.build.build_number}`),
-        h('span', { 'data-testid': 'run-status' }, runStatusBadge(r.status)),
+        h('span', { 'data-testid': 'run-status' }, runBadge(r)),
       ),
       dl([
         [t('run.triggeredBy'), r.triggered_by],
@@ -331,7 +338,7 @@ export async function runPage(ctx: Ctx): Promise<void> {
           ? ([[t('run.testPlan'), h('a', { href: href(`/runs/${r.test_plan.of_run}`), class: 'link', 'data-testid': 'test-plan' }, t('run.testPlanValue', { id: r.test_plan.of_run, n: r.test_plan.tests.length }))]] as [string, Child][])
           : []),
         [t('run.item'), h('a', { href: href('/tests', { item: r.test_item_id }), class: 'link' }, t('run.itemHistory', { name: r.test_item_name }))],
-        ...(r.error_message ? ([[t('run.error'), h('span', { class: 'text-red-800', 'data-testid': 'run-error' }, r.error_message)]] as [string, Child][]) : []),
+        ...(r.error_message ? ([[t('run.error'), h('span', { class: 'text-red-800', 'data-testid': 'run-error' }, errorSentence(r))]] as [string, Child][]) : []),
       ]),
       unreachableNotice(r, true),
     );

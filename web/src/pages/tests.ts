@@ -4,7 +4,7 @@ import { between, fmtDuration, fmtPercent, fmtTime, passRate } from '../format';
 import { t } from '../i18n';
 import { href, navigate, type Ctx } from '../router';
 import { LIVE_STATUSES, type ActiveRun, type AdmittedRun, type Build, type JobOverview, type Page, type ParameterSet, type Run, type TestItem } from '../types';
-import { Pager, badge, empty, errorBox, field, loading, pageHeader, runStatusBadge, section, table, unreachableNotice } from '../ui';
+import { Pager, badge, empty, errorBox, field, loading, pageHeader, runBadge, runStatusBadge, section, table, unreachableNotice } from '../ui';
 import { flakySection } from './flaky';
 import { announceAdmitted } from './queue';
 
@@ -47,7 +47,7 @@ function lastRunCell(r: Run | null): Child {
   const s = r.summary;
   return [
     h('a', { href: href(`/runs/${r.id}`), class: 'link' }, `#${r.id}`),
-    runStatusBadge(r.status),
+    runBadge(r),
     h('span', { class: 'muted' }, `#${r.build.build_number} · ${fmtTime(r.started_at)}`),
     s ? h('span', null, `${s.passed}/${s.total}`) : null,
     unreachableNotice(r),
@@ -60,7 +60,7 @@ export function runRows(runs: Run[], withItem: boolean): Node[][] {
     return [
       h('a', { href: href(`/runs/${r.id}`), class: 'link font-medium', 'data-testid': 'run-link' }, `#${r.id}`),
       ...(withItem ? [h('span', null, r.test_item_name)] : []),
-      runStatusBadge(r.status),
+      runBadge(r),
       h('span', { class: 'whitespace-nowrap' }, `#${r.build.build_number}`),
       h('span', { class: 'break-all' }, r.triggered_by),
       h('span', { class: 'whitespace-nowrap' }, fmtTime(r.started_at)),

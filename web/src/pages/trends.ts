@@ -6,7 +6,7 @@ import { fmtPercent, fmtTime, passRate } from '../format';
 import { t } from '../i18n';
 import { href, navigate, type Ctx } from '../router';
 import type { Page, Run, TestItem } from '../types';
-import { empty, errorBox, field, loading, pageHeader, section, table } from '../ui';
+import { empty, errorBox, field, loading, pageHeader, runBadge, section, table } from '../ui';
 
 const MAX_BUILDS = 30;
 
@@ -98,7 +98,7 @@ export async function trendsPage(ctx: Ctx): Promise<void> {
               const s = r.summary!;
               return [
                 `#${r.build.build_number}`,
-                h('a', { href: href(`/runs/${r.id}`), class: 'link' }, `#${r.id}`),
+                h('span', { class: 'flex flex-wrap items-center gap-1' }, h('a', { href: href(`/runs/${r.id}`), class: 'link' }, `#${r.id}`), runBadge(r)),
                 h('span', { class: 'whitespace-nowrap' }, fmtTime(r.started_at)),
                 String(s.passed),
                 String(s.failed),

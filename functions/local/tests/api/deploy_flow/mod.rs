@@ -180,6 +180,7 @@ impl Flow {
     async fn fails_at_end(&self, id: i64) -> Value {
         let (run, _, _) = self.watch(id).await;
         assert_eq!(run["status"], "FAILED", "{run}");
+        assert_eq!(run["outcome"], "error", "{run}");
         run
     }
 
@@ -188,6 +189,7 @@ impl Flow {
         let id = self.started().await;
         let (run, _, _) = self.watch(id).await;
         assert_eq!(run["status"], "FAILED", "{run}");
+        assert_eq!(run["outcome"], "error", "{run}");
         let failed: Vec<&str> = run["steps"]
             .as_array()
             .unwrap()
@@ -209,6 +211,8 @@ async fn happy_path_reaches_completed_with_phases_and_sha256() {
     let id = f.started().await;
     let (run, statuses, phases) = f.watch(id).await;
     assert_eq!(run["status"], "COMPLETED", "{run}");
+    // The default report has a failed and a broken test.
+    assert_eq!(run["outcome"], "tests_failed", "{run}");
     // Every status in order (fast steps may be passed between two looks; the order holds).
     let order = [
         "PENDING",

@@ -273,6 +273,7 @@ async fn fail_fast_duplicate_and_a_cancelled_queued_run_over_http() {
         .await
         .unwrap();
     assert_eq!(cancelled["status"], "CANCELLED");
+    assert_eq!(cancelled["outcome"], "cancelled");
     let (done, _, _) = f.watch(first).await;
     assert_eq!(done["status"], "COMPLETED");
     let never = f.run(id).await;
