@@ -3,6 +3,7 @@
 
 pub mod builds;
 pub mod environments;
+pub mod export;
 pub mod error;
 pub use error::{ServiceError, ServiceResult};
 pub mod job_versions;

@@ -13,11 +13,11 @@ use crate::ports::{Admission, Page, RunStore, StoreError, StoreResult};
 
 const QUEUED: &str = "QUEUED";
 
-fn encode(run: &Run) -> StoreResult<String> {
+pub(super) fn encode(run: &Run) -> StoreResult<String> {
     serde_json::to_string(run).map_err(|e| StoreError::Corrupt(format!("run {}: {e}", run.id)))
 }
 
-fn decode(json: &str) -> StoreResult<Run> {
+pub(super) fn decode(json: &str) -> StoreResult<Run> {
     serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("run: {e}")))
 }
 
