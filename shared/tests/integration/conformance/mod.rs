@@ -8,6 +8,7 @@ use shared::domain::{Email, NewBuild, Session};
 mod builds;
 mod config;
 mod environments;
+pub mod import;
 mod lanes;
 mod round_trips;
 pub mod runs;
@@ -19,6 +20,10 @@ mod unreadable;
 pub use builds::*;
 pub use config::*;
 pub use environments::*;
+pub use import::{
+    an_import_keeps_ids_and_a_second_changes_nothing,
+    an_import_replaces_a_different_record_and_keeps_uniqueness,
+};
 pub use lanes::*;
 pub use round_trips::*;
 pub use runs::*;
@@ -126,6 +131,8 @@ macro_rules! conformance_tests {
             the_most_cases_a_run_keeps_round_trip,
             test_history_is_newest_first_paged_and_of_its_item_only,
             flaky_tests_are_replaced_by_id_and_listed_most_recent_first,
+            an_import_keeps_ids_and_a_second_changes_nothing,
+            an_import_replaces_a_different_record_and_keeps_uniqueness,
         );
     };
     (@each $make_store:expr; $($name:ident),* $(,)?) => {
