@@ -106,6 +106,7 @@ fn main() -> anyhow::Result<()> {
 /// The store `crat export`/`crat import` work on, as the server would open it, and how
 /// to name it.
 async fn open_store() -> anyhow::Result<(Arc<dyn Store>, String)> {
+    telemetry::init_cli();
     let _ = dotenvy::dotenv();
     let vars = std::env::vars().collect();
     Ok(match StoreConfig::from_vars(Host::Embedded, &vars)? {
