@@ -136,7 +136,9 @@ async fn export(file: &str) -> anyhow::Result<()> {
             .write(true)
             .create_new(true)
             .open(file)
-            .map_err(|e| anyhow::anyhow!("cannot create {file}: {e} (an export never overwrites a file)"))?;
+            .map_err(|e| {
+                anyhow::anyhow!("cannot create {file}: {e} (an export never overwrites a file)")
+            })?;
         let mut out = std::io::BufWriter::new(created);
         export::export(store.as_ref(), &mut out).await?
     };

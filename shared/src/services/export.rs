@@ -264,7 +264,10 @@ fn positive(field: &str, n: i64) -> Result<(), FieldError> {
     if n > 0 {
         Ok(())
     } else {
-        Err(FieldError::new(field, format!("must be 1 or more, got {n}")))
+        Err(FieldError::new(
+            field,
+            format!("must be 1 or more, got {n}"),
+        ))
     }
 }
 
@@ -272,7 +275,10 @@ fn non_negative(field: &str, n: i64) -> Result<(), FieldError> {
     if n >= 0 {
         Ok(())
     } else {
-        Err(FieldError::new(field, format!("must be 0 or more, got {n}")))
+        Err(FieldError::new(
+            field,
+            format!("must be 0 or more, got {n}"),
+        ))
     }
 }
 
@@ -510,7 +516,8 @@ fn for_each_record(
             (Record::Header { .. }, true) => {
                 return Err(ExportError::Line {
                     number,
-                    message: "a second header: join exports by importing them one after the other".into(),
+                    message: "a second header: join exports by importing them one after the other"
+                        .into(),
                 });
             }
             (_, false) => {
@@ -609,7 +616,11 @@ pub async fn import(store: &dyn Store, input: impl BufRead) -> Result<Counts, Ex
                 store.import_build(b).await.map_err(at_line)?
             }
             Record::JobSelection(s) => {
-                match store.get_job_selection(&s.job_name).await.map_err(at_line)? {
+                match store
+                    .get_job_selection(&s.job_name)
+                    .await
+                    .map_err(at_line)?
+                {
                     Some(stored) if same_selection(&stored, s) => Imported::Unchanged,
                     stored => {
                         store.put_job_selection(s, None).await.map_err(at_line)?;

@@ -3,8 +3,8 @@
 
 pub mod builds;
 pub mod environments;
-pub mod export;
 pub mod error;
+pub mod export;
 pub use error::{ServiceError, ServiceResult};
 pub mod job_versions;
 pub mod lane_admin;

@@ -35,9 +35,16 @@ async fn embedded_to_dynamodb_to_embedded_exports_the_same() {
     assert_eq!(into_dynamo.total(), records);
     assert_eq!(into_dynamo.changed(), records, "{into_dynamo:?}");
     let second = export_text(&dynamo).await;
-    assert_eq!(second, first, "DynamoDB exports what the embedded store did");
+    assert_eq!(
+        second, first,
+        "DynamoDB exports what the embedded store did"
+    );
     let again = import_text(&dynamo, &second).await;
-    assert_eq!(again.changed(), 0, "a second import changes nothing: {again:?}");
+    assert_eq!(
+        again.changed(),
+        0,
+        "a second import changes nothing: {again:?}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let back: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());

@@ -62,7 +62,11 @@ async fn export_then_import_into_dynamodb_and_back() {
     let to_stdout = crat(&source, &[], &["export"]).await;
     assert!(to_stdout.status.success(), "{}", err(&to_stdout));
     let exported = out(&to_stdout);
-    assert_eq!(exported.lines().count(), 5, "header, settings, set, 2 builds:\n{exported}");
+    assert_eq!(
+        exported.lines().count(),
+        5,
+        "header, settings, set, 2 builds:\n{exported}"
+    );
     assert!(err(&to_stdout).contains("build: 2"), "{}", err(&to_stdout));
 
     let file = root.path().join("crat.jsonl");
@@ -78,9 +82,17 @@ async fn export_then_import_into_dynamodb_and_back() {
     let target = root.path().join("target");
     let first = crat(&target, &[], &["import", file_arg]).await;
     assert!(first.status.success(), "{}", err(&first));
-    assert!(out(&first).contains("build: 2 created, 0 replaced, 0 unchanged"), "{}", out(&first));
+    assert!(
+        out(&first).contains("build: 2 created, 0 replaced, 0 unchanged"),
+        "{}",
+        out(&first)
+    );
     let second = crat(&target, &[], &["import", file_arg]).await;
-    assert!(out(&second).contains("build: 0 created, 0 replaced, 2 unchanged"), "{}", out(&second));
+    assert!(
+        out(&second).contains("build: 0 created, 0 replaced, 2 unchanged"),
+        "{}",
+        out(&second)
+    );
     assert_eq!(out(&crat(&target, &[], &["export"]).await), exported);
 
     // Into DynamoDB, as `CRAT_STORE=dynamodb` selects it.
@@ -98,10 +110,17 @@ async fn export_then_import_into_dynamodb_and_back() {
         let first = crat(&target, &env, &["import", file_arg]).await;
         assert!(first.status.success(), "{}", err(&first));
         let printed = out(&first);
-        assert!(printed.contains(&format!("DynamoDB table {table}")), "{printed}");
+        assert!(
+            printed.contains(&format!("DynamoDB table {table}")),
+            "{printed}"
+        );
         assert!(printed.contains("parameter_set: 1 created"), "{printed}");
         let second = crat(&target, &env, &["import", file_arg]).await;
-        assert!(out(&second).contains("build: 0 created, 0 replaced, 2 unchanged"), "{}", out(&second));
+        assert!(
+            out(&second).contains("build: 0 created, 0 replaced, 2 unchanged"),
+            "{}",
+            out(&second)
+        );
         assert_eq!(out(&crat(&target, &env, &["export"]).await), exported);
     }
 
@@ -113,7 +132,15 @@ async fn export_then_import_into_dynamodb_and_back() {
     let fresh = root.path().join("fresh");
     let refused = crat(&fresh, &[], &["import", bad.to_str().unwrap()]).await;
     assert!(!refused.status.success());
-    assert!(err(&refused).contains("line 5: build 2: build_number:"), "{}", err(&refused));
+    assert!(
+        err(&refused).contains("line 5: build 2: build_number:"),
+        "{}",
+        err(&refused)
+    );
     let empty = crat(&fresh, &[], &["export"]).await;
-    assert_eq!(empty.stdout.iter().filter(|b| **b == b'\n').count(), 2, "header and default settings only");
+    assert_eq!(
+        empty.stdout.iter().filter(|b| **b == b'\n').count(),
+        2,
+        "header and default settings only"
+    );
 }

@@ -38,8 +38,8 @@ use crate::domain::{
     Build, Environment, ParameterSet, ParameterSetVersion, Run, Settings, TestItem,
 };
 use crate::ports::{
-    BuildStore as _, ImportStore, Imported, RunStore as _,
-    SettingsStore as _, StoreError, StoreResult, TestItemStore as _,
+    BuildStore as _, ImportStore, Imported, RunStore as _, SettingsStore as _, StoreError,
+    StoreResult, TestItemStore as _,
 };
 
 fn outcome(stored: bool) -> Imported {

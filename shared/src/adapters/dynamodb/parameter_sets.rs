@@ -54,7 +54,10 @@ impl DynamoStore {
     }
 
     /// The stored set and its reference count.
-    pub(super) async fn parameter_set_with_refs(&self, id: i64) -> StoreResult<Option<(ParameterSet, i64)>> {
+    pub(super) async fn parameter_set_with_refs(
+        &self,
+        id: i64,
+    ) -> StoreResult<Option<(ParameterSet, i64)>> {
         let Some(item) = self.get_item(pset_pk(id), PSET_SK).await? else {
             return Ok(None);
         };

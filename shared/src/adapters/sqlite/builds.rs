@@ -20,7 +20,8 @@ pub(super) struct RawBuild {
     created_at: String,
 }
 
-pub(super) const BUILD_COLUMNS: &str = "id, job_name, build_number, build_user, package_path, created_at";
+pub(super) const BUILD_COLUMNS: &str =
+    "id, job_name, build_number, build_user, package_path, created_at";
 
 /// A page of builds, newest first: of one job (`?1` the job, `?2` the id to stay below,
 /// `?3` the limit) or of every job (`?1` the id, `?2` the limit).

@@ -15,7 +15,9 @@ use super::parameter_sets::{insert_version, read_set, read_versions};
 use super::runs;
 use super::test_items::read_item;
 use super::{SqliteStore, conflict_or, corrupt, query_one, ts, unavailable};
-use crate::domain::{Build, Environment, ParameterSet, ParameterSetVersion, Run, Settings, TestItem};
+use crate::domain::{
+    Build, Environment, ParameterSet, ParameterSetVersion, Run, Settings, TestItem,
+};
 use crate::ports::{ImportStore, Imported, StoreResult};
 
 /// A time as this store reads it back (milliseconds, truncated).
@@ -202,8 +204,8 @@ impl ImportStore for SqliteStore {
                     e => Err(unavailable(e)),
                 })?;
             if let Some((stored_json, stored_version)) = &stored {
-                let same = serde_json::from_str::<Settings>(stored_json).ok().as_ref()
-                    == Some(&settings);
+                let same =
+                    serde_json::from_str::<Settings>(stored_json).ok().as_ref() == Some(&settings);
                 if same && *stored_version == version {
                     return Ok(Imported::Unchanged);
                 }
@@ -246,8 +248,15 @@ impl ImportStore for SqliteStore {
                  ON CONFLICT (id) DO UPDATE SET test_item_id = excluded.test_item_id,
                    status = excluded.status, revision = excluded.revision, json = excluded.json,
                    lane = excluded.lane, queue_seq = excluded.queue_seq",
-                params![run.id.get(), run.test_item_id.get(), run.status.as_str(), run.revision,
-                    json, run.lane.as_str(), run.queue_seq],
+                params![
+                    run.id.get(),
+                    run.test_item_id.get(),
+                    run.status.as_str(),
+                    run.revision,
+                    json,
+                    run.lane.as_str(),
+                    run.queue_seq
+                ],
             )
             .map_err(unavailable)?;
             Ok(outcome(stored.is_some()))

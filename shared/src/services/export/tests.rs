@@ -19,8 +19,10 @@ fn t0() -> DateTime<Utc> {
 }
 
 fn build() -> Build {
-    let new = NewBuild::from_webhook(&json!({"JOB_NAME": "folder/CDN_CORE", "BUILD_NUMBER": "101",
-        "PACKAGE_PATH": "CDN/pass/2025-master/el7", "BUILD_USER": "Jenkins ✓"}))
+    let new = NewBuild::from_webhook(
+        &json!({"JOB_NAME": "folder/CDN_CORE", "BUILD_NUMBER": "101",
+        "PACKAGE_PATH": "CDN/pass/2025-master/el7", "BUILD_USER": "Jenkins ✓"}),
+    )
     .unwrap();
     Build::new(3, &new, t0())
 }
@@ -30,8 +32,11 @@ fn set() -> ParameterSet {
         id: 2,
         name: "base".into(),
         description: "两个".into(),
-        params: Params::parse("params", &json!({"upgrade_type": "full", "x": {"n": [1, 2.5]}}))
-            .unwrap(),
+        params: Params::parse(
+            "params",
+            &json!({"upgrade_type": "full", "x": {"n": [1, 2.5]}}),
+        )
+        .unwrap(),
         is_default: true,
         version: 2,
         created_at: t0(),
@@ -227,7 +232,11 @@ fn line_error(text: &str) -> (usize, String) {
 fn a_whole_export_checks_and_counts_its_kinds() {
     let lines: Vec<String> = samples().iter().map(|r| r.to_line().unwrap()).collect();
     let counts = check(export_of(&lines).as_bytes()).unwrap();
-    assert_eq!(counts.total(), KINDS.len() - 1, "every record but the header");
+    assert_eq!(
+        counts.total(),
+        KINDS.len() - 1,
+        "every record but the header"
+    );
     assert_eq!(counts.created("build"), 1);
 }
 
@@ -263,10 +272,16 @@ fn a_bad_line_is_refused_naming_its_number_and_field() {
     let mut twice = good.clone();
     twice.push(good[0].clone());
     assert_eq!(line_error(&export_of(&twice)).0, good.len() + 1);
-    let newer = format!("{{\"kind\":\"header\",\"format\":{},\"crat_version\":\"9\"}}", FORMAT + 1);
+    let newer = format!(
+        "{{\"kind\":\"header\",\"format\":{},\"crat_version\":\"9\"}}",
+        FORMAT + 1
+    );
     let (number, message) = line_error(&newer);
     assert_eq!(number, 1);
-    assert!(message.contains("format: is 2: written by a newer crat"), "{message}");
+    assert!(
+        message.contains("format: is 2: written by a newer crat"),
+        "{message}"
+    );
     assert_eq!(line_error(&format!("{}\nnot json\n", good[0])).0, 2);
     assert!(line_error("").1.contains("empty"));
 }

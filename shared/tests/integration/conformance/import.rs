@@ -26,8 +26,10 @@ use super::{new_build, t0};
 pub async fn seed(store: &Arc<dyn Store>) -> [(&'static str, usize); 9] {
     let (settings, version) = store.get_settings().await.unwrap();
     let changed = settings
-        .patched(&json!({"project_name": "CDN QA", "notify_cc": ["lead@example.com"],
-            "package_download_base_url": "https://packages.example/"}))
+        .patched(
+            &json!({"project_name": "CDN QA", "notify_cc": ["lead@example.com"],
+            "package_download_base_url": "https://packages.example/"}),
+        )
         .unwrap();
     store.put_settings(&changed, version).await.unwrap();
 
@@ -48,7 +50,8 @@ pub async fn seed(store: &Arc<dyn Store>) -> [(&'static str, usize); 9] {
         .unwrap();
     let mut next = set.clone();
     next.description = "second".into();
-    next.params = Params::parse("params", &json!({"upgrade_type": "update", "深": [1, 2]})).unwrap();
+    next.params =
+        Params::parse("params", &json!({"upgrade_type": "update", "深": [1, 2]})).unwrap();
     next.version = 2;
     next.updated_at = t0() + TimeDelta::seconds(5);
     next.updated_by = Some("qa@example.com".into());
@@ -100,9 +103,14 @@ pub async fn seed(store: &Arc<dyn Store>) -> [(&'static str, usize); 9] {
     let id = store.next_id("runs").await.unwrap();
     let mut run = shared::domain::Run::new(RunId::from_stored(id), &item, &b1, &set, &by, t0());
     store.admit_run(&run, false, lease()).await.unwrap();
-    for (i, step) in [StepName::Download, StepName::Trigger, StepName::Monitor, StepName::Notify]
-        .into_iter()
-        .enumerate()
+    for (i, step) in [
+        StepName::Download,
+        StepName::Trigger,
+        StepName::Monitor,
+        StepName::Notify,
+    ]
+    .into_iter()
+    .enumerate()
     {
         let at = t0() + TimeDelta::seconds(i as i64 + 1);
         run.begin_step(step, run.status, at);
@@ -207,7 +215,11 @@ pub async fn an_import_keeps_ids_and_a_second_changes_nothing(store: Arc<dyn Sto
         assert_eq!(first.created(kind), n, "{kind} created\n{first:?}");
     }
     assert_eq!(first.replaced("build"), 0);
-    assert_eq!(export_text(&store).await, exported, "the target exports the same");
+    assert_eq!(
+        export_text(&store).await,
+        exported,
+        "the target exports the same"
+    );
 
     let second = import_text(&store, &exported).await;
     assert_eq!(second.changed(), 0, "{second:?}");
@@ -303,7 +315,10 @@ pub async fn an_import_replaces_a_different_record_and_keeps_uniqueness(store: A
         package_path: PackagePath::parse("p", "CDN/pass/b/el7").unwrap(),
         ..b.clone()
     };
-    assert_eq!(store.import_build(&moved).await.unwrap(), Imported::Replaced);
+    assert_eq!(
+        store.import_build(&moved).await.unwrap(),
+        Imported::Replaced
+    );
     assert_eq!(store.get_build(5).await.unwrap(), Some(moved.clone()));
     // Another id with the same (job, number) is refused.
     let twin = Build {
@@ -340,4 +355,3 @@ pub async fn an_import_replaces_a_different_record_and_keeps_uniqueness(store: A
     let (last, _) = store.insert_build(&new_build("J", 10), t0()).await.unwrap();
     assert_eq!(last.id, 12);
 }
-
