@@ -226,6 +226,16 @@ pub async fn an_import_keeps_ids_and_a_second_changes_nothing(store: Arc<dyn Sto
     assert_eq!(second.total(), first.total());
     assert_eq!(export_text(&store).await, exported);
 
+    // The job and a test's history came along (DynamoDB keeps both beside the records).
+    let job = JobName::parse("job_name", "CDN_CORE").unwrap();
+    assert_eq!(store.latest_build(&job).await.unwrap().unwrap().id, 2);
+    let jobs = store.list_jobs(None, 10).await.unwrap().items;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].latest_build.id, 2);
+    let test_a = TestId::parse("id", "a").unwrap();
+    let history = store.test_history(1, &test_a, None, 10).await.unwrap();
+    assert_eq!(history.items.len(), 1);
+    assert_eq!(history.items[0].run_id, 1);
     // New records get ids above the imported ones.
     let (build, created) = store
         .insert_build(&new_build("CDN_CORE", 103), t0())
@@ -256,7 +266,6 @@ pub async fn an_import_keeps_ids_and_a_second_changes_nothing(store: Arc<dyn Sto
     assert!(!created);
     assert_eq!(again.id, 1);
     // A new item on the imported job starts on a new build, as the imported one does.
-    let job = JobName::parse("job_name", "CDN_CORE").unwrap();
     let starting = store.new_build_trigger_items(&job).await.unwrap();
     assert_eq!(starting.iter().map(|t| t.id).collect::<Vec<_>>(), vec![1]);
 }
