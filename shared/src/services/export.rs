@@ -616,6 +616,7 @@ pub async fn import(store: &dyn Store, input: impl BufRead) -> Result<Counts, Ex
                 store.import_build(b).await.map_err(at_line)?
             }
             Record::JobSelection(s) => {
+                high.builds = high.builds.max(s.build_id);
                 match store
                     .get_job_selection(&s.job_name)
                     .await
@@ -638,6 +639,14 @@ pub async fn import(store: &dyn Store, input: impl BufRead) -> Result<Counts, Ex
             }
             Record::Run(r) => {
                 high.runs = high.runs.max(r.id.get());
+                // A run may name records deleted since: their ids are never handed out
+                // again, or a new item would inherit the old one's runs.
+                high.test_items = high.test_items.max(r.test_item_id.get());
+                high.builds = high.builds.max(r.build_info_id.get());
+                high.parameter_sets = high.parameter_sets.max(r.parameter_set_id.get());
+                if let Some(env) = r.environment_id {
+                    high.environments = high.environments.max(env.get());
+                }
                 store.import_run(r).await.map_err(at_line)?
             }
             Record::TestCases { run_id, cases } => {
@@ -667,6 +676,7 @@ pub async fn import(store: &dyn Store, input: impl BufRead) -> Result<Counts, Ex
                 test_item_id,
                 tests,
             } => {
+                high.test_items = high.test_items.max(*test_item_id);
                 let stored = store
                     .list_flaky_tests(*test_item_id, MAX_FLAKY_LISTED)
                     .await

@@ -346,6 +346,20 @@ pub async fn an_import_replaces_a_different_record_and_keeps_uniqueness(store: A
     assert!(!created);
     assert_eq!(taken.id, 5);
 
+    // A run of an item deleted before the export keeps that item's id from being reused.
+    let mut orphan_run = store.get_run(1).await.unwrap().unwrap();
+    orphan_run.id = shared::domain::RunId::from_stored(2);
+    orphan_run.test_item_id = shared::domain::TestItemId::from_stored(70);
+    let line = export::Record::Run(Box::new(orphan_run)).to_line().unwrap();
+    let header = export::Record::header().to_line().unwrap();
+    let counts = import_text(&store, &format!("{header}\n{line}\n")).await;
+    assert_eq!(counts.created("run"), 1);
+    let fields = TestItemFields {
+        name: ServiceName::parse("name", "after").unwrap(),
+        ..fields
+    };
+    assert_eq!(store.create_test_item(&fields, t0()).await.unwrap().id, 71);
+
     // Settings keep their version; counters never move back.
     let (settings, version) = store.get_settings().await.unwrap();
     assert_eq!(
