@@ -48,6 +48,41 @@ pub enum StoreConfig {
     },
 }
 
+impl StoreConfig {
+    /// `CRAT_STORE` (and `DYNAMODB_TABLE`, `CRAT_CREATE_TABLE` with `dynamodb`) alone: what
+    /// `crat export` and `crat import` need, without the server's secrets.
+    pub fn from_vars(host: Host, vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let get = |k: &str| vars.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let store = match (get("CRAT_STORE"), host) {
+            (Some("embedded"), Host::Lambda) => {
+                return Err(err(
+                    "CRAT_STORE",
+                    "must be dynamodb under Lambda (there is no local disk to keep)",
+                ));
+            }
+            (Some("embedded"), _) | (None, Host::Embedded) => StoreConfig::Embedded,
+            (Some("dynamodb"), _) | (None, Host::Lambda) => StoreConfig::DynamoDb {
+                table: get("DYNAMODB_TABLE")
+                    .ok_or_else(|| {
+                        err(
+                            "DYNAMODB_TABLE",
+                            "is required when CRAT_STORE=dynamodb: the table name",
+                        )
+                    })?
+                    .to_owned(),
+                create_table: matches!(get("CRAT_CREATE_TABLE"), Some("1" | "true")),
+            },
+            (Some(other), _) => {
+                return Err(err(
+                    "CRAT_STORE",
+                    format!("must be embedded or dynamodb, got {other:?}"),
+                ));
+            }
+        };
+        Ok(store)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SmtpSecurity {
     /// Implicit TLS (port 465).
@@ -162,32 +197,7 @@ impl Config {
         let session_ttl = TimeDelta::hours(number("SESSION_TTL_HOURS", 24, 1, 24 * 90)? as i64);
         let data_dir = Self::data_dir_from(vars);
 
-        let store = match (get("CRAT_STORE"), host) {
-            (Some("embedded"), Host::Lambda) => {
-                return Err(err(
-                    "CRAT_STORE",
-                    "must be dynamodb under Lambda (there is no local disk to keep)",
-                ));
-            }
-            (Some("embedded"), _) | (None, Host::Embedded) => StoreConfig::Embedded,
-            (Some("dynamodb"), _) | (None, Host::Lambda) => StoreConfig::DynamoDb {
-                table: get("DYNAMODB_TABLE")
-                    .ok_or_else(|| {
-                        err(
-                            "DYNAMODB_TABLE",
-                            "is required when CRAT_STORE=dynamodb: the table name",
-                        )
-                    })?
-                    .to_owned(),
-                create_table: matches!(get("CRAT_CREATE_TABLE"), Some("1" | "true")),
-            },
-            (Some(other), _) => {
-                return Err(err(
-                    "CRAT_STORE",
-                    format!("must be embedded or dynamodb, got {other:?}"),
-                ));
-            }
-        };
+        let store = StoreConfig::from_vars(host, vars)?;
 
         let secret = |k: &'static str| get(k).map(Secret::new);
         let (jwt_secret, admin_password, generated_admin_password) = match host {

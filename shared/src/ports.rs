@@ -382,6 +382,51 @@ pub trait AuditStore: Send + Sync {
     ) -> StoreResult<Page<AuditEntry, i64>>;
 }
 
+/// What an import of one record did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Imported {
+    /// The store had no record with that id.
+    Created,
+    /// The store held the same id with other content, now replaced by the imported one.
+    Replaced,
+    /// The store already held exactly this record: nothing written.
+    Unchanged,
+}
+
+/// The id sequences of [`IdCounters`], each with the records that take their ids from it.
+pub mod sequences {
+    pub const BUILDS: &str = "builds";
+    pub const PARAMETER_SETS: &str = "parameter_sets";
+    pub const TEST_ITEMS: &str = "test_items";
+    pub const ENVIRONMENTS: &str = "environments";
+    pub const RUNS: &str = "runs";
+}
+
+/// Writes records as they are, ids included (`crat import`, moving a store to another back
+/// end). Each put is idempotent: a record equal to the stored one writes nothing
+/// (`Unchanged`), a new id is created, a different one replaced; uniqueness rules still
+/// hold (`Conflict` when another id holds the name, or a referenced record is missing),
+/// and the record's own guards and references move with it. Locks, queues and sessions
+/// are not part of it.
+#[async_trait]
+pub trait ImportStore: Send + Sync {
+    async fn import_build(&self, build: &Build) -> StoreResult<Imported>;
+    /// The set as it is now, with every stored version (the current one among them).
+    async fn import_parameter_set(
+        &self,
+        set: &ParameterSet,
+        versions: &[ParameterSetVersion],
+    ) -> StoreResult<Imported>;
+    async fn import_environment(&self, environment: &Environment) -> StoreResult<Imported>;
+    /// Its parameter set and environment must exist (imported before it).
+    async fn import_test_item(&self, item: &TestItem) -> StoreResult<Imported>;
+    async fn import_settings(&self, settings: &Settings, version: i64) -> StoreResult<Imported>;
+    /// The run record only: a run that was not terminal takes no lock and joins no queue.
+    async fn import_run(&self, run: &Run) -> StoreResult<Imported>;
+    /// Moves the sequence so that its next id is above `at_least`; never moves it back.
+    async fn advance_counter(&self, sequence: &str, at_least: i64) -> StoreResult<()>;
+}
+
 /// Everything CRAT stores.
 ///
 /// Timestamps: every time a store is given reads back to the millisecond. Digits below
@@ -403,6 +448,7 @@ pub trait Store:
     + RunStore
     + TestCaseStore
     + AuditStore
+    + ImportStore
     + statemachine::ExecutionStore
 {
 }
@@ -420,6 +466,7 @@ impl<T> Store for T where
         + RunStore
         + TestCaseStore
         + AuditStore
+        + ImportStore
         + statemachine::ExecutionStore
 {
 }

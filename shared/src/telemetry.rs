@@ -23,3 +23,15 @@ pub fn init(host: Host, debug: bool) {
         Host::Embedded => builder.with_target(false).try_init(),
     };
 }
+
+/// Logs of a command-line tool (`crat export`, `crat import`): warnings and errors only, on
+/// stderr, so a record left out of a list as unreadable is reported and stdout stays the
+/// command's own output. `RUST_LOG` filters.
+pub fn init_cli() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -4,8 +4,14 @@
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
+use shared::adapters::SqliteStore;
 use shared::adapters::sqlite::backup::{self, DataFolderLock};
 use shared::config::{ADMIN_PASSWORD_FILE, Config, Host, StoreConfig};
+use shared::deps::open_dynamodb;
+use shared::ports::Store;
+use shared::services::export;
 use shared::telemetry;
 
 /// The version and the git revision it was built from (build.rs).
@@ -46,6 +52,25 @@ enum Command {
         /// The backup file.
         file: PathBuf,
     },
+    /// Write every record of the configured store as JSON lines to FILE (or `-`: stdout).
+    ///
+    /// The store is the one the server would use: the embedded file in CRAT_DATA_DIR, or
+    /// CRAT_STORE=dynamodb with DYNAMODB_TABLE. Sessions, login failures, lane locks and
+    /// executions are left out; records hold no secrets. FILE is never overwritten.
+    Export {
+        /// The new export file, or `-` for standard output (the default).
+        #[arg(default_value = "-")]
+        file: String,
+    },
+    /// Load FILE (made by `crat export`) into the configured store, keeping every id.
+    ///
+    /// Every line is checked before anything is written; a record equal to the stored one
+    /// is left alone, so importing twice changes nothing. Meant for a stopped source and a
+    /// target no server writes to meanwhile (an embedded target must be stopped).
+    Import {
+        /// The export file.
+        file: PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -73,7 +98,75 @@ fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Export { file } => export(&file),
+        Command::Import { file } => import(&file),
     }
+}
+
+/// The store `crat export`/`crat import` work on, as the server would open it, and how
+/// to name it.
+async fn open_store() -> anyhow::Result<(Arc<dyn Store>, String)> {
+    telemetry::init_cli();
+    let _ = dotenvy::dotenv();
+    let vars = std::env::vars().collect();
+    Ok(match StoreConfig::from_vars(Host::Embedded, &vars)? {
+        StoreConfig::Embedded => {
+            let data_dir = Config::data_dir_from(&vars);
+            let name = format!("the embedded store in {}", data_dir.display());
+            (Arc::new(SqliteStore::open(&data_dir)?), name)
+        }
+        StoreConfig::DynamoDb {
+            table,
+            create_table,
+        } => (
+            open_dynamodb(&table, create_table).await?,
+            format!("DynamoDB table {table}"),
+        ),
+    })
+}
+
+#[tokio::main]
+async fn export(file: &str) -> anyhow::Result<()> {
+    let (store, name) = open_store().await?;
+    let counts = if file == "-" {
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        export::export(store.as_ref(), &mut out).await?
+    } else {
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(file)
+            .map_err(|e| {
+                anyhow::anyhow!("cannot create {file}: {e} (an export never overwrites a file)")
+            })?;
+        let mut out = std::io::BufWriter::new(created);
+        export::export(store.as_ref(), &mut out).await?
+    };
+    // On stderr: stdout may be the export itself.
+    eprintln!("Exported {} records of {name}:", counts.total());
+    for line in counts.export_lines() {
+        eprintln!("  {line}");
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn import(file: &std::path::Path) -> anyhow::Result<()> {
+    let input = std::fs::File::open(file)
+        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", file.display()))?;
+    // An embedded target must not have a server writing beside the import.
+    let _ = dotenvy::dotenv();
+    let _lock = match StoreConfig::from_vars(Host::Embedded, &std::env::vars().collect())? {
+        StoreConfig::Embedded => Some(DataFolderLock::acquire(&data_dir())?),
+        StoreConfig::DynamoDb { .. } => None,
+    };
+    let (store, name) = open_store().await?;
+    let counts = export::import(store.as_ref(), std::io::BufReader::new(input)).await?;
+    println!("Imported {} into {name}:", file.display());
+    for line in counts.import_lines() {
+        println!("  {line}");
+    }
+    Ok(())
 }
 
 /// The data folder as the server finds it (`CRAT_DATA_DIR`, also from `.env`).

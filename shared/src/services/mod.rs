@@ -5,6 +5,7 @@ pub mod audit;
 pub mod builds;
 pub mod environments;
 pub mod error;
+pub mod export;
 pub use error::{ServiceError, ServiceResult};
 pub mod job_versions;
 pub mod lane_admin;

@@ -8,6 +8,7 @@ mod conformance;
 
 mod cfn_template;
 mod dynamodb_wire;
+mod export_round_trip;
 mod store_dynamodb;
 mod store_dynamodb_calls;
 mod store_dynamodb_lanes;

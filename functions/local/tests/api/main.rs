@@ -15,6 +15,7 @@ mod cloud_fidelity;
 mod config_api;
 mod definition;
 mod deploy_flow;
+mod export;
 mod install;
 mod lambda_host;
 mod notify_smtp;

@@ -65,7 +65,7 @@ impl DynamoStore {
     }
 
     /// Points the job item at `build` unless it already points at a higher build number.
-    async fn update_job(&self, build: &Build) -> StoreResult<()> {
+    pub(super) async fn update_job(&self, build: &Build) -> StoreResult<()> {
         let (names, values) = job_update_attrs(build).into_parts();
         let result = self
             .client
@@ -377,7 +377,7 @@ fn counter_bump(
     Ok((next, update))
 }
 
-fn build_item(b: &Build) -> Item {
+pub(super) fn build_item(b: &Build) -> Item {
     let mut item = key(build_pk(b.id), BUILD_SK);
     let pad = padded(b.id);
     item.insert(GSI1.partition_key.to_owned(), s(BUILDS));

@@ -30,7 +30,7 @@ use crate::ports::{
 
 impl DynamoStore {
     /// The stored environment and how many test items refer to it.
-    async fn environment_with_refs(
+    pub(super) async fn environment_with_refs(
         &self,
         id: EnvironmentId,
     ) -> StoreResult<Option<(Environment, i64)>> {
@@ -233,7 +233,7 @@ pub(super) fn tx_add_environment_refs(
     )
 }
 
-fn name_guard(name: &str, id: EnvironmentId) -> Item {
+pub(super) fn name_guard(name: &str, id: EnvironmentId) -> Item {
     let mut item = key(env_name_pk(name), ENV_NAME_SK);
     item.insert("environment_id".to_owned(), n(id.get()));
     item
@@ -243,7 +243,7 @@ fn origins_value(origins: &[Origin]) -> AttributeValue {
     AttributeValue::L(origins.iter().map(|o| s(o.as_str())).collect())
 }
 
-fn environment_item(env: &Environment) -> Item {
+pub(super) fn environment_item(env: &Environment) -> Item {
     let mut item = key(env_pk(env.id.get()), ENV_SK);
     item.insert(GSI1.partition_key.to_owned(), s(ENVS));
     item.insert(GSI1.sort_key.to_owned(), s(&padded(env.id.get())));

@@ -19,6 +19,7 @@ mod codec;
 mod counters;
 mod environments;
 mod executions;
+mod import;
 mod job_selections;
 mod keys;
 mod lanes;

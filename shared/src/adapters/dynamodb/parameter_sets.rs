@@ -54,7 +54,10 @@ impl DynamoStore {
     }
 
     /// The stored set and its reference count.
-    async fn parameter_set_with_refs(&self, id: i64) -> StoreResult<Option<(ParameterSet, i64)>> {
+    pub(super) async fn parameter_set_with_refs(
+        &self,
+        id: i64,
+    ) -> StoreResult<Option<(ParameterSet, i64)>> {
         let Some(item) = self.get_item(pset_pk(id), PSET_SK).await? else {
             return Ok(None);
         };
@@ -388,7 +391,7 @@ impl ParameterSetStore for DynamoStore {
 }
 
 /// A new set's item (reference count 0).
-fn new_pset_item(set: &ParameterSet) -> StoreResult<Item> {
+pub(super) fn new_pset_item(set: &ParameterSet) -> StoreResult<Item> {
     let mut item = key(pset_pk(set.id), PSET_SK);
     item.insert(GSI1.partition_key.to_owned(), s(PSETS));
     item.insert(GSI1.sort_key.to_owned(), s(&padded(set.id)));
@@ -427,7 +430,7 @@ fn pset_from_item(item: &Item) -> StoreResult<ParameterSet> {
     })
 }
 
-fn pset_name_item(name: &str, id: i64) -> Item {
+pub(super) fn pset_name_item(name: &str, id: i64) -> Item {
     let mut item = key(pset_name_pk(name), PSET_NAME_SK);
     item.insert("set_id".to_owned(), n(id));
     item

@@ -37,7 +37,7 @@ use crate::ports::{IdCounters as _, Page, StoreError, StoreResult, TestItemStore
 
 impl DynamoStore {
     /// The writes that replace `old` by `next`, moving its guard and references.
-    fn update_item_ops(
+    pub(super) fn update_item_ops(
         &self,
         old: &TestItem,
         next: &TestItem,
@@ -309,7 +309,7 @@ fn test_item_from_fields(
     }
 }
 
-fn test_item_item(t: &TestItem) -> Item {
+pub(super) fn test_item_item(t: &TestItem) -> Item {
     let mut item = key(item_pk(t.id), ITEM_SK);
     item.insert(GSI1.partition_key.to_owned(), s(ITEMS));
     item.insert(GSI1.sort_key.to_owned(), s(&padded(t.id)));
@@ -373,7 +373,7 @@ fn test_item_from_item(item: &Item) -> StoreResult<TestItem> {
     })
 }
 
-fn item_guard(t: &TestItem) -> Item {
+pub(super) fn item_guard(t: &TestItem) -> Item {
     let mut item = key(item_key_pk(t), ITEM_KEY_SK);
     item.insert("item_id".to_owned(), n(t.id));
     item
@@ -381,7 +381,7 @@ fn item_guard(t: &TestItem) -> Item {
 
 /// Adds `delta` to a parameter set's reference count; the set must exist (an update of a
 /// missing key would create a stray item).
-fn tx_add_refs(table: &str, set_id: i64, delta: i64) -> StoreResult<TransactWriteItem> {
+pub(super) fn tx_add_refs(table: &str, set_id: i64, delta: i64) -> StoreResult<TransactWriteItem> {
     tx_update(
         table,
         key(pset_pk(set_id), PSET_SK),

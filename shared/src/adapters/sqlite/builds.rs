@@ -11,7 +11,7 @@ use crate::ports::{BuildStore, Page, StoreError, StoreResult};
 
 /// Row reading errors stay rusqlite errors so `query_map` can carry them; text fields are
 /// re-validated into domain types afterwards.
-struct RawBuild {
+pub(super) struct RawBuild {
     id: i64,
     job_name: String,
     build_number: i64,
@@ -20,7 +20,8 @@ struct RawBuild {
     created_at: String,
 }
 
-const BUILD_COLUMNS: &str = "id, job_name, build_number, build_user, package_path, created_at";
+pub(super) const BUILD_COLUMNS: &str =
+    "id, job_name, build_number, build_user, package_path, created_at";
 
 /// A page of builds, newest first: of one job (`?1` the job, `?2` the id to stay below,
 /// `?3` the limit) or of every job (`?1` the id, `?2` the limit).
@@ -34,7 +35,7 @@ fn list_builds_sql(of_one_job: bool) -> String {
     }
 }
 
-fn raw_build(r: &Row<'_>) -> rusqlite::Result<RawBuild> {
+pub(super) fn raw_build(r: &Row<'_>) -> rusqlite::Result<RawBuild> {
     Ok(RawBuild {
         id: r.get("id")?,
         job_name: r.get("job_name")?,
@@ -46,7 +47,7 @@ fn raw_build(r: &Row<'_>) -> rusqlite::Result<RawBuild> {
 }
 
 impl RawBuild {
-    fn into_build(self) -> StoreResult<Build> {
+    pub(super) fn into_build(self) -> StoreResult<Build> {
         let corrupt =
             |e: crate::domain::FieldError| StoreError::Corrupt(format!("build {}: {e}", self.id));
         Ok(Build {

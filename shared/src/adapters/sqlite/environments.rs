@@ -16,7 +16,7 @@ use crate::ports::{EnvironmentDeletion, EnvironmentStore, Page, StoreError, Stor
 /// The id sequence, shared in name with the DynamoDB store.
 const SEQUENCE: &str = "environments";
 
-const COLUMNS: &str = "id, name, external_test_server_url, report_origins, description, enabled, created_at, updated_at";
+pub(super) const COLUMNS: &str = "id, name, external_test_server_url, report_origins, description, enabled, created_at, updated_at";
 
 /// One `environments` row as stored; [`EnvironmentRow::into_environment`] re-validates it.
 struct EnvironmentRow {
@@ -69,7 +69,7 @@ impl EnvironmentRow {
     }
 }
 
-fn read_environment(c: &Connection, id: i64) -> StoreResult<Option<Environment>> {
+pub(super) fn read_environment(c: &Connection, id: i64) -> StoreResult<Option<Environment>> {
     query_one(
         c,
         &format!("SELECT {COLUMNS} FROM environments WHERE id = ?1"),

@@ -23,6 +23,7 @@ mod builds;
 mod connections;
 mod environments;
 mod executions;
+mod import;
 mod job_selections;
 mod login_failures;
 mod parameter_sets;

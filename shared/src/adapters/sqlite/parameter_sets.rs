@@ -115,13 +115,40 @@ pub(super) fn read_set(
 }
 
 fn record_version(c: &Connection, s: &ParameterSet) -> StoreResult<()> {
+    insert_version(c, &ParameterSetVersion::from(s))
+}
+
+/// Stores one version of a set; `Conflict` when the set already has that version.
+pub(super) fn insert_version(c: &Connection, v: &ParameterSetVersion) -> StoreResult<()> {
     c.execute(
         "INSERT INTO parameter_set_versions (set_id, version, name, description, params, updated_at, updated_by)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![s.id, s.version, s.name, s.description, s.params.clone().into_value().to_string(), ts(s.updated_at), s.updated_by],
+        params![v.parameter_set_id, v.version, v.name, v.description, v.params.clone().into_value().to_string(), ts(v.updated_at), v.updated_by],
     )
-    .map_err(|e| conflict_or(e, || format!("parameter set {} version {} exists", s.id, s.version)))?;
+    .map_err(|e| conflict_or(e, || format!("parameter set {} version {} exists", v.parameter_set_id, v.version)))?;
     Ok(())
+}
+
+/// Every version of set `id`, newest first.
+pub(super) fn read_versions(c: &Connection, id: i64) -> StoreResult<Vec<ParameterSetVersion>> {
+    let rows = query_rows(
+        c,
+        "SELECT set_id, version, name, description, params, updated_at, updated_by
+             FROM parameter_set_versions WHERE set_id = ?1 ORDER BY version DESC",
+        [id],
+        VersionRow::from_row,
+    )?;
+    readable(
+        "parameter set version",
+        rows,
+        |r| {
+            format!(
+                "parameter_set_versions.set_id={} version={}",
+                r.set_id, r.version
+            )
+        },
+        VersionRow::into_version,
+    )
 }
 
 #[async_trait]
@@ -273,26 +300,6 @@ impl ParameterSetStore for SqliteStore {
     }
 
     async fn list_parameter_set_versions(&self, id: i64) -> StoreResult<Vec<ParameterSetVersion>> {
-        self.read(move |c| {
-            let rows = query_rows(
-                c,
-                "SELECT set_id, version, name, description, params, updated_at, updated_by
-                     FROM parameter_set_versions WHERE set_id = ?1 ORDER BY version DESC",
-                [id],
-                VersionRow::from_row,
-            )?;
-            readable(
-                "parameter set version",
-                rows,
-                |r| {
-                    format!(
-                        "parameter_set_versions.set_id={} version={}",
-                        r.set_id, r.version
-                    )
-                },
-                VersionRow::into_version,
-            )
-        })
-        .await
+        self.read(move |c| read_versions(c, id)).await
     }
 }

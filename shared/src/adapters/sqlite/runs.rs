@@ -13,12 +13,12 @@ use crate::ports::{Admission, Page, RunStore, StoreError, StoreResult};
 
 const QUEUED: &str = "QUEUED";
 
-fn encode(run: &Run) -> StoreResult<String> {
+pub(super) fn encode(run: &Run) -> StoreResult<String> {
     serde_json::to_string(run).map_err(|e| StoreError::Corrupt(format!("run {}: {e}", run.id)))
 }
 
 /// A stored run, its outcome recomputed (records of older versions have none).
-fn decode(json: &str) -> StoreResult<Run> {
+pub(super) fn decode(json: &str) -> StoreResult<Run> {
     let mut run: Run =
         serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("run: {e}")))?;
     run.refresh_outcome();

@@ -13,7 +13,7 @@ use crate::adapters::{readable, readable_page};
 use crate::domain::{Email, EnvironmentId, JobName, ServiceName, TestItem, TestItemFields};
 use crate::ports::{Page, StoreError, StoreResult, TestItemStore};
 
-const ITEM_COLUMNS: &str = "id, name, job_name, parameter_set_id, environment_id, description, enabled, notify_emails, trigger_on_new_build, created_at, updated_at";
+pub(super) const ITEM_COLUMNS: &str = "id, name, job_name, parameter_set_id, environment_id, description, enabled, notify_emails, trigger_on_new_build, created_at, updated_at";
 
 /// One `test_items` row as stored; [`ItemRow::into_item`] re-validates it.
 struct ItemRow {
@@ -78,7 +78,7 @@ fn new_build_trigger_items_sql() -> String {
     )
 }
 
-fn read_item(c: &Connection, id: i64) -> StoreResult<Option<TestItem>> {
+pub(super) fn read_item(c: &Connection, id: i64) -> StoreResult<Option<TestItem>> {
     query_one(
         c,
         &format!("SELECT {ITEM_COLUMNS} FROM test_items WHERE id = ?1"),

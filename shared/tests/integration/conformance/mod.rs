@@ -9,6 +9,7 @@ mod audit;
 mod builds;
 mod config;
 mod environments;
+pub mod import;
 mod lanes;
 mod round_trips;
 pub mod runs;
@@ -21,6 +22,10 @@ pub use audit::*;
 pub use builds::*;
 pub use config::*;
 pub use environments::*;
+pub use import::{
+    an_import_keeps_ids_and_a_second_changes_nothing,
+    an_import_replaces_a_different_record_and_keeps_uniqueness,
+};
 pub use lanes::*;
 pub use round_trips::*;
 pub use runs::*;
@@ -129,6 +134,8 @@ macro_rules! conformance_tests {
             test_history_is_newest_first_paged_and_of_its_item_only,
             flaky_tests_are_replaced_by_id_and_listed_most_recent_first,
             audit_entries_append_in_order_and_list_by_actor_and_target,
+            an_import_keeps_ids_and_a_second_changes_nothing,
+            an_import_replaces_a_different_record_and_keeps_uniqueness,
         );
     };
     (@each $make_store:expr; $($name:ident),* $(,)?) => {
