@@ -1,6 +1,6 @@
 // Small building blocks the pages share.
 
-import { ApiError } from './api';
+import { ApiError, post } from './api';
 import { h, uid, type Child } from './dom';
 import { fmtTime } from './format';
 import { t, tMaybe } from './i18n';
@@ -92,6 +92,11 @@ export function deployFailure(r: Run): string | null {
   const phase = String(monitor.details?.phase ?? '');
   if (phase !== 'pending' && phase !== 'running:deploy') return null;
   return monitor.error || r.error_message || '';
+}
+
+/** The cancel question: once the test server has the run, it warns that it may go on there. */
+export function cancelQuestion(r: Run): string {
+  return r.task_id ? t('run.cancelConfirmDeploying', { id: r.id }) : t('run.cancelConfirm', { id: r.id });
 }
 
 export function stepStatusBadge(status: string): HTMLElement {
@@ -344,4 +349,35 @@ export function unreachableNotice(r: Run, detail = false): HTMLElement | null {
       : t('run.unreachable', { since: fmtTime(since), n: polls }),
     lastError && h('span', { class: 'block muted' }, lastError),
   );
+}
+
+/**
+ * "Test connection" beside a server URL: one GET from CRAT with the client its steps use,
+ * answering what was reached (or why not). `url()` is what the form holds now (empty: the saved one).
+ */
+export function connectionTester(target: 'package_server' | 'test_server', url: () => string, testId: string): HTMLElement {
+  const out = h('p', { class: 'text-xs empty:hidden', role: 'status', 'data-testid': `${testId}-result` });
+  const button = h('button', { type: 'button', class: 'btn btn-sm', 'data-testid': testId }, t('connection.test'));
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    out.className = 'text-xs text-slate-600';
+    out.textContent = t('connection.trying');
+    try {
+      const u = url().trim();
+      const a = await post<{ reached: boolean; status?: number | null; elapsed_ms: number; url: string; detail: string }>('/settings/test-connection', {
+        target,
+        ...(u ? { url: u } : {}),
+      });
+      out.className = a.reached ? 'text-xs text-emerald-800' : 'text-xs text-red-800';
+      out.textContent = a.reached
+        ? t('connection.reached', { url: a.url, status: a.status ?? '', ms: a.elapsed_ms })
+        : t('connection.notReached', { url: a.url, detail: a.detail });
+    } catch (e) {
+      out.className = 'text-xs text-red-800';
+      out.textContent = errorLines(e).join(' ');
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return h('div', { class: 'mt-2 flex flex-wrap items-center gap-2' }, button, out);
 }

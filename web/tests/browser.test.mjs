@@ -174,6 +174,8 @@ test('a user sees a new build, triggers it and watches the run complete without 
   assert.ok((await report.getAttribute('href')).startsWith(`${TS}/reports/`));
   assert.equal(await report.getAttribute('rel'), 'noopener noreferrer');
   assert.match(await page.getByTestId('sha256').innerText(), /^[0-9a-f]{64}$/);
+  // The parameter set by name and version, not only its id.
+  assert.match(await page.getByTestId('run-parameter-set').innerText(), /^regression \(#\d+\), version \d+$/);
 
   await shot(page, 'run');
   // The status in the tab title; at 390 px the ended run's result comes before its timeline.
@@ -208,7 +210,11 @@ test('a user sees a new build, triggers it and watches the run complete without 
 test('re-run, the active-run banner and cancel', async () => {
   await testServerControl({ deploy_seconds: 60 });
   const { context, page } = await newPage();
-  page.on('dialog', (d) => d.accept());
+  const questions = [];
+  page.on('dialog', (d) => {
+    questions.push(d.message());
+    d.accept();
+  });
   await page.goto(`${CRAT}/#/runs/${firstRunId}`);
   await uiLogin(page, USER);
   await page.getByTestId('rerun').click();
@@ -228,9 +234,12 @@ test('re-run, the active-run banner and cancel', async () => {
   await shot(page, 'tests-active-run');
 
   await banner.getByRole('link').click();
+  // The test server has the run (it is deploying): cancelling warns it may go on there.
+  await page.locator('[data-testid="run-status"] [data-status="MONITORING"]').waitFor();
   await page.getByTestId('cancel').click();
   await page.locator('[data-testid="run-status"] [data-status="CANCELLED"]').waitFor();
   await page.getByTestId('rerun').waitFor();
+  assert.equal(questions.at(-1), en['run.cancelConfirmDeploying'].replace('{id}', String(rerunId)));
   assert.equal(await page.getByTestId('cancel').count(), 0);
   await testServerControl({ deploy_seconds: 1 });
   await context.close();
@@ -525,6 +534,22 @@ test('the audit page lists who changed what and filters by person and record, in
   await page.setViewportSize({ width: 390, height: 800 });
   await assertNoSideScroll(page, 'audit at 390 px');
   await shot(page, 'admin-audit-filtered');
+  await context.close();
+});
+
+test('Test connection beside the server URLs says what CRAT reached, and what not', async () => {
+  const { context, page } = await newPage();
+  await page.goto(`${CRAT}/#/admin/settings`);
+  await uiLogin(page, ADMIN, ADMIN_PASSWD);
+  await page.getByTestId('test-external_test_server_url').click();
+  const result = page.getByTestId('test-external_test_server_url-result');
+  await result.filter({ hasText: /^Reached / }).waitFor();
+  // What the form holds now, unsaved: nothing listens on port 1.
+  await page.locator('#setting-package_download_base_url').fill('http://127.0.0.1:1/');
+  await page.getByTestId('test-package_download_base_url').click();
+  await page.getByTestId('test-package_download_base_url-result').filter({ hasText: /^Not reached: / }).waitFor();
+  const saved = (await api('GET', '/settings', undefined, await token(page))).body;
+  assert.notEqual(saved.package_download_base_url, 'http://127.0.0.1:1/', 'testing saved nothing');
   await context.close();
 });
 

@@ -16,11 +16,11 @@ use utoipa::IntoParams;
 #[into_params(parameter_in = Query)]
 pub(crate) struct AuditQuery {
     /// Only what this person did (their email).
-    #[param(max_length = 254)]
+    #[param(value_type = Option<shared::domain::EmailText>)]
     actor: Option<String>,
     /// Only changes to this record, as entries name it: `test-item/3`, `environment/2`,
     /// `parameter-set/1`, `job/<job name>`, `run/7`, `session/<email>`, `settings`.
-    #[param(max_length = 256)]
+    #[param(max_length = 256, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     target: Option<String>,
 }
 

@@ -15,6 +15,7 @@ use shared::services::audit;
 use utoipa::OpenApi;
 
 mod audit_trail;
+mod test_connection;
 
 pub fn router(state: Deps) -> Router {
     with_common_layers(routes(state))
@@ -24,11 +25,16 @@ pub fn routes(state: Deps) -> Router {
     Router::new()
         .route("/api/v1/settings", get(read).put(update))
         .route("/api/v1/audit", get(audit_trail::list))
+        .route(
+            "/api/v1/settings/test-connection",
+            axum::routing::post(test_connection::test_connection),
+        )
         .with_state(state)
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(read, update, audit_trail::list), components(schemas(Settings, SettingsPatch,
+#[openapi(paths(read, update, audit_trail::list, test_connection::test_connection), components(schemas(Settings, SettingsPatch,
+    test_connection::TestConnectionInput, test_connection::TestConnectionAnswer, test_connection::Target,
     shared::domain::AuditEntry, shared::http::ListResponse<shared::domain::AuditEntry>)))]
 pub struct ApiDoc;
 

@@ -553,6 +553,12 @@ export const en = {
   'live.reporting': "Reporting",
   'run.deployFailed': "Deploy failed on the test server: {error}",
   'run.deployFailedNoError': "Deploy failed on the test server",
+  'run.cancelConfirmDeploying': "Cancel run #{id}? No result mail will be sent. The test server already has the package: it may go on deploying and testing, since CRAT cannot stop it there.",
+  'run.parameterSetNamed': "{name} (#{id}), version {v}",
+  'connection.test': "Test connection",
+  'connection.trying': "Trying…",
+  'connection.reached': "Reached {url}: it answered {status} in {ms} ms.",
+  'connection.notReached': "Not reached: {detail}",
 };
 
 export type Dict = { [K in keyof typeof en]: string };

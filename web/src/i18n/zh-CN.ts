@@ -554,4 +554,10 @@ export const zhCN: Dict = {
   'live.reporting': "生成报告",
   'run.deployFailed': "测试服务器部署失败：{error}",
   'run.deployFailedNoError': "测试服务器部署失败",
+  'run.cancelConfirmDeploying': "确定取消运行 #{id}？不会发送结果邮件。测试服务器已收到安装包：它可能会继续部署和测试，CRAT 无法在那里停止它。",
+  'run.parameterSetNamed': "{name}（#{id}），第 {v} 版",
+  'connection.test': "测试连接",
+  'connection.trying': "正在尝试…",
+  'connection.reached': "已连通 {url}：{ms} 毫秒内返回 {status}。",
+  'connection.notReached': "无法连通：{detail}",
 };

@@ -7,7 +7,7 @@ import { between, fmtClock, fmtDuration } from '../format';
 import { t, tMaybe } from '../i18n';
 import { href, type Ctx } from '../router';
 import type { AdmittedRun, LaneView, Me, QueueView, Run } from '../types';
-import { badge, errorBox, infoBox, loading, pageHeader, runBadge, toast, unreachableNotice } from '../ui';
+import { badge, cancelQuestion, errorBox, infoBox, loading, pageHeader, runBadge, toast, unreachableNotice } from '../ui';
 
 const POLL_MS = 3000;
 
@@ -133,7 +133,7 @@ function renderLanes(view: QueueView, me: Me | null, reload: () => Promise<void>
       t('queue.cancel'),
     );
     b.addEventListener('click', async () => {
-      const ask = r.status === 'QUEUED' ? t('queue.cancelQueuedConfirm', { id: r.id }) : t('run.cancelConfirm', { id: r.id });
+      const ask = r.status === 'QUEUED' ? t('queue.cancelQueuedConfirm', { id: r.id }) : cancelQuestion(r);
       if (!window.confirm(ask)) return;
       b.disabled = true;
       try {

@@ -4,8 +4,8 @@ import { fill, h, safeUrl, type Child } from '../dom';
 import { between, fmtBytes, fmtDuration, fmtPercent, fmtTime, passRate } from '../format';
 import { t, tMaybe } from '../i18n';
 import { href, navigate, type Ctx } from '../router';
-import { isLive, type ActiveRun, type AdmittedRun, type ExecutionView, type Run, type Step } from '../types';
-import { deployFailure, dl, errorBox, loading, pageHeader, runBadge, runPhase, section, stepStatusBadge, table, toast, unreachableNotice } from '../ui';
+import { isLive, type ActiveRun, type AdmittedRun, type ExecutionView, type ParameterSet, type Run, type Step } from '../types';
+import { cancelQuestion, deployFailure, dl, errorBox, loading, pageHeader, runBadge, runPhase, section, stepStatusBadge, table, toast, unreachableNotice } from '../ui';
 import { announceAdmitted, queuedNotice } from './queue';
 import { hasStoredFailures, runResults } from './run_results';
 import { activeRunBanner } from './tests';
@@ -218,6 +218,26 @@ export async function runPage(ctx: Ctx): Promise<void> {
   );
 
   let run: Run | null = null;
+  // The run's parameter set by name (read once; a deleted set keeps its id and version).
+  let setName: string | null = null;
+  let setAsked = false;
+  const parameterSetCell = (r: Run): HTMLElement => {
+    const label = () =>
+      setName
+        ? t('run.parameterSetNamed', { name: setName, id: r.parameter_set_id, v: r.parameter_set_version })
+        : t('run.parameterSetValue', { id: r.parameter_set_id, v: r.parameter_set_version });
+    const cell = h('span', { 'data-testid': 'run-parameter-set' }, label());
+    if (!setAsked) {
+      setAsked = true;
+      get<ParameterSet>(`/parameter-sets/${r.parameter_set_id}`)
+        .then((set) => {
+          setName = set.name;
+          for (const el of document.querySelectorAll('[data-testid="run-parameter-set"]')) el.textContent = label();
+        })
+        .catch(() => undefined);
+    }
+    return cell;
+  };
   let endedAt = 0;
   let actionKey = '';
   let queueKey = '';
@@ -239,7 +259,7 @@ export async function runPage(ctx: Ctx): Promise<void> {
     if (canCancel) {
       const b = h('button', { type: 'button', class: 'btn btn-danger', 'data-testid': 'cancel' }, t('run.cancel'));
       b.addEventListener('click', async () => {
-        if (!window.confirm(t('run.cancelConfirm', { id: r.id }))) return;
+        if (!window.confirm(cancelQuestion(r))) return;
         b.disabled = true;
         try {
           await post<Run>(`/deploy-test-runs/${r.id}/cancel`);
@@ -333,7 +353,7 @@ export async function runPage(ctx: Ctx): Promise<void> {
         [t('run.finished'), r.finished_at ? fmtTime(r.finished_at) : '—'],
         [t('run.duration'), dur],
         [t('run.packagePath'), h('code', { class: 'mono' }, r.build.package_path)],
-        [t('run.parameterSet'), t('run.parameterSetValue', { id: r.parameter_set_id, v: r.parameter_set_version })],
+        [t('run.parameterSet'), parameterSetCell(r)],
         ...(r.test_plan
           ? ([[t('run.testPlan'), h('a', { href: href(`/runs/${r.test_plan.of_run}`), class: 'link', 'data-testid': 'test-plan' }, t('run.testPlanValue', { id: r.test_plan.of_run, n: r.test_plan.tests.length }))]] as [string, Child][])
           : []),

@@ -11,9 +11,13 @@ use common::{ADMIN_PASSWORD, Backend, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-/// Routes that change something but are not a person's change: the Jenkins webhook (each
-/// build is its own record, with its arrival time; the webhooks are counted in /metrics).
-const NOT_AUDITED: &[(&str, &str)] = &[("post", "/api/v1/builds")];
+/// POST routes that are not a person's change: the Jenkins webhook (each build is its own
+/// record, with its arrival time; the webhooks are counted in /metrics), and "test
+/// connection", which only reads.
+const NOT_AUDITED: &[(&str, &str)] = &[
+    ("post", "/api/v1/builds"),
+    ("post", "/api/v1/settings/test-connection"),
+];
 
 const PKG_DIR: &str = "CDN/pass/20250613-master-ctl/el7";
 
@@ -167,6 +171,16 @@ async fn every_mutating_route_writes_one_audit_entry(backend: Backend) {
         )
         .await;
     let e = is(&e, "settings.update", "settings", admin_a);
+    let (probe, probe_entry) = w
+        .call(
+            Method::POST,
+            "/api/v1/settings/test-connection",
+            "/api/v1/settings/test-connection",
+            a,
+            Some(json!({"target": "test_server"})),
+        )
+        .await;
+    assert!(probe_entry.is_none() && probe["reached"] == true, "{probe}");
     assert_eq!(
         e["changes"]["changed"]["poll_interval_seconds"],
         json!({"from": 60, "to": 5})

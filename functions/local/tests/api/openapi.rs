@@ -97,6 +97,7 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("get", "/api/v1/settings"),
     ("put", "/api/v1/settings"),
     ("get", "/api/v1/audit"),
+    ("post", "/api/v1/settings/test-connection"),
 ];
 
 #[tokio::test]
@@ -217,6 +218,7 @@ async fn openapi_documents_every_error_a_route_gives() {
         ("put", "/api/v1/settings"),
         ("get", "/api/v1/outbox"),
         ("get", "/api/v1/audit"),
+        ("post", "/api/v1/settings/test-connection"),
     ];
     let open_routes = [("post", "/api/v1/builds"), ("post", "/api/v1/auth/login")];
     for (method, path, op) in operations(&doc) {

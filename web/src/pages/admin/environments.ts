@@ -5,7 +5,7 @@ import { fill, h } from '../../dom';
 import { t } from '../../i18n';
 import type { Ctx } from '../../router';
 import type { Environment } from '../../types';
-import { badge, checkbox, empty, errorBox, field, infoBox, loading, pageHeader, section, table, toast } from '../../ui';
+import { badge, checkbox, connectionTester, empty, errorBox, field, infoBox, loading, pageHeader, section, table, toast } from '../../ui';
 
 const formAlert = (msg: string) =>
   h('p', { class: 'rounded-md border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800', role: 'alert' }, msg);
@@ -101,6 +101,7 @@ export async function environmentsPage(ctx: Ctx): Promise<void> {
       { class: 'space-y-3', novalidate: true },
       field(t('envs.name'), name),
       field(t('envs.server'), server, t('envs.serverHint')),
+      connectionTester('test_server', () => server.value, 'test-env-server'),
       field(t('envs.origins'), origins, t('envs.originsHint')),
       field(t('envs.description'), desc),
       enabled.wrap,

@@ -3,7 +3,7 @@ import { fill, h } from '../../dom';
 import { t, tMaybe } from '../../i18n';
 import type { Ctx } from '../../router';
 import type { Settings } from '../../types';
-import { checkbox, errorBox, loading, pageHeader, section, toast } from '../../ui';
+import { checkbox, connectionTester, errorBox, loading, pageHeader, section, toast } from '../../ui';
 
 type Kind = 'text' | 'url' | 'int' | 'bool' | 'list' | 'json' | 'choice';
 interface Meta {
@@ -101,6 +101,9 @@ export async function settingsPage(ctx: Ctx): Promise<void> {
         c.meta.kind === 'bool' ? (c.input.parentElement as HTMLElement) : c.input,
         hintText ? h('p', { class: 'mt-1 text-xs text-slate-500' }, hintText) : null,
         c.msg,
+        c.key === 'package_download_base_url' || c.key === 'external_test_server_url'
+          ? connectionTester(c.key === 'package_download_base_url' ? 'package_server' : 'test_server', () => (c.input as HTMLInputElement).value, `test-${c.key}`)
+          : null,
       );
     }),
     errorSlot,

@@ -13,6 +13,7 @@ mod environments;
 mod job_versions;
 mod parameter_sets;
 mod settings;
+mod test_connection;
 mod test_items;
 
 on_both_stores!(authorization_matrix,);
