@@ -102,6 +102,24 @@ export const post = <T>(path: string, body?: unknown, opts?: RequestOptions) => 
 export const put = <T>(path: string, body: unknown) => api<T>('PUT', path, body);
 export const del = <T>(path: string) => api<T>('DELETE', path);
 
+/** A file from the API as a Blob (a download), with the same token and errors as [`api`]. */
+export async function getBlob(path: string): Promise<Blob> {
+  const headers: Record<string, string> = {};
+  const token = getToken();
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let resp: Response;
+  try {
+    resp = await fetch(`${apiBase()}/api/v1${path}`, { headers });
+  } catch (e) {
+    throw new ApiError(0, 'network', e instanceof Error ? e.message : String(e));
+  }
+  if (!resp.ok) {
+    const data = (await resp.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
+    throw new ApiError(resp.status, data?.error?.code ?? `http_${resp.status}`, data?.error?.message ?? `HTTP ${resp.status}`);
+  }
+  return resp.blob();
+}
+
 /** Query string from the defined, non-empty values. */
 export function qs(params: Record<string, string | number | null | undefined>): string {
   const u = new URLSearchParams();

@@ -316,6 +316,14 @@ export interface OutboxEntry {
   to: string;
 }
 
+export interface MailPreview {
+  subject: string;
+  to: string;
+  /** The HTML part, its inline chart as a data: URI; null without one. */
+  html?: string | null;
+  text?: string | null;
+}
+
 export type Settings = Record<string, unknown>;
 
 export interface AuditEntry {

@@ -520,7 +520,11 @@ test('the audit page lists who changed what and filters by person and record, in
   await page.getByLabel(en['audit.filter.actor']).fill(USER);
   await page.getByRole('button', { name: en['audit.filter.apply'] }).click();
   await page.waitForFunction(() => window.location.hash.includes('actor=dev%40example.com'));
-  await page.locator('main tbody tr').first().waitFor();
+  // The filtered list replaces the whole one (wait for it, not for any row).
+  await page.waitForFunction((user) => {
+    const links = [...document.querySelectorAll('main tbody tr td:nth-child(2) a')];
+    return links.length > 0 && links.every((a) => a.textContent === user);
+  }, USER);
   const actors = await page.locator('main tbody tr td:nth-child(2) a').allInnerTexts();
   assert.ok(actors.length > 0 && actors.every((a) => a === USER), actors.join(', '));
   // "only this" on a record: only that record's entries.
@@ -529,6 +533,7 @@ test('the audit page lists who changed what and filters by person and record, in
   await page.getByRole('link', { name: en['audit.onlyTargetAria'].replace('{target}', `parameter-set/${made.body.id}`) }).click();
   await page.waitForFunction(() => window.location.hash.includes('target=parameter-set'));
   await page.getByText(en['audit.filter.clear']).waitFor();
+  await page.waitForFunction(() => document.querySelectorAll('main tbody tr').length === 1);
   const targets = await page.locator('main tbody tr td:nth-child(4)').allInnerTexts();
   assert.ok(targets.length === 1 && targets[0].includes(`parameter-set/${made.body.id}`), targets.join(' | '));
   await page.setViewportSize({ width: 390, height: 800 });
@@ -550,6 +555,25 @@ test('Test connection beside the server URLs says what CRAT reached, and what no
   await page.getByTestId('test-package_download_base_url-result').filter({ hasText: /^Not reached: / }).waitFor();
   const saved = (await api('GET', '/settings', undefined, await token(page))).body;
   assert.notEqual(saved.package_download_base_url, 'http://127.0.0.1:1/', 'testing saved nothing');
+  await context.close();
+});
+
+test('the Outbox shows a mail with its chart in a sandboxed frame, and downloads its .eml', async () => {
+  const { context, page } = await newPage();
+  await page.goto(`${CRAT}/#/admin/outbox`);
+  await uiLogin(page, ADMIN, ADMIN_PASSWD);
+  await page.getByTestId('outbox-show').first().click();
+  const frame = page.frameLocator('[data-testid="outbox-preview-frame"]');
+  const chart = frame.locator('img[src^="data:image/png"]').first();
+  await chart.waitFor();
+  assert.ok(await chart.evaluate((img) => img.complete && img.naturalWidth > 50), 'the chart is drawn');
+  assert.equal(await page.getByTestId('outbox-preview-frame').getAttribute('sandbox'), '');
+  await shot(page, 'admin-outbox-preview', { fullPage: false, scrollTo: page.getByTestId('outbox-preview') });
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('outbox-download').first().click()]);
+  assert.match(download.suggestedFilename(), /\.eml$/);
+  const path = await download.path();
+  const { readFile } = await import('node:fs/promises');
+  assert.match(await readFile(path, 'utf8'), /^(?:[\s\S]*\r?\n)?Subject: /m);
   await context.close();
 });
 

@@ -143,6 +143,96 @@ pub fn list_outbox(dir: &Path, limit: usize) -> std::io::Result<Vec<OutboxEntry>
     Ok(out)
 }
 
+/// The largest outbox mail read whole (for a preview or a download).
+pub const MAX_OUTBOX_MAIL_BYTES: u64 = 10 * 1024 * 1024;
+
+/// Whether `name` is an outbox file name as [`list_outbox`] lists them: `.eml`, no path
+/// separators or leading dot, at most 255 bytes of `[A-Za-z0-9._@-]`.
+pub fn is_outbox_file_name(name: &str) -> bool {
+    name.len() <= 255
+        && name.ends_with(".eml")
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'@' | b'-'))
+}
+
+/// The whole `.eml` file `name` of the outbox in `dir`; `None` when there is none (or the
+/// name is not one the outbox writes). Larger than [`MAX_OUTBOX_MAIL_BYTES`]: `InvalidData`.
+pub fn read_outbox_mail(dir: &Path, name: &str) -> std::io::Result<Option<Vec<u8>>> {
+    if !is_outbox_file_name(name) {
+        return Ok(None);
+    }
+    let file = match std::fs::File::open(dir.join(name)) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut buf = Vec::new();
+    file.take(MAX_OUTBOX_MAIL_BYTES + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > MAX_OUTBOX_MAIL_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "the mail is larger than the preview limit",
+        ));
+    }
+    Ok(Some(buf))
+}
+
+/// A mail as the site previews it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MailPreview {
+    pub subject: String,
+    pub to: String,
+    /// The HTML part with its inline images (`cid:`) as `data:` URIs, to show in a
+    /// sandboxed frame; `null` for a mail without one.
+    pub html: Option<String>,
+    /// The plain-text part.
+    pub text: Option<String>,
+}
+
+/// The preview of message `raw`: its HTML with every `cid:` reference to an inline part
+/// replaced by that part as a `data:` URI (so the frame needs nothing from anywhere).
+pub fn preview(raw: &[u8]) -> MailPreview {
+    use base64::Engine as _;
+    use mail_parser::MimeHeaders as _;
+    let (subject, to) = subject_and_to(raw);
+    let Some(m) = mail_parser::MessageParser::new().parse(raw) else {
+        return MailPreview {
+            subject,
+            to,
+            html: None,
+            text: None,
+        };
+    };
+    let html = m.body_html(0).map(|html| {
+        let mut html = html.into_owned();
+        for part in m.attachments().chain(m.parts.iter()) {
+            let Some(id) = part.content_id() else {
+                continue;
+            };
+            let kind = part
+                .content_type()
+                .map(|c| match c.subtype() {
+                    Some(sub) => format!("{}/{sub}", c.ctype()),
+                    None => c.ctype().to_owned(),
+                })
+                .unwrap_or_else(|| "application/octet-stream".into());
+            let data = base64::engine::general_purpose::STANDARD.encode(part.contents());
+            let reference = format!("cid:{}", id.trim_start_matches('<').trim_end_matches('>'));
+            html = html.replace(&reference, &format!("data:{kind};base64,{data}"));
+        }
+        html
+    });
+    let text = m.body_text(0).map(|t| t.into_owned());
+    MailPreview {
+        subject,
+        to,
+        html,
+        text,
+    }
+}
+
 /// The decoded (RFC 2047, by mail-parser) Subject and To of a message file's headers.
 fn read_subject_and_to(path: &Path) -> std::io::Result<(String, String)> {
     let mut buf = Vec::new();

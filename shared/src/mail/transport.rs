@@ -16,7 +16,9 @@ use lettre::transport::smtp::{self, PoolConfig};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::outbox::write_eml;
-pub use super::outbox::{OutboxEntry, list_outbox};
+pub use super::outbox::{
+    MailPreview, OutboxEntry, is_outbox_file_name, list_outbox, preview, read_outbox_mail,
+};
 
 /// Connect and per-command timeout.
 pub const SMTP_TIMEOUT: Duration = Duration::from_secs(30);

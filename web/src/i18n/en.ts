@@ -559,6 +559,13 @@ export const en = {
   'connection.trying': "Trying…",
   'connection.reached': "Reached {url}: it answered {status} in {ms} ms.",
   'connection.notReached': "Not reached: {detail}",
+  'outbox.show': "Show",
+  'outbox.showAria': "Show the mail {file}",
+  'outbox.download': "Download .eml",
+  'outbox.downloadAria': "Download the mail {file}",
+  'outbox.previewHeading': "Mail: {subject}",
+  'outbox.previewTitle': "Preview of the mail {subject}",
+  'outbox.previewTo': "To: {to}",
 };
 
 export type Dict = { [K in keyof typeof en]: string };

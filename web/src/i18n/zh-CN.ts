@@ -560,4 +560,11 @@ export const zhCN: Dict = {
   'connection.trying': "正在尝试…",
   'connection.reached': "已连通 {url}：{ms} 毫秒内返回 {status}。",
   'connection.notReached': "无法连通：{detail}",
+  'outbox.show': "查看",
+  'outbox.showAria': "查看邮件 {file}",
+  'outbox.download': "下载 .eml",
+  'outbox.downloadAria': "下载邮件 {file}",
+  'outbox.previewHeading': "邮件：{subject}",
+  'outbox.previewTitle': "邮件预览：{subject}",
+  'outbox.previewTo': "收件人：{to}",
 };

@@ -98,6 +98,8 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("put", "/api/v1/settings"),
     ("get", "/api/v1/audit"),
     ("post", "/api/v1/settings/test-connection"),
+    ("get", "/api/v1/outbox/{file}"),
+    ("get", "/api/v1/outbox/{file}/preview"),
 ];
 
 #[tokio::test]
@@ -219,6 +221,8 @@ async fn openapi_documents_every_error_a_route_gives() {
         ("get", "/api/v1/outbox"),
         ("get", "/api/v1/audit"),
         ("post", "/api/v1/settings/test-connection"),
+        ("get", "/api/v1/outbox/{file}"),
+        ("get", "/api/v1/outbox/{file}/preview"),
     ];
     let open_routes = [("post", "/api/v1/builds"), ("post", "/api/v1/auth/login")];
     for (method, path, op) in operations(&doc) {

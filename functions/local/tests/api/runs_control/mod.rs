@@ -266,3 +266,64 @@ async fn dropping_the_local_server_shuts_its_executor_down() {
         ))
     ));
 }
+
+/// The Outbox shows a mail: its file to download as written, and a preview whose HTML
+/// carries its inline chart as a `data:` URI (nothing for the frame to fetch).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_outbox_mail_downloads_as_written_and_previews_with_its_chart() {
+    let e = env().await;
+    let id = e.trigger(&e.user).await["id"].as_i64().unwrap();
+    assert_eq!(e.ended(id).await["notification"]["status"], "SENT");
+    let list: Value = e
+        .app
+        .get("/api/v1/outbox", Some(&e.admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let item = &list["items"][0];
+    let file = item["file"].as_str().unwrap();
+    let on_disk = std::fs::read(e.app.dir.path().join("outbox").join(file)).unwrap();
+
+    let raw = e
+        .app
+        .get(&format!("/api/v1/outbox/{file}"), Some(&e.admin))
+        .await;
+    assert_eq!(raw.status(), StatusCode::OK);
+    assert_eq!(raw.headers()["content-type"], "message/rfc822");
+    assert_eq!(
+        raw.headers()["content-disposition"],
+        format!("attachment; filename=\"{file}\"").as_str()
+    );
+    assert_eq!(raw.bytes().await.unwrap().to_vec(), on_disk);
+
+    let preview: Value = e
+        .app
+        .get(&format!("/api/v1/outbox/{file}/preview"), Some(&e.admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(preview["subject"], item["subject"]);
+    let html = preview["html"].as_str().unwrap();
+    assert!(html.contains("data:image/png;base64,"), "the chart inline");
+    assert!(!html.contains("cid:"), "no reference left to another part");
+    assert!(
+        preview["text"].as_str().unwrap().contains("97"),
+        "{preview}"
+    );
+
+    // Only names the list gives; only admins.
+    for bad in ["..%2Fcrat.db", "crat.db", "nothere.eml", ".hidden.eml"] {
+        let r = e
+            .app
+            .get(&format!("/api/v1/outbox/{bad}/preview"), Some(&e.admin))
+            .await;
+        assert_error(r, StatusCode::NOT_FOUND, "not_found").await;
+    }
+    let by_user = e
+        .app
+        .get(&format!("/api/v1/outbox/{file}"), Some(&e.user))
+        .await;
+    assert_eq!(by_user.status(), StatusCode::FORBIDDEN);
+}

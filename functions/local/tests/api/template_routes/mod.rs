@@ -18,8 +18,13 @@ use utoipa::openapi::OpenApi;
 
 /// Routes only the embedded mode serves: in the cloud they fall to the catch-all, which
 /// answers CRAT's JSON 404. `GET /outbox` lists `.eml` files of the local outbox folder,
-/// which a Lambda does not have (it sends mail over SMTP or skips it).
-const EMBEDDED_ONLY: &[&str] = &["/api/v1/outbox"];
+/// which a Lambda does not have (it sends mail over SMTP or skips it); one file downloads or
+/// previews from there.
+const EMBEDDED_ONLY: &[&str] = &[
+    "/api/v1/outbox",
+    "/api/v1/outbox/{file}",
+    "/api/v1/outbox/{file}/preview",
+];
 /// The function that answers every path no other route takes (JSON 404).
 const CATCH_ALL: (&str, &str) = ("meta", "/{proxy+}");
 
