@@ -103,6 +103,11 @@ record_id!(
     EnvironmentId
 );
 
+record_id!(
+    /// A notification channel (`/api/v1/notification-channels/{id}`).
+    ChannelId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

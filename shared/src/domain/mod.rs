@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod build;
+pub mod channel;
 pub mod config_values;
 pub mod email;
 mod email_schema;
@@ -25,6 +26,10 @@ pub mod test_plan;
 pub mod timing;
 
 pub use audit::{AuditAction, AuditEntry, NewAuditEntry};
+pub use channel::{
+    Channel, ChannelFields, ChannelInput, ChannelKind, ChannelRule, ChannelSecret, ChannelView,
+    ChatDelivery, ChatStatus, Notifications, WebhookUrl,
+};
 pub use build::{Build, BuildNumber, JobName, JobSummary, NewBuild, PackagePath};
 pub use config_values::{HttpUrl, Origin, ServiceName};
 pub use email::Email;
@@ -32,7 +37,7 @@ pub use email_schema::{EMAIL_PATTERN, EmailText};
 pub use environment::{Environment, EnvironmentFields, TestServer};
 pub use field::FieldError;
 pub use flaky_test::{FlakyReason, FlakyTest, MAX_FLAKY_LISTED};
-pub use ids::{BuildId, EnvironmentId, ParameterSetId, RunId, TestItemId};
+pub use ids::{BuildId, ChannelId, EnvironmentId, ParameterSetId, RunId, TestItemId};
 pub use job_version::{JobSelection, JobVersion};
 pub use lane::{LaneId, MAX_QUEUED_PER_LANE, lane_of, lane_of_environment};
 pub use mail_language::MailLanguage;

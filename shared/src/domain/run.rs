@@ -342,6 +342,10 @@ pub struct Run {
     pub steps: Vec<Step>,
     /// The result mail; `null` until the run ends.
     pub notification: Option<Notification>,
+    /// The deliveries besides the mail (`chat`: one per notification channel that heard
+    /// about the run). Left out of the JSON while empty, so older records write back unchanged.
+    #[serde(default, skip_serializing_if = "super::Notifications::is_empty")]
+    pub notifications: super::Notifications,
     /// Bumped by every write; writes are conditional on it (optimistic concurrency).
     pub revision: i64,
     /// The lane (test environment) it waits in and holds; `default` in records of old versions.
