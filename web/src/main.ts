@@ -14,6 +14,7 @@ import { queuePage } from './pages/queue';
 import { parameterSetsPage } from './pages/admin/parameterSets';
 import { testItemsPage } from './pages/admin/testItems';
 import { environmentsPage } from './pages/admin/environments';
+import { channelsPage } from './pages/admin/channels';
 import { settingsPage } from './pages/admin/settings';
 import { sessionsPage } from './pages/admin/sessions';
 import { outboxPage } from './pages/admin/outbox';
@@ -30,6 +31,7 @@ const routes: Route[] = [
   { pattern: /^\/admin\/parameter-sets$/, page: parameterSetsPage, admin: true, nav: '/admin/parameter-sets' },
   { pattern: /^\/admin\/test-items$/, page: testItemsPage, admin: true, nav: '/admin/test-items' },
   { pattern: /^\/admin\/environments$/, page: environmentsPage, admin: true, nav: '/admin/environments' },
+  { pattern: /^\/admin\/channels$/, page: channelsPage, admin: true, nav: '/admin/channels' },
   { pattern: /^\/admin\/settings$/, page: settingsPage, admin: true, nav: '/admin/settings' },
   { pattern: /^\/admin\/sessions$/, page: sessionsPage, admin: true, nav: '/admin/sessions' },
   { pattern: /^\/admin\/outbox$/, page: outboxPage, admin: true, nav: '/admin/outbox' },
@@ -46,6 +48,7 @@ const ADMIN_NAV: [string, Key][] = [
   ['/admin/parameter-sets', 'nav.parameterSets'],
   ['/admin/test-items', 'nav.testItems'],
   ['/admin/environments', 'nav.environments'],
+  ['/admin/channels', 'nav.channels'],
   ['/admin/settings', 'nav.settings'],
   ['/admin/sessions', 'nav.sessions'],
   ['/admin/outbox', 'nav.outbox'],

@@ -177,6 +177,21 @@ export interface Run {
   test_cases?: TestCasesNote | null;
   /** A re-run of only the failures: the tests it ran. */
   test_plan?: TestPlan | null;
+  /** What the team chats were told; absent when no channel was. */
+  notifications?: RunNotifications | null;
+}
+
+export interface RunNotifications {
+  chat?: ChatNotification[];
+}
+
+/** One channel's message about a run. */
+export interface ChatNotification {
+  channel_id: number;
+  status: 'sent' | 'failed' | 'skipped';
+  attempts: number;
+  error?: string | null;
+  sent_at?: string | null;
 }
 
 export const TEST_STATUSES = ['passed', 'failed', 'broken', 'skipped', 'unknown'] as const;
@@ -338,4 +353,47 @@ export interface AuditEntry {
   request_id: string;
   /** `{created: {...}}`, `{deleted: {...}}`, `{changed: {field: {from, to}}}` or facts. */
   changes: Record<string, unknown>;
+}
+
+export const CHANNEL_KINDS = ['feishu', 'dingtalk', 'wecom', 'slack', 'teams', 'webhook'] as const;
+export type ChannelKind = (typeof CHANNEL_KINDS)[number];
+/** The kinds whose messages are signed: only these take a secret (the API refuses it otherwise). */
+export const SIGNING_KINDS: ChannelKind[] = ['feishu', 'dingtalk', 'webhook'];
+export const CHANNEL_RULES = ['always', 'failure', 'changed'] as const;
+export type ChannelRule = (typeof CHANNEL_RULES)[number];
+
+/** A team chat runs are announced in. The secret is write-only: only `secret_set` comes back. */
+export interface ChannelView {
+  id: number;
+  name: string;
+  kind: ChannelKind;
+  url: string;
+  secret_set: boolean;
+  rule: ChannelRule;
+  /** Empty: every test item. */
+  test_item_ids: number[];
+  language: 'en' | 'zh-CN';
+  enabled: boolean;
+  created_at: string;
+  updated_at: string;
+}
+
+/** POST and PUT: `secret` absent or null keeps the stored one, `""` clears it. */
+export interface ChannelBody {
+  name: string;
+  kind: ChannelKind;
+  url: string;
+  secret?: string | null;
+  rule: ChannelRule;
+  test_item_ids: number[];
+  language: 'en' | 'zh-CN';
+  enabled: boolean;
+}
+
+/** What the platform said to `POST /notification-channels/{id}/test`. */
+export interface ChannelTestAnswer {
+  delivered: boolean;
+  status?: number | null;
+  attempts: number;
+  detail: string;
 }

@@ -4,8 +4,9 @@ import { fill, h, safeUrl, type Child } from '../dom';
 import { between, fmtBytes, fmtDuration, fmtPercent, fmtTime, passRate } from '../format';
 import { t, tMaybe } from '../i18n';
 import { href, navigate, type Ctx } from '../router';
-import { isLive, type ActiveRun, type AdmittedRun, type ExecutionView, type ParameterSet, type Run, type Step } from '../types';
-import { cancelQuestion, deployFailure, dl, errorBox, loading, pageHeader, runBadge, runPhase, section, stepStatusBadge, table, toast, unreachableNotice } from '../ui';
+import { isLive, type ActiveRun, type AdmittedRun, type ChatNotification, type ExecutionView, type ParameterSet, type Run, type Step } from '../types';
+import { badge, cancelQuestion, deployFailure, dl, errorBox, loading, pageHeader, runBadge, runPhase, section, stepStatusBadge, table, toast, unreachableNotice } from '../ui';
+import { listChannels } from './admin/channels';
 import { announceAdmitted, queuedNotice } from './queue';
 import { hasStoredFailures, runResults } from './run_results';
 import { activeRunBanner } from './tests';
@@ -72,7 +73,40 @@ function stepFacts(step: Step, run: Run): [string, Child][] {
   return facts;
 }
 
-function timeline(run: Run): HTMLElement {
+const CHAT_CLASS: Record<ChatNotification['status'], string> = {
+  sent: 'bg-emerald-100 text-emerald-800',
+  failed: 'bg-red-100 text-red-800',
+  skipped: 'bg-slate-100 text-slate-600',
+};
+
+/**
+ * What each team chat was told, beside the mail's state in the notify step. `name` gives a
+ * channel's name when known (only admins may list channels), else "Channel #id".
+ */
+function chatList(chat: ChatNotification[], name: (id: number) => string | null): HTMLElement {
+  return h(
+    'div',
+    { class: 'mt-2', 'data-testid': 'chat-notifications' },
+    h('h4', { class: 'text-sm font-medium text-slate-700' }, t('run.chat')),
+    h(
+      'ul',
+      { class: 'mt-1 space-y-1 text-sm' },
+      chat.map((c) =>
+        h(
+          'li',
+          { class: 'flex flex-wrap items-center gap-x-2 gap-y-0.5', 'data-testid': 'chat-notification', 'data-chat-status': c.status },
+          h('span', { class: 'font-medium break-all', 'data-testid': 'chat-channel', 'data-channel-id': String(c.channel_id) }, name(c.channel_id) ?? t('run.chatChannel', { id: c.channel_id })),
+          h('span', { 'data-testid': 'chat-status' }, badge(tMaybe(`chat.${c.status}`, c.status), CHAT_CLASS[c.status])),
+          h('span', { class: 'muted text-xs' }, t('run.chatAttempts', { n: c.attempts })),
+          c.sent_at ? h('span', { class: 'muted text-xs' }, t('run.chatSentAt', { time: fmtTime(c.sent_at) })) : null,
+          c.error ? h('span', { class: 'w-full text-xs break-words text-red-800', 'data-testid': 'chat-error' }, c.error) : null,
+        ),
+      ),
+    ),
+  );
+}
+
+function timeline(run: Run, notifyExtra: Child = null): HTMLElement {
   return h(
     'ol',
     { class: 'relative space-y-0', 'data-testid': 'timeline', 'aria-label': t('run.timeline') },
@@ -116,6 +150,7 @@ function timeline(run: Run): HTMLElement {
           step.error
             ? h('p', { class: 'mt-1 rounded bg-red-50 px-2 py-1 text-sm break-words text-red-800', 'data-testid': 'step-error' }, step.error)
             : null,
+          step.name === 'NOTIFY' ? notifyExtra : null,
         ),
       );
     }),
@@ -237,6 +272,26 @@ export async function runPage(ctx: Ctx): Promise<void> {
         .catch(() => undefined);
     }
     return cell;
+  };
+  // The channels' names, read once and only by admins (users may not list channels).
+  let channelNames: Map<number, string> | null = null;
+  let channelsAsked = false;
+  const chatBox = (r: Run): Child => {
+    const chat = r.notifications?.chat;
+    if (!chat?.length) return null;
+    if (!channelsAsked && ctx.me?.is_admin) {
+      channelsAsked = true;
+      listChannels()
+        .then((list) => {
+          channelNames = new Map(list.map((c) => [c.id, c.name]));
+          for (const el of document.querySelectorAll<HTMLElement>('[data-testid="chat-channel"]')) {
+            const known = channelNames.get(Number(el.dataset.channelId));
+            if (known) el.textContent = known;
+          }
+        })
+        .catch(() => undefined);
+    }
+    return chatList(chat, (cid) => channelNames?.get(cid) ?? null);
   };
   let endedAt = 0;
   let actionKey = '';
@@ -362,7 +417,7 @@ export async function runPage(ctx: Ctx): Promise<void> {
       ]),
       unreachableNotice(r, true),
     );
-    fill(timelineBox, timeline(r));
+    fill(timelineBox, timeline(r, chatBox(r)));
     // The cases are stored by the notify step: show them once it has run (or its note says why not).
     const rk = r.status === 'COMPLETED' ? `${JSON.stringify(r.test_cases ?? null)}|${!!r.notification}` : '';
     if (rk !== resultsKey) {
