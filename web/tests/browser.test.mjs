@@ -32,6 +32,7 @@ import {
 } from './harness.mjs';
 import { queueTests } from './queue-tests.mjs';
 import { resultsTests } from './results-tests.mjs';
+import { channelsTests } from './channels-tests.mjs';
 
 const XSS_JOB = '<img src=x onerror=alert(1)>';
 const XSS_USER = '<script>alert("u")</script>';
@@ -435,6 +436,7 @@ test('the language toggle switches every visible label, and is remembered', asyn
     '#/admin/parameter-sets',
     '#/admin/test-items',
     '#/admin/environments',
+    '#/admin/channels',
     '#/admin/settings',
     '#/admin/sessions',
     '#/admin/outbox',
@@ -484,6 +486,7 @@ test('screenshots of every page at 360 and 1280 px', async () => {
     'admin-parameter-sets': '#/admin/parameter-sets',
     'admin-test-items': '#/admin/test-items',
     'admin-environments': '#/admin/environments',
+    'admin-channels-empty': '#/admin/channels',
     'admin-settings': '#/admin/settings',
     'admin-sessions': '#/admin/sessions',
     'admin-outbox': '#/admin/outbox',
@@ -576,6 +579,9 @@ test('the Outbox shows a mail with its chart in a sandboxed frame, and downloads
   assert.match(await readFile(path, 'utf8'), /^(?:[\s\S]*\r?\n)?Subject: /m);
   await context.close();
 });
+
+// Notification channels (a webhook receiver of the test's own, the run page's chat list).
+channelsTests(() => firstRunId);
 
 test('the site made no request to any other origin, and no page error', () => {
   assert.ok(requests.length > 20, `recorded ${requests.length} requests`);
