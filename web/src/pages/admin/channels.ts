@@ -160,6 +160,8 @@ export async function channelsPage(ctx: Ctx): Promise<void> {
     const url = h('input', { class: 'input', name: 'url', type: 'url', required: true, value: ch?.url ?? '', placeholder: 'https://…', 'data-testid': 'channel-url-input' });
     const urlField = field(t('channels.url'), url, t(`channels.urlHint.${kind.value as ChannelKind}` as Key));
     const urlHint = urlField.querySelector(`#${url.id}-hint`) as HTMLElement;
+    // The hints hold long URLs: they wrap anywhere rather than widen a narrow screen.
+    urlHint.classList.add('break-words');
 
     // The secret: typed anew or left empty (kept); never filled in from the server.
     const secret = h('input', { class: 'input', name: 'secret', type: 'password', autocomplete: 'new-password', maxlength: '200', 'data-testid': 'channel-secret-input' });
