@@ -14,6 +14,8 @@ import { activeRunBanner } from './tests';
 const POLL_MS = 2000;
 /** After the run ended, how long to wait for the notification before giving up polling. */
 const NOTIFY_GRACE_MS = 60_000;
+/** The team chats are told after the mail (each retried on its own): how long to wait for them. */
+const CHAT_GRACE_MS = 30_000;
 const MAX_EVENTS = 300;
 
 const MARKER: Record<string, string> = {
@@ -294,6 +296,8 @@ export async function runPage(ctx: Ctx): Promise<void> {
     return chatList(chat, (cid) => channelNames?.get(cid) ?? null);
   };
   let endedAt = 0;
+  let sawNoMail = false;
+  let mailAt = 0;
   let actionKey = '';
   let queueKey = '';
   let resultsKey = '';
@@ -570,7 +574,12 @@ export async function runPage(ctx: Ctx): Promise<void> {
     if (execDetails.open) await loadExecution();
     const live = isLive(run.status) || run.status === 'QUEUED';
     if (!live && !endedAt) endedAt = Date.now();
-    const waiting = live || (!run.notification && Date.now() - endedAt < NOTIFY_GRACE_MS);
+    // Seen arriving here, the mail is followed by the chats' record (absent when no channel
+    // was told, so the wait is bounded); a run opened later shows what it has.
+    if (!run.notification) sawNoMail = true;
+    else if (sawNoMail && !mailAt) mailAt = Date.now();
+    const chatWait = !!mailAt && !run.notifications?.chat?.length && Date.now() - mailAt < CHAT_GRACE_MS;
+    const waiting = live || (!run.notification && Date.now() - endedAt < NOTIFY_GRACE_MS) || chatWait;
     liveNote.textContent = waiting ? t('run.liveUpdating') : t('run.liveStopped');
     if (waiting) timer = window.setTimeout(() => void tick(), POLL_MS);
   }
