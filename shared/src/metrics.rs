@@ -48,6 +48,12 @@ pub struct StatusLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ChatLabels {
+    pub kind: &'static str,
+    pub status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LaneLabels {
     pub lane: String,
 }
@@ -103,6 +109,7 @@ pub struct Metrics {
     run_seconds: Histograms<StatusLabels>,
     queue_wait_seconds: Histogram,
     mails: Family<StatusLabels, Counter>,
+    chats: Family<ChatLabels, Counter>,
     audit_entries: Family<ResultLabels, Counter>,
     lane_active: Family<LaneLabels, Gauge>,
     lane_queued: Family<LaneLabels, Gauge>,
@@ -118,6 +125,7 @@ impl Default for Metrics {
         let run_seconds = Histograms::<StatusLabels>::new_with_constructor(long_seconds);
         let queue_wait_seconds = long_seconds();
         let mails = Family::<StatusLabels, Counter>::default();
+        let chats = Family::<ChatLabels, Counter>::default();
         let audit_entries = Family::<ResultLabels, Counter>::default();
         let lane_active = Family::<LaneLabels, Gauge>::default();
         let lane_queued = Family::<LaneLabels, Gauge>::default();
@@ -157,6 +165,11 @@ impl Default for Metrics {
             mails.clone(),
         );
         registry.register(
+            "chat_messages",
+            "Chat notifications, by channel kind and outcome (sent, failed, skipped)",
+            chats.clone(),
+        );
+        registry.register(
             "audit_entries",
             "Audit trail appends, by result (written, failed: the change was made, its entry lost)",
             audit_entries.clone(),
@@ -185,6 +198,7 @@ impl Default for Metrics {
             run_seconds,
             queue_wait_seconds,
             mails,
+            chats,
             audit_entries,
             lane_active,
             lane_queued,
@@ -251,6 +265,20 @@ impl Metrics {
         self.mails
             .get_or_create(&StatusLabels {
                 status: status.as_str(),
+            })
+            .inc();
+    }
+
+    /// One channel's delivery for a run (each channel counts once per run).
+    pub fn chat(&self, kind: crate::domain::ChannelKind, status: crate::domain::ChatStatus) {
+        self.chats
+            .get_or_create(&ChatLabels {
+                kind: kind.as_str(),
+                status: match status {
+                    crate::domain::ChatStatus::Sent => "sent",
+                    crate::domain::ChatStatus::Failed => "failed",
+                    crate::domain::ChatStatus::Skipped => "skipped",
+                },
             })
             .inc();
     }

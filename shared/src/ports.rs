@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    AuditEntry, Build, Email, Environment, EnvironmentFields, EnvironmentId, FlakyTest, JobName,
+    AuditEntry, Build, Channel, ChannelFields, ChannelId, Email, Environment, EnvironmentFields, EnvironmentId, FlakyTest, JobName,
     JobSelection, JobSummary, LaneId, LoginFailures, NewAuditEntry, NewBuild, ParameterSet,
     ParameterSetVersion, Params, Run, RunLock, RunStatus, Session, Settings, TestCase, TestId,
     TestItem, TestItemFields, TestResultOfRun, TestStatus,
@@ -222,6 +222,28 @@ pub trait EnvironmentStore: Send + Sync {
     ) -> StoreResult<Option<Environment>>;
     /// Deletes it unless a test item refers to it (checked atomically with the delete).
     async fn delete_environment(&self, id: EnvironmentId) -> StoreResult<EnvironmentDeletion>;
+}
+
+/// The most notification channels kept (a list answers them all, without paging).
+pub const MAX_CHANNELS: usize = 100;
+
+#[async_trait]
+pub trait ChannelStore: Send + Sync {
+    /// Creates a channel with a new id.
+    async fn create_channel(&self, fields: &ChannelFields, now: DateTime<Utc>)
+    -> StoreResult<Channel>;
+    async fn get_channel(&self, id: ChannelId) -> StoreResult<Option<Channel>>;
+    /// Every channel, by id (a record that cannot be read is logged and left out).
+    async fn list_channels(&self) -> StoreResult<Vec<Channel>>;
+    /// Replaces the fields; `None` when it does not exist.
+    async fn update_channel(
+        &self,
+        id: ChannelId,
+        fields: &ChannelFields,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Channel>>;
+    /// `false` when it did not exist.
+    async fn delete_channel(&self, id: ChannelId) -> StoreResult<bool>;
 }
 
 #[async_trait]
@@ -443,6 +465,7 @@ pub trait Store:
     + ParameterSetStore
     + TestItemStore
     + EnvironmentStore
+    + ChannelStore
     + JobSelectionStore
     + SettingsStore
     + RunStore
@@ -461,6 +484,8 @@ impl<T> Store for T where
         + ParameterSetStore
         + TestItemStore
         + EnvironmentStore
+        + ChannelStore
+    + ChannelStore
         + JobSelectionStore
         + SettingsStore
         + RunStore

@@ -72,7 +72,7 @@ pub const LOCAL_TASKS: &[LocalTask] = &[
     LocalTask {
         variable: "NotifyFunctionArn",
         resource: "local:notify",
-        run: task_fn!(shared::mail::handle),
+        run: task_fn!(shared::mail::handle_part),
     },
 ];
 

@@ -15,6 +15,7 @@ use shared::services::audit;
 use utoipa::OpenApi;
 
 mod audit_trail;
+mod channels;
 mod test_connection;
 
 pub fn router(state: Deps) -> Router {
@@ -29,11 +30,29 @@ pub fn routes(state: Deps) -> Router {
             "/api/v1/settings/test-connection",
             axum::routing::post(test_connection::test_connection),
         )
+        .route(
+            "/api/v1/notification-channels",
+            get(channels::list).post(channels::create),
+        )
+        .route(
+            "/api/v1/notification-channels/{id}",
+            get(channels::one)
+                .put(channels::update)
+                .delete(channels::remove),
+        )
+        .route(
+            "/api/v1/notification-channels/{id}/test",
+            axum::routing::post(channels::test),
+        )
         .with_state(state)
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(read, update, audit_trail::list, test_connection::test_connection), components(schemas(Settings, SettingsPatch,
+#[openapi(paths(read, update, audit_trail::list, test_connection::test_connection,
+    channels::list, channels::one, channels::create, channels::update, channels::remove, channels::test),
+    components(schemas(Settings, SettingsPatch, shared::domain::ChannelView, shared::domain::ChannelKind, shared::domain::ChannelRule,
+    shared::services::channels::ChannelBody, shared::services::channels::ChannelTestAnswer,
+    shared::domain::ChatDelivery, shared::domain::ChatStatus, shared::domain::Notifications,
     test_connection::TestConnectionInput, test_connection::TestConnectionAnswer, test_connection::Target,
     shared::domain::AuditEntry, shared::http::ListResponse<shared::domain::AuditEntry>)))]
 pub struct ApiDoc;

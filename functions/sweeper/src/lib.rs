@@ -33,6 +33,9 @@ pub async fn handle(deps: &shared::Deps, _event: Value) -> Result<SweepReport, T
             tracing::warn!(run_id, error = %e, "failure mail of a swept run not sent");
             report.mail_errors.push(run_id);
         }
+        if let Err(e) = shared::services::announce::announce(deps, RunRef { run_id }).await {
+            tracing::warn!(run_id, error = %e, "chat notifications of a swept run not sent");
+        }
     }
     if !report.failed_runs.is_empty() {
         tracing::warn!(failed = ?report.failed_runs, "sweeper failed stale runs");

@@ -1,5 +1,6 @@
 //! Storage adapters: the embedded file store (SQLite) and DynamoDB.
 
+mod channel_doc;
 pub mod dynamodb;
 pub mod sqlite;
 

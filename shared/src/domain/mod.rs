@@ -43,7 +43,7 @@ pub use lane::{LaneId, MAX_QUEUED_PER_LANE, lane_of, lane_of_environment};
 pub use mail_language::MailLanguage;
 pub use parameter_set::{ParameterSet, ParameterSetVersion, Params};
 pub use run::{
-    Notification, NotificationStatus, Run, RunBuild, RunLock, RunStatus, Step, StepName,
+    Notification, NotificationStatus, Run, RunBuild, RunOutcome, RunLock, RunStatus, Step, StepName,
     StepStatus, Summary, TaskId, execution_id_of,
 };
 pub use run_details::{DownloadDetails, NotifyDetails, PollDetails, StepDetails, TriggerDetails};

@@ -413,6 +413,7 @@ impl Run {
             finished_at: None,
             steps: Step::all_pending(),
             notification: None,
+            notifications: super::Notifications::default(),
             revision: 1,
             lane: super::lane_of(item),
             queued_at: None,

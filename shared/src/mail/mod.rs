@@ -11,7 +11,7 @@ mod facts;
 mod html;
 pub mod notify;
 mod outbox;
-mod record_cases;
+pub(crate) mod record_cases;
 pub mod summary;
 pub mod test_cases;
 mod text;
@@ -23,6 +23,57 @@ use std::sync::Arc;
 use crate::config::{Config, Host};
 
 pub use notify::{NotifyOutput, handle};
+
+/// The notify function's input: the ASL's `Notify` state sends the mail, its `Announce`
+/// state (`"part": "chat"`) the chat notifications, after it.
+#[derive(Debug, serde::Deserialize, serde::Serialize)]
+pub struct NotifyInput {
+    pub run_id: i64,
+    #[serde(default)]
+    pub part: NotifyPart,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyPart {
+    #[default]
+    Mail,
+    Chat,
+}
+
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+pub enum NotifyResult {
+    Mail(NotifyOutput),
+    Chat(crate::services::announce::AnnounceOutput),
+}
+
+/// The notify function: the mail or the chat part of a run's notifications.
+pub async fn handle_part(
+    deps: &crate::Deps,
+    input: NotifyInput,
+) -> Result<NotifyResult, crate::tasks::TaskError> {
+    let run = crate::tasks::RunRef {
+        run_id: input.run_id,
+    };
+    match input.part {
+        NotifyPart::Mail => handle(deps, run).await.map(NotifyResult::Mail),
+        NotifyPart::Chat => crate::services::announce::announce(deps, run)
+            .await
+            .map(NotifyResult::Chat),
+    }
+}
+
+/// Both parts, for the paths that end a run outside the state machine (a cancel of a
+/// queued run, the sweeper, a force-release): the mail, then the chat notifications.
+pub async fn notify_all(deps: &crate::Deps, run: crate::tasks::RunRef) {
+    if let Err(e) = handle(deps, crate::tasks::RunRef { run_id: run.run_id }).await {
+        tracing::warn!(run_id = run.run_id, error = %e.message, "result mail not sent");
+    }
+    if let Err(e) = crate::services::announce::announce(deps, run).await {
+        tracing::warn!(error = %e.message, "chat notifications not sent");
+    }
+}
 pub use transport::{Delivery, MailError, MailTransport, NotSent};
 
 /// Where result mails go: the one thing about mail that differs between hosts and tests.

@@ -92,7 +92,7 @@ fn counts_only(reason: String) -> TestCasesNote {
 
 /// What the mail says changed since the previous comparable run; `None` without stored
 /// cases or an earlier run to compare with. A failure here costs the section, not the mail.
-pub(super) async fn changes_for_mail(deps: &Deps, run: &Run) -> Option<TestChanges> {
+pub(crate) async fn changes_for_mail(deps: &Deps, run: &Run) -> Option<TestChanges> {
     if run.test_cases.as_ref().is_none_or(|n| n.stored == 0) {
         return None;
     }

@@ -135,17 +135,15 @@ pub async fn force_release(
     }
     state.store.release_run_lock(lane, lock.run_id).await?;
     tracing::warn!(run_id = lock.run_id, "lane force-released");
-    // Mail once (notify skips a run whose mail already went out); a mail failure stays on the run.
-    if let Err(e) = crate::mail::handle(
+    // Once each (notify skips a run whose mail already went out, announce a channel it
+    // already told); a failure stays on the run.
+    crate::mail::notify_all(
         state,
         RunRef {
             run_id: lock.run_id,
         },
     )
-    .await
-    {
-        tracing::warn!(error = %e, "failure mail of a released run not sent");
-    }
+    .await;
     lanes::after_run_ended(state, lane).await;
     match state.store.get_run(lock.run_id).await? {
         Some(run) => Ok(run),

@@ -1,8 +1,11 @@
 //! Use cases shared by the function crates: the same code behind both hosts. They fail
 //! with [`ServiceError`], which the API and the scheduled work each render their way.
 
+pub mod announce;
 pub mod audit;
 pub mod builds;
+pub mod channels;
+pub mod chat_send;
 pub mod environments;
 pub mod error;
 pub mod export;

@@ -36,6 +36,7 @@
 //! | a run's test cases, chunk | `RUN#<id>` | `TESTS#<generation>#<last test id in it>` | | | `cases_json` (S: a JSON array of cases in id order, at most 300 KB) |
 //! | one test's result in one run | `TESTHIST#<test_item_id>#<test id>` | run id zero-padded | | | `result_json` (S: the TestResultOfRun) |
 //! | a flaky test of an item | `FLAKY#<test_item_id>` | test id | `FLAKY#<test_item_id>` / `<last_seen_at, epoch ns, 20 digits>#<test id inverted>` (most recent first, then by id) | | `flaky_json` (S: the FlakyTest) |
+//! | notification channel | `CHANNEL#<id>` | `CHANNEL` | `CHANNELS` / id zero-padded | | `id`, `doc` (S: the fields as JSON, the secret inside), `created_at`, `updated_at` |
 //! | audit entry (append-only: written once, never updated or deleted) | `AUDIT#<id>` | `AUDIT` | `AUDIT` / id zero-padded | `AUDITBY#<actor>` / id zero-padded | `id`, `actor`, `target` (S, for the target filter), `entry_json` (S: the AuditEntry) |
 
 use std::collections::HashMap;
@@ -54,6 +55,7 @@ pub(super) const PSET_SEQUENCE: &str = "parameter_sets";
 pub(super) const ITEM_SEQUENCE: &str = "test_items";
 pub(super) const ENV_SEQUENCE: &str = "environments";
 pub(super) const AUDIT_SEQUENCE: &str = "audit";
+pub(super) const CHANNEL_SEQUENCE: &str = "channels";
 
 pub(super) fn counter_pk(sequence: &str) -> String {
     format!("COUNTER#{sequence}")
@@ -285,6 +287,16 @@ pub(super) fn flaky_index_sk(last_seen_ns: i64, test: &crate::domain::TestId) ->
         })
         .collect();
     format!("{:020}#{inverted}~", last_seen_ns.max(0))
+}
+
+// ---- notification channels ---------------------------------------------------------
+
+pub(super) const CHANNEL_SK: &str = "CHANNEL";
+/// The GSI1 partition of every channel.
+pub(super) const CHANNELS: &str = "CHANNELS";
+
+pub(super) fn channel_pk(id: i64) -> String {
+    format!("CHANNEL#{id}")
 }
 
 // ---- audit trail ----------------------------------------------------------------------

@@ -15,6 +15,7 @@ use aws_sdk_dynamodb::Client;
 
 mod audit;
 mod builds;
+mod channels;
 mod codec;
 mod counters;
 mod environments;

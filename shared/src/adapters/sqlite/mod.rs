@@ -20,6 +20,7 @@ use crate::ports::{IdCounters, StoreError, StoreResult};
 mod audit;
 pub mod backup;
 mod builds;
+mod channels;
 mod connections;
 mod environments;
 mod executions;
@@ -255,6 +256,15 @@ CREATE TRIGGER audit_is_append_only_update BEFORE UPDATE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
 CREATE TRIGGER audit_is_append_only_delete BEFORE DELETE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+"#,
+    // 13: notification channels, each one JSON document (the secret inside).
+    r#"
+CREATE TABLE channels (
+    id INTEGER PRIMARY KEY,
+    doc TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
 "#,
 ];
 
