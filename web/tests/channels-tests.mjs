@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { en } from './dicts.mjs';
-import { ADMIN, ADMIN_PASSWD, CRAT, USER, api, assertNoSideScroll, go, newPage, shot, token, uiLogin, waitForRun } from './harness.mjs';
+import { ADMIN, ADMIN_PASSWD, CRAT, USER, api, assertNoSideScroll, englishLeftovers, go, newPage, shot, token, uiLogin, waitForRun } from './harness.mjs';
 
 /** A webhook receiver: answers 200 to every POST and keeps what it got. */
 async function receiver() {
@@ -133,6 +133,17 @@ export function channelsTests(firstRunId) {
       await page.getByRole('button', { name: en['common.cancel'] }).click();
       await page.setViewportSize({ width: 1280, height: 900 });
       await shot(page, 'admin-channels');
+
+      // In Chinese, the list and the edit form (secret set) keep no English.
+      await page.getByTestId('lang-toggle').click();
+      // The toast of the Slack channel's creation was said in English, before the switch.
+      await page.evaluate(() => document.getElementById('toast').classList.add('hidden'));
+      await channelRow(page, 'team chat').getByTestId('channel-edit').click();
+      await page.getByTestId('channel-secret-clear').waitFor();
+      assert.deepEqual(await englishLeftovers(page), [], 'English left on the channels page in zh-CN');
+      await shot(page, 'admin-channels-zh-CN', { widths: [1280] });
+      await page.getByTestId('lang-toggle').click();
+      await slack.waitFor();
 
       await slack.getByRole('button', { name: en['channels.deleteAria'].replace('{name}', 'slack room') }).click();
       await slack.waitFor({ state: 'detached' });
