@@ -24,6 +24,8 @@ pub use words::ChatWords;
 pub const MAX_LISTED: usize = 10;
 /// The longest error text a message quotes (bytes).
 const MAX_ERROR_BYTES: usize = 1_000;
+/// The longest name (project, item, job) a message shows (bytes).
+const MAX_FACT_BYTES: usize = 300;
 /// The longest failure line (name and message) a message lists (bytes).
 const MAX_FAILURE_BYTES: usize = 300;
 /// The longest excerpt of a platform's answer kept (bytes).
@@ -71,11 +73,7 @@ impl ChatFacts {
                     .iter()
                     .take(MAX_LISTED)
                     .map(|t| {
-                        let message = t
-                            .message
-                            .as_deref()
-                            .map(one_line)
-                            .filter(|m| !m.is_empty());
+                        let message = t.message.as_deref().map(one_line).filter(|m| !m.is_empty());
                         (one_line(&t.name), message)
                     })
                     .collect(),
@@ -83,7 +81,9 @@ impl ChatFacts {
             ),
             None => (Vec::new(), 0),
         };
-        let duration = run.finished_at.and_then(|f| (f - run.started_at).to_std().ok());
+        let duration = run
+            .finished_at
+            .and_then(|f| (f - run.started_at).to_std().ok());
         let (failed_step, error) = if outcome == RunOutcome::Error {
             error_facts(run)
         } else {
@@ -153,7 +153,10 @@ impl std::fmt::Debug for ChatRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChatRequest")
             .field("host", &self.url.host_str())
-            .field("headers", &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .field(
+                "headers",
+                &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
             .field("body_bytes", &self.body.len())
             .finish()
     }
@@ -249,18 +252,16 @@ pub fn read_answer(kind: ChannelKind, status: u16, body: &[u8]) -> Result<String
             .unwrap_or_default();
         Some((code, msg))
     };
-    let by_code = |code_name: &str, codes: Option<(i64, String)>, rate_limits: &[i64]| {
-        match codes {
-            Some((0, _)) if ok => Ok(truncate_utf8(&said(status), MAX_ANSWER_BYTES).to_owned()),
-            Some((code, msg)) => Err(refuse(
-                rate_limits.contains(&code),
-                format!("{name} {code_name} {code}: {msg} (HTTP {status})"),
-            )),
-            None => Err(refuse(
-                false,
-                format!("{name} gave no {code_name}: {}", said(status)),
-            )),
-        }
+    let by_code = |code_name: &str, codes: Option<(i64, String)>, rate_limits: &[i64]| match codes {
+        Some((0, _)) if ok => Ok(truncate_utf8(&said(status), MAX_ANSWER_BYTES).to_owned()),
+        Some((code, msg)) => Err(refuse(
+            rate_limits.contains(&code),
+            format!("{name} {code_name} {code}: {msg} (HTTP {status})"),
+        )),
+        None => Err(refuse(
+            false,
+            format!("{name} gave no {code_name}: {}", said(status)),
+        )),
     };
     match kind {
         ChannelKind::Feishu => by_code(
@@ -284,7 +285,10 @@ pub fn read_answer(kind: ChannelKind, status: u16, body: &[u8]) -> Result<String
                         one_line(&format!("{code}: {msg}"))
                     })
                     .unwrap_or_else(|| said(status));
-                Err(refuse(false, format!("{name} refused (HTTP {status}): {detail}")))
+                Err(refuse(
+                    false,
+                    format!("{name} refused (HTTP {status}): {detail}"),
+                ))
             }
         }
         ChannelKind::Slack | ChannelKind::Webhook => {

@@ -6,7 +6,10 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::words::ChatWords;
-use super::{ChatFacts, ChatRequest, MAX_FAILURE_BYTES, clip_bytes, clip_chars, sign};
+use super::{
+    ChatFacts, ChatRequest, MAX_ERROR_BYTES, MAX_FACT_BYTES, MAX_FAILURE_BYTES, clip_bytes,
+    clip_chars, sign,
+};
 use crate::domain::run::RunOutcome;
 use crate::domain::{ChannelKind, ChannelSecret};
 use crate::mail::compose::format_duration;
@@ -69,10 +72,11 @@ pub(super) struct Message {
 impl Message {
     pub(super) fn of_run(f: &ChatFacts, w: &ChatWords) -> Self {
         let outcome = w.outcome(f.outcome);
+        let clip = |s: &str| clip_bytes(s, MAX_FACT_BYTES);
         let mut facts = vec![
-            (w.project, f.project.clone()),
-            (w.test_item, f.test_item.clone()),
-            (w.job, format!("{} #{}", f.job_name, f.build_number)),
+            (w.project, clip(&f.project)),
+            (w.test_item, clip(&f.test_item)),
+            (w.job, format!("{} #{}", clip(&f.job_name), f.build_number)),
             (w.run, format!("#{}", f.run_id)),
         ];
         match (&f.summary, f.pass_rate()) {
@@ -81,7 +85,10 @@ impl Message {
                 format!(
                     "{} · {}",
                     (w.pass_rate)(&rate),
-                    (w.counts)([s.passed, s.failed, s.broken, s.skipped, s.unknown], s.total)
+                    (w.counts)(
+                        [s.passed, s.failed, s.broken, s.skipped, s.unknown],
+                        s.total
+                    )
                 ),
             )),
             (Some(_), None) => facts.push((w.results, w.no_tests.to_owned())),
@@ -117,14 +124,17 @@ impl Message {
             links.push((w.open_run, r.clone()));
         }
         Self {
-            title: format!("[{}] {} — {outcome}", f.project, f.test_item),
+            title: format!("[{}] {} — {outcome}", clip(&f.project), clip(&f.test_item)),
             tone: match f.outcome {
                 RunOutcome::Passed => Tone::Good,
                 RunOutcome::TestsFailed | RunOutcome::Error => Tone::Bad,
                 RunOutcome::Cancelled => Tone::Muted,
             },
             facts,
-            error: f.error.clone().map(|e| (w.error, e)),
+            error: f
+                .error
+                .as_deref()
+                .map(|e| (w.error, clip_bytes(e, MAX_ERROR_BYTES))),
             text: None,
             failures_heading: (failures_total > 0).then(|| (w.new_failures)(failures_total)),
             failures,
@@ -162,7 +172,7 @@ impl Message {
 fn md(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        if matches!(c, '\\' | '*' | '_' | '`' | '[' | ']' | '<' | '>' | '#' | '~' | '|') {
+        if matches!(c, '\\' | '*' | '_' | '`' | '[' | ']' | '<' | '>') {
             out.push('\\');
         }
         out.push(c);
