@@ -186,7 +186,7 @@ fn answer(s: &State, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) 
     let parsed: Option<Value> = serde_json::from_slice(&body).ok();
     let now = s.clock.now();
     let verdict = if method != Method::POST {
-        Err(text_answer(405, "method not allowed"))
+        Refuse(text_answer(405, "method not allowed"))
     } else {
         match s.kind {
             ChannelKind::Feishu => feishu(s, uri.path(), json_type, &body, parsed.as_ref(), now),
@@ -198,7 +198,7 @@ fn answer(s: &State, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) 
         }
     };
     match verdict {
-        Ok(ok) => {
+        Verdict::Accept(ok) => {
             s.accepted.lock().unwrap().push(Accepted {
                 body: parsed.unwrap_or(Value::Null),
                 headers,
@@ -206,11 +206,15 @@ fn answer(s: &State, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) 
             });
             ok
         }
-        Err(refusal) => refusal,
+        Verdict::Refuse(refusal) => refusal,
     }
 }
 
-type Verdict = Result<Response, Response>;
+enum Verdict {
+    Accept(Response),
+    Refuse(Response),
+}
+use Verdict::{Accept, Refuse};
 
 fn within_an_hour(then: DateTime<Utc>, now: DateTime<Utc>) -> bool {
     (now - then).num_seconds().abs() <= 3600
@@ -224,7 +228,7 @@ fn feishu(
     body: Option<&Value>,
     now: DateTime<Utc>,
 ) -> Verdict {
-    let refuse = |code: i64, msg: &str| Err(json_answer(200, json!({"code": code, "msg": msg})));
+    let refuse = |code: i64, msg: &str| Refuse(json_answer(200, json!({"code": code, "msg": msg})));
     if path != format!("/open-apis/bot/v2/hook/{TOKEN}") {
         return refuse(
             19001,
@@ -232,7 +236,7 @@ fn feishu(
         );
     }
     let Some(b) = body.filter(|_| json_type) else {
-        return Err(json_answer(
+        return Refuse(json_answer(
             400,
             json!({"code": 9499, "msg": "Bad Request"}),
         ));
@@ -265,7 +269,7 @@ fn feishu(
             );
         }
     }
-    Ok(json_answer(
+    Accept(json_answer(
         200,
         json!({"StatusCode": 0, "StatusMessage": "success", "code": 0, "data": {}, "msg": "success"}),
     ))
@@ -279,7 +283,7 @@ fn dingtalk(
     now: DateTime<Utc>,
 ) -> Verdict {
     let refuse =
-        |code: i64, msg: &str| Err(json_answer(200, json!({"errcode": code, "errmsg": msg})));
+        |code: i64, msg: &str| Refuse(json_answer(200, json!({"errcode": code, "errmsg": msg})));
     if query.get("access_token").map(String::as_str) != Some(TOKEN) {
         return refuse(300001, "token is not exist");
     }
@@ -316,12 +320,12 @@ fn dingtalk(
         Some("text") if b["text"]["content"].is_string() => {}
         _ => return refuse(40035, "缺少参数 msgtype"),
     }
-    Ok(json_answer(200, json!({"errcode": 0, "errmsg": "ok"})))
+    Accept(json_answer(200, json!({"errcode": 0, "errmsg": "ok"})))
 }
 
 fn wecom(query: &HashMap<String, String>, json_type: bool, body: Option<&Value>) -> Verdict {
     let refuse =
-        |code: i64, msg: &str| Err(json_answer(200, json!({"errcode": code, "errmsg": msg})));
+        |code: i64, msg: &str| Refuse(json_answer(200, json!({"errcode": code, "errmsg": msg})));
     if query.get("key").map(String::as_str) != Some(TOKEN) {
         return refuse(93000, "invalid webhook url, please check");
     }
@@ -339,24 +343,24 @@ fn wecom(query: &HashMap<String, String>, json_type: bool, body: Option<&Value>)
         Some("text") if b["text"]["content"].is_string() => {}
         _ => return refuse(40008, "invalid message type"),
     }
-    Ok(json_answer(200, json!({"errcode": 0, "errmsg": "ok"})))
+    Accept(json_answer(200, json!({"errcode": 0, "errmsg": "ok"})))
 }
 
 fn slack(path: &str, json_type: bool, body: Option<&Value>) -> Verdict {
     if path != format!("/services/T000/B000/{TOKEN}") {
-        return Err(text_answer(404, "no_service"));
+        return Refuse(text_answer(404, "no_service"));
     }
     let Some(b) = body.filter(|_| json_type) else {
-        return Err(text_answer(400, "invalid_payload"));
+        return Refuse(text_answer(400, "invalid_payload"));
     };
     let has_text = b["text"].as_str().is_some_and(|t| !t.is_empty());
     let blocks = b["blocks"].as_array();
     if !has_text && blocks.is_none_or(Vec::is_empty) {
-        return Err(text_answer(400, "no_text"));
+        return Refuse(text_answer(400, "no_text"));
     }
     if let Some(blocks) = blocks {
         if blocks.len() > 50 {
-            return Err(text_answer(400, "invalid_blocks"));
+            return Refuse(text_answer(400, "invalid_blocks"));
         }
         for block in blocks {
             let text = block["text"]["text"].as_str();
@@ -370,11 +374,11 @@ fn slack(path: &str, json_type: bool, body: Option<&Value>) -> Verdict {
                 _ => false,
             };
             if !ok {
-                return Err(text_answer(400, "invalid_blocks"));
+                return Refuse(text_answer(400, "invalid_blocks"));
             }
         }
     }
-    Ok(text_answer(200, "ok"))
+    Accept(text_answer(200, "ok"))
 }
 
 fn teams(
@@ -384,7 +388,7 @@ fn teams(
     body: Option<&Value>,
 ) -> Verdict {
     let refuse = |status: u16, code: &str, msg: &str| {
-        Err(json_answer(
+        Refuse(json_answer(
             status,
             json!({"error": {"code": code, "message": msg}}),
         ))
@@ -423,7 +427,7 @@ fn teams(
             "attachments[0] is not an Adaptive Card",
         );
     }
-    Ok(text_answer(202, ""))
+    Accept(text_answer(202, ""))
 }
 
 fn webhook(
@@ -434,7 +438,7 @@ fn webhook(
     body: Option<&Value>,
 ) -> Verdict {
     if !json_type || body.is_none() {
-        return Err(text_answer(415, "expected application/json"));
+        return Refuse(text_answer(415, "expected application/json"));
     }
     if let Some(secret) = &s.secret {
         let want = format!(
@@ -442,10 +446,10 @@ fn webhook(
             hex::encode(hmac_sha256(secret.as_bytes(), raw))
         );
         if headers.get("x-crat-signature") != Some(&want) {
-            return Err(text_answer(401, "bad signature"));
+            return Refuse(text_answer(401, "bad signature"));
         }
     }
-    Ok(text_answer(204, ""))
+    Accept(text_answer(204, ""))
 }
 
 #[cfg(test)]
