@@ -6,6 +6,7 @@
 
 pub mod adapters;
 pub mod auth;
+pub mod chat;
 pub mod clock;
 pub mod config;
 pub mod deps;
