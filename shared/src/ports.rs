@@ -5,10 +5,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    AuditEntry, Build, Channel, ChannelFields, ChannelId, Email, Environment, EnvironmentFields, EnvironmentId, FlakyTest, JobName,
-    JobSelection, JobSummary, LaneId, LoginFailures, NewAuditEntry, NewBuild, ParameterSet,
-    ParameterSetVersion, Params, Run, RunLock, RunStatus, Session, Settings, TestCase, TestId,
-    TestItem, TestItemFields, TestResultOfRun, TestStatus,
+    AuditEntry, Build, Channel, ChannelFields, ChannelId, Email, Environment, EnvironmentFields,
+    EnvironmentId, FlakyTest, JobName, JobSelection, JobSummary, LaneId, LoginFailures,
+    NewAuditEntry, NewBuild, ParameterSet, ParameterSetVersion, Params, Run, RunLock, RunStatus,
+    Session, Settings, TestCase, TestId, TestItem, TestItemFields, TestResultOfRun, TestStatus,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -230,8 +230,11 @@ pub const MAX_CHANNELS: usize = 100;
 #[async_trait]
 pub trait ChannelStore: Send + Sync {
     /// Creates a channel with a new id.
-    async fn create_channel(&self, fields: &ChannelFields, now: DateTime<Utc>)
-    -> StoreResult<Channel>;
+    async fn create_channel(
+        &self,
+        fields: &ChannelFields,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Channel>;
     async fn get_channel(&self, id: ChannelId) -> StoreResult<Option<Channel>>;
     /// Every channel, by id (a record that cannot be read is logged and left out).
     async fn list_channels(&self) -> StoreResult<Vec<Channel>>;
@@ -485,7 +488,7 @@ impl<T> Store for T where
         + TestItemStore
         + EnvironmentStore
         + ChannelStore
-    + ChannelStore
+        + ChannelStore
         + JobSelectionStore
         + SettingsStore
         + RunStore

@@ -64,7 +64,14 @@ pub(crate) async fn update(
     let before = ChannelView::from(&channels::get(&state, id).await?);
     let after = ChannelView::from(&channels::update(&state, id, &body).await?);
     let summary = changed(&before, &after);
-    audit::record(&state, &admin, AuditAction::ChannelUpdate, format!("channel/{id}"), summary).await;
+    audit::record(
+        &state,
+        &admin,
+        AuditAction::ChannelUpdate,
+        format!("channel/{id}"),
+        summary,
+    )
+    .await;
     Ok(Json(after))
 }
 
@@ -78,7 +85,14 @@ pub(crate) async fn remove(
 ) -> ApiResult<StatusCode> {
     let before = ChannelView::from(&channels::get(&state, id).await?);
     channels::delete(&state, id).await?;
-    audit::record(&state, &admin, AuditAction::ChannelDelete, format!("channel/{id}"), deleted(&before)).await;
+    audit::record(
+        &state,
+        &admin,
+        AuditAction::ChannelDelete,
+        format!("channel/{id}"),
+        deleted(&before),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 

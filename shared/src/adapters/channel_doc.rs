@@ -76,8 +76,15 @@ mod tests {
         let doc = channel_doc(&f);
         assert_eq!(channel_fields(&doc).unwrap(), f);
         assert_eq!(channel_doc(&channel_fields(&doc).unwrap()), doc);
-        for bad in ["", "{}", r#"{"name":"x","kind":"irc","url":"http://h","rule":"always","language":"en","enabled":true}"#] {
-            assert!(matches!(channel_fields(bad), Err(StoreError::Corrupt(_))), "{bad}");
+        for bad in [
+            "",
+            "{}",
+            r#"{"name":"x","kind":"irc","url":"http://h","rule":"always","language":"en","enabled":true}"#,
+        ] {
+            assert!(
+                matches!(channel_fields(bad), Err(StoreError::Corrupt(_))),
+                "{bad}"
+            );
         }
     }
 }

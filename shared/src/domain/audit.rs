@@ -152,6 +152,10 @@ pub const HIDDEN: &str = "(hidden)";
 /// Field names that hold secrets: their values are never written to the trail.
 fn is_secret_field(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
+    // Whether a secret is set (`secret_set`: a bool) says nothing of the secret itself.
+    if name.ends_with("_set") {
+        return false;
+    }
     [
         "password",
         "passwd",

@@ -440,7 +440,10 @@ mod tests {
         assert_eq!(field(input("slack", "ftp://h.example", None)), "url");
         assert_eq!(field(input("slack", "http://u:p@h.example", None)), "url");
         assert_eq!(field(input("slack", "http://h.example/#x", None)), "url");
-        assert_eq!(field(input("slack", "http://h.example", Some("s"))), "secret");
+        assert_eq!(
+            field(input("slack", "http://h.example", Some("s"))),
+            "secret"
+        );
         let mut bad_rule = input("slack", "http://h.example", None);
         bad_rule.rule = "sometimes";
         assert_eq!(field(bad_rule), "rule");

@@ -26,11 +26,11 @@ pub mod test_plan;
 pub mod timing;
 
 pub use audit::{AuditAction, AuditEntry, NewAuditEntry};
+pub use build::{Build, BuildNumber, JobName, JobSummary, NewBuild, PackagePath};
 pub use channel::{
     Channel, ChannelFields, ChannelInput, ChannelKind, ChannelRule, ChannelSecret, ChannelView,
     ChatDelivery, ChatStatus, Notifications, WebhookUrl,
 };
-pub use build::{Build, BuildNumber, JobName, JobSummary, NewBuild, PackagePath};
 pub use config_values::{HttpUrl, Origin, ServiceName};
 pub use email::Email;
 pub use email_schema::{EMAIL_PATTERN, EmailText};
@@ -43,8 +43,8 @@ pub use lane::{LaneId, MAX_QUEUED_PER_LANE, lane_of, lane_of_environment};
 pub use mail_language::MailLanguage;
 pub use parameter_set::{ParameterSet, ParameterSetVersion, Params};
 pub use run::{
-    Notification, NotificationStatus, Run, RunBuild, RunOutcome, RunLock, RunStatus, Step, StepName,
-    StepStatus, Summary, TaskId, execution_id_of,
+    Notification, NotificationStatus, Run, RunBuild, RunLock, RunOutcome, RunStatus, Step,
+    StepName, StepStatus, Summary, TaskId, execution_id_of,
 };
 pub use run_details::{DownloadDetails, NotifyDetails, PollDetails, StepDetails, TriggerDetails};
 pub use session::{

@@ -69,7 +69,11 @@ fn report_link(report_url: &str, base: Option<&str>) -> String {
 
 /// The mail's report link: a refused (unread) report is shown exactly as the test server
 /// gave it, since rebasing it onto `report_base_url` would make it look vetted.
-pub(crate) fn mail_report_link(report_url: Option<&str>, refused: bool, base: Option<&str>) -> Option<String> {
+pub(crate) fn mail_report_link(
+    report_url: Option<&str>,
+    refused: bool,
+    base: Option<&str>,
+) -> Option<String> {
     report_url.map(|u| {
         if refused {
             u.to_owned()

@@ -162,14 +162,24 @@ pub async fn announce(deps: &Deps, input: RunRef) -> Result<AnnounceOutput, Task
     }
     update_run(deps, input.run_id, |r| {
         for (_, d) in &deliveries {
-            if !r.notifications.chat.iter().any(|e| e.channel_id == d.channel_id) {
+            if !r
+                .notifications
+                .chat
+                .iter()
+                .any(|e| e.channel_id == d.channel_id)
+            {
                 r.notifications.chat.push(d.clone());
             }
         }
         Ok(())
     })
     .await?;
-    tracing::info!(sent = out.sent, failed = out.failed, skipped = out.skipped, "chat notifications done");
+    tracing::info!(
+        sent = out.sent,
+        failed = out.failed,
+        skipped = out.skipped,
+        "chat notifications done"
+    );
     Ok(out)
 }
 

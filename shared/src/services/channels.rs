@@ -26,7 +26,10 @@ pub struct ChannelBody {
     pub kind: ChannelKind,
     /// The platform's webhook URL (http or https; its query is kept, e.g. DingTalk's
     /// `access_token`).
-    #[schema(max_length = 2000, pattern = r"^\s*https?://[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,4})?(?:/[A-Za-z0-9._~%/-]*)?(?:\?[A-Za-z0-9._~%=&-]*)?\s*$")]
+    #[schema(
+        max_length = 2000,
+        pattern = r"^\s*https?://[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,4})?(?:/[A-Za-z0-9._~%/-]*)?(?:\?[A-Za-z0-9._~%=&-]*)?\s*$"
+    )]
     pub url: String,
     /// The signing secret (Feishu, DingTalk, webhook). Write-only: absent or `null` keeps
     /// the stored one, `""` clears it.

@@ -153,6 +153,20 @@ impl conformance::RawWrites for RawDynamo {
         .await;
     }
 
+    async fn raw_channel(&self, id: i64, doc: &str) {
+        self.put(&[
+            ("PK", s(&format!("CHANNEL#{id}"))),
+            ("SK", s("CHANNEL")),
+            ("GSI1PK", s("CHANNELS")),
+            ("GSI1SK", s(&format!("{id:020}"))),
+            ("id", n(id)),
+            ("doc", s(doc)),
+            ("created_at", s(T0)),
+            ("updated_at", s(T0)),
+        ])
+        .await;
+    }
+
     /// As an item written before runs carried a `lane` attribute: the lane is in the JSON.
     async fn raw_unreadable_run(&self, id: i64, lane: &str) {
         let json = serde_json::json!({"id": id, "lane": lane, "steps": "not a list"}).to_string();

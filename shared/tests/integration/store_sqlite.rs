@@ -65,6 +65,17 @@ impl conformance::RawWrites for RawSqlite {
             .unwrap();
     }
 
+    async fn raw_channel(&self, id: i64, doc: &str) {
+        self.0
+            .lock()
+            .unwrap()
+            .execute(
+                "INSERT INTO channels (id, doc, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)",
+                rusqlite::params![id, doc, T0],
+            )
+            .unwrap();
+    }
+
     async fn raw_unreadable_run(&self, id: i64, lane: &str) {
         let json = serde_json::json!({"id": id, "lane": lane, "steps": "not a list"}).to_string();
         let changed = self

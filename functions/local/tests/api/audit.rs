@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 const NOT_AUDITED: &[(&str, &str)] = &[
     ("post", "/api/v1/builds"),
     ("post", "/api/v1/settings/test-connection"),
+    ("post", "/api/v1/notification-channels/{id}/test"),
 ];
 
 const PKG_DIR: &str = "CDN/pass/20250613-master-ctl/el7";
@@ -452,6 +453,49 @@ async fn every_mutating_route_writes_one_audit_entry(backend: Backend) {
         &format!("environment/{env_id}"),
         admin_a,
     );
+    // A channel: its secret never reaches the trail (only `secret_set`).
+    let (ch, e) = w
+        .call(
+            Method::POST,
+            "/api/v1/notification-channels",
+            "/api/v1/notification-channels",
+            a,
+            Some(json!({"name": "team", "kind": "webhook", "url": "http://127.0.0.1:9/hook", "secret": "audit-hidden-secret"})),
+        )
+        .await;
+    let ch_id = ch["id"].as_i64().unwrap();
+    let e = is(&e, "channel.create", &format!("channel/{ch_id}"), admin_a);
+    assert_eq!(e["changes"]["created"]["secret_set"], true, "{e}");
+    let (_, e) = w
+        .call(
+            Method::PUT,
+            "/api/v1/notification-channels/{id}",
+            &format!("/api/v1/notification-channels/{ch_id}"),
+            a,
+            Some(json!({"name": "team", "kind": "webhook", "url": "http://127.0.0.1:9/hook", "secret": "another-hidden-secret"})),
+        )
+        .await;
+    is(&e, "channel.update", &format!("channel/{ch_id}"), admin_a);
+    let (_, _) = w
+        .call(
+            Method::POST,
+            "/api/v1/notification-channels/{id}/test",
+            &format!("/api/v1/notification-channels/{ch_id}/test"),
+            a,
+            None,
+        )
+        .await;
+    let (_, e) = w
+        .call(
+            Method::DELETE,
+            "/api/v1/notification-channels/{id}",
+            &format!("/api/v1/notification-channels/{ch_id}"),
+            a,
+            None,
+        )
+        .await;
+    let e = is(&e, "channel.delete", &format!("channel/{ch_id}"), admin_a);
+    assert!(!e.to_string().contains("hidden-secret"), "{e}");
     let (spare_set, _) = w
         .call(
             Method::POST,

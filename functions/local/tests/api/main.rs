@@ -10,6 +10,7 @@ mod common;
 mod audit;
 mod auth;
 mod backup;
+mod chat;
 mod chat_receivers;
 mod cloud_calls;
 mod cloud_fidelity;

@@ -7,6 +7,7 @@ use shared::domain::{Email, NewBuild, Session};
 
 mod audit;
 mod builds;
+mod channels;
 mod config;
 mod environments;
 pub mod import;
@@ -20,6 +21,7 @@ mod timestamps;
 mod unreadable;
 pub use audit::*;
 pub use builds::*;
+pub use channels::*;
 pub use config::*;
 pub use environments::*;
 pub use import::{
@@ -85,6 +87,12 @@ macro_rules! conformance_tests {
             let Some((store, raw)) = $make_raw.await else { return };
             conformance::a_lane_is_released_by_run_id_when_its_run_cannot_be_read(store, raw).await;
         }
+        /// A channel record that cannot be read is left out of the list.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn an_unreadable_channel_is_left_out_of_the_list() {
+            let Some((store, raw)) = $make_raw.await else { return };
+            conformance::an_unreadable_channel_is_left_out_of_the_list(store, raw).await;
+        }
         /// A repeated webhook repairs a build stored under the old rules.
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn repeat_webhook_repairs_an_unreadable_stored_build() {
@@ -134,6 +142,7 @@ macro_rules! conformance_tests {
             test_history_is_newest_first_paged_and_of_its_item_only,
             flaky_tests_are_replaced_by_id_and_listed_most_recent_first,
             audit_entries_append_in_order_and_list_by_actor_and_target,
+            channels_read_back_whole_and_are_replaced_and_deleted,
             an_import_keeps_ids_and_a_second_changes_nothing,
             an_import_replaces_a_different_record_and_keeps_uniqueness,
         );

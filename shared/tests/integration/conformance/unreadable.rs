@@ -18,6 +18,45 @@ pub trait RawWrites: Send + Sync {
     /// Overwrites stored run `id` (of `lane`) with JSON that names its id and lane but does
     /// not decode as a run.
     async fn raw_unreadable_run(&self, id: i64, lane: &str);
+    /// A notification channel whose document is `doc`, as stored.
+    async fn raw_channel(&self, id: i64, doc: &str);
+}
+
+/// A channel record that no longer reads (a kind this version does not know) is left out
+/// of the list the delivery reads, so the other channels are still told.
+pub async fn an_unreadable_channel_is_left_out_of_the_list(
+    store: Arc<dyn Store>,
+    raw: Arc<dyn RawWrites>,
+) {
+    use shared::domain::{ChannelFields, ChannelInput};
+    use shared::ports::StoreError;
+    let good = ChannelFields::parse(
+        &ChannelInput {
+            name: "team",
+            kind: "slack",
+            url: "https://hooks.slack.com/services/T/B/x",
+            secret: None,
+            rule: "always",
+            test_item_ids: &[],
+            language: "en",
+            enabled: true,
+        },
+        None,
+    )
+    .unwrap();
+    let kept = store.create_channel(&good, t0()).await.unwrap();
+    raw.raw_channel(
+        500,
+        r#"{"name":"old","kind":"irc","url":"http://h.example","rule":"always","language":"en","enabled":true}"#,
+    )
+    .await;
+    assert!(matches!(
+        store
+            .get_channel(shared::domain::ChannelId::from_stored(500))
+            .await,
+        Err(StoreError::Corrupt(_))
+    ));
+    assert_eq!(store.list_channels().await.unwrap(), vec![kept]);
 }
 
 /// Issue 13 review: Finalize's last resort releases a run's lane by the run's id; a run
