@@ -109,6 +109,13 @@ pub const NOTIFY: TaskLimits = TaskLimits {
     timeout_seconds: 540,
     retriers: &[crat_retry(4, 30), LAMBDA_RETRY],
 };
+/// The chat part of notify (the same function, so the same Lambda timeout as Notify):
+/// each channel is retried inside the task, so the state retries only what failed before
+/// a channel was tried (the store).
+pub const ANNOUNCE: TaskLimits = TaskLimits {
+    timeout_seconds: 540,
+    retriers: &[crat_retry(3, 10), LAMBDA_RETRY],
+};
 /// `(ASL state name, its limits)` for every Task state.
 pub const TASKS: &[(&str, TaskLimits)] = &[
     ("Download", DOWNLOAD),
@@ -117,6 +124,7 @@ pub const TASKS: &[(&str, TaskLimits)] = &[
     ("Finalize", FINALIZE),
     ("ReleaseLock", RELEASE_LOCK),
     ("Notify", NOTIFY),
+    ("Announce", ANNOUNCE),
 ];
 
 /// The longest `poll_request_timeout_seconds` the settings accept: trigger's POST and each
