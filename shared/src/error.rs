@@ -21,6 +21,13 @@ pub enum ApiError {
     /// 401: missing, invalid, expired or revoked credentials.
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// 401: the admin password given at login is wrong (not a session problem).
+    #[error("the admin password is wrong; ask whoever runs CRAT for its ADMIN_PASSWD")]
+    WrongPassword,
+    /// 401: the token's session was replaced by a newer login of the same person (at that
+    /// time), in another browser or tab.
+    #[error("this session ended when you logged in from another browser at {} UTC; log in again here to go on", .0.format("%Y-%m-%d %H:%M"))]
+    SessionReplaced(chrono::DateTime<chrono::Utc>),
     /// 403: valid credentials, not allowed for this role.
     #[error("{message}")]
     Forbidden { code: &'static str, message: String },
@@ -77,7 +84,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Invalid(_) | Self::Malformed(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized(_) | Self::WrongPassword | Self::SessionReplaced(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
@@ -95,6 +104,8 @@ impl ApiError {
             Self::Invalid(_) => "invalid_field",
             Self::Malformed(_) => "malformed_body",
             Self::Unauthorized(_) => "unauthorized",
+            Self::WrongPassword => "wrong_password",
+            Self::SessionReplaced(_) => "session_replaced",
             Self::Forbidden { code, .. }
             | Self::Conflict { code, .. }
             | Self::Unprocessable { code, .. } => code,
@@ -117,6 +128,7 @@ impl ApiError {
     pub fn body(&self) -> ErrorBody {
         let (field, message) = match self {
             Self::Invalid(e) => (Some(e.field.clone()), e.to_string()),
+            Self::WrongPassword => (Some("password".to_owned()), self.to_string()),
             Self::Internal(_) => (
                 None,
                 "something went wrong on our side; the request id in the X-Request-Id header helps find it in the logs".into(),
@@ -125,6 +137,9 @@ impl ApiError {
         };
         let details = match self {
             Self::Conflict { details, .. } => details.clone(),
+            Self::SessionReplaced(at) => Some(serde_json::json!({
+                "logged_in_at": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            })),
             _ => None,
         };
         ErrorBody {

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    AuditEntry, Build, Channel, ChannelFields, ChannelId, Email, Environment, EnvironmentFields,
+    AuditEntry, Build, BuildNumber, Channel, ChannelFields, ChannelId, Email, Environment, EnvironmentFields,
     EnvironmentId, FlakyTest, JobName, JobSelection, JobSummary, LaneId, LoginFailures,
     NewAuditEntry, NewBuild, ParameterSet, ParameterSetVersion, Params, Run, RunLock, RunStatus,
     Session, Settings, TestCase, TestId, TestItem, TestItemFields, TestResultOfRun, TestStatus,
@@ -70,6 +70,8 @@ pub trait BuildStore: Send + Sync {
         before_id: Option<i64>,
         limit: usize,
     ) -> StoreResult<Page<Build, i64>>;
+    /// Build `number` of `job`, if Jenkins posted it.
+    async fn find_build(&self, job: &JobName, number: BuildNumber) -> StoreResult<Option<Build>>;
     /// The job's highest-numbered build.
     async fn latest_build(&self, job: &JobName) -> StoreResult<Option<Build>>;
     /// Jobs by name, each with its highest-numbered build, names after `after_name`.

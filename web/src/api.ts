@@ -38,9 +38,9 @@ export function setToken(token: string | null): void {
   }
 }
 
-let unauthorizedHandler: (() => void) | null = null;
-/** Called (once per 401) when the API refuses the token. */
-export function onUnauthorized(fn: () => void): void {
+let unauthorizedHandler: ((e: ApiError) => void) | null = null;
+/** Called (once per 401) when the API refuses the token, with the refusal. */
+export function onUnauthorized(fn: (e: ApiError) => void): void {
   unauthorizedHandler = fn;
 }
 
@@ -90,7 +90,7 @@ export async function api<T>(method: string, path: string, body?: unknown, opts:
     e.retryAfter = resp.headers.get('Retry-After');
     if (resp.status === 401 && !opts.noAuthRedirect) {
       setToken(null);
-      unauthorizedHandler?.();
+      unauthorizedHandler?.(e);
     }
     throw e;
   }

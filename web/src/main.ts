@@ -257,10 +257,13 @@ async function render(): Promise<void> {
   }
 }
 
-onUnauthorized(() => {
+onUnauthorized((e) => {
   forget();
   const { path, query } = currentPath();
-  if (path !== '/login') navigate('/login', { next: `${path}${query.toString() ? `?${query}` : ''}`, expired: 1 }, true);
+  // A newer login elsewhere says when; any other refusal says the session ended.
+  const at = e.code === 'session_replaced' ? (e.details as { logged_in_at?: unknown } | undefined)?.logged_in_at : undefined;
+  const why = typeof at === 'string' ? { replaced: at } : { expired: 1 };
+  if (path !== '/login') navigate('/login', { next: `${path}${query.toString() ? `?${query}` : ''}`, ...why }, true);
 });
 
 window.addEventListener('hashchange', () => void render());

@@ -134,6 +134,60 @@ export function errorBox(e: unknown): HTMLElement {
   );
 }
 
+/** The control of `form` an API error names (`notify_emails[2]` → `notify_emails`), if any. */
+function controlFor(form: HTMLElement, field: string): HTMLElement | null {
+  const name = field.split(/[.[]/)[0];
+  return name ? form.querySelector<HTMLElement>(`[name="${CSS.escape(name)}"]`) : null;
+}
+
+/** Takes the field errors [`showFieldError`] placed in `form` away again. */
+export function clearFieldErrors(form: HTMLElement): void {
+  for (const p of form.querySelectorAll('[data-field-error]')) {
+    const control = form.querySelector<HTMLElement>(`[aria-describedby~="${CSS.escape(p.id)}"]`);
+    if (control) {
+      const rest = (control.getAttribute('aria-describedby') ?? '').split(/\s+/).filter((x) => x && x !== p.id);
+      if (rest.length) control.setAttribute('aria-describedby', rest.join(' '));
+      else control.removeAttribute('aria-describedby');
+      control.removeAttribute('aria-invalid');
+    }
+    p.remove();
+  }
+}
+
+/**
+ * An API error that names a field: its dictionary sentence and the server's text under
+ * that field of `form` (described by it, marked invalid, focused). `false` when the error
+ * names no field the form has (show it in the form's error box then).
+ */
+export function showFieldError(form: HTMLElement, e: unknown): boolean {
+  if (!(e instanceof ApiError) || !e.field) return false;
+  const control = controlFor(form, e.field);
+  if (!control) return false;
+  clearFieldErrors(form);
+  const [sentence, ...detail] = errorLines(e);
+  const p = h(
+    'p',
+    { class: 'mt-1 text-xs text-red-700', id: uid('field-error'), 'data-field-error': e.field, 'data-testid': 'field-error' },
+    h('span', { class: 'font-medium' }, sentence),
+    detail.length ? h('span', { class: 'block break-words' }, detail.join(' ')) : null,
+  );
+  // Under the control's own box (a checkbox's label, a field wrapper), not inside it.
+  const anchor = control.closest('label') ?? control;
+  anchor.after(p);
+  const described = (control.getAttribute('aria-describedby') ?? '').split(/\s+/).filter(Boolean);
+  control.setAttribute('aria-describedby', [p.id, ...described].join(' '));
+  control.setAttribute('aria-invalid', 'true');
+  control.focus();
+  return true;
+}
+
+/** A refused save: the field's error under the field, and the sentence in `slot` too. */
+export function showFormError(form: HTMLElement, slot: HTMLElement, e: unknown): void {
+  clearFieldErrors(form);
+  slot.replaceChildren(errorBox(e));
+  showFieldError(form, e);
+}
+
 export function infoBox(text: Child, cls = 'border-sky-200 bg-sky-50 text-sky-900'): HTMLElement {
   return h('div', { class: `rounded-md border px-3 py-2 text-sm ${cls}` }, text);
 }

@@ -33,6 +33,7 @@ import {
 import { queueTests } from './queue-tests.mjs';
 import { resultsTests } from './results-tests.mjs';
 import { channelsTests } from './channels-tests.mjs';
+import { anyBuildTests } from './any-build-tests.mjs';
 
 const XSS_JOB = '<img src=x onerror=alert(1)>';
 const XSS_USER = '<script>alert("u")</script>';
@@ -122,7 +123,10 @@ test('a user sees a new build, triggers it and watches the run complete without 
   const row = page.locator('tr', { has: page.getByTestId('build-job').filter({ hasText: JOB }) }).filter({ hasText: '#101' });
   await row.waitFor();
   assert.ok((await row.innerText()).includes(PACKAGE_PATH), 'package path shown');
+  // Select asks first (it moves the team's pin), in the row.
   await row.getByTestId('select-build').click();
+  await row.getByText(en['builds.selectQuestion'].replace('{n}', '101').replace('{job}', JOB)).waitFor();
+  await row.getByTestId('select-build-confirm').click();
   await row.getByText(en['builds.selected'], { exact: true }).waitFor();
   const jv = await api('GET', `/job-versions/${encodeURIComponent(JOB)}`, undefined, await token(page));
   assert.equal(jv.body.build_id, build.id);
@@ -374,6 +378,7 @@ test('a build whose JOB_NAME is HTML renders as text', async () => {
   await go(page, `#/builds?job=${encodeURIComponent(XSS_JOB)}`);
   await page.getByTestId('build-job').filter({ hasText: XSS_JOB }).first().waitFor();
   await page.getByTestId('select-build').first().click();
+  await page.getByTestId('select-build-confirm').first().click();
   await page.locator('#toast').filter({ hasText: XSS_JOB }).waitFor();
   await page.waitForTimeout(300);
   assert.equal(await page.locator('img[src="x"], main script').count(), 0, 'no element made from the data');
@@ -582,6 +587,7 @@ test('the Outbox shows a mail with its chart in a sandboxed frame, and downloads
 
 // Notification channels (a webhook receiver of the test's own, the run page's chat list).
 channelsTests(() => firstRunId);
+anyBuildTests();
 
 test('the site made no request to any other origin, and no page error', () => {
   assert.ok(requests.length > 20, `recorded ${requests.length} requests`);

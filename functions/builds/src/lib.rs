@@ -8,7 +8,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use shared::auth::AuthUser;
 use shared::config::Secret;
-use shared::domain::{Build, BuildId, JobName, JobSummary, JobVersion};
+use shared::domain::{Build, BuildId, BuildNumber, FieldError, JobName, JobSummary, JobVersion};
+use shared::ports::StoreError;
 use shared::error::ApiResult;
 use shared::http::{ApiJson, IdPath, ListResponse, PageParams, query, with_common_layers};
 use shared::{ApiError, Deps};
@@ -152,9 +153,12 @@ struct BuildFilter {
         pattern = r"^$|^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
     )]
     job_name: Option<String>,
+    /// Only this build number of `job_name` (a search: at most one build; needs `job_name`).
+    #[param(pattern = r"^$|^[0-9]{1,15}$")]
+    build_number: Option<String>,
 }
 
-/// Builds, newest first.
+/// Builds, newest first; with `build_number`, that build of the job (or none).
 #[utoipa::path(get, path = "/api/v1/builds", tag = "builds", params(BuildFilter, PageParams),
     security(("bearer" = [])),
     responses((status = 200, body = ListResponse<Build>), (status = 400, body = shared::error::ErrorBody), (status = 401, body = shared::error::ErrorBody)))]
@@ -170,10 +174,28 @@ async fn list_builds(
         .filter(|j| !j.is_empty())
         .map(|j| JobName::parse("job_name", &j))
         .transpose()?;
-    let builds = state
-        .store
-        .list_builds(job.as_ref(), page.id_cursor()?, page.limit()?)
-        .await?;
+    let cursor = page.id_cursor()?;
+    let limit = page.limit()?;
+    if let Some(raw) = filter.build_number.filter(|n| !n.is_empty()) {
+        let number = BuildNumber::parse("build_number", &Value::String(raw))?;
+        let job = job.ok_or_else(|| {
+            FieldError::new("build_number", "needs job_name: a build number is one job's")
+        })?;
+        let found = match state.store.find_build(&job, number).await {
+            Ok(found) => found,
+            // A record that no longer reads is no result, not a failed search.
+            Err(StoreError::Corrupt(why)) => {
+                tracing::warn!(job = %job, build_number = %number, error = %why, "stored build unreadable; left out");
+                None
+            }
+            Err(e) => return Err(e.into()),
+        };
+        return Ok(Json(ListResponse {
+            items: found.into_iter().collect(),
+            next_cursor: None,
+        }));
+    }
+    let builds = state.store.list_builds(job.as_ref(), cursor, limit).await?;
     Ok(Json(ListResponse::from_page(builds)))
 }
 

@@ -72,6 +72,10 @@ impl FromRequestParts<Deps> for AuthUser {
                     .ct_eq(token_sha256(token).as_bytes()),
             );
         if !same_session || session.is_admin != claims.adm {
+            // The stored session is another one: a newer login of this person replaced it.
+            if session.session_id != claims.sid && session.created_at.timestamp() >= claims.iat {
+                return Err(ApiError::SessionReplaced(session.created_at));
+            }
             return Err(ApiError::Unauthorized(REVOKED));
         }
         if !session.is_live(now) {

@@ -107,7 +107,7 @@ pub async fn login(
         take_attempts(state, &keys, now).await?;
         if !password_matches(password, state.config.admin_password.expose()) {
             tracing::warn!("failed admin login");
-            return Err(ApiError::Unauthorized("wrong admin password"));
+            return Err(ApiError::WrongPassword);
         }
         let [(email_key, _), rest @ ..] = &keys;
         state.store.clear_login_failures(email_key).await?;

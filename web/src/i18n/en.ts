@@ -51,6 +51,8 @@ export const en = {
   'error.unexpected': 'Something went wrong in the page.',
   'error.retryAfter': 'Try again in {s} seconds.',
   'error.unauthorized': 'Your session is not valid; log in again.',
+  'error.wrong_password': 'The admin password is wrong.',
+  'error.session_replaced': 'You logged in from another browser; this session has ended.',
   'error.invalid_field': 'A value is not valid.',
   'error.malformed_body': 'The request was not understood.',
   'error.not_found': 'Not found.',
@@ -98,6 +100,7 @@ export const en = {
   'login.emailInvalid': 'Enter a valid email address.',
   'login.passwordMissing': 'Enter the admin password, or untick “I am an admin”.',
   'login.expired': 'Your session has ended. Log in again to continue.',
+  'login.replaced': 'You logged in from another browser at {time}, which ended this session. Log in again to continue here.',
   'login.already': 'You are logged in as {email}.',
 
   'status.QUEUED': 'Queued',
@@ -637,6 +640,21 @@ export const en = {
   'chat.sent': "Sent",
   'chat.failed': "Not delivered",
   'chat.skipped': "Not sent",
+  // Testing any build, and the confirmed Select with undo.
+  'builds.test': 'Test this build',
+  'builds.testAria': 'Test this build: #{n} of {job}, without changing the selection',
+  'builds.selectQuestion': 'Make #{n} the team’s build of {job}?',
+  'builds.selectConfirm': 'Select it',
+  'builds.selectedNotice': '{job}: build #{n} is now selected (was #{was}).',
+  'builds.undo': 'Undo',
+  'builds.undoneToast': '{job}: build #{n} is selected again.',
+  'tests.findBuild': 'Find build number',
+  'tests.findBuildButton': 'Find',
+  'tests.noSuchBuild': '{job} has no build #{n}.',
+  'tests.olderBuilds': 'Older builds',
+  'tests.noOlderBuilds': 'No older builds.',
+  'tests.buildChosen': 'Build #{n} of {job} is chosen below; the job’s selected build stays as it is.',
+  'tests.buildUnknown': 'Build {id} does not exist.',
 };
 
 export type Dict = { [K in keyof typeof en]: string };

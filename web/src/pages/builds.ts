@@ -2,7 +2,7 @@ import { get, getAll, post, put, qs, seg } from '../api';
 import { fill, h } from '../dom';
 import { fmtTime } from '../format';
 import { t } from '../i18n';
-import { navigate, type Ctx } from '../router';
+import { href, navigate, type Ctx } from '../router';
 import type { Build, JobOverview, JobVersion, Page } from '../types';
 import { Pager, badge, checkbox, empty, errorBox, field, loading, pageHeader, section, table, toast } from '../ui';
 
@@ -17,6 +17,7 @@ export async function buildsPage(ctx: Ctx): Promise<void> {
   const jobsBox = h('div', null, loading());
   const buildsBox = h('div', null, loading());
   const errorSlot = h('div');
+  const undoSlot = h('div', { class: 'empty:hidden' });
   let jobs: JobOverview[] = [];
   const pager = new Pager();
 
@@ -28,16 +29,73 @@ export async function buildsPage(ctx: Ctx): Promise<void> {
     renderJobs();
   }
 
+  /** Moves the team's pin to `b`; the notice above the lists offers to put the old one back. */
   async function selectBuild(b: Build): Promise<void> {
-    const sel = selectionOf(b.job_name);
+    const before = selectionOf(b.job_name);
     await put<JobVersion>('/job-versions', {
       job_name: b.job_name,
       build_id: b.id,
-      auto_sync: sel?.auto_sync ?? false,
+      auto_sync: before?.auto_sync ?? false,
+      sync_on_new_build: before?.auto_sync ? before.sync_on_new_build : false,
     });
     toast(t('builds.selectedToast', { job: b.job_name, n: b.build_number }));
+    fill(undoSlot, before ? undoNotice(b, before) : null);
     await reloadJobs();
     await loadBuilds();
+  }
+
+  function undoNotice(b: Build, before: JobVersion): HTMLElement {
+    const undo = h('button', { type: 'button', class: 'btn btn-sm', 'data-testid': 'undo-select' }, t('builds.undo'));
+    undo.addEventListener(
+      'click',
+      guarded(async () => {
+        await put<JobVersion>('/job-versions', {
+          job_name: before.job_name,
+          build_id: before.build_id,
+          auto_sync: before.auto_sync,
+          sync_on_new_build: before.auto_sync ? before.sync_on_new_build : false,
+        });
+        fill(undoSlot, null);
+        toast(t('builds.undoneToast', { job: before.job_name, n: before.build?.build_number ?? before.build_id }));
+        await reloadJobs();
+        await loadBuilds();
+      }),
+    );
+    return h(
+      'div',
+      { class: 'flex flex-wrap items-center gap-2 rounded-md border border-emerald-200 bg-emerald-50 px-3 py-2 text-sm text-emerald-900', role: 'status', 'data-testid': 'select-notice' },
+      h('span', null, t('builds.selectedNotice', { job: b.job_name, n: b.build_number, was: before.build?.build_number ?? before.build_id })),
+      undo,
+    );
+  }
+
+  /** Select → "Make #N the team's build?" with Confirm and Cancel, in the row itself. */
+  function selectAction(b: Build): HTMLElement {
+    const box = h('span', { class: 'inline-flex flex-wrap items-center gap-1' });
+    const ask = h(
+      'button',
+      {
+        type: 'button',
+        class: 'btn btn-sm',
+        'data-testid': 'select-build',
+        'aria-label': t('builds.selectAria', { job: b.job_name, n: b.build_number }),
+      },
+      t('builds.select'),
+    );
+    const question = () => {
+      const yes = h('button', { type: 'button', class: 'btn btn-sm btn-primary', 'data-testid': 'select-build-confirm' }, t('builds.selectConfirm'));
+      const no = h('button', { type: 'button', class: 'btn btn-sm', 'data-testid': 'select-build-cancel' }, t('common.cancel'));
+      yes.addEventListener('click', guarded(() => selectBuild(b)));
+      no.addEventListener('click', () => {
+        box.replaceChildren(ask);
+        ask.focus();
+      });
+      box.replaceChildren(h('span', { class: 'text-xs text-slate-700' }, t('builds.selectQuestion', { job: b.job_name, n: b.build_number })), yes, no);
+      yes.focus();
+    };
+    ask.addEventListener('click', question);
+    box.append(ask);
+    return box;
   }
 
   async function setSync(jo: JobOverview, autoSync: boolean, onNew: boolean): Promise<void> {
@@ -132,19 +190,23 @@ export async function buildsPage(ctx: Ctx): Promise<void> {
     const rows = page.items.map((b) => {
       const sel = selectionOf(b.job_name);
       const isSelected = sel?.build_id === b.id;
-      const action = isSelected
-        ? badge(t('builds.selected'), 'bg-emerald-100 text-emerald-800')
-        : h(
-            'button',
-            {
-              type: 'button',
-              class: 'btn btn-sm',
-              'data-testid': 'select-build',
-              'aria-label': t('builds.selectAria', { job: b.job_name, n: b.build_number }),
-              onclick: guarded(() => selectBuild(b)),
-            },
-            t('builds.select'),
-          );
+      // Testing a build never moves the pin: that is the separate, confirmed Select.
+      const testIt = h(
+        'a',
+        {
+          class: 'btn btn-sm',
+          href: href('/tests', { build: b.id }),
+          'data-testid': 'test-this-build',
+          'aria-label': t('builds.testAria', { job: b.job_name, n: b.build_number }),
+        },
+        t('builds.test'),
+      );
+      const action = h(
+        'span',
+        { class: 'inline-flex flex-wrap items-center gap-1' },
+        testIt,
+        isSelected ? badge(t('builds.selected'), 'bg-emerald-100 text-emerald-800') : selectAction(b),
+      );
       return [
         h('span', { class: 'break-all', 'data-testid': 'build-job' }, b.job_name),
         h('span', { class: 'whitespace-nowrap' }, `#${b.build_number}`),
@@ -185,6 +247,7 @@ export async function buildsPage(ctx: Ctx): Promise<void> {
       'div',
       { class: 'space-y-4' },
       errorSlot,
+      undoSlot,
       section(t('builds.jobsTitle'), h('p', { class: 'muted mb-3' }, t('builds.jobsIntro')), jobsBox),
       section(
         t('builds.listTitle'),

@@ -2,7 +2,8 @@ import { h } from '../dom';
 import { t } from '../i18n';
 import type { Ctx } from '../router';
 import { login } from '../session';
-import { checkbox, errorBox, field, infoBox } from '../ui';
+import { fmtTime } from '../format';
+import { checkbox, field, infoBox, showFormError } from '../ui';
 
 /** Only in-app targets: "/runs/5?x=1" style paths. */
 function safeNext(raw: string | null): string {
@@ -75,7 +76,8 @@ export function loginPage(ctx: Ctx): void {
       await login(addr, admin.input.checked ? password.value : null);
       window.location.hash = next;
     } catch (e) {
-      errorSlot.replaceChildren(errorBox(e));
+      // A wrong password shows under the password field; nothing about sessions.
+      showFormError(form, errorSlot, e);
       submit.disabled = false;
     }
   });
@@ -89,11 +91,20 @@ export function loginPage(ctx: Ctx): void {
         { class: 'card p-6' },
         h('h1', { class: 'h1 mb-1' }, t('login.title')),
         h('p', { class: 'muted mb-5' }, t('login.intro')),
-        ctx.query.get('expired') ? h('div', { class: 'mb-4' }, infoBox(t('login.expired'))) : null,
+        endedNotice(ctx.query),
         ctx.me ? h('div', { class: 'mb-4' }, infoBox(t('login.already', { email: ctx.me.email }))) : null,
         form,
       ),
     ),
   );
   email.focus();
+}
+
+/** Why the person is here again: a login elsewhere replaced the session (and when), or it ended. */
+function endedNotice(query: URLSearchParams): HTMLElement | null {
+  const replacedAt = query.get('replaced');
+  if (replacedAt && !Number.isNaN(Date.parse(replacedAt))) {
+    return h('div', { class: 'mb-4', 'data-testid': 'session-replaced' }, infoBox(t('login.replaced', { time: fmtTime(replacedAt) })));
+  }
+  return query.get('expired') ? h('div', { class: 'mb-4' }, infoBox(t('login.expired'))) : null;
 }

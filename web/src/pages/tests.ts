@@ -1,10 +1,10 @@
 import { ApiError, get, getAll, post, qs } from '../api';
-import { fill, h, type Child } from '../dom';
+import { fill, h, uid, type Child } from '../dom';
 import { between, fmtDuration, fmtPercent, fmtTime, passRate } from '../format';
 import { t } from '../i18n';
 import { href, navigate, type Ctx } from '../router';
 import { LIVE_STATUSES, type ActiveRun, type AdmittedRun, type Build, type JobOverview, type Page, type ParameterSet, type Run, type TestItem } from '../types';
-import { Pager, badge, empty, errorBox, field, loading, pageHeader, runBadge, runStatusBadge, section, table, unreachableNotice } from '../ui';
+import { Pager, badge, empty, errorBox, errorLines, field, infoBox, loading, pageHeader, runBadge, runStatusBadge, section, table, unreachableNotice } from '../ui';
 import { flakySection } from './flaky';
 import { announceAdmitted } from './queue';
 
@@ -87,12 +87,13 @@ export async function testsPage(ctx: Ctx): Promise<void> {
   document.title = `${t('tests.title')} · CRAT`;
   const itemParam = Number(ctx.query.get('item') ?? '');
   const bannerSlot = h('div', { class: 'empty:hidden' });
+  const bannerNote = h('div', { class: 'empty:hidden', 'data-testid': 'build-note' });
   const listBox = h('div', null, loading());
   const historyBox = h('div');
 
   ctx.main.append(
     pageHeader(t('tests.title')),
-    h('div', { class: 'space-y-4' }, bannerSlot, listBox, historyBox),
+    h('div', { class: 'space-y-4' }, bannerSlot, bannerNote, listBox, historyBox),
   );
 
   async function refreshBanner(): Promise<void> {
@@ -127,16 +128,30 @@ export async function testsPage(ctx: Ctx): Promise<void> {
   } else {
     const jobNames = [...new Set(items.map((i) => i.job_name))];
     const buildsByJob = new Map<string, Build[]>();
+    const buildCursors = new Map<string, string | null>();
     await Promise.all(
       jobNames.map(async (j) => {
         try {
           const page = await get<Page<Build>>(`/builds${qs({ job_name: j, limit: 50 })}`);
           buildsByJob.set(j, page.items);
+          buildCursors.set(j, page.next_cursor ?? null);
         } catch {
           buildsByJob.set(j, []);
         }
       }),
     );
+    // ?build=<id> ("Test this build" on the Builds page): chosen in its job's items.
+    let wanted: Build | null = null;
+    const buildParam = Number(ctx.query.get('build') ?? '');
+    if (Number.isInteger(buildParam) && buildParam > 0) {
+      try {
+        wanted = await get<Build>(`/builds/${buildParam}`);
+        fill(bannerNote, infoBox(t('tests.buildChosen', { n: wanted.build_number, job: wanted.job_name })));
+      } catch (e) {
+        fill(bannerNote, e instanceof ApiError && e.status === 404 ? infoBox(t('tests.buildUnknown', { id: buildParam })) : errorBox(e));
+      }
+      if (!ctx.alive()) return;
+    }
     const lastRuns = new Map<number, Run | null>();
     await Promise.all(
       items.map(async (i) => {
@@ -164,17 +179,24 @@ export async function testsPage(ctx: Ctx): Promise<void> {
       const set = item.parameter_set_id == null ? defaultSet : sets.find((s) => s.id === item.parameter_set_id);
       const builds = buildsByJob.get(item.job_name) ?? [];
       const errorSlot = h('div');
+      const buildOption = (b: Build) =>
+        h('option', { value: String(b.id) }, `#${b.build_number} · ${fmtTime(b.created_at)}${b.build_user ? ` · ${b.build_user}` : ''}`);
       const picker = h(
         'select',
         { class: 'input', name: `build-${item.id}`, 'data-testid': 'build-picker' },
         sel
           ? h('option', { value: '' }, t('tests.useSelected', { n: sel.build?.build_number ?? sel.build_id }))
           : h('option', { value: '', disabled: true, selected: true }, t('tests.chooseBuild')),
-        builds.map((b) =>
-          h('option', { value: String(b.id) }, `#${b.build_number} · ${fmtTime(b.created_at)}${b.build_user ? ` · ${b.build_user}` : ''}`),
-        ),
+        builds.map(buildOption),
       );
       if (!sel && builds.length) picker.value = String(builds[0].id);
+      /** Puts `b` in the picker (once) and chooses it. */
+      const choose = (b: Build) => {
+        if (![...picker.options].some((o) => o.value === String(b.id))) picker.append(buildOption(b));
+        picker.value = String(b.id);
+      };
+      if (wanted && wanted.job_name === item.job_name) choose(wanted);
+      const finder = buildFinder(item.job_name, choose, (b) => b.forEach((x) => picker.append(buildOption(x))), buildCursors.get(item.job_name) ?? null);
       const trigger = h(
         'button',
         {
@@ -237,6 +259,7 @@ export async function testsPage(ctx: Ctx): Promise<void> {
           ),
         ),
         field(t('tests.build'), picker),
+        finder,
         errorSlot,
         h(
           'div',
@@ -290,4 +313,67 @@ export async function testsPage(ctx: Ctx): Promise<void> {
     await load();
     if (ctx.alive() && ctx.query.get('focus') !== 'no') historyBox.scrollIntoView({ block: 'nearest' });
   }
+}
+
+/**
+ * Under a build picker: find a build of `job` by its number (any age: the API looks it up),
+ * and page further back than the picker's first 50 ("Older builds").
+ */
+function buildFinder(job: string, choose: (b: Build) => void, addOlder: (b: Build[]) => void, firstCursor: string | null): HTMLElement {
+  const number = h('input', {
+    class: 'input w-28',
+    type: 'text',
+    inputmode: 'numeric',
+    pattern: '[0-9]*',
+    name: 'build_number',
+    'data-testid': 'find-build-number',
+  });
+  const find = h('button', { type: 'submit', class: 'btn btn-sm', 'data-testid': 'find-build' }, t('tests.findBuildButton'));
+  const out = h('p', { class: 'w-full text-xs text-slate-700 empty:hidden', role: 'status', 'data-testid': 'find-build-result' });
+  let cursor = firstCursor;
+  const older = h('button', { type: 'button', class: 'btn btn-sm', 'data-testid': 'older-builds', hidden: !cursor }, t('tests.olderBuilds'));
+  older.addEventListener('click', async () => {
+    older.disabled = true;
+    try {
+      const page = await get<Page<Build>>(`/builds${qs({ job_name: job, limit: 50, cursor })}`);
+      addOlder(page.items);
+      cursor = page.next_cursor ?? null;
+      if (!cursor) {
+        older.hidden = true;
+        out.textContent = t('tests.noOlderBuilds');
+      }
+    } catch (e) {
+      out.textContent = errorLines(e).join(' ');
+    } finally {
+      older.disabled = false;
+    }
+  });
+  const form = h(
+    'form',
+    { class: 'flex flex-wrap items-end gap-2', novalidate: true },
+    h('div', null, h('label', { class: 'label', for: (number.id = uid('find-build')) }, t('tests.findBuild')), number),
+    find,
+    older,
+    out,
+  );
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const n = number.value.trim().replace(/^#/, '');
+    out.textContent = '';
+    if (!n) return number.focus();
+    find.disabled = true;
+    try {
+      const page = await get<Page<Build>>(`/builds${qs({ job_name: job, build_number: n })}`);
+      const b = page.items[0];
+      if (b) {
+        choose(b);
+        out.textContent = t('tests.buildChosen', { n: b.build_number, job });
+      } else out.textContent = t('tests.noSuchBuild', { job, n });
+    } catch (e) {
+      out.textContent = errorLines(e).join(' ');
+    } finally {
+      find.disabled = false;
+    }
+  });
+  return form;
 }

@@ -106,13 +106,14 @@ fn every_task_and_the_machine_have_timeouts_and_failures_reach_finalize() {
                 "{name} has no TimeoutSeconds"
             );
             // Before Finalize, every failure must reach it (the lock is released there);
-            // after it, Notify's failure must not change the outcome.
+            // after it, Notify's and Announce's failures must not change the outcome.
             // Finalize itself falls back to the last-resort lock release, and that to a
             // Fail state: no path ends with the run's lock held by a failed Finalize.
             let target = match name.as_str() {
                 "Finalize" => "ReleaseLock",
                 "ReleaseLock" => "FinalizeFailed",
-                "Notify" => "Outcome",
+                "Notify" => "Announce",
+                "Announce" => "Outcome",
                 _ => "Finalize",
             };
             let catch_all = state["Catch"].as_array().into_iter().flatten().any(|c| {
@@ -223,7 +224,10 @@ async fn a_finalize_that_keeps_failing_falls_back_to_releasing_the_lock() {
         ErrorName::StoreBusy.as_str()
     );
     assert_eq!(finalize[9]["run_id"], 1);
-    assert_eq!(calls.last().unwrap().0, "local:notify");
+    // Notify mails, then Announce tells the chats (the same function, its chat part).
+    let (last, input) = calls.last().unwrap();
+    assert_eq!(last, "local:notify");
+    assert_eq!(input["part"], "chat", "{calls:?}");
     assert_eq!(record.status, statemachine::ExecutionStatus::Failed);
     assert_eq!(record.error.as_deref(), Some(ErrorName::RunFailed.as_str()));
     let states: Vec<&str> = record
@@ -240,7 +244,8 @@ async fn a_finalize_that_keeps_failing_falls_back_to_releasing_the_lock() {
             "Poll",
             "Finalize",
             "ReleaseLock",
-            "Notify"
+            "Notify",
+            "Announce"
         ]
     );
 }

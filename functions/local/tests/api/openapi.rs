@@ -100,6 +100,12 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("post", "/api/v1/settings/test-connection"),
     ("get", "/api/v1/outbox/{file}"),
     ("get", "/api/v1/outbox/{file}/preview"),
+    ("get", "/api/v1/notification-channels"),
+    ("post", "/api/v1/notification-channels"),
+    ("get", "/api/v1/notification-channels/{id}"),
+    ("put", "/api/v1/notification-channels/{id}"),
+    ("delete", "/api/v1/notification-channels/{id}"),
+    ("post", "/api/v1/notification-channels/{id}/test"),
 ];
 
 #[tokio::test]
@@ -223,6 +229,12 @@ async fn openapi_documents_every_error_a_route_gives() {
         ("post", "/api/v1/settings/test-connection"),
         ("get", "/api/v1/outbox/{file}"),
         ("get", "/api/v1/outbox/{file}/preview"),
+        ("get", "/api/v1/notification-channels"),
+        ("post", "/api/v1/notification-channels"),
+        ("get", "/api/v1/notification-channels/{id}"),
+        ("put", "/api/v1/notification-channels/{id}"),
+        ("delete", "/api/v1/notification-channels/{id}"),
+        ("post", "/api/v1/notification-channels/{id}/test"),
     ];
     let open_routes = [("post", "/api/v1/builds"), ("post", "/api/v1/auth/login")];
     for (method, path, op) in operations(&doc) {

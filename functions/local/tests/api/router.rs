@@ -211,7 +211,9 @@ async fn bad_login_input_names_the_field() {
         Some(&json!({"email": "admin@example.com", "password": "wrong"})),
     )
     .await;
-    assert_error(wrong, StatusCode::UNAUTHORIZED, "unauthorized");
+    // A wrong password is the password field's fault, not a session's.
+    let err = assert_error(wrong, StatusCode::UNAUTHORIZED, "wrong_password");
+    assert_eq!(err["error"]["field"], "password", "{err}");
 }
 
 #[tokio::test]

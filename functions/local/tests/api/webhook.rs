@@ -299,6 +299,41 @@ async fn builds_list_filters_by_job_and_pages(backend: Backend) {
         .await;
         assert_eq!(err["error"]["field"], bad.split('=').next().unwrap());
     }
+
+    // Search by number: that build of the job, of any age, or none.
+    let found: Value = app
+        .get("/api/v1/builds?job_name=team%2FCDN_EDGE&build_number=1", Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(numbers(&found), [1]);
+    assert_eq!(found["items"][0]["job_name"], "team/CDN_EDGE");
+    assert_eq!(found["next_cursor"], Value::Null);
+    let none: Value = app
+        .get("/api/v1/builds?job_name=CDN_CORE&build_number=99", Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(numbers(&none), Vec::<i64>::new());
+    for (bad, why) in [
+        ("build_number=1", "needs job_name"),
+        ("job_name=CDN_CORE&build_number=0", "positive integer"),
+        ("job_name=CDN_CORE&build_number=-1", "positive integer"),
+        ("job_name=CDN_CORE&build_number=x1", "positive integer"),
+    ] {
+        let err = assert_error(
+            app.get(&format!("/api/v1/builds?{bad}"), Some(&token))
+                .await,
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+        )
+        .await;
+        assert_eq!(err["error"]["field"], "build_number", "{bad}");
+        let message = err["error"]["message"].as_str().unwrap();
+        assert!(message.contains(why), "{bad}: {message}");
+    }
     assert_error(
         app.get("/api/v1/builds", None).await,
         StatusCode::UNAUTHORIZED,

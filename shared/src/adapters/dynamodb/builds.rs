@@ -243,6 +243,10 @@ impl BuildStore for DynamoStore {
         }
     }
 
+    async fn find_build(&self, job: &JobName, number: BuildNumber) -> StoreResult<Option<Build>> {
+        self.build_by_guard(&build_guard_pk(number, job), None).await
+    }
+
     async fn latest_build(&self, job: &JobName) -> StoreResult<Option<Build>> {
         let Some(item) = self.get_item(job_pk(job.as_str()), JOB_SK).await? else {
             return Ok(None);

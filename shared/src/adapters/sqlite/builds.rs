@@ -171,6 +171,22 @@ impl BuildStore for SqliteStore {
         .await
     }
 
+    async fn find_build(&self, job: &JobName, number: BuildNumber) -> StoreResult<Option<Build>> {
+        let job = job.as_str().to_owned();
+        self.read(move |c| {
+            c.query_row(
+                &format!("SELECT {BUILD_COLUMNS} FROM builds WHERE job_name = ?1 AND build_number = ?2"),
+                params![job, number.get()],
+                raw_build,
+            )
+            .optional()
+            .map_err(unavailable)?
+            .map(RawBuild::into_build)
+            .transpose()
+        })
+        .await
+    }
+
     async fn latest_build(&self, job: &JobName) -> StoreResult<Option<Build>> {
         let job = job.as_str().to_owned();
         self.read(move |c| {

@@ -178,3 +178,36 @@ pub async fn jobs_list_their_highest_build(store: Arc<dyn Store>) {
     assert_eq!(names, ["C/x"]);
     assert_eq!(rest.next, None);
 }
+
+pub async fn a_build_is_found_by_its_job_and_number(store: Arc<dyn Store>) {
+    use shared::domain::BuildNumber;
+    let (old, _) = store
+        .insert_build(&new_build("team/CDN_CORE", 7), t0())
+        .await
+        .unwrap();
+    for n in 8..30 {
+        store
+            .insert_build(&new_build("team/CDN_CORE", n), t0())
+            .await
+            .unwrap();
+    }
+    let (other, _) = store
+        .insert_build(&new_build("CDN_EDGE", 7), t0())
+        .await
+        .unwrap();
+    let core = JobName::parse("job", "team/CDN_CORE").unwrap();
+    let edge = JobName::parse("job", "CDN_EDGE").unwrap();
+    let seven = BuildNumber::from_stored(7);
+    assert_eq!(store.find_build(&core, seven).await.unwrap(), Some(old));
+    assert_eq!(store.find_build(&edge, seven).await.unwrap(), Some(other));
+    assert_eq!(
+        store
+            .find_build(&edge, BuildNumber::from_stored(8))
+            .await
+            .unwrap(),
+        None,
+        "build 8 is CDN_CORE's only"
+    );
+    let unknown = JobName::parse("job", "NOPE").unwrap();
+    assert_eq!(store.find_build(&unknown, seven).await.unwrap(), None);
+}

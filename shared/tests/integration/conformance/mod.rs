@@ -106,6 +106,7 @@ macro_rules! conformance_tests {
             concurrent_identical_inserts_create_one_build,
             builds_list_newest_first_with_pages_and_job_filter,
             jobs_list_their_highest_build,
+            a_build_is_found_by_its_job_and_number,
             one_session_per_email_and_role,
             expired_sessions_are_not_listed,
             login_attempts_are_checked_and_counted_atomically,

@@ -16,7 +16,7 @@ import {
   type ChannelView,
   type TestItem,
 } from '../../types';
-import { badge, checkbox, empty, errorBox, errorLines, field, infoBox, loading, pageHeader, section, table, toast } from '../../ui';
+import { badge, checkbox, empty, errorBox, errorLines, field, infoBox, loading, pageHeader, section, table, toast, showFormError } from '../../ui';
 
 const formAlert = (msg: string) =>
   h('p', { class: 'rounded-md border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800', role: 'alert' }, msg);
@@ -261,7 +261,7 @@ export async function channelsPage(ctx: Ctx): Promise<void> {
         fill(formBox);
         await reload();
       } catch (e) {
-        errorSlot.replaceChildren(errorBox(e));
+        showFormError(form, errorSlot, e);
       } finally {
         save.disabled = false;
       }

@@ -5,7 +5,7 @@ import { fill, h } from '../../dom';
 import { t } from '../../i18n';
 import type { Ctx } from '../../router';
 import type { Environment } from '../../types';
-import { badge, checkbox, connectionTester, empty, errorBox, field, infoBox, loading, pageHeader, section, table, toast } from '../../ui';
+import { badge, checkbox, connectionTester, empty, errorBox, field, infoBox, loading, pageHeader, section, table, toast, showFormError } from '../../ui';
 
 const formAlert = (msg: string) =>
   h('p', { class: 'rounded-md border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800', role: 'alert' }, msg);
@@ -140,7 +140,7 @@ export async function environmentsPage(ctx: Ctx): Promise<void> {
         fill(formBox);
         await reload();
       } catch (e) {
-        errorSlot.replaceChildren(errorBox(e));
+        showFormError(form, errorSlot, e);
       } finally {
         save.disabled = false;
       }

@@ -4,7 +4,7 @@ import { fmtTime } from '../../format';
 import { t } from '../../i18n';
 import type { Ctx } from '../../router';
 import type { Page, ParameterSet, ParameterSetVersion } from '../../types';
-import { badge, empty, errorBox, field, loading, pageHeader, section, table, toast } from '../../ui';
+import { badge, empty, errorBox, field, loading, pageHeader, section, table, toast, showFormError } from '../../ui';
 
 /** Checks the params text: a JSON object whose known keys have the right types. */
 export function checkParams(text: string): { ok: true; value: Record<string, unknown> } | { ok: false; message: string } {
@@ -226,7 +226,7 @@ export async function parameterSetsPage(ctx: Ctx): Promise<void> {
         fill(formBox);
         await reload();
       } catch (e) {
-        errorSlot.replaceChildren(errorBox(e));
+        showFormError(form, errorSlot, e);
       } finally {
         save.disabled = false;
       }

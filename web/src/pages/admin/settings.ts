@@ -1,9 +1,9 @@
-import { ApiError, get, put } from '../../api';
+import { get, put } from '../../api';
 import { fill, h } from '../../dom';
 import { t, tMaybe } from '../../i18n';
 import type { Ctx } from '../../router';
 import type { Settings } from '../../types';
-import { checkbox, connectionTester, errorBox, loading, pageHeader, section, toast } from '../../ui';
+import { checkbox, connectionTester, errorBox, loading, pageHeader, section, toast, showFormError } from '../../ui';
 
 type Kind = 'text' | 'url' | 'int' | 'bool' | 'list' | 'json' | 'choice';
 interface Meta {
@@ -138,15 +138,7 @@ export async function settingsPage(ctx: Ctx): Promise<void> {
       current = await put<Settings>('/settings', body);
       toast(t('settings.saved', { n: Object.keys(body).length }));
     } catch (e) {
-      errorSlot.replaceChildren(errorBox(e));
-      if (e instanceof ApiError && e.field) {
-        const c = controls.find((x) => x.key === e.field);
-        if (c) {
-          c.input.setAttribute('aria-invalid', 'true');
-          c.msg.textContent = e.message;
-          c.input.focus();
-        }
-      }
+      showFormError(form, errorSlot, e);
     } finally {
       save.disabled = false;
     }

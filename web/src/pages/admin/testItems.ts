@@ -3,7 +3,7 @@ import { fill, h } from '../../dom';
 import { t } from '../../i18n';
 import type { Ctx } from '../../router';
 import type { Environment, JobOverview, ParameterSet, TestItem } from '../../types';
-import { badge, checkbox, empty, errorBox, field, loading, pageHeader, section, table, toast } from '../../ui';
+import { badge, checkbox, empty, errorBox, field, loading, pageHeader, section, table, toast, showFormError } from '../../ui';
 
 function parseEmails(text: string): string[] {
   return text
@@ -183,7 +183,7 @@ export async function testItemsPage(ctx: Ctx): Promise<void> {
         fill(formBox);
         await reload();
       } catch (e) {
-        errorSlot.replaceChildren(errorBox(e));
+        showFormError(form, errorSlot, e);
       } finally {
         save.disabled = false;
       }

@@ -245,15 +245,23 @@ async fn newer_login_supersedes_older_session(backend: Backend) {
     };
     let old = app.user_token("dev@example.com").await;
     app.clock.advance(TimeDelta::seconds(5));
+    let replaced_at = app.clock.now();
     let new = app.user_token("dev@example.com").await;
     assert_ne!(old, new);
+    // The old tab is told why: a login elsewhere, and when (not "log in again" alone).
     let body = assert_error(
         app.get("/api/v1/auth/me", Some(&old)).await,
         StatusCode::UNAUTHORIZED,
-        "unauthorized",
+        "session_replaced",
     )
     .await;
-    assert!(body["error"]["message"].as_str().unwrap().contains("ended"));
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("another browser"), "{message}");
+    assert_eq!(
+        body["error"]["details"]["logged_in_at"],
+        replaced_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "{body}"
+    );
     assert_eq!(
         app.get("/api/v1/auth/me", Some(&new)).await.status(),
         StatusCode::OK

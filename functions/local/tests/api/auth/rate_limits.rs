@@ -20,7 +20,7 @@ async fn repeated_bad_admin_passwords_are_rate_limited(backend: Backend) {
         assert_error(
             app.login("admin@example.com", Some("guess")).await,
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            "wrong_password",
         )
         .await;
     }
@@ -65,7 +65,7 @@ async fn repeated_bad_admin_passwords_are_rate_limited(backend: Backend) {
         assert_error(
             app.login("admin@example.com", Some("guess")).await,
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            "wrong_password",
         )
         .await;
     }
@@ -116,7 +116,7 @@ async fn spraying_many_emails_from_one_ip_is_limited(backend: Backend) {
             app.login(&format!("victim+{i}@example.com"), Some("guess"))
                 .await,
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            "wrong_password",
         )
         .await;
     }
@@ -150,7 +150,7 @@ async fn spraying_many_emails_from_one_ip_is_limited(backend: Backend) {
     assert_error(
         app.login("victim+23@example.com", Some("guess")).await,
         StatusCode::UNAUTHORIZED,
-        "unauthorized",
+        "wrong_password",
     )
     .await;
 }

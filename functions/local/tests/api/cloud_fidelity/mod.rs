@@ -104,6 +104,7 @@ async fn moto_step_functions_with_the_lambda_binaries_match_the_embedded_executo
             "CheckPoll",
             "Finalize",
             "Notify",
+            "Announce",
             "Outcome",
             "Done"
         ],

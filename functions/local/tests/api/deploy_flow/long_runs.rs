@@ -88,7 +88,10 @@ async fn a_three_hour_run_at_five_second_polls(backend: Backend) {
         .filter(|e| e["type"] == "TaskStateEntered")
         .filter_map(|e| e["state"].as_str())
         .collect();
-    assert_eq!(&entered[entered.len() - 2..], ["Finalize", "Notify"]);
+    assert_eq!(
+        &entered[entered.len() - 3..],
+        ["Finalize", "Notify", "Announce"]
+    );
     let (newest, _) = history_pages(&f, id, 777, "newest").await;
     let mut newest_ids: Vec<u64> = newest.iter().map(|e| e["id"].as_u64().unwrap()).collect();
     newest_ids.reverse();
