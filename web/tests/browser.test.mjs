@@ -71,6 +71,7 @@ test('an admin sets up the settings, a parameter set and a test item through the
   await page.locator('#setting-poll_interval_seconds').fill('0');
   await page.getByTestId('settings-save').click();
   await page.locator('[data-setting="poll_interval_seconds"] .text-red-700').filter({ hasText: /\S/ }).waitFor();
+  await shot(page, 'admin-settings-invalid');
   await page.locator('#setting-package_download_base_url').fill(`${PKG}/`);
   await page.locator('#setting-external_test_server_url').fill(TS);
   await page.locator('#setting-poll_interval_seconds').fill('5');
@@ -85,6 +86,7 @@ test('an admin sets up the settings, a parameter set and a test item through the
   assert.equal(await page.getByTestId('set-params').getAttribute('aria-invalid'), 'true');
   await page.getByTestId('set-save').click();
   await page.getByRole('alert').waitFor();
+  await shot(page, 'admin-parameter-set-form-invalid');
   assert.equal((await api('GET', '/parameter-sets', undefined, await token(page))).body.items.length, 0);
   await page.getByTestId('set-params').fill('{"install_dir": "/opt/cdn", "upgrade_type": "full", "extra": [1, 2]}');
   assert.equal(await page.getByTestId('set-params').getAttribute('aria-invalid'), 'false');
@@ -102,6 +104,7 @@ test('an admin sets up the settings, a parameter set and a test item through the
   await page.getByTestId('item-name-input').fill('cds');
   await page.getByTestId('item-job-input').fill(JOB);
   await page.getByTestId('item-set-select').selectOption({ label: 'regression (v1)' });
+  await shot(page, 'admin-test-item-form');
   await page.getByTestId('item-save').click();
   await page.getByTestId('item-name').filter({ hasText: 'cds' }).waitFor();
   const items = (await api('GET', '/test-items', undefined, await token(page))).body.items;
@@ -283,6 +286,7 @@ test('an admin adds a test environment, picks it for a test item, and is told wh
   await page.getByTestId('env-server-input').fill('ftp://nowhere');
   await page.getByTestId('env-save').click();
   await page.getByRole('alert').filter({ hasText: 'external_test_server_url' }).waitFor();
+  await shot(page, 'admin-environment-form-error');
   await page.getByTestId('env-server-input').fill(TS);
   await page.getByTestId('env-save').click();
   await page.getByTestId('env-name').filter({ hasText: 'staging' }).waitFor();
