@@ -89,7 +89,7 @@ function langToggle(): HTMLElement {
       type: 'button',
       class: 'btn btn-sm',
       'data-testid': 'lang-toggle',
-      'aria-label': t('lang.toggleLabel'),
+      // Named by what it shows, "中文" / "English" (lang= says in which language); the title explains.
       title: t('lang.toggleLabel'),
       lang: lang() === 'en' ? 'zh-CN' : 'en',
       onclick: () => {
@@ -125,7 +125,8 @@ function renderHeader(navPath: string | undefined): void {
   const brand = h(
     'a',
     { href: href('/tests'), class: 'flex items-center gap-2 text-lg font-bold text-blue-800', 'aria-label': t('app.home') },
-    h('span', { 'aria-hidden': 'true', class: 'inline-block h-6 w-6 rounded bg-blue-700 text-center text-sm leading-6 text-white' }, 'C'),
+    // The logo's letter is drawn by CSS: the link's visible text is "CRAT", which its name starts with.
+    h('span', { 'aria-hidden': 'true', class: "inline-block h-6 w-6 rounded bg-blue-700 text-center text-sm leading-6 text-white before:content-['C']" }),
     'CRAT',
   );
   if (!me) {

@@ -251,15 +251,14 @@ export function pageHeader(title: string, ...actions: Child[]): HTMLElement {
 export function table(
   headers: string[],
   rows: Child[][],
-  opts: { caption?: string; rowAttrs?: (i: number) => Record<string, string>; stack?: boolean } = {},
+  opts: { caption: string; rowAttrs?: (i: number) => Record<string, string>; stack?: boolean },
 ): HTMLElement {
-  return h(
-    'div',
-    { class: 'overflow-x-auto' },
+  return scrollRegion(
+    opts.caption,
     h(
       'table',
       { class: opts.stack === false ? 'tbl' : 'tbl tbl-stack' },
-      opts.caption ? h('caption', { class: 'sr-only' }, opts.caption) : null,
+      h('caption', { class: 'sr-only' }, opts.caption),
       h('thead', null, h('tr', null, headers.map((x) => h('th', { scope: 'col' }, x)))),
       h(
         'tbody',
@@ -273,6 +272,14 @@ export function table(
       ),
     ),
   );
+}
+
+/**
+ * The sideways-scrolling box around a table: a named region that takes the keyboard focus,
+ * so that a keyboard user can scroll it too (its cells may hold nothing focusable).
+ */
+export function scrollRegion(name: string, content: Child): HTMLElement {
+  return h('div', { class: 'overflow-x-auto', role: 'region', 'aria-label': name, tabindex: '0' }, content);
 }
 
 /** Cursor pagination: a stack of cursors, Previous pops, Next pushes. */

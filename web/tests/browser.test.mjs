@@ -5,10 +5,13 @@
 // user triggers). The harness (browser, pages, helpers) is in harness.mjs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { en, zhCN } from './dicts.mjs';
 import {
   ADMIN,
   ADMIN_PASSWD,
+  ARTIFACTS,
   CRAT,
   JOB,
   PACKAGE_PATH,
@@ -18,6 +21,8 @@ import {
   USER,
   api,
   assertNoSideScroll,
+  axeStates,
+  axeViolations,
   cspViolations,
   englishLeftovers,
   go,
@@ -67,6 +72,7 @@ test('an admin sets up the settings, a parameter set and a test item through the
   await page.locator('#setting-poll_interval_seconds').fill('0');
   await page.getByTestId('settings-save').click();
   await page.locator('[data-setting="poll_interval_seconds"] .text-red-700').filter({ hasText: /\S/ }).waitFor();
+  await shot(page, 'admin-settings-invalid');
   await page.locator('#setting-package_download_base_url').fill(`${PKG}/`);
   await page.locator('#setting-external_test_server_url').fill(TS);
   await page.locator('#setting-poll_interval_seconds').fill('5');
@@ -81,6 +87,7 @@ test('an admin sets up the settings, a parameter set and a test item through the
   assert.equal(await page.getByTestId('set-params').getAttribute('aria-invalid'), 'true');
   await page.getByTestId('set-save').click();
   await page.getByRole('alert').waitFor();
+  await shot(page, 'admin-parameter-set-form-invalid');
   assert.equal((await api('GET', '/parameter-sets', undefined, await token(page))).body.items.length, 0);
   await page.getByTestId('set-params').fill('{"install_dir": "/opt/cdn", "upgrade_type": "full", "extra": [1, 2]}');
   assert.equal(await page.getByTestId('set-params').getAttribute('aria-invalid'), 'false');
@@ -98,6 +105,7 @@ test('an admin sets up the settings, a parameter set and a test item through the
   await page.getByTestId('item-name-input').fill('cds');
   await page.getByTestId('item-job-input').fill(JOB);
   await page.getByTestId('item-set-select').selectOption({ label: 'regression (v1)' });
+  await shot(page, 'admin-test-item-form');
   await page.getByTestId('item-save').click();
   await page.getByTestId('item-name').filter({ hasText: 'cds' }).waitFor();
   const items = (await api('GET', '/test-items', undefined, await token(page))).body.items;
@@ -282,6 +290,7 @@ test('an admin adds a test environment, picks it for a test item, and is told wh
   await page.getByTestId('env-server-input').fill('ftp://nowhere');
   await page.getByTestId('env-save').click();
   await page.getByRole('alert').filter({ hasText: 'external_test_server_url' }).waitFor();
+  await shot(page, 'admin-environment-form-error');
   await page.getByTestId('env-server-input').fill(TS);
   await page.getByTestId('env-save').click();
   await page.getByTestId('env-name').filter({ hasText: 'staging' }).waitFor();
@@ -476,37 +485,40 @@ test('the language toggle switches every visible label, and is remembered', asyn
   await zh.context.close();
 });
 
-test('screenshots of every page at 360 and 1280 px', async () => {
-  const { context, page } = await newPage();
-  await page.goto(`${CRAT}/`);
-  await page.getByTestId('login-email').waitFor();
-  await shot(page, 'login');
-  await uiLogin(page, ADMIN, ADMIN_PASSWD);
-  const pages = {
-    tests: '#/tests',
-    'tests-history': `#/tests?item=${itemId}`,
-    queue: '#/queue',
-    builds: '#/builds',
-    trends: '#/trends',
-    'admin-parameter-sets': '#/admin/parameter-sets',
-    'admin-test-items': '#/admin/test-items',
-    'admin-environments': '#/admin/environments',
-    'admin-channels-empty': '#/admin/channels',
-    'admin-settings': '#/admin/settings',
-    'admin-sessions': '#/admin/sessions',
-    'admin-outbox': '#/admin/outbox',
-    'admin-audit': '#/admin/audit',
-  };
-  for (const [name, hash] of Object.entries(pages)) {
-    await go(page, hash);
-    if (name === 'trends') await page.getByTestId('trend-chart').first().waitFor();
-    if (name === 'admin-outbox') await page.getByTestId('outbox-subject').first().waitFor();
-    if (name === 'admin-audit') await page.getByTestId('audit-action').first().waitFor();
-    await shot(page, name);
-  }
-  await page.getByTestId('trend-chart').count();
-  await context.close();
-});
+for (const locale of ['en-US', 'zh-CN']) {
+  // In both languages: axe-core checks every page state shot, at both widths.
+  const suffix = locale === 'en-US' ? '' : '-zh';
+  test(`screenshots of every page at 360 and 1280 px (${locale})`, async () => {
+    const { context, page } = await newPage({ locale });
+    await page.goto(`${CRAT}/`);
+    await page.getByTestId('login-email').waitFor();
+    await shot(page, `login${suffix}`);
+    await uiLogin(page, ADMIN, ADMIN_PASSWD);
+    const pages = {
+      tests: '#/tests',
+      'tests-history': `#/tests?item=${itemId}`,
+      queue: '#/queue',
+      builds: '#/builds',
+      trends: '#/trends',
+      'admin-parameter-sets': '#/admin/parameter-sets',
+      'admin-test-items': '#/admin/test-items',
+      'admin-environments': '#/admin/environments',
+      'admin-channels-empty': '#/admin/channels',
+      'admin-settings': '#/admin/settings',
+      'admin-sessions': '#/admin/sessions',
+      'admin-outbox': '#/admin/outbox',
+      'admin-audit': '#/admin/audit',
+    };
+    for (const [name, hash] of Object.entries(pages)) {
+      await go(page, hash);
+      if (name === 'trends') await page.getByTestId('trend-chart').first().waitFor();
+      if (name === 'admin-outbox') await page.getByTestId('outbox-subject').first().waitFor();
+      if (name === 'admin-audit') await page.getByTestId('audit-action').first().waitFor();
+      await shot(page, `${name}${suffix}`);
+    }
+    await context.close();
+  });
+}
 
 test('the audit page lists who changed what and filters by person and record, in the URL', async () => {
   const { context, page } = await newPage();
@@ -598,4 +610,21 @@ test('the site made no request to any other origin, and no page error', () => {
   assert.deepEqual([...new Set(foreign)], []);
   assert.deepEqual(cspViolations, []);
   assert.deepEqual(pageErrors, []);
+});
+
+test('axe-core: no serious or critical accessibility violation on any page state checked', () => {
+  const nodes = axeViolations.reduce((n, v) => n + v.nodes.length, 0);
+  console.log(`axe-core: ${axeStates.length} page states checked, ${axeViolations.length} serious/critical violations (${nodes} elements)`);
+  const langs = new Set(axeStates.map((s) => s.split(', ').at(-1)));
+  const widths = new Set(axeStates.map((s) => s.match(/@ (\d+) px/)[1]));
+  assert.ok(axeStates.length > 20, `axe checked only ${axeStates.length} page states`);
+  assert.deepEqual([...langs].sort(), ['en', 'zh-CN'], 'both languages checked');
+  assert.ok(widths.has('1280') && widths.has('360'), 'both widths checked');
+  const report = axeViolations.map(
+    (v) =>
+      `${v.rule} (${v.impact}) on ${v.state} @ ${v.width} px, ${v.lang}: ${v.help}\n` +
+      v.nodes.map((n) => `    ${n.target}  ${n.html}\n      ${n.summary.replace(/\n/g, '\n      ')}`).join('\n'),
+  );
+  writeFileSync(join(ARTIFACTS, 'axe-violations.json'), JSON.stringify(axeViolations, null, 2));
+  assert.equal(axeViolations.length, 0, `axe-core violations (also in ${ARTIFACTS}/axe-violations.json):\n${report.join('\n')}`);
 });

@@ -3,7 +3,8 @@
 // every request, CSP message and page error, and the small helpers the tests share.
 import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { en, zhCN } from './dicts.mjs';
@@ -34,6 +35,13 @@ export const requests = [];
 export const cspViolations = [];
 /** Uncaught page errors (none expected). */
 export const pageErrors = [];
+/** axe-core's serious and critical violations, with the page state, width and language. */
+export const axeViolations = [];
+/** The page states axe-core checked: "name @ width px, lang". */
+export const axeStates = [];
+
+// Injected with a CDP evaluate (not a <script>: the site's CSP allows only its own scripts).
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 before(async () => {
   browser = await chromium.launch({
@@ -106,8 +114,31 @@ export async function shot(page, name, { fullPage = true, scrollTo = null, width
     await page.waitForTimeout(150);
     if (scrollTo) await scrollTo.evaluate((el) => el.scrollIntoView({ block: 'start' }));
     await page.screenshot({ path: join(ARTIFACTS, `${name}-${width}.png`), fullPage });
+    await axeCheck(page, name, width);
   }
   await page.setViewportSize(size);
+}
+
+/** Runs axe-core on the page as it is now; records its serious and critical violations. */
+export async function axeCheck(page, state, width = page.viewportSize().width) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(AXE_SOURCE);
+  const { lang, violations } = await page.evaluate(async () => {
+    // The sandboxed mail preview frame has no axe of its own: the page only, not its frames.
+    const r = await window.axe.run(document, { resultTypes: ['violations'], iframes: false });
+    return {
+      lang: document.documentElement.lang,
+      violations: r.violations
+        .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+        .map((v) => ({
+          rule: v.id,
+          impact: v.impact,
+          help: v.help,
+          nodes: v.nodes.map((n) => ({ target: n.target.join(' '), summary: n.failureSummary, html: n.html.slice(0, 160) })),
+        })),
+    };
+  });
+  axeStates.push(`${state} @ ${width} px, ${lang}`);
+  for (const v of violations) axeViolations.push({ ...v, state, width, lang });
 }
 
 export async function go(page, hash) {

@@ -18,7 +18,7 @@ export const resultsZhCN: ResultsDict = {
   'results.col.history': '历史',
   'results.none': '没有此状态的测试用例。',
   'results.showHistory': '历史',
-  'results.showHistoryAria': '{name} 的历史',
+  'results.showHistoryAria': '历史：{name}',
   'results.historyLabel': '{name} 在各次运行中的结果（从旧到新）',
   'results.historyPoint': '运行 #{run}，构建 #{build}：{status}',
   'results.historySummary': '最近 {total} 次运行中失败 {failed} 次。',

@@ -27,7 +27,7 @@ export function flakySection(ctx: Ctx, itemId: number): HTMLElement {
                 h(
                   'span',
                   { class: 'whitespace-nowrap' },
-                  h('a', { href: href(`/runs/${f.last_run_id}`), class: 'link' }, `#${f.last_run_id}`),
+                  h('a', { href: href(`/runs/${f.last_run_id}`), class: 'link underline' }, `#${f.last_run_id}`),
                   ` · ${fmtTime(f.last_seen_at)}`,
                 ),
               ]),

@@ -468,7 +468,7 @@ export async function runPage(ctx: Ctx): Promise<void> {
                 table(
                   [t('summary.kind'), t('summary.count')],
                   (['passed', 'failed', 'broken', 'skipped', 'unknown', 'total'] as const).map((k) => [t(`summary.${k}`), String(s[k])]),
-                  { stack: false },
+                  { stack: false, caption: t('run.summary') },
                 ),
                 s.duration_ms != null ? h('p', { class: 'muted' }, t('run.testDuration', { d: fmtDuration(s.duration_ms) })) : null,
                 reportLine(r, 'text-sm'),
@@ -542,7 +542,7 @@ export async function runPage(ctx: Ctx): Promise<void> {
                 ev.output != null ? jsonDetails(t('exec.output'), ev.output) : null,
               ),
             ]),
-            { stack: false },
+            { stack: false, caption: t('exec.events') },
           ),
         ),
       );

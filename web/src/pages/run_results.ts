@@ -20,7 +20,7 @@ import {
   type TestResultOfRun,
   type TestStatus,
 } from '../types';
-import { Pager, errorBox, field, loading, section } from '../ui';
+import { Pager, errorBox, field, loading, scrollRegion, section } from '../ui';
 
 const PAGE_SIZE = 20;
 /** Entries shown per diff section (the API sends up to 1000; the count is always full). */
@@ -232,9 +232,8 @@ function casesTable(ctx: Ctx, r: Run, cases: TestCase[]): HTMLElement {
     });
     body.append(row, detail);
   }
-  return h(
-    'div',
-    { class: 'overflow-x-auto' },
+  return scrollRegion(
+    t('results.title'),
     h(
       'table',
       { class: 'tbl tbl-stack', 'data-testid': 'tests-table' },

@@ -108,7 +108,7 @@ export async function trendsPage(ctx: Ctx): Promise<void> {
                 fmtPercent(passRate(s.passed, s.total)),
               ];
             }),
-            { stack: false },
+            { stack: false, caption: title },
           ),
         ),
       );

@@ -97,7 +97,7 @@ export async function settingsPage(ctx: Ctx): Promise<void> {
         { 'data-setting': c.key },
         c.meta.kind === 'bool'
           ? null
-          : h('label', { class: 'label', for: c.input.id }, label, h('code', { class: 'ml-2 text-xs font-normal text-slate-400' }, c.key)),
+          : h('label', { class: 'label', for: c.input.id }, label, h('code', { class: 'ml-2 text-xs font-normal text-slate-500' }, c.key)),
         c.meta.kind === 'bool' ? (c.input.parentElement as HTMLElement) : c.input,
         hintText ? h('p', { class: 'mt-1 text-xs text-slate-500' }, hintText) : null,
         c.msg,
