@@ -61,7 +61,7 @@ async fn user_login_without_password_and_admin_with_it(backend: Backend) {
     assert_error(
         app.login("admin@example.com", Some("wrong")).await,
         StatusCode::UNAUTHORIZED,
-        "unauthorized",
+        "wrong_password",
     )
     .await;
     for bad in [
@@ -245,7 +245,7 @@ async fn newer_login_supersedes_older_session(backend: Backend) {
     };
     let old = app.user_token("dev@example.com").await;
     app.clock.advance(TimeDelta::seconds(5));
-    let replaced_at = app.clock.now();
+    let replaced_at = shared::clock::Clock::now(&*app.clock);
     let new = app.user_token("dev@example.com").await;
     assert_ne!(old, new);
     // The old tab is told why: a login elsewhere, and when (not "log in again" alone).

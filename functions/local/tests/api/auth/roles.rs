@@ -150,7 +150,7 @@ async fn user_login_never_ends_the_admin_session(backend: Backend) {
     assert_error(
         app.get("/api/v1/auth/me", Some(&admin)).await,
         StatusCode::UNAUTHORIZED,
-        "unauthorized",
+        "session_replaced",
     )
     .await;
 
