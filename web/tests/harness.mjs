@@ -194,15 +194,15 @@ export async function token(page) {
   return page.evaluate(() => localStorage.getItem('crat.token'));
 }
 
-/** Run `id` once `ok(run)` holds, read through the API every 150 ms (at most 30 s). */
-export async function waitForRun(tok, id, ok, what) {
+/** Run `id` once `ok(run)` holds, read through the API every 150 ms (at most `seconds`). */
+export async function waitForRun(tok, id, ok, what, seconds = 30) {
   let r;
-  for (let i = 0; i < 200; i += 1) {
+  for (let i = 0; i < (seconds * 1000) / 150; i += 1) {
     r = (await api('GET', `/deploy-test-runs/${id}`, undefined, tok)).body;
     if (ok(r)) return r;
     await new Promise((res) => setTimeout(res, 150));
   }
-  throw new Error(`run ${id}: ${what} did not happen within 30 s: ${JSON.stringify(r)}`);
+  throw new Error(`run ${id}: ${what} did not happen within ${seconds} s: ${JSON.stringify(r)}`);
 }
 
 /** Pins the test server double's task to `status` from now on (its clock no longer matters). */

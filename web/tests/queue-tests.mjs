@@ -236,18 +236,20 @@ export function queueTests() {
     await pinTask(failing.task_id, 'completed');
     await waitForRun(tok, id, (r) => r.status === 'COMPLETED' && r.notification, 'completion');
 
-    // Stopped for good: after max_unreachable_seconds (60 s, 3 s at this time scale) the run
-    // ends as an error at MONITOR instead of holding the lane for the whole monitor time.
+    // Stopped for good: after max_unreachable_seconds (its least, 60 s: the time scale
+    // shortens waits, not this wall-clock limit) the run ends as an error at MONITOR instead
+    // of holding the lane for the whole monitor time (3 h).
     const admin = (await api('POST', '/auth/login', { email: 'ops@example.com', password: ADMIN_PASSWD })).body.token;
     const before = (await api('GET', '/settings', undefined, admin)).body;
     assert.equal((await api('PUT', '/settings', { max_unreachable_seconds: 60 }, admin)).status, 200);
     await testServerControl({ deploy_seconds: 600, poll_fault: 'refuse' });
+    let gone;
     try {
-      const gone = await api('POST', `/test-items/${itemId}/deploy-test`, {}, tok);
+      gone = await api('POST', `/test-items/${itemId}/deploy-test`, {}, tok);
       assert.equal(gone.status, 202, JSON.stringify(gone.body));
       await go(page, `#/runs/${gone.body.id}`);
       await banner.waitFor();
-      const ended = await waitForRun(tok, gone.body.id, (r) => r.outcome, 'the unreachable run ending');
+      const ended = await waitForRun(tok, gone.body.id, (r) => r.outcome, 'the unreachable run ending', 100);
       assert.equal(ended.outcome, 'error', JSON.stringify(ended));
       assert.equal(ended.steps[2].status, 'FAILED', JSON.stringify(ended.steps[2]));
       assert.match(ended.error_message, /max_unreachable_seconds/, ended.error_message);
@@ -255,6 +257,8 @@ export function queueTests() {
       const lane = (await api('GET', '/queue', undefined, tok)).body.lanes.find((l) => l.id === 'default');
       assert.equal(lane.active_run, null, 'the lane is free');
     } finally {
+      // A run still live here would hold the lane for every later test.
+      if (gone?.body?.id) await api('POST', `/deploy-test-runs/${gone.body.id}/cancel`, {}, admin);
       await testServerControl({ poll_fault: null, deploy_seconds: 1 });
       await api('PUT', '/settings', { max_unreachable_seconds: before.max_unreachable_seconds }, admin);
     }

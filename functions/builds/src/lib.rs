@@ -154,7 +154,7 @@ struct BuildFilter {
     )]
     job_name: Option<String>,
     /// Only this build number of `job_name` (a search: at most one build; needs `job_name`).
-    #[param(pattern = r"^$|^[0-9]{1,15}$")]
+    #[param(pattern = r"^$|^[1-9][0-9]{0,14}$")]
     build_number: Option<String>,
 }
 
