@@ -5,10 +5,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    AuditEntry, Build, BuildNumber, Channel, ChannelFields, ChannelId, Email, Environment, EnvironmentFields,
-    EnvironmentId, FlakyTest, JobName, JobSelection, JobSummary, LaneId, LoginFailures,
-    NewAuditEntry, NewBuild, ParameterSet, ParameterSetVersion, Params, Run, RunLock, RunStatus,
-    Session, Settings, TestCase, TestId, TestItem, TestItemFields, TestResultOfRun, TestStatus,
+    AuditEntry, Build, BuildNumber, Channel, ChannelFields, ChannelId, Email, Environment,
+    EnvironmentFields, EnvironmentId, FlakyTest, JobName, JobSelection, JobSummary, LaneId,
+    LoginFailures, NewAuditEntry, NewBuild, ParameterSet, ParameterSetVersion, Params, Run,
+    RunLock, RunStatus, Session, Settings, TestCase, TestId, TestItem, TestItemFields,
+    TestResultOfRun, TestStatus,
 };
 
 #[derive(Debug, thiserror::Error)]

@@ -9,9 +9,9 @@ use serde_json::Value;
 use shared::auth::AuthUser;
 use shared::config::Secret;
 use shared::domain::{Build, BuildId, BuildNumber, FieldError, JobName, JobSummary, JobVersion};
-use shared::ports::StoreError;
 use shared::error::ApiResult;
 use shared::http::{ApiJson, IdPath, ListResponse, PageParams, query, with_common_layers};
+use shared::ports::StoreError;
 use shared::{ApiError, Deps};
 use subtle::ConstantTimeEq;
 use utoipa::OpenApi;
@@ -179,7 +179,10 @@ async fn list_builds(
     if let Some(raw) = filter.build_number.filter(|n| !n.is_empty()) {
         let number = BuildNumber::parse("build_number", &Value::String(raw))?;
         let job = job.ok_or_else(|| {
-            FieldError::new("build_number", "needs job_name: a build number is one job's")
+            FieldError::new(
+                "build_number",
+                "needs job_name: a build number is one job's",
+            )
         })?;
         let found = match state.store.find_build(&job, number).await {
             Ok(found) => found,

@@ -302,7 +302,10 @@ async fn builds_list_filters_by_job_and_pages(backend: Backend) {
 
     // Search by number: that build of the job, of any age, or none.
     let found: Value = app
-        .get("/api/v1/builds?job_name=team%2FCDN_EDGE&build_number=1", Some(&token))
+        .get(
+            "/api/v1/builds?job_name=team%2FCDN_EDGE&build_number=1",
+            Some(&token),
+        )
         .await
         .json()
         .await
@@ -311,7 +314,10 @@ async fn builds_list_filters_by_job_and_pages(backend: Backend) {
     assert_eq!(found["items"][0]["job_name"], "team/CDN_EDGE");
     assert_eq!(found["next_cursor"], Value::Null);
     let none: Value = app
-        .get("/api/v1/builds?job_name=CDN_CORE&build_number=99", Some(&token))
+        .get(
+            "/api/v1/builds?job_name=CDN_CORE&build_number=99",
+            Some(&token),
+        )
         .await
         .json()
         .await

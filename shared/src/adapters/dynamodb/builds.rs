@@ -244,7 +244,8 @@ impl BuildStore for DynamoStore {
     }
 
     async fn find_build(&self, job: &JobName, number: BuildNumber) -> StoreResult<Option<Build>> {
-        self.build_by_guard(&build_guard_pk(number, job), None).await
+        self.build_by_guard(&build_guard_pk(number, job), None)
+            .await
     }
 
     async fn latest_build(&self, job: &JobName) -> StoreResult<Option<Build>> {

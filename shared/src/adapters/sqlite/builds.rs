@@ -175,7 +175,9 @@ impl BuildStore for SqliteStore {
         let job = job.as_str().to_owned();
         self.read(move |c| {
             c.query_row(
-                &format!("SELECT {BUILD_COLUMNS} FROM builds WHERE job_name = ?1 AND build_number = ?2"),
+                &format!(
+                    "SELECT {BUILD_COLUMNS} FROM builds WHERE job_name = ?1 AND build_number = ?2"
+                ),
                 params![job, number.get()],
                 raw_build,
             )
