@@ -140,6 +140,7 @@ async fn stopping_a_finished_execution_changes_nothing() {
         ("download", Reply::Fail(ErrorName::PackageNotFound.as_str())),
         ("finalize", ok(json!({}))),
         ("notify", ok(json!({}))),
+        ("announce", ok(json!({}))),
     ]);
     let executor = executor(invoker, Arc::new(MemoryExecutionStore::new()), fast());
     executor.start("exec-1", input()).await.unwrap();
@@ -209,6 +210,7 @@ async fn resume_after_a_crash_during_a_wait_finishes_the_rest_once() {
         ("poll", polled("completed")),
         ("finalize", ok(json!({}))),
         ("notify", ok(json!({}))),
+        ("announce", ok(json!({}))),
     ]);
     let second = executor(after.clone(), store.clone(), fast());
     assert_eq!(second.resume_all().await.unwrap(), 1);
@@ -217,7 +219,10 @@ async fn resume_after_a_crash_during_a_wait_finishes_the_rest_once() {
 
     assert_eq!(record.status, ExecutionStatus::Succeeded, "{record:#?}");
     assert_eq!(before.resources(), ["download", "trigger"]);
-    assert_eq!(after.resources(), ["poll", "finalize", "notify"]);
+    assert_eq!(
+        after.resources(),
+        ["poll", "finalize", "notify", "announce"]
+    );
     assert_eq!(after.inputs("poll"), [json!({"run_id": 1})]);
     assert_eq!(
         record.events[..waiting.events.len()],
@@ -256,6 +261,7 @@ async fn resume_after_a_crash_with_a_task_in_flight_invokes_it_again() {
         ("poll", polled("completed")),
         ("finalize", ok(json!({}))),
         ("notify", ok(json!({}))),
+        ("announce", ok(json!({}))),
     ]);
     let second = executor(after.clone(), store.clone(), fast());
     assert_eq!(second.resume_all().await.unwrap(), 1);
@@ -265,7 +271,7 @@ async fn resume_after_a_crash_with_a_task_in_flight_invokes_it_again() {
     assert_eq!(before.resources(), ["download", "trigger"]);
     assert_eq!(
         after.resources(),
-        ["trigger", "poll", "finalize", "notify"],
+        ["trigger", "poll", "finalize", "notify", "announce"],
         "download is not repeated"
     );
     assert_eq!(
@@ -298,6 +304,7 @@ async fn a_resumed_wait_sleeps_only_what_is_left() {
         ("poll", polled("completed")),
         ("finalize", ok(json!({}))),
         ("notify", ok(json!({}))),
+        ("announce", ok(json!({}))),
     ]);
     let second = executor(after, store.clone(), ExecutorOptions::scaled(0.1));
     second.resume_all().await.unwrap();

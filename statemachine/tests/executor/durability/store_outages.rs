@@ -76,6 +76,7 @@ async fn a_store_that_is_down_for_a_while_does_not_strand_the_execution() {
         ("poll", polled("completed")),
         ("finalize", ok(json!({}))),
         ("notify", ok(json!({}))),
+        ("announce", ok(json!({}))),
     ]);
     let options = ExecutorOptions {
         save_backoff: Duration::from_millis(1),
@@ -98,7 +99,9 @@ async fn a_store_that_is_down_for_a_while_does_not_strand_the_execution() {
     assert_eq!(record.status, ExecutionStatus::Succeeded, "{record:#?}");
     assert_eq!(
         invoker.resources(),
-        ["download", "trigger", "poll", "finalize", "notify"]
+        [
+            "download", "trigger", "poll", "finalize", "notify", "announce"
+        ]
     );
     let ids: Vec<u64> = record.events.iter().map(|e| e.id).collect();
     assert_eq!(ids, (1..=record.event_count).collect::<Vec<_>>());

@@ -51,6 +51,7 @@ async fn happy_path_polls_until_completed_finalizes_and_notifies() {
         ),
         ("finalize", ok(json!({"status": "COMPLETED"}))),
         ("notify", ok(json!({"sent": true}))),
+        ("announce", ok(json!({"chat": 2}))),
     ]);
     let executor = executor(
         invoker.clone(),
@@ -72,8 +73,14 @@ async fn happy_path_polls_until_completed_finalizes_and_notifies() {
             "trigger": {"task_id": "t-1", "poll_interval_seconds": 5},
             "poll": {"outcome": "completed", "report_url": "http://r"},
             "finalize": {"status": "COMPLETED"},
-            "notify": {"sent": true}
+            "notify": {"sent": true},
+            "announce": {"chat": 2}
         }))
+    );
+    // Announce asks the notify function for its chat part, after the mail.
+    assert_eq!(
+        invoker.inputs("announce"),
+        [json!({"run_id": 1, "part": "chat"})]
     );
     let mut expected = vec![("ExecutionStarted", None)];
     expected.extend(task_succeeded("Download"));
@@ -87,6 +94,7 @@ async fn happy_path_polls_until_completed_finalizes_and_notifies() {
     }
     expected.extend(task_succeeded("Finalize"));
     expected.extend(task_succeeded("Notify"));
+    expected.extend(task_succeeded("Announce"));
     expected.push(("ChoiceStateEntered", Some("Outcome")));
     expected.push(("ChoiceStateExited", Some("Outcome")));
     expected.push(("SucceedStateEntered", Some("Done")));
@@ -95,7 +103,9 @@ async fn happy_path_polls_until_completed_finalizes_and_notifies() {
     assert_eq!(events_with_states(&record), owned(expected));
     assert_eq!(
         invoker.resources(),
-        ["download", "trigger", "poll", "poll", "finalize", "notify"]
+        [
+            "download", "trigger", "poll", "poll", "finalize", "notify", "announce"
+        ]
     );
     // Every task gets the run id alone (it reads the rest from the run record); Finalize
     // also gets the failure, null on this path.
@@ -125,6 +135,7 @@ async fn history_events_carry_inputs_outputs_and_resources() {
         ("poll", polled("completed")),
         ("finalize", ok(json!({}))),
         ("notify", ok(json!({}))),
+        ("announce", ok(json!({}))),
     ]);
     let executor = executor(invoker, Arc::new(MemoryExecutionStore::new()), fast());
     executor.start("exec-1", input()).await.unwrap();
@@ -162,6 +173,7 @@ async fn transient_errors_are_retried_then_succeed() {
         ("poll", polled("completed")),
         ("finalize", ok(json!({}))),
         ("notify", ok(json!({}))),
+        ("announce", ok(json!({}))),
     ]);
     let executor = executor(
         invoker.clone(),
@@ -175,7 +187,8 @@ async fn transient_errors_are_retried_then_succeed() {
     assert_eq!(
         invoker.resources(),
         [
-            "download", "download", "download", "trigger", "poll", "poll", "finalize", "notify"
+            "download", "download", "download", "trigger", "poll", "poll", "finalize", "notify",
+            "announce"
         ]
     );
     let download: Vec<_> = record
@@ -208,6 +221,7 @@ async fn retries_exhausted_go_to_catch_then_finalize_with_the_failure() {
         ("download", Reply::Fail(ErrorName::Transient.as_str())),
         ("finalize", ok(json!({}))),
         ("notify", ok(json!({}))),
+        ("announce", ok(json!({}))),
     ]);
     let executor = executor(
         invoker.clone(),
@@ -224,7 +238,7 @@ async fn retries_exhausted_go_to_catch_then_finalize_with_the_failure() {
     assert_eq!(
         invoker.resources(),
         [
-            "download", "download", "download", "download", "finalize", "notify"
+            "download", "download", "download", "download", "finalize", "notify", "announce"
         ]
     );
     assert_eq!(
@@ -244,6 +258,7 @@ async fn an_error_no_retrier_names_takes_the_catch_path_with_exact_history() {
         ("finalize", Reply::Fail(ErrorName::StoreBusy.as_str())),
         ("finalize", ok(json!({}))),
         ("notify", ok(json!({}))),
+        ("announce", ok(json!({}))),
     ]);
     let executor = executor(
         invoker.clone(),
@@ -269,6 +284,7 @@ async fn an_error_no_retrier_names_takes_the_catch_path_with_exact_history() {
         ("TaskStateExited", Some("Finalize")),
     ];
     expected.extend(task_succeeded("Notify"));
+    expected.extend(task_succeeded("Announce"));
     expected.extend([
         ("ChoiceStateEntered", Some("Outcome")),
         ("ChoiceStateExited", Some("Outcome")),
@@ -305,6 +321,7 @@ async fn a_failed_test_passes_its_error_to_finalize() {
         ),
         ("finalize", ok(json!({}))),
         ("notify", ok(json!({}))),
+        ("announce", ok(json!({}))),
     ]);
     let executor = executor(
         invoker.clone(),
@@ -318,7 +335,9 @@ async fn a_failed_test_passes_its_error_to_finalize() {
     assert_eq!(record.error.as_deref(), Some(ErrorName::RunFailed.as_str()));
     assert_eq!(
         invoker.resources(),
-        ["download", "trigger", "poll", "poll", "finalize", "notify"]
+        [
+            "download", "trigger", "poll", "poll", "finalize", "notify", "announce"
+        ]
     );
     assert_eq!(
         invoker.inputs("finalize"),
@@ -346,6 +365,7 @@ async fn a_passed_deadline_branches_to_monitor_timed_out() {
         ),
         ("finalize", ok(json!({}))),
         ("notify", ok(json!({}))),
+        ("announce", ok(json!({}))),
     ]);
     let executor = executor(
         invoker.clone(),

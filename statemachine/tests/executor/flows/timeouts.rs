@@ -13,6 +13,7 @@ async fn task_timeout_fails_the_task_with_states_timeout() {
         ("download", Reply::Hang),
         ("finalize", ok(json!({}))),
         ("notify", ok(json!({}))),
+        ("announce", ok(json!({}))),
     ]);
     // Download's TimeoutSeconds 960 → 96 ms; no retrier names States.Timeout, the catch does.
     let options = ExecutorOptions {
@@ -36,7 +37,10 @@ async fn task_timeout_fails_the_task_with_states_timeout() {
         .unwrap();
     assert_eq!(timed_out.state.as_deref(), Some("Download"));
     assert_eq!(timed_out.error.as_deref(), Some("States.Timeout"));
-    assert_eq!(invoker.resources(), ["download", "finalize", "notify"]);
+    assert_eq!(
+        invoker.resources(),
+        ["download", "finalize", "notify", "announce"]
+    );
     assert_eq!(
         invoker.inputs("finalize")[0]["failure"]["Error"],
         "States.Timeout"
