@@ -22,7 +22,7 @@ pub enum ApiError {
     #[error("{0}")]
     Unauthorized(&'static str),
     /// 401: the admin password given at login is wrong (not a session problem).
-    #[error("the admin password is wrong; ask whoever runs CRAT for its ADMIN_PASSWD")]
+    #[error("the admin password is wrong; check it and try again")]
     WrongPassword,
     /// 401: the token's session was replaced by a newer login of the same person (at that
     /// time), in another browser or tab.

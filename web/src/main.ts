@@ -4,7 +4,7 @@ import { onUnauthorized } from './api';
 import { fill, h } from './dom';
 import { lang, setLang, t, type Key } from './i18n';
 import { currentPath, href, navigate, type Ctx, type Route } from './router';
-import { currentUser, forget, loadMe, logout } from './session';
+import { currentUser, forget, loadMe, logout, takeReplacedAt } from './session';
 import { loginPage } from './pages/login';
 import { buildsPage } from './pages/builds';
 import { testsPage } from './pages/tests';
@@ -222,7 +222,9 @@ async function render(): Promise<void> {
   const route = routes.find((r) => r.pattern.test(path));
   const me = currentUser();
   if (route && !route.public && !me) {
-    navigate('/login', { next: `${path}${query.toString() ? `?${query}` : ''}` }, true);
+    // A reload after a login elsewhere says so too (not only a request that was refused).
+    const replaced = takeReplacedAt();
+    navigate('/login', { next: `${path}${query.toString() ? `?${query}` : ''}`, replaced }, true);
     return;
   }
   renderHeader(route?.nav);

@@ -1,9 +1,18 @@
 // Who is logged in (from GET /auth/me or the login answer).
 
-import { get, getToken, post, setToken } from './api';
+import { ApiError, get, getToken, post, setToken } from './api';
 import type { LoginResponse, Me } from './types';
 
 let me: Me | null = null;
+/** When the stored token's session was replaced by a login elsewhere (found by [`loadMe`]). */
+let replacedAt: string | null = null;
+
+/** Once: the time a newer login elsewhere ended the stored session, if that is why it ended. */
+export function takeReplacedAt(): string | null {
+  const at = replacedAt;
+  replacedAt = null;
+  return at;
+}
 
 export function currentUser(): Me | null {
   return me;
@@ -21,7 +30,9 @@ export async function loadMe(): Promise<Me | null> {
   }
   try {
     me = await get<Me>('/auth/me', { noAuthRedirect: true });
-  } catch {
+  } catch (e) {
+    const at = e instanceof ApiError && e.code === 'session_replaced' ? (e.details as { logged_in_at?: unknown } | undefined)?.logged_in_at : undefined;
+    if (typeof at === 'string') replacedAt = at;
     setToken(null);
     me = null;
   }

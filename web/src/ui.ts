@@ -167,7 +167,7 @@ export function showFieldError(form: HTMLElement, e: unknown): boolean {
   const [sentence, ...detail] = errorLines(e);
   const p = h(
     'p',
-    { class: 'mt-1 text-xs text-red-700', id: uid('field-error'), 'data-field-error': e.field, 'data-testid': 'field-error' },
+    { class: 'mt-1 text-xs text-red-700', id: uid('field-error'), role: 'alert', 'data-field-error': e.field, 'data-testid': 'field-error' },
     h('span', { class: 'font-medium' }, sentence),
     detail.length ? h('span', { class: 'block break-words' }, detail.join(' ')) : null,
   );
@@ -181,11 +181,12 @@ export function showFieldError(form: HTMLElement, e: unknown): boolean {
   return true;
 }
 
-/** A refused save: the field's error under the field, and the sentence in `slot` too. */
+/** A refused save: the error under its field, or in `slot` when it names no field here. */
 export function showFormError(form: HTMLElement, slot: HTMLElement, e: unknown): void {
   clearFieldErrors(form);
-  slot.replaceChildren(errorBox(e));
-  showFieldError(form, e);
+  // Said once: under its field when the form has it, else in the form's error box.
+  if (showFieldError(form, e)) slot.replaceChildren();
+  else slot.replaceChildren(errorBox(e));
 }
 
 export function infoBox(text: Child, cls = 'border-sky-200 bg-sky-50 text-sky-900'): HTMLElement {

@@ -42,11 +42,11 @@ export function anyBuildTests() {
       const b101 = (await api('GET', `/builds?job_name=${encodeURIComponent(JOB)}&build_number=101`, undefined, tok)).body.items[0];
       await card.getByTestId('find-build-number').fill('#101');
       await card.getByTestId('find-build').click();
-      await card.getByTestId('find-build-result').getByText(fill(en['tests.buildChosen'], { n: 101, job: JOB })).waitFor();
+      await card.getByTestId('find-build-result').getByText(fill(en['tests.buildFound'], { n: 101, job: JOB })).waitFor();
       assert.equal(await card.getByTestId('build-picker').inputValue(), String(b101.id));
       await card.getByTestId('find-build-number').fill('201');
       await card.getByTestId('find-build').click();
-      await card.getByTestId('find-build-result').getByText(fill(en['tests.buildChosen'], { n: 201, job: JOB })).waitFor();
+      await card.getByTestId('find-build-result').getByText(fill(en['tests.buildFound'], { n: 201, job: JOB })).waitFor();
       assert.equal(await card.getByTestId('build-picker').inputValue(), String(older.id));
 
       await card.getByTestId('trigger').click();
@@ -95,7 +95,9 @@ export function anyBuildTests() {
       assert.ok(!text.includes(zhCN['error.unauthorized']) && !text.includes(zhCN['login.expired']), `no session wording: ${text}`);
       await shot(page, 'login-wrong-password-zh-CN', { widths: [1280, 390] });
 
-      // The right password; the field error goes with the next try.
+      // Said once: under the field, not again in an error box above it.
+      assert.equal(await page.getByText(zhCN['error.wrong_password']).count(), 1);
+      // The right password logs in.
       await page.getByTestId('login-password').fill(ADMIN_PASSWD);
       await page.getByTestId('login-submit').click();
       await page.getByTestId('role').waitFor();
@@ -131,6 +133,13 @@ export function anyBuildTests() {
       const said = await a.page.getByTestId('session-replaced').innerText();
       assert.match(said, /another browser at .+/, said);
       assert.ok(!said.includes(en['login.expired']), said);
+      // A reload after a login elsewhere says so too: A logs in again, B again, A reloads.
+      await uiLogin(a.page, 'replaced@example.com');
+      await go(b.page, '#/builds');
+      await b.page.getByTestId('session-replaced').waitFor();
+      await uiLogin(b.page, 'replaced@example.com');
+      await a.page.reload();
+      await a.page.getByTestId('session-replaced').waitFor();
     } finally {
       await a.context.close();
       await b.context.close();

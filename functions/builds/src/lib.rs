@@ -154,7 +154,7 @@ struct BuildFilter {
     )]
     job_name: Option<String>,
     /// Only this build number of `job_name` (a search: at most one build; needs `job_name`).
-    #[param(pattern = r"^$|^[1-9][0-9]{0,14}$")]
+    #[param(pattern = r"^$|^\s*0*[1-9][0-9]{0,17}\s*$")]
     build_number: Option<String>,
 }
 
@@ -181,7 +181,7 @@ async fn list_builds(
         let job = job.ok_or_else(|| {
             FieldError::new(
                 "build_number",
-                "needs job_name: a build number is one job's",
+                "needs job_name too: build numbers are counted per job",
             )
         })?;
         let found = match state.store.find_build(&job, number).await {

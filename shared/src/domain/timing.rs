@@ -211,8 +211,8 @@ pub const TRIGGER_PERSIST_BUDGET_SECONDS: u64 = {
     ms.div_ceil(1000)
 };
 
-/// The state machine's `TimeoutSeconds` (49 h).
-pub const MACHINE_TIMEOUT_SECONDS: u64 = 176_400;
+/// The state machine's `TimeoutSeconds` (50 h).
+pub const MACHINE_TIMEOUT_SECONDS: u64 = 180_000;
 
 /// From run start until monitoring begins, at most: Download, Trigger, the first Wait.
 pub const BEFORE_MONITORING_SECONDS: u64 =
@@ -224,9 +224,11 @@ pub const AFTER_DEADLINE_SECONDS: u64 = 2 * POLL.worst_case_seconds()
     + MAX_POLL_INTERVAL_SECONDS as u64
     + FINALIZE.worst_case_seconds()
     + RELEASE_LOCK.worst_case_seconds();
-/// Everything but monitoring itself, up to the execution's end (Notify included).
-pub const OVERHEAD_SECONDS: u64 =
-    BEFORE_MONITORING_SECONDS + AFTER_DEADLINE_SECONDS + NOTIFY.worst_case_seconds();
+/// Everything but monitoring itself, up to the execution's end (Notify and Announce included).
+pub const OVERHEAD_SECONDS: u64 = BEFORE_MONITORING_SECONDS
+    + AFTER_DEADLINE_SECONDS
+    + NOTIFY.worst_case_seconds()
+    + ANNOUNCE.worst_case_seconds();
 /// The largest `max_monitor_seconds` the settings accept (39 h, a round number; the README
 /// and the site's settings form state it): its worst-case run still ends within
 /// [`MACHINE_TIMEOUT_SECONDS`].
@@ -445,7 +447,7 @@ mod tests {
         let (_, why) = monitor_seconds(MAX_MONITOR_SECONDS_LIMIT, 5);
         assert!(why.unwrap().contains("2400 poll cycles"));
         let (_, why) = monitor_seconds(7 * 86_400, 3600);
-        assert!(why.unwrap().contains("176400 s timeout"));
+        assert!(why.unwrap().contains("180000 s timeout"));
         assert_eq!(
             (poll_interval(0), poll_interval(7200), poll_interval(30)),
             (1, 3600, 30)

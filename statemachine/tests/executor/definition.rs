@@ -25,7 +25,7 @@ fn deploy_test_definition_parses_and_lints_clean() {
     let definition = common::deploy_test();
     assert_eq!(definition.lint(), Vec::<String>::new());
     assert_eq!(definition.start_at(), "Download");
-    assert_eq!(definition.timeout_seconds(), Some(176_400));
+    assert_eq!(definition.timeout_seconds(), Some(180_000));
     assert_eq!(
         definition.task_resources(),
         BTreeSet::from(["download", "trigger", "poll", "finalize", "notify"].map(String::from))

@@ -655,6 +655,8 @@ export const en = {
   'tests.noOlderBuilds': 'No older builds.',
   'tests.buildChosen': 'Build #{n} of {job} is chosen below; the job’s selected build stays as it is.',
   'tests.buildUnknown': 'Build {id} does not exist.',
+  'tests.buildFound': 'Build #{n} of {job} is chosen in the picker above.',
+  'tests.buildNoItem': 'No test item tests {job}, so build #{n} cannot be tested here; an admin adds one.',
 };
 
 export type Dict = { [K in keyof typeof en]: string };

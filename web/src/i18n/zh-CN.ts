@@ -656,4 +656,6 @@ export const zhCN: Dict = {
   'tests.noOlderBuilds': '没有更早的构建了。',
   'tests.buildChosen': '已在下方选用 {job} 的构建 #{n}；该任务的选定构建保持不变。',
   'tests.buildUnknown': '构建 {id} 不存在。',
+  'tests.buildFound': '已在上方选用 {job} 的构建 #{n}。',
+  'tests.buildNoItem': '没有测试项测试 {job}，因此无法在此测试构建 #{n}；请管理员添加一个。',
 };

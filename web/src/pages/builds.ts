@@ -17,7 +17,7 @@ export async function buildsPage(ctx: Ctx): Promise<void> {
   const jobsBox = h('div', null, loading());
   const buildsBox = h('div', null, loading());
   const errorSlot = h('div');
-  const undoSlot = h('div', { class: 'empty:hidden' });
+  const undoSlot = h('div', { class: 'empty:hidden', role: 'status' });
   let jobs: JobOverview[] = [];
   const pager = new Pager();
 
@@ -42,6 +42,8 @@ export async function buildsPage(ctx: Ctx): Promise<void> {
     fill(undoSlot, before ? undoNotice(b, before) : null);
     await reloadJobs();
     await loadBuilds();
+    // The pressed button is gone with the old rows: keep the keyboard on the notice.
+    undoSlot.querySelector<HTMLElement>('[data-testid="undo-select"]')?.focus();
   }
 
   function undoNotice(b: Build, before: JobVersion): HTMLElement {
@@ -59,11 +61,12 @@ export async function buildsPage(ctx: Ctx): Promise<void> {
         toast(t('builds.undoneToast', { job: before.job_name, n: before.build?.build_number ?? before.build_id }));
         await reloadJobs();
         await loadBuilds();
+        buildsBox.querySelector<HTMLElement>('[data-testid="select-build"], [data-testid="test-this-build"]')?.focus();
       }),
     );
     return h(
       'div',
-      { class: 'flex flex-wrap items-center gap-2 rounded-md border border-emerald-200 bg-emerald-50 px-3 py-2 text-sm text-emerald-900', role: 'status', 'data-testid': 'select-notice' },
+      { class: 'flex flex-wrap items-center gap-2 rounded-md border border-emerald-200 bg-emerald-50 px-3 py-2 text-sm text-emerald-900', 'data-testid': 'select-notice' },
       h('span', null, t('builds.selectedNotice', { job: b.job_name, n: b.build_number, was: before.build?.build_number ?? before.build_id })),
       undo,
     );

@@ -146,7 +146,9 @@ export async function testsPage(ctx: Ctx): Promise<void> {
     if (Number.isInteger(buildParam) && buildParam > 0) {
       try {
         wanted = await get<Build>(`/builds/${buildParam}`);
-        fill(bannerNote, infoBox(t('tests.buildChosen', { n: wanted.build_number, job: wanted.job_name })));
+        const job = wanted.job_name;
+        const note = items.some((i) => i.job_name === job) ? 'tests.buildChosen' : 'tests.buildNoItem';
+        fill(bannerNote, infoBox(t(note, { n: wanted.build_number, job })));
       } catch (e) {
         fill(bannerNote, e instanceof ApiError && e.status === 404 ? infoBox(t('tests.buildUnknown', { id: buildParam })) : errorBox(e));
       }
@@ -196,7 +198,8 @@ export async function testsPage(ctx: Ctx): Promise<void> {
         picker.value = String(b.id);
       };
       if (wanted && wanted.job_name === item.job_name) choose(wanted);
-      const finder = buildFinder(item.job_name, choose, (b) => b.forEach((x) => picker.append(buildOption(x))), buildCursors.get(item.job_name) ?? null);
+      const has = (b: Build) => [...picker.options].some((o) => o.value === String(b.id));
+      const finder = buildFinder(item.job_name, choose, (b) => b.filter((x) => !has(x)).forEach((x) => picker.append(buildOption(x))), buildCursors.get(item.job_name) ?? null);
       const trigger = h(
         'button',
         {
@@ -367,7 +370,7 @@ function buildFinder(job: string, choose: (b: Build) => void, addOlder: (b: Buil
       const b = page.items[0];
       if (b) {
         choose(b);
-        out.textContent = t('tests.buildChosen', { n: b.build_number, job });
+        out.textContent = t('tests.buildFound', { n: b.build_number, job });
       } else out.textContent = t('tests.noSuchBuild', { job, n });
     } catch (e) {
       out.textContent = errorLines(e).join(' ');

@@ -53,7 +53,7 @@ async fn machine_timeout_ends_the_execution_timed_out() {
         ("download", ok(json!({"package_url": "u"}))),
         ("trigger", triggered("t-1", 3600)),
     ]);
-    // Machine TimeoutSeconds 176400 → 176 ms; the 3600 s wait → 3.6 s, so the machine
+    // Machine TimeoutSeconds 180000 → 180 ms; the 3600 s wait → 3.6 s, so the machine
     // times out first (the sweeper then fails the run and frees its lock).
     let options = ExecutorOptions {
         timeout_scale: 0.000001,
