@@ -337,7 +337,11 @@ mod tests {
             u64::from(crate::domain::Settings::default().max_monitor_seconds) + OVERHEAD_SECONDS
                 <= MACHINE_TIMEOUT_SECONDS
         );
-        assert_eq!(OVERHEAD_SECONDS, 13_288 + 15_831 + 4_784);
+        assert_eq!(
+            OVERHEAD_SECONDS,
+            13_288 + 15_831 + 4_784 + ANNOUNCE.worst_case_seconds()
+        );
+        assert_eq!(ANNOUNCE.worst_case_seconds(), 3_864, "7 × 540 s + the waits");
         let slack =
             MACHINE_TIMEOUT_SECONDS - OVERHEAD_SECONDS - u64::from(MAX_MONITOR_SECONDS_LIMIT);
         assert!(
