@@ -38,7 +38,8 @@ pub(crate) async fn one(
 #[utoipa::path(post, path = "/api/v1/notification-channels", tag = "notification-channels", request_body = ChannelBody,
     security(("bearer" = ["admin"])),
     responses((status = 201, body = ChannelView), (status = 400, description = "a field is invalid (named)", body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 409, description = "100 channels exist already", body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 409, description = "100 channels exist already", body = ErrorBody),
+        (status = 422, description = "test_item_not_found: an id in test_item_ids names no test item", body = ErrorBody)))]
 pub(crate) async fn create(
     State(state): State<Deps>,
     AdminUser(admin): AdminUser,
@@ -54,7 +55,8 @@ pub(crate) async fn create(
 /// Replace a channel's fields (admin); the secret is kept unless `secret` is sent.
 #[utoipa::path(put, path = "/api/v1/notification-channels/{id}", tag = "notification-channels", params(("id" = i64, Path, minimum = 1)),
     request_body = ChannelBody, security(("bearer" = ["admin"])),
-    responses((status = 200, body = ChannelView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ChannelView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, description = "test_item_not_found: an id in test_item_ids names no test item", body = ErrorBody)))]
 pub(crate) async fn update(
     State(state): State<Deps>,
     AdminUser(admin): AdminUser,

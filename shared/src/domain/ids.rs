@@ -42,7 +42,14 @@ macro_rules! record_id {
             type Err = InvalidId;
 
             fn from_str(raw: &str) -> Result<Self, InvalidId> {
-                raw.parse::<i64>()
+                // `7.0` is the integer 7 (JSON Schema's integer, as in bodies); `7.5` is not.
+                let whole = match raw.split_once('.') {
+                    Some((whole, zeros)) if !zeros.is_empty() && zeros.bytes().all(|b| b == b'0') => whole,
+                    Some(_) => return Err(InvalidId),
+                    None => raw,
+                };
+                whole
+                    .parse::<i64>()
                     .ok()
                     .filter(|n| *n > 0)
                     .map(Self)
@@ -121,12 +128,16 @@ mod tests {
             "99999999999999999999",
             "",
             " 1",
-            "1.0",
+            "1.5",
+            "1.",
+            ".0",
             "+",
         ] {
             assert_eq!(RunId::from_str(bad), Err(InvalidId), "{bad:?}");
         }
         assert_eq!("7".parse::<RunId>().unwrap().get(), 7);
+        // An integral float is the integer (schemathesis sends `1.0` for an integer id).
+        assert_eq!("7.00".parse::<RunId>().unwrap().get(), 7);
         assert_eq!(
             TestItemId::parse("id", "x").unwrap_err(),
             FieldError::new("id", BAD_ID)

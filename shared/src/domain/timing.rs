@@ -341,7 +341,11 @@ mod tests {
             OVERHEAD_SECONDS,
             13_288 + 15_831 + 4_784 + ANNOUNCE.worst_case_seconds()
         );
-        assert_eq!(ANNOUNCE.worst_case_seconds(), 3_864, "7 × 540 s + the waits");
+        assert_eq!(
+            ANNOUNCE.worst_case_seconds(),
+            3_864,
+            "7 × 540 s + the waits"
+        );
         let slack =
             MACHINE_TIMEOUT_SECONDS - OVERHEAD_SECONDS - u64::from(MAX_MONITOR_SECONDS_LIMIT);
         assert!(

@@ -78,12 +78,14 @@ async fn parse(
         let Ok(item) = crate::domain::TestItemId::parse("", &id.to_string()) else {
             continue;
         };
+        // Well-formed but not (or no longer) there: 422, like a missing parameter set.
         if state.store.get_test_item(item.get()).await?.is_none() {
-            return Err(FieldError::new(
-                format!("test_item_ids[{i}]"),
-                format!("no test item has id {id}; leave the list empty for every item"),
-            )
-            .into());
+            return Err(ServiceError::Unprocessable {
+                code: "test_item_not_found",
+                message: format!(
+                    "test_item_ids[{i}]: no test item has id {id}; leave the list empty for every item"
+                ),
+            });
         }
     }
     Ok(fields)

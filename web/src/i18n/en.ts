@@ -657,6 +657,7 @@ export const en = {
   'tests.buildUnknown': 'Build {id} does not exist.',
   'tests.buildFound': 'Build #{n} of {job} is chosen in the picker above.',
   'tests.buildNoItem': 'No test item tests {job}, so build #{n} cannot be tested here; an admin adds one.',
+  'error.test_item_not_found': 'That test item does not exist (any more).',
 };
 
 export type Dict = { [K in keyof typeof en]: string };

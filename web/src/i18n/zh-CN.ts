@@ -658,4 +658,5 @@ export const zhCN: Dict = {
   'tests.buildUnknown': '构建 {id} 不存在。',
   'tests.buildFound': '已在上方选用 {job} 的构建 #{n}。',
   'tests.buildNoItem': '没有测试项测试 {job}，因此无法在此测试构建 #{n}；请管理员添加一个。',
+  'error.test_item_not_found': '该测试项不存在（或已删除）。',
 };

@@ -445,10 +445,6 @@ async fn the_test_button_answers_what_the_platform_said_and_bad_input_names_the_
             "secret",
         ),
         (
-            json!({"name": "x", "kind": "slack", "url": "http://h.example/x", "test_item_ids": [99]}),
-            "test_item_ids[0]",
-        ),
-        (
             json!({"name": "", "kind": "slack", "url": "http://h.example/x"}),
             "name",
         ),
@@ -464,6 +460,24 @@ async fn the_test_button_answers_what_the_platform_said_and_bad_input_names_the_
         assert_eq!(s, StatusCode::BAD_REQUEST, "{body}: {v}");
         assert_eq!(v["error"]["field"], field, "{body}: {v}");
     }
+    // A well-formed id of no test item: 422, the message naming the entry.
+    let (s, v) = send(
+        &w.app,
+        &w.admin,
+        "POST",
+        "/api/v1/notification-channels",
+        json!({"name": "x", "kind": "slack", "url": "http://h.example/x", "test_item_ids": [99]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"]["code"], "test_item_not_found", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("test_item_ids[0]: no test item has id 99"),
+        "{v}"
+    );
     let (s, v) = send(
         &w.app,
         &w.admin,
