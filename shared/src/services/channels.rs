@@ -40,7 +40,7 @@ pub struct ChannelBody {
     pub rule: ChannelRule,
     /// Only runs of these test items (empty: every item).
     #[serde(default)]
-    #[schema(max_items = 200, value_type = Vec<i64>)]
+    #[schema(schema_with = test_item_ids_schema)]
     pub test_item_ids: Vec<i64>,
     #[serde(default)]
     pub language: MailLanguage,
@@ -189,4 +189,18 @@ pub async fn test(state: &Deps, id: ChannelId) -> ServiceResult<ChannelTestAnswe
         attempts,
         detail,
     })
+}
+
+/// `test_item_ids`: at most 200 test item ids, each a positive integer.
+fn test_item_ids_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1))
+                .maximum(Some(i64::MAX)),
+        )
+        .max_items(Some(200))
+        .build()
 }
