@@ -68,11 +68,11 @@ impl BuildStore for SqliteStore {
         let new = new.clone();
         self.write(move |c| {
             let existing = c
-                .query_row(
-                    &format!("SELECT {BUILD_COLUMNS} FROM builds WHERE job_name = ?1 AND build_number = ?2"),
-                    params![new.job_name.as_str(), new.build_number.get()],
-                    raw_build,
-                )
+                .prepare_cached(&format!(
+                    "SELECT {BUILD_COLUMNS} FROM builds WHERE job_name = ?1 AND build_number = ?2"
+                ))
+                .map_err(unavailable)?
+                .query_row(params![new.job_name.as_str(), new.build_number.get()], raw_build)
                 .optional()
                 .map_err(unavailable)?;
             if let Some(raw) = existing {
@@ -102,10 +102,12 @@ impl BuildStore for SqliteStore {
             }
             let id = next_id_in(c, "builds").map_err(unavailable)?;
             let build = Build::new(id, &new, now);
-            c.execute(
+            c.prepare_cached(
                 "INSERT INTO builds (id, job_name, build_number, build_user, package_path, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
+            )
+            .map_err(unavailable)?
+            .execute(params![
                     build.id,
                     build.job_name.as_str(),
                     build.build_number.get(),

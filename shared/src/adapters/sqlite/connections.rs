@@ -11,7 +11,8 @@
 //! Jobs run in order, so each sees the ones before it (check-then-write stays atomic).
 //!
 //! Reads: a pool of connections with `PRAGMA query_only`, each closure in its own read
-//! transaction (one snapshot), on the blocking pool. A read that follows a caller's own
+//! transaction (one snapshot): a small read on the calling task, a large one on the
+//! blocking pool. A read that follows a caller's own
 //! acknowledged write sees it: the answer came after the commit.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -157,21 +158,26 @@ fn commit_group(c: &Connection, group: &mut [Box<dyn Job>]) -> Result<(), String
 }
 
 fn run_in_savepoint(c: &Connection, job: &mut dyn Job) -> Result<(), String> {
-    c.execute_batch("SAVEPOINT job")
-        .map_err(|e| format!("cannot open a savepoint: {e}"))?;
+    // Cached statements: parsing these three per write cost more than running them.
+    run_cached(c, "SAVEPOINT job").map_err(|e| format!("cannot open a savepoint: {e}"))?;
     let succeeded = job.run(c);
     if c.is_autocommit() {
         // SQLite itself rolled the whole transaction back (disk full, I/O error, or the
         // closure ended it): the jobs before this one lost their writes too.
         return Err("the transaction was rolled back during a write".into());
     }
-    let end = if succeeded {
-        "RELEASE job"
+    let undone = if succeeded {
+        Ok(())
     } else {
-        "ROLLBACK TO job; RELEASE job"
+        run_cached(c, "ROLLBACK TO job")
     };
-    c.execute_batch(end)
+    undone
+        .and_then(|()| run_cached(c, "RELEASE job"))
         .map_err(|e| format!("cannot end a savepoint: {e}"))
+}
+
+fn run_cached(c: &Connection, sql: &str) -> rusqlite::Result<()> {
+    c.prepare_cached(sql)?.execute([]).map(drop)
 }
 
 /// Read-only connections, lent one per read.
@@ -188,7 +194,23 @@ impl Readers {
         }
     }
 
-    /// Runs `f` in one read transaction on an idle connection, on the blocking pool.
+    /// Runs `f` in one read transaction on an idle connection, on the calling task: for
+    /// reads that are one indexed lookup or one bounded page (tens of microseconds), where
+    /// a hop to the blocking pool and back would cost more than the read itself.
+    pub(super) async fn read_here<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Unavailable("the store's readers are closed".into()))?;
+        Lent::take(self)?.read(f)
+    }
+
+    /// Runs `f` in one read transaction on an idle connection, on the blocking pool: for
+    /// reads whose size has no small bound (every test case of a run, a history scan).
     pub(super) async fn read<T: Send + 'static>(
         self: &Arc<Self>,
         f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,

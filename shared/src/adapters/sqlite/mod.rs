@@ -297,7 +297,15 @@ impl SqliteStore {
     }
 
     /// Runs `f` on a read-only connection (beside the writer and other reads).
-    async fn read<T: Send + 'static>(
+    async fn read<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let started = std::time::Instant::now();
+        let result = self.readers.read_here(f).await;
+        crate::metrics::store_operation("sqlite", "read", started.elapsed());
+        result
+    }
+
+    /// Like [`Self::read`], on the blocking pool: for a read with no small bound on its size.
+    async fn read_large<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
@@ -392,7 +400,9 @@ fn query_one<R, T>(
     row: impl FnOnce(&Row<'_>) -> rusqlite::Result<R>,
     check: impl FnOnce(R) -> StoreResult<T>,
 ) -> StoreResult<Option<T>> {
-    c.query_row(sql, args, row)
+    c.prepare_cached(sql)
+        .map_err(unavailable)?
+        .query_row(args, row)
         .optional()
         .map_err(unavailable)?
         .map(check)
@@ -416,12 +426,11 @@ fn parse_ts(field: &str, s: &str) -> StoreResult<DateTime<Utc>> {
 }
 
 fn next_id_in(conn: &Connection, sequence: &str) -> rusqlite::Result<i64> {
-    conn.query_row(
+    conn.prepare_cached(
         "INSERT INTO counters (name, value) VALUES (?1, 1)
          ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
-        [sequence],
-        |r| r.get(0),
-    )
+    )?
+    .query_row([sequence], |r| r.get(0))
 }
 
 #[async_trait]

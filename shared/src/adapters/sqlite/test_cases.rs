@@ -154,7 +154,7 @@ impl TestCaseStore for SqliteStore {
     }
 
     async fn all_test_cases(&self, run_id: i64) -> StoreResult<Vec<TestCase>> {
-        self.read(move |c| {
+        self.read_large(move |c| {
             let rows = query_rows(
                 c,
                 "SELECT json FROM test_cases WHERE run_id = ?1 ORDER BY test_id",
@@ -221,7 +221,7 @@ impl TestCaseStore for SqliteStore {
     }
 
     async fn list_flaky_tests(&self, item_id: i64, limit: usize) -> StoreResult<Vec<FlakyTest>> {
-        self.read(move |c| {
+        self.read_large(move |c| {
             let rows = query_rows(c, FLAKY_OF_ITEM, params![item_id, limit as i64], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
             })?;
