@@ -115,8 +115,14 @@ pub trait LoginFailureStore: Send + Sync {
 
 #[async_trait]
 pub trait IdCounters: Send + Sync {
-    /// The next integer id of the named sequence, starting at 1; never repeats.
+    /// The next integer id of the named sequence, starting at 1; never repeats an id in
+    /// use (see [`Self::give_back_id`]).
     async fn next_id(&self, sequence: &str) -> StoreResult<i64>;
+
+    /// Undoes the `next_id` that returned `id` when it is still the sequence's latest (no
+    /// later id was taken): the next `next_id` hands `id` out again. True when it did. The
+    /// caller must have written nothing under `id` (a trigger its lane refused).
+    async fn give_back_id(&self, sequence: &str, id: i64) -> StoreResult<bool>;
 }
 
 /// What a delete of a parameter set did.

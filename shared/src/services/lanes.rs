@@ -145,8 +145,12 @@ pub async fn admit(
                 estimated_start_at,
             })
         }
-        Admission::Duplicate { twin } => Err(duplicate(&twin)),
+        Admission::Duplicate { twin } => {
+            give_back_id(state, run.id).await;
+            Err(duplicate(&twin))
+        }
         Admission::Busy { lock, queue_full } => {
+            give_back_id(state, run.id).await;
             if queue_full {
                 return Err(ServiceError::Conflict {
                     code: "queue_full",
@@ -165,6 +169,14 @@ pub async fn admit(
             };
             Err(busy(&run.lane, lock.as_ref(), active.as_ref()))
         }
+    }
+}
+
+/// A refused run wrote nothing under its id: the id goes back (unless a later one was taken
+/// meanwhile), so refused triggers leave no gaps in the run ids people see.
+async fn give_back_id(state: &Deps, id: crate::domain::RunId) {
+    if let Err(e) = state.store.give_back_id("runs", id.get()).await {
+        tracing::warn!(run_id = %id, error = %e, "a refused run's id was not given back");
     }
 }
 

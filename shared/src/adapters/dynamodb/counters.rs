@@ -1,5 +1,6 @@
 //! Id counters on DynamoDB.
 //! - next id: UpdateItem `ADD value :1`, ReturnValues UPDATED_NEW (atomic).
+//! - give an id back: UpdateItem `ADD value :-1` on the condition `value = :id`.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValue;
@@ -7,7 +8,7 @@ use aws_sdk_dynamodb::types::ReturnValue;
 use super::DynamoStore;
 use super::codec::{get_i64, n};
 use super::keys::{COUNTER_SK, counter_pk, key};
-use super::requests::unavailable;
+use super::requests::{condition_held, unavailable};
 use crate::ports::{IdCounters, StoreResult};
 
 #[async_trait]
@@ -27,5 +28,21 @@ impl IdCounters for DynamoStore {
             .map_err(|e| unavailable("UpdateItem (counter)", e))?;
         let attributes = out.attributes.unwrap_or_default();
         get_i64(&attributes, "value")
+    }
+
+    async fn give_back_id(&self, sequence: &str, id: i64) -> StoreResult<bool> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(counter_pk(sequence), COUNTER_SK)))
+            .update_expression("ADD #value :minus_one")
+            .condition_expression("#value = :id")
+            .expression_attribute_names("#value", "value")
+            .expression_attribute_values(":minus_one", n(-1))
+            .expression_attribute_values(":id", n(id))
+            .send()
+            .await;
+        Ok(condition_held("UpdateItem (counter give-back)", result)?.is_some())
     }
 }

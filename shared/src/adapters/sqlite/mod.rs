@@ -440,6 +440,17 @@ impl IdCounters for SqliteStore {
         self.write(move |c| next_id_in(c, &sequence).map_err(unavailable))
             .await
     }
+
+    async fn give_back_id(&self, sequence: &str, id: i64) -> StoreResult<bool> {
+        let sequence = sequence.to_owned();
+        self.write(move |c| {
+            c.prepare_cached("UPDATE counters SET value = value - 1 WHERE name = ?1 AND value = ?2")
+                .and_then(|mut s| s.execute(rusqlite::params![sequence, id]))
+                .map(|changed| changed == 1)
+                .map_err(unavailable)
+        })
+        .await
+    }
 }
 
 /// A constraint violation becomes `Conflict` with `what`; anything else stays `Unavailable`.

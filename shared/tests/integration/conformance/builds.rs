@@ -27,6 +27,19 @@ pub async fn ids_are_sequential_per_sequence(store: Arc<dyn Store>) {
     );
 }
 
+pub async fn a_given_back_id_is_handed_out_again(store: Arc<dyn Store>) {
+    assert_eq!(store.next_id("runs").await.unwrap(), 1);
+    assert_eq!(store.next_id("runs").await.unwrap(), 2);
+    assert!(store.give_back_id("runs", 2).await.unwrap());
+    assert_eq!(store.next_id("runs").await.unwrap(), 2, "2 was given back");
+    assert_eq!(store.next_id("runs").await.unwrap(), 3);
+    // Not the latest: 3 was taken after 2, so 2 stays taken (ids never repeat in use).
+    assert!(!store.give_back_id("runs", 2).await.unwrap());
+    assert!(!store.give_back_id("never-used", 1).await.unwrap());
+    assert_eq!(store.next_id("runs").await.unwrap(), 4);
+    assert_eq!(store.next_id("never-used").await.unwrap(), 1);
+}
+
 pub async fn build_round_trips(store: Arc<dyn Store>) {
     let (b, created) = store
         .insert_build(&new_build("team/CDN_CORE", 101), t0())

@@ -101,6 +101,7 @@ macro_rules! conformance_tests {
         }
         $crate::conformance_tests!(@each $make_store;
             ids_are_sequential_per_sequence,
+            a_given_back_id_is_handed_out_again,
             build_round_trips,
             repeat_insert_returns_the_first_build,
             concurrent_identical_inserts_create_one_build,

@@ -251,6 +251,11 @@ async fn fail_fast_duplicate_and_a_cancelled_queued_run_over_http() {
         "{queued}"
     );
     let id = queued["id"].as_i64().unwrap();
+    assert_eq!(
+        id,
+        first + 1,
+        "the refused triggers (busy lane, duplicate) took no run id"
+    );
     let not_yours = f
         .app
         .client
