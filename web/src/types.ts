@@ -278,7 +278,19 @@ export interface LaneView {
   id: string;
   name?: string | null;
   active_run?: Run | null;
+  active_estimate?: RunEstimate | null;
   queued: AdmittedRun[];
+}
+
+/** A live run's remaining time (`GET /deploy-test-runs/{id}/estimate`). */
+export interface RunEstimate {
+  elapsed_seconds: number;
+  remaining_seconds: number;
+  finish_at: string;
+  percent: number;
+  overdue: boolean;
+  based_on_runs: number;
+  step_elapsed_seconds: { step: string; seconds: number; usual_seconds: number | null }[];
 }
 
 export interface QueueView {

@@ -2,9 +2,9 @@
 
 import { ApiError, post } from './api';
 import { h, uid, type Child } from './dom';
-import { fmtTime } from './format';
+import { fmtClock, fmtDuration, fmtTime } from './format';
 import { t, tMaybe } from './i18n';
-import type { Run } from './types';
+import type { Run, RunEstimate } from './types';
 
 const RUN_STATUS_CLASS: Record<string, string> = {
   QUEUED: 'bg-violet-100 text-violet-800',
@@ -382,6 +382,34 @@ export function dl(pairs: [string, Child][]): HTMLElement {
       h('dt', { class: 'font-medium text-slate-600' }, k),
       h('dd', { class: 'min-w-0 break-words text-slate-900' }, v),
     ]),
+  );
+}
+
+/**
+ * How far a live run is and how long it has left, from its item's completed runs: a native
+ * progress bar (announced as such) with the remaining time, the expected end and what it
+ * is based on; past the usual time it says so instead of counting below zero.
+ */
+export function runProgress(e: RunEstimate): HTMLElement {
+  const left = e.overdue
+    ? t('estimate.overdue')
+    : t('estimate.remaining', { d: fmtDuration(e.remaining_seconds * 1000), at: fmtClock(e.finish_at) });
+  const label = h('span', { id: uid('progress') }, left);
+  return h(
+    'div',
+    { class: 'space-y-1 text-sm', 'data-testid': 'run-progress', 'data-percent': String(e.percent) },
+    h(
+      'div',
+      { class: 'flex flex-wrap items-baseline justify-between gap-x-3' },
+      label,
+      h('span', { class: 'text-slate-600' }, t('estimate.basis', { n: e.based_on_runs })),
+    ),
+    h('progress', {
+      class: 'h-2 w-full accent-indigo-600',
+      max: '100',
+      value: String(e.percent),
+      'aria-labelledby': label.id,
+    }),
   );
 }
 

@@ -13,6 +13,7 @@ use shared::auth::AuthUser;
 use shared::domain::AuditAction;
 use shared::domain::FieldError;
 use shared::domain::audit::facts;
+use shared::domain::run_estimate::RunEstimate;
 use shared::domain::{Run, RunId, RunStatus, TestItemId};
 use shared::error::{ApiResult, ErrorBody};
 use shared::http::{ApiJson, IdPath, ListResponse, PageParams, query, with_common_layers};
@@ -39,6 +40,7 @@ pub fn routes(state: Deps) -> Router {
             "/api/v1/deploy-test-runs/{run_id}/execution",
             get(execution),
         )
+        .route("/api/v1/deploy-test-runs/{run_id}/estimate", get(estimate))
         .route("/api/v1/deploy-test-runs/{run_id}/cancel", post(cancel))
         .route("/api/v1/deploy-test-runs/{run_id}/rerun", post(rerun))
         .route(
@@ -55,9 +57,9 @@ pub fn routes(state: Deps) -> Router {
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(trigger, runs_of_item, list, one, execution, cancel, rerun, lanes::queue, lanes::release,
+#[openapi(paths(trigger, runs_of_item, list, one, estimate, execution, cancel, rerun, lanes::queue, lanes::release,
         test_results::tests, test_results::compare),
-    components(schemas(Run, AdmittedRun, TriggerInput, RerunInput, ExecutionView, ListResponse<Run>, QueueView, LaneView, ReleaseInput,
+    components(schemas(Run, AdmittedRun, TriggerInput, RerunInput, ExecutionView, EstimateView, RunEstimate, ListResponse<Run>, QueueView, LaneView, ReleaseInput,
         shared::services::test_results::TestCasesPage, shared::services::test_results::Comparison)))]
 pub struct ApiDoc;
 
@@ -161,6 +163,27 @@ async fn one(
     IdPath(id): IdPath<RunId>,
 ) -> ApiResult<Json<Run>> {
     Ok(Json(find(&state, id).await?))
+}
+
+/// A live run's remaining time.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct EstimateView {
+    /// `null` when the run has ended or its test item has no completed run to go by.
+    pub estimate: Option<RunEstimate>,
+}
+
+/// How long a live run has left: the median time of each step over its test item's newest
+/// completed runs, laid over the run's own steps so far.
+#[utoipa::path(get, path = "/api/v1/deploy-test-runs/{run_id}/estimate", tag = "runs", params(("run_id" = i64, Path, minimum = 1)), security(("bearer" = [])),
+    responses((status = 200, body = EstimateView), (status = 404, body = ErrorBody)))]
+async fn estimate(
+    State(state): State<Deps>,
+    _user: AuthUser,
+    IdPath(id): IdPath<RunId>,
+) -> ApiResult<Json<EstimateView>> {
+    let run = find(&state, id).await?;
+    let estimate = shared::services::run_estimate::estimate_for(&state, &run).await?;
+    Ok(Json(EstimateView { estimate }))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -18,6 +18,7 @@ pub mod parameter_set;
 mod round_trips;
 pub mod run;
 pub mod run_details;
+pub mod run_estimate;
 pub mod session;
 pub mod settings;
 pub mod test_case;

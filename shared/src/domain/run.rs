@@ -636,4 +636,4 @@ pub struct RunLock {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

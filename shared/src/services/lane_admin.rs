@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use super::error::{ServiceError, ServiceResult};
 use super::lanes::{self, AdmittedRun};
 use crate::deps::Deps;
+use crate::domain::run_estimate::RunEstimate;
 use crate::domain::{Email, EnvironmentId, FieldError, LaneId, Run};
 use crate::tasks::{ErrorName, RunChangeError, RunRef, change_run};
 use crate::workflow::WorkflowStarter;
@@ -19,6 +20,8 @@ pub struct LaneView {
     /// The environment's name; `null` for the default lane (the settings' test server).
     pub name: Option<String>,
     pub active_run: Option<Run>,
+    /// The active run's remaining time; `null` without an active run or history to go by.
+    pub active_estimate: Option<RunEstimate>,
     pub queued: Vec<AdmittedRun>,
 }
 
@@ -36,6 +39,10 @@ pub async fn queue_view(state: &Deps) -> ServiceResult<QueueView> {
     for lane in lanes::lanes_in_use(state).await? {
         let active_run = match state.store.get_run_lock(&lane).await? {
             Some(lock) => lanes::lane_holder(state, &lock).await?,
+            None => None,
+        };
+        let active_estimate = match &active_run {
+            Some(run) => super::run_estimate::estimate_for(state, run).await?,
             None => None,
         };
         let waiting = state.store.queued_runs(&lane).await?;
@@ -63,6 +70,7 @@ pub async fn queue_view(state: &Deps) -> ServiceResult<QueueView> {
             id: lane,
             name,
             active_run,
+            active_estimate,
             queued,
         });
     }

@@ -15,6 +15,7 @@ pub mod lane_admin;
 pub mod lanes;
 pub mod new_build;
 pub mod parameter_sets;
+pub mod run_estimate;
 pub mod runs;
 pub mod settings;
 pub mod test_items;

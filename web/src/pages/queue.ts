@@ -7,7 +7,7 @@ import { between, fmtClock, fmtDuration } from '../format';
 import { t, tMaybe } from '../i18n';
 import { href, type Ctx } from '../router';
 import type { AdmittedRun, LaneView, Me, QueueView, Run } from '../types';
-import { badge, cancelQuestion, errorBox, infoBox, loading, pageHeader, runBadge, toast, unreachableNotice } from '../ui';
+import { badge, cancelQuestion, errorBox, infoBox, loading, pageHeader, runBadge, runProgress, toast, unreachableNotice } from '../ui';
 
 const POLL_MS = 3000;
 
@@ -119,6 +119,7 @@ function viewKey(view: QueueView): string {
       l.id,
       l.name,
       l.active_run ? [l.active_run.id, l.active_run.status, liveStep(l.active_run), unreachableNotice(l.active_run)?.textContent ?? null] : null,
+      l.active_estimate ? [l.active_estimate.percent, l.active_estimate.overdue, l.active_estimate.finish_at] : null,
       l.queued.map((q) => [q.id, q.queue_position, q.estimated_start_at ? fmtClock(q.estimated_start_at) : null]),
     ]),
   );
@@ -191,6 +192,7 @@ function renderLanes(view: QueueView, me: Me | null, reload: () => Promise<void>
                     h('p', { class: 'flex flex-wrap items-center gap-2' }, runBadge(a), step ? h('span', { 'data-testid': 'lane-step' }, step) : null),
                     h('p', { class: 'text-slate-600', 'data-elapsed-since': a.started_at }, t('queue.elapsed', { d: fmtDuration(between(a.started_at, null)) })),
                     unreachableNotice(a),
+                    lane.active_estimate ? runProgress(lane.active_estimate) : null,
                   ),
                   canCancel(a) ? cancelButton(a) : null,
                 )

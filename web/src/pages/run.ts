@@ -4,8 +4,8 @@ import { fill, h, safeUrl, type Child } from '../dom';
 import { between, fmtBytes, fmtDuration, fmtPercent, fmtTime, passRate } from '../format';
 import { t, tMaybe } from '../i18n';
 import { href, navigate, type Ctx } from '../router';
-import { isLive, type ActiveRun, type AdmittedRun, type ChatNotification, type ExecutionView, type ParameterSet, type Run, type Step } from '../types';
-import { badge, cancelQuestion, deployFailure, dl, errorBox, loading, pageHeader, runBadge, runPhase, section, stepStatusBadge, table, toast, unreachableNotice } from '../ui';
+import { isLive, type ActiveRun, type AdmittedRun, type ChatNotification, type ExecutionView, type ParameterSet, type Run, type RunEstimate, type Step } from '../types';
+import { badge, cancelQuestion, deployFailure, dl, errorBox, loading, pageHeader, runBadge, runPhase, runProgress, section, stepStatusBadge, table, toast, unreachableNotice } from '../ui';
 import { listChannels } from './admin/channels';
 import { announceAdmitted, queuedNotice } from './queue';
 import { hasStoredFailures, runResults } from './run_results';
@@ -108,7 +108,7 @@ function chatList(chat: ChatNotification[], name: (id: number) => string | null)
   );
 }
 
-function timeline(run: Run, notifyExtra: Child = null): HTMLElement {
+function timeline(run: Run, notifyExtra: Child = null, estimate: RunEstimate | null = null): HTMLElement {
   return h(
     'ol',
     { class: 'relative space-y-0', 'data-testid': 'timeline', 'aria-label': t('run.timeline') },
@@ -134,6 +134,7 @@ function timeline(run: Run, notifyExtra: Child = null): HTMLElement {
             h('h3', { class: 'font-semibold' }, tMaybe(`stepName.${step.name}`, step.name)),
             stepStatusBadge(step.status),
             dur ? h('span', { class: 'muted' }, dur) : null,
+            usualTime(step, estimate),
           ),
           step.started_at
             ? h(
@@ -157,6 +158,13 @@ function timeline(run: Run, notifyExtra: Child = null): HTMLElement {
       );
     }),
   );
+}
+
+/** A live run's step that has started: what the item's completed runs took for it. */
+function usualTime(step: Step, estimate: RunEstimate | null): Child {
+  const usual = estimate?.step_elapsed_seconds.find((s) => s.step === step.name)?.usual_seconds;
+  if (usual === undefined || usual === null) return null;
+  return h('span', { class: 'text-xs text-slate-600', 'data-testid': 'step-usual' }, t('run.stepUsually', { d: fmtDuration(usual * 1000) }));
 }
 
 function linkOrText(url: string | null | undefined, testid?: string): Child {
@@ -255,6 +263,7 @@ export async function runPage(ctx: Ctx): Promise<void> {
   );
 
   let run: Run | null = null;
+  let estimate: RunEstimate | null = null;
   // The run's parameter set by name (read once; a deleted set keeps its id and version).
   let setName: string | null = null;
   let setAsked = false;
@@ -420,8 +429,9 @@ export async function runPage(ctx: Ctx): Promise<void> {
         ...(r.error_message ? ([[t('run.error'), h('span', { class: 'text-red-800', 'data-testid': 'run-error' }, errorSentence(r))]] as [string, Child][]) : []),
       ]),
       unreachableNotice(r, true),
+      estimate ? h('div', { class: 'mt-3' }, runProgress(estimate)) : null,
     );
-    fill(timelineBox, timeline(r, chatBox(r)));
+    fill(timelineBox, timeline(r, chatBox(r), estimate));
     // The cases are stored by the notify step: show them once it has run (or its note says why not).
     const rk = r.status === 'COMPLETED' ? `${JSON.stringify(r.test_cases ?? null)}|${!!r.notification}` : '';
     if (rk !== resultsKey) {
@@ -554,6 +564,12 @@ export async function runPage(ctx: Ctx): Promise<void> {
   async function refresh(): Promise<void> {
     try {
       const r = await get<Run>(`/deploy-test-runs/${id}`);
+      // While it is live: how long it has left (a failed read keeps the last estimate).
+      if (isLive(r.status) || r.status === 'QUEUED') {
+        estimate = await get<{ estimate: RunEstimate | null }>(`/deploy-test-runs/${id}/estimate`)
+          .then((v) => v.estimate)
+          .catch(() => estimate);
+      } else estimate = null;
       if (!ctx.alive()) return;
       run = r;
       await renderRun(r);

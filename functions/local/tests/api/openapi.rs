@@ -85,6 +85,7 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("get", "/api/v1/deploy-test-runs"),
     ("get", "/api/v1/deploy-test-runs/{run_id}"),
     ("get", "/api/v1/deploy-test-runs/{run_id}/execution"),
+    ("get", "/api/v1/deploy-test-runs/{run_id}/estimate"),
     ("post", "/api/v1/deploy-test-runs/{run_id}/cancel"),
     ("post", "/api/v1/deploy-test-runs/{run_id}/rerun"),
     ("get", "/api/v1/deploy-test-runs/{run_id}/tests"),

@@ -3,8 +3,9 @@
 use super::*;
 use crate::tasks::ErrorName;
 
-/// Run 1 of test item `cds`, build J #1 and an empty parameter set, as `Run::new` starts it.
-fn run() -> Run {
+/// Run 1 of test item `cds`, build J #1 and an empty parameter set, as `Run::new` starts it
+/// (at 2026-01-01T00:00:00Z).
+pub(crate) fn run() -> Run {
     let t = "2026-01-01T00:00:00Z";
     let item: super::super::TestItem = serde_json::from_value(serde_json::json!({
         "id": 1, "name": "cds", "job_name": "J", "parameter_set_id": null, "description": "",

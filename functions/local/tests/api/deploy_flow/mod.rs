@@ -16,6 +16,7 @@ use std::time::Duration;
 
 mod download_step;
 mod environments;
+mod estimate;
 mod long_runs;
 mod monitor_step;
 mod queue_runs;
