@@ -34,6 +34,26 @@ async function cdsItemId() {
   return (await api('GET', '/test-items', undefined, admin)).body.items.find((i) => i.name === 'cds').id;
 }
 
+/** A progress bar as runProgress draws it: named, 0–99 %, the time left or "longer than usual". */
+async function assertProgress(progress, where) {
+  await progress.waitFor();
+  // Read in one go: the live page redraws it at every poll.
+  const seen = await progress.evaluate((box) => {
+    const bar = box.querySelector('progress');
+    return {
+      percent: Number(box.dataset.percent),
+      value: bar ? Number(bar.getAttribute('value')) : null,
+      name: bar ? (document.getElementById(bar.getAttribute('aria-labelledby'))?.textContent ?? '') : '',
+      text: box.innerText,
+    };
+  });
+  assert.ok(seen.percent >= 0 && seen.percent <= 99 && seen.value === seen.percent, `${where}: ${JSON.stringify(seen)}`);
+  const left = new RegExp(`^${en['estimate.remaining'].replace(/[()]/g, '\\$&').replace('{d}', '.+').replace('{at}', '\\d\\d:\\d\\d')}$`);
+  assert.ok(left.test(seen.name) || seen.name === en['estimate.overdue'], `${where}: the bar is named by the time left: ${seen.name}`);
+  assert.match(seen.text, /Estimate from completed runs: \d+/, where);
+  assert.equal(await progress.getByRole('progressbar').count(), 1, `${where}: announced as a progress bar`);
+}
+
 export function queueTests() {
   test('a second trigger waits in the queue with its place and estimate, and starts by itself when the active run ends', async () => {
     // A's run holds the default lane: its task deploys for 10 minutes until the test pins it.
@@ -46,6 +66,12 @@ export function queueTests() {
     await a.page.waitForFunction(() => /^#\/runs\/\d+$/.test(window.location.hash));
     const aRunId = Number(a.page.url().match(/#\/runs\/(\d+)/)[1]);
     const aRun = await waitForRun(await token(a.page), aRunId, (r) => r.task_id, 'the trigger step');
+    // How long: the item has completed runs, so A's live run has a progress bar with the time
+    // left (or "longer than usual" once its 10-minute deploy passes their median) and each
+    // started step its usual time.
+    await assertProgress(a.page.getByTestId('run-progress'), 'the run page');
+    await a.page.locator('[data-step="DOWNLOAD"]').getByTestId('step-usual').waitFor();
+    assert.match(await a.page.locator('[data-step="DOWNLOAD"]').getByTestId('step-usual').innerText(), /^usually \d+ s$|^usually \d+ min/);
 
     // B (another person) triggers the same item and build: not an error but "queued, position 1".
     const b = await newPage({ width: 390 });
@@ -92,6 +118,7 @@ export function queueTests() {
     const active = lane.getByTestId('lane-active');
     await active.filter({ hasText: `#${aRunId}` }).waitFor();
     await active.getByTestId('lane-step').filter({ hasText: en['stepName.MONITOR'] }).waitFor();
+    await assertProgress(active.getByTestId('run-progress'), 'the Queue view');
     const activeText = await active.innerText();
     for (const want of [USER, `${JOB} #101`, 'cds', 'Running for']) assert.ok(activeText.includes(want), `active run shows ${want}: ${activeText}`);
     const bRow = lane.locator(`[data-testid="queued-run"][data-run-id="${bRunId}"]`);
