@@ -21,6 +21,7 @@ import {
   USER,
   api,
   assertNoSideScroll,
+  axeCheck,
   axeStates,
   axeViolations,
   cspViolations,
@@ -591,6 +592,20 @@ test('the Outbox shows a mail with its chart in a sandboxed frame, and downloads
   assert.ok(await chart.evaluate((img) => img.complete && img.naturalWidth > 50), 'the chart is drawn');
   assert.equal(await page.getByTestId('outbox-preview-frame').getAttribute('sandbox'), '');
   await shot(page, 'admin-outbox-preview', { fullPage: false, scrollTo: page.getByTestId('outbox-preview') });
+  // The mails themselves, as a mail reader shows them: axe-core cannot run inside the frame
+  // (sandboxed, no scripts), so each mail's HTML is checked as a page of its own.
+  const admin = await token(page);
+  const mails = (await api('GET', '/outbox?limit=5', undefined, admin)).body.items;
+  assert.ok(mails.length > 0, 'the outbox has mails');
+  const reader = await context.newPage();
+  for (const m of mails) {
+    const preview = (await api('GET', `/outbox/${encodeURIComponent(m.file)}/preview`, undefined, admin)).body;
+    await reader.setContent(preview.html);
+    for (const width of [1280, 360]) {
+      await reader.setViewportSize({ width, height: 900 });
+      await axeCheck(reader, `mail ${m.subject}`, width);
+    }
+  }
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('outbox-download').first().click()]);
   assert.match(download.suggestedFilename(), /\.eml$/);
   const path = await download.path();

@@ -170,7 +170,7 @@ async fn the_outbox_mail_renders_in_chromium() {
         colours.dedup();
         assert!(colours.len() > 200, "{tag}: only {} colours", colours.len());
         let count = |c: [u8; 3]| pixels.iter().filter(|p| near(**p, c)).count();
-        assert!(count(rgb("#b26a00")) > 760 * 40, "{tag}: no amber band");
+        assert!(count(rgb("#a36100")) > 760 * 40, "{tag}: no amber band");
         let passed = count(rgb(COLORS[0].1));
         assert!(
             passed > 10_000,
