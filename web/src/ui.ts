@@ -322,7 +322,14 @@ export class Pager {
         },
         t('pager.prev'),
       ),
-      h('span', { class: 'muted' }, t('pager.page', { n: this.page })),
+      // No total (DynamoDB cannot count a page's list cheaply): whether more follow instead.
+      h(
+        'span',
+        { class: 'muted text-center', 'data-testid': 'pager-where' },
+        h('span', null, t('pager.page', { n: this.page })),
+        ' · ',
+        h('span', null, this.next ? t('pager.more') : t('pager.last')),
+      ),
       h(
         'button',
         {

@@ -417,8 +417,11 @@ test('a build whose JOB_NAME is HTML renders as text', async () => {
   await rows.first().waitFor();
   assert.equal(await rows.count(), 10);
   assert.match(await rows.first().innerText(), /#12/);
+  // No total: the pager says whether more follow.
+  assert.equal(await page.getByTestId('pager-where').innerText(), `${en['pager.page'].replace('{n}', '1')} · ${en['pager.more']}`);
   await page.getByRole('button', { name: en['pager.next'] }).click();
   await page.getByText(en['pager.page'].replace('{n}', '2')).waitFor();
+  assert.equal(await page.getByTestId('pager-where').innerText(), `${en['pager.page'].replace('{n}', '2')} · ${en['pager.last']}`);
   assert.equal(await rows.count(), 2);
   assert.match(await rows.last().innerText(), /#1\b/);
   await page.getByRole('button', { name: en['pager.prev'] }).click();

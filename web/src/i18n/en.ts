@@ -36,6 +36,8 @@ export const en = {
   'pager.prev': 'Previous',
   'pager.next': 'Next',
   'pager.page': 'Page {n}',
+  'pager.more': 'more follow',
+  'pager.last': 'the last page',
 
   'unit.seconds': '{n} s',
   'unit.minSec': '{m} min {s} s',

@@ -37,6 +37,8 @@ export const zhCN: Dict = {
   'pager.prev': '上一页',
   'pager.next': '下一页',
   'pager.page': '第 {n} 页',
+  'pager.more': '后面还有',
+  'pager.last': '最后一页',
 
   'unit.seconds': '{n} 秒',
   'unit.minSec': '{m} 分 {s} 秒',
