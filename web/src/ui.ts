@@ -398,9 +398,13 @@ export function dl(pairs: [string, Child][]): HTMLElement {
  * is based on; past the usual time it says so instead of counting below zero.
  */
 export function runProgress(e: RunEstimate): HTMLElement {
-  const left = e.overdue
-    ? t('estimate.overdue')
-    : t('estimate.remaining', { d: fmtDuration(e.remaining_seconds * 1000), at: fmtClock(e.finish_at) });
+  // Overdue (the whole run past its usual total) still says what is left when anything is.
+  const time = { d: fmtDuration(e.remaining_seconds * 1000), at: fmtClock(e.finish_at) };
+  const left = !e.overdue
+    ? t('estimate.remaining', time)
+    : e.remaining_seconds > 0
+      ? t('estimate.overdueLeft', time)
+      : t('estimate.overdue');
   const label = h('span', { id: uid('progress') }, left);
   return h(
     'div',

@@ -1,8 +1,10 @@
 //! How long a live run has left, from its test item's recent runs: the median time of each
-//! step (download, trigger, monitor, notify) over the item's newest runs that completed
-//! (passed or with failed tests), laid over the live run's own steps. A step that is done
-//! counts what it took; the running step counts its median less what it has run already
-//! (nothing once it is over its median); a step still to come counts its median.
+//! step the run waits on (download, trigger, monitor) over the item's newest full runs that
+//! completed (passed or with failed tests), laid over the live run's own steps. A step that
+//! is done counts what it took; the running step counts its median less what it has run
+//! already (nothing once it is over its median); a step still to come counts its median.
+//! NOTIFY is left out: the run has its outcome, and has ended, before its mail goes out.
+//! A queued run has no estimate: when it starts depends on the run ahead of it.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -16,15 +18,17 @@ pub const ESTIMATE_RUNS: usize = 10;
 /// A live run's remaining time.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RunEstimate {
-    /// Seconds since the run started (since it was triggered when it is queued).
+    /// Seconds since the run started (left the queue).
     pub elapsed_seconds: i64,
-    /// Seconds the run is expected to take still; 0 when it is past its usual time.
+    /// Seconds the run is expected to take still: the running step's median less its time
+    /// so far (0 once past it) plus the medians of the steps still to come.
     pub remaining_seconds: i64,
     /// When it is expected to end.
     pub finish_at: DateTime<Utc>,
     /// Share done, 0–99 while the run is live (it reaches 100 only by ending).
     pub percent: u8,
-    /// True when the run has taken longer than its item's runs usually take.
+    /// True when the run has taken longer than its item's runs usually take in all (the
+    /// sum of its steps' medians); the remaining time is still given.
     pub overdue: bool,
     /// How many completed runs of the item the medians come from.
     pub based_on_runs: usize,
@@ -46,9 +50,11 @@ fn seconds(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
     (to - from).num_seconds().max(0)
 }
 
-/// Runs that ended the normal way: their step times are what a run of the item takes.
+/// Full runs that ended the normal way: their step times are what a run of the item takes.
+/// A rerun of only the failed tests (a test plan) runs fewer tests, so it is not one.
 fn completed_normally(run: &Run) -> bool {
     run.status == RunStatus::Completed
+        && run.test_plan.is_none()
         && matches!(
             run.outcome,
             Some(RunOutcome::Passed | RunOutcome::TestsFailed)
@@ -66,10 +72,10 @@ fn usual(history: &[&Run], step: StepName) -> Option<i64> {
 }
 
 /// The estimate of `run` at `now` from `recent` (the item's runs, newest first; `run`
-/// itself and runs that did not complete normally are skipped). `None` when `run` has
-/// ended or no completed run of the item is there to learn from.
+/// itself and runs that did not complete normally are skipped). `None` when `run` is
+/// queued or has ended, or no completed run of the item is there to learn from.
 pub fn estimate(run: &Run, recent: &[Run], now: DateTime<Utc>) -> Option<RunEstimate> {
-    if run.status.is_terminal() {
+    if run.status.is_terminal() || run.status == RunStatus::Queued {
         return None;
     }
     let history: Vec<&Run> = recent
@@ -82,11 +88,14 @@ pub fn estimate(run: &Run, recent: &[Run], now: DateTime<Utc>) -> Option<RunEsti
         return None;
     }
     let mut remaining = 0;
-    let mut overdue = false;
+    let mut usual_total = 0;
     let mut step_elapsed = Vec::new();
-    for step in &run.steps {
+    for step in run.steps.iter().filter(|s| s.name != StepName::Notify) {
         let usual_seconds = usual(&history, step.name);
         let median = usual_seconds.unwrap_or(0);
+        if step.status != StepStatus::Skipped {
+            usual_total += median;
+        }
         match (step.status, step.started_at, step.finished_at) {
             (_, Some(start), Some(end)) => step_elapsed.push(StepElapsed {
                 step: step.name.as_str(),
@@ -95,7 +104,6 @@ pub fn estimate(run: &Run, recent: &[Run], now: DateTime<Utc>) -> Option<RunEsti
             }),
             (StepStatus::Running, Some(start), None) => {
                 let so_far = seconds(start, now);
-                overdue |= so_far > median;
                 remaining += (median - so_far).max(0);
                 step_elapsed.push(StepElapsed {
                     step: step.name.as_str(),
@@ -119,7 +127,7 @@ pub fn estimate(run: &Run, recent: &[Run], now: DateTime<Utc>) -> Option<RunEsti
         remaining_seconds: remaining,
         finish_at: now + chrono::TimeDelta::seconds(remaining),
         percent,
-        overdue,
+        overdue: elapsed > usual_total,
         based_on_runs: history.len(),
         step_elapsed_seconds: step_elapsed,
     })

@@ -41,8 +41,15 @@ pub async fn queue_view(state: &Deps) -> ServiceResult<QueueView> {
             Some(lock) => lanes::lane_holder(state, &lock).await?,
             None => None,
         };
+        // The estimate is a nicety: a store error reading the item's history leaves it out
+        // rather than failing the whole Queue view.
         let active_estimate = match &active_run {
-            Some(run) => super::run_estimate::estimate_for(state, run).await?,
+            Some(run) => super::run_estimate::estimate_for(state, run)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(run_id = run.id.get(), error = %e, "queue view: no estimate");
+                    None
+                }),
             None => None,
         };
         let waiting = state.store.queued_runs(&lane).await?;

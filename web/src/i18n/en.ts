@@ -213,6 +213,7 @@ export const en = {
   'queue.elapsed': 'Running for {d}',
   'estimate.remaining': 'About {d} left (ends around {at})',
   'estimate.overdue': 'Taking longer than its usual time',
+  'estimate.overdueLeft': 'Taking longer than usual: about {d} left (ends around {at})',
   'estimate.basis': 'Estimate from completed runs: {n}',
   'run.stepUsually': 'usually {d}',
   'queue.position': 'Position {n}',

@@ -214,6 +214,7 @@ export const zhCN: Dict = {
   'queue.elapsed': '已运行 {d}',
   'estimate.remaining': '大约还需 {d}（预计 {at} 结束）',
   'estimate.overdue': '比平常用时更长',
+  'estimate.overdueLeft': '比平常用时更长：大约还需 {d}（预计 {at} 结束）',
   'estimate.basis': '依据已完成的运行：{n} 次',
   'run.stepUsually': '通常 {d}',
   'queue.position': '第 {n} 位',

@@ -91,6 +91,11 @@ export async function queuePage(ctx: Ctx): Promise<void> {
     if (key !== shown) {
       shown = key;
       fill(listBox, renderLanes(view, ctx.me, load, errorSlot));
+    } else {
+      for (const lane of view.lanes) {
+        const bar = listBox.querySelector(`[data-lane="${CSS.escape(lane.id)}"] [data-testid="run-progress"]`);
+        if (bar && lane.active_estimate) bar.replaceWith(runProgress(lane.active_estimate));
+      }
     }
     for (const el of listBox.querySelectorAll<HTMLElement>('[data-elapsed-since]')) {
       el.textContent = t('queue.elapsed', { d: fmtDuration(between(el.dataset.elapsedSince, null)) });
@@ -119,7 +124,8 @@ function viewKey(view: QueueView): string {
       l.id,
       l.name,
       l.active_run ? [l.active_run.id, l.active_run.status, liveStep(l.active_run), unreachableNotice(l.active_run)?.textContent ?? null] : null,
-      l.active_estimate ? [l.active_estimate.percent, l.active_estimate.overdue, l.active_estimate.finish_at] : null,
+      // The estimate's figures move at every poll: its bar is redrawn in place (load()).
+      l.active_estimate !== null,
       l.queued.map((q) => [q.id, q.queue_position, q.estimated_start_at ? fmtClock(q.estimated_start_at) : null]),
     ]),
   );

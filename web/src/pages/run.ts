@@ -564,8 +564,9 @@ export async function runPage(ctx: Ctx): Promise<void> {
   async function refresh(): Promise<void> {
     try {
       const r = await get<Run>(`/deploy-test-runs/${id}`);
-      // While it is live: how long it has left (a failed read keeps the last estimate).
-      if (isLive(r.status) || r.status === 'QUEUED') {
+      // While it is live: how long it has left (a failed read keeps the last estimate). A
+      // queued run has none: its start waits on the run ahead (the queue notice says when).
+      if (isLive(r.status) && r.status !== 'QUEUED') {
         estimate = await get<{ estimate: RunEstimate | null }>(`/deploy-test-runs/${id}/estimate`)
           .then((v) => v.estimate)
           .catch(() => estimate);

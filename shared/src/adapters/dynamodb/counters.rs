@@ -41,6 +41,14 @@ impl IdCounters for DynamoStore {
             .expression_attribute_names("#value", "value")
             .expression_attribute_values(":minus_one", n(-1))
             .expression_attribute_values(":id", n(id))
+            // Never retried: a retry after a lost answer could take back an id another
+            // trigger was handed meanwhile (the counter at `id` again), and two runs would
+            // share it. A give-back that fails only leaves a gap.
+            .customize()
+            .config_override(
+                aws_sdk_dynamodb::config::Builder::default()
+                    .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled()),
+            )
             .send()
             .await;
         Ok(condition_held("UpdateItem (counter give-back)", result)?.is_some())

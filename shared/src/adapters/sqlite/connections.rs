@@ -206,7 +206,11 @@ impl Readers {
             .acquire()
             .await
             .map_err(|_| StoreError::Unavailable("the store's readers are closed".into()))?;
-        Lent::take(self)?.read(f)
+        // A panic in `f` is the store's failure (503), as on the blocking pool, not the
+        // request task's; the connection goes back either way (Lent's drop).
+        let mut lent = Lent::take(self)?;
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lent.read(f)))
+            .map_err(|_| StoreError::Unavailable("store read failed: it panicked".into()))?
     }
 
     /// Runs `f` in one read transaction on an idle connection, on the blocking pool: for

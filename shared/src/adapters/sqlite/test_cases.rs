@@ -180,7 +180,7 @@ impl TestCaseStore for SqliteStore {
     ) -> StoreResult<Page<TestResultOfRun, i64>> {
         let test = test.as_str().to_owned();
         let before = before_run.unwrap_or(i64::MAX);
-        self.read(move |c| {
+        self.read_large(move |c| {
             let rows = query_rows(
                 c,
                 HISTORY,

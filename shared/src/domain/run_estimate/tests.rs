@@ -60,11 +60,11 @@ fn history() -> Vec<Run> {
 #[test]
 fn the_running_step_counts_its_median_less_its_time_and_later_steps_their_medians() {
     let e = estimate(&monitoring(), &history(), at(95)).unwrap();
-    // Monitor: median 200, 50 s run → 150 left; notify: median 2.
-    assert_eq!(e.remaining_seconds, 152);
+    // Monitor: median 200, 50 s run → 150 left; notify comes after the run has ended.
+    assert_eq!(e.remaining_seconds, 150);
     assert_eq!(e.elapsed_seconds, 95);
-    assert_eq!(e.finish_at, at(95 + 152));
-    assert_eq!(e.percent, (95 * 100 / (95 + 152)) as u8);
+    assert_eq!(e.finish_at, at(95 + 150));
+    assert_eq!(e.percent, (95 * 100 / (95 + 150)) as u8);
     assert_eq!((e.overdue, e.based_on_runs), (false, 3));
     let steps: Vec<_> = e
         .step_elapsed_seconds
@@ -89,26 +89,49 @@ fn runs_that_did_not_complete_normally_and_other_items_are_not_learnt_from() {
     let mut other_item = ended(7, RunOutcome::Passed, [1, 1, 9_000, 1]);
     other_item.test_item_id = crate::domain::TestItemId::from_stored(2);
     recent.insert(0, other_item);
+    let mut only_failed_again = ended(6, RunOutcome::Passed, [1, 1, 9_000, 1]);
+    only_failed_again.test_plan = Some(crate::domain::TestPlan {
+        of_run: 2,
+        tests: Vec::new(),
+        left_out: 0,
+    });
+    recent.insert(0, only_failed_again);
     let e = estimate(&monitoring(), &recent, at(95)).unwrap();
-    assert_eq!((e.remaining_seconds, e.based_on_runs), (152, 3));
+    assert_eq!((e.remaining_seconds, e.based_on_runs), (150, 3));
 }
 
 #[test]
 fn a_run_past_its_usual_time_is_overdue_and_never_shown_done() {
     let e = estimate(&monitoring(), &history(), at(45 + 500)).unwrap();
-    assert_eq!(e.remaining_seconds, 2, "only notify's median is left");
+    assert_eq!(e.remaining_seconds, 0, "the monitor is past its median");
     assert!(e.overdue);
     assert_eq!(e.percent, 99);
 }
 
 #[test]
-fn a_run_not_started_yet_has_every_median_ahead() {
-    let mut queued = crate::domain::run::tests::run();
-    queued.id = RunId::from_stored(100);
-    queued.status = RunStatus::Queued;
-    let e = estimate(&queued, &history(), at(0)).unwrap();
-    assert_eq!(e.remaining_seconds, 20 + 5 + 200 + 2);
+fn overdue_is_the_whole_run_over_its_usual_total_and_keeps_the_time_left() {
+    // Usual total: download 20 + trigger 5 + monitor 200 = 225 s. The download took 40 s,
+    // so at second 230 the monitor (185 s in) still has 15 s of its median left.
+    let e = estimate(&monitoring(), &history(), at(230)).unwrap();
+    assert_eq!((e.remaining_seconds, e.overdue), (15, true));
+    let e = estimate(&monitoring(), &history(), at(225)).unwrap();
+    assert_eq!((e.remaining_seconds, e.overdue), (20, false));
+}
+
+#[test]
+fn a_run_not_started_yet_has_every_median_ahead_and_a_queued_one_none() {
+    let mut pending = crate::domain::run::tests::run();
+    pending.id = RunId::from_stored(100);
+    pending.status = RunStatus::Pending;
+    let e = estimate(&pending, &history(), at(0)).unwrap();
+    assert_eq!(e.remaining_seconds, 20 + 5 + 200);
     assert_eq!((e.percent, e.step_elapsed_seconds.len()), (0, 0));
+    // Queued: its start waits on the run ahead, so it neither counts up nor has an end.
+    let mut queued = pending;
+    queued.status = RunStatus::Queued;
+    for later in [0, 600] {
+        assert_eq!(estimate(&queued, &history(), at(later)), None);
+    }
 }
 
 #[test]

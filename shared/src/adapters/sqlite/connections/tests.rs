@@ -237,3 +237,34 @@ async fn reads_run_beside_a_busy_writer_and_cannot_write() {
     held.release.send(()).unwrap();
     held.done.await.unwrap().unwrap();
 }
+
+/// A panic inside an inline read (on the request's own task) is a store error, and its
+/// connection goes back to the pool: afterwards as many reads as there are connections
+/// still run at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_read_fails_alone_and_keeps_its_connection() {
+    let (_dir, store) = store_with_scratch().await;
+    insert(&store, 1, false).await.unwrap().unwrap();
+    for _ in 0..2 * super::READERS {
+        let panicked = store
+            .read(|_| -> StoreResult<()> { panic!("a bug in a read closure") })
+            .await;
+        assert!(
+            matches!(panicked, Err(StoreError::Unavailable(_))),
+            "{panicked:?}"
+        );
+    }
+    let reads = (0..super::READERS).map(|_| {
+        let s = store.clone();
+        tokio::spawn(async move {
+            s.read(|c| {
+                c.query_row("SELECT count(*) FROM scratch", [], |r| r.get::<_, i64>(0))
+                    .map_err(super::super::unavailable)
+            })
+            .await
+        })
+    });
+    for r in reads {
+        assert_eq!(r.await.unwrap().unwrap(), 1);
+    }
+}
