@@ -207,14 +207,9 @@ async fn a_panicking_write_fails_alone() {
     assert_eq!(committed_rows(&dir), [2]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reads_run_beside_a_busy_writer_and_cannot_write() {
-    let (_dir, store) = store_with_scratch().await;
-    insert(&store, 1, false).await.unwrap().unwrap();
-    let mut held = gate(&store);
-    (&mut held.started).await.unwrap();
-    // The writer is stuck in a job; reads answer anyway, from the last commit.
-    let reads = (0..8).map(|_| {
+/// `n` reads at once, each answering that the scratch table holds `rows` rows.
+async fn reads_all_see(store: &SqliteStore, n: usize, rows: i64) {
+    let reads = (0..n).map(|_| {
         let s = store.clone();
         tokio::spawn(async move {
             s.read(|c| {
@@ -225,8 +220,18 @@ async fn reads_run_beside_a_busy_writer_and_cannot_write() {
         })
     });
     for r in reads {
-        assert_eq!(r.await.unwrap().unwrap(), 1);
+        assert_eq!(r.await.unwrap().unwrap(), rows);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_run_beside_a_busy_writer_and_cannot_write() {
+    let (_dir, store) = store_with_scratch().await;
+    insert(&store, 1, false).await.unwrap().unwrap();
+    let mut held = gate(&store);
+    (&mut held.started).await.unwrap();
+    // The writer is stuck in a job; reads answer anyway, from the last commit.
+    reads_all_see(&store, 8, 1).await;
     let refused = store
         .read(|c| {
             c.execute("INSERT INTO scratch (n) VALUES (5)", [])
@@ -254,17 +259,5 @@ async fn a_panicking_read_fails_alone_and_keeps_its_connection() {
             "{panicked:?}"
         );
     }
-    let reads = (0..super::READERS).map(|_| {
-        let s = store.clone();
-        tokio::spawn(async move {
-            s.read(|c| {
-                c.query_row("SELECT count(*) FROM scratch", [], |r| r.get::<_, i64>(0))
-                    .map_err(super::super::unavailable)
-            })
-            .await
-        })
-    });
-    for r in reads {
-        assert_eq!(r.await.unwrap().unwrap(), 1);
-    }
+    reads_all_see(&store, super::READERS, 1).await;
 }
