@@ -216,47 +216,31 @@ async fn free_stale_lock(state: &Deps, lane: &LaneId) -> ServiceResult<bool> {
     Ok(true)
 }
 
-/// Writes [`restamp_start`] tries before the run keeps its stored start.
-const RESTAMP_ATTEMPTS: u32 = 3;
-
 /// `run`, a queued head just stored as holding its lane, with its start read from the clock
 /// after the store said so: a run never starts before its predecessor ended. A start taken
 /// before the claim can be stale by a whole run: a starter that read the queue, then waited
 /// behind other writes while the head before it ran and ended, still wins the freed lane.
-/// A conditional write, tried again on a newer revision when the record changed meanwhile
-/// and again when the store was busy (at most [`RESTAMP_ATTEMPTS`] writes); if none lands
-/// the run keeps the start it was stored with, since starting it matters more than its
-/// timestamp. (A trigger's admission takes its start just before its one store call, so its
-/// window is that call alone, and a trigger stays within its DynamoDB call budget.)
+/// One conditional write; if it fails (the run changed meanwhile, the store is busy) the run
+/// keeps the start it was stored with, since starting it matters more than its timestamp.
+/// (A trigger's admission takes its start just before its one store call, so its window is
+/// that call alone, and a trigger stays within its DynamoDB call budget.)
 async fn restamp_start(state: &Deps, run: Run) -> Run {
     let now = state.clock.now();
-    let mut current = run;
-    for attempt in 1..=RESTAMP_ATTEMPTS {
-        if now <= current.started_at || current.status != RunStatus::Pending {
-            return current; // already as late, or it has moved on (begun, cancelled)
-        }
-        let stamped = Run {
-            started_at: now,
-            revision: current.revision + 1,
-            ..current.clone()
-        };
-        match state.store.update_run(&stamped).await {
-            Ok(()) => return stamped,
-            Err(e) if attempt < RESTAMP_ATTEMPTS => {
-                tracing::debug!(run_id = %current.id, error = %e, attempt, "restamping the start again");
-                if matches!(e, StoreError::Conflict(_)) {
-                    match state.store.get_run(current.id.get()).await {
-                        Ok(Some(newer)) => current = newer,
-                        _ => return current,
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::warn!(run_id = %current.id, error = %e, "the run's start time was not updated");
-            }
+    if now <= run.started_at {
+        return run;
+    }
+    let stamped = Run {
+        started_at: now,
+        revision: run.revision + 1,
+        ..run.clone()
+    };
+    match state.store.update_run(&stamped).await {
+        Ok(()) => stamped,
+        Err(e) => {
+            tracing::warn!(run_id = %run.id, error = %e, "the run's start time was not updated");
+            run
         }
     }
-    current
 }
 
 /// Starts `run`'s execution (it holds its lane). If that fails, the run is FAILED, the lane
