@@ -104,9 +104,7 @@ impl statemachine::Clock for SimulatedClock {
         &self,
         at: DateTime<Utc>,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
-        if at > self.now() {
-            self.0.set(at);
-        }
+        self.0.advance_to(at);
         Box::pin(tokio::task::yield_now())
     }
 }
