@@ -52,18 +52,24 @@ fn keep_time(f: &std::sync::Arc<Flow>) -> tokio::task::JoinHandle<()> {
 }
 
 /// The runs in the order they started: each started no earlier than the one before ended.
+/// The test clock moves in whole milliseconds and stalls when its ticking task is starved,
+/// so runs can share a start: a run that began and ended within one reading comes first,
+/// then queue order (the first run never queued). Ids do not break ties: they are taken
+/// before admission, so concurrent triggers can queue in another order.
 fn assert_one_at_a_time(runs: &[Run]) -> Vec<i64> {
     let mut by_start: Vec<&Run> = runs.iter().collect();
-    by_start.sort_by_key(|r| (r.started_at, r.id));
+    by_start.sort_by_key(|r| (r.started_at, r.finished_at, r.queue_seq));
     for pair in by_start.windows(2) {
         let (before, after) = (pair[0], pair[1]);
         let ended = before.finished_at.expect("ended");
         assert!(
             after.started_at >= ended,
-            "run {} started at {} before run {} ended at {ended}",
+            "run {} started at {} before run {} ended at {ended}:\n{}\n{}",
             after.id,
             after.started_at,
-            before.id
+            before.id,
+            serde_json::to_string(after).unwrap(),
+            serde_json::to_string(before).unwrap()
         );
     }
     by_start.iter().map(|r| r.id.get()).collect()
