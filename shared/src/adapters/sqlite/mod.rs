@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row};
 
 use crate::ports::{IdCounters, StoreError, StoreResult};
@@ -288,7 +289,7 @@ impl SqliteStore {
         migrate(&conn)?;
         // Opened after the migrations, so they all see the current schema.
         let readers = (0..connections::READERS)
-            .map(|_| connect(&file, "PRAGMA query_only = ON;"))
+            .map(|_| connect_reader(&file))
             .collect::<StoreResult<Vec<_>>>()?;
         Ok(Self {
             writer: connections::Writer::start(conn)?,
@@ -332,9 +333,20 @@ impl SqliteStore {
 fn connect(file: &Path, pragmas: &str) -> StoreResult<Connection> {
     let conn = Connection::open(file).map_err(unavailable)?;
     conn.execute_batch(pragmas).map_err(unavailable)?;
+    // Plans never depend on the values bound: SQLite would otherwise plan a statement again
+    // at each new binding whenever a value might change the plan (a bound value beside a
+    // partial index's condition did, on every webhook), and the cached statements were no
+    // cheaper than fresh ones.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+        .map_err(unavailable)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(unavailable)?;
     Ok(conn)
+}
+
+/// A read-only connection to `file`, as the store's readers are.
+fn connect_reader(file: &Path) -> StoreResult<Connection> {
+    connect(file, "PRAGMA query_only = ON;")
 }
 
 /// How SQLite plans `sql` (prepared before the values are bound, as the store does):
